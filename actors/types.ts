@@ -1,0 +1,127 @@
+/**
+ * Contracts of the actor runtime. An actor kind is a pure function from (state, message) to
+ * (state, effects); the runtime does all I/O: mailboxes (JetStream), state (KV), effects.
+ */
+
+/** One message as an actor's handler sees it. */
+export interface ActorMessage<M = unknown> {
+  /** The actor's key (one subject token). */
+  readonly key: string;
+  /** JetStream stream sequence: unique and increasing per key in publish order. */
+  readonly seq: number;
+  readonly data: M;
+  /** NATS headers of the message (first value of each). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** When JetStream stored the message (ms since the epoch). */
+  readonly publishedAt: number;
+  /** How many times JetStream has delivered this message (1 the first time). */
+  readonly deliveryCount: number;
+}
+
+/** What a handler knows besides state and message; never read the clock directly. */
+export interface HandlerContext {
+  readonly kind: string;
+  readonly key: string;
+  /** The runtime's clock at the time of handling (ms since the epoch). */
+  readonly now: number;
+}
+
+/**
+ * Side effects a handler asks for. They run after the new state is stored, at least once, each
+ * with an idempotency key (`id`, default `{kind}:{key}:{seq}:{index}`) used as `Nats-Msg-Id`.
+ */
+export type Effect =
+  /** A message to another actor (or this one), durably through its mailbox stream. */
+  | { readonly type: "send"; readonly kind: string; readonly key: string; readonly data: unknown; readonly id?: string; readonly headers?: Readonly<Record<string, string>> }
+  /** A job for a worker; its result returns to this actor as a {@link JobResult} message. */
+  | { readonly type: "job"; readonly job: string; readonly data: unknown; readonly id?: string; readonly deadlineMs?: number; readonly replyTo?: { readonly kind: string; readonly key: string } | null }
+  /** A durable publish to any subject captured by a stream. */
+  | { readonly type: "publish"; readonly subject: string; readonly data: unknown; readonly id?: string; readonly headers?: Readonly<Record<string, string>> }
+  /** A Moleculer broadcast event (live plane: at most once, never the only copy). */
+  | { readonly type: "emit"; readonly event: string; readonly payload: unknown };
+
+/** A handler's answer. */
+export interface HandlerResult<S> {
+  readonly state: S;
+  readonly effects?: readonly Effect[];
+}
+
+/** Retry policy for a handler that throws. */
+export interface RetryPolicy {
+  /** Tries before the message goes to the DLQ (first try included). */
+  readonly maxAttempts: number;
+  readonly backoffMs: number;
+  readonly maxBackoffMs: number;
+}
+
+/** The declaration of an actor kind. */
+export interface ActorKind<S = unknown, M = unknown> {
+  /** Kind name: one lower-case subject token, e.g. "receipt". */
+  readonly name: string;
+  /** Partition count (fixed once the kind's stream exists); default from config. */
+  readonly partitions?: number;
+  /** The state of an actor that has never handled a message. */
+  initialState(key: string): S;
+  /**
+   * Pure: no I/O, deterministic given (state, message, ctx). Throwing retries the message
+   * with backoff (the key waits, others flow), then sends it to the DLQ; a TerminalError goes
+   * to the DLQ at once.
+   */
+  handle(state: S, msg: ActorMessage<M>, ctx: HandlerContext): HandlerResult<S>;
+  readonly retry?: Partial<RetryPolicy>;
+}
+
+/** A job's request envelope, as stored in the jobs stream. */
+export interface JobEnvelope<D = unknown> {
+  readonly id: string;
+  readonly job: string;
+  readonly data: D;
+  /** Absolute deadline (ms since the epoch): past it the job fails for good. */
+  readonly deadline: number;
+  readonly createdAt: number;
+  readonly replyTo: { readonly kind: string; readonly key: string } | null;
+}
+
+/** The message a job sends back to the actor that asked for it. */
+export interface JobResult<R = unknown> {
+  readonly $job: {
+    readonly id: string;
+    readonly job: string;
+    readonly ok: boolean;
+    readonly result?: R;
+    readonly error?: string;
+    /** When not ok: true if the failure was a final refusal (TerminalError), false if the deadline passed. */
+    readonly terminal?: boolean;
+    readonly attempts: number;
+  };
+}
+
+/** What a job's code sees. */
+export interface JobContext {
+  readonly id: string;
+  readonly attempt: number;
+  readonly deadline: number;
+  readonly signal: AbortSignal;
+}
+
+/** The declaration of a job: slow or unreliable I/O done outside actors. */
+export interface JobDefinition<D = unknown, R = unknown> {
+  /** Job name: one lower-case subject token, e.g. "taxregister". */
+  readonly name: string;
+  /** Does the work. Throw RetryableError (or anything) to retry, TerminalError to fail for good. */
+  run(data: D, ctx: JobContext): Promise<R>;
+  /** Parallel runs per node. */
+  readonly concurrency?: number;
+  /** Per-attempt time limit; the signal aborts when it passes. */
+  readonly timeoutMs?: number;
+  /** Default deadline after creation (default 24 h). */
+  readonly deadlineMs?: number;
+  readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
+  /** After `failures` failures in a row, stop calling for `openMs`, then try one call. */
+  readonly breaker?: { readonly failures: number; readonly openMs: number };
+}
+
+/** True when `data` is a job result message. */
+export function isJobResult(data: unknown): data is JobResult {
+  return typeof data === "object" && data !== null && "$job" in data;
+}

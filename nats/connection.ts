@@ -1,0 +1,35 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+
+/** A NATS connection with its JetStream client, manager and KV manager. */
+export interface NatsHandles {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly kvm: Kvm;
+}
+
+/**
+ * Connects to NATS and checks that JetStream answers. Fails (rejects) within `timeoutMs`
+ * when the server is unreachable, instead of retrying forever: start-up must fail fast.
+ * Once connected, the client reconnects forever on its own.
+ */
+export async function connectNats(url: string, name: string, timeoutMs = 5000): Promise<NatsHandles> {
+  const nc = await connect({
+    servers: url.split(","),
+    name,
+    timeout: timeoutMs,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    pingInterval: 10_000,
+  });
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+    const js = jetstream(nc, { timeout: timeoutMs });
+    return { nc, js, jsm, kvm: new Kvm(nc) };
+  } catch (err) {
+    await nc.close().catch(() => undefined);
+    throw err;
+  }
+}
