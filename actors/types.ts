@@ -125,3 +125,64 @@ export interface JobDefinition<D = unknown, R = unknown> {
 export function isJobResult(data: unknown): data is JobResult {
   return typeof data === "object" && data !== null && "$job" in data;
 }
+
+/** Who owns one partition of one kind. */
+export interface PartitionOwnership {
+  readonly kind: string;
+  readonly partition: number;
+  readonly owner: string | null;
+  /** The owner chosen by rendezvous hashing over live nodes. */
+  readonly desired: string | null;
+}
+
+/** One dead letter, as listed to operators. */
+export interface DlqEntry {
+  /** Sequence in the DLQ stream: the handle for replay. */
+  readonly seq: number;
+  readonly subject: string;
+  /** Where the message was addressed (actor mailbox or job subject). */
+  readonly originalSubject: string;
+  readonly error: string;
+  /** Handler attempts made before giving up. */
+  readonly attempts: number;
+  /** JetStream delivery count of the original message when it was given up. */
+  readonly deliveryCount: number;
+  readonly failedAt: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly data: unknown;
+}
+
+/** Counters of one durable consumer. */
+export interface ConsumerStats {
+  readonly stream: string;
+  readonly consumer: string;
+  readonly pending: number;
+  readonly ackPending: number;
+  readonly redelivered: number;
+  readonly waiting: number;
+}
+
+/** The actor runtime as the rest of a node uses it. */
+export interface ActorRuntime {
+  /** True once streams exist and every partition of every hosted kind has an owner. */
+  isReady(): boolean;
+  /**
+   * Puts a message in an actor's mailbox and resolves once JetStream stored it (publish ack).
+   * `id` becomes `Nats-Msg-Id`: the same id within the duplicate window is stored once.
+   */
+  send(kind: string, key: string, data: unknown, opts?: { id?: string; headers?: Record<string, string> }): Promise<{ seq: number; duplicate: boolean }>;
+  /** The stored state of an actor (from KV), or undefined if it never handled a message. */
+  getState<S = unknown>(kind: string, key: string): Promise<S | undefined>;
+  /** Ownership of every partition of every hosted kind, as this node sees it. */
+  partitions(): PartitionOwnership[];
+  /** Resident (in-memory) actor count per kind on this node. */
+  actorCounts(): Record<string, number>;
+  /** Counters of every consumer of the runtime's streams. */
+  consumerStats(): Promise<ConsumerStats[]>;
+  /** Dead letters whose subject matches `filter` (default all), oldest first. */
+  dlqList(opts?: { filter?: string; limit?: number; afterSeq?: number }): Promise<DlqEntry[]>;
+  /** Re-publishes dead letters to their original subjects and removes them from the DLQ. */
+  dlqReplay(seqs: readonly number[]): Promise<{ replayed: number[]; missing: number[] }>;
+  /** Sets where `emit` effects go (the node's Moleculer broker). */
+  setEmitter(emit: (event: string, payload: unknown) => void): void;
+}

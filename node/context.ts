@@ -10,7 +10,10 @@ import type { Pool, Migration } from "../db";
 import type { Topology } from "../streams/subjects";
 import type { Declaration } from "../streams/declarations";
 import type { ActorKind, JobDefinition } from "../actors/types";
-import type { ActorRuntime } from "../actors/runtime";
+import type { ActorRuntime } from "../actors/types";
+import type { Redis } from "ioredis";
+import type { Registry } from "prom-client";
+import type { HealthRegistry } from "../lib/health";
 
 /** Connections and shared parts of one node. */
 export interface NodeContext {
@@ -19,7 +22,12 @@ export interface NodeContext {
   readonly nats: NatsHandles;
   readonly pg: Pool;
   readonly topology: Topology;
+  readonly redis: Redis;
   readonly runtime: ActorRuntime;
+  /** Readiness checks of this node (GET /health/ready). */
+  readonly health: HealthRegistry;
+  /** Prometheus metrics of this node (GET /metrics). */
+  readonly metrics: Registry;
 }
 
 /**
