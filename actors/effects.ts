@@ -1,0 +1,55 @@
+/**
+ * Effects: resolved (pure) into concrete publishes with idempotency keys when a handler
+ * returns them, stored with the state, then executed at least once. `Nats-Msg-Id` makes a
+ * re-executed publish a no-op inside the stream's duplicate window.
+ */
+import type { Effect, JobEnvelope } from "./types";
+import type { Topology } from "../streams/subjects";
+import { partitionOf } from "../streams/subjects";
+
+/** An effect ready to execute: a durable publish or a live-plane event. */
+export type ResolvedEffect =
+  | { readonly t: "pub"; readonly subject: string; readonly id: string; readonly data: unknown; readonly headers?: Readonly<Record<string, string>> }
+  | { readonly t: "emit"; readonly event: string; readonly payload: unknown };
+
+/** What resolution needs to know about the world. */
+export interface ResolveContext {
+  readonly topology: Topology;
+  readonly kind: string;
+  readonly key: string;
+  readonly seq: number;
+  readonly now: number;
+  /** Partition count of an actor kind (to address `send` effects). */
+  partitionsOf(kind: string): number;
+  /** Default deadline of a job (ms after creation). */
+  jobDeadlineMs(job: string): number;
+}
+
+/** Turns a handler's effects into concrete publishes; ids default to `{kind}:{key}:{seq}:{i}`. */
+export function resolveEffects(effects: readonly Effect[] | undefined, c: ResolveContext): ResolvedEffect[] {
+  if (!effects) return [];
+  return effects.map((e, i): ResolvedEffect => {
+    const id = ("id" in e && e.id) || `${c.kind}:${c.key}:${c.seq}:${i}`;
+    switch (e.type) {
+      case "send": {
+        const p = partitionOf(e.key, c.partitionsOf(e.kind));
+        return { t: "pub", subject: c.topology.actors.subject(e.kind, p, e.key), id, data: e.data, ...(e.headers ? { headers: e.headers } : {}) };
+      }
+      case "job": {
+        const envelope: JobEnvelope = {
+          id,
+          job: e.job,
+          data: e.data,
+          createdAt: c.now,
+          deadline: c.now + (e.deadlineMs ?? c.jobDeadlineMs(e.job)),
+          replyTo: e.replyTo === undefined ? { kind: c.kind, key: c.key } : e.replyTo,
+        };
+        return { t: "pub", subject: c.topology.jobs.subject(e.job, c.key), id, data: envelope };
+      }
+      case "publish":
+        return { t: "pub", subject: e.subject, id, data: e.data, ...(e.headers ? { headers: e.headers } : {}) };
+      case "emit":
+        return { t: "emit", event: e.event, payload: e.payload };
+    }
+  });
+}

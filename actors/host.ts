@@ -1,0 +1,362 @@
+/**
+ * Hosts the actors of one kind on this node: resident cells with their state, one serial
+ * queue per key, handler calls, revision-checked state writes, effects, acks, retries and
+ * dead letters, and passivation of idle actors.
+ *
+ * Per key, messages run one at a time in stream order. Messages already queued for a key are
+ * folded through the handler together and stored with ONE state write (coalescing), whose
+ * value also records the last applied stream sequence and the effects of that write; a
+ * redelivered message at or below that sequence changes nothing and only re-emits the stored
+ * effects (see README "Delivery guarantees").
+ */
+import type { JsMsg, KV } from "../nats";
+import type { Logger } from "../lib/logger";
+import type { ActorKind, ActorMessage, RetryPolicy } from "./types";
+import { resolveEffects, type ResolvedEffect, type ResolveContext } from "./effects";
+import { decodeJson, encodeJson, headersToRecord, sleep } from "./codec";
+import { backoffDelay } from "./backoff";
+import { TerminalError, errorMessage } from "../lib/errors";
+import { partitionOf, type Topology } from "../streams/subjects";
+
+/** One message waiting for its actor. */
+interface Pending {
+  readonly msg: JsMsg;
+  readonly seq: number;
+  attempts: number;
+  /** Called once the message is settled (acked, dead-lettered or abandoned). */
+  readonly done: () => void;
+}
+
+/** An actor in memory. */
+interface Cell {
+  readonly key: string;
+  readonly partition: number;
+  readonly generation: number;
+  loaded: boolean;
+  state: unknown;
+  revision: number;
+  lastSeq: number;
+  lastEffects: ResolvedEffect[];
+  readonly queue: Pending[];
+  running: boolean;
+  lastActive: number;
+}
+
+/** What the state bucket stores per actor. */
+interface StoredActor {
+  /** state */
+  s: unknown;
+  /** last applied stream sequence */
+  q: number;
+  /** effects of the write that applied `q` */
+  e: ResolvedEffect[];
+}
+
+/** The I/O the host needs, injected by the runtime. */
+export interface HostIo {
+  readonly kv: KV;
+  /** Executes effects (all of them, at least once); rejects if any failed. */
+  runEffects(effects: readonly ResolvedEffect[]): Promise<void>;
+  /** Stores a dead letter; resolves once JetStream acked it. */
+  deadLetter(msg: JsMsg, error: string, attempts: number): Promise<void>;
+}
+
+/** Tunables of a host. */
+export interface HostOptions {
+  readonly partitions: number;
+  readonly idleMs: number;
+  readonly maxResident: number;
+  /** At most this many queued messages folded into one state write. */
+  readonly maxBatch: number;
+  readonly retry: RetryPolicy;
+}
+
+/** Counters for metrics and benchmarks. */
+export interface HostStats {
+  handled: number;
+  writes: number;
+  duplicates: number;
+  deadLettered: number;
+  retries: number;
+  loads: number;
+  evictions: number;
+}
+
+/** Hosts the actors of one kind (see the module doc). */
+export class KindHost {
+  private readonly cells = new Map<string, Cell>();
+  private readonly generations = new Map<number, number>();
+  private generationCounter = 0;
+  readonly stats: HostStats = { handled: 0, writes: 0, duplicates: 0, deadLettered: 0, retries: 0, loads: 0, evictions: 0 };
+  private sweepTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly kind: ActorKind,
+    private readonly io: HostIo,
+    private readonly resolve: Omit<ResolveContext, "kind" | "key" | "seq" | "now">,
+    private readonly opts: HostOptions,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Starts the passivation sweep. */
+  start(): void {
+    this.sweepTimer = setInterval(() => this.sweep(), Math.min(1000, Math.max(50, this.opts.idleMs / 2)));
+  }
+
+  /** Stops the sweep. */
+  stop(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+  }
+
+  /** Resident actors. */
+  get resident(): number {
+    return this.cells.size;
+  }
+
+  /** Marks a partition as hosted here (a new generation: older work for it is void). */
+  openPartition(partition: number): void {
+    this.generations.set(partition, ++this.generationCounter);
+  }
+
+  /**
+   * Forgets a partition: queued messages are abandoned unacked (the next owner gets them) and
+   * its actors leave memory. Call after the partition worker drained, or at once on loss.
+   */
+  closePartition(partition: number): void {
+    this.generations.delete(partition);
+    for (const [key, cell] of this.cells) {
+      if (cell.partition !== partition) continue;
+      for (const p of cell.queue.splice(0)) p.done();
+      this.cells.delete(key);
+    }
+  }
+
+  /** Queues a message for its actor; `done` is called once it is settled. */
+  deliver(partition: number, key: string, msg: JsMsg, done: () => void): void {
+    const generation = this.generations.get(partition);
+    if (generation === undefined) return done();
+    let cell = this.cells.get(key);
+    if (cell && cell.generation !== generation) {
+      this.cells.delete(key);
+      cell = undefined;
+    }
+    if (!cell) {
+      cell = { key, partition, generation, loaded: false, state: undefined, revision: 0, lastSeq: 0, lastEffects: [], queue: [], running: false, lastActive: this.now() };
+      if (this.cells.size >= this.opts.maxResident) this.evictIdle(this.cells.size - this.opts.maxResident + 1);
+    } else {
+      this.cells.delete(key); // re-insert: Map order is least recently used first
+    }
+    this.cells.set(key, cell);
+    cell.queue.push({ msg, seq: msg.seq, attempts: 0, done });
+    if (!cell.running) void this.run(cell);
+  }
+
+  private alive(cell: Cell): boolean {
+    return this.generations.get(cell.partition) === cell.generation;
+  }
+
+  private async run(cell: Cell): Promise<void> {
+    cell.running = true;
+    try {
+      while (cell.queue.length > 0 && this.alive(cell)) {
+        if (!cell.loaded) await this.load(cell);
+        if (!this.alive(cell)) break;
+        await this.processBatch(cell);
+      }
+    } catch (err) {
+      this.log.error({ kind: this.kind.name, key: cell.key, err: errorMessage(err) }, "actor loop failed");
+      await sleep(100);
+    } finally {
+      cell.running = false;
+      cell.lastActive = this.now();
+      if (!this.alive(cell)) for (const p of cell.queue.splice(0)) p.done();
+      else if (cell.queue.length > 0) void this.run(cell);
+    }
+  }
+
+  /** Reads the actor's state from KV, retrying until it succeeds or the partition goes. */
+  private async load(cell: Cell): Promise<void> {
+    for (let attempt = 1; this.alive(cell); attempt++) {
+      try {
+        const entry = await this.io.kv.get(cell.key);
+        this.stats.loads++;
+        if (entry && entry.operation === "PUT") {
+          const stored = decodeJson<StoredActor>(entry.value);
+          cell.state = stored.s;
+          cell.lastSeq = stored.q;
+          cell.lastEffects = stored.e ?? [];
+          cell.revision = entry.revision;
+        } else {
+          cell.state = this.kind.initialState(cell.key);
+          cell.lastSeq = 0;
+          cell.lastEffects = [];
+          cell.revision = entry ? entry.revision : 0;
+        }
+        cell.loaded = true;
+        return;
+      } catch (err) {
+        this.log.warn({ kind: this.kind.name, key: cell.key, err: errorMessage(err) }, "state load failed; retrying");
+        await sleep(backoffDelay(attempt, 50, 2000));
+      }
+    }
+  }
+
+  private toMessage(p: Pending, key: string): ActorMessage {
+    let data: unknown;
+    try {
+      data = decodeJson(p.msg.data);
+    } catch (err) {
+      throw new TerminalError(`undecodable payload: ${errorMessage(err)}`);
+    }
+    return {
+      key,
+      seq: p.seq,
+      data,
+      headers: headersToRecord(p.msg.headers),
+      publishedAt: Math.floor(Number(p.msg.info.timestampNanos) / 1e6),
+      deliveryCount: p.msg.info.deliveryCount,
+    };
+  }
+
+  private async processBatch(cell: Cell): Promise<void> {
+    const batch = cell.queue.slice(0, this.opts.maxBatch);
+    let state = cell.state;
+    let lastSeq = cell.lastSeq;
+    const effects: ResolvedEffect[] = [];
+    const settled: Pending[] = [];
+    let failed: { p: Pending; err: unknown } | null = null;
+    const now = this.now();
+
+    for (const p of batch) {
+      if (p.seq <= cell.lastSeq) {
+        // Redelivered after its state change landed: re-emit that write's effects only.
+        if (p.seq === cell.lastSeq) effects.push(...cell.lastEffects);
+        this.stats.duplicates++;
+        settled.push(p);
+        continue;
+      }
+      try {
+        const msg = this.toMessage(p, cell.key);
+        const r = this.kind.handle(state, msg, { kind: this.kind.name, key: cell.key, now });
+        state = r.state;
+        lastSeq = p.seq;
+        effects.push(...resolveEffects(r.effects, { ...this.resolve, kind: this.kind.name, key: cell.key, seq: p.seq, now }));
+        settled.push(p);
+      } catch (err) {
+        failed = { p, err };
+        break;
+      }
+    }
+
+    if (settled.length > 0) {
+      const committed = await this.commit(cell, state, lastSeq, effects, settled);
+      if (!committed) return; // revision moved: state reloaded; the loop tries again
+    }
+    if (failed) await this.retryOrDeadLetter(cell, failed.p, failed.err);
+  }
+
+  /** Writes state (if it changed), runs effects, acks. False if the state moved under us. */
+  private async commit(cell: Cell, state: unknown, lastSeq: number, effects: ResolvedEffect[], settled: Pending[]): Promise<boolean> {
+    if (lastSeq !== cell.lastSeq) {
+      const value = encodeJson({ s: state, q: lastSeq, e: effects } satisfies StoredActor);
+      for (let attempt = 1; ; attempt++) {
+        if (!this.alive(cell)) return false;
+        try {
+          cell.revision = cell.revision === 0 ? await this.io.kv.create(cell.key, value) : await this.io.kv.update(cell.key, value, cell.revision);
+          this.stats.writes++;
+          break;
+        } catch (err) {
+          const msg = errorMessage(err);
+          if (/wrong last sequence|key exists/i.test(msg)) {
+            // Another writer (a stale owner) moved the state: reload and fold again.
+            this.log.warn({ kind: this.kind.name, key: cell.key }, "state revision moved; reloading");
+            cell.loaded = false;
+            await this.load(cell);
+            return false;
+          }
+          this.log.warn({ kind: this.kind.name, key: cell.key, err: msg }, "state write failed; retrying");
+          await sleep(backoffDelay(attempt, 50, 2000));
+        }
+      }
+      cell.state = state;
+      cell.lastSeq = lastSeq;
+      cell.lastEffects = effects;
+    }
+    for (let attempt = 1; effects.length > 0; attempt++) {
+      if (!this.alive(cell)) return false;
+      try {
+        await this.io.runEffects(effects);
+        break;
+      } catch (err) {
+        this.log.warn({ kind: this.kind.name, key: cell.key, err: errorMessage(err) }, "effects failed; retrying");
+        await sleep(backoffDelay(attempt, 50, 5000));
+      }
+    }
+    if (!this.alive(cell)) return false;
+    cell.queue.splice(0, settled.length);
+    for (const p of settled) {
+      p.msg.ack();
+      p.done();
+    }
+    this.stats.handled += settled.length;
+    return true;
+  }
+
+  private async retryOrDeadLetter(cell: Cell, p: Pending, err: unknown): Promise<void> {
+    p.attempts++;
+    const policy = this.opts.retry;
+    const terminal = err instanceof TerminalError;
+    if (!terminal && p.attempts < policy.maxAttempts) {
+      this.stats.retries++;
+      const delay = backoffDelay(p.attempts, policy.backoffMs, policy.maxBackoffMs);
+      this.log.warn({ kind: this.kind.name, key: cell.key, seq: p.seq, attempt: p.attempts, delay, err: errorMessage(err) }, "handler failed; retrying");
+      await sleep(delay);
+      return; // still at the head of the queue: the loop retries it
+    }
+    const reason = errorMessage(err);
+    for (let attempt = 1; this.alive(cell); attempt++) {
+      try {
+        await this.io.deadLetter(p.msg, reason, p.attempts);
+        break;
+      } catch (dlqErr) {
+        // Never ack a message whose dead letter was not stored.
+        this.log.error({ kind: this.kind.name, key: cell.key, err: errorMessage(dlqErr) }, "dead letter publish failed; retrying");
+        await sleep(backoffDelay(attempt, 100, 5000));
+      }
+    }
+    if (!this.alive(cell)) return;
+    this.log.error({ kind: this.kind.name, key: cell.key, seq: p.seq, attempts: p.attempts, err: reason }, "message dead-lettered");
+    this.stats.deadLettered++;
+    cell.queue.shift();
+    p.msg.ack();
+    p.done();
+  }
+
+  /** Evicts idle actors: past the idle time, or the least recently used beyond the limit. */
+  private sweep(): void {
+    const now = this.now();
+    for (const [key, cell] of this.cells) {
+      if (!cell.running && cell.queue.length === 0 && now - cell.lastActive > this.opts.idleMs) {
+        this.cells.delete(key);
+        this.stats.evictions++;
+      }
+    }
+    if (this.cells.size > this.opts.maxResident) this.evictIdle(this.cells.size - this.opts.maxResident);
+  }
+
+  private evictIdle(count: number): void {
+    for (const [key, cell] of this.cells) {
+      if (count <= 0) break;
+      if (cell.running || cell.queue.length > 0) continue;
+      this.cells.delete(key);
+      this.stats.evictions++;
+      count--;
+    }
+  }
+
+  /** The partition of a key of this kind. */
+  partitionOf(key: string): number {
+    return partitionOf(key, this.opts.partitions);
+  }
+}

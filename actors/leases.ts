@@ -1,0 +1,276 @@
+/**
+ * Partition leases in a KV bucket. Each node announces itself (`node.<id>`, renewed every
+ * ttl/3) and holds one lease entry per partition it owns (`part.<kind>.<p>`, renewed the same
+ * way with revision-checked updates). Expiry is judged by each observer's own clock from when
+ * it last saw an entry change, so clocks of different machines never need to agree.
+ *
+ * Every node computes the desired owner of every partition by rendezvous hashing over the live
+ * nodes; a node takes what should be its own once it is free (absent or expired) and hands
+ * over what should be another's (drain, then delete the lease so the takeover is immediate).
+ */
+import type { KV, QueuedIterator, KvWatchEntry } from "../nats";
+import type { Logger } from "../lib/logger";
+import type { Topology } from "../streams/subjects";
+import type { PartitionOwnership } from "./types";
+import { desiredOwner } from "./assignment";
+import { errorMessage } from "../lib/errors";
+
+/** A partition this node may host. */
+export interface PartitionRef {
+  readonly kind: string;
+  readonly partition: number;
+}
+
+/** What the lease manager asks of the partition workers. */
+export interface LeaseCallbacks {
+  /** The lease is ours: start consuming. Rejecting gives the lease back. */
+  acquired(ref: PartitionRef): Promise<void>;
+  /**
+   * Stop consuming. `drain`: finish in-flight work first (hand-off, shutdown);
+   * otherwise stop at once without acking (the lease was lost to another node).
+   */
+  released(ref: PartitionRef, drain: boolean): Promise<void>;
+}
+
+interface Observed {
+  readonly owner: string;
+  readonly revision: number;
+  /** Local time when this revision was first seen. */
+  readonly seenAt: number;
+}
+
+interface Owned {
+  revision: number;
+  renewedAt: number;
+}
+
+/** Coordinates partition ownership for one node. */
+export class LeaseManager {
+  private readonly nodes = new Map<string, Observed>();
+  private readonly leases = new Map<string, Observed>();
+  private readonly owned = new Map<string, Owned>();
+  private readonly busy = new Set<string>();
+  private watcher: QueuedIterator<KvWatchEntry> | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private renewTimer: NodeJS.Timeout | null = null;
+  private nodeRevision = 0;
+  private stopping = false;
+  private started = false;
+
+  constructor(
+    private readonly kv: KV,
+    private readonly topo: Topology,
+    private readonly nodeId: string,
+    private readonly refs: readonly PartitionRef[],
+    private readonly ttlMs: number,
+    private readonly callbacks: LeaseCallbacks,
+    private readonly log: Logger,
+  ) {}
+
+  /** Announces this node, starts watching leases and taking partitions. */
+  async start(): Promise<void> {
+    this.watcher = await this.kv.watch({ key: ">" });
+    void this.consumeWatch(this.watcher);
+    await this.announce();
+    this.started = true;
+    this.tickTimer = setInterval(() => this.tick(), Math.max(100, Math.round(this.ttlMs / 10)));
+    this.renewTimer = setInterval(() => void this.renewAll(), Math.max(200, Math.round(this.ttlMs / 3)));
+    this.tick();
+  }
+
+  /** Drains and releases every owned partition, then withdraws this node. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    await Promise.allSettled([...this.owned.keys()].map((key) => this.release(key, true)));
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    await this.kv.delete(this.topo.leases.nodeKey(this.nodeId)).catch(() => undefined);
+    this.watcher?.stop();
+  }
+
+  /** Node ids seen alive within the ttl (always including this one while running). */
+  liveNodes(now = Date.now()): string[] {
+    const live = new Set<string>();
+    for (const [id, o] of this.nodes) if (now - o.seenAt < this.ttlMs) live.add(id);
+    if (this.started && !this.stopping) live.add(this.nodeId);
+    else live.delete(this.nodeId);
+    return [...live].sort();
+  }
+
+  /** Ownership of every partition as this node sees it. */
+  ownership(now = Date.now()): PartitionOwnership[] {
+    const live = this.liveNodes(now);
+    return this.refs.map((ref) => {
+      const key = this.key(ref);
+      const lease = this.leases.get(key);
+      const owner = this.owned.has(key) ? this.nodeId : lease && !this.expired(lease, now) ? lease.owner : null;
+      return { kind: ref.kind, partition: ref.partition, owner, desired: desiredOwner(ref.kind, ref.partition, live) ?? null };
+    });
+  }
+
+  /** True when every partition has a live owner. */
+  allOwned(): boolean {
+    return this.started && this.ownership().every((o) => o.owner !== null);
+  }
+
+  /** Partitions owned by this node. */
+  ownedCount(): number {
+    return this.owned.size;
+  }
+
+  private key(ref: PartitionRef): string {
+    return this.topo.leases.partitionKey(ref.kind, ref.partition);
+  }
+
+  private expired(o: Observed, now: number): boolean {
+    return now - o.seenAt >= this.ttlMs;
+  }
+
+  private async consumeWatch(it: QueuedIterator<KvWatchEntry>): Promise<void> {
+    try {
+      for await (const e of it) {
+        const map = e.key.startsWith("node.") ? this.nodes : this.leases;
+        const id = e.key.startsWith("node.") ? e.key.slice(5) : e.key;
+        if (e.operation !== "PUT") {
+          map.delete(id);
+          continue;
+        }
+        let owner: string;
+        try {
+          owner = (e.json<{ owner: string }>()).owner;
+        } catch {
+          continue;
+        }
+        const prev = map.get(id);
+        if (!prev || prev.revision !== e.revision) map.set(id, { owner, revision: e.revision, seenAt: Date.now() });
+        if (map === this.leases && owner !== this.nodeId && this.owned.has(id) && !this.busy.has(id)) {
+          // Someone else wrote our lease: we lost it (e.g. after a long pause). Stop at once.
+          this.log.warn({ lease: id, owner }, "lease taken over by another node");
+          void this.lose(id);
+        }
+      }
+    } catch (err) {
+      if (!this.stopping) this.log.error({ err: errorMessage(err) }, "lease watch ended");
+    }
+  }
+
+  private async announce(): Promise<void> {
+    const key = this.topo.leases.nodeKey(this.nodeId);
+    this.nodeRevision = await this.kv.put(key, JSON.stringify({ owner: this.nodeId, at: Date.now() }));
+  }
+
+  private tick(): void {
+    if (this.stopping) return;
+    const now = Date.now();
+    const live = this.liveNodes(now);
+    for (const ref of this.refs) {
+      const key = this.key(ref);
+      if (this.busy.has(key)) continue;
+      const desired = desiredOwner(ref.kind, ref.partition, live);
+      if (this.owned.has(key)) {
+        if (desired !== this.nodeId) void this.release(key, true);
+        continue;
+      }
+      if (desired !== this.nodeId) continue;
+      const lease = this.leases.get(key);
+      if (!lease || lease.owner === this.nodeId || this.expired(lease, now)) void this.acquire(ref, key, lease);
+    }
+  }
+
+  private async acquire(ref: PartitionRef, key: string, lease: Observed | undefined): Promise<void> {
+    this.busy.add(key);
+    try {
+      const value = JSON.stringify({ owner: this.nodeId, at: Date.now() });
+      let revision: number;
+      try {
+        revision = lease ? await this.kv.update(key, value, lease.revision) : await this.kv.create(key, value);
+      } catch {
+        return; // another node won the race, or our view is stale; the watch will tell
+      }
+      this.owned.set(key, { revision, renewedAt: Date.now() });
+      this.leases.set(key, { owner: this.nodeId, revision, seenAt: Date.now() });
+      try {
+        await this.callbacks.acquired(ref);
+        this.log.info({ kind: ref.kind, partition: ref.partition }, "partition acquired");
+      } catch (err) {
+        this.log.error({ kind: ref.kind, partition: ref.partition, err: errorMessage(err) }, "partition start failed; giving the lease back");
+        this.owned.delete(key);
+        await this.kv.delete(key, { previousSeq: revision }).catch(() => undefined);
+      }
+    } finally {
+      this.busy.delete(key);
+    }
+  }
+
+  private refOf(key: string): PartitionRef | undefined {
+    return this.refs.find((r) => this.key(r) === key);
+  }
+
+  /** Hand-off or shutdown: drain, then delete the lease so the next owner starts at once. */
+  private async release(key: string, drain: boolean): Promise<void> {
+    const ref = this.refOf(key);
+    const owned = this.owned.get(key);
+    if (!ref || !owned || this.busy.has(key)) return;
+    this.busy.add(key);
+    try {
+      await this.callbacks.released(ref, drain);
+      const current = this.owned.get(key);
+      this.owned.delete(key);
+      if (current) await this.kv.delete(key, { previousSeq: current.revision }).catch(() => undefined);
+      this.log.info({ kind: ref.kind, partition: ref.partition }, "partition released");
+    } catch (err) {
+      this.log.error({ kind: ref.kind, partition: ref.partition, err: errorMessage(err) }, "partition release failed");
+    } finally {
+      this.busy.delete(key);
+    }
+  }
+
+  /** The lease is gone: stop without draining (another node is already consuming). */
+  private async lose(key: string): Promise<void> {
+    const ref = this.refOf(key);
+    if (!ref || !this.owned.has(key)) return;
+    this.owned.delete(key);
+    this.busy.add(key);
+    try {
+      await this.callbacks.released(ref, false);
+    } finally {
+      this.busy.delete(key);
+    }
+  }
+
+  private async renewAll(): Promise<void> {
+    if (this.stopping && this.owned.size === 0) return;
+    const now = Date.now();
+    const ops: Promise<unknown>[] = [];
+    if (!this.stopping) {
+      ops.push(
+        this.kv
+          .update(this.topo.leases.nodeKey(this.nodeId), JSON.stringify({ owner: this.nodeId, at: now }), this.nodeRevision)
+          .then((rev) => (this.nodeRevision = rev))
+          .catch(() => this.announce().catch(() => undefined)),
+      );
+    }
+    for (const [key, owned] of this.owned) {
+      ops.push(
+        this.kv.update(key, JSON.stringify({ owner: this.nodeId, at: now }), owned.revision).then(
+          (rev) => {
+            owned.revision = rev;
+            owned.renewedAt = Date.now();
+          },
+          (err: unknown) => {
+            const msg = errorMessage(err);
+            if (/wrong last sequence/i.test(msg)) {
+              this.log.warn({ lease: key }, "lease lost (revision moved)");
+              void this.lose(key);
+            } else if (Date.now() - owned.renewedAt > this.ttlMs * 0.8) {
+              // Could not renew for most of the ttl: others will soon take it. Fence ourselves.
+              this.log.warn({ lease: key, err: msg }, "lease renewal failing; stopping partition");
+              void this.lose(key);
+            }
+          },
+        ),
+      );
+    }
+    await Promise.allSettled(ops);
+  }
+}
