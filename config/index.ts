@@ -6,7 +6,7 @@ import os from "node:os";
 import { EnvReader, type Env } from "./env";
 
 /** Services a node can host; `SERVICES` picks a subset (default: all). */
-export const SERVICE_NAMES = ["runtime", "gateway", "receipts", "simulators"] as const;
+export const SERVICE_NAMES = ["runtime", "probe", "gateway", "receipts", "simulators"] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 /** Everything a node needs to know at start-up. */
@@ -42,6 +42,32 @@ export interface Config {
     /** At most this many actors resident per kind per node. */
     readonly maxResident: number;
   };
+  /** The HTTP gateway and access control (gateway/, clients/). */
+  readonly gateway: GatewayConfig;
+}
+
+/** Settings of the HTTP gateway: limits, rate limits, tokens and caches. */
+export interface GatewayConfig {
+  /** Largest request body accepted (413 above it); routes may set a lower limit. */
+  readonly bodyLimitBytes: number;
+  /** A request body must arrive within this long once headers are in (408 after it). */
+  readonly bodyTimeoutMs: number;
+  /** Default per-client rate: sustained requests per second (token bucket refill). */
+  readonly ratePerSec: number;
+  /** Default per-client burst (token bucket size). */
+  readonly rateBurst: number;
+  /** Lifetime of access tokens from POST /oauth/token. */
+  readonly tokenTtlSec: number;
+  /** ES256 private key (PKCS#8 PEM) for access tokens; empty: generated once, shared via Postgres. */
+  readonly jwtPrivateKey: string;
+  /** `kid` of JWT_PRIVATE_KEY (default: its JWK thumbprint). */
+  readonly jwtKid: string;
+  /** `iss` and `aud` of access tokens (default: switchyard:{namespace}). */
+  readonly jwtIssuer: string;
+  /** In-process cache lifetime of credentials and client status (the suspension safety net). */
+  readonly authCacheTtlMs: number;
+  /** Overlap of old and new API keys on rotation, unless the caller says otherwise. */
+  readonly rotateOverlapSec: number;
 }
 
 /** Thrown by `loadConfig` with one line per problem. */
@@ -72,6 +98,18 @@ export function loadConfig(env: Env = process.env): Config {
       leaseTtlMs: r.int("LEASE_TTL_MS", 5000, 1000, 120000),
       idleMs: r.int("ACTOR_IDLE_MS", 60000, 100, 86400000),
       maxResident: r.int("ACTOR_MAX_RESIDENT", 20000, 10, 10000000),
+    },
+    gateway: {
+      bodyLimitBytes: r.int("GATEWAY_BODY_LIMIT_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
+      bodyTimeoutMs: r.int("GATEWAY_BODY_TIMEOUT_MS", 10_000, 100, 600_000),
+      ratePerSec: r.int("GATEWAY_RATE_PER_SEC", 200, 1, 1_000_000),
+      rateBurst: r.int("GATEWAY_RATE_BURST", 400, 1, 10_000_000),
+      tokenTtlSec: r.int("GATEWAY_TOKEN_TTL_SEC", 900, 30, 86_400),
+      jwtPrivateKey: r.str("JWT_PRIVATE_KEY", "").replace(/\\n/g, "\n"),
+      jwtKid: r.str("JWT_KID", ""),
+      jwtIssuer: r.str("JWT_ISSUER", ""),
+      authCacheTtlMs: r.int("GATEWAY_AUTH_CACHE_TTL_MS", 5000, 100, 300_000),
+      rotateOverlapSec: r.int("GATEWAY_ROTATE_OVERLAP_SEC", 86_400, 0, 30 * 86_400),
     },
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);

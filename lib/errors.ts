@@ -21,6 +21,16 @@ export const ErrorCodes = {
   INTERNAL: 500,
   NOT_READY: 503,
   UNAVAILABLE: 503,
+  // Gateway and access control (issue 3).
+  INVALID_ENCODING: 400,
+  INVALID_SCOPE: 400,
+  UNSUPPORTED_GRANT_TYPE: 400,
+  INVALID_CLIENT: 401,
+  CLIENT_SUSPENDED: 403,
+  REQUEST_TIMEOUT: 408,
+  HEADERS_TOO_LARGE: 431,
+  BAD_GATEWAY: 502,
+  GATEWAY_TIMEOUT: 504,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

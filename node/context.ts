@@ -14,6 +14,7 @@ import type { ActorRuntime } from "../actors/types";
 import type { Redis } from "ioredis";
 import type { Registry } from "prom-client";
 import type { HealthRegistry } from "../lib/health";
+import type { RouteSpec } from "../gateway/routes";
 
 /** Connections and shared parts of one node. */
 export interface NodeContext {
@@ -40,5 +41,10 @@ export interface Domain {
   declarations?(topology: Topology, config: Config): Declaration[];
   kinds?(config: Config): ActorKind<any, any>[];
   jobs?(config: Config): JobDefinition<any, any>[];
+  /**
+   * HTTP routes of the domain, served by the gateway of every node (whichever node hosts the
+   * actions): the one source of the gateway's aliases and of the OpenAPI document.
+   */
+  readonly routes?: readonly RouteSpec[];
   services(ctx: NodeContext): ServiceSchema[];
 }

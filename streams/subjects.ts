@@ -53,6 +53,14 @@ export interface Topology {
     actorSubject(kind: string, key: string): string;
     jobSubject(job: string, key: string): string;
   };
+  readonly gateway: {
+    /**
+     * Plain NATS (no stream): a client was suspended, activated, rotated or changed. Every
+     * gateway node evicts its cached credentials for that client. At most once; the gateway's
+     * short cache TTL covers a missed notice.
+     */
+    readonly clientChanges: string;
+  };
 }
 
 /** Builds the names for namespace `ns`. */
@@ -85,6 +93,9 @@ export function topology(ns: string): Topology {
       streamSubjects: `${ns}.dlq.>`,
       actorSubject: (kind, key) => `${ns}.dlq.actor.${kind}.${key}`,
       jobSubject: (job, key) => `${ns}.dlq.job.${job}.${key}`,
+    },
+    gateway: {
+      clientChanges: `${ns}.gateway.clients.changed`,
     },
   };
 }

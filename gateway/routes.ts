@@ -1,0 +1,193 @@
+/**
+ * The gateway's route table: the one source of truth for the HTTP surface. moleculer-web aliases,
+ * access control, body handling, request validation and the OpenAPI document are all derived
+ * from these declarations. Every domain lists its routes in `Domain.routes`; the gateway of
+ * every node serves all of them, wherever the actions run.
+ */
+
+/** HTTP methods a route can declare. */
+export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+export const HTTP_METHODS: readonly HttpMethod[] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/** Body media types the gateway understands. */
+export type MediaType = "application/json" | "application/xml" | "application/x-www-form-urlencoded";
+
+/**
+ * A scope: `admin`, or `{domain}:read` / `{domain}:write` (e.g. `receipts:read`). Write does
+ * not imply read: a read+write contract lists both.
+ */
+export type Scope = "admin" | `${string}:read` | `${string}:write`;
+
+/** Scope syntax, checked when clients are created. */
+export const SCOPE_PATTERN = /^(admin|[a-z][a-z0-9]{0,31}:(read|write))$/;
+
+/**
+ * Who may call a route: anyone (`public`), any active client (`authenticated`), or a client
+ * holding the given scope.
+ */
+export type RouteAccess = "public" | "authenticated" | Scope;
+
+/** A JSON Schema (draft 2020-12, the dialect of OpenAPI 3.1). */
+export type JsonSchema = { readonly [keyword: string]: unknown };
+
+/** What a route accepts as request body. */
+export interface RouteBody {
+  /** Accepted media types; anything else is refused with 415. */
+  readonly contentTypes: readonly MediaType[];
+  /** Schema of a JSON (or form) body; 422 VALIDATION_ERROR when it does not match. XML is passed raw. */
+  readonly schema?: JsonSchema;
+  /** Whether a body must be present (default true). */
+  readonly required?: boolean;
+  /**
+   * Pass the exact text received as `raw` to the action (always done for XML). Needed when the
+   * action stores "the exact bytes submitted".
+   */
+  readonly raw?: boolean;
+  /** A lower body limit than the gateway's (bytes). */
+  readonly limitBytes?: number;
+  /** Description in the OpenAPI document. */
+  readonly description?: string;
+}
+
+/** One documented response of a route. */
+export interface RouteResponse {
+  readonly description: string;
+  /** Default `application/json`. */
+  readonly contentType?: string;
+  readonly schema?: JsonSchema;
+  readonly headers?: Readonly<Record<string, { readonly description: string; readonly schema: JsonSchema }>>;
+}
+
+/** One HTTP route. */
+export interface RouteSpec {
+  readonly method: HttpMethod;
+  /** OpenAPI-style path: `/api/v1/receipts/{id}`. Literal segments use [A-Za-z0-9._~-]. */
+  readonly path: string;
+  /** The Moleculer action that answers, e.g. `receipts.get`. */
+  readonly action: string;
+  readonly access: RouteAccess;
+  readonly summary: string;
+  readonly description?: string;
+  readonly tags?: readonly string[];
+  /** Default: derived from the action name. */
+  readonly operationId?: string;
+  /** Object schema of the path parameters (one property per `{name}`); strings are coerced. */
+  readonly params?: JsonSchema;
+  /** Object schema of the query string; values are coerced (e.g. "10" to 10). */
+  readonly query?: JsonSchema;
+  readonly body?: RouteBody;
+  /** Documented responses by status; the gateway adds its standard error responses. */
+  readonly responses: Readonly<Record<number, RouteResponse>>;
+  /**
+   * Request headers (lower-case names) handed to the action as `headers`, e.g. `authorization`
+   * for the OAuth token endpoint. Nothing else from the request's headers reaches actions.
+   */
+  readonly headers?: readonly string[];
+  /** Answered by the node that received the request (health, metrics), never forwarded. */
+  readonly nodeLocal?: boolean;
+  /** Count against the client's rate limit (default: true for non-public routes). */
+  readonly rateLimited?: boolean;
+}
+
+/** The exact body text received, as handed to an action. */
+export interface RawBody {
+  /** The body as UTF-8 text (the gateway refuses bytes that are not valid UTF-8). */
+  readonly text: string;
+  readonly contentType: MediaType;
+  /** Length in bytes. */
+  readonly bytes: number;
+}
+
+/** The client a request authenticated as: `ctx.meta.client` in every action called through the gateway. */
+export interface AuthenticatedClient {
+  readonly id: string;
+  readonly scopes: readonly string[];
+}
+
+/** What the gateway puts in `ctx.meta`. */
+export interface GatewayMeta {
+  client?: AuthenticatedClient;
+  /** moleculer-web response controls an action may set. */
+  $statusCode?: number;
+  $responseType?: string;
+  $responseHeaders?: Record<string, string>;
+  $location?: string;
+}
+
+/**
+ * The params of an action called through the gateway: path parameters, query, parsed body
+ * (JSON and form bodies), the raw body (XML, or when the route asks for it) and any
+ * forwarded headers.
+ */
+export interface HttpCallParams<P = Record<string, string>, Q = Record<string, unknown>, B = unknown> {
+  readonly params: P;
+  readonly query: Q;
+  readonly body?: B;
+  readonly raw?: RawBody;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+const LITERAL_SEGMENT = /^[A-Za-z0-9._~-]+$/;
+const PARAM_SEGMENT = /^\{([A-Za-z][A-Za-z0-9]*)\}$/;
+
+/** The `{name}` parameters of an OpenAPI-style path, in order. */
+export function pathParamNames(path: string): string[] {
+  const names: string[] = [];
+  for (const seg of path.split("/").slice(1)) {
+    const m = PARAM_SEGMENT.exec(seg);
+    if (m) names.push(m[1]!);
+  }
+  return names;
+}
+
+/** `/a/{id}` to the moleculer-web (path-to-regexp) form `/a/:id`. */
+export function toColonPath(path: string): string {
+  return path.replace(/\{([A-Za-z][A-Za-z0-9]*)\}/g, ":$1");
+}
+
+/** `/a/:id` (moleculer-web) back to the OpenAPI form `/a/{id}`. */
+export function toOpenApiPath(path: string): string {
+  return path.replace(/:([A-Za-z][A-Za-z0-9]*)/g, "{$1}");
+}
+
+/** `GET /a/{id}`: the identity of a route. */
+export function routeKey(r: { readonly method: string; readonly path: string }): string {
+  return `${r.method.toUpperCase()} ${r.path}`;
+}
+
+/** True when `access` names a scope (not `public` / `authenticated`). */
+export function isScope(access: RouteAccess): access is Scope {
+  return access !== "public" && access !== "authenticated";
+}
+
+/**
+ * Checks a route table: path syntax, unique method+path, declared path params, known access.
+ * Returns one line per problem (empty when the table is sound).
+ */
+export function checkRouteTable(routes: readonly RouteSpec[]): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const r of routes) {
+    const key = routeKey(r);
+    if (seen.has(key)) problems.push(`${key}: declared twice`);
+    seen.add(key);
+    if (!HTTP_METHODS.includes(r.method)) problems.push(`${key}: unknown method`);
+    if (!r.path.startsWith("/") || r.path.length < 2 || r.path.endsWith("/")) {
+      problems.push(`${key}: a path starts with "/" and does not end with one`);
+    } else {
+      for (const seg of r.path.split("/").slice(1)) {
+        if (!LITERAL_SEGMENT.test(seg) && !PARAM_SEGMENT.test(seg)) problems.push(`${key}: bad segment ${JSON.stringify(seg)}`);
+      }
+    }
+    if (!/^[A-Za-z$][A-Za-z0-9_$-]*(\.[A-Za-z$][A-Za-z0-9_$-]*)+$/.test(r.action)) problems.push(`${key}: bad action name ${JSON.stringify(r.action)}`);
+    if (isScope(r.access) && !SCOPE_PATTERN.test(r.access)) problems.push(`${key}: bad scope ${JSON.stringify(r.access)}`);
+    const names = pathParamNames(r.path);
+    if (names.length > 0) {
+      const props = (r.params?.["properties"] ?? {}) as Record<string, unknown>;
+      for (const n of names) if (!(n in props)) problems.push(`${key}: path parameter ${n} has no schema in params`);
+    }
+    if (r.body && r.body.contentTypes.length === 0) problems.push(`${key}: body without content types`);
+    if (r.body && (r.method === "GET" || r.method === "DELETE")) problems.push(`${key}: ${r.method} with a body`);
+  }
+  return problems;
+}
