@@ -137,7 +137,7 @@ export class Runtime implements ActorRuntime {
     this.leases = new LeaseManager(leaseKv, this.topo, this.opts.nodeId, refs, this.opts.leaseTtlMs, {
       acquired: (ref) => this.startPartition(ref),
       released: (ref, drain) => this.stopPartition(ref, drain),
-    }, this.log.child({ component: "leases" }));
+    }, this.log.child({ part: "leases" }));
     await this.leases.start();
     this.started = true;
   }
@@ -252,15 +252,15 @@ export class Runtime implements ActorRuntime {
   }
 
   /** Handling counters per hosted kind. */
-  hostStats(): Record<string, HostStats> {
-    const out: Record<string, HostStats> = {};
+  hostStats(): Record<string, HostStats & Record<string, number>> {
+    const out: Record<string, HostStats & Record<string, number>> = {};
     for (const [name, host] of this.hosts) out[name] = { ...host.stats };
     return out;
   }
 
   /** Counters per hosted job. */
-  jobStats(): Record<string, JobStats & { breaker: string }> {
-    const out: Record<string, JobStats & { breaker: string }> = {};
+  jobStats(): Record<string, JobStats & { breaker: string } & Record<string, number | string>> {
+    const out: Record<string, JobStats & { breaker: string } & Record<string, number | string>> = {};
     for (const [name, w] of this.jobWorkers) out[name] = { ...w.stats, breaker: w.breaker.state };
     return out;
   }

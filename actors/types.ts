@@ -183,6 +183,14 @@ export interface ActorRuntime {
   dlqList(opts?: { filter?: string; limit?: number; afterSeq?: number }): Promise<DlqEntry[]>;
   /** Re-publishes dead letters to their original subjects and removes them from the DLQ. */
   dlqReplay(seqs: readonly number[]): Promise<{ replayed: number[]; missing: number[] }>;
+  /** Handling counters per hosted kind (handled, writes, duplicates, dead-lettered, ...). */
+  hostStats(): Record<string, Record<string, number>>;
+  /** Counters and breaker state per hosted job. */
+  jobStats(): Record<string, Record<string, number | string>>;
+  /** Partitions owned by this node. */
+  ownedPartitions(): number;
+  /** Messages in the DLQ stream. */
+  dlqDepth(): Promise<number>;
   /** Sets where `emit` effects go (the node's Moleculer broker). */
   setEmitter(emit: (event: string, payload: unknown) => void): void;
 }

@@ -45,16 +45,21 @@ export class EnvReader {
     return def;
   }
 
-  /** A URL whose protocol is one of `protocols` (e.g. ["nats:"]). */
-  url(name: string, def: string, protocols: string[]): string {
+  /**
+   * A URL whose protocol is one of `protocols` (e.g. ["nats:"]). With `list`, a
+   * comma-separated list of such URLs (a NATS cluster's seed servers).
+   */
+  url(name: string, def: string, protocols: string[], list = false): string {
     const v = this.str(name, def);
-    try {
-      const u = new URL(v);
-      if (!protocols.includes(u.protocol)) {
-        this.problems.push(`${name}=${JSON.stringify(v)} is invalid: expected a ${protocols.join(" or ")}// URL`);
+    for (const item of list ? v.split(",").map((s) => s.trim()) : [v]) {
+      try {
+        const u = new URL(item);
+        if (!protocols.includes(u.protocol)) {
+          this.problems.push(`${name}=${JSON.stringify(v)} is invalid: expected a ${protocols.join(" or ")}// URL`);
+        }
+      } catch {
+        this.problems.push(`${name}=${JSON.stringify(v)} is invalid: ${JSON.stringify(item)} is not a URL`);
       }
-    } catch {
-      this.problems.push(`${name}=${JSON.stringify(v)} is invalid: not a URL`);
     }
     return v;
   }

@@ -1,0 +1,52 @@
+/** Prometheus gauges of the actor runtime, read when /metrics is scraped. */
+import { Gauge, type Registry } from "prom-client";
+import type { Runtime } from "../actors/runtime";
+
+/** Registers actor, partition, consumer and DLQ gauges for `runtime` on `registry`. */
+export function registerRuntimeMetrics(registry: Registry, runtime: Runtime): void {
+  new Gauge({
+    name: "switchyard_actors_resident",
+    help: "Actors in memory on this node, by kind",
+    labelNames: ["kind"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [kind, n] of Object.entries(runtime.actorCounts())) this.set({ kind }, n);
+    },
+  });
+  new Gauge({
+    name: "switchyard_partitions_owned",
+    help: "Partitions owned by this node",
+    registers: [registry],
+    collect() {
+      this.set(runtime.ownedPartitions());
+    },
+  });
+  new Gauge({
+    name: "switchyard_messages_handled",
+    help: "Messages handled by actors on this node since start, by kind",
+    labelNames: ["kind"],
+    registers: [registry],
+    collect() {
+      for (const [kind, s] of Object.entries(runtime.hostStats())) this.set({ kind }, s.handled);
+    },
+  });
+  new Gauge({
+    name: "switchyard_consumer_pending",
+    help: "Messages not yet delivered, by stream and consumer",
+    labelNames: ["stream", "consumer"],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const c of await runtime.consumerStats().catch(() => [])) this.set({ stream: c.stream, consumer: c.consumer }, c.pending + c.ackPending);
+    },
+  });
+  new Gauge({
+    name: "switchyard_dlq_depth",
+    help: "Messages in the dead letter stream",
+    registers: [registry],
+    async collect() {
+      this.set(await runtime.dlqDepth().catch(() => 0));
+    },
+  });
+}

@@ -1,0 +1,163 @@
+/**
+ * Starting and stopping one Switchyard node: check that NATS, Postgres and Redis answer (fail
+ * fast with one line naming the URL and how to start the server), run migrations, provision
+ * streams, start the Moleculer broker with the hosted domains' services, then the actor runtime.
+ */
+import { ServiceBroker } from "moleculer";
+import { Redis } from "ioredis";
+import { Registry, collectDefaultMetrics } from "prom-client";
+import type { Config } from "../config";
+import { createLogger, type Logger } from "../lib/logger";
+import { connectNats, type NatsHandles } from "../nats";
+import { createPool, migrate, type Pool } from "../db";
+import { topology } from "../streams/subjects";
+import { provision } from "../streams/provision";
+import { declName, type Declaration } from "../streams/declarations";
+import { Runtime } from "../actors/runtime";
+import { HealthRegistry } from "../lib/health";
+import { errorMessage } from "../lib/errors";
+import { brokerOptions } from "../moleculer.config";
+import { DOMAINS } from "../services";
+import type { Domain, NodeContext } from "./context";
+import { registerRuntimeMetrics } from "./metrics";
+
+/** A dependency that did not answer at start-up. */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StartupError";
+  }
+}
+
+/** A running node. */
+export interface RunningNode {
+  readonly ctx: NodeContext;
+  readonly broker: ServiceBroker;
+  readonly runtime: Runtime;
+  /** Drains and stops everything; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function connectAll(config: Config): Promise<{ nats: NatsHandles; pg: Pool; redis: Redis }> {
+  let nats: NatsHandles;
+  try {
+    nats = await withTimeout(connectNats(config.natsUrl, `switchyard-${config.nodeId}`, 3000), 4000, "NATS connect");
+  } catch (err) {
+    throw new StartupError(`cannot reach NATS at ${redactUrl(config.natsUrl)} (${errorMessage(err)}): start it with \`nats-server -js\` (or \`docker compose up -d nats1 nats2 nats3\`), or set NATS_URL`);
+  }
+  const pg = createPool(config.databaseUrl, config.namespace);
+  try {
+    await withTimeout(pg.query("SELECT 1"), 4000, "Postgres connect");
+  } catch (err) {
+    await nats.nc.close().catch(() => undefined);
+    await pg.end().catch(() => undefined);
+    throw new StartupError(`cannot reach PostgreSQL at ${redactUrl(config.databaseUrl)} (${errorMessage(err)}): start it with \`pg_ctlcluster 15 main start\` (or \`docker compose up -d postgres\`), or set DATABASE_URL`);
+  }
+  const redis = new Redis(config.redisUrl, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+  redis.on("error", () => undefined); // reconnects on its own; callers see command errors
+  try {
+    await withTimeout(redis.connect(), 4000, "Redis connect");
+  } catch (err) {
+    await nats.nc.close().catch(() => undefined);
+    await pg.end().catch(() => undefined);
+    redis.disconnect();
+    throw new StartupError(`cannot reach Redis at ${redactUrl(config.redisUrl)} (${errorMessage(err)}): start it with \`redis-server --daemonize yes\` (or \`docker compose up -d redis\`), or set REDIS_URL`);
+  }
+  return { nats, pg, redis };
+}
+
+/** Every declaration of every domain (all of them: any node may send to any stream). */
+function allDeclarations(runtime: Runtime, config: Config, topo: ReturnType<typeof topology>): Declaration[] {
+  const decls = runtime.declarations();
+  for (const d of Object.values(DOMAINS)) if (d?.declarations) decls.push(...d.declarations(topo, config));
+  return decls;
+}
+
+/** Starts a node with `config`; rejects with StartupError when a dependency is unreachable. */
+export async function startNode(config: Config, logger?: Logger): Promise<RunningNode> {
+  const log = logger ?? createLogger({ level: config.logLevel, nodeId: config.nodeId });
+  const topo = topology(config.namespace);
+  const { nats, pg, redis } = await connectAll(config);
+
+  const all = Object.values(DOMAINS).filter((d): d is Domain => d !== undefined);
+  const hosted = all.filter((d) => config.services.includes(d.name));
+
+  const migrations = hosted.flatMap((d) => d.migrations ?? []);
+  const applied = await migrate(pg, config.namespace, migrations);
+  if (applied.length > 0) log.info({ applied }, "migrations applied");
+
+  const runtime = new Runtime(
+    nats,
+    topo,
+    {
+      kinds: all.flatMap((d) => d.kinds?.(config) ?? []),
+      hostedKinds: new Set(hosted.flatMap((d) => (d.kinds?.(config) ?? []).map((k) => k.name))),
+      jobs: all.flatMap((d) => d.jobs?.(config) ?? []),
+      hostedJobs: new Set(hosted.flatMap((d) => (d.jobs?.(config) ?? []).map((j) => j.name))),
+    },
+    {
+      nodeId: config.nodeId,
+      partitions: config.actors.partitions,
+      leaseTtlMs: config.actors.leaseTtlMs,
+      idleMs: config.actors.idleMs,
+      maxResident: config.actors.maxResident,
+      replicas: config.jetstream.replicas,
+    },
+    log.child({ component: "runtime" }),
+  );
+
+  const decls = allDeclarations(runtime, config, topo);
+  const counts = await provision(nats, decls, (d, action, i, total) => {
+    if (action !== "unchanged") log.info({ progress: `${i}/${total}`, action }, `provisioned ${declName(d)}`);
+  });
+  log.info({ ...counts, total: decls.length }, "streams provisioned");
+
+  const health = new HealthRegistry();
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
+  const ctx: NodeContext = { config, logger: log, nats, pg, redis, topology: topo, runtime, health, metrics };
+  health.register("nats", () => !nats.nc.isClosed());
+  health.register("partitions", () => ({ ok: runtime.isReady(), detail: { owned: runtime.ownedPartitions() } }));
+  registerRuntimeMetrics(metrics, runtime);
+
+  const broker = new ServiceBroker(brokerOptions(config));
+  for (const d of hosted) for (const schema of d.services(ctx)) broker.createService(schema);
+  runtime.setEmitter((event, payload) => void broker.broadcast(event, payload).catch(() => undefined));
+
+  await broker.start();
+  await runtime.start();
+  log.info({ services: config.services, namespace: config.namespace }, "node started");
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      log.info("draining");
+      await runtime.stop().catch((err: unknown) => log.error({ err: errorMessage(err) }, "runtime stop failed"));
+      await broker.stop().catch((err: unknown) => log.error({ err: errorMessage(err) }, "broker stop failed"));
+      await nats.nc.drain().catch(() => undefined);
+      await pg.end().catch(() => undefined);
+      redis.disconnect();
+      log.info("stopped");
+    })());
+
+  return { ctx, broker, runtime, stop };
+}
