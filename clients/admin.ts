@@ -1,0 +1,115 @@
+/**
+ * Client administration as plain async functions: the CLI (bin/clients.ts), the REPL and the
+ * admin HTTP routes all call these. Every change invalidates the shared Redis cache and
+ * publishes a change notice so that every gateway node stops (or starts) accepting the
+ * client's credentials within moments.
+ */
+import type { Redis } from "ioredis";
+import type { NatsConnection } from "../nats";
+import type { Logger } from "../lib/logger";
+import { AppError } from "../lib/errors";
+import { topology } from "../streams/subjects";
+import type { NodeContext } from "../node/context";
+import { invalidateRedis } from "./cache";
+import { publishClientChange, type ClientChange } from "./notices";
+import { createClientStore, type ClientStore } from "./store";
+import { CLIENT_ID_PATTERN } from "./keys";
+import type { ClientPage, ClientRecord, ClientStatus, CreatedClient, NewClientInput, RotatedKey } from "./types";
+
+/** What the admin functions need. Without `redis`/`nc`, caches expire on their own (TTL). */
+export interface ClientAdminDeps {
+  readonly store: ClientStore;
+  readonly namespace: string;
+  readonly redis?: Redis;
+  readonly nc?: NatsConnection;
+  readonly logger?: Logger;
+  /** Called with every change (the local node applies it to its cache at once). */
+  readonly onChange?: (change: ClientChange) => void;
+  /** Key overlap on rotation when the caller gives none (seconds). */
+  readonly defaultOverlapSec?: number;
+}
+
+/** Admin deps from a node context (the REPL uses this). */
+export function clientAdminDeps(ctx: Pick<NodeContext, "pg" | "redis" | "nats" | "config" | "logger">, extra: Partial<ClientAdminDeps> = {}): ClientAdminDeps {
+  return {
+    store: createClientStore({ pg: ctx.pg }),
+    namespace: ctx.config.namespace,
+    redis: ctx.redis,
+    nc: ctx.nats.nc,
+    logger: ctx.logger,
+    defaultOverlapSec: ctx.config.gateway.rotateOverlapSec,
+    ...extra,
+  };
+}
+
+async function announce(deps: ClientAdminDeps, change: ClientChange): Promise<void> {
+  if (deps.redis) {
+    const keyIds = await deps.store.keyIdsOf(change.clientId);
+    await invalidateRedis(deps.redis, deps.namespace, change.clientId, keyIds).catch((err: unknown) => {
+      deps.logger?.warn({ err: (err as Error).message, clientId: change.clientId }, "could not invalidate cached credentials in redis");
+    });
+  }
+  deps.onChange?.(change);
+  if (deps.nc) {
+    await publishClientChange(deps.nc, topology(deps.namespace).gateway.clientChanges, change).catch((err: unknown) => {
+      // The gateways' cache TTL still applies the change within seconds.
+      deps.logger?.warn({ err: (err as Error).message, clientId: change.clientId }, "could not publish client change notice");
+    });
+  }
+}
+
+function checkId(id: string): void {
+  if (typeof id !== "string" || !CLIENT_ID_PATTERN.test(id)) throw new AppError("NOT_FOUND", "client not found");
+}
+
+/** Creates a client; the API key and webhook secret are in the result and nowhere else. */
+export async function createClient(deps: ClientAdminDeps, input: NewClientInput): Promise<CreatedClient> {
+  return deps.store.create(input);
+}
+
+/** Lists clients by id, a page at a time. */
+export async function listClients(deps: ClientAdminDeps, opts: { limit?: number; after?: string; status?: ClientStatus } = {}): Promise<ClientPage> {
+  return deps.store.list(opts);
+}
+
+/** One client; 404 NOT_FOUND when there is none. */
+export async function getClient(deps: ClientAdminDeps, id: string): Promise<ClientRecord> {
+  checkId(id);
+  const c = await deps.store.get(id);
+  if (!c) throw new AppError("NOT_FOUND", "client not found");
+  return c;
+}
+
+async function setStatus(deps: ClientAdminDeps, id: string, status: ClientStatus): Promise<ClientRecord> {
+  checkId(id);
+  const r = await deps.store.setStatus(id, status);
+  if (!r) throw new AppError("NOT_FOUND", "client not found");
+  await announce(deps, { clientId: id, version: r.version, keys: false, status });
+  return r.client;
+}
+
+/** Suspends a client: every gateway refuses its keys and tokens within seconds. */
+export function suspendClient(deps: ClientAdminDeps, id: string): Promise<ClientRecord> {
+  return setStatus(deps, id, "suspended");
+}
+
+/** Re-activates a suspended client. */
+export function activateClient(deps: ClientAdminDeps, id: string): Promise<ClientRecord> {
+  return setStatus(deps, id, "active");
+}
+
+/**
+ * Issues a new API key; the client's other keys keep working for `overlapSec` (default from
+ * config, 24 h), then stop. `overlapSec: 0` revokes them at once.
+ */
+export async function rotateClientKey(deps: ClientAdminDeps, id: string, opts: { overlapSec?: number } = {}): Promise<RotatedKey> {
+  checkId(id);
+  const overlap = opts.overlapSec ?? deps.defaultOverlapSec ?? 86_400;
+  if (!Number.isInteger(overlap) || overlap < 0 || overlap > 30 * 86_400) {
+    throw new AppError("VALIDATION_ERROR", "overlap must be 0 to 2592000 seconds", [{ path: "/overlapSeconds", message: "out of range" }]);
+  }
+  const r = await deps.store.rotate(id, overlap);
+  if (!r) throw new AppError("NOT_FOUND", "client not found");
+  await announce(deps, { clientId: id, version: r.version, keys: true });
+  return r.rotated;
+}

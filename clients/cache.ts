@@ -1,0 +1,165 @@
+/**
+ * Credential cache in three layers: in-process (a bounded Map, `ttlMs`, the suspension safety
+ * net), Redis (shared by every node, minutes) and PostgreSQL (the truth). A warm lookup is two
+ * Map reads. Concurrent misses for one entry share one fetch.
+ *
+ * Staleness: a change notice evicts the client's entries and records its new version as a
+ * floor; any copy older than the floor (e.g. written to Redis by a node that read Postgres just
+ * before the change committed) is ignored and re-read from Postgres.
+ */
+import type { Redis } from "ioredis";
+import type { Logger } from "../lib/logger";
+import type { ClientStore } from "./store";
+import type { ClientChange } from "./notices";
+import type { ClientEntry, KeyEntry } from "./types";
+
+/** Which layer answered a lookup. */
+export type CacheLayer = "memory" | "redis" | "db" | "miss";
+
+/** Options of {@link createCredentialCache}. */
+export interface CredentialCacheOptions {
+  readonly store: Pick<ClientStore, "findKey" | "findClient">;
+  readonly redis?: Redis;
+  readonly namespace: string;
+  /** In-process lifetime of an entry (also of "no such key"). */
+  readonly ttlMs: number;
+  /** Redis lifetime of an entry. Default 300 s. */
+  readonly redisTtlSec?: number;
+  /** In-process entries at most (oldest go first). Default 200,000. */
+  readonly maxEntries?: number;
+  readonly logger?: Logger;
+  readonly onLookup?: (layer: CacheLayer) => void;
+}
+
+/** Cached lookups of keys and clients. */
+export interface CredentialCache {
+  key(keyId: string): Promise<KeyEntry | undefined>;
+  client(id: string): Promise<ClientEntry | undefined>;
+  /** Applies a change notice: evicts the client's entries on this node. */
+  apply(change: ClientChange): void;
+  /** In-process entry count. */
+  size(): number;
+}
+
+/** Redis key of a cached API key entry. */
+export function redisKeyEntry(ns: string, keyId: string): string {
+  return `${ns}:gw:key:${keyId}`;
+}
+
+/** Redis key of a cached client entry. */
+export function redisClientEntry(ns: string, clientId: string): string {
+  return `${ns}:gw:client:${clientId}`;
+}
+
+/** Deletes the Redis copies of a client and of its keys (writers call this after a change). */
+export async function invalidateRedis(redis: Redis, ns: string, clientId: string, keyIds: readonly string[]): Promise<void> {
+  await redis.del(redisClientEntry(ns, clientId), ...keyIds.map((k) => redisKeyEntry(ns, k)));
+}
+
+interface Slot {
+  readonly value: KeyEntry | ClientEntry | null;
+  readonly at: number;
+}
+
+/** Builds the cache. */
+export function createCredentialCache(opts: CredentialCacheOptions): CredentialCache {
+  const mem = new Map<string, Slot>();
+  const inflight = new Map<string, Promise<KeyEntry | ClientEntry | undefined>>();
+  const floors = new Map<string, { version: number; at: number }>();
+  const redisTtlSec = opts.redisTtlSec ?? 300;
+  const maxEntries = opts.maxEntries ?? 200_000;
+  let lastRedisWarn = 0;
+
+  const floorOf = (clientId: string) => floors.get(clientId)?.version ?? 0;
+  const clientIdOf = (v: KeyEntry | ClientEntry) => ("clientId" in v ? v.clientId : v.id);
+
+  function remember(k: string, value: KeyEntry | ClientEntry | null): void {
+    mem.delete(k);
+    mem.set(k, { value, at: Date.now() });
+    if (mem.size > maxEntries) {
+      const oldest = mem.keys().next();
+      if (!oldest.done) mem.delete(oldest.value);
+    }
+  }
+
+  function warnRedis(err: unknown): void {
+    // Redis down degrades to Postgres reads; say so at most every 10 s.
+    if (Date.now() - lastRedisWarn > 10_000) {
+      lastRedisWarn = Date.now();
+      opts.logger?.warn({ err: (err as Error).message }, "credential cache: redis unavailable, reading postgres");
+    }
+  }
+
+  async function fetch(kind: "k" | "c", id: string): Promise<KeyEntry | ClientEntry | undefined> {
+    const rk = kind === "k" ? redisKeyEntry(opts.namespace, id) : redisClientEntry(opts.namespace, id);
+    if (opts.redis) {
+      try {
+        const raw = await opts.redis.get(rk);
+        if (raw) {
+          const v = JSON.parse(raw) as KeyEntry | ClientEntry;
+          if (v.version >= floorOf(clientIdOf(v))) {
+            opts.onLookup?.("redis");
+            return v;
+          }
+        }
+      } catch (err) {
+        warnRedis(err);
+      }
+    }
+    let v: KeyEntry | ClientEntry | undefined;
+    // A read that raced a change (older than the floor) is read again; bounded.
+    for (let i = 0; i < 3; i++) {
+      v = kind === "k" ? await opts.store.findKey(id) : await opts.store.findClient(id);
+      if (!v || v.version >= floorOf(clientIdOf(v))) break;
+    }
+    opts.onLookup?.(v ? "db" : "miss");
+    if (v && opts.redis) {
+      opts.redis.set(rk, JSON.stringify(v), "EX", redisTtlSec).catch(warnRedis);
+    }
+    return v;
+  }
+
+  async function get(kind: "k" | "c", id: string): Promise<KeyEntry | ClientEntry | undefined> {
+    const k = `${kind}:${id}`;
+    const slot = mem.get(k);
+    if (slot && Date.now() - slot.at < opts.ttlMs && (!slot.value || slot.value.version >= floorOf(clientIdOf(slot.value)))) {
+      opts.onLookup?.("memory");
+      return slot.value ?? undefined;
+    }
+    let p = inflight.get(k);
+    if (!p) {
+      p = fetch(kind, id).then(
+        (v) => {
+          inflight.delete(k);
+          remember(k, v ?? null);
+          return v;
+        },
+        (err: unknown) => {
+          inflight.delete(k);
+          throw err;
+        },
+      );
+      inflight.set(k, p);
+    }
+    return p;
+  }
+
+  return {
+    key: (keyId) => get("k", keyId) as Promise<KeyEntry | undefined>,
+    client: (id) => get("c", id) as Promise<ClientEntry | undefined>,
+    apply(change) {
+      const now = Date.now();
+      floors.set(change.clientId, { version: Math.max(change.version, floorOf(change.clientId)), at: now });
+      if (floors.size > 10_000) {
+        for (const [id, f] of floors) if (now - f.at > redisTtlSec * 1000) floors.delete(id);
+      }
+      mem.delete(`c:${change.clientId}`);
+      if (change.keys) {
+        for (const [k, slot] of mem) {
+          if (k.startsWith("k:") && slot.value && (slot.value as KeyEntry).clientId === change.clientId) mem.delete(k);
+        }
+      }
+    },
+    size: () => mem.size,
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * Request validation from the route table's JSON Schemas (draft 2020-12, the OpenAPI 3.1
+ * dialect): path parameters and query are coerced from strings (400 INVALID_PARAMETER), bodies
+ * are checked as sent (422 VALIDATION_ERROR). Validators are compiled once at start-up.
+ */
+import Ajv2020, { type ErrorObject, type ValidateFunction } from "ajv/dist/2020";
+import addFormats from "ajv-formats";
+import { AppError, type ErrorCode, type ErrorDetail } from "../lib/errors";
+import { routeKey, type RouteSpec } from "./routes";
+
+/** Compiled validators of one route. */
+export interface RouteValidators {
+  readonly params?: ValidateFunction;
+  readonly query?: ValidateFunction;
+  readonly body?: ValidateFunction;
+}
+
+function newAjv(coerce: boolean): Ajv2020 {
+  const ajv = new Ajv2020({ allErrors: true, strict: false, coerceTypes: coerce ? "array" : false, useDefaults: coerce });
+  addFormats(ajv);
+  return ajv;
+}
+
+/** Compiles every route's schemas; throws naming the route when a schema does not compile. */
+export function compileValidators(routes: readonly RouteSpec[]): Map<RouteSpec, RouteValidators> {
+  const coercing = newAjv(true);
+  const exact = newAjv(false);
+  const out = new Map<RouteSpec, RouteValidators>();
+  for (const r of routes) {
+    try {
+      out.set(r, {
+        ...(r.params ? { params: coercing.compile(r.params) } : {}),
+        ...(r.query ? { query: coercing.compile(r.query) } : {}),
+        ...(r.body?.schema ? { body: exact.compile(r.body.schema) } : {}),
+      });
+    } catch (err) {
+      throw new Error(`route ${routeKey(r)}: schema does not compile: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
+/** Up to 20 schema errors as details with JSON pointers under `/{where}`. */
+export function schemaDetails(errors: readonly ErrorObject[] | null | undefined, where: string): ErrorDetail[] {
+  return (errors ?? []).slice(0, 20).map((e) => {
+    let path = `/${where}${e.instancePath}`;
+    if (e.keyword === "additionalProperties") path += `/${String((e.params as { additionalProperty?: string }).additionalProperty)}`;
+    if (e.keyword === "required") path += `/${String((e.params as { missingProperty?: string }).missingProperty)}`;
+    return { path, message: e.message ?? "is invalid" };
+  });
+}
+
+/**
+ * Validates `data` (mutated in place by coercion and defaults) with `validate`; throws AppError
+ * `code` naming every problem.
+ */
+export function assertValid(validate: ValidateFunction | undefined, data: unknown, where: "params" | "query" | "body", code: ErrorCode): void {
+  if (!validate || validate(data)) return;
+  const message = where === "body" ? "request body does not match the schema" : `invalid ${where === "params" ? "path parameter" : "query parameter"}`;
+  throw new AppError(code, message, schemaDetails(validate.errors, where));
+}
