@@ -6,9 +6,11 @@ import type { ServiceName } from "../config";
 import type { Domain } from "../node/context";
 import { runtimeDomain } from "./runtime.service";
 import { probeDomain } from "./probe.service";
+import { gatewayDomain } from "./gateway.service";
 
 /** Every domain, in start order. */
 export const DOMAINS: Readonly<Partial<Record<ServiceName, Domain>>> = {
   runtime: runtimeDomain,
   probe: probeDomain,
+  gateway: gatewayDomain,
 };

@@ -1,0 +1,24 @@
+/**
+ * The gateway's public surface for domain code: route table types, access helpers and the
+ * error shape. Domains declare `routes` (RouteSpec[]) in their Domain and use `requireScope`,
+ * `assertOwner` and `clientOf` in their actions; the gateway does the rest.
+ */
+export type {
+  RouteSpec,
+  RouteAccess,
+  RouteBody,
+  RouteResponse,
+  Scope,
+  MediaType,
+  HttpMethod,
+  JsonSchema,
+  RawBody,
+  HttpCallParams,
+  GatewayMeta,
+  AuthenticatedClient,
+} from "./routes";
+export { SCOPE_PATTERN, checkRouteTable, toColonPath, toOpenApiPath } from "./routes";
+export { clientOf, requireClient, requireScope, hasScope, assertOwner } from "./access";
+export { toHttpError, errorBody, ERROR_BODY_SCHEMA, type ErrorBody, type HttpError } from "./errors";
+export { buildOpenApi, missingFromOpenApi, type OpenApiDocument } from "./openapi";
+export { gatewayRoutes } from "./own-routes";
