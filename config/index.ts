@@ -44,7 +44,54 @@ export interface Config {
   };
   /** The HTTP gateway and access control (gateway/, clients/). */
   readonly gateway: GatewayConfig;
+  /** Receipt registration (receipts/, services/receipts.service.ts, simulators/). */
+  readonly receipts: ReceiptsConfig;
 }
+
+/** Settings of receipt registration: external services, deadlines, batching, simulators. */
+export interface ReceiptsConfig {
+  /** Base URL of the tax service's registration API (default: the local simulator). */
+  readonly taxApiUrl: string;
+  /** Base URL of the warehouse (logistics) service's registration API (default: the local simulator). */
+  readonly warehouseApiUrl: string;
+  /** True when TAX_API_URL and WAREHOUSE_API_URL are unset: dev mode runs the simulators. */
+  readonly useSimulators: boolean;
+  /** Standard Webhooks secret (`whsec_...`) the tax service signs its callbacks with. */
+  readonly taxCallbackSecret: string;
+  /** Standard Webhooks secret the warehouse service signs its callbacks with. */
+  readonly warehouseCallbackSecret: string;
+  /** Base URL clients and external services reach this platform at (callback and status links). */
+  readonly publicUrl: string;
+  /** Time allowed for a registration before the receipt is FAILED (default 24 h). */
+  readonly deadlineMs: number;
+  /** After a 202, how long to wait for the callback before asking the service again. */
+  readonly callbackWaitMs: number;
+  /** Time allowed to deliver a client webhook before it is dead-lettered. */
+  readonly webhookDeadlineMs: number;
+  /** How long an Idempotency-Key is remembered. */
+  readonly idempotencyTtlMs: number;
+  /** Per-attempt time limit of an external call. */
+  readonly callTimeoutMs: number;
+  /** Parallel registration calls per node and service. */
+  readonly jobConcurrency: number;
+  /** The Postgres writer commits every this many rows ... */
+  readonly batchRows: number;
+  /** ... or this many milliseconds, whichever comes first. */
+  readonly batchMs: number;
+  /** How long the receipt stream keeps records already written (hot reads before Postgres has them). */
+  readonly streamMaxAgeMs: number;
+  /** Ports and host of the simulators (bin/simulators.ts). */
+  readonly sim: { readonly host: string; readonly taxPort: number; readonly warehousePort: number };
+}
+
+/**
+ * Development-only callback secrets shared by the simulators and the platform when no real
+ * secrets are configured. Never use them in production (set TAX_CALLBACK_SECRET etc.).
+ */
+export const DEV_CALLBACK_SECRETS = {
+  tax: "whsec_ZGV2LXRheC1jYWxsYmFjay1zZWNyZXQtMDAwMQ==",
+  warehouse: "whsec_ZGV2LXdoLWNhbGxiYWNrLXNlY3JldC0wMDAwMQ==",
+} as const;
 
 /** Settings of the HTTP gateway: limits, rate limits, tokens and caches. */
 export interface GatewayConfig {
@@ -76,6 +123,34 @@ export class ConfigError extends Error {
     super(`invalid configuration:\n  ${problems.join("\n  ")}`);
     this.name = "ConfigError";
   }
+}
+
+function receiptsConfig(r: EnvReader, env: Env): ReceiptsConfig {
+  const sim = {
+    host: r.str("SIM_HOST", "127.0.0.1"),
+    taxPort: r.int("SIM_TAX_PORT", 4100, 1, 65535),
+    warehousePort: r.int("SIM_WAREHOUSE_PORT", 4101, 1, 65535),
+  };
+  const set = (name: string): boolean => (env[name] ?? "").trim() !== "";
+  const secret = (name: string, def: string): string => r.match(name, def, /^whsec_[A-Za-z0-9+/=]{22,}$/, "whsec_ followed by base64 (at least 16 bytes)");
+  return {
+    taxApiUrl: r.url("TAX_API_URL", `http://${sim.host}:${sim.taxPort}`, ["http:", "https:"]).replace(/\/+$/, ""),
+    warehouseApiUrl: r.url("WAREHOUSE_API_URL", `http://${sim.host}:${sim.warehousePort}`, ["http:", "https:"]).replace(/\/+$/, ""),
+    useSimulators: !set("TAX_API_URL") && !set("WAREHOUSE_API_URL"),
+    taxCallbackSecret: secret("TAX_CALLBACK_SECRET", DEV_CALLBACK_SECRETS.tax),
+    warehouseCallbackSecret: secret("WAREHOUSE_CALLBACK_SECRET", DEV_CALLBACK_SECRETS.warehouse),
+    publicUrl: r.url("PUBLIC_URL", `http://127.0.0.1:${env["PORT"] ?? "3000"}`, ["http:", "https:"]).replace(/\/+$/, ""),
+    deadlineMs: r.int("RECEIPT_DEADLINE_MS", 24 * 3600_000, 1000, 30 * 24 * 3600_000),
+    callbackWaitMs: r.int("RECEIPT_CALLBACK_WAIT_MS", 10 * 60_000, 100, 24 * 3600_000),
+    webhookDeadlineMs: r.int("RECEIPT_WEBHOOK_DEADLINE_MS", 24 * 3600_000, 1000, 30 * 24 * 3600_000),
+    idempotencyTtlMs: r.int("RECEIPT_IDEMPOTENCY_TTL_MS", 24 * 3600_000, 60_000, 30 * 24 * 3600_000),
+    callTimeoutMs: r.int("RECEIPT_CALL_TIMEOUT_MS", 10_000, 100, 120_000),
+    jobConcurrency: r.int("RECEIPT_JOB_CONCURRENCY", 256, 1, 10_000),
+    batchRows: r.int("RECEIPT_BATCH_ROWS", 500, 1, 10_000),
+    batchMs: r.int("RECEIPT_BATCH_MS", 50, 1, 10_000),
+    streamMaxAgeMs: r.int("RECEIPT_STREAM_MAX_AGE_MS", 7 * 24 * 3600_000, 60_000, 365 * 24 * 3600_000),
+    sim,
+  };
 }
 
 /** Reads and validates configuration from `env` (default `process.env`). */
@@ -111,6 +186,7 @@ export function loadConfig(env: Env = process.env): Config {
       authCacheTtlMs: r.int("GATEWAY_AUTH_CACHE_TTL_MS", 5000, 100, 300_000),
       rotateOverlapSec: r.int("GATEWAY_ROTATE_OVERLAP_SEC", 86_400, 0, 30 * 86_400),
     },
+    receipts: receiptsConfig(r, env),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
