@@ -1,0 +1,4 @@
+/** Simulators of the external registration services (tax, warehouse): see server.ts. */
+export { startSimulator, type Simulator, type SimulatorOptions, type SimCounters } from "./server";
+export { DEFAULT_SIM_CONFIG, mergeSimConfig, type SimConfig, type MsRange } from "./config";
+export { RegistrationBook, type BookSummary, type ReceiptCounts, type Registration } from "./book";
