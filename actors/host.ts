@@ -15,6 +15,7 @@ import type { ActorKind, ActorMessage, RetryPolicy } from "./types";
 import { resolveEffects, type ResolvedEffect, type ResolveContext } from "./effects";
 import { decodeJson, encodeJson, headersToRecord, sleep } from "./codec";
 import { backoffDelay } from "./backoff";
+import { Histogram } from "./histogram";
 import { TerminalError, errorMessage } from "../lib/errors";
 import { partitionOf, type Topology } from "../streams/subjects";
 
@@ -88,6 +89,8 @@ export class KindHost {
   private readonly generations = new Map<number, number>();
   private generationCounter = 0;
   readonly stats: HostStats = { handled: 0, writes: 0, duplicates: 0, deadLettered: 0, retries: 0, loads: 0, evictions: 0 };
+  /** Publish-to-handled latency of messages handled here (ms). */
+  readonly latency = new Histogram();
   private sweepTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -214,7 +217,7 @@ export class KindHost {
       seq: p.seq,
       data,
       headers: headersToRecord(p.msg.headers),
-      publishedAt: Math.floor(Number(p.msg.info.timestampNanos) / 1e6),
+      publishedAt: Math.floor(p.msg.info.timestampNanos / 1e6),
       deliveryCount: p.msg.info.deliveryCount,
     };
   }
@@ -295,9 +298,11 @@ export class KindHost {
     }
     if (!this.alive(cell)) return false;
     cell.queue.splice(0, settled.length);
+    const now = this.now();
     for (const p of settled) {
       p.msg.ack();
       p.done();
+      this.latency.record(now - p.msg.info.timestampNanos / 1e6);
     }
     this.stats.handled += settled.length;
     return true;

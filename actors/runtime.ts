@@ -254,7 +254,7 @@ export class Runtime implements ActorRuntime {
   /** Handling counters per hosted kind. */
   hostStats(): Record<string, HostStats & Record<string, number>> {
     const out: Record<string, HostStats & Record<string, number>> = {};
-    for (const [name, host] of this.hosts) out[name] = { ...host.stats };
+    for (const [name, host] of this.hosts) out[name] = { ...host.stats, latencyP50: host.latency.percentile(0.5), latencyP99: host.latency.percentile(0.99), latencyCount: host.latency.count };
     return out;
   }
 
@@ -263,6 +263,11 @@ export class Runtime implements ActorRuntime {
     const out: Record<string, JobStats & { breaker: string } & Record<string, number | string>> = {};
     for (const [name, w] of this.jobWorkers) out[name] = { ...w.stats, breaker: w.breaker.state };
     return out;
+  }
+
+  /** Forgets recorded latencies (benchmarks measure one phase at a time). */
+  resetLatency(): void {
+    for (const host of this.hosts.values()) host.latency.reset();
   }
 
   /** Partitions owned by this node. */

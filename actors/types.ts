@@ -189,6 +189,8 @@ export interface ActorRuntime {
   jobStats(): Record<string, Record<string, number | string>>;
   /** Partitions owned by this node. */
   ownedPartitions(): number;
+  /** Forgets recorded publish-to-handled latencies. */
+  resetLatency(): void;
   /** Messages in the DLQ stream. */
   dlqDepth(): Promise<number>;
   /** Sets where `emit` effects go (the node's Moleculer broker). */

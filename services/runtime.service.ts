@@ -31,6 +31,12 @@ function runtimeService(ctx: NodeContext): ServiceSchema {
       streams: {
         handler: () => rt.consumerStats(),
       },
+      resetLatency: {
+        handler: () => {
+          rt.resetLatency();
+          return true;
+        },
+      },
       dlqList: {
         params: {
           filter: { type: "string", optional: true, max: 256 },
