@@ -67,7 +67,12 @@ export function createAuthenticator({ cache, tokens, defaultRate }: { cache: Cre
         return principal(c, c.scopes, "api_key");
       }
       if (!JWT_SHAPE.test(token)) throw unauthorized("invalid credentials");
-      const claims = await tokens.verify(token);
+      let claims;
+      try {
+        claims = await tokens.verify(token);
+      } catch (err) {
+        throw err instanceof AppError ? unauthorized(err.message) : err;
+      }
       const c = await cache.client(claims.clientId);
       if (!c) throw unauthorized("invalid access token");
       return principal(c, claims.scopes.filter((s) => c.scopes.includes(s)), "token");

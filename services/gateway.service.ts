@@ -270,6 +270,10 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
       },
     },
     methods: {
+      /** moleculer-web's catch-all: the uniform error, logged by `sendError` (5xx only). */
+      errorHandler(req: IncomingMessage, res: ServerResponse, err: unknown) {
+        sendError(req, res, err);
+      },
       async authenticate(c: GatewayContext<unknown>, _route: unknown, req: IncomingMessage) {
         const st = states.get(req);
         if (!st) throw new AppError("INTERNAL", "request state missing");
