@@ -131,7 +131,7 @@ describe("gateway over HTTP (one node)", function () {
           controller.close();
         },
       });
-      const r = await request(`${gw.url}/api/v1/notes`, { method: "POST", headers: { ...auth(rw), "content-type": "application/json" }, body: stream, duplex: "half" } as RequestInit & { duplex: string });
+      const r = await request(`${gw.url}/api/v1/notes`, { method: "POST", headers: { ...auth(rw), "content-type": "application/json" }, body: stream, duplex: "half" } as RequestInit & { duplex: string; headers: Record<string, string> });
       expect(r.status).to.equal(413);
       expect(isUniformError(r.json, "PAYLOAD_TOO_LARGE")).to.equal(true);
     });
