@@ -1,0 +1,29 @@
+import { expect } from "chai";
+import { loadConfig, ConfigError } from "../../config";
+
+describe("config", () => {
+  it("has working local defaults", () => {
+    const c = loadConfig({});
+    expect(c.natsUrl).to.equal("nats://127.0.0.1:4222");
+    expect(c.namespace).to.equal("sy");
+    expect(c.services).to.include("runtime");
+    expect(c.actors.partitions).to.equal(32);
+  });
+  it("reads and validates variables", () => {
+    const c = loadConfig({ NATS_URL: "nats://a:4222,nats://b:4222", PORT: "3001", SERVICES: "runtime,probe", NODE_ID: "n-1" });
+    expect(c.natsUrl).to.equal("nats://a:4222,nats://b:4222");
+    expect(c.port).to.equal(3001);
+    expect(c.services).to.deep.equal(["runtime", "probe"]);
+  });
+  it("reports every problem at once, one line each", () => {
+    try {
+      loadConfig({ NATS_URL: "http://x", PORT: "70000", SERVICES: "runtime,nope", NAMESPACE: "Bad NS", LOG_LEVEL: "loud" });
+      expect.fail("should throw");
+    } catch (err) {
+      expect(err).to.be.instanceOf(ConfigError);
+      const problems = (err as ConfigError).problems;
+      expect(problems.length).to.be.at.least(5);
+      expect(problems.join("\n")).to.match(/NATS_URL/).and.match(/PORT/).and.match(/SERVICES contains unknown "nope"/).and.match(/NAMESPACE/).and.match(/LOG_LEVEL/);
+    }
+  });
+});
