@@ -1,0 +1,147 @@
+/**
+ * KindHost's delivery rules with an in-memory state store and hand-made messages: no server
+ * is needed to check what happens on redelivery, on a revision conflict and on poison.
+ */
+import { expect } from "chai";
+import { KindHost, type HostIo } from "../../actors/host";
+import type { ResolvedEffect } from "../../actors/effects";
+import type { ActorKind } from "../../actors/types";
+import { topology } from "../../streams/subjects";
+import { createLogger } from "../../lib/logger";
+import type { JsMsg, KV } from "../../nats";
+import { waitFor } from "../support/wait";
+
+interface Entry {
+  value: Uint8Array;
+  revision: number;
+}
+
+/** The subset of KV the host uses, in memory, with revision checks like JetStream's. */
+class MemoryKv {
+  readonly entries = new Map<string, Entry>();
+  writes = 0;
+  private rev = 0;
+  async get(k: string) {
+    const e = this.entries.get(k);
+    return e ? { key: k, value: e.value, revision: e.revision, operation: "PUT" as const } : null;
+  }
+  async create(k: string, v: Uint8Array) {
+    if (this.entries.has(k)) throw new Error("wrong last sequence: key exists");
+    this.writes++;
+    this.entries.set(k, { value: v, revision: ++this.rev });
+    return this.rev;
+  }
+  async update(k: string, v: Uint8Array, version: number) {
+    if (this.entries.get(k)?.revision !== version) throw new Error("wrong last sequence: 99");
+    this.writes++;
+    this.entries.set(k, { value: v, revision: ++this.rev });
+    return this.rev;
+  }
+  put(k: string, obj: unknown) {
+    this.entries.set(k, { value: new TextEncoder().encode(JSON.stringify(obj)), revision: ++this.rev });
+  }
+  json(k: string) {
+    const e = this.entries.get(k);
+    return e ? JSON.parse(new TextDecoder().decode(e.value)) : undefined;
+  }
+}
+
+function fakeMsg(seq: number, data: unknown, acks: number[]): JsMsg {
+  return {
+    seq,
+    subject: `ns.actor.sum.0.k`,
+    data: new TextEncoder().encode(JSON.stringify(data)),
+    headers: undefined,
+    info: { timestampNanos: Date.now() * 1e6, deliveryCount: 1, stream: "NS_ACTOR_SUM" },
+    ack: () => acks.push(seq),
+  } as unknown as JsMsg;
+}
+
+const sumKind: ActorKind<{ total: number }, { add: number; poison?: boolean }> = {
+  name: "sum",
+  initialState: () => ({ total: 0 }),
+  handle(state, msg) {
+    if (msg.data.poison) throw new Error("poison");
+    const total = state.total + msg.data.add;
+    return { state: { total }, effects: [{ type: "emit", event: "sum.changed", payload: total }] };
+  },
+  retry: { maxAttempts: 2, backoffMs: 1, maxBackoffMs: 2 },
+};
+
+describe("KindHost delivery rules", () => {
+  let kv: MemoryKv;
+  let effects: ResolvedEffect[][];
+  let dead: Array<{ seq: number; error: string; attempts: number }>;
+  let acks: number[];
+  let host: KindHost;
+
+  beforeEach(() => {
+    kv = new MemoryKv();
+    effects = [];
+    dead = [];
+    acks = [];
+    const io: HostIo = {
+      kv: kv as unknown as KV,
+      runEffects: async (e) => void effects.push([...e]),
+      deadLetter: async (msg, error, attempts) => void dead.push({ seq: msg.seq, error, attempts }),
+    };
+    host = new KindHost(sumKind as ActorKind, io, { topology: topology("ns"), partitionsOf: () => 1, jobDeadlineMs: () => 1000 }, { partitions: 1, idleMs: 60_000, maxResident: 100, maxBatch: 64, retry: { maxAttempts: 2, backoffMs: 1, maxBackoffMs: 2 } }, createLogger({ level: "silent" }));
+    host.openPartition(0);
+  });
+
+  function deliver(seq: number, data: unknown): Promise<void> {
+    return new Promise((resolve) => host.deliver(0, "k", fakeMsg(seq, data, acks), resolve));
+  }
+
+  it("applies messages once, stores state with the last sequence and its effects", async () => {
+    await deliver(1, { add: 2 });
+    await deliver(2, { add: 3 });
+    expect(kv.json("k")).to.deep.equal({ s: { total: 5 }, q: 2, e: [{ t: "emit", event: "sum.changed", payload: 5 }] });
+    expect(acks).to.deep.equal([1, 2]);
+  });
+
+  it("re-emits the stored effects of a redelivered message whose write landed, without changing state", async () => {
+    const stored = [{ t: "pub", subject: "ns.x", id: "sum:k:7:0", data: 1 }];
+    kv.put("k", { s: { total: 10 }, q: 7, e: stored });
+    await deliver(7, { add: 100 });
+    expect(kv.writes).to.equal(0);
+    expect(kv.json("k").s).to.deep.equal({ total: 10 });
+    expect(effects).to.deep.equal([stored]);
+    expect(acks).to.deep.equal([7]);
+    await deliver(5, { add: 100 }); // older still: nothing to re-emit
+    expect(effects).to.have.length(1);
+    expect(acks).to.deep.equal([7, 5]);
+  });
+
+  it("reloads and folds again when another writer moved the state", async () => {
+    await deliver(1, { add: 1 });
+    kv.put("k", { s: { total: 50 }, q: 3, e: [] }); // a stale owner's later write
+    await deliver(4, { add: 1 });
+    expect(kv.json("k").s).to.deep.equal({ total: 51 });
+    expect(kv.json("k").q).to.equal(4);
+  });
+
+  it("dead-letters a message that keeps failing, then goes on with the key", async () => {
+    const poisoned = deliver(1, { add: 1, poison: true });
+    const next = deliver(2, { add: 5 });
+    await Promise.all([poisoned, next]);
+    expect(dead).to.deep.equal([{ seq: 1, error: "poison", attempts: 2 }]);
+    expect(kv.json("k").s).to.deep.equal({ total: 5 });
+    expect(acks).to.deep.equal([1, 2]);
+  });
+
+  it("folds a queue of messages for one key into one state write", async () => {
+    const all = Array.from({ length: 20 }, (_, i) => deliver(i + 1, { add: 1 }));
+    await Promise.all(all);
+    expect(kv.json("k").s).to.deep.equal({ total: 20 });
+    expect(kv.writes).to.be.below(20);
+  });
+
+  it("abandons queued messages unacked when its partition closes", async () => {
+    host.closePartition(0);
+    await deliver(1, { add: 1 });
+    expect(acks).to.deep.equal([]);
+    expect(kv.writes).to.equal(0);
+    await waitFor("nothing resident", () => host.resident === 0);
+  });
+});
