@@ -70,12 +70,20 @@ export interface ValidationStep {
   readonly errors: readonly ErrorDetail[];
 }
 
-/** A client webhook the actor asked for. */
+/** A client webhook the actor asked for, with what its delivery attempts reported. */
 export interface WebhookRecord {
   /** The job id, also the `webhook-id` header (stable across delivery retries). */
   readonly id: string;
   readonly event: WebhookEvent;
   readonly createdAt: number;
+  /** Past this moment (ms) delivery stops and the webhook goes to the DLQ. */
+  readonly deadline: number;
+  readonly attempts: number;
+  readonly lastAttemptAt: number | null;
+  /** HTTP status of the last attempt (null: no answer). */
+  readonly lastStatus: number | null;
+  readonly lastError: string | null;
+  readonly deliveredAt: number | null;
 }
 
 /** Events sent to clients on terminal statuses. */
@@ -126,7 +134,17 @@ export type ReceiptCommand =
   | { readonly type: "submit"; readonly receipt: SubmittedReceipt }
   | { readonly type: "callback"; readonly service: RegistrationService; readonly status: "registered"; readonly registrationId: string }
   | { readonly type: "callback"; readonly service: RegistrationService; readonly status: "rejected"; readonly reason: string }
-  | { readonly type: "retry"; readonly requestedBy?: string };
+  | { readonly type: "retry"; readonly requestedBy?: string }
+  /** Reported by the webhook job after each delivery attempt. */
+  | {
+      readonly type: "webhook-attempt";
+      readonly id: string;
+      readonly attempt: number;
+      readonly ok: boolean;
+      readonly status: number | null;
+      readonly error: string | null;
+      readonly at: number;
+    };
 
 export type ReceiptMessage = ReceiptCommand | JobResult;
 
@@ -149,7 +167,7 @@ export interface TimerJobData {
   readonly dueAt: number;
 }
 
-/** The data of a client webhook job. */
+/** The data of a client webhook job (the `webhook-id` is the job id). */
 export interface WebhookJobData {
   readonly receiptId: string;
   readonly clientId: string;
@@ -326,7 +344,8 @@ function settle(d: Draft, opts: ReceiptActorOptions, now: number, before: Receip
       const url = d.s.callbackUrl;
       if (url) {
         const id = `${d.s.id}-hook-${d.s.webhooks.length + 1}`;
-        d.s = { ...d.s, webhooks: [...d.s.webhooks, { id, event, createdAt: now }] };
+        const hook: WebhookRecord = { id, event, createdAt: now, deadline: now + opts.webhookDeadlineMs, attempts: 0, lastAttemptAt: null, lastStatus: null, lastError: null, deliveredAt: null };
+        d.s = { ...d.s, webhooks: [...d.s.webhooks, hook] };
         const data: WebhookJobData = { receiptId: d.s.id, clientId: d.s.clientId, url, body: webhookBody(d.s, event, now, opts.publicUrl), event };
         d.effects.push({ type: "job", job: RECEIPT_JOBS.webhook, id, data, deadlineMs: opts.webhookDeadlineMs, replyTo: null });
       }
@@ -442,6 +461,15 @@ function onRetry(d: Draft, opts: ReceiptActorOptions, now: number): void {
   }
 }
 
+function onWebhookAttempt(d: Draft, a: Extract<ReceiptCommand, { type: "webhook-attempt" }>): void {
+  const i = d.s.webhooks.findIndex((w) => w.id === a.id);
+  const w = d.s.webhooks[i];
+  // reports of older attempts, or after delivery, change nothing
+  if (!w || a.attempt <= w.attempts || w.deliveredAt !== null) return;
+  const next: WebhookRecord = { ...w, attempts: a.attempt, lastAttemptAt: a.at, lastStatus: a.status, lastError: a.ok ? null : a.error, deliveredAt: a.ok ? a.at : null };
+  d.s = { ...d.s, webhooks: d.s.webhooks.map((x, j) => (j === i ? next : x)) };
+}
+
 function isCommand(data: unknown): data is ReceiptCommand {
   return typeof data === "object" && data !== null && typeof (data as { type?: unknown }).type === "string";
 }
@@ -472,6 +500,9 @@ export function handleReceipt(state: ReceiptState, msg: ActorMessage<ReceiptMess
         break;
       case "retry":
         onRetry(d, opts, now);
+        break;
+      case "webhook-attempt":
+        onWebhookAttempt(d, data);
         break;
       default:
         throw new TerminalError(`unknown receipt message type ${JSON.stringify((data as { type: string }).type)}`);

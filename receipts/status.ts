@@ -4,7 +4,7 @@
  * (RECEIVED), or the Postgres row (after the hot state expired).
  */
 import type { ErrorDetail } from "../lib/errors";
-import type { ReceiptState, RegistrationState, RegistrationStep } from "../actors/receipt.actor";
+import type { ReceiptState, RegistrationState, RegistrationStep, WebhookRecord } from "../actors/receipt.actor";
 import type { ReceiptStatus } from "./model";
 
 /** One registration step as clients see it. */
@@ -13,6 +13,20 @@ export interface RegistrationStepView {
   readonly reference: string | null;
   readonly attempts: number;
   readonly lastError: string | null;
+}
+
+/** A client webhook and its delivery, as clients see it. */
+export interface WebhookView {
+  readonly id: string;
+  readonly event: string;
+  /** pending: being delivered (retried with backoff); failed: gave up at the deadline (dead-lettered). */
+  readonly state: "pending" | "delivered" | "failed";
+  readonly attempts: number;
+  readonly lastAttemptAt: string | null;
+  readonly lastStatus: number | null;
+  readonly lastError: string | null;
+  readonly deliveredAt: string | null;
+  readonly createdAt: string;
 }
 
 /** The status document. */
@@ -27,6 +41,25 @@ export interface ReceiptStatusView {
   };
   readonly createdAt: string;
   readonly updatedAt: string;
+  /** Client webhooks sent for this receipt (terminal statuses), with their delivery attempts. */
+  readonly webhooks: readonly WebhookView[];
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+function webhookView(w: WebhookRecord, now: number): WebhookView {
+  const state = w.deliveredAt !== null ? "delivered" : now >= w.deadline ? "failed" : "pending";
+  return {
+    id: w.id,
+    event: w.event,
+    state,
+    attempts: w.attempts,
+    lastAttemptAt: iso(w.lastAttemptAt),
+    lastStatus: w.lastStatus,
+    lastError: w.lastError,
+    deliveredAt: iso(w.deliveredAt),
+    createdAt: new Date(w.createdAt).toISOString(),
+  };
 }
 
 function stepView(s: RegistrationStep): RegistrationStepView {
@@ -35,8 +68,8 @@ function stepView(s: RegistrationStep): RegistrationStepView {
 
 const pending: RegistrationStepView = { state: "pending", reference: null, attempts: 0, lastError: null };
 
-/** The status of a receipt whose actor has handled it. */
-export function statusFromState(s: ReceiptState & { status: ReceiptStatus }): ReceiptStatusView {
+/** The status of a receipt whose actor has handled it (`now` decides whether a webhook gave up). */
+export function statusFromState(s: ReceiptState & { status: ReceiptStatus }, now: number): ReceiptStatusView {
   const v = s.steps.validation;
   return {
     id: s.id,
@@ -49,13 +82,14 @@ export function statusFromState(s: ReceiptState & { status: ReceiptStatus }): Re
     },
     createdAt: new Date(s.createdAt).toISOString(),
     updatedAt: new Date(s.updatedAt).toISOString(),
+    webhooks: s.webhooks.map((w) => webhookView(w, now)),
   };
 }
 
 /** The status of a stored receipt its actor has not handled yet. */
 export function statusReceived(id: string, createdAt: number): ReceiptStatusView {
   const at = new Date(createdAt).toISOString();
-  return { id, status: "RECEIVED", reason: null, steps: { validation: { state: "pending" }, tax: pending, warehouse: pending }, createdAt: at, updatedAt: at };
+  return { id, status: "RECEIVED", reason: null, steps: { validation: { state: "pending" }, tax: pending, warehouse: pending }, createdAt: at, updatedAt: at, webhooks: [] };
 }
 
 /** A status rebuilt from the long-term store (step details other than references are gone). */
@@ -82,5 +116,6 @@ export function statusFromRow(row: {
     steps: { validation, tax: step(row.taxReference), warehouse: step(row.warehouseReference) },
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
+    webhooks: [],
   };
 }

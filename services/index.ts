@@ -7,10 +7,12 @@ import type { Domain } from "../node/context";
 import { runtimeDomain } from "./runtime.service";
 import { probeDomain } from "./probe.service";
 import { gatewayDomain } from "./gateway.service";
+import { receiptsDomain } from "./receipts.service";
 
 /** Every domain, in start order. */
 export const DOMAINS: Readonly<Partial<Record<ServiceName, Domain>>> = {
   runtime: runtimeDomain,
   probe: probeDomain,
   gateway: gatewayDomain,
+  receipts: receiptsDomain,
 };

@@ -1,0 +1,196 @@
+/**
+ * The receipt domain's jobs (run by the runtime's workers, retried with backoff and jitter
+ * until their deadline, behind a circuit breaker per job name on each node):
+ *
+ *   taxreg / whreg   register a receipt with the tax / warehouse service (the registration
+ *                    protocol: POST {base}/registrations, Idempotency-Key = receipt id)
+ *   rcpttimer        a durable timer: completes at `dueAt`
+ *   rcpthook         delivers a client webhook, signed per Standard Webhooks with the client's
+ *                    secret; reports every attempt to the receipt actor (visible in the
+ *                    status document); dead-lettered by the runtime after its deadline
+ */
+import type { Config } from "../config";
+import type { ActorRuntime, JobContext, JobDefinition } from "../actors/types";
+import {
+  RECEIPT_JOBS,
+  RECEIPT_KIND,
+  type ReceiptCommand,
+  type RegistrationJobData,
+  type RegistrationJobResult,
+  type RegistrationService,
+  type TimerJobData,
+  type WebhookJobData,
+} from "../actors/receipt.actor";
+import { RetryableError, TerminalError, errorMessage } from "../lib/errors";
+import { signWebhook } from "./webhooks";
+
+/** Where to sign client webhooks (implemented by the gateway's client store). */
+export interface ClientLookup {
+  /** The client's registered webhook URL and secret, or undefined for an unknown client. */
+  webhookOf(clientId: string): Promise<{ url: string | null; secret: string } | undefined>;
+}
+
+/** What jobs need from the node that runs them (bound when the node's services start). */
+export interface ReceiptJobDeps {
+  readonly runtime: ActorRuntime;
+  readonly clients: ClientLookup;
+}
+
+/** The callback URL the external `service` is given for its results. */
+export function callbackUrlFor(publicUrl: string, service: RegistrationService): string {
+  return `${publicUrl}/api/v1/callbacks/${service}`;
+}
+
+const NEVER_OPEN = { failures: Number.MAX_SAFE_INTEGER, openMs: 1 } as const;
+
+async function readReason(res: Response): Promise<string> {
+  const text = await res.text().catch(() => "");
+  try {
+    const v = JSON.parse(text) as { reason?: unknown };
+    if (typeof v.reason === "string" && v.reason !== "") return v.reason.slice(0, 1000);
+  } catch {
+    // not JSON
+  }
+  return text.slice(0, 200) || `HTTP ${res.status}`;
+}
+
+function retryAfterMs(res: Response): number | undefined {
+  const h = res.headers.get("retry-after");
+  if (!h) return undefined;
+  const s = Number(h);
+  return Number.isFinite(s) && s >= 0 ? Math.min(s * 1000, 300_000) : undefined;
+}
+
+/**
+ * One registration call. 201 → `{registrationId}`; 202 → `{pending: true}`; 400/422 →
+ * TerminalError with the service's reason (REJECTED); 429, 5xx, other answers, network
+ * errors and timeouts → RetryableError (retried until the deadline, then FAILED).
+ */
+export async function register(baseUrl: string, callbackUrl: string, data: RegistrationJobData, signal: AbortSignal): Promise<RegistrationJobResult> {
+  let res: Response;
+  try {
+    res = await fetch(`${baseUrl}/registrations`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Idempotency-Key": data.receiptId },
+      body: JSON.stringify({
+        receiptId: data.receiptId,
+        type: data.type,
+        issuedAt: data.issuedAt,
+        total: data.total,
+        currency: data.currency,
+        callbackUrl,
+        document: data.document,
+      }),
+      signal,
+    });
+  } catch (err) {
+    throw new RetryableError(`${data.service} service unreachable: ${signal.aborted ? "timeout" : errorMessage(err)}`);
+  }
+  if (res.status === 201 || res.status === 200) {
+    let body: { registrationId?: unknown };
+    try {
+      body = (await res.json()) as { registrationId?: unknown };
+    } catch {
+      throw new RetryableError(`${data.service} service answered ${res.status} without JSON`);
+    }
+    if (typeof body.registrationId !== "string" || body.registrationId === "") throw new RetryableError(`${data.service} service answered ${res.status} without a registrationId`);
+    return { registrationId: body.registrationId };
+  }
+  if (res.status === 202) {
+    await res.arrayBuffer().catch(() => undefined);
+    return { pending: true };
+  }
+  if (res.status === 422 || res.status === 400) {
+    const reason = await readReason(res);
+    throw new TerminalError(`${data.service} service refused the receipt: ${reason}`, reason);
+  }
+  const reason = await readReason(res);
+  // 429 asks us to slow down; a 503's Retry-After is left to our own backoff and breaker
+  const after = res.status === 429 ? retryAfterMs(res) : undefined;
+  throw new RetryableError(`${data.service} service answered ${res.status}: ${reason}`, after);
+}
+
+/** A registration job for `service` at `baseUrl`. */
+export function registrationJob(service: RegistrationService, baseUrl: string, config: Config): JobDefinition<RegistrationJobData, RegistrationJobResult> {
+  const rc = config.receipts;
+  const callbackUrl = callbackUrlFor(rc.publicUrl, service);
+  return {
+    name: RECEIPT_JOBS[service],
+    run: (data, ctx) => register(baseUrl, callbackUrl, data, ctx.signal),
+    concurrency: rc.jobConcurrency,
+    timeoutMs: rc.callTimeoutMs,
+    deadlineMs: rc.deadlineMs,
+    backoff: { baseMs: 250, maxMs: 15_000 },
+    breaker: { failures: 20, openMs: 5_000 },
+  };
+}
+
+/** The durable timer: completes once `dueAt` has passed. */
+export const timerJob: JobDefinition<TimerJobData, Record<string, never>> = {
+  name: RECEIPT_JOBS.timer,
+  async run(data) {
+    const wait = data.dueAt - Date.now();
+    if (wait > 0) throw new RetryableError("not due yet", wait);
+    return {};
+  },
+  concurrency: 64,
+  // waiting is not failing: never short-circuit timers
+  breaker: NEVER_OPEN,
+};
+
+/**
+ * Delivers one client webhook (see module doc). A 2xx is delivered; anything else is retried
+ * until the deadline. Each attempt is reported to the receipt actor (best effort).
+ */
+export async function deliverWebhook(deps: ReceiptJobDeps, data: WebhookJobData, ctx: JobContext): Promise<{ status: number }> {
+  const report = async (ok: boolean, status: number | null, error: string | null): Promise<void> => {
+    const msg: ReceiptCommand = { type: "webhook-attempt", id: ctx.id, attempt: ctx.attempt, ok, status, error, at: Date.now() };
+    await deps.runtime.send(RECEIPT_KIND, data.receiptId, msg, { id: `${ctx.id}-a${ctx.attempt}` }).catch(() => undefined);
+  };
+  const client = await deps.clients.webhookOf(data.clientId);
+  if (!client) throw new TerminalError(`client ${data.clientId} no longer exists`);
+  const headers = signWebhook(client.secret, ctx.id, data.body, Date.now());
+  let res: Response;
+  try {
+    res = await fetch(data.url, { method: "POST", headers: { "Content-Type": "application/json", "User-Agent": "switchyard-webhooks/1", ...headers }, body: data.body, signal: ctx.signal, redirect: "manual" });
+    await res.arrayBuffer().catch(() => undefined);
+  } catch (err) {
+    const error = ctx.signal.aborted ? "timeout" : errorMessage(err);
+    await report(false, null, error);
+    throw new RetryableError(`webhook to ${data.url} failed: ${error}`);
+  }
+  if (res.status >= 200 && res.status < 300) {
+    await report(true, res.status, null);
+    return { status: res.status };
+  }
+  await report(false, res.status, `HTTP ${res.status}`);
+  throw new RetryableError(`webhook to ${data.url} answered ${res.status}`, res.status === 429 ? retryAfterMs(res) : undefined);
+}
+
+/** The client webhook job; `deps` is read at run time (bound once the node's services exist). */
+export function webhookJob(config: Config, deps: () => ReceiptJobDeps | undefined): JobDefinition<WebhookJobData, { status: number }> {
+  return {
+    name: RECEIPT_JOBS.webhook,
+    async run(data, ctx) {
+      const d = deps();
+      if (!d) throw new RetryableError("receipts service not started on this node yet", 1000);
+      return deliverWebhook(d, data, ctx);
+    },
+    concurrency: 64,
+    timeoutMs: 10_000,
+    deadlineMs: config.receipts.webhookDeadlineMs,
+    backoff: { baseMs: 1_000, maxMs: 600_000 },
+    // one client's dead endpoint must not stop webhooks to every other client
+    breaker: NEVER_OPEN,
+  };
+}
+
+/** Every job of the receipts domain. */
+export function receiptJobs(config: Config, deps: () => ReceiptJobDeps | undefined): JobDefinition<any, any>[] {
+  return [
+    registrationJob("tax", config.receipts.taxApiUrl, config),
+    registrationJob("warehouse", config.receipts.warehouseApiUrl, config),
+    timerJob,
+    webhookJob(config, deps),
+  ];
+}

@@ -1,0 +1,193 @@
+/**
+ * The receipts domain: receipt registration end to end. Tables (monthly-partitioned receipts),
+ * streams (the receipt stream, its intake and Postgres-writer consumers, the idempotency
+ * bucket), the receipt actor kind, the registration / timer / webhook jobs, the HTTP routes
+ * and the Moleculer service "receipts" whose actions only parse, call the receipts API and
+ * shape the answer.
+ */
+import type { Context, ServiceSchema } from "moleculer";
+import type { Config } from "../config";
+import type { Domain, NodeContext } from "../node/context";
+import { requireClient, requireScope, type GatewayMeta, type HttpCallParams } from "../gateway";
+import { AppError, errorMessage } from "../lib/errors";
+import { receiptKind, type RegistrationService } from "../actors/receipt.actor";
+import { receiptDeclarations, receiptNames } from "../streams/receipts.stream";
+import { createClientStore } from "../clients";
+import { ReceiptTypeRegistry, RECEIPT_TYPES, type ReceiptStatus } from "../receipts";
+import { createReceiptApi, type ReceiptApi } from "../receipts/api";
+import { receiptJobs, type ClientLookup, type ReceiptJobDeps } from "../receipts/jobs";
+import { createReceiptStore, receiptMigrations } from "../receipts/store";
+import { startReceiptIntake, type ConsumerLoop } from "../receipts/intake";
+import { startReceiptWriter } from "../receipts/writer";
+import { receiptRoutes } from "../receipts/routes";
+
+/** The receipt type registry (compiled once per process). */
+export const receiptTypes = new ReceiptTypeRegistry(RECEIPT_TYPES);
+
+/** Job dependencies per node (jobs are declared from config alone; a node's services bind them). */
+const boundDeps = new Map<string, ReceiptJobDeps>();
+const depsKey = (c: Config): string => `${c.namespace}/${c.nodeId}`;
+
+/** Caches client webhook lookups for `ttlMs` (one query per client per TTL, not per receipt). */
+export function cachedClientLookup(inner: ClientLookup, ttlMs = 30_000): ClientLookup {
+  const cache = new Map<string, { at: number; value: Awaited<ReturnType<ClientLookup["webhookOf"]>> }>();
+  return {
+    async webhookOf(id) {
+      const hit = cache.get(id);
+      if (hit && Date.now() - hit.at < ttlMs) return hit.value;
+      const value = await inner.webhookOf(id);
+      if (cache.size > 50_000) cache.clear();
+      cache.set(id, { at: Date.now(), value });
+      return value;
+    },
+  };
+}
+
+type Ctx<P = HttpCallParams> = Context<P, GatewayMeta>;
+type IdCall = HttpCallParams<{ id: string }>;
+type ListCall = HttpCallParams<Record<string, string>, { from?: string; to?: string; status?: ReceiptStatus; type?: string; limit?: number; cursor?: string }>;
+
+/** The Moleculer service "receipts" over `api` (see {@link ReceiptApi}). */
+export function receiptsService(api: ReceiptApi, publicUrl: string, loops: () => ConsumerLoop[]): ServiceSchema {
+  const callback = (service: RegistrationService) => async (c: Ctx) => {
+    const raw = c.params.raw;
+    if (!raw) throw new AppError("BAD_REQUEST", "a JSON body is required");
+    await api.callback(service, raw.text, c.params.headers ?? {});
+    return { received: true };
+  };
+  return {
+    name: "receipts",
+    actions: {
+      types: () => ({ items: api.types() }),
+
+      async submit(c: Ctx) {
+        const client = requireScope(c, "receipts:write");
+        const raw = c.params.raw;
+        if (!raw) throw new AppError("BAD_REQUEST", "a receipt body is required");
+        const h = c.params.headers ?? {};
+        const r = await api.submit({
+          clientId: client.id,
+          body: Buffer.from(raw.text, "utf8"),
+          contentType: h["content-type"] ?? raw.contentType,
+          idempotencyKey: h["idempotency-key"],
+          callbackUrl: h["x-callback-url"],
+        });
+        c.meta.$statusCode = 202;
+        // moleculer-web sets Location from $location only for 201 and 3xx
+        c.meta.$responseHeaders = { Location: r.statusUrl, ...(r.replayed ? { "Idempotent-Replayed": "true" } : {}) };
+        return { id: r.id, status: r.status, statusUrl: r.statusUrl };
+      },
+
+      status: (c: Ctx<IdCall>) => api.status(requireScope(c, "receipts:read").id, c.params.params.id),
+
+      get: (c: Ctx<IdCall>) => api.get(requireScope(c, "receipts:read").id, c.params.params.id),
+
+      async original(c: Ctx<IdCall>) {
+        const o = await api.original(requireScope(c, "receipts:read").id, c.params.params.id);
+        c.meta.$responseType = o.contentType;
+        // the gateway only accepts UTF-8 bodies, so the original is UTF-8 text
+        return o.bytes.toString("utf8");
+      },
+
+      list(c: Ctx<ListCall>) {
+        const client = requireScope(c, "receipts:read");
+        const q = c.params.query;
+        return api.list({
+          clientId: client.id,
+          ...(q.from ? { from: new Date(q.from) } : {}),
+          ...(q.to ? { to: new Date(q.to) } : {}),
+          ...(q.status ? { status: q.status } : {}),
+          ...(q.type ? { type: q.type } : {}),
+          ...(q.limit !== undefined ? { limit: q.limit } : {}),
+          ...(q.cursor ? { cursor: q.cursor } : {}),
+        });
+      },
+
+      callbackTax: callback("tax"),
+      callbackWarehouse: callback("warehouse"),
+
+      async retry(c: Ctx<IdCall>) {
+        // through the gateway the route requires "admin"; the REPL calls without a client
+        const who = c.meta.client ? requireClient(c).id : "operator";
+        c.meta.$statusCode = 202;
+        return api.retry(c.params.params.id, who);
+      },
+
+      /** Operators (REPL): `call receipts.retryFailed --id <id>`. */
+      retryFailed: {
+        params: { id: "string" },
+        handler: (c: Context<{ id: string }>) => api.retry(c.params.id, "operator"),
+      },
+
+      /** Operators: counters of the intake and the Postgres writer on this node. */
+      pipeline: () => ({ publicUrl, loops: loops().map((l) => ({ running: l.running(), ...l.stats })) }),
+    },
+  };
+}
+
+/** Starts the node's intake and writer and builds the service. */
+function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
+  const { config, logger } = ctx;
+  const rc = config.receipts;
+  const names = receiptNames(config.namespace);
+  const store = createReceiptStore({ pg: ctx.pg });
+  const clients = cachedClientLookup(createClientStore({ pg: ctx.pg }));
+  boundDeps.set(depsKey(config), { runtime: ctx.runtime, clients });
+  const api = createReceiptApi({
+    nats: ctx.nats,
+    names,
+    runtime: ctx.runtime,
+    store,
+    registry: receiptTypes,
+    clients,
+    logger: logger.child({ domain: "receipts" }),
+    publicUrl: rc.publicUrl,
+    callbackSecrets: { tax: rc.taxCallbackSecret, warehouse: rc.warehouseCallbackSecret },
+  });
+  const loops: ConsumerLoop[] = [];
+  let partitionTimer: NodeJS.Timeout | undefined;
+  const service = receiptsService(api, rc.publicUrl, () => loops);
+  return [
+    {
+      ...service,
+      async started() {
+        const log = logger.child({ domain: "receipts" });
+        // partitions for this month and the next three, then once a day
+        const ensure = (): void =>
+          void store.ensurePartitions(new Date(), 4).catch((err: unknown) => log.error({ err: errorMessage(err) }, "receipt partitions not ensured"));
+        ensure();
+        partitionTimer = setInterval(ensure, 24 * 3600_000);
+        partitionTimer.unref();
+        loops.push(await startReceiptIntake({ nats: ctx.nats, names, runtime: ctx.runtime, logger: log.child({ part: "intake" }), concurrency: 512 }));
+        loops.push(await startReceiptWriter({ nats: ctx.nats, names, store, logger: log.child({ part: "writer" }), batchRows: rc.batchRows, batchMs: rc.batchMs }));
+        ctx.health.register("receipts", () => ({ ok: loops.every((l) => l.running()) }));
+      },
+      async stopped() {
+        if (partitionTimer) clearInterval(partitionTimer);
+        await Promise.all(loops.map((l) => l.stop()));
+        loops.length = 0;
+        boundDeps.delete(depsKey(config));
+      },
+    },
+  ];
+}
+
+/** The receipts domain (see module doc). */
+export const receiptsDomain: Domain = {
+  name: "receipts",
+  migrations: receiptMigrations,
+  declarations: (topo, config) => receiptDeclarations(topo, config),
+  kinds: (config) => [
+    receiptKind({
+      registry: receiptTypes,
+      statusSubject: receiptNames(config.namespace).statusSubject,
+      deadlineMs: config.receipts.deadlineMs,
+      callbackWaitMs: config.receipts.callbackWaitMs,
+      webhookDeadlineMs: config.receipts.webhookDeadlineMs,
+      publicUrl: config.receipts.publicUrl,
+    }),
+  ],
+  jobs: (config) => receiptJobs(config, () => boundDeps.get(depsKey(config))),
+  routes: receiptRoutes,
+  services: (ctx) => createReceiptServices(ctx),
+};
