@@ -104,7 +104,7 @@ export class KindHost {
 
   /** Starts the passivation sweep. */
   start(): void {
-    this.sweepTimer = setInterval(() => this.sweep(), Math.min(1000, Math.max(50, this.opts.idleMs / 2)));
+    this.sweepTimer = setInterval(() => this.sweep(), Math.min(250, Math.max(50, this.opts.idleMs / 2)));
   }
 
   /** Stops the sweep. */
@@ -145,8 +145,10 @@ export class KindHost {
       cell = undefined;
     }
     if (!cell) {
+      // Over the limit, evict a few of the least recently used if idle (O(1) per delivery);
+      // the sweep does the rest.
+      if (this.cells.size >= this.opts.maxResident) this.evictIdle(1, 8);
       cell = { key, partition, generation, loaded: false, state: undefined, revision: 0, lastSeq: 0, lastEffects: [], queue: [], running: false, lastActive: this.now() };
-      if (this.cells.size >= this.opts.maxResident) this.evictIdle(this.cells.size - this.opts.maxResident + 1);
     } else {
       this.cells.delete(key); // re-insert: Map order is least recently used first
     }
@@ -341,8 +343,10 @@ export class KindHost {
   /** Evicts idle actors: past the idle time, or the least recently used beyond the limit. */
   private sweep(): void {
     const now = this.now();
+    // Map order is least recently used first: stop at the first actor that is not idle long enough.
     for (const [key, cell] of this.cells) {
-      if (!cell.running && cell.queue.length === 0 && now - cell.lastActive > this.opts.idleMs) {
+      if (now - cell.lastActive <= this.opts.idleMs) break;
+      if (!cell.running && cell.queue.length === 0) {
         this.cells.delete(key);
         this.stats.evictions++;
       }
@@ -350,9 +354,10 @@ export class KindHost {
     if (this.cells.size > this.opts.maxResident) this.evictIdle(this.cells.size - this.opts.maxResident);
   }
 
-  private evictIdle(count: number): void {
+  /** Evicts up to `count` idle actors, least recently used first, looking at most at `scan`. */
+  private evictIdle(count: number, scan = Infinity): void {
     for (const [key, cell] of this.cells) {
-      if (count <= 0) break;
+      if (count <= 0 || scan-- <= 0) break;
       if (cell.running || cell.queue.length > 0) continue;
       this.cells.delete(key);
       this.stats.evictions++;
