@@ -12,13 +12,13 @@ import { connectNats, type NatsHandles } from "../nats";
 import { createPool, migrate, type Pool } from "../db";
 import { topology } from "../streams/subjects";
 import { provision } from "../streams/provision";
-import { declName, type Declaration } from "../streams/declarations";
-import { Runtime } from "../actors/runtime";
+import { declName } from "../streams/declarations";
+import type { Runtime } from "../actors/runtime";
 import { HealthRegistry } from "../lib/health";
 import { errorMessage } from "../lib/errors";
 import { brokerOptions } from "../moleculer.config";
-import { DOMAINS } from "../services";
-import type { Domain, NodeContext } from "./context";
+import type { NodeContext } from "./context";
+import { allDeclarations, assembleRuntime } from "./assemble";
 import { registerRuntimeMetrics } from "./metrics";
 
 /** A dependency that did not answer at start-up. */
@@ -85,45 +85,15 @@ async function connectAll(config: Config): Promise<{ nats: NatsHandles; pg: Pool
   return { nats, pg, redis };
 }
 
-/** Every declaration of every domain (all of them: any node may send to any stream). */
-function allDeclarations(runtime: Runtime, config: Config, topo: ReturnType<typeof topology>): Declaration[] {
-  const decls = runtime.declarations();
-  for (const d of Object.values(DOMAINS)) if (d?.declarations) decls.push(...d.declarations(topo, config));
-  return decls;
-}
-
 /** Starts a node with `config`; rejects with StartupError when a dependency is unreachable. */
 export async function startNode(config: Config, logger?: Logger): Promise<RunningNode> {
   const log = logger ?? createLogger({ level: config.logLevel, nodeId: config.nodeId });
   const topo = topology(config.namespace);
   const { nats, pg, redis } = await connectAll(config);
 
-  const all = Object.values(DOMAINS).filter((d): d is Domain => d !== undefined);
-  const hosted = all.filter((d) => config.services.includes(d.name));
-
-  const migrations = hosted.flatMap((d) => d.migrations ?? []);
-  const applied = await migrate(pg, config.namespace, migrations);
+  const { runtime, hosted } = assembleRuntime(config, nats, log);
+  const applied = await migrate(pg, config.namespace, hosted.flatMap((d) => d.migrations ?? []));
   if (applied.length > 0) log.info({ applied }, "migrations applied");
-
-  const runtime = new Runtime(
-    nats,
-    topo,
-    {
-      kinds: all.flatMap((d) => d.kinds?.(config) ?? []),
-      hostedKinds: new Set(hosted.flatMap((d) => (d.kinds?.(config) ?? []).map((k) => k.name))),
-      jobs: all.flatMap((d) => d.jobs?.(config) ?? []),
-      hostedJobs: new Set(hosted.flatMap((d) => (d.jobs?.(config) ?? []).map((j) => j.name))),
-    },
-    {
-      nodeId: config.nodeId,
-      partitions: config.actors.partitions,
-      leaseTtlMs: config.actors.leaseTtlMs,
-      idleMs: config.actors.idleMs,
-      maxResident: config.actors.maxResident,
-      replicas: config.jetstream.replicas,
-    },
-    log.child({ component: "runtime" }),
-  );
 
   const decls = allDeclarations(runtime, config, topo);
   const counts = await provision(nats, decls, (d, action, i, total) => {

@@ -1,0 +1,37 @@
+/**
+ * `npm run provision`: creates or updates every stream, consumer and bucket, and applies every
+ * domain's Postgres migrations, then exits. Nodes do the same at start; this is for deploy
+ * pipelines that want it as a separate step. Prints progress; exits non-zero on an
+ * incompatible change with a line saying what and why.
+ */
+import { loadConfig, ConfigError } from "../config";
+import { connectNats } from "../nats";
+import { createLogger } from "../lib/logger";
+import { errorMessage } from "../lib/errors";
+import { createPool, migrate } from "../db";
+import { topology } from "../streams/subjects";
+import { provision } from "../streams/provision";
+import { declName } from "../streams/declarations";
+import { allDeclarations, assembleRuntime, domains } from "../node/assemble";
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger({ level: config.logLevel, nodeId: config.nodeId, name: "provision" });
+  const nats = await connectNats(config.natsUrl, "switchyard-provision", 3000);
+  const pg = createPool(config.databaseUrl, config.namespace, 1);
+  try {
+    const { runtime } = assembleRuntime(config, nats, log);
+    const decls = allDeclarations(runtime, config, topology(config.namespace));
+    const counts = await provision(nats, decls, (d, action, i, total) => log.info({ progress: `${i}/${total}`, action }, declName(d)));
+    const applied = await migrate(pg, config.namespace, domains(config).all.flatMap((d) => d.migrations ?? []));
+    log.info({ ...counts, migrations: applied }, "provisioned");
+  } finally {
+    await nats.nc.close();
+    await pg.end();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof ConfigError ? err.message : `provisioning failed: ${errorMessage(err)}`}\n`);
+  process.exit(1);
+});
