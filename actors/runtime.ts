@@ -276,7 +276,11 @@ export class Runtime implements ActorRuntime {
   }
 
   async consumerStats(): Promise<ConsumerStats[]> {
-    const streams = [...[...this.kindsByName.keys()].map((k) => this.topo.actors.stream(k)), this.topo.jobs.stream];
+    // Every stream of the namespace: the runtime's and the domains' (intake, writers, ...).
+    const prefix = `${this.topo.ns.toUpperCase()}_`;
+    const streams: string[] = [];
+    for await (const name of this.h.jsm.streams.names()) if (name.startsWith(prefix)) streams.push(name);
+    streams.sort();
     const out: ConsumerStats[] = [];
     for (const stream of streams) {
       try {
