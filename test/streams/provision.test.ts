@@ -19,7 +19,7 @@ describe("provisioning", () => {
     await cleanupNamespace(ns);
   });
 
-  const stream = (maxAge: number, retention = RetentionPolicy.Limits): Declaration => ({
+  const stream = (maxAge: number, retention: RetentionPolicy = RetentionPolicy.Limits): Declaration => ({
     type: "stream",
     config: { name: `${ns.toUpperCase()}_P`, subjects: [`${ns}.p.>`], retention, storage: StorageType.File, max_age: maxAge },
   });
