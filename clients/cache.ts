@@ -21,8 +21,13 @@ export interface CredentialCacheOptions {
   readonly store: Pick<ClientStore, "findKey" | "findClient">;
   readonly redis?: Redis;
   readonly namespace: string;
-  /** In-process lifetime of an entry (also of "no such key"). */
+  /** In-process lifetime of a client entry (status, scopes) and of "no such key". */
   readonly ttlMs: number;
+  /**
+   * In-process lifetime of an API key entry (changes only on rotation, which also sends a
+   * notice). Default 6 x ttlMs.
+   */
+  readonly keyTtlMs?: number;
   /** Redis lifetime of an entry. Default 300 s. */
   readonly redisTtlSec?: number;
   /** In-process entries at most (oldest go first). Default 200,000. */
@@ -68,6 +73,7 @@ export function createCredentialCache(opts: CredentialCacheOptions): CredentialC
   const floors = new Map<string, { version: number; at: number }>();
   const redisTtlSec = opts.redisTtlSec ?? 300;
   const maxEntries = opts.maxEntries ?? 200_000;
+  const keyTtlMs = opts.keyTtlMs ?? opts.ttlMs * 6;
   let lastRedisWarn = 0;
 
   const floorOf = (clientId: string) => floors.get(clientId)?.version ?? 0;
@@ -119,13 +125,7 @@ export function createCredentialCache(opts: CredentialCacheOptions): CredentialC
     return v;
   }
 
-  async function get(kind: "k" | "c", id: string): Promise<KeyEntry | ClientEntry | undefined> {
-    const k = `${kind}:${id}`;
-    const slot = mem.get(k);
-    if (slot && Date.now() - slot.at < opts.ttlMs && (!slot.value || slot.value.version >= floorOf(clientIdOf(slot.value)))) {
-      opts.onLookup?.("memory");
-      return slot.value ?? undefined;
-    }
+  function refresh(kind: "k" | "c", id: string, k: string): Promise<KeyEntry | ClientEntry | undefined> {
     let p = inflight.get(k);
     if (!p) {
       p = fetch(kind, id).then(
@@ -142,6 +142,23 @@ export function createCredentialCache(opts: CredentialCacheOptions): CredentialC
       inflight.set(k, p);
     }
     return p;
+  }
+
+  async function get(kind: "k" | "c", id: string): Promise<KeyEntry | ClientEntry | undefined> {
+    const k = `${kind}:${id}`;
+    const slot = mem.get(k);
+    if (slot && (!slot.value || slot.value.version >= floorOf(clientIdOf(slot.value)))) {
+      const age = Date.now() - slot.at;
+      const ttl = kind === "k" && slot.value ? keyTtlMs : opts.ttlMs;
+      if (age < ttl) {
+        // Refresh ahead in the second half of the lifetime: hot entries never wait for Redis,
+        // and no entry is older than its lifetime.
+        if (age >= ttl / 2) refresh(kind, id, k).catch(() => undefined);
+        opts.onLookup?.("memory");
+        return slot.value ?? undefined;
+      }
+    }
+    return refresh(kind, id, k);
   }
 
   return {

@@ -115,6 +115,8 @@ export interface StartOptions {
   /** Host the notes service on this node (its routes are served by every node). */
   readonly notes?: boolean;
   readonly extraServices?: (ctx: NodeContext) => ServiceSchema[];
+  /** Routes served besides every domain's and the notes routes. */
+  readonly extraRoutes?: readonly RouteSpec[];
 }
 
 /** Starts a node with a gateway (and the notes routes) on a free port of 127.0.0.1. */
@@ -135,7 +137,7 @@ export async function startGatewayNode(opts: StartOptions): Promise<GatewayNode>
   const node = await startNode(config);
   try {
     await migrate(node.ctx.pg, opts.ns, clientMigrations);
-    const schemas = [...createGatewayServices(node.ctx, { extraRoutes: notesRoutes }), ...(opts.notes ? [notesService()] : []), ...(opts.extraServices?.(node.ctx) ?? [])];
+    const schemas = [...createGatewayServices(node.ctx, { extraRoutes: [...notesRoutes, ...(opts.extraRoutes ?? [])] }), ...(opts.notes ? [notesService()] : []), ...(opts.extraServices?.(node.ctx) ?? [])];
     for (const s of schemas) node.broker.createService(s);
     const svc = node.broker.getLocalService("gateway") as unknown as { server?: Server };
     const server = await waitFor("gateway listening", () => (svc.server?.listening ? svc.server : undefined), 15_000);

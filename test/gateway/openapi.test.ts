@@ -68,7 +68,8 @@ describe("OpenAPI document", function () {
       expect(r.status, `${method} ${p}`).not.to.equal(405);
       if (r.status === 404) expect((r.json as { error: { message: string } }).error.message, `${method} ${p}`).not.to.equal("no such route");
       if (r.status >= 400) expect(isUniformError(r.json) || p === "/health/ready", `${method} ${p}: ${r.text.slice(0, 200)}`).to.equal(true);
-      expect(r.status, `${method} ${p}`).to.be.below(500);
+      // Other domains' routes are served too; their services do not run in this test (503).
+      if (r.status >= 500) expect(isUniformError(r.json, "UNAVAILABLE"), `${method} ${p}: ${r.status} ${r.text.slice(0, 200)}`).to.equal(true);
     }
   });
 
