@@ -51,7 +51,7 @@ export class TestCluster {
     const log = createWriteStream(path.join(LOG_DIR, `${this.ns}-${id}.log`), { flags: "a" });
     const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bin", "start.ts")], {
       cwd: ROOT,
-      env: nodeEnv(this.ns, { NODE_ID: id, SERVICES: "runtime,probe", PORT: "0", LEASE_TTL_MS: "3000", ...this.env, ...env }),
+      env: nodeEnv(this.ns, { NODE_ID: id, SERVICES: "runtime,probe", PORT: "0", ...this.env, ...env }),
       stdio: ["ignore", "pipe", "pipe"],
     });
     child.stdout?.pipe(log);
