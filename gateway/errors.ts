@@ -104,8 +104,8 @@ export function toHttpError(err: unknown): HttpError {
     let code: ErrorCode | undefined;
     // An AppError thrown on another node arrives as a plain error with its string code.
     if (isErrorCode(e["code"])) code = e["code"];
-    else if (typeof e["type"] === "string" && isErrorCode(e["type"])) code = e["type"];
-    if (!code && typeof e["type"] === "string") code = MOLECULER_TYPES[e["type"]];
+    // Moleculer's own types first: its REQUEST_TIMEOUT is the gateway's 504, not a client's 408.
+    else if (typeof e["type"] === "string") code = MOLECULER_TYPES[e["type"]] ?? (isErrorCode(e["type"]) ? e["type"] : undefined);
     if (!code && typeof e["code"] === "number") code = STATUS_CODES[e["code"]] ?? (e["code"] >= 400 && e["code"] < 500 ? "BAD_REQUEST" : undefined);
     if (!code && typeof e["status"] === "number") code = STATUS_CODES[e["status"]];
     if (code) {

@@ -1,0 +1,188 @@
+/**
+ * Pure pieces of the gateway, no broker and no server: route table checks, matching, media
+ * types and body decoding, error mapping, request ids, keys and access helpers.
+ */
+import { expect } from "chai";
+import { Errors } from "moleculer";
+import { checkRouteTable, toColonPath, toOpenApiPath, type RouteSpec } from "../../gateway/routes";
+import { createRouter } from "../../gateway/router";
+import { decodeBody, jsonDepth, negotiateMediaType, parseQuery, MAX_JSON_DEPTH } from "../../gateway/body";
+import { toHttpError, errorBody } from "../../gateway/errors";
+import { requestIdFrom } from "../../gateway/request-id";
+import { assertOwner, requireScope } from "../../gateway/access";
+import { newApiKey, parseApiKey, hashApiKey, sameHash, newClientId, newWebhookSecret, CLIENT_ID_PATTERN } from "../../clients/keys";
+import { checkNewClient } from "../../clients/types";
+import { AppError } from "../../lib/errors";
+
+const r = (method: RouteSpec["method"], path: string, extra: Partial<RouteSpec> = {}): RouteSpec => ({
+  method,
+  path,
+  action: "svc.act",
+  access: "public",
+  summary: "s",
+  responses: { 200: { description: "ok" } },
+  ...extra,
+});
+
+function code(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof AppError ? err.code : `not an AppError: ${String(err)}`;
+  }
+  return undefined;
+}
+
+describe("gateway pure pieces", function () {
+  describe("route table", function () {
+    it("accepts a sound table and reports every problem of a bad one", function () {
+      expect(checkRouteTable([r("GET", "/a/{id}", { params: { type: "object", properties: { id: { type: "string" } } } }), r("POST", "/a")])).to.deep.equal([]);
+      const problems = checkRouteTable([
+        r("GET", "/a"),
+        r("GET", "/a"),
+        r("GET", "/b/{id}"),
+        r("GET", "/c/"),
+        r("GET", "/d/:id"),
+        r("GET", "/e", { access: "receipts:admin" as RouteSpec["access"] }),
+        r("GET", "/f", { action: "noservice" }),
+        r("GET", "/g", { body: { contentTypes: ["application/json"] } }),
+      ]);
+      expect(problems.join("\n")).to.match(/GET \/a: declared twice/);
+      expect(problems.join("\n")).to.match(/\/b\/\{id\}: path parameter id has no schema/);
+      expect(problems.join("\n")).to.match(/\/c\/: a path starts/);
+      expect(problems.join("\n")).to.match(/\/d\/:id: bad segment/);
+      expect(problems.join("\n")).to.match(/bad scope/);
+      expect(problems.join("\n")).to.match(/bad action name/);
+      expect(problems.join("\n")).to.match(/GET with a body/);
+    });
+
+    it("converts between OpenAPI and moleculer-web path forms", function () {
+      expect(toColonPath("/a/{id}/b/{x2}")).to.equal("/a/:id/b/:x2");
+      expect(toOpenApiPath("/a/:id/b/:x2")).to.equal("/a/{id}/b/{x2}");
+    });
+  });
+
+  describe("router", function () {
+    const router = createRouter([r("GET", "/api/v1/items/{id}"), r("DELETE", "/api/v1/items/{id}"), r("GET", "/api/v1/items/search"), r("POST", "/api/v1/items")]);
+
+    it("matches literals before parameters, decodes parameters, ignores the query and a trailing slash", function () {
+      const s = router.match("GET", "/api/v1/items/search?q=1");
+      expect(s.kind === "found" && s.spec.path).to.equal("/api/v1/items/search");
+      const p = router.match("GET", "/api/v1/items/a%20b/");
+      expect(p.kind === "found" && p.params).to.deep.equal({ id: "a b" });
+    });
+
+    it("405 with the allowed methods, 404 for unknown or traversing paths, bad for broken encoding", function () {
+      const m = router.match("PUT", "/api/v1/items/x");
+      expect(m).to.deep.equal({ kind: "method", allow: ["GET", "DELETE"] });
+      for (const u of ["/api/v1/items/x/y", "/api/v1/../v1/items", "/API/v1/items", "//api/v1/items", "/api/v1/items//"]) expect(router.match("GET", u).kind, u).to.equal("none");
+      expect(router.match("GET", "/api/v1/items/%E0%A4%A").kind).to.equal("bad");
+      expect(router.match("GET", "*").kind).to.equal("bad");
+      expect(router.match("GET", "http://x/api").kind).to.equal("bad");
+    });
+  });
+
+  describe("bodies", function () {
+    const json = ["application/json"] as const;
+    it("negotiates media types, charsets and suffixes; refuses the rest with 415", function () {
+      expect(negotiateMediaType("application/json; charset=UTF-8", json)).to.equal("application/json");
+      expect(negotiateMediaType("application/vnd.acme+json", json)).to.equal("application/json");
+      expect(negotiateMediaType("text/xml", ["application/xml"])).to.equal("application/xml");
+      for (const ct of [undefined, "", "text/plain", "application/json; charset=latin1", "application/xml"]) {
+        expect(code(() => negotiateMediaType(ct, json)), String(ct)).to.equal("UNSUPPORTED_MEDIA_TYPE");
+      }
+    });
+
+    it("decodes JSON (keeping the exact text when asked), refuses bad UTF-8, bad JSON, deep nesting, bad XML", function () {
+      const text = '\uFEFF{ "a" : 1 }';
+      const d = decodeBody(Buffer.from(text), "application/json", true);
+      expect(d.body).to.deep.equal({ a: 1 });
+      expect(d.raw!.text).to.equal(text);
+      expect(d.raw!.bytes).to.equal(Buffer.byteLength(text));
+      expect(decodeBody(Buffer.from("{}"), "application/json", false).raw).to.equal(undefined);
+      expect(code(() => decodeBody(Buffer.from([0x22, 0xff, 0x22]), "application/json", false))).to.equal("INVALID_ENCODING");
+      expect(code(() => decodeBody(Buffer.from("{"), "application/json", false))).to.equal("INVALID_JSON");
+      const deep = "[".repeat(MAX_JSON_DEPTH + 1) + "]".repeat(MAX_JSON_DEPTH + 1);
+      expect(code(() => decodeBody(Buffer.from(deep), "application/json", false))).to.equal("INVALID_JSON");
+      expect(jsonDepth(JSON.parse("[".repeat(MAX_JSON_DEPTH) + "]".repeat(MAX_JSON_DEPTH)))).to.equal(MAX_JSON_DEPTH);
+      expect(code(() => decodeBody(Buffer.from("<a><b></a>"), "application/xml", false))).to.equal("INVALID_XML");
+      const xml = decodeBody(Buffer.from("<a>1</a>"), "application/xml", false);
+      expect(xml.body).to.equal(undefined);
+      expect(xml.raw!.text).to.equal("<a>1</a>");
+    });
+
+    it("parses forms and queries with repeated names as arrays", function () {
+      expect(decodeBody(Buffer.from("a=1&b=2&a=3"), "application/x-www-form-urlencoded", false).body).to.deep.equal({ a: ["1", "3"], b: "2" });
+      expect(parseQuery("/x?limit=5&tag=a&tag=b")).to.deep.equal({ limit: "5", tag: ["a", "b"] });
+      expect(parseQuery("/x")).to.deep.equal({});
+    });
+  });
+
+  describe("errors", function () {
+    it("maps AppErrors, AppErrors restored from another node, Moleculer errors and anything else", function () {
+      const local = toHttpError(new AppError("VALIDATION_ERROR", "bad", [{ path: "/a", message: "m" }], { "X-A": "1" }));
+      expect(local).to.include({ status: 422, code: "VALIDATION_ERROR", message: "bad" });
+      expect(local.headers).to.deep.equal({ "X-A": "1" });
+      // What Moleculer's Regenerator makes of a remote AppError: a plain Error with the string code.
+      const remote = Object.assign(new Error("nope"), { name: "AppError", code: "NOT_FOUND", type: undefined, data: undefined });
+      expect(toHttpError(remote)).to.include({ status: 404, code: "NOT_FOUND", message: "nope" });
+      expect(toHttpError(new Errors.MoleculerClientError("gone", 404, "NOT_FOUND"))).to.include({ status: 404, code: "NOT_FOUND" });
+      expect(toHttpError(new Errors.ValidationError("invalid", "VALIDATION_ERROR", [{ field: "x", message: "req" }]))).to.deep.include({ status: 422, code: "VALIDATION_ERROR", details: [{ path: "x", message: "req" }] });
+      expect(toHttpError(new Errors.RequestTimeoutError({ action: "a.b", nodeID: "n" }))).to.include({ status: 504, code: "GATEWAY_TIMEOUT" });
+      expect(toHttpError(new Errors.ServiceNotFoundError({ action: "a.b" }))).to.include({ status: 503, code: "UNAVAILABLE" });
+      expect(toHttpError(new Errors.MoleculerClientError("conflict", 409, "SOME_TYPE"))).to.include({ status: 409, code: "CONFLICT" });
+      const internal = toHttpError(new TypeError("secret detail at /srv/x.js"));
+      expect(internal).to.include({ status: 500, code: "INTERNAL", message: "internal error" });
+      expect(toHttpError(Object.assign(new Error("db password wrong"), { code: "INTERNAL" })).message).to.equal("internal error");
+      expect(toHttpError("a string")).to.include({ status: 500, code: "INTERNAL" });
+      expect(errorBody(local, "rid")).to.deep.equal({ error: { code: "VALIDATION_ERROR", message: "bad", details: [{ path: "/a", message: "m" }], requestId: "rid" } });
+    });
+
+    it("takes a sane request id and generates one otherwise", function () {
+      expect(requestIdFrom("abc.DEF-1:2_3")).to.equal("abc.DEF-1:2_3");
+      expect(requestIdFrom(["first", "second"])).to.equal("first");
+      for (const bad of [undefined, "", "has space", "x".repeat(129), "<script>", "a\nb"]) expect(requestIdFrom(bad)).to.match(/^[0-9a-f-]{36}$/);
+    });
+  });
+
+  describe("keys and clients", function () {
+    it("makes keys with an id prefix whose hash verifies in constant time", function () {
+      const k = newApiKey();
+      expect(k.key).to.match(/^sy_live_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
+      expect(parseApiKey(k.key)).to.deep.equal({ keyId: k.keyId });
+      expect(sameHash(k.hash, hashApiKey(k.key))).to.equal(true);
+      expect(sameHash(k.hash, hashApiKey(k.key + "x"))).to.equal(false);
+      expect(sameHash(k.hash, "")).to.equal(false);
+      for (const bad of ["sy_live_", `sy_live_${k.keyId}`, k.key + "A", k.key.replace("sy_live_", "sy_test_"), `sy_live_${k.keyId.toUpperCase()}_${"a".repeat(43)}`]) expect(parseApiKey(bad)).to.equal(undefined);
+      expect(newClientId()).to.match(CLIENT_ID_PATTERN);
+      const secret = newWebhookSecret();
+      expect(secret).to.match(/^whsec_/);
+      expect(Buffer.from(secret.slice(6), "base64")).to.have.length(32);
+    });
+
+    it("normalises new clients and lists every problem", function () {
+      expect(checkNewClient({ name: " acme ", scopes: ["receipts:write", "receipts:read", "receipts:read"] })).to.deep.equal({ name: "acme", scopes: ["receipts:read", "receipts:write"], webhookUrl: null, rateLimit: null });
+      try {
+        checkNewClient({ name: "", scopes: ["all"], webhookUrl: "ftp://x", rateLimit: { perSec: 0, burst: 1 } });
+        expect.fail("should throw");
+      } catch (err) {
+        expect((err as AppError).code).to.equal("VALIDATION_ERROR");
+        expect((err as AppError).details!.map((d) => d.path)).to.deep.equal(["/name", "/scopes", "/webhookUrl", "/rateLimit"]);
+      }
+    });
+  });
+
+  describe("access helpers", function () {
+    const ctx = (client?: { id: string; scopes: string[] }) => ({ meta: client ? { client } : {} });
+    it("requireScope: 401 without a client, 403 without the scope", function () {
+      expect(code(() => requireScope(ctx(), "receipts:read"))).to.equal("UNAUTHORIZED");
+      expect(code(() => requireScope(ctx({ id: "a", scopes: ["receipts:read"] }), "receipts:write"))).to.equal("FORBIDDEN");
+      expect(requireScope(ctx({ id: "a", scopes: ["receipts:write"] }), "receipts:write").id).to.equal("a");
+    });
+    it("assertOwner: 404 for another client's resource and for none", function () {
+      expect(code(() => assertOwner(ctx({ id: "a", scopes: [] }), "b"))).to.equal("NOT_FOUND");
+      expect(code(() => assertOwner(ctx({ id: "a", scopes: [] }), undefined))).to.equal("NOT_FOUND");
+      expect(assertOwner(ctx({ id: "a", scopes: [] }), "a").id).to.equal("a");
+    });
+  });
+});
