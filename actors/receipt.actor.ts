@@ -5,7 +5,7 @@
  *   submit ──rules fail──▶ INVALID
  *      └──rules pass──▶ REGISTERING: tax and warehouse registration jobs, in parallel
  *   job result / signed callback per service: registered | rejected | pending (202: wait for
- *   the callback; after `callbackWaitMs` ask again with the same idempotency key) | failed
+ *   the callback; a `recheck` after `callbackWaitMs` asks again with the same idempotency key) | failed
  *   (the job's deadline passed)
  *   both registered ──▶ ACCEPTED; any rejected ──▶ REJECTED (with the service's reason);
  *   none in flight and one failed ──▶ FAILED; operator retry of FAILED ──▶ REGISTERING again
@@ -35,8 +35,6 @@ export type RegistrationService = (typeof REGISTRATION_SERVICES)[number];
 export const RECEIPT_JOBS = {
   tax: "taxreg",
   warehouse: "whreg",
-  /** A durable timer: completes at `dueAt` (used to re-ask a service whose callback is late). */
-  timer: "rcpttimer",
   /** A client webhook delivery. */
   webhook: "rcpthook",
 } as const;
@@ -58,8 +56,8 @@ export interface RegistrationStep {
   readonly jobId: string | null;
   /** Jobs issued so far. */
   readonly generation: number;
-  /** The current timer job while awaiting a callback. */
-  readonly timerId: string | null;
+  /** Since when (ms) a callback is awaited (a 202 was answered); null otherwise. */
+  readonly pendingSince: number | null;
   /** Past this moment (ms) the registration counts as failed. */
   readonly deadlineAt: number | null;
 }
@@ -135,6 +133,8 @@ export type ReceiptCommand =
   | { readonly type: "callback"; readonly service: RegistrationService; readonly status: "registered"; readonly registrationId: string }
   | { readonly type: "callback"; readonly service: RegistrationService; readonly status: "rejected"; readonly reason: string }
   | { readonly type: "retry"; readonly requestedBy?: string }
+  /** From the sweeper: re-ask services whose callback is overdue, fail those past the deadline. */
+  | { readonly type: "recheck" }
   /** Reported by the webhook job after each delivery attempt. */
   | {
       readonly type: "webhook-attempt";
@@ -161,11 +161,6 @@ export interface RegistrationJobData {
 
 /** A registration job's successful result. */
 export type RegistrationJobResult = { readonly registrationId: string } | { readonly pending: true };
-
-/** The data of a timer job. */
-export interface TimerJobData {
-  readonly dueAt: number;
-}
 
 /** The data of a client webhook job (the `webhook-id` is the job id). */
 export interface WebhookJobData {
@@ -197,7 +192,7 @@ export interface ReceiptActorOptions {
   statusSubject(id: string): string;
   /** Time allowed for each registration (from its start or an operator retry). */
   readonly deadlineMs: number;
-  /** After a 202, how long to wait for the callback before asking the service again. */
+  /** After a 202, how long to wait for the callback before a recheck asks the service again. */
   readonly callbackWaitMs: number;
   /** Time allowed to deliver a client webhook before it goes to the DLQ. */
   readonly webhookDeadlineMs: number;
@@ -207,7 +202,7 @@ export interface ReceiptActorOptions {
 }
 
 function emptyStep(): RegistrationStep {
-  return { state: "pending", reference: null, attempts: 0, lastError: null, jobId: null, generation: 0, timerId: null, deadlineAt: null };
+  return { state: "pending", reference: null, attempts: 0, lastError: null, jobId: null, generation: 0, pendingSince: null, deadlineAt: null };
 }
 
 /** The state of a receipt actor that has handled nothing. */
@@ -253,7 +248,7 @@ function startRegistration(d: Draft, svc: RegistrationService, now: number, dead
   const step = d.s.steps[svc];
   const generation = step.generation + 1;
   const jobId = `${d.s.id}-${SHORT[svc]}-${generation}`;
-  setStep(d, svc, { ...step, state: "registering", jobId, generation, timerId: null, deadlineAt });
+  setStep(d, svc, { ...step, state: "registering", jobId, generation, pendingSince: null, deadlineAt });
   const summary = d.s.summary;
   const document = d.s.document;
   if (!summary || !document) throw new TerminalError(`receipt ${d.s.id} has no document to register`);
@@ -411,14 +406,10 @@ function onRegistrationResult(d: Draft, svc: RegistrationService, r: JobResult["
   if (!current && registrationId === undefined) return;
   const attempts = step.attempts + r.attempts;
   if (registrationId !== undefined) {
-    setStep(d, svc, { ...step, state: "registered", reference: registrationId, attempts, lastError: null, timerId: null });
+    setStep(d, svc, { ...step, state: "registered", reference: registrationId, attempts, lastError: null, pendingSince: null });
   } else if (r.ok && result?.pending === true) {
     if (step.state === "awaiting-callback") return;
-    const dueAt = Math.min(now + opts.callbackWaitMs, step.deadlineAt ?? now + opts.callbackWaitMs);
-    const timerId = `${d.s.id}-${SHORT[svc]}-${step.generation}-t`;
-    setStep(d, svc, { ...step, state: "awaiting-callback", attempts, timerId });
-    const data: TimerJobData = { dueAt };
-    d.effects.push({ type: "job", job: RECEIPT_JOBS.timer, id: timerId, data, deadlineMs: Math.max(1, dueAt - now) + 60_000 });
+    setStep(d, svc, { ...step, state: "awaiting-callback", attempts, pendingSince: now });
   } else if (r.ok) {
     setStep(d, svc, { ...step, state: "failed", attempts, lastError: "the service answered without a registration id" });
   } else if (r.terminal) {
@@ -428,14 +419,19 @@ function onRegistrationResult(d: Draft, svc: RegistrationService, r: JobResult["
   }
 }
 
-function onTimer(d: Draft, r: JobResult["$job"], opts: ReceiptActorOptions, now: number): void {
+/**
+ * A periodic check (sent by the sweeper for receipts registering for long): a callback awaited
+ * for `callbackWaitMs` or more is presumed lost, so the service is asked again (same
+ * idempotency key: a registered receipt answers 201 with its id); past the deadline the
+ * registration fails.
+ */
+function onRecheck(d: Draft, opts: ReceiptActorOptions, now: number): void {
   for (const svc of REGISTRATION_SERVICES) {
     const step = d.s.steps[svc];
-    if (step.timerId !== r.id || step.state !== "awaiting-callback") continue;
+    if (step.state !== "awaiting-callback" || step.pendingSince === null || now - step.pendingSince < opts.callbackWaitMs) continue;
     if (step.deadlineAt !== null && now >= step.deadlineAt) {
-      setStep(d, svc, { ...step, state: "failed", timerId: null, lastError: "no callback before the deadline" });
+      setStep(d, svc, { ...step, state: "failed", pendingSince: null, lastError: "no callback before the deadline" });
     } else {
-      // ask again with the same idempotency key: a registered receipt answers 201 with its id
       startRegistration(d, svc, now, step.deadlineAt ?? now + opts.deadlineMs);
     }
   }
@@ -446,9 +442,9 @@ function onCallback(d: Draft, c: Extract<ReceiptCommand, { type: "callback" }>):
   const step = d.s.steps[c.service];
   if (!step || FINAL_STEP.includes(step.state)) return;
   if (c.status === "registered") {
-    setStep(d, c.service, { ...step, state: "registered", reference: c.registrationId, lastError: null, timerId: null });
+    setStep(d, c.service, { ...step, state: "registered", reference: c.registrationId, lastError: null, pendingSince: null });
   } else {
-    setStep(d, c.service, { ...step, state: "rejected", lastError: c.reason, timerId: null });
+    setStep(d, c.service, { ...step, state: "rejected", lastError: c.reason, pendingSince: null });
   }
 }
 
@@ -488,7 +484,6 @@ export function handleReceipt(state: ReceiptState, msg: ActorMessage<ReceiptMess
     // results for a receipt that was never submitted cannot be ours
     if (state.status === null || state.status === "INVALID") return { state };
     if (svc) onRegistrationResult(d, svc, r, opts, now);
-    else if (r.job === RECEIPT_JOBS.timer) onTimer(d, r, opts, now);
     // webhook jobs carry no replyTo; anything else is not ours and changes nothing
   } else if (isCommand(data)) {
     switch (data.type) {
@@ -503,6 +498,9 @@ export function handleReceipt(state: ReceiptState, msg: ActorMessage<ReceiptMess
         break;
       case "webhook-attempt":
         onWebhookAttempt(d, data);
+        break;
+      case "recheck":
+        if (d.s.status === "REGISTERING") onRecheck(d, opts, now);
         break;
       default:
         throw new TerminalError(`unknown receipt message type ${JSON.stringify((data as { type: string }).type)}`);

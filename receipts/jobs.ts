@@ -4,7 +4,6 @@
  *
  *   taxreg / whreg   register a receipt with the tax / warehouse service (the registration
  *                    protocol: POST {base}/registrations, Idempotency-Key = receipt id)
- *   rcpttimer        a durable timer: completes at `dueAt`
  *   rcpthook         delivers a client webhook, signed per Standard Webhooks with the client's
  *                    secret; reports every attempt to the receipt actor (visible in the
  *                    status document); dead-lettered by the runtime after its deadline
@@ -18,7 +17,6 @@ import {
   type RegistrationJobData,
   type RegistrationJobResult,
   type RegistrationService,
-  type TimerJobData,
   type WebhookJobData,
 } from "../actors/receipt.actor";
 import { RetryableError, TerminalError, errorMessage } from "../lib/errors";
@@ -125,19 +123,6 @@ export function registrationJob(service: RegistrationService, baseUrl: string, c
   };
 }
 
-/** The durable timer: completes once `dueAt` has passed. */
-export const timerJob: JobDefinition<TimerJobData, Record<string, never>> = {
-  name: RECEIPT_JOBS.timer,
-  async run(data) {
-    const wait = data.dueAt - Date.now();
-    if (wait > 0) throw new RetryableError("not due yet", wait);
-    return {};
-  },
-  concurrency: 64,
-  // waiting is not failing: never short-circuit timers
-  breaker: NEVER_OPEN,
-};
-
 /**
  * Delivers one client webhook (see module doc). A 2xx is delivered; anything else is retried
  * until the deadline. Each attempt is reported to the receipt actor (best effort).
@@ -190,7 +175,6 @@ export function receiptJobs(config: Config, deps: () => ReceiptJobDeps | undefin
   return [
     registrationJob("tax", config.receipts.taxApiUrl, config),
     registrationJob("warehouse", config.receipts.warehouseApiUrl, config),
-    timerJob,
     webhookJob(config, deps),
   ];
 }

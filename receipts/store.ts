@@ -70,6 +70,11 @@ END $$;
 SELECT receipts_ensure_partitions((date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date, 5);
 `,
   },
+  {
+    id: "receipts-0002",
+    // Small: rows leave it when they stop registering. Serves the sweeper of lost callbacks.
+    sql: `CREATE INDEX receipts_registering ON receipts (updated_at) WHERE status = 'REGISTERING';`,
+  },
 ];
 
 /** A receipt as listed (no document). */
@@ -142,6 +147,11 @@ export interface ReceiptStore {
   original(id: string): Promise<OriginalBytes | undefined>;
   /** A client's receipts, newest first. */
   list(q: ListQuery): Promise<ReceiptPage>;
+  /**
+   * Receipts REGISTERING since before `before` and created after `since` (oldest first, at most
+   * `limit`): candidates for a recheck of overdue callbacks.
+   */
+  stalled(before: Date, since: Date, limit: number): Promise<string[]>;
   /** Creates monthly partitions from `from`'s month for `months` months; returns how many were new. */
   ensurePartitions(from: Date, months: number): Promise<number>;
 }
@@ -352,6 +362,14 @@ export function createReceiptStore({ pg }: { pg: Pool }): ReceiptStore {
         items: rows.map(listItem),
         nextCursor: res.rows.length > limit && last ? encodeCursor(last.created_at.toISOString(), last.id) : null,
       };
+    },
+
+    async stalled(before, since, limit) {
+      const res = await pg.query<{ id: string }>(
+        `SELECT id FROM receipts WHERE status = 'REGISTERING' AND updated_at < $1 AND created_at >= $2 ORDER BY updated_at LIMIT $3`,
+        [before.toISOString(), since.toISOString(), limit],
+      );
+      return res.rows.map((r) => r.id);
     },
 
     async ensurePartitions(from, months) {

@@ -1,7 +1,7 @@
 /**
  * The receipts domain: receipt registration end to end. Tables (monthly-partitioned receipts),
  * streams (the receipt stream, its intake and Postgres-writer consumers, the idempotency
- * bucket), the receipt actor kind, the registration / timer / webhook jobs, the HTTP routes
+ * bucket), the receipt actor kind, the registration and webhook jobs, the HTTP routes
  * and the Moleculer service "receipts" whose actions only parse, call the receipts API and
  * shape the answer.
  */
@@ -19,6 +19,7 @@ import { receiptJobs, type ClientLookup, type ReceiptJobDeps } from "../receipts
 import { createReceiptStore, receiptMigrations } from "../receipts/store";
 import { startReceiptIntake, type ConsumerLoop } from "../receipts/intake";
 import { startReceiptWriter } from "../receipts/writer";
+import { startRecheckSweeper } from "../receipts/sweeper";
 import { receiptRoutes } from "../receipts/routes";
 
 /** The receipt type registry (compiled once per process). */
@@ -146,6 +147,7 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
   });
   const loops: ConsumerLoop[] = [];
   let partitionTimer: NodeJS.Timeout | undefined;
+  let sweeper: { stop(): void } | undefined;
   const service = receiptsService(api, rc.publicUrl, () => loops);
   return [
     {
@@ -160,10 +162,12 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
         partitionTimer.unref();
         loops.push(await startReceiptIntake({ nats: ctx.nats, names, runtime: ctx.runtime, logger: log.child({ part: "intake" }), concurrency: 512 }));
         loops.push(await startReceiptWriter({ nats: ctx.nats, names, store, logger: log.child({ part: "writer" }), batchRows: rc.batchRows, batchMs: rc.batchMs }));
+        sweeper = startRecheckSweeper({ store, runtime: ctx.runtime, logger: log.child({ part: "sweeper" }), callbackWaitMs: rc.callbackWaitMs, deadlineMs: rc.deadlineMs });
         ctx.health.register("receipts", () => ({ ok: loops.every((l) => l.running()) }));
       },
       async stopped() {
         if (partitionTimer) clearInterval(partitionTimer);
+        sweeper?.stop();
         await Promise.all(loops.map((l) => l.stop()));
         loops.length = 0;
         boundDeps.delete(depsKey(config));

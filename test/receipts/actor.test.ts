@@ -141,16 +141,15 @@ describe("receipt actor (pure handler)", () => {
     const h = new Harness();
     h.send({ type: "submit", receipt: submitted() });
     h.result("taxreg", `${ID}-tax-1`, { ok: true, result: { pending: true }, attempts: 1 });
-    expect(h.state.steps.tax.state).to.equal("awaiting-callback");
-    const timer = h.lastJob(RECEIPT_JOBS.timer);
-    expect(timer.id).to.equal(`${ID}-tax-1-t`);
+    expect(h.state.steps.tax).to.deep.include({ state: "awaiting-callback", pendingSince: T0 });
     h.send({ type: "callback", service: "tax", status: "registered", registrationId: "T-1" });
     expect(h.state.steps.tax).to.deep.include({ state: "registered", reference: "T-1" });
     const version = h.state.version;
     const before = h.state;
     expect(h.send({ type: "callback", service: "tax", status: "registered", registrationId: "T-1" })).to.deep.equal([]);
     expect(h.send({ type: "callback", service: "tax", status: "rejected", reason: "late" })).to.deep.equal([]);
-    expect(h.result(RECEIPT_JOBS.timer, timer.id!, { ok: true, result: {}, attempts: 1 })).to.deep.equal([]);
+    h.now += 10 * 60_000;
+    expect(h.send({ type: "recheck" })).to.deep.equal([]);
     expect(h.state).to.equal(before);
     expect(h.state.version).to.equal(version);
     h.registered("warehouse", "WH-1");
@@ -162,16 +161,18 @@ describe("receipt actor (pure handler)", () => {
     h.send({ type: "submit", receipt: submitted() });
     h.send({ type: "callback", service: "warehouse", status: "registered", registrationId: "W-1" });
     h.result("whreg", `${ID}-wh-1`, { ok: true, result: { pending: true }, attempts: 1 });
-    expect(h.state.steps.warehouse).to.deep.include({ state: "registered", reference: "W-1" });
-    expect(h.jobs(RECEIPT_JOBS.timer)).to.have.length(0);
+    expect(h.state.steps.warehouse).to.deep.include({ state: "registered", reference: "W-1", pendingSince: null });
   });
 
-  it("a lost callback: the timer asks the service again with the same idempotency key", () => {
+  it("a lost callback: a recheck after callbackWaitMs asks the service again with the same idempotency key", () => {
     const h = new Harness();
     h.send({ type: "submit", receipt: submitted() });
     h.result("taxreg", `${ID}-tax-1`, { ok: true, result: { pending: true }, attempts: 1 });
-    h.now += 60_000;
-    h.result(RECEIPT_JOBS.timer, `${ID}-tax-1-t`, { ok: true, result: {}, attempts: 1 });
+    h.now += 30_000;
+    // too early: nothing happens
+    expect(h.send({ type: "recheck" })).to.deep.equal([]);
+    h.now += 30_000;
+    h.send({ type: "recheck" });
     const again = h.lastJob("taxreg");
     expect(again.id).to.equal(`${ID}-tax-2`);
     expect((again.data as { receiptId: string }).receiptId).to.equal(ID);
@@ -243,9 +244,27 @@ describe("receipt actor (pure handler)", () => {
     h.registered("warehouse", "W-1");
     h.result("taxreg", `${ID}-tax-1`, { ok: true, result: { pending: true }, attempts: 1 });
     h.now += DEADLINE;
-    h.result(RECEIPT_JOBS.timer, `${ID}-tax-1-t`, { ok: true, result: {}, attempts: 1 });
+    h.send({ type: "recheck" });
     expect(h.state.status).to.equal("FAILED");
     expect(h.state.steps.tax.lastError).to.equal("no callback before the deadline");
+  });
+
+  it("records webhook delivery attempts reported by the webhook job; stale reports change nothing", () => {
+    const h = new Harness();
+    h.send({ type: "submit", receipt: submitted() });
+    h.registered("tax", "T");
+    h.registered("warehouse", "W");
+    const hookId = `${ID}-hook-1`;
+    expect(h.state.webhooks[0]).to.deep.include({ id: hookId, event: "receipt.accepted", attempts: 0, deliveredAt: null, deadline: T0 + 3600_000 });
+    h.send({ type: "webhook-attempt", id: hookId, attempt: 1, ok: false, status: 500, error: "HTTP 500", at: T0 + 10 });
+    expect(h.state.webhooks[0]).to.deep.include({ attempts: 1, lastStatus: 500, lastError: "HTTP 500", deliveredAt: null });
+    h.send({ type: "webhook-attempt", id: hookId, attempt: 2, ok: true, status: 204, error: null, at: T0 + 20 });
+    expect(h.state.webhooks[0]).to.deep.include({ attempts: 2, lastStatus: 204, lastError: null, deliveredAt: T0 + 20 });
+    const s = h.state;
+    h.send({ type: "webhook-attempt", id: hookId, attempt: 1, ok: false, status: 500, error: "late", at: T0 + 30 });
+    h.send({ type: "webhook-attempt", id: "nope", attempt: 9, ok: true, status: 200, error: null, at: T0 + 30 });
+    expect(h.state).to.equal(s);
+    expect(h.statusUpdates().filter((u) => (u as { status: string }).status === "ACCEPTED")).to.have.length(1);
   });
 
   it("a redelivered submit changes nothing and emits nothing", () => {

@@ -129,6 +129,18 @@ describe("receipt store (Postgres)", function () {
     expect(text).to.not.match(/^\s*->\s*Sort/m);
   });
 
+  it("finds receipts registering for long (the sweeper's query)", async () => {
+    const now = Date.now();
+    const stuck = record("c9", now - 60_000);
+    const fresh = record("c9", now - 1000);
+    const done = record("c9", now - 60_000);
+    await store.insertBatch([stuck, fresh, done]);
+    const upd = (r: ReceiptRecord, status: "REGISTERING" | "ACCEPTED") => ({ id: r.id, createdAt: r.createdAt, version: 1, status, updatedAt: r.createdAt, taxReference: null, warehouseReference: null, reason: null });
+    await store.applyStatusBatch([upd(stuck, "REGISTERING"), upd(fresh, "REGISTERING"), upd(done, "ACCEPTED")]);
+    const ids = await store.stalled(new Date(now - 10_000), new Date(now - 3600_000), 100);
+    expect(ids).to.deep.equal([stuck.id]);
+  });
+
   it("refuses cursors it did not make", () => {
     expect(() => decodeCursor("garbage")).to.throw(AppError);
     expect(() => decodeCursor(Buffer.from('["x","y"]').toString("base64url"))).to.throw(AppError);
