@@ -53,7 +53,11 @@ export class AppError extends Error {
     super(message);
     this.name = "AppError";
     this.status = ErrorCodes[code];
+    // Moleculer carries `data` (not other fields) when an error crosses nodes.
+    this.data = { ...(details ? { details } : {}), ...(headers ? { headers } : {}) };
   }
+  /** Details and headers in the field Moleculer serialises between nodes. */
+  readonly data: { readonly details?: readonly ErrorDetail[]; readonly headers?: Readonly<Record<string, string>> };
 }
 
 /** A failure that will not go away by retrying (bad input, business refusal): DLQ or terminate. */
