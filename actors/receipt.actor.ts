@@ -68,7 +68,10 @@ export interface ValidationStep {
   readonly errors: readonly ErrorDetail[];
 }
 
-/** A client webhook the actor asked for, with what its delivery attempts reported. */
+/**
+ * A client webhook the actor asked for. Its delivery attempts are logged by the webhook job
+ * (receipts/deliveries.ts), not here: they change nothing in the receipt's state.
+ */
 export interface WebhookRecord {
   /** The job id, also the `webhook-id` header (stable across delivery retries). */
   readonly id: string;
@@ -76,12 +79,6 @@ export interface WebhookRecord {
   readonly createdAt: number;
   /** Past this moment (ms) delivery stops and the webhook goes to the DLQ. */
   readonly deadline: number;
-  readonly attempts: number;
-  readonly lastAttemptAt: number | null;
-  /** HTTP status of the last attempt (null: no answer). */
-  readonly lastStatus: number | null;
-  readonly lastError: string | null;
-  readonly deliveredAt: number | null;
 }
 
 /** Events sent to clients on terminal statuses. */
@@ -134,17 +131,7 @@ export type ReceiptCommand =
   | { readonly type: "callback"; readonly service: RegistrationService; readonly status: "rejected"; readonly reason: string }
   | { readonly type: "retry"; readonly requestedBy?: string }
   /** From the sweeper: re-ask services whose callback is overdue, fail those past the deadline. */
-  | { readonly type: "recheck" }
-  /** Reported by the webhook job after each delivery attempt. */
-  | {
-      readonly type: "webhook-attempt";
-      readonly id: string;
-      readonly attempt: number;
-      readonly ok: boolean;
-      readonly status: number | null;
-      readonly error: string | null;
-      readonly at: number;
-    };
+  | { readonly type: "recheck" };
 
 export type ReceiptMessage = ReceiptCommand | JobResult;
 
@@ -339,7 +326,7 @@ function settle(d: Draft, opts: ReceiptActorOptions, now: number, before: Receip
       const url = d.s.callbackUrl;
       if (url) {
         const id = `${d.s.id}-hook-${d.s.webhooks.length + 1}`;
-        const hook: WebhookRecord = { id, event, createdAt: now, deadline: now + opts.webhookDeadlineMs, attempts: 0, lastAttemptAt: null, lastStatus: null, lastError: null, deliveredAt: null };
+        const hook: WebhookRecord = { id, event, createdAt: now, deadline: now + opts.webhookDeadlineMs };
         d.s = { ...d.s, webhooks: [...d.s.webhooks, hook] };
         const data: WebhookJobData = { receiptId: d.s.id, clientId: d.s.clientId, url, body: webhookBody(d.s, event, now, opts.publicUrl), event };
         d.effects.push({ type: "job", job: RECEIPT_JOBS.webhook, id, data, deadlineMs: opts.webhookDeadlineMs, replyTo: null });
@@ -364,7 +351,6 @@ function settle(d: Draft, opts: ReceiptActorOptions, now: number, before: Receip
       reason: d.s.reason,
     };
     d.effects.push({ type: "publish", subject: opts.statusSubject(d.s.id), id: `${d.s.id}-st-${d.s.version}`, data: update });
-    if (statusChanged) d.effects.push({ type: "emit", event: "receipts.status", payload: { id: d.s.id, clientId: d.s.clientId, status: d.s.status, version: d.s.version } });
   }
 }
 
@@ -457,15 +443,6 @@ function onRetry(d: Draft, opts: ReceiptActorOptions, now: number): void {
   }
 }
 
-function onWebhookAttempt(d: Draft, a: Extract<ReceiptCommand, { type: "webhook-attempt" }>): void {
-  const i = d.s.webhooks.findIndex((w) => w.id === a.id);
-  const w = d.s.webhooks[i];
-  // reports of older attempts, or after delivery, change nothing
-  if (!w || a.attempt <= w.attempts || w.deliveredAt !== null) return;
-  const next: WebhookRecord = { ...w, attempts: a.attempt, lastAttemptAt: a.at, lastStatus: a.status, lastError: a.ok ? null : a.error, deliveredAt: a.ok ? a.at : null };
-  d.s = { ...d.s, webhooks: d.s.webhooks.map((x, j) => (j === i ? next : x)) };
-}
-
 function isCommand(data: unknown): data is ReceiptCommand {
   return typeof data === "object" && data !== null && typeof (data as { type?: unknown }).type === "string";
 }
@@ -495,9 +472,6 @@ export function handleReceipt(state: ReceiptState, msg: ActorMessage<ReceiptMess
         break;
       case "retry":
         onRetry(d, opts, now);
-        break;
-      case "webhook-attempt":
-        onWebhookAttempt(d, data);
         break;
       case "recheck":
         if (d.s.status === "REGISTERING") onRecheck(d, opts, now);

@@ -18,7 +18,8 @@ import { newReceiptId, isReceiptId } from "./ids";
 import { checkIdempotencyKey, fingerprint, idempotencySlot, reuse, type IdempotencyRecord } from "./idempotency";
 import { verifyWebhook } from "./webhooks";
 import type { ReceiptRecord } from "./record";
-import { isReceiptRecord } from "./record";
+import { isReceiptRecord, submittedFromRecord } from "./record";
+import type { DeliveryLog } from "./deliveries";
 import { statusFromRow, statusFromState, statusReceived, type ReceiptStatusView } from "./status";
 import type { ListQuery, ReceiptPage, ReceiptStore } from "./store";
 import type { ClientLookup } from "./jobs";
@@ -31,6 +32,7 @@ export interface ReceiptApiDeps {
   readonly store: ReceiptStore;
   readonly registry: ReceiptTypeRegistry;
   readonly clients: ClientLookup;
+  readonly deliveries: DeliveryLog;
   readonly logger: Logger;
   readonly publicUrl: string;
   readonly callbackSecrets: Readonly<Record<RegistrationService, string>>;
@@ -183,8 +185,14 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
         document: read.document,
         original: Buffer.from(s.body).toString("base64"),
       };
-      // durable before the answer: the publish ack means JetStream stored it
-      await deps.nats.js.publish(deps.names.recordSubject(id), JSON.stringify(record), { msgID: id });
+      // Durable before the answer: both publish acks mean JetStream stored them. The record
+      // (original bytes, for the store) and the submit (for the actor) go in parallel; if only
+      // the record lands, the sweeper resubmits it from Postgres.
+      const submit: ReceiptCommand = { type: "submit", receipt: submittedFromRecord(record) };
+      await Promise.all([
+        deps.nats.js.publish(deps.names.recordSubject(id), JSON.stringify(record), { msgID: id }),
+        deps.runtime.send(RECEIPT_KIND, id, submit, { id: `submit-${id}` }),
+      ]);
       return { id, status: "RECEIVED", statusUrl: statusUrl(id), replayed };
     },
 
@@ -193,7 +201,8 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
       const st = await actorState(id);
       if (st) {
         if (st.clientId !== clientId) throw notFound();
-        return statusFromState(st, now());
+        const deliveries = st.webhooks.length > 0 ? await deps.deliveries.read(id).catch(() => ({})) : {};
+        return statusFromState(st, now(), deliveries);
       }
       const rec = await streamRecord(id);
       if (rec) {
@@ -272,7 +281,7 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
       } else {
         throw new AppError("VALIDATION_ERROR", "status must be registered (with registrationId) or rejected (with reason)", [{ path: "/status", message: "invalid" }]);
       }
-      if (!(await deps.runtime.getState(RECEIPT_KIND, receiptId))) throw notFound();
+      // no existence check: the service is authenticated, and the actor ignores what is not its own
       const webhookId = headers["webhook-id"] ?? "";
       const r = await deps.runtime.send(RECEIPT_KIND, receiptId, msg, { id: `cb-${service}-${webhookId}` });
       return { accepted: true, duplicate: r.duplicate };

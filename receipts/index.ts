@@ -1,6 +1,6 @@
 /**
  * The receipts domain's public surface. Pure modules (types, parsing, validation, rules,
- * idempotency, signatures, status views) import no I/O clients; the store, jobs and intake
+ * idempotency, signatures, status views) import no I/O clients; the store, writer, jobs and sweeper
  * that do I/O are exported from here too and take their connections as arguments.
  */
 export * from "./model";

@@ -5,15 +5,13 @@
  *   taxreg / whreg   register a receipt with the tax / warehouse service (the registration
  *                    protocol: POST {base}/registrations, Idempotency-Key = receipt id)
  *   rcpthook         delivers a client webhook, signed per Standard Webhooks with the client's
- *                    secret; reports every attempt to the receipt actor (visible in the
- *                    status document); dead-lettered by the runtime after its deadline
+ *                    secret; logs every attempt (receipts/deliveries.ts, shown in the status
+ *                    document); dead-lettered by the runtime after its deadline
  */
 import type { Config } from "../config";
-import type { ActorRuntime, JobContext, JobDefinition } from "../actors/types";
+import type { JobContext, JobDefinition } from "../actors/types";
 import {
   RECEIPT_JOBS,
-  RECEIPT_KIND,
-  type ReceiptCommand,
   type RegistrationJobData,
   type RegistrationJobResult,
   type RegistrationService,
@@ -21,6 +19,7 @@ import {
 } from "../actors/receipt.actor";
 import { RetryableError, TerminalError, errorMessage } from "../lib/errors";
 import { signWebhook } from "./webhooks";
+import type { DeliveryLog } from "./deliveries";
 
 /** Where to sign client webhooks (implemented by the gateway's client store). */
 export interface ClientLookup {
@@ -30,8 +29,8 @@ export interface ClientLookup {
 
 /** What jobs need from the node that runs them (bound when the node's services start). */
 export interface ReceiptJobDeps {
-  readonly runtime: ActorRuntime;
   readonly clients: ClientLookup;
+  readonly deliveries: DeliveryLog;
 }
 
 /** The callback URL the external `service` is given for its results. */
@@ -125,12 +124,12 @@ export function registrationJob(service: RegistrationService, baseUrl: string, c
 
 /**
  * Delivers one client webhook (see module doc). A 2xx is delivered; anything else is retried
- * until the deadline. Each attempt is reported to the receipt actor (best effort).
+ * until the deadline. Each attempt is logged (best effort: the log is observability).
  */
 export async function deliverWebhook(deps: ReceiptJobDeps, data: WebhookJobData, ctx: JobContext): Promise<{ status: number }> {
   const report = async (ok: boolean, status: number | null, error: string | null): Promise<void> => {
-    const msg: ReceiptCommand = { type: "webhook-attempt", id: ctx.id, attempt: ctx.attempt, ok, status, error, at: Date.now() };
-    await deps.runtime.send(RECEIPT_KIND, data.receiptId, msg, { id: `${ctx.id}-a${ctx.attempt}` }).catch(() => undefined);
+    const at = Date.now();
+    await deps.deliveries.record(data.receiptId, ctx.id, { attempts: ctx.attempt, lastAttemptAt: at, lastStatus: status, lastError: ok ? null : error, deliveredAt: ok ? at : null }).catch(() => undefined);
   };
   const client = await deps.clients.webhookOf(data.clientId);
   if (!client) throw new TerminalError(`client ${data.clientId} no longer exists`);

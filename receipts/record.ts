@@ -1,6 +1,6 @@
 /**
  * The durable record of a received receipt: what POST /receipts stores in the receipt stream
- * before answering 202, and what the Postgres writer and the intake read from it.
+ * before answering 202 (the Postgres writer reads it from the receipt stream).
  */
 import type { SubmittedReceipt } from "../actors/receipt.actor";
 import type { ReceiptDocument, ReceiptFormat, ReceiptSummary } from "./model";
@@ -26,7 +26,7 @@ export interface ReceiptRecord {
   readonly original: string;
 }
 
-/** The submit message the intake sends to the receipt's actor. */
+/** The submit message for the receipt's actor (sent with the record, or by the sweeper). */
 export function submittedFromRecord(r: ReceiptRecord): SubmittedReceipt {
   return { id: r.id, clientId: r.clientId, type: r.type, format: r.format, createdAt: r.createdAt, callbackUrl: r.callbackUrl, summary: r.summary, document: r.document };
 }

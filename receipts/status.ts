@@ -6,6 +6,7 @@
 import type { ErrorDetail } from "../lib/errors";
 import type { ReceiptState, RegistrationState, RegistrationStep, WebhookRecord } from "../actors/receipt.actor";
 import type { ReceiptStatus } from "./model";
+import type { DeliveryInfo } from "./deliveries";
 
 /** One registration step as clients see it. */
 export interface RegistrationStepView {
@@ -47,17 +48,18 @@ export interface ReceiptStatusView {
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-function webhookView(w: WebhookRecord, now: number): WebhookView {
-  const state = w.deliveredAt !== null ? "delivered" : now >= w.deadline ? "failed" : "pending";
+function webhookView(w: WebhookRecord, d: DeliveryInfo | undefined, now: number): WebhookView {
+  const deliveredAt = d?.deliveredAt ?? null;
+  const state = deliveredAt !== null ? "delivered" : now >= w.deadline ? "failed" : "pending";
   return {
     id: w.id,
     event: w.event,
     state,
-    attempts: w.attempts,
-    lastAttemptAt: iso(w.lastAttemptAt),
-    lastStatus: w.lastStatus,
-    lastError: w.lastError,
-    deliveredAt: iso(w.deliveredAt),
+    attempts: d?.attempts ?? 0,
+    lastAttemptAt: iso(d?.lastAttemptAt ?? null),
+    lastStatus: d?.lastStatus ?? null,
+    lastError: d?.lastError ?? null,
+    deliveredAt: iso(deliveredAt),
     createdAt: new Date(w.createdAt).toISOString(),
   };
 }
@@ -68,8 +70,11 @@ function stepView(s: RegistrationStep): RegistrationStepView {
 
 const pending: RegistrationStepView = { state: "pending", reference: null, attempts: 0, lastError: null };
 
-/** The status of a receipt whose actor has handled it (`now` decides whether a webhook gave up). */
-export function statusFromState(s: ReceiptState & { status: ReceiptStatus }, now: number): ReceiptStatusView {
+/**
+ * The status of a receipt whose actor has handled it, with the delivery log of its webhooks
+ * (`now` decides whether an undelivered webhook gave up).
+ */
+export function statusFromState(s: ReceiptState & { status: ReceiptStatus }, now: number, deliveries: Readonly<Record<string, DeliveryInfo>> = {}): ReceiptStatusView {
   const v = s.steps.validation;
   return {
     id: s.id,
@@ -82,7 +87,7 @@ export function statusFromState(s: ReceiptState & { status: ReceiptStatus }, now
     },
     createdAt: new Date(s.createdAt).toISOString(),
     updatedAt: new Date(s.updatedAt).toISOString(),
-    webhooks: s.webhooks.map((w) => webhookView(w, now)),
+    webhooks: s.webhooks.map((w) => webhookView(w, deliveries[w.id], now)),
   };
 }
 

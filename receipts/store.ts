@@ -9,8 +9,8 @@
 import type { Pool } from "../db";
 import type { Migration } from "../db";
 import { AppError } from "../lib/errors";
-import type { ReceiptStatusUpdate } from "../actors/receipt.actor";
-import { RECEIPT_STATUSES, type ReceiptFormat, type ReceiptStatus } from "./model";
+import type { ReceiptStatusUpdate, SubmittedReceipt } from "../actors/receipt.actor";
+import { RECEIPT_STATUSES, type ReceiptDocument, type ReceiptFormat, type ReceiptStatus } from "./model";
 import type { ReceiptRecord } from "./record";
 import { timeOfId } from "./ids";
 
@@ -72,8 +72,17 @@ SELECT receipts_ensure_partitions((date_trunc('month', now() AT TIME ZONE 'UTC')
   },
   {
     id: "receipts-0002",
-    // Small: rows leave it when they stop registering. Serves the sweeper of lost callbacks.
     sql: `CREATE INDEX receipts_registering ON receipts (updated_at) WHERE status = 'REGISTERING';`,
+  },
+  {
+    id: "receipts-0003",
+    // Small: rows leave it once their actor settles them. Serves the sweeper (orphaned
+    // submissions, lost callbacks). The callback URL lets the sweeper resubmit a receipt.
+    sql: `
+DROP INDEX IF EXISTS receipts_registering;
+CREATE INDEX receipts_in_flight ON receipts (status, updated_at) WHERE status IN ('RECEIVED', 'REGISTERING');
+ALTER TABLE receipts ADD COLUMN callback_url text;
+`,
   },
 ];
 
@@ -148,10 +157,12 @@ export interface ReceiptStore {
   /** A client's receipts, newest first. */
   list(q: ListQuery): Promise<ReceiptPage>;
   /**
-   * Receipts REGISTERING since before `before` and created after `since` (oldest first, at most
-   * `limit`): candidates for a recheck of overdue callbacks.
+   * Receipts in `status` (RECEIVED or REGISTERING) since before `before`, created after `since`
+   * (oldest first, at most `limit`): orphaned submissions and overdue callbacks.
    */
-  stalled(before: Date, since: Date, limit: number): Promise<string[]>;
+  stalled(status: "RECEIVED" | "REGISTERING", before: Date, since: Date, limit: number): Promise<string[]>;
+  /** The submit message of a stored receipt (to resubmit an orphan). */
+  submission(id: string): Promise<SubmittedReceipt | undefined>;
   /** Creates monthly partitions from `from`'s month for `months` months; returns how many were new. */
   ensurePartitions(from: Date, months: number): Promise<number>;
 }
@@ -235,12 +246,12 @@ export function createReceiptStore({ pg }: { pg: Pool }): ReceiptStore {
       const col = <T>(f: (r: ReceiptRecord) => T): T[] => records.map(f);
       const res = await pg.query(
         `INSERT INTO receipts (id, client_id, created_at, updated_at, type, type_version, format, status, version, issued_at, total, currency,
-                               idempotency_key, fingerprint, content_type, original, document)
+                               idempotency_key, fingerprint, content_type, original, document, callback_url)
          SELECT u.id, u.client_id, u.created_at, u.created_at, u.type, u.type_version, u.format, 'RECEIVED', 0, u.issued_at, u.total, u.currency,
-                u.idempotency_key, u.fingerprint, u.content_type, u.original, u.document
+                u.idempotency_key, u.fingerprint, u.content_type, u.original, u.document, u.callback_url
            FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::int[], $6::text[], $7::timestamptz[], $8::numeric[], $9::text[],
-                       $10::text[], $11::text[], $12::text[], $13::bytea[], $14::jsonb[])
-             AS u(id, client_id, created_at, type, type_version, format, issued_at, total, currency, idempotency_key, fingerprint, content_type, original, document)
+                       $10::text[], $11::text[], $12::text[], $13::bytea[], $14::jsonb[], $15::text[])
+             AS u(id, client_id, created_at, type, type_version, format, issued_at, total, currency, idempotency_key, fingerprint, content_type, original, document, callback_url)
          ON CONFLICT DO NOTHING`,
         [
           col((r) => r.id),
@@ -257,6 +268,7 @@ export function createReceiptStore({ pg }: { pg: Pool }): ReceiptStore {
           col((r) => r.contentType),
           col((r) => Buffer.from(r.original, "base64")),
           col((r) => JSON.stringify(r.document)),
+          col((r) => r.callbackUrl),
         ],
       );
       return res.rowCount ?? 0;
@@ -364,12 +376,31 @@ export function createReceiptStore({ pg }: { pg: Pool }): ReceiptStore {
       };
     },
 
-    async stalled(before, since, limit) {
+    async stalled(status, before, since, limit) {
       const res = await pg.query<{ id: string }>(
-        `SELECT id FROM receipts WHERE status = 'REGISTERING' AND updated_at < $1 AND created_at >= $2 ORDER BY updated_at LIMIT $3`,
-        [before.toISOString(), since.toISOString(), limit],
+        `SELECT id FROM receipts WHERE status = $1 AND updated_at < $2 AND created_at >= $3 ORDER BY updated_at LIMIT $4`,
+        [status, before.toISOString(), since.toISOString(), limit],
       );
       return res.rows.map((r) => r.id);
+    },
+
+    async submission(id) {
+      const res = await pg.query<{ client_id: string; type: string; format: ReceiptFormat; created_at: Date; callback_url: string | null; issued_at: Date | null; total: string | null; currency: string | null; document: ReceiptDocument }>(
+        "SELECT client_id, type, format, created_at, callback_url, issued_at, total, currency, document FROM receipts WHERE id = $1 AND created_at = $2",
+        [id, new Date(timeOfId(id)).toISOString()],
+      );
+      const r = res.rows[0];
+      if (!r) return undefined;
+      return {
+        id,
+        clientId: r.client_id,
+        type: r.type,
+        format: r.format,
+        createdAt: r.created_at.getTime(),
+        callbackUrl: r.callback_url,
+        summary: { issuedAt: (r.issued_at ?? new Date(0)).toISOString(), total: Number(r.total ?? 0), currency: r.currency ?? "" },
+        document: r.document,
+      };
     },
 
     async ensurePartitions(from, months) {

@@ -14,7 +14,14 @@ import { errorMessage } from "../lib/errors";
 import type { ReceiptNames } from "../streams/receipts.stream";
 import { isReceiptRecord, type ReceiptRecord } from "./record";
 import type { ReceiptStore } from "./store";
-import type { ConsumerLoop } from "./intake";
+
+/** A running consumer loop. */
+export interface ConsumerLoop {
+  readonly stats: Record<string, number>;
+  /** True while the loop is consuming. */
+  running(): boolean;
+  stop(): Promise<void>;
+}
 
 function isStatusUpdate(v: unknown): v is ReceiptStatusUpdate {
   if (typeof v !== "object" || v === null) return false;

@@ -1,7 +1,6 @@
 /**
  * The receipts domain: receipt registration end to end. Tables (monthly-partitioned receipts),
- * streams (the receipt stream, its intake and Postgres-writer consumers, the idempotency
- * bucket), the receipt actor kind, the registration and webhook jobs, the HTTP routes
+ * streams (the receipt stream and its Postgres-writer consumer, the idempotency bucket), the receipt actor kind, the registration and webhook jobs, the HTTP routes
  * and the Moleculer service "receipts" whose actions only parse, call the receipts API and
  * shape the answer.
  */
@@ -17,9 +16,9 @@ import { ReceiptTypeRegistry, RECEIPT_TYPES, type ReceiptStatus } from "../recei
 import { createReceiptApi, type ReceiptApi } from "../receipts/api";
 import { receiptJobs, type ClientLookup, type ReceiptJobDeps } from "../receipts/jobs";
 import { createReceiptStore, receiptMigrations } from "../receipts/store";
-import { startReceiptIntake, type ConsumerLoop } from "../receipts/intake";
-import { startReceiptWriter } from "../receipts/writer";
-import { startRecheckSweeper } from "../receipts/sweeper";
+import { startReceiptWriter, type ConsumerLoop } from "../receipts/writer";
+import { startSweeper } from "../receipts/sweeper";
+import { redisDeliveryLog } from "../receipts/deliveries";
 import { receiptRoutes } from "../receipts/routes";
 
 /** The receipt type registry (compiled once per process). */
@@ -120,20 +119,21 @@ export function receiptsService(api: ReceiptApi, publicUrl: string, loops: () =>
         handler: (c: Context<{ id: string }>) => api.retry(c.params.id, "operator"),
       },
 
-      /** Operators: counters of the intake and the Postgres writer on this node. */
+      /** Operators: counters of the Postgres writer on this node. */
       pipeline: () => ({ publicUrl, loops: loops().map((l) => ({ running: l.running(), ...l.stats })) }),
     },
   };
 }
 
-/** Starts the node's intake and writer and builds the service. */
+/** Starts the node's Postgres writer and sweeper and builds the service. */
 function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
   const { config, logger } = ctx;
   const rc = config.receipts;
   const names = receiptNames(config.namespace);
   const store = createReceiptStore({ pg: ctx.pg });
   const clients = cachedClientLookup(createClientStore({ pg: ctx.pg }));
-  boundDeps.set(depsKey(config), { runtime: ctx.runtime, clients });
+  const deliveries = redisDeliveryLog(ctx.redis, config.namespace, Math.ceil(rc.webhookDeadlineMs / 1000) + 7 * 86_400);
+  boundDeps.set(depsKey(config), { clients, deliveries });
   const api = createReceiptApi({
     nats: ctx.nats,
     names,
@@ -141,6 +141,7 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
     store,
     registry: receiptTypes,
     clients,
+    deliveries,
     logger: logger.child({ domain: "receipts" }),
     publicUrl: rc.publicUrl,
     callbackSecrets: { tax: rc.taxCallbackSecret, warehouse: rc.warehouseCallbackSecret },
@@ -160,9 +161,8 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
         ensure();
         partitionTimer = setInterval(ensure, 24 * 3600_000);
         partitionTimer.unref();
-        loops.push(await startReceiptIntake({ nats: ctx.nats, names, runtime: ctx.runtime, logger: log.child({ part: "intake" }), concurrency: 512 }));
         loops.push(await startReceiptWriter({ nats: ctx.nats, names, store, logger: log.child({ part: "writer" }), batchRows: rc.batchRows, batchMs: rc.batchMs }));
-        sweeper = startRecheckSweeper({ store, runtime: ctx.runtime, logger: log.child({ part: "sweeper" }), callbackWaitMs: rc.callbackWaitMs, deadlineMs: rc.deadlineMs });
+        sweeper = startSweeper({ store, runtime: ctx.runtime, logger: log.child({ part: "sweeper" }), callbackWaitMs: rc.callbackWaitMs, orphanAfterMs: Math.min(60_000, rc.callbackWaitMs), deadlineMs: rc.deadlineMs });
         ctx.health.register("receipts", () => ({ ok: loops.every((l) => l.running()) }));
       },
       async stopped() {

@@ -4,10 +4,10 @@
  *   {NS}_RECEIPTS  stream, interest retention (kept until every consumer acked, at most
  *                  RECEIPT_STREAM_MAX_AGE_MS):
  *     {ns}.receipts.rec.{id}   a received receipt (record with the original bytes): published
- *                              by POST /receipts before the 202, with Nats-Msg-Id = id
+ *                              by POST /receipts before the 202, with Nats-Msg-Id = id (the
+ *                              submit message to the receipt's actor goes in parallel)
  *     {ns}.receipts.st.{id}    a status update, published by the receipt actor
- *   consumers:
- *     intake     rec.* → submit message to the receipt actor
+ *   consumer:
  *     pgwriter   everything → Postgres in batches (ack after commit)
  *   KV {ns}_rcpt_idem           Idempotency-Key → receipt (TTL RECEIPT_IDEMPOTENCY_TTL_MS)
  */
@@ -23,7 +23,6 @@ export interface ReceiptNames {
   statusSubject(id: string): string;
   readonly recordFilter: string;
   readonly statusFilter: string;
-  readonly intakeConsumer: string;
   readonly writerConsumer: string;
   readonly idempotencyBucket: string;
 }
@@ -36,7 +35,6 @@ export function receiptNames(ns: string): ReceiptNames {
     statusSubject: (id) => `${ns}.receipts.st.${id}`,
     recordFilter: `${ns}.receipts.rec.*`,
     statusFilter: `${ns}.receipts.st.*`,
-    intakeConsumer: "intake",
     writerConsumer: "pgwriter",
     idempotencyBucket: `${ns}_rcpt_idem`,
   };
@@ -63,19 +61,6 @@ export function receiptDeclarations(topo: Topology, config: Config): Declaration
         max_msg_size: 4 * 1024 * 1024,
         discard: DiscardPolicy.Old,
         allow_direct: true,
-      },
-    },
-    {
-      type: "consumer",
-      stream: n.stream,
-      config: {
-        durable_name: n.intakeConsumer,
-        filter_subject: n.recordFilter,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        ack_wait: 30_000 * NANOS_PER_MS,
-        max_ack_pending: 20_000,
-        max_deliver: -1,
       },
     },
     {

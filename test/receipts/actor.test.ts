@@ -14,6 +14,7 @@ import { RECEIPT_TYPES } from "../../receipts/types";
 import { ReceiptTypeRegistry } from "../../receipts/registry";
 import { readReceipt } from "../../receipts/parse";
 import { TerminalError } from "../../lib/errors";
+import { statusFromState } from "../../receipts/status";
 
 const registry = new ReceiptTypeRegistry(RECEIPT_TYPES);
 const DEADLINE = 24 * 3600_000;
@@ -249,22 +250,20 @@ describe("receipt actor (pure handler)", () => {
     expect(h.state.steps.tax.lastError).to.equal("no callback before the deadline");
   });
 
-  it("records webhook delivery attempts reported by the webhook job; stale reports change nothing", () => {
+  it("the status view shows webhook deliveries from the delivery log, failed past the deadline", () => {
     const h = new Harness();
     h.send({ type: "submit", receipt: submitted() });
     h.registered("tax", "T");
     h.registered("warehouse", "W");
     const hookId = `${ID}-hook-1`;
-    expect(h.state.webhooks[0]).to.deep.include({ id: hookId, event: "receipt.accepted", attempts: 0, deliveredAt: null, deadline: T0 + 3600_000 });
-    h.send({ type: "webhook-attempt", id: hookId, attempt: 1, ok: false, status: 500, error: "HTTP 500", at: T0 + 10 });
-    expect(h.state.webhooks[0]).to.deep.include({ attempts: 1, lastStatus: 500, lastError: "HTTP 500", deliveredAt: null });
-    h.send({ type: "webhook-attempt", id: hookId, attempt: 2, ok: true, status: 204, error: null, at: T0 + 20 });
-    expect(h.state.webhooks[0]).to.deep.include({ attempts: 2, lastStatus: 204, lastError: null, deliveredAt: T0 + 20 });
-    const s = h.state;
-    h.send({ type: "webhook-attempt", id: hookId, attempt: 1, ok: false, status: 500, error: "late", at: T0 + 30 });
-    h.send({ type: "webhook-attempt", id: "nope", attempt: 9, ok: true, status: 200, error: null, at: T0 + 30 });
-    expect(h.state).to.equal(s);
-    expect(h.statusUpdates().filter((u) => (u as { status: string }).status === "ACCEPTED")).to.have.length(1);
+    expect(h.state.webhooks).to.deep.equal([{ id: hookId, event: "receipt.accepted", createdAt: T0, deadline: T0 + 3600_000 }]);
+    const st = h.state as ReceiptState & { status: "ACCEPTED" };
+    expect(statusFromState(st, T0 + 1).webhooks[0]).to.deep.include({ state: "pending", attempts: 0 });
+    expect(statusFromState(st, T0 + 3600_000).webhooks[0]).to.deep.include({ state: "failed" });
+    const delivered = statusFromState(st, T0 + 3600_000, { [hookId]: { attempts: 2, lastAttemptAt: T0 + 20, lastStatus: 204, lastError: null, deliveredAt: T0 + 20 } });
+    expect(delivered.webhooks[0]).to.deep.include({ state: "delivered", attempts: 2, lastStatus: 204, deliveredAt: new Date(T0 + 20).toISOString() });
+    expect(delivered).to.deep.include({ id: ID, status: "ACCEPTED", reason: null });
+    expect(delivered.steps.tax).to.deep.equal({ state: "registered", reference: "T", attempts: 1, lastError: null });
   });
 
   it("a redelivered submit changes nothing and emits nothing", () => {

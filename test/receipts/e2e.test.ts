@@ -6,6 +6,14 @@ import { expect } from "chai";
 import { RECEIPT_TYPES } from "../../receipts/types";
 import { signWebhook } from "../../receipts/webhooks";
 import { loadConfig } from "../../config";
+import { connectNats } from "../../nats";
+import { receiptNames } from "../../streams/receipts.stream";
+import { readReceipt } from "../../receipts/parse";
+import { newReceiptId } from "../../receipts/ids";
+import { fingerprint } from "../../receipts/idempotency";
+import { receiptTypes } from "../../services/receipts.service";
+import type { ReceiptRecord } from "../../receipts/record";
+import { NATS_URL } from "../support/namespace";
 import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { call, cleanupReceipts, freePort, makeClient, receiptsEnv, startInProcess, startSims, WebhookReceiver, type Answer, type InProcessNode, type Sims } from "./harness";
@@ -287,6 +295,36 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
     expect((await call(`${api}/receipts`, reader.key, { method: "POST", body: "{}", headers: { "Content-Type": "application/json" } })).status).to.equal(403);
     expect((await call(`${api}/receipts/${r.json.id}/status`, null)).status).to.equal(401);
     expect((await call(`${api}/receipts/01JABCDEFGHJKMNPQRSTVWXYZ0/status`, writer.key)).status).to.equal(404);
+  });
+
+  it("a receipt whose submit message was lost (node died between the two publishes) is resubmitted by the sweeper", async () => {
+    const body = Buffer.from(RECEIPT_TYPES[2]!.examples.json);
+    const read = readReceipt(receiptTypes, body, "application/json");
+    const now = Date.now();
+    const record: ReceiptRecord = {
+      id: newReceiptId(now),
+      clientId: writer.id,
+      type: read.type.name,
+      typeVersion: 1,
+      format: "json",
+      contentType: "application/json",
+      createdAt: now,
+      idempotencyKey: null,
+      fingerprint: fingerprint("json", body),
+      callbackUrl: null,
+      summary: read.summary,
+      document: read.document,
+      original: body.toString("base64"),
+    };
+    const nats = await connectNats(NATS_URL, "e2e-orphan");
+    try {
+      await nats.js.publish(receiptNames(ns).recordSubject(record.id), JSON.stringify(record), { msgID: record.id });
+    } finally {
+      await nats.nc.close();
+    }
+    expect((await status(record.id)).json.status).to.equal("RECEIVED");
+    const s = await until(record.id, "ACCEPTED", 20_000);
+    expect(s.steps.tax.state).to.equal("registered");
   });
 
   it("lists the caller's receipts newest first with keyset pagination and filters", async () => {

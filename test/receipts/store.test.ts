@@ -129,7 +129,7 @@ describe("receipt store (Postgres)", function () {
     expect(text).to.not.match(/^\s*->\s*Sort/m);
   });
 
-  it("finds receipts registering for long (the sweeper's query)", async () => {
+  it("finds receipts in flight for long and their submissions (the sweeper's queries)", async () => {
     const now = Date.now();
     const stuck = record("c9", now - 60_000);
     const fresh = record("c9", now - 1000);
@@ -137,8 +137,22 @@ describe("receipt store (Postgres)", function () {
     await store.insertBatch([stuck, fresh, done]);
     const upd = (r: ReceiptRecord, status: "REGISTERING" | "ACCEPTED") => ({ id: r.id, createdAt: r.createdAt, version: 1, status, updatedAt: r.createdAt, taxReference: null, warehouseReference: null, reason: null });
     await store.applyStatusBatch([upd(stuck, "REGISTERING"), upd(fresh, "REGISTERING"), upd(done, "ACCEPTED")]);
-    const ids = await store.stalled(new Date(now - 10_000), new Date(now - 3600_000), 100);
+    const ids = await store.stalled("REGISTERING", new Date(now - 10_000), new Date(now - 3600_000), 100);
     expect(ids).to.deep.equal([stuck.id]);
+    const orphan = record("c9", now - 120_000, { callbackUrl: "https://c.example/h" });
+    await store.insertBatch([orphan]);
+    expect(await store.stalled("RECEIVED", new Date(now - 60_000), new Date(now - 3600_000), 100)).to.include(orphan.id);
+    const sub = await store.submission(orphan.id);
+    expect(sub).to.deep.equal({
+      id: orphan.id,
+      clientId: "c9",
+      type: "retail",
+      format: "xml",
+      createdAt: orphan.createdAt,
+      callbackUrl: "https://c.example/h",
+      summary: orphan.summary,
+      document: orphan.document,
+    });
   });
 
   it("refuses cursors it did not make", () => {

@@ -1,0 +1,305 @@
+/**
+ * `npm run bench:receipts`: receipts end to end under load. Submits receipts over HTTP at a
+ * steady rate (open loop: requests leave on schedule whatever the answers do), the simulators
+ * answering as configured (tax async: 202 then a callback 50-300 ms later; warehouse sync,
+ * 20-100 ms), and measures:
+ *   - sustained receipts/s accepted (202) and accept latency p50/p95/p99,
+ *   - time to ACCEPTED p50/p99 (from sending the POST to the actor's ACCEPTED, taken from the
+ *     signed client webhook, whose timestamp is when the actor decided),
+ *   - lost = submitted (202) minus receipts seen in a terminal status,
+ *   - double registrations counted by the simulators.
+ * Prints the figures and writes bench-results/receipts.json.
+ *
+ * By default it starts its own platform in a fresh namespace: the simulators
+ * (bin/simulators.ts) and BENCH_NODES nodes (bin/start.ts; SERVICES=runtime,gateway,receipts)
+ * as child processes, and removes everything afterwards. With BENCH_EXTERNAL=1 it drives the
+ * platform already running with the environment's NAMESPACE / PORT / SIM_* settings
+ * (`npm start` in dev mode).
+ *
+ * Env: BENCH_RATE (default 1000/s), BENCH_SECONDS (60), BENCH_NODES (2), BENCH_DRAIN_S (60),
+ * BENCH_EXTERNAL (0), BENCH_NODE_ARGS (extra node options for the nodes, e.g. --cpu-prof).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import net, { type AddressInfo } from "node:net";
+import path from "node:path";
+import { ServiceBroker } from "moleculer";
+import { loadConfig } from "../config";
+import { brokerOptions } from "../moleculer.config";
+import { createLogger } from "../lib/logger";
+import { errorMessage } from "../lib/errors";
+import { RECEIPT_TYPES } from "../receipts/types";
+import { cleanupNamespace, freshNamespace, nodeEnv } from "../test/support/namespace";
+import { cleanupRedis } from "../test/gateway/harness";
+import { waitFor } from "../test/support/wait";
+
+const log = createLogger({ level: "info", name: "bench:receipts" });
+const RATE = Number(process.env["BENCH_RATE"] ?? 1000);
+const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 60);
+const NODES = Number(process.env["BENCH_NODES"] ?? 2);
+const DRAIN_S = Number(process.env["BENCH_DRAIN_S"] ?? 60);
+const EXTERNAL = process.env["BENCH_EXTERNAL"] === "1";
+const ROOT = path.resolve(__dirname, "..");
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+const round = (n: number): number => Math.round(n * 10) / 10;
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+function child(script: string, env: NodeJS.ProcessEnv, name: string): ChildProcess {
+  const dir = path.join(ROOT, "var", "bench-logs");
+  mkdirSync(dir, { recursive: true });
+  const out = createWriteStream(path.join(dir, `${name}.log`), { flags: "a" });
+  // BENCH_NODE_ARGS: extra node options for the platform's processes (e.g. --cpu-prof)
+  const extra = script === "start.ts" ? (process.env["BENCH_NODE_ARGS"] ?? "").split(" ").filter(Boolean) : [];
+  const c = spawn(process.execPath, [...extra, "--import", "tsx", path.join(ROOT, "bin", script)], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  c.stdout?.pipe(out);
+  c.stderr?.pipe(out);
+  return c;
+}
+
+async function json(url: string, init: RequestInit = {}): Promise<any> {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${text.slice(0, 200)}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+interface Sent {
+  sentAt: number;
+  acceptMs?: number;
+  id?: string;
+}
+
+async function main(): Promise<void> {
+  const ns = EXTERNAL ? loadConfig().namespace : freshNamespace("bench");
+  const procs: ChildProcess[] = [];
+  let gateways: string[];
+  let simTax: string;
+  let simWh: string;
+
+  // webhook receiver: terminal statuses and when the actor decided them
+  const terminal = new Map<string, { status: string; decidedAt: number }>();
+  const hookServer = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { timestamp: string; data: { id: string; status: string } };
+        if (!terminal.has(body.data.id)) terminal.set(body.data.id, { status: body.data.status, decidedAt: Date.parse(body.timestamp) });
+      } catch {
+        // ignore
+      }
+      res.writeHead(204).end();
+    });
+  });
+  hookServer.keepAliveTimeout = 30_000;
+  await new Promise<void>((r) => hookServer.listen(0, "127.0.0.1", r));
+  const hookUrl = `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/hooks`;
+
+  if (EXTERNAL) {
+    const config = loadConfig();
+    gateways = [config.receipts.publicUrl];
+    simTax = `http://${config.receipts.sim.host}:${config.receipts.sim.taxPort}`;
+    simWh = `http://${config.receipts.sim.host}:${config.receipts.sim.warehousePort}`;
+  } else {
+    const [taxPort, whPort] = [await freePort(), await freePort()];
+    simTax = `http://127.0.0.1:${taxPort}`;
+    simWh = `http://127.0.0.1:${whPort}`;
+    procs.push(child("simulators.ts", { ...process.env, LOG_LEVEL: "warn", SIM_TAX_PORT: String(taxPort), SIM_WAREHOUSE_PORT: String(whPort) }, `${ns}-sims`));
+    await waitFor("simulators", async () => (await fetch(`${simWh}/health`).catch(() => undefined))?.ok, 30_000, 100);
+    gateways = [];
+    for (let i = 0; i < NODES; i++) {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      procs.push(
+        child(
+          "start.ts",
+          nodeEnv(ns, {
+            NODE_ID: `bench-${i + 1}`,
+            SERVICES: "runtime,gateway,receipts",
+            PORT: String(port),
+            PUBLIC_URL: url,
+            TAX_API_URL: simTax,
+            WAREHOUSE_API_URL: simWh,
+            LOG_LEVEL: "warn",
+            GATEWAY_RATE_PER_SEC: "1000000",
+            GATEWAY_RATE_BURST: "1000000",
+          }),
+          `${ns}-node${i + 1}`,
+        ),
+      );
+      gateways.push(url);
+    }
+    for (const g of gateways) await waitFor(`node ${g} ready`, async () => (await fetch(`${g}/health/ready`).catch(() => undefined))?.status === 200, 90_000, 200);
+  }
+  log.info({ ns, gateways, simTax, simWh, rate: RATE, seconds: SECONDS }, "platform ready");
+
+  const broker = new ServiceBroker(brokerOptions(loadConfig({ ...process.env, NAMESPACE: ns, NODE_ID: `bench-client-${process.pid}`, LOG_LEVEL: "warn" }), { logger: false }));
+  try {
+    await broker.start();
+    await broker.waitForServices(["clients"], 30_000);
+    const client = (await broker.call("clients.create", { params: {}, query: {}, body: { name: "bench", scopes: ["receipts:read", "receipts:write"], webhookUrl: hookUrl, rateLimit: { perSec: 1_000_000, burst: 1_000_000 } } })) as { apiKey: string };
+    await json(`${simTax}/admin/reset`, { method: "POST" });
+    await json(`${simWh}/admin/reset`, { method: "POST" });
+    await json(`${simTax}/admin/config`, { method: "PUT", body: JSON.stringify({ mode: "async", latencyMs: { min: 1, max: 10 }, callbackDelayMs: { min: 50, max: 300 } }) });
+    await json(`${simWh}/admin/config`, { method: "PUT", body: JSON.stringify({ mode: "sync", latencyMs: { min: 20, max: 100 } }) });
+
+    const bodies = RECEIPT_TYPES.flatMap((t) => [
+      { body: t.examples.json, type: "application/json" },
+      { body: t.examples.xml, type: "application/xml" },
+    ]);
+    const auth = `Bearer ${client.apiKey}`;
+    const sent: Sent[] = [];
+    const statusCounts = new Map<number, number>();
+    let inflight = 0;
+    let maxInflight = 0;
+    const pending: Promise<void>[] = [];
+
+    const submit = (n: number): Promise<void> => {
+      const s: Sent = { sentAt: Date.now() };
+      sent.push(s);
+      const b = bodies[n % bodies.length]!;
+      inflight++;
+      maxInflight = Math.max(maxInflight, inflight);
+      const t0 = performance.now();
+      return fetch(`${gateways[n % gateways.length]}/api/v1/receipts`, { method: "POST", headers: { Authorization: auth, "Content-Type": b.type }, body: b.body })
+        .then(async (res) => {
+          const text = await res.text();
+          statusCounts.set(res.status, (statusCounts.get(res.status) ?? 0) + 1);
+          if (res.status === 202) {
+            s.acceptMs = performance.now() - t0;
+            s.id = (JSON.parse(text) as { id: string }).id;
+          }
+        })
+        .catch(() => void statusCounts.set(0, (statusCounts.get(0) ?? 0) + 1))
+        .finally(() => inflight--);
+    };
+
+    // open loop: every 10 ms, the requests due by now
+    const total = RATE * SECONDS;
+    const start = Date.now();
+    let n = 0;
+    let lastReport = start;
+    await new Promise<void>((resolve) => {
+      const tick = setInterval(() => {
+        const due = Math.min(total, Math.floor(((Date.now() - start) / 1000) * RATE));
+        while (n < due) pending.push(submit(n++));
+        const now = Date.now();
+        if (now - lastReport >= 5000) {
+          lastReport = now;
+          log.info({ sent: n, accepted: sent.filter((x) => x.id).length, terminal: terminal.size, inflight }, "progress");
+        }
+        if (n >= total) {
+          clearInterval(tick);
+          resolve();
+        }
+      }, 10);
+    });
+    await Promise.all(pending);
+    const loadSeconds = (Date.now() - start) / 1000;
+    const accepted = sent.filter((s) => s.id !== undefined);
+    log.info({ submitted: accepted.length, seconds: round(loadSeconds) }, "load done; draining");
+
+    const ids = new Set(accepted.map((s) => s.id!));
+    try {
+      await waitFor("every receipt terminal", () => [...ids].every((id) => terminal.has(id)), DRAIN_S * 1000, 250);
+    } catch {
+      log.warn({ missing: [...ids].filter((id) => !terminal.has(id)).length }, "not every webhook arrived; asking for status");
+    }
+    // receipts whose webhook did not arrive (yet): ask their status
+    const missing = [...ids].filter((id) => !terminal.has(id));
+    const terminalStatuses = new Set(["ACCEPTED", "REJECTED", "INVALID", "FAILED"]);
+    const notTerminal: Record<string, number> = {};
+    for (const id of missing) {
+      try {
+        const st = (await json(`${gateways[0]}/api/v1/receipts/${id}/status`, { headers: { Authorization: auth } })) as { status: string };
+        if (terminalStatuses.has(st.status)) terminal.set(id, { status: st.status, decidedAt: NaN });
+        else notTerminal[st.status] = (notTerminal[st.status] ?? 0) + 1;
+      } catch (err) {
+        notTerminal["UNREADABLE"] = (notTerminal["UNREADABLE"] ?? 0) + 1;
+        log.warn({ id, err: errorMessage(err) }, "status unreadable");
+      }
+    }
+
+    const acceptLat = accepted.map((s) => s.acceptMs!).sort((a, b) => a - b);
+    const toAccepted = accepted
+      .map((s) => ({ s, t: terminal.get(s.id!) }))
+      .filter((x) => x.t?.status === "ACCEPTED" && Number.isFinite(x.t.decidedAt))
+      .map((x) => x.t!.decidedAt - x.s.sentAt)
+      .sort((a, b) => a - b);
+    const byStatus: Record<string, number> = {};
+    for (const id of ids) {
+      const t = terminal.get(id);
+      if (t) byStatus[t.status] = (byStatus[t.status] ?? 0) + 1;
+    }
+    const terminalCount = [...ids].filter((id) => terminal.has(id)).length;
+    const simT = await json(`${simTax}/admin/registrations?summary=1`);
+    const simW = await json(`${simWh}/admin/registrations?summary=1`);
+
+    const result = {
+      bench: "receipts",
+      at: new Date().toISOString(),
+      setup: {
+        nodes: EXTERNAL ? "external" : NODES,
+        rate: RATE,
+        seconds: SECONDS,
+        tax: "async: 202 after 1-10 ms, callback 50-300 ms later",
+        warehouse: "sync: 201 after 20-100 ms",
+        mix: "retail, invoice, fiscal; JSON and XML in turn (about 1-1.5 KB each)",
+      },
+      submitted: accepted.length,
+      attempted: sent.length,
+      httpStatuses: Object.fromEntries([...statusCounts].map(([k, v]) => [String(k), v])),
+      sustainedReceiptsPerSec: round(accepted.length / loadSeconds),
+      acceptLatencyMs: { p50: round(percentile(acceptLat, 50)), p95: round(percentile(acceptLat, 95)), p99: round(percentile(acceptLat, 99)), max: round(acceptLat.at(-1) ?? 0) },
+      timeToAcceptedMs: { p50: round(percentile(toAccepted, 50)), p99: round(percentile(toAccepted, 99)), max: round(toAccepted.at(-1) ?? 0), measured: toAccepted.length },
+      terminal: terminalCount,
+      byStatus,
+      notTerminal,
+      lost: accepted.length - terminalCount,
+      maxInflight,
+      simulators: {
+        tax: { registrations: simT.registrations, duplicateCalls: simT.duplicateCalls, doubleRegistrations: simT.doubleRegistrations },
+        warehouse: { registrations: simW.registrations, duplicateCalls: simW.duplicateCalls, doubleRegistrations: simW.doubleRegistrations },
+      },
+      targets: {
+        "1000 receipts/s for 60 s": accepted.length / loadSeconds >= 990 && RATE >= 1000 && SECONDS >= 60,
+        "accept p99 < 50 ms": percentile(acceptLat, 99) < 50,
+        "time to ACCEPTED p99 < 1 s": toAccepted.length > 0 && percentile(toAccepted, 99) < 1000,
+        "lost = 0": accepted.length - terminalCount === 0,
+      },
+    };
+    mkdirSync(path.join(ROOT, "bench-results"), { recursive: true });
+    writeFileSync(path.join(ROOT, "bench-results", "receipts.json"), `${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    await broker.stop().catch(() => undefined);
+    hookServer.close();
+    for (const p of procs) p.kill("SIGTERM");
+    await Promise.all(procs.map((p) => (p.exitCode !== null ? undefined : new Promise((r) => p.once("exit", r)))));
+    if (!EXTERNAL) {
+      await cleanupNamespace(ns).catch(() => undefined);
+      await cleanupRedis(ns).catch(() => undefined);
+    }
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    log.error({ err: errorMessage(err) }, "bench failed");
+    process.exit(1);
+  },
+);

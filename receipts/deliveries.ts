@@ -1,0 +1,45 @@
+/**
+ * The delivery log of client webhooks: after each attempt the webhook job records its outcome
+ * (Redis hash per receipt, expiring), and the status document shows it. It is observability,
+ * not state: the receipt's actor never needs it, so it costs no actor message.
+ */
+import type { Redis } from "ioredis";
+
+/** What the last attempt of one webhook delivery found. */
+export interface DeliveryInfo {
+  readonly attempts: number;
+  readonly lastAttemptAt: number;
+  /** HTTP status of the last attempt (null: no answer). */
+  readonly lastStatus: number | null;
+  readonly lastError: string | null;
+  readonly deliveredAt: number | null;
+}
+
+/** Records and reads delivery attempts. */
+export interface DeliveryLog {
+  record(receiptId: string, webhookId: string, info: DeliveryInfo): Promise<void>;
+  /** Delivery info by webhook id for one receipt. */
+  read(receiptId: string): Promise<Record<string, DeliveryInfo>>;
+}
+
+/** A delivery log in Redis under `{ns}:rcpthook:{receiptId}`, kept for `ttlSec` after the last attempt. */
+export function redisDeliveryLog(redis: Redis, namespace: string, ttlSec: number): DeliveryLog {
+  const key = (id: string): string => `${namespace}:rcpthook:${id}`;
+  return {
+    async record(receiptId, webhookId, info) {
+      await redis.multi().hset(key(receiptId), webhookId, JSON.stringify(info)).expire(key(receiptId), ttlSec).exec();
+    },
+    async read(receiptId) {
+      const all = await redis.hgetall(key(receiptId));
+      const out: Record<string, DeliveryInfo> = {};
+      for (const [k, v] of Object.entries(all)) {
+        try {
+          out[k] = JSON.parse(v) as DeliveryInfo;
+        } catch {
+          // skip a corrupt entry
+        }
+      }
+      return out;
+    },
+  };
+}
