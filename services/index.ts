@@ -8,6 +8,7 @@ import { runtimeDomain } from "./runtime.service";
 import { probeDomain } from "./probe.service";
 import { gatewayDomain } from "./gateway.service";
 import { receiptsDomain } from "./receipts.service";
+import { eventsDomain } from "./events.service";
 
 /** Every domain, in start order. */
 export const DOMAINS: Readonly<Partial<Record<ServiceName, Domain>>> = {
@@ -15,4 +16,5 @@ export const DOMAINS: Readonly<Partial<Record<ServiceName, Domain>>> = {
   probe: probeDomain,
   gateway: gatewayDomain,
   receipts: receiptsDomain,
+  events: eventsDomain,
 };
