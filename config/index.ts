@@ -4,9 +4,12 @@
  */
 import os from "node:os";
 import { EnvReader, type Env } from "./env";
+import { supportersConfig, type SupportersConfig } from "./supporters";
+
+export { DEV_SUPPORTER_SECRETS, type SupportersConfig } from "./supporters";
 
 /** Services a node can host; `SERVICES` picks a subset (default: all). */
-export const SERVICE_NAMES = ["runtime", "probe", "gateway", "receipts", "simulators", "events"] as const;
+export const SERVICE_NAMES = ["runtime", "probe", "gateway", "receipts", "simulators", "events", "supporters"] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 /** Everything a node needs to know at start-up. */
@@ -48,6 +51,8 @@ export interface Config {
   readonly receipts: ReceiptsConfig;
   /** Multi-tenant event processing (events/, services/events.service.ts). */
   readonly events: EventsConfig;
+  /** Supporter identities and events to the user and ERP services (supporters/, services/supporters.service.ts). */
+  readonly supporters: SupportersConfig;
 }
 
 /** Settings of the multi-tenant event processor: keys, limits, fairness, batching. */
@@ -287,6 +292,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     receipts: receiptsConfig(r, env),
     events: eventsConfig(r, env),
+    supporters: supportersConfig(r, env, SERVICE_NAMES),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

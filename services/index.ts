@@ -9,6 +9,7 @@ import { probeDomain } from "./probe.service";
 import { gatewayDomain } from "./gateway.service";
 import { receiptsDomain } from "./receipts.service";
 import { eventsDomain } from "./events.service";
+import { supportersDomain } from "./supporters.service";
 
 /** Every domain, in start order. */
 export const DOMAINS: Readonly<Partial<Record<ServiceName, Domain>>> = {
@@ -17,4 +18,5 @@ export const DOMAINS: Readonly<Partial<Record<ServiceName, Domain>>> = {
   gateway: gatewayDomain,
   receipts: receiptsDomain,
   events: eventsDomain,
+  supporters: supportersDomain,
 };

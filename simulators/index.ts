@@ -2,3 +2,14 @@
 export { startSimulator, type Simulator, type SimulatorOptions, type SimCounters } from "./server";
 export { DEFAULT_SIM_CONFIG, mergeSimConfig, type SimConfig, type MsRange } from "./config";
 export { RegistrationBook, type BookSummary, type ReceiptCounts, type Registration } from "./book";
+export {
+  startSupporterSimulator,
+  mergeSupporterSimConfig,
+  DEFAULT_SUPPORTER_SIM_CONFIG,
+  DeliveryBook,
+  type SupporterSimulator,
+  type SupporterSimConfig,
+  type SupporterSimOptions,
+  type SupporterSimCounters,
+  type Delivery,
+} from "./supporters";

@@ -1,0 +1,308 @@
+/**
+ * The intake pump: moves every message of the intake stream ({ns}.supporters.in.*, ctl.*) to
+ * its supporter's mailbox, in stream order. The intake stream is the one sequence point of all
+ * intake paths (HTTP, NATS request/reply, JetStream capture), so a supporter's messages reach
+ * their actor in the order Switchyard acknowledged them, whichever path and node took them.
+ *
+ * Exactly one node pumps at a time: it holds a lease in KV `{ns}_sup_lease` (renewed every
+ * ttl/3). Taking the lease resets the pump's consumer (delete and create, deliver-all on a work
+ * queue), so whatever the previous holder left unacked comes first, in order; the reset also
+ * fences a stale holder (its consumer is gone). Forwards are pipelined on one connection (wire
+ * order is stream order) and each intake message is acked only after its forwards were stored;
+ * a forward carries `Nats-Msg-Id = in:{seq}`, so a redelivery is stored once.
+ *
+ * Per message: check + normalise + hash (prepare.ts), seal the identity and events with the
+ * supporter's data key (created here on first use), publish the event-log record and the
+ * mailbox message. A payload from the RTBF source or a ctl.forget request deletes the data key
+ * first (crypto-shredding, in order: earlier messages are already sealed, later ones get a new
+ * key) and then forwards a forget command. A refused payload (JetStream producers have no reply)
+ * is logged, announced on {ns}.supporters.rejected.{source} (core NATS, not stored) and removed.
+ */
+import { AckPolicy, DeliverPolicy, isJsApiError, JetStreamApiCodes, type ConsumerMessages, type JsMsg, type NatsHandles } from "../nats";
+import type { Logger } from "../lib/logger";
+import type { ActorRuntime } from "../actors/types";
+import { backoffDelay } from "../actors/backoff";
+import { sleep } from "../actors/codec";
+import { errorMessage } from "../lib/errors";
+import type { SupporterNames } from "../streams/supporters.stream";
+import { isRefusal, prepareBytes, type PrepareOptions } from "./prepare";
+import { isIdentityHash } from "./identity";
+import { sealJson, type DataKey } from "./seal";
+import { RTBF_SOURCE, SUPPORTER_KIND, isSource, type ForgetCommand, type IntakeMessage, type LogRecord } from "./model";
+import type { KeyStore } from "./keys";
+import { KvLease } from "./lease";
+
+/** A forget request as published on {ns}.supporters.ctl.forget. */
+export interface ForgetRequest {
+  readonly hash: string;
+  readonly by: string;
+}
+
+/** Counters of the pump on this node. */
+export interface PumpStats {
+  forwarded: number;
+  forgets: number;
+  refused: number;
+  sessions: number;
+  publishRetries: number;
+}
+
+/** A running pump. */
+export interface Pump {
+  readonly stats: PumpStats;
+  /** True while this node holds the lease and pumps. */
+  holding(): boolean;
+  running(): boolean;
+  stop(): Promise<void>;
+}
+
+/** What the pump needs. */
+export interface PumpDeps {
+  readonly nats: NatsHandles;
+  readonly names: SupporterNames;
+  readonly runtime: ActorRuntime;
+  readonly keys: KeyStore;
+  readonly prepare: PrepareOptions;
+  readonly nodeId: string;
+  /** Forwards in flight (and the consumer's buffer). */
+  readonly batch: number;
+  readonly leaseMs: number;
+  readonly logger: Logger;
+}
+
+const ACK_WAIT_MS = 30_000;
+
+/**
+ * The publishes of one intake message, wrapped so that an async function can return them
+ * without awaiting them (a returned promise would be adopted, ending the pipelining).
+ */
+interface Forwarding {
+  readonly done: Promise<void>;
+}
+
+function forwarding(pubs: readonly Promise<unknown>[]): Forwarding {
+  return { done: Promise.all(pubs).then(() => undefined) };
+}
+const KEY_CACHE = 100_000;
+
+/** Starts the pump loop on this node (it pumps only while it holds the lease). */
+export async function startPump(d: PumpDeps): Promise<Pump> {
+  const stats: PumpStats = { forwarded: 0, forgets: 0, refused: 0, sessions: 0, publishRetries: 0 };
+  const leaseKv = await d.nats.kvm.open(d.names.leaseBucket);
+  const lease = new KvLease(leaseKv, "pump", d.nodeId);
+  const log = d.logger;
+  let stopped = false;
+  let messages: ConsumerMessages | null = null;
+  let wakeSleep: (() => void) | null = null;
+  const keyCache = new Map<string, DataKey>();
+
+  async function resetConsumer(): Promise<void> {
+    try {
+      await d.nats.jsm.consumers.delete(d.names.inStream, d.names.pumpConsumer);
+    } catch (err) {
+      if (!isJsApiError(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
+    }
+    await d.nats.jsm.consumers.add(d.names.inStream, {
+      durable_name: d.names.pumpConsumer,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: ACK_WAIT_MS * 1_000_000,
+      max_deliver: -1,
+      max_ack_pending: d.batch * 4,
+    });
+  }
+
+  async function dataKey(hash: string): Promise<DataKey> {
+    const hit = keyCache.get(hash);
+    if (hit) return hit;
+    const dk = await d.keys.current(hash);
+    if (keyCache.size >= KEY_CACHE) keyCache.clear();
+    keyCache.set(hash, dk);
+    return dk;
+  }
+
+  /** Publishes until stored (or the session ends); dedupe ids make repeats harmless. */
+  async function durably(what: () => Promise<unknown>, alive: () => boolean): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await what();
+        return;
+      } catch (err) {
+        if (!alive()) throw err;
+        stats.publishRetries++;
+        log.warn({ err: errorMessage(err), attempt }, "pump publish failed; retrying");
+        await sleep(backoffDelay(attempt, 100, 5000));
+      }
+    }
+  }
+
+  async function forget(hash: string, by: string, msg: JsMsg, alive: () => boolean): Promise<Forwarding> {
+    // Delete the key before anything later is sealed: later messages get a new key.
+    await durably(() => d.keys.shred(hash), alive);
+    keyCache.delete(hash);
+    const at = Math.floor(msg.info.timestampNanos / 1e6);
+    const rec: LogRecord = { k: "forget", hash, at, by };
+    const cmd: ForgetCommand = { t: "forget", id: `forget.${msg.seq}`, seq: msg.seq, at, by };
+    stats.forgets++;
+    log.info({ hash, by, seq: msg.seq }, "supporter forgotten: data key deleted");
+    return forwarding([
+      durably(() => d.nats.js.publish(d.names.logSubject(hash), JSON.stringify(rec), { msgID: `log:in:${msg.seq}` }), alive),
+      durably(() => d.runtime.send(SUPPORTER_KIND, hash, cmd, { id: `in:${msg.seq}` }), alive),
+    ]);
+  }
+
+  /** Handles one intake message; resolves (after any awaits needed for order) to its forwards. */
+  async function handle(msg: JsMsg, alive: () => boolean): Promise<Forwarding> {
+    if (msg.subject === d.names.forgetSubject) {
+      let req: Partial<ForgetRequest> = {};
+      try {
+        req = msg.json<ForgetRequest>();
+      } catch {
+        // refused below
+      }
+      if (!isIdentityHash(req.hash) || typeof req.by !== "string") {
+        stats.refused++;
+        log.warn({ seq: msg.seq }, "malformed forget request dropped");
+        return forwarding([]);
+      }
+      return forget(req.hash, req.by.slice(0, 100), msg, alive);
+    }
+    const source = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
+    const prepared = isSource(source) ? prepareBytes(msg.data, source, d.prepare) : ({ code: "VALIDATION_ERROR", message: "unknown source", details: [{ path: "/source", message: "unknown source" }] } as const);
+    if (isRefusal(prepared)) {
+      stats.refused++;
+      const producerId = msg.headers?.get("Nats-Msg-Id") ?? null;
+      log.warn({ source, seq: msg.seq, producerId, bytes: msg.data.length, code: prepared.code, details: prepared.details }, "supporter payload refused at intake");
+      d.nats.nc.publish(d.names.rejectedSubject(source), JSON.stringify({ seq: msg.seq, messageId: producerId, error: { code: prepared.code, message: prepared.message, details: prepared.details } }));
+      return forwarding([]);
+    }
+    if (prepared.source === RTBF_SOURCE) return forget(prepared.hash, RTBF_SOURCE, msg, alive);
+    const dk = await dataKey(prepared.hash);
+    const producerId = msg.headers?.get("Nats-Msg-Id") ?? "";
+    const messageId = prepared.messageId ?? (/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/.test(producerId) ? producerId : `s${msg.seq}`);
+    const id = `${prepared.source}.${messageId}`;
+    const receivedAt = Math.floor(msg.info.timestampNanos / 1e6);
+    const identity = sealJson(dk, prepared.hash, prepared.identity);
+    const events = prepared.events.length > 0 ? sealJson(dk, prepared.hash, prepared.events) : null;
+    const types = prepared.events.map((e) => e.type);
+    const rec: LogRecord = { k: "msg", hash: prepared.hash, id, source: prepared.source, seq: msg.seq, receivedAt, types, kid: dk.kid, identity, events };
+    const cmd: IntakeMessage = { t: "msg", id, source: prepared.source, seq: msg.seq, receivedAt, kid: dk.kid, identity, events, types };
+    stats.forwarded++;
+    return forwarding([
+      durably(() => d.nats.js.publish(d.names.logSubject(prepared.hash), JSON.stringify(rec), { msgID: `log:in:${msg.seq}` }), alive),
+      durably(() => d.runtime.send(SUPPORTER_KIND, prepared.hash, cmd, { id: `in:${msg.seq}` }), alive),
+    ]);
+  }
+
+  /** One holding session: reset the consumer, forward until the lease is lost or we stop. */
+  async function session(): Promise<void> {
+    stats.sessions++;
+    keyCache.clear();
+    await resetConsumer();
+    const consumer = await d.nats.js.consumers.get(d.names.inStream, d.names.pumpConsumer);
+    const iter = await consumer.consume({ max_messages: d.batch });
+    messages = iter;
+    let lost = false;
+    const alive = (): boolean => !lost && !stopped;
+    const renew = setInterval(() => {
+      void lease.renew().then((ok) => {
+        if (!ok && !lost) {
+          lost = true;
+          log.warn("pump lease lost; stopping this session");
+          void iter.close().catch(() => undefined);
+        }
+      });
+    }, Math.max(300, Math.floor(d.leaseMs / 3)));
+    log.info({ node: d.nodeId }, "pump lease taken; forwarding intake");
+    const inflight: { msg: JsMsg; done: Promise<void>; settled: boolean }[] = [];
+    const settleHead = async (): Promise<void> => {
+      const head = inflight.shift();
+      if (!head) return;
+      try {
+        await head.done;
+        head.msg.ack();
+      } catch (err) {
+        // Only when the session ended: leave it unacked for the next holder.
+        log.warn({ seq: head.msg.seq, err: errorMessage(err) }, "forward abandoned");
+      }
+    };
+    const keepAlive = setInterval(() => {
+      for (const f of inflight) f.msg.working();
+    }, ACK_WAIT_MS / 3);
+    try {
+      for await (const msg of iter) {
+        if (!alive()) break;
+        let done: Promise<void>;
+        try {
+          done = (await handle(msg, alive)).done;
+        } catch (err) {
+          if (!alive()) break;
+          // A key-store failure before anything was sent: stop the session; the message comes back first.
+          log.error({ seq: msg.seq, err: errorMessage(err) }, "pump could not handle a message; restarting the session");
+          break;
+        }
+        const entry = { msg, done, settled: false };
+        done.then(
+          () => (entry.settled = true),
+          () => (entry.settled = true),
+        );
+        inflight.push(entry);
+        while (inflight.length >= d.batch) await settleHead();
+        // ack whatever is already stored, in order, without waiting for the rest
+        while (inflight[0]?.settled) await settleHead();
+      }
+    } catch (err) {
+      if (alive()) log.error({ err: errorMessage(err) }, "pump consumer failed");
+    } finally {
+      while (inflight.length > 0) await settleHead();
+      clearInterval(renew);
+      clearInterval(keepAlive);
+      messages = null;
+      await iter.close().catch(() => undefined);
+    }
+  }
+
+  const loop = (async () => {
+    while (!stopped) {
+      let got = false;
+      try {
+        got = await lease.tryAcquire();
+      } catch {
+        got = false;
+      }
+      if (got && !stopped) {
+        try {
+          await session();
+        } catch (err) {
+          log.error({ err: errorMessage(err) }, "pump session failed");
+        }
+        if (stopped) break;
+        // Give the lease up so that another node (or this one, freshly) takes over cleanly.
+        await lease.release();
+        await sleep(200);
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.max(200, Math.floor(d.leaseMs / 3)));
+        wakeSleep = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      wakeSleep = null;
+    }
+  })();
+
+  return {
+    stats,
+    holding: () => lease.held && messages !== null,
+    running: () => !stopped,
+    async stop() {
+      stopped = true;
+      wakeSleep?.();
+      await messages?.close().catch(() => undefined);
+      await loop;
+      await lease.release();
+    },
+  };
+}
