@@ -10,7 +10,7 @@ import { waitFor } from "../support/wait";
 import { headers as natsHeaders, type NatsHandles } from "../../nats";
 import type { EventNames } from "../../streams/events.stream";
 import { DataKeyring, rowAad, type DlqAlarm, type FeedEvent } from "../../events";
-import { dlqListCommand, dlqReplayCommand } from "../../node/repl-commands";
+import { dlqListCommand, dlqReplayCommand, eventCommands } from "../../node/repl-commands";
 import { KEY1, KEY2, call, cleanupEvents, makeClient, postJson, readFeed, startEventsNode, testNats, type EventsNode, type TestClient } from "./harness";
 
 const ORDER_V1 = { type: "object", required: ["amount"], additionalProperties: false, properties: { amount: { type: "number" }, note: { type: "string" } } };
@@ -196,6 +196,10 @@ describe("events end to end (HTTP, NATS, Postgres)", function () {
     expect(row.type_version).to.equal(2);
     const left = (await call(api(`/admin/events/dlq?tenant=${t}`), admin.key)).json.items.map((e: { code: string }) => e.code);
     expect(left).to.deep.equal(["INVALID_ENVELOPE", "TENANT_MISMATCH", "INVALID_JSON"]);
+    // the REPL's events-dlq shows the same, with the depth per tenant
+    const viaRepl = await eventCommands.dlq(n.node.broker, { tenant: t });
+    expect(viaRepl.items.map((e) => e.code)).to.deep.equal(left);
+    await waitFor("depth 3 after replay", async () => (await eventCommands.dlq(n.node.broker, { tenant: t })).depths[t] === 3, 10_000, 100);
     // other domains' dead letters are not replayed through the events route
     const foreign = await nats.js.publish(`${ns}.dlq.actor.probe.k1`, "{}", { headers: natsHeaders() });
     expect((await postJson(api("/admin/events/dlq/replay"), admin.key, { seqs: [foreign.seq] })).json).to.deep.equal({ replayed: [], missing: [foreign.seq] });
@@ -204,7 +208,8 @@ describe("events end to end (HTTP, NATS, Postgres)", function () {
   it("applies a new type on every node without a restart (the registry is watched)", async () => {
     const second = await startEventsNode(ns, "ev-2");
     try {
-      await define("late.type", { type: "object", required: ["k"] });
+      // defined through the REPL command on the first node
+      expect((await eventCommands.define(n.node.broker, "late.type", { type: "object", required: ["k"] }, "test")).version).to.equal(1);
       // the second node's registry (its own watch) knows it at once
       await waitFor("type visible on the second node", async () => (await call(`${second.url}/api/v1/event-types/late.type`, a.key)).status === 200, 10_000, 50);
       const r = await postJson(`${second.url}/api/v1/events`, a.key, ev(a.id, "late-1", "late.type", { k: 1 }));
@@ -213,6 +218,12 @@ describe("events end to end (HTTP, NATS, Postgres)", function () {
       expect(bad.status).to.equal(422);
       expect(bad.json.error.details).to.deep.equal([{ path: "/data/k", message: "is required" }]);
       await waitFor("late-1 stored", async () => (await storedIds(a.id)).includes("late-1"), 15_000, 100);
+      // the REPL's events-stats sees both nodes, and every tenant partition on exactly one of them
+      const stats = await waitFor("both nodes in events-stats, partitions settled", async () => {
+        const s = await eventCommands.stats(n.node.broker);
+        return s.length === 2 && s.flatMap((x) => x.partitions).length === 4 ? s : undefined;
+      }, 15_000, 100);
+      expect(stats.flatMap((x) => x.partitions).sort()).to.deep.equal([0, 1, 2, 3]);
     } finally {
       await second.stop();
     }
