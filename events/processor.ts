@@ -35,9 +35,9 @@ import { partitionOf, type Topology } from "../streams/subjects";
 import type { EventNames } from "../streams/events.stream";
 import { LeaseManager, type PartitionRef } from "../actors/leases";
 import { DeadLetters } from "../actors/dlq";
-import { Histogram } from "../actors/histogram";
 import { sleep } from "../actors/codec";
 import { FairScheduler } from "./scheduler";
+import { LatencyHistogram } from "./latency";
 import { decodeEnvelope } from "./envelope";
 import type { EventTypeRegistry } from "./registry";
 import { rowAad, type DataKeyring } from "./crypto";
@@ -216,7 +216,7 @@ export class EventProcessor {
   private readonly owned = new Set<number>();
   private readonly dlq: DeadLetters;
   private readonly tenantStats = new Map<string, TenantStats>();
-  private readonly latency = new Map<string, Histogram>();
+  private readonly latency = new Map<string, LatencyHistogram>();
   private leases: LeaseManager | null = null;
   private discoverTimer: NodeJS.Timeout | null = null;
   private keepAliveTimer: NodeJS.Timeout | null = null;
@@ -295,6 +295,16 @@ export class EventProcessor {
       tenants[t] = { ...s, queued: this.workers.get(t)?.queue.length ?? 0, latencyP50: h?.percentile(0.5) ?? 0, latencyP99: h?.percentile(0.99) ?? 0, latencyCount: h?.count ?? 0 };
     }
     return { node: this.opts.nodeId, partitions: this.ownedPartitions(), workers: this.workers.size, batches: this.batches, storeRetries: this.storeRetries, inflight: this.inflight, tenants };
+  }
+
+  /** Intake-to-stored latency of a group of tenants on this node (one merged distribution). */
+  latencyOf(tenants: readonly string[]): { count: number; p50: number; p99: number; max: number } {
+    const h = new LatencyHistogram();
+    for (const t of tenants) {
+      const x = this.latency.get(t);
+      if (x) h.merge(x);
+    }
+    return { count: h.count, p50: h.percentile(0.5), p99: h.percentile(0.99), max: Number(h.max.toFixed(2)) };
   }
 
   /** Forgets counters and latencies (benchmarks measure one phase at a time). */
@@ -475,7 +485,7 @@ export class EventProcessor {
           stats.stored++;
           const latency = storedAt - Number(v.msg.timestampNanos / 1_000_000n);
           let h = this.latency.get(tenant);
-          if (!h) this.latency.set(tenant, (h = new Histogram()));
+          if (!h) this.latency.set(tenant, (h = new LatencyHistogram()));
           h.record(latency);
           this.deps.onStored?.(tenant, latency);
         } else if (v.msg.info.deliveryCount === 1) stats.duplicates++;

@@ -176,6 +176,15 @@ function createEventServices(ctx: NodeContext): ServiceSchema[] {
         return { ...processor.stats(), dlq: monitor?.snapshot() ?? {}, alarms: monitor?.raised ?? 0 };
       },
 
+      /** Operators and benchmarks: merged intake-to-stored latency of some tenants on this node. */
+      latency: {
+        params: { tenants: { type: "array", items: { type: "string", max: 200 }, max: 100_000 } },
+        handler(c: Ctx<{ tenants: string[] }>) {
+          operator(c as Ctx<unknown>);
+          return processor.latencyOf(c.params.tenants);
+        },
+      },
+
       resetStats(c: Ctx<unknown>) {
         operator(c);
         processor.resetStats();
