@@ -179,3 +179,110 @@ export async function cleanupReceipts(ns: string): Promise<void> {
   await cleanupNamespace(ns);
   await cleanupRedis(ns);
 }
+
+/**
+ * An open-loop load of receipt submissions, spread over several gateways. Every POST carries
+ * an Idempotency-Key; a POST that fails (connection refused or reset, 5xx) is retried with the
+ * same key on the next gateway, as a careful client would: no loss, no duplicates.
+ */
+export class ReceiptLoad {
+  /** Idempotency-Key → receipt id, for every 202. */
+  readonly accepted = new Map<string, string>();
+  /** Keys still being retried. */
+  readonly pending = new Set<string>();
+  readonly errors = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly inflight = new Set<Promise<void>>();
+  private n = 0;
+  private readonly prefix = `load-${Math.random().toString(36).slice(2, 8)}`;
+
+  constructor(
+    private readonly gateways: () => readonly string[],
+    private readonly apiKey: string,
+    private readonly bodies: readonly { body: string; type: string }[],
+  ) {}
+
+  /** Starts submitting `rate` receipts per second. */
+  start(rate: number): void {
+    const started = Date.now();
+    let sent = 0;
+    this.timer = setInterval(() => {
+      const due = Math.floor(((Date.now() - started) / 1000) * rate);
+      while (sent < due) {
+        sent++;
+        const p = this.submit(`${this.prefix}-${this.n++}`);
+        this.inflight.add(p);
+        void p.finally(() => this.inflight.delete(p));
+      }
+    }, 20);
+  }
+
+  /** Stops sending new receipts and waits for the ones in flight (and their retries). */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    while (this.inflight.size > 0) await Promise.all([...this.inflight]);
+  }
+
+  private async submit(key: string): Promise<void> {
+    const b = this.bodies[this.n % this.bodies.length]!;
+    this.pending.add(key);
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const gws = this.gateways();
+      const gw = gws[(this.n + attempt) % gws.length]!;
+      try {
+        const res = await fetch(`${gw}/api/v1/receipts`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${this.apiKey}`, "Content-Type": b.type, "Idempotency-Key": key },
+          body: b.body,
+          signal: AbortSignal.timeout(10_000),
+        });
+        const text = await res.text();
+        if (res.status === 202) {
+          this.accepted.set(key, (JSON.parse(text) as { id: string }).id);
+          this.pending.delete(key);
+          return;
+        }
+        this.errors.set(String(res.status), (this.errors.get(String(res.status)) ?? 0) + 1);
+        if (res.status < 500 && res.status !== 429) {
+          this.pending.delete(key);
+          return;
+        }
+      } catch (err) {
+        const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+        this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+    }
+  }
+}
+
+/** Collects client webhooks (terminal statuses) per receipt id. */
+export class TerminalCollector {
+  readonly terminal = new Map<string, string>();
+  private server: http.Server | null = null;
+  url = "";
+
+  async start(): Promise<this> {
+    this.server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        try {
+          const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { data: { id: string; status: string } };
+          this.terminal.set(body.data.id, body.data.status);
+        } catch {
+          // not ours
+        }
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => this.server!.listen(0, "127.0.0.1", r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hooks`;
+    return this;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+}
