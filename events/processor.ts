@@ -24,11 +24,12 @@
  * A batch: decode and validate each envelope (events/envelope.ts) and its data (registry); dead-
  * letter what is invalid; encrypt the data; store the rest in one statement; publish the newly
  * stored ones to the push feed ({ns}.events.out.{tenant}, Nats-Msg-Id clientId:eventId) in
- * sequence order; then ack. Database outages are retried with backoff while the messages are
+ * sequence order; then ack. A repeated event id stores nothing and is counted; a redelivery of
+ * an event stored by a node that died before feeding it is fed from the stored row. Database outages are retried with backoff while the messages are
  * held (kept alive with `working()`), so per-tenant order is never broken; an event the store
  * refuses EVENTS_MAX_ATTEMPTS times (found by bisecting the batch) is dead-lettered.
  */
-import { AckPolicy, DeliverPolicy, isJsApiError, JetStreamApiCodes, type ConsumerMessages, type JsMsg, type KV, type NatsHandles } from "../nats";
+import { AckPolicy, DeliverPolicy, isJsApiError, JetStreamApiCodes, type ConsumerMessages, type JsMsg, type KV, type NatsHandles, type PubAck } from "../nats";
 import type { Logger } from "../lib/logger";
 import { errorMessage } from "../lib/errors";
 import { partitionOf, type Topology } from "../streams/subjects";
@@ -81,6 +82,8 @@ export interface TenantStats {
   received: number;
   stored: number;
   duplicates: number;
+  /** Already stored, fed again (an earlier delivery may have missed the feed). */
+  refed: number;
   deadLettered: number;
   redelivered: number;
 }
@@ -111,6 +114,23 @@ export function isTransientStoreError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return TRANSIENT_SQLSTATE.test(code);
   return true; // no SQLSTATE: network, pool timeout, ...
+}
+
+/** Allowed clock difference between NATS (intake timestamps) and Postgres (commit times). */
+const REFEED_SKEW_MS = 60_000;
+
+/** A feed message for a stored event. */
+function feedEvent(ref: StoredRef, type: string, typeVersion: number, eventTimeMs: number, data: Record<string, unknown>): FeedEvent {
+  return {
+    seq: ref.seq,
+    clientId: ref.clientId,
+    eventId: ref.eventId,
+    type,
+    typeVersion,
+    timestamp: new Date(eventTimeMs).toISOString(),
+    storedAt: new Date(ref.storedAtMs).toISOString(),
+    data,
+  };
 }
 
 /** One tenant's consumer and in-memory queue. */
@@ -315,7 +335,7 @@ export class EventProcessor {
 
   private statsOf(tenant: string): TenantStats {
     let s = this.tenantStats.get(tenant);
-    if (!s) this.tenantStats.set(tenant, (s = { received: 0, stored: 0, duplicates: 0, deadLettered: 0, redelivered: 0 }));
+    if (!s) this.tenantStats.set(tenant, (s = { received: 0, stored: 0, duplicates: 0, refed: 0, deadLettered: 0, redelivered: 0 }));
     return s;
   }
 
@@ -471,14 +491,31 @@ export class EventProcessor {
       const { fresh, poisoned } = await this.storeRows(tenant, rows, valid.map((v) => v.msg));
       const storedAt = Date.now();
       const freshIds = new Set(fresh.map((f) => f.eventId));
-      // A redelivered event that is already stored may have missed its feed publish (the
-      // previous attempt died between commit and publish): publish it again; Nats-Msg-Id
-      // makes that a no-op when the first publish did land.
-      const again = valid.filter((v) => !freshIds.has(v.event.eventId) && !poisoned.has(v.event.eventId) && v.msg.info.deliveryCount > 1).map((v) => v.event.eventId);
-      const replays = again.length > 0 ? await this.retrying(tenant, () => this.deps.store.positions(tenant, again)) : [];
       const byId = new Map(valid.map((v) => [v.event.eventId, v]));
-      const feed = [...fresh, ...replays].sort((a, b) => a.seq - b.seq);
-      await this.retrying(tenant, () => Promise.all(feed.map((ref) => this.publishFeed(ref, byId.get(ref.eventId)!))));
+      // An event already stored is either a producer's repeat (a no-op, counted) or a message
+      // whose earlier delivery was stored but maybe not fed (the node died between commit and
+      // feed publish; after a takeover its delivery count restarts at 1). A message that entered
+      // the intake stream before the row was stored (allowing for clock skew between NATS and
+      // Postgres) is fed again from the stored row: Nats-Msg-Id makes that a no-op when the
+      // first publish did land.
+      const known = valid.filter((v) => !freshIds.has(v.event.eventId) && !poisoned.has(v.event.eventId)).map((v) => v.event.eventId);
+      const storedRows = known.length > 0 ? await this.retrying(tenant, () => this.deps.store.stored(tenant, known)) : [];
+      const refeed = storedRows.filter((r) => Number(byId.get(r.eventId)!.msg.timestampNanos / 1_000_000n) <= r.storedAtMs + REFEED_SKEW_MS);
+      stats.duplicates += storedRows.length - refeed.length;
+      const feed: FeedEvent[] = [
+        ...fresh.map((ref) => {
+          const v = byId.get(ref.eventId)!;
+          return feedEvent(ref, v.event.type, v.version, v.event.timestampMs, v.event.data);
+        }),
+        ...refeed.map((r) => feedEvent(r, r.type, r.typeVersion, r.eventTimeMs, JSON.parse(this.deps.keyring.decrypt(r.keyId, r.blob, rowAad(r.clientId, r.eventId)).toString("utf8")) as Record<string, unknown>)),
+      ].sort((x, y) => x.seq - y.seq);
+      const acks = await this.retrying(tenant, () => Promise.all(feed.map((e) => this.publishFeed(e))));
+      const refed = new Set(refeed.map((r) => r.eventId));
+      feed.forEach((e, i) => {
+        if (!refed.has(e.eventId)) return;
+        if (acks[i]!.duplicate) stats.duplicates++;
+        else stats.refed++;
+      });
       for (const v of valid) {
         if (poisoned.has(v.event.eventId)) continue;
         if (freshIds.has(v.event.eventId)) {
@@ -488,7 +525,7 @@ export class EventProcessor {
           if (!h) this.latency.set(tenant, (h = new LatencyHistogram()));
           h.record(latency);
           this.deps.onStored?.(tenant, latency);
-        } else if (v.msg.info.deliveryCount === 1) stats.duplicates++;
+        }
         v.msg.ack();
       }
     }
@@ -497,18 +534,8 @@ export class EventProcessor {
     this.batches++;
   }
 
-  private publishFeed(ref: StoredRef, v: { event: ValidEvent; version: number }): Promise<unknown> {
-    const e: FeedEvent = {
-      seq: ref.seq,
-      clientId: v.event.clientId,
-      eventId: v.event.eventId,
-      type: v.event.type,
-      typeVersion: v.version,
-      timestamp: new Date(v.event.timestampMs).toISOString(),
-      storedAt: new Date(ref.storedAtMs).toISOString(),
-      data: v.event.data,
-    };
-    return this.deps.nats.js.publish(this.deps.names.outSubject(v.event.clientId), JSON.stringify(e), { msgID: `${v.event.clientId}:${v.event.eventId}` });
+  private publishFeed(e: FeedEvent): Promise<PubAck> {
+    return this.deps.nats.js.publish(this.deps.names.outSubject(e.clientId), JSON.stringify(e), { msgID: `${e.clientId}:${e.eventId}` });
   }
 
   /** Runs `fn` until it succeeds, backing off (outages of NATS or Postgres hold the batch). */

@@ -106,8 +106,8 @@ export interface EventStore {
    * input must not repeat a key.
    */
   insertBatch(rows: readonly EventRow[]): Promise<StoredRef[]>;
-  /** The stored positions of these events of `clientId` (those that exist). */
-  positions(clientId: string, eventIds: readonly string[]): Promise<StoredRef[]>;
+  /** These events of `clientId` as stored (those that exist), in sequence order. */
+  stored(clientId: string, eventIds: readonly string[]): Promise<StoredRow[]>;
   /** Up to `limit` events of `clientId` after `after`, in sequence order. */
   feed(clientId: string, after: FeedPosition, limit: number): Promise<StoredRow[]>;
   /** Creates monthly partitions from `from`'s month for `months` months; returns how many were new. */
@@ -116,6 +116,31 @@ export interface EventStore {
 
 /** Slack below a cursor's commit time for partition pruning (commit times of one tenant only grow). */
 const FEED_SLACK_MS = 10 * 60_000;
+
+interface RowShape {
+  seq: string;
+  event_id: string;
+  type: string;
+  type_version: number;
+  event_time: Date;
+  stored_at: Date;
+  key_id: string;
+  data_enc: Buffer;
+}
+
+function toRow(clientId: string, r: RowShape): StoredRow {
+  return {
+    clientId,
+    eventId: r.event_id,
+    seq: Number(r.seq),
+    storedAtMs: r.stored_at.getTime(),
+    type: r.type,
+    typeVersion: r.type_version,
+    eventTimeMs: r.event_time.getTime(),
+    keyId: r.key_id,
+    blob: r.data_enc,
+  };
+}
 
 const monthKey = (ms: number): string => new Date(ms).toISOString().slice(0, 7);
 
@@ -166,20 +191,20 @@ export function createEventStore({ pg }: { pg: Pool }): EventStore {
         .sort((a, b) => a.seq - b.seq);
     },
 
-    async positions(clientId, eventIds) {
+    async stored(clientId, eventIds) {
       if (eventIds.length === 0) return [];
-      const res = await pg.query<{ event_id: string; seq: string; stored_at: Date }>(
-        `SELECT e.event_id, e.seq, e.stored_at
+      const res = await pg.query<RowShape>(
+        `SELECT e.seq, e.event_id, e.type, e.type_version, e.event_time, e.stored_at, e.key_id, e.data_enc
            FROM event_keys k JOIN events e ON e.client_id = k.client_id AND e.event_id = k.event_id AND e.stored_at = k.stored_at
           WHERE k.client_id = $1 AND k.event_id = ANY($2::text[])
           ORDER BY e.seq`,
         [clientId, [...eventIds]],
       );
-      return res.rows.map((r) => ({ clientId, eventId: r.event_id, seq: Number(r.seq), storedAtMs: r.stored_at.getTime() }));
+      return res.rows.map((r) => toRow(clientId, r));
     },
 
     async feed(clientId, after, limit) {
-      const res = await pg.query<{ seq: string; event_id: string; type: string; type_version: number; event_time: Date; stored_at: Date; key_id: string; data_enc: Buffer }>(
+      const res = await pg.query<RowShape>(
         `SELECT seq, event_id, type, type_version, event_time, stored_at, key_id, data_enc
            FROM events
           WHERE client_id = $1 AND seq > $2 AND stored_at >= $3
@@ -187,17 +212,7 @@ export function createEventStore({ pg }: { pg: Pool }): EventStore {
           LIMIT $4`,
         [clientId, after.seq, new Date(Math.max(0, after.storedAtMs - FEED_SLACK_MS)).toISOString(), limit],
       );
-      return res.rows.map((r) => ({
-        clientId,
-        eventId: r.event_id,
-        seq: Number(r.seq),
-        storedAtMs: r.stored_at.getTime(),
-        type: r.type,
-        typeVersion: r.type_version,
-        eventTimeMs: r.event_time.getTime(),
-        keyId: r.key_id,
-        blob: r.data_enc,
-      }));
+      return res.rows.map((r) => toRow(clientId, r));
     },
 
     async ensurePartitions(from, months) {
