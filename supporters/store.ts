@@ -138,6 +138,8 @@ export function createSupporterStore(deps: { pg: Pool }): SupporterStore {
       const client = await pg.connect();
       try {
         await client.query("BEGIN");
+        // One batch at a time across nodes: upserts of overlapping rows in two transactions deadlock.
+        await client.query("SELECT pg_advisory_xact_lock(hashtext('switchyard:supporters:log'))");
         if (forgets.length > 0) {
           await client.query(
             `INSERT INTO supporter_forgets (hash, at, requested_by)

@@ -1,0 +1,50 @@
+/**
+ * What the supporters tests check at the simulators: per supporter, the user service and the
+ * ERP service received exactly the expected messages, each once, in order, and each message's
+ * step 1 (user) before its step 2 (ERP).
+ */
+import type { Sims } from "./harness";
+import { expectedHash } from "./harness";
+import { messageIdOf, producerOf, type Producer } from "./load";
+
+/** Supporter `i`'s expected message ids, in sending order. */
+export function expectedIds(producers: readonly Producer[], i: number, from: number, to: number): string[] {
+  const out: string[] = [];
+  for (let k = from; k < to; k++) out.push(messageIdOf(producerOf(producers, i, k), i, k));
+  return out;
+}
+
+/** True when both services have every expected message of every supporter. */
+export function allDelivered(sims: Sims, producers: readonly Producer[], supporters: readonly number[], to: number): boolean {
+  return supporters.every((i) => sims.erp.book.deliveries(expectedHash(i)).length >= to && sims.user.book.deliveries(expectedHash(i)).length >= to);
+}
+
+/** Counts of delivered messages at both services. */
+export function deliveredCount(sims: Sims): { user: number; erp: number } {
+  return { user: sims.user.book.size().deliveries, erp: sims.erp.book.size().deliveries };
+}
+
+/**
+ * Every problem with what the services received for `supporters` (messages 0..to-1): missing,
+ * extra or out-of-order messages, and step 2 before step 1. Empty when all is well.
+ */
+export function orderProblems(sims: Sims, producers: readonly Producer[], supporters: readonly number[], to: number): string[] {
+  const problems: string[] = [];
+  for (const i of supporters) {
+    const hash = expectedHash(i);
+    const want = expectedIds(producers, i, 0, to);
+    const user = sims.user.book.deliveries(hash);
+    const erp = sims.erp.book.deliveries(hash);
+    const u = user.map((d) => d.messageId);
+    const e = erp.map((d) => d.messageId);
+    if (JSON.stringify(u) !== JSON.stringify(want)) problems.push(`supporter ${i}: user service got ${JSON.stringify(u)}, expected ${JSON.stringify(want)}`);
+    if (JSON.stringify(e) !== JSON.stringify(want)) problems.push(`supporter ${i}: ERP service got ${JSON.stringify(e)}, expected ${JSON.stringify(want)}`);
+    const userOrder = new Map(user.map((d) => [d.messageId, d.order]));
+    for (const d of erp) {
+      const uo = userOrder.get(d.messageId);
+      if (uo === undefined || uo > d.order) problems.push(`supporter ${i}: ${d.messageId} reached the ERP service before the user service`);
+    }
+    if (problems.length > 20) break;
+  }
+  return problems;
+}
