@@ -263,7 +263,7 @@ export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     nodeId: r.match("NODE_ID", `${os.hostname()}-${process.pid}`, /^[A-Za-z0-9_.-]{1,64}$/, "1-64 letters, digits, '_', '.', '-'"),
     namespace: r.match("NAMESPACE", "sy", /^[a-z][a-z0-9]{0,15}$/, "a lower-case letter then up to 15 lower-case letters or digits"),
-    natsUrl: r.url("NATS_URL", "nats://127.0.0.1:4222", ["nats:", "tls:", "ws:", "wss:"]),
+    natsUrl: r.url("NATS_URL", "nats://127.0.0.1:4222", ["nats:", "tls:", "ws:", "wss:"], true),
     databaseUrl: r.url("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres", ["postgres:", "postgresql:"]),
     redisUrl: r.url("REDIS_URL", "redis://127.0.0.1:6379", ["redis:", "rediss:"]),
     services: r.list("SERVICES", [...SERVICE_NAMES], SERVICE_NAMES) as ServiceName[],
