@@ -191,3 +191,20 @@ describe("events: cursor, names and error classes (pure)", () => {
     expect(isTransientStoreError(new Error("no code"))).to.equal(true);
   });
 });
+
+describe("events: latency histogram (pure)", () => {
+  it("merges tenants into one distribution (the p99 of a group, not the p99 of p99s)", async () => {
+    const { LatencyHistogram } = await import("../../events/latency");
+    const a = new LatencyHistogram();
+    const b = new LatencyHistogram();
+    for (let i = 0; i < 99; i++) a.record(1);
+    b.record(1000);
+    expect(a.percentile(0.99)).to.be.below(1.2);
+    expect(b.percentile(0.99)).to.equal(1000);
+    const m = new LatencyHistogram().merge(a).merge(b);
+    expect(m.count).to.equal(100);
+    expect(m.percentile(0.99)).to.be.below(1.2);
+    expect(m.percentile(1)).to.equal(1000);
+    expect(m.max).to.equal(1000);
+  });
+});
