@@ -248,7 +248,7 @@ function eventsConfig(r: EnvReader, env: Env): EventsConfig {
     quantum: r.int("EVENTS_QUANTUM", 50, 1, 10_000),
     maxBatch: r.int("EVENTS_MAX_BATCH", 200, 1, 10_000),
     writeConcurrency: r.int("EVENTS_WRITE_CONCURRENCY", 4, 1, 64),
-    tenantBuffer: r.int("EVENTS_TENANT_BUFFER", 1000, 10, 100_000),
+    tenantBuffer: r.int("EVENTS_TENANT_BUFFER", 400, 10, 100_000),
     maxAttempts: r.int("EVENTS_MAX_ATTEMPTS", 5, 1, 100),
     discoverMs: r.int("EVENTS_DISCOVER_MS", 1000, 50, 60_000),
     idleMs: r.int("EVENTS_IDLE_MS", 60_000, 1000, 86_400_000),
