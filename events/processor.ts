@@ -139,6 +139,8 @@ class TenantWorker {
   /** Stream sequences held (queued or in a batch): a redelivery of one of them is ignored. */
   readonly held = new Map<number, Held>();
   lastActivity = Date.now();
+  /** Batches of this tenant being written (0 or 1). */
+  inflight = 0;
   private messages: ConsumerMessages | null = null;
   private loop: Promise<void> | null = null;
   closed = false;
@@ -354,7 +356,7 @@ export class EventProcessor {
       }
       const idleBefore = Date.now() - this.opts.idleMs;
       for (const w of this.workers.values()) {
-        if (w.queue.length === 0 && w.held.size === 0 && !this.scheduler.isBusy(w.tenant) && w.lastActivity < idleBefore) void this.closeWorker(w);
+        if (w.queue.length === 0 && w.held.size === 0 && w.inflight === 0 && w.lastActivity < idleBefore) void this.closeWorker(w);
       }
     } catch (err) {
       if (!this.stopped) this.deps.logger.warn({ err: errorMessage(err) }, "tenant discovery failed; will retry");
@@ -397,9 +399,15 @@ export class EventProcessor {
   private async release(partition: number, drain: boolean): Promise<void> {
     this.owned.delete(partition);
     const mine = [...this.workers.values()].filter((w) => w.partition === partition);
+    // Stop granting first (queued messages stay unacked for the next owner), then let the
+    // batches in flight finish when draining, then stop pulling.
+    for (const w of mine) {
+      w.closed = true;
+      this.scheduler.remove(w.tenant);
+    }
     if (drain) {
       const deadline = Date.now() + this.ackWaitMs;
-      while (mine.some((w) => this.scheduler.isBusy(w.tenant)) && Date.now() < deadline) await sleep(10);
+      while (mine.some((w) => w.inflight > 0) && Date.now() < deadline) await sleep(10);
     }
     await Promise.all(mine.map((w) => this.closeWorker(w)));
     for (const t of [...this.touched]) if (this.partitionOf(t) === partition) this.touched.delete(t);
@@ -426,12 +434,15 @@ export class EventProcessor {
         continue;
       }
       this.inflight++;
+      w.inflight++;
       void this.runBatch(w, batch)
         .catch((err: unknown) => this.deps.logger.error({ tenant: g.tenant, err: errorMessage(err) }, "event batch failed"))
         .finally(() => {
           this.inflight--;
+          w.inflight--;
           w.settled(batch);
-          this.scheduler.complete(g.tenant, batch.length);
+          // a closed worker's tenant was removed from the scheduler (and may be back with a new worker)
+          if (this.workers.get(g.tenant) === w && !w.closed) this.scheduler.complete(g.tenant, batch.length);
           this.pump();
         });
     }

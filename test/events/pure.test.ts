@@ -9,6 +9,7 @@ import { DataKeyring, DecryptError, rowAad } from "../../events/crypto";
 import { decodeCursor, encodeCursor } from "../../events/cursor";
 import { codeOfLine, rejectionLine } from "../../events/model";
 import { isTransientStoreError } from "../../events/processor";
+import { LatencyHistogram } from "../../events/latency";
 import { eventNames } from "../../streams/events.stream";
 import { AppError } from "../../lib/errors";
 
@@ -193,8 +194,7 @@ describe("events: cursor, names and error classes (pure)", () => {
 });
 
 describe("events: latency histogram (pure)", () => {
-  it("merges tenants into one distribution (the p99 of a group, not the p99 of p99s)", async () => {
-    const { LatencyHistogram } = await import("../../events/latency");
+  it("merges tenants into one distribution (the p99 of a group, not the p99 of p99s)", () => {
     const a = new LatencyHistogram();
     const b = new LatencyHistogram();
     for (let i = 0; i < 99; i++) a.record(1);
