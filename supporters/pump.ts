@@ -214,16 +214,14 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
       });
     }, Math.max(300, Math.floor(d.leaseMs / 3)));
     log.info({ node: d.nodeId }, "pump lease taken; forwarding intake");
-    const inflight: { msg: JsMsg; done: Promise<void>; settled: boolean }[] = [];
-    const settleHead = async (): Promise<void> => {
-      const head = inflight.shift();
-      if (!head) return;
-      try {
-        await head.done;
-        head.msg.ack();
-      } catch (err) {
-        // Only when the session ended: leave it unacked for the next holder.
-        log.warn({ seq: head.msg.seq, err: errorMessage(err) }, "forward abandoned");
+    const inflight: { msg: JsMsg; done: Promise<void>; settled: boolean; ok: boolean }[] = [];
+    /** Acks, in stream order, every message at the head whose forwards were stored. */
+    const ackSettled = (): void => {
+      while (inflight[0]?.settled) {
+        const head = inflight.shift()!;
+        // A failed forward only happens when the session ended: leave it for the next holder.
+        if (head.ok) head.msg.ack();
+        else log.warn({ seq: head.msg.seq }, "forward abandoned");
       }
     };
     const keepAlive = setInterval(() => {
@@ -241,20 +239,27 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
           log.error({ seq: msg.seq, err: errorMessage(err) }, "pump could not handle a message; restarting the session");
           break;
         }
-        const entry = { msg, done, settled: false };
+        const entry = { msg, done, settled: false, ok: false };
         done.then(
-          () => (entry.settled = true),
-          () => (entry.settled = true),
+          () => {
+            entry.settled = true;
+            entry.ok = true;
+            ackSettled();
+          },
+          () => {
+            entry.settled = true;
+            ackSettled();
+          },
         );
         inflight.push(entry);
-        while (inflight.length >= d.batch) await settleHead();
-        // ack whatever is already stored, in order, without waiting for the rest
-        while (inflight[0]?.settled) await settleHead();
+        // back-pressure: at most `batch` messages forwarded and not yet acked
+        while (inflight.length >= d.batch) await inflight[0]!.done.catch(() => undefined).then(ackSettled);
       }
     } catch (err) {
       if (alive()) log.error({ err: errorMessage(err) }, "pump consumer failed");
     } finally {
-      while (inflight.length > 0) await settleHead();
+      await Promise.allSettled(inflight.map((f) => f.done));
+      ackSettled();
       clearInterval(renew);
       clearInterval(keepAlive);
       messages = null;

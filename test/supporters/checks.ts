@@ -14,9 +14,14 @@ export function expectedIds(producers: readonly Producer[], i: number, from: num
   return out;
 }
 
+/** Messages expected per supporter: a number for all, or per supporter. */
+export type Expected = number | ((i: number) => number);
+
+const countOf = (to: Expected, i: number): number => (typeof to === "number" ? to : to(i));
+
 /** True when both services have every expected message of every supporter. */
-export function allDelivered(sims: Sims, producers: readonly Producer[], supporters: readonly number[], to: number): boolean {
-  return supporters.every((i) => sims.erp.book.deliveries(expectedHash(i)).length >= to && sims.user.book.deliveries(expectedHash(i)).length >= to);
+export function allDelivered(sims: Sims, producers: readonly Producer[], supporters: readonly number[], to: Expected): boolean {
+  return supporters.every((i) => sims.erp.book.deliveries(expectedHash(i)).length >= countOf(to, i) && sims.user.book.deliveries(expectedHash(i)).length >= countOf(to, i));
 }
 
 /** Counts of delivered messages at both services. */
@@ -28,11 +33,11 @@ export function deliveredCount(sims: Sims): { user: number; erp: number } {
  * Every problem with what the services received for `supporters` (messages 0..to-1): missing,
  * extra or out-of-order messages, and step 2 before step 1. Empty when all is well.
  */
-export function orderProblems(sims: Sims, producers: readonly Producer[], supporters: readonly number[], to: number): string[] {
+export function orderProblems(sims: Sims, producers: readonly Producer[], supporters: readonly number[], to: Expected): string[] {
   const problems: string[] = [];
   for (const i of supporters) {
     const hash = expectedHash(i);
-    const want = expectedIds(producers, i, 0, to);
+    const want = expectedIds(producers, i, 0, countOf(to, i));
     const user = sims.user.book.deliveries(hash);
     const erp = sims.erp.book.deliveries(hash);
     const u = user.map((d) => d.messageId);

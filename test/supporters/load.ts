@@ -112,3 +112,66 @@ export async function runLoad(opts: {
   await Promise.all(Array.from({ length: Math.min(opts.concurrency, opts.supporters.length) }, () => worker()));
   return { sent, failures, elapsedMs: Date.now() - start, latency, byKind };
 }
+
+/** Sends until it succeeds (the message id makes repeats harmless); counts failed tries. */
+async function sendSure(nats: Producers, p: Producer, i: number, k: number, onFailure: () => void): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await sendOne(nats, p, i, k);
+    } catch (err) {
+      onFailure();
+      if (attempt >= 10) throw err;
+    }
+  }
+}
+
+/**
+ * Sends at a steady `ratePerSec` for `durationMs`: each tick picks the next supporters (round
+ * robin) whose previous message was acknowledged, so each supporter's messages stay in order.
+ * Resolves with the messages sent per supporter and the acknowledgement latencies.
+ */
+export async function runPaced(opts: { nats: Producers; producers: readonly Producer[]; supporters: readonly number[]; ratePerSec: number; durationMs: number }): Promise<{ sent: Map<number, number>; total: number; failures: number; latency: Histogram }> {
+  const sent = new Map<number, number>(opts.supporters.map((i) => [i, 0]));
+  const busy = new Set<number>();
+  const latency = new Histogram();
+  const pending = new Set<Promise<void>>();
+  let failures = 0;
+  let total = 0;
+  let cursor = 0;
+  const tickMs = 50;
+  const perTick = Math.max(1, Math.round((opts.ratePerSec * tickMs) / 1000));
+  const end = Date.now() + opts.durationMs;
+  let next = Date.now();
+  while (Date.now() < end) {
+    for (let j = 0; j < perTick; j++) {
+      let i: number | undefined;
+      for (let scan = 0; scan < opts.supporters.length; scan++) {
+        const cand = opts.supporters[cursor++ % opts.supporters.length]!;
+        if (!busy.has(cand)) {
+          i = cand;
+          break;
+        }
+      }
+      if (i === undefined) break;
+      const who = i;
+      const k = sent.get(who)!;
+      busy.add(who);
+      const t0 = performance.now();
+      const p: Promise<void> = sendSure(opts.nats, producerOf(opts.producers, who, k), who, k, () => failures++).then(() => {
+        latency.record(performance.now() - t0);
+        sent.set(who, k + 1);
+        total++;
+        busy.delete(who);
+        pending.delete(p);
+      });
+      pending.add(p);
+    }
+    // pacing the load generator (not waiting for a condition)
+    next += tickMs;
+    const wait = next - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  await Promise.all(pending);
+  return { sent, total, failures, latency };
+}
+
