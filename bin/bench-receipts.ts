@@ -20,7 +20,8 @@
  * BENCH_EXTERNAL (0), BENCH_NODE_ARGS (extra node options for the nodes, e.g. --cpu-prof).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import path from "node:path";
@@ -74,6 +75,31 @@ async function json(url: string, init: RequestInit = {}): Promise<any> {
   const text = await res.text();
   if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${text.slice(0, 200)}`);
   return text ? JSON.parse(text) : undefined;
+}
+
+/** CPU time (ms, user + system) a process has used so far, from /proc (Linux); 0 elsewhere. */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** The pid of the local nats-server, if any (to account its CPU). */
+function natsServerPid(): number | undefined {
+  try {
+    for (const d of readdirSync("/proc")) {
+      if (!/^\d+$/.test(d)) continue;
+      const comm = readFileSync(`/proc/${d}/comm`, "utf8").trim();
+      if (comm === "nats-server") return Number(d);
+    }
+  } catch {
+    // not Linux
+  }
+  return undefined;
 }
 
 interface Sent {
@@ -187,6 +213,13 @@ async function main(): Promise<void> {
         .finally(() => inflight--);
     };
 
+    // CPU accounting of the platform's processes over the load and drain
+    const nodePids: (number | undefined)[] = procs.slice(1).map((p) => p.pid);
+    const nodesCpu = (): number => nodePids.reduce<number>((a, p) => a + cpuMs(p), 0);
+    const natsPid = natsServerPid();
+    const cpu0 = { nodes: nodesCpu(), sims: cpuMs(procs[0]?.pid), nats: cpuMs(natsPid), bench: process.cpuUsage() };
+    const load0 = os.loadavg()[0];
+
     // open loop: every 10 ms, the requests due by now
     const total = RATE * SECONDS;
     const start = Date.now();
@@ -233,6 +266,16 @@ async function main(): Promise<void> {
       }
     }
 
+    const benchCpu = process.cpuUsage(cpu0.bench);
+    const perReceipt = (ms: number): number => round(ms / Math.max(1, accepted.length));
+    const cpu = EXTERNAL
+      ? undefined
+      : {
+          nodes: perReceipt(nodesCpu() - cpu0.nodes),
+          simulators: perReceipt(cpuMs(procs[0]?.pid) - cpu0.sims),
+          natsServer: perReceipt(cpuMs(natsPid) - cpu0.nats),
+          benchClient: perReceipt((benchCpu.user + benchCpu.system) / 1000),
+        };
     const acceptLat = accepted.map((s) => s.acceptMs!).sort((a, b) => a - b);
     const toAccepted = accepted
       .map((s) => ({ s, t: terminal.get(s.id!) }))
@@ -259,6 +302,8 @@ async function main(): Promise<void> {
         warehouse: "sync: 201 after 20-100 ms",
         mix: "retail, invoice, fiscal; JSON and XML in turn (about 1-1.5 KB each)",
       },
+      machine: { cpus: os.cpus().length, loadAverage1mAtStart: round(load0 ?? 0), loadAverage1mAtEnd: round(os.loadavg()[0] ?? 0) },
+      cpuMsPerReceipt: cpu,
       submitted: accepted.length,
       attempted: sent.length,
       httpStatuses: Object.fromEntries([...statusCounts].map(([k, v]) => [String(k), v])),
