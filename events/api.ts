@@ -106,11 +106,11 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
       const ids = new Set<string>();
       const now = Date.now();
       list.forEach((value, i) => {
-        const base = Array.isArray(body) ? `/${i}` : "";
+        const base = Array.isArray(body) ? `/body/${i}` : "/body";
         const r = validateEnvelope(value, { maxBytes: deps.maxEventBytes, tenant: clientId, now, base });
         if (!r.ok) {
           if (r.rejection.code === "TENANT_MISMATCH") forbidden = true;
-          problems.push(...(r.rejection.details.length > 0 ? r.rejection.details : [{ path: base || "/", message: r.rejection.message }]));
+          problems.push(...(r.rejection.details.length > 0 ? r.rejection.details : [{ path: base, message: r.rejection.message }]));
           return;
         }
         const check = registry.check(r.event.type, r.event.data, base);

@@ -142,7 +142,7 @@ describe("events end to end (HTTP, NATS, Postgres)", function () {
     expect(other.json.error.code).to.equal("FORBIDDEN");
     const inBatch = await postJson(api("/events"), a.key, [ev(a.id, "mine-1", "page.view", { url: "https://example.com" }), ev(b.id, "steal-2", "page.view", { url: "https://example.com" })]);
     expect(inBatch.status).to.equal(403);
-    expect(inBatch.json.error.details).to.deep.equal([{ path: "/1/clientId", message: "must equal the tenant of the subject or the authenticated client" }]);
+    expect(inBatch.json.error.details).to.deep.equal([{ path: "/body/1/clientId", message: "must equal the tenant of the subject or the authenticated client" }]);
     expect((await postJson(api("/events"), reader.key, ev(reader.id, "r-1", "page.view", { url: "https://example.com" }))).status).to.equal(403);
     expect((await call(api("/events"), reader.key)).json.items).to.deep.equal([]);
     expect((await call(api("/events"), null)).status).to.equal(401);
@@ -216,7 +216,7 @@ describe("events end to end (HTTP, NATS, Postgres)", function () {
       expect(r.status, r.text).to.equal(202);
       const bad = await postJson(`${second.url}/api/v1/events`, a.key, ev(a.id, "late-2", "late.type", {}));
       expect(bad.status).to.equal(422);
-      expect(bad.json.error.details).to.deep.equal([{ path: "/data/k", message: "is required" }]);
+      expect(bad.json.error.details).to.deep.equal([{ path: "/body/data/k", message: "is required" }]);
       await waitFor("late-1 stored", async () => (await storedIds(a.id)).includes("late-1"), 15_000, 100);
       // the REPL's events-stats sees both nodes, and every tenant partition on exactly one of them
       const stats = await waitFor("both nodes in events-stats, partitions settled", async () => {
