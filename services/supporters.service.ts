@@ -19,7 +19,7 @@ import { supporterKind } from "../actors/supporter.actor";
 import { SUPPORTER_KIND } from "../supporters/model";
 import { supporterJobs, type SupporterJobDeps } from "../supporters/jobs";
 import { supporterMigrations, createSupporterStore } from "../supporters/store";
-import { createKeyStore } from "../supporters/keys";
+import { cachingKeyStore, createKeyStore, type CachingKeyStore } from "../supporters/keys";
 import { createIntake, answerRequest } from "../supporters/intake";
 import { startPump, type Pump } from "../supporters/pump";
 import { startSupporterWriter, type WriterLoop } from "../supporters/writer";
@@ -132,6 +132,7 @@ function createSupporterServices(ctx: NodeContext): ServiceSchema[] {
   let pump: Pump | null = null;
   let writer: WriterLoop | null = null;
   let sub: Subscription | null = null;
+  let cachedKeys: CachingKeyStore | null = null;
   const requests = { answered: 0 };
   const service = supportersService(
     () => {
@@ -146,8 +147,11 @@ function createSupporterServices(ctx: NodeContext): ServiceSchema[] {
       async started(this: { broker: ServiceBroker }) {
         const broker = this.broker;
         if (sc.devSecrets) log.warn("supporters: using the well-known development pepper and data key (set SUPPORTERS_PEPPER and SUPPORTERS_DATA_KEY in production)");
-        const keys = createKeyStore({ kv: await ctx.nats.kvm.open(names.keysBucket), kek: sc.dataKey });
-        boundDeps.set(depsKey(config), { keys, runtime: ctx.runtime });
+        const keysKv = await ctx.nats.kvm.open(names.keysBucket);
+        const keys = createKeyStore({ kv: keysKv, kek: sc.dataKey });
+        // Delivery jobs read a supporter's key for every call: cached, dropped as soon as it changes.
+        cachedKeys = await cachingKeyStore(keys, keysKv);
+        boundDeps.set(depsKey(config), { keys: cachedKeys, runtime: ctx.runtime });
         api = createSupportersApi({
           nats: ctx.nats,
           names,
@@ -185,6 +189,8 @@ function createSupporterServices(ctx: NodeContext): ServiceSchema[] {
         pump = null;
         writer = null;
         boundDeps.delete(depsKey(config));
+        cachedKeys?.close();
+        cachedKeys = null;
       },
     },
   ];

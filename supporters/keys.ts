@@ -49,3 +49,53 @@ export function createKeyStore(opts: { kv: KV; kek: string; now?: () => number }
     },
   };
 }
+
+/** A key store that remembers keys it read, forgetting a supporter's as soon as it changes. */
+export interface CachingKeyStore extends KeyStore {
+  /** Stops watching the bucket. */
+  close(): void;
+}
+
+/**
+ * Caches `find` results of `inner` (the delivery jobs read a supporter's key for every call).
+ * A watch on the bucket drops a supporter's cached key as soon as it is deleted or replaced, and
+ * a read that raced with such a change is not cached.
+ */
+export async function cachingKeyStore(inner: KeyStore, kv: KV, maxEntries = 100_000): Promise<CachingKeyStore> {
+  const cache = new Map<string, DataKey>();
+  const changedAt = new Map<string, number>();
+  let tick = 0;
+  const watch = await kv.watch({ key: ">", include: "updates", headers_only: true });
+  void (async () => {
+    for await (const e of watch) {
+      changedAt.set(e.key, ++tick);
+      cache.delete(e.key);
+      if (changedAt.size > maxEntries) {
+        changedAt.clear();
+        cache.clear();
+      }
+    }
+  })().catch(() => undefined);
+  return {
+    async find(hash) {
+      const hit = cache.get(hash);
+      if (hit) return hit;
+      const before = tick;
+      const dk = await inner.find(hash);
+      if (dk && (changedAt.get(hash) ?? 0) <= before) {
+        if (cache.size >= maxEntries) cache.clear();
+        cache.set(hash, dk);
+      }
+      return dk;
+    },
+    current: (hash) => inner.current(hash),
+    async shred(hash) {
+      cache.delete(hash);
+      await inner.shred(hash);
+      cache.delete(hash);
+    },
+    close() {
+      watch.stop();
+    },
+  };
+}

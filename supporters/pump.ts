@@ -25,7 +25,7 @@ import { backoffDelay } from "../actors/backoff";
 import { sleep } from "../actors/codec";
 import { errorMessage } from "../lib/errors";
 import type { SupporterNames } from "../streams/supporters.stream";
-import { isRefusal, prepareBytes, type PrepareOptions } from "./prepare";
+import { isRefusal, prepareBytes, type PrepareOptions, type PreparedMessage } from "./prepare";
 import { isIdentityHash } from "./identity";
 import { sealJson, type DataKey } from "./seal";
 import { RTBF_SOURCE, SUPPORTER_KIND, isSource, type ForgetCommand, type IntakeMessage, type LogRecord } from "./model";
@@ -121,12 +121,12 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
     return dk;
   }
 
-  /** Publishes until stored (or the session ends); dedupe ids make repeats harmless. */
-  async function durably(what: () => Promise<unknown>, alive: () => boolean): Promise<void> {
+  /** Retries `what` until it succeeds or the session ends; dedupe ids make repeats harmless. */
+  async function durably<T>(what: () => Promise<T>, alive: () => boolean): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      if (!alive()) throw new Error("pump session ended");
       try {
-        await what();
-        return;
+        return await what();
       } catch (err) {
         if (!alive()) throw err;
         stats.publishRetries++;
@@ -136,23 +136,10 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
     }
   }
 
-  async function forget(hash: string, by: string, msg: JsMsg, alive: () => boolean): Promise<Forwarding> {
-    // Delete the key before anything later is sealed: later messages get a new key.
-    await durably(() => d.keys.shred(hash), alive);
-    keyCache.delete(hash);
-    const at = Math.floor(msg.info.timestampNanos / 1e6);
-    const rec: LogRecord = { k: "forget", hash, at, by };
-    const cmd: ForgetCommand = { t: "forget", id: `forget.${msg.seq}`, seq: msg.seq, at, by };
-    stats.forgets++;
-    log.info({ hash, by, seq: msg.seq }, "supporter forgotten: data key deleted");
-    return forwarding([
-      durably(() => d.nats.js.publish(d.names.logSubject(hash), JSON.stringify(rec), { msgID: `log:in:${msg.seq}` }), alive),
-      durably(() => d.runtime.send(SUPPORTER_KIND, hash, cmd, { id: `in:${msg.seq}` }), alive),
-    ]);
-  }
+  /** What to do with one intake message (decided synchronously, in stream order). */
+  type Plan = { readonly kind: "none" } | { readonly kind: "forget"; readonly hash: string; readonly by: string } | { readonly kind: "msg"; readonly prepared: PreparedMessage };
 
-  /** Handles one intake message; resolves (after any awaits needed for order) to its forwards. */
-  async function handle(msg: JsMsg, alive: () => boolean): Promise<Forwarding> {
+  function plan(msg: JsMsg): Plan {
     if (msg.subject === d.names.forgetSubject) {
       let req: Partial<ForgetRequest> = {};
       try {
@@ -163,9 +150,9 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
       if (!isIdentityHash(req.hash) || typeof req.by !== "string") {
         stats.refused++;
         log.warn({ seq: msg.seq }, "malformed forget request dropped");
-        return forwarding([]);
+        return { kind: "none" };
       }
-      return forget(req.hash, req.by.slice(0, 100), msg, alive);
+      return { kind: "forget", hash: req.hash, by: req.by.slice(0, 100) };
     }
     const source = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
     const prepared = isSource(source) ? prepareBytes(msg.data, source, d.prepare) : ({ code: "VALIDATION_ERROR", message: "unknown source", details: [{ path: "/source", message: "unknown source" }] } as const);
@@ -174,24 +161,74 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
       const producerId = msg.headers?.get("Nats-Msg-Id") ?? null;
       log.warn({ source, seq: msg.seq, producerId, bytes: msg.data.length, code: prepared.code, details: prepared.details }, "supporter payload refused at intake");
       d.nats.nc.publish(d.names.rejectedSubject(source), JSON.stringify({ seq: msg.seq, messageId: producerId, error: { code: prepared.code, message: prepared.message, details: prepared.details } }));
-      return forwarding([]);
+      return { kind: "none" };
     }
-    if (prepared.source === RTBF_SOURCE) return forget(prepared.hash, RTBF_SOURCE, msg, alive);
-    const dk = await dataKey(prepared.hash);
+    if (prepared.source === RTBF_SOURCE) return { kind: "forget", hash: prepared.hash, by: RTBF_SOURCE };
+    return { kind: "msg", prepared };
+  }
+
+  /** Issues the publishes of one planned message (synchronously: wire order is call order). */
+  function issue(msg: JsMsg, p: Plan, dk: DataKey | undefined, alive: () => boolean): Forwarding {
+    if (p.kind === "none") return forwarding([]);
+    const at = Math.floor(msg.info.timestampNanos / 1e6);
+    if (p.kind === "forget") {
+      const rec: LogRecord = { k: "forget", hash: p.hash, at, by: p.by };
+      const cmd: ForgetCommand = { t: "forget", id: `forget.${msg.seq}`, seq: msg.seq, at, by: p.by };
+      stats.forgets++;
+      log.info({ hash: p.hash, by: p.by, seq: msg.seq }, "supporter forgotten: data key deleted");
+      return forwarding([
+        durably(() => d.nats.js.publish(d.names.logSubject(p.hash), JSON.stringify(rec), { msgID: `log:in:${msg.seq}` }), alive),
+        durably(() => d.runtime.send(SUPPORTER_KIND, p.hash, cmd, { id: `in:${msg.seq}` }), alive),
+      ]);
+    }
+    if (!dk) throw new Error("no data key");
+    const prepared = p.prepared;
     const producerId = msg.headers?.get("Nats-Msg-Id") ?? "";
     const messageId = prepared.messageId ?? (/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/.test(producerId) ? producerId : `s${msg.seq}`);
     const id = `${prepared.source}.${messageId}`;
-    const receivedAt = Math.floor(msg.info.timestampNanos / 1e6);
     const identity = sealJson(dk, prepared.hash, prepared.identity);
     const events = prepared.events.length > 0 ? sealJson(dk, prepared.hash, prepared.events) : null;
     const types = prepared.events.map((e) => e.type);
-    const rec: LogRecord = { k: "msg", hash: prepared.hash, id, source: prepared.source, seq: msg.seq, receivedAt, types, kid: dk.kid, identity, events };
-    const cmd: IntakeMessage = { t: "msg", id, source: prepared.source, seq: msg.seq, receivedAt, kid: dk.kid, identity, events, types };
+    const rec: LogRecord = { k: "msg", hash: prepared.hash, id, source: prepared.source, seq: msg.seq, receivedAt: at, types, kid: dk.kid, identity, events };
+    const cmd: IntakeMessage = { t: "msg", id, source: prepared.source, seq: msg.seq, receivedAt: at, kid: dk.kid, identity, events, types };
     stats.forwarded++;
     return forwarding([
       durably(() => d.nats.js.publish(d.names.logSubject(prepared.hash), JSON.stringify(rec), { msgID: `log:in:${msg.seq}` }), alive),
       durably(() => d.runtime.send(SUPPORTER_KIND, prepared.hash, cmd, { id: `in:${msg.seq}` }), alive),
     ]);
+  }
+
+  /**
+   * Key operations of one supporter run one after the other (a forget's delete before a later
+   * message's lookup), those of different supporters in parallel.
+   */
+  const keyChains = new Map<string, Promise<unknown>>();
+  function keyOp<T>(hash: string, op: () => Promise<T>): Promise<T> {
+    const prev = keyChains.get(hash) ?? Promise.resolve();
+    const p = prev.then(op, op);
+    const tail = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    keyChains.set(hash, tail);
+    void tail.then(() => {
+      if (keyChains.get(hash) === tail) keyChains.delete(hash);
+    });
+    return p;
+  }
+
+  /** The data key a planned message needs (looked up, created or deleted in per-supporter order). */
+  function keyFor(p: Plan, alive: () => boolean): Promise<DataKey | undefined> {
+    if (p.kind === "msg") return keyOp(p.prepared.hash, () => durably(() => dataKey(p.prepared.hash), alive));
+    if (p.kind === "forget") {
+      return keyOp(p.hash, async () => {
+        // Delete the key before anything later is sealed: later messages get a new key.
+        await durably(() => d.keys.shred(p.hash), alive);
+        keyCache.delete(p.hash);
+        return undefined;
+      });
+    }
+    return Promise.resolve(undefined);
   }
 
   /** One holding session: reset the consumer, forward until the lease is lost or we stop. */
@@ -203,7 +240,8 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
     const iter = await consumer.consume({ max_messages: d.batch });
     messages = iter;
     let lost = false;
-    const alive = (): boolean => !lost && !stopped;
+    let broken = false;
+    const alive = (): boolean => !lost && !broken && !stopped;
     const renew = setInterval(() => {
       void lease.renew().then((ok) => {
         if (!ok && !lost) {
@@ -216,29 +254,36 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
     log.info({ node: d.nodeId }, "pump lease taken; forwarding intake");
     const inflight: { msg: JsMsg; done: Promise<void>; settled: boolean; ok: boolean }[] = [];
     /** Acks, in stream order, every message at the head whose forwards were stored. */
+    let failedAt: number | null = null;
     const ackSettled = (): void => {
       while (inflight[0]?.settled) {
         const head = inflight.shift()!;
-        // A failed forward only happens when the session ended: leave it for the next holder.
-        if (head.ok) head.msg.ack();
-        else log.warn({ seq: head.msg.seq }, "forward abandoned");
+        // After a failed forward nothing more is acked in this session: the next session
+        // (consumer reset) forwards again from there, and the mailbox dedupes what was stored.
+        if (head.ok && failedAt === null) head.msg.ack();
+        else if (failedAt === null) {
+          failedAt = head.msg.seq;
+          log.warn({ seq: head.msg.seq }, "forward abandoned; later messages are left to the next session");
+        }
       }
     };
     const keepAlive = setInterval(() => {
       for (const f of inflight) f.msg.working();
     }, ACK_WAIT_MS / 3);
+    // Each message's publishes are issued strictly after the previous message's (stream order);
+    // key lookups run ahead in parallel. A failed link fails every later one (never reorder).
+    let issueChain: Promise<unknown> = Promise.resolve();
     try {
       for await (const msg of iter) {
         if (!alive()) break;
-        let done: Promise<void>;
-        try {
-          done = (await handle(msg, alive)).done;
-        } catch (err) {
-          if (!alive()) break;
-          // A key-store failure before anything was sent: stop the session; the message comes back first.
-          log.error({ seq: msg.seq, err: errorMessage(err) }, "pump could not handle a message; restarting the session");
-          break;
-        }
+        const p = plan(msg);
+        const key = keyFor(p, alive);
+        key.catch(() => undefined);
+        const issued = issueChain.then(async () => issue(msg, p, await key, alive));
+        const link = issued.then(() => undefined);
+        link.catch(() => undefined);
+        issueChain = link;
+        const done = issued.then((f) => f.done);
         const entry = { msg, done, settled: false, ok: false };
         done.then(
           () => {
@@ -246,8 +291,14 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
             entry.ok = true;
             ackSettled();
           },
-          () => {
+          (err: unknown) => {
             entry.settled = true;
+            if (alive()) {
+              // Unexpected: end the session; the next one starts again at the first unacked message.
+              broken = true;
+              log.error({ seq: msg.seq, err: errorMessage(err) }, "pump could not forward a message; restarting the session");
+              void iter.close().catch(() => undefined);
+            }
             ackSettled();
           },
         );

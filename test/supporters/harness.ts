@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
+import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import path from "node:path";
 import pino from "pino";
@@ -147,22 +148,37 @@ export interface Answer {
   readonly json: any;
 }
 
-/** An HTTP call with an API key. */
-export async function call(url: string, apiKey: string | null, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
-  const res = await fetch(url, {
-    method: init.method ?? "GET",
-    headers: { ...(apiKey ? { Authorization: `Bearer ${apiKey}` } : {}), ...(init.body !== undefined ? { "Content-Type": "application/json" } : {}), ...init.headers },
-    ...(init.body !== undefined ? { body: init.body } : {}),
-    redirect: "manual",
+/** One keep-alive connection pool for every test request (as a real producer would keep). */
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+/** An HTTP call with an API key (node:http with a keep-alive pool; loopback only). */
+export function call(url: string, apiKey: string | null, init: { method?: string; body?: string | Uint8Array; headers?: Record<string, string> } = {}): Promise<Answer> {
+  const u = new URL(url);
+  const headers: Record<string, string | number> = {
+    ...(apiKey ? { Authorization: `Bearer ${apiKey}` } : {}),
+    ...(init.body !== undefined ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(init.body) } : {}),
+    ...init.headers,
+  };
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method: init.method ?? "GET", agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("error", reject);
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, text, json });
+      });
+    });
+    req.setTimeout(30_000, () => req.destroy(new Error("request timed out")));
+    req.on("error", reject);
+    req.end(init.body);
   });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, text, json };
 }
 
 /** The email of test supporter `i` (with some case and spaces: normalisation must absorb them). */
