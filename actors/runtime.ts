@@ -54,6 +54,7 @@ export class Runtime implements ActorRuntime {
   private readonly hosts = new Map<string, KindHost>();
   private readonly workers = new Map<string, PartitionWorker>();
   private readonly jobWorkers = new Map<string, JobWorker>();
+  private readonly stateBuckets = new Map<string, Promise<KV>>();
   private readonly dlq: DeadLetters;
   private leases: LeaseManager | null = null;
   private emitter: (event: string, payload: unknown) => void = () => undefined;
@@ -113,8 +114,7 @@ export class Runtime implements ActorRuntime {
     for (const name of this.parts.hostedKinds) {
       const kind = this.kindsByName.get(name);
       if (!kind) throw new Error(`hosted kind ${name} is not declared`);
-      const kv = await this.h.kvm.open(this.topo.actors.stateBucket(name));
-      const host = this.createHost(kind, kv);
+      const host = this.createHost(kind, await this.stateBucket(name));
       host.start();
       this.hosts.set(name, host);
       for (let p = 0; p < this.partitionsOf(name); p++) refs.push({ kind: name, partition: p });
@@ -233,9 +233,20 @@ export class Runtime implements ActorRuntime {
     return { seq: ack.seq, duplicate: ack.duplicate };
   }
 
+  /** The state bucket of a kind, opened once (opening costs a JetStream API round trip). */
+  private stateBucket(kind: string): Promise<KV> {
+    let kv = this.stateBuckets.get(kind);
+    if (!kv) {
+      kv = this.h.kvm.open(this.topo.actors.stateBucket(kind));
+      kv.catch(() => this.stateBuckets.delete(kind));
+      this.stateBuckets.set(kind, kv);
+    }
+    return kv;
+  }
+
   async getState<S = unknown>(kind: string, key: string): Promise<S | undefined> {
     if (!isValidKey(key) || !this.kindsByName.has(kind)) return undefined;
-    const kv = await this.h.kvm.open(this.topo.actors.stateBucket(kind));
+    const kv = await this.stateBucket(kind);
     const e = await kv.get(key);
     if (!e || e.operation !== "PUT") return undefined;
     return (e.json<{ s: S }>()).s;
