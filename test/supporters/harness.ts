@@ -149,7 +149,8 @@ export interface Answer {
 }
 
 /** One keep-alive connection pool for every test request (as a real producer would keep). */
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+// Bounded like a real producer's pool: requests beyond it wait for a connection (counted in their latency).
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
 /** An HTTP call with an API key (node:http with a keep-alive pool; loopback only). */
 export function call(url: string, apiKey: string | null, init: { method?: string; body?: string | Uint8Array; headers?: Record<string, string> } = {}): Promise<Answer> {

@@ -62,6 +62,8 @@ export interface LoadResult {
   readonly elapsedMs: number;
   readonly latency: Histogram;
   readonly byKind: Record<Producer["kind"], Histogram>;
+  /** The first few errors of failed sends (each was retried). */
+  readonly errors: readonly string[];
 }
 
 /**
@@ -82,6 +84,7 @@ export async function runLoad(opts: {
   let sent = 0;
   let failures = 0;
   let next = 0;
+  const errors: string[] = [];
   const from = opts.firstMessage ?? 0;
   const start = Date.now();
   async function worker(): Promise<void> {
@@ -101,6 +104,7 @@ export async function runLoad(opts: {
             break;
           } catch (err) {
             failures++;
+            if (errors.length < 10) errors.push(`${p.kind}: ${(err as Error).message}`.slice(0, 300));
             if (attempt >= 5) throw err;
           }
         }
@@ -110,7 +114,7 @@ export async function runLoad(opts: {
     }
   }
   await Promise.all(Array.from({ length: Math.min(opts.concurrency, opts.supporters.length) }, () => worker()));
-  return { sent, failures, elapsedMs: Date.now() - start, latency, byKind };
+  return { sent, failures, elapsedMs: Date.now() - start, latency, byKind, errors };
 }
 
 /** Sends until it succeeds (the message id makes repeats harmless); counts failed tries. */
