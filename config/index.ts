@@ -44,6 +44,8 @@ export interface Config {
     readonly idleMs: number;
     /** At most this many actors resident per kind per node. */
     readonly maxResident: number;
+    /** At most this many queued messages of one key folded into one state write (1: a write per message). */
+    readonly maxBatch: number;
   };
   /** The HTTP gateway and access control (gateway/, clients/). */
   readonly gateway: GatewayConfig;
@@ -277,6 +279,7 @@ export function loadConfig(env: Env = process.env): Config {
       leaseTtlMs: r.int("LEASE_TTL_MS", 5000, 1000, 120000),
       idleMs: r.int("ACTOR_IDLE_MS", 60000, 100, 86400000),
       maxResident: r.int("ACTOR_MAX_RESIDENT", 20000, 10, 10000000),
+      maxBatch: r.int("ACTOR_MAX_BATCH", 64, 1, 10000),
     },
     gateway: {
       bodyLimitBytes: r.int("GATEWAY_BODY_LIMIT_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),

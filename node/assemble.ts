@@ -35,6 +35,7 @@ export function assembleRuntime(config: Config, nats: NatsHandles, log: Logger):
       leaseTtlMs: config.actors.leaseTtlMs,
       idleMs: config.actors.idleMs,
       maxResident: config.actors.maxResident,
+      maxBatch: config.actors.maxBatch,
       replicas: config.jetstream.replicas,
     },
     log.child({ component: "runtime" }),
