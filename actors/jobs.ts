@@ -3,7 +3,7 @@
  * actor. Each job name has one durable consumer on the jobs stream shared by every node that
  * hosts it (work-queue: each job runs on one node at a time). A failing run is retried with
  * exponential backoff and jitter (`nak(delay)`) until its deadline; a circuit breaker per job
- * name stops calls to a service that keeps failing. The outcome returns to the actor that asked
+ * name stops calls to a service that keeps failing (jobs wait while it is open). The outcome returns to the actor that asked
  * (`replyTo`) as a {@link JobResult} message; a failed job without `replyTo` is dead-lettered.
  */
 import type { ConsumerMessages, JsMsg, NatsHandles } from "../nats";
@@ -11,7 +11,7 @@ import type { Logger } from "../lib/logger";
 import type { JobDefinition, JobEnvelope, JobResult } from "./types";
 import { CircuitBreaker } from "./breaker";
 import { backoffDelay } from "./backoff";
-import { decodeJson } from "./codec";
+import { decodeJson, sleep } from "./codec";
 import { RetryableError, TerminalError, errorMessage } from "../lib/errors";
 import type { Topology } from "../streams/subjects";
 
@@ -56,6 +56,8 @@ export class JobWorker {
   private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
   private readonly active = new Set<AbortController>();
+  /** Aborted on stop: wakes jobs that wait for the breaker. */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly def: JobDefinition,
@@ -80,6 +82,7 @@ export class JobWorker {
   /** Stops taking jobs and waits (up to `graceMs`) for running ones; the rest are redelivered. */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     this.wake?.();
     await this.messages?.close().catch(() => undefined);
     await this.loop?.catch(() => undefined);
@@ -121,12 +124,18 @@ export class JobWorker {
       await this.finish(msg, env, { ok: false, error: "deadline exceeded", terminal: false, attempts: attempt - 1 });
       return;
     }
-    const wait = this.breaker.acquire();
-    if (wait > 0) {
+    // While the breaker is open, hold the job (and stop taking new ones: every slot waits here)
+    // instead of nak'ing it, so that JetStream's delivery count, our attempt number, only
+    // counts real calls and the backoff does not grow during an outage.
+    for (let wait = this.breaker.acquire(); wait > 0; wait = this.breaker.acquire()) {
       this.stats.shortCircuited++;
-      // The run is not made: retry when the breaker may let a call through (not counted as an attempt for backoff).
-      msg.nak(Math.min(env.deadline - now, wait + Math.round(Math.random() * 250)));
-      return;
+      if (this.stopped) return; // unacked: redelivered after the ack wait, to this or another node
+      if (Date.now() + wait >= env.deadline) {
+        await this.finish(msg, env, { ok: false, error: "deadline exceeded while the service was failing (circuit open)", terminal: false, attempts: attempt - 1 });
+        return;
+      }
+      await sleep(Math.min(wait + Math.round(Math.random() * 100), jobAckWaitMs(this.def) / 3), this.stopping.signal);
+      if (!this.stopped) msg.working();
     }
     const ac = new AbortController();
     this.active.add(ac);
