@@ -8,6 +8,7 @@
  *                    secret; logs every attempt (receipts/deliveries.ts, shown in the status
  *                    document); dead-lettered by the runtime after its deadline
  */
+import { httpRequest, jsonOf, reasonOf, retryAfterMs, type HttpResponse } from "../lib/http-client";
 import type { Config } from "../config";
 import type { JobContext, JobDefinition } from "../actors/types";
 import {
@@ -40,33 +41,15 @@ export function callbackUrlFor(publicUrl: string, service: RegistrationService):
 
 const NEVER_OPEN = { failures: Number.MAX_SAFE_INTEGER, openMs: 1 } as const;
 
-async function readReason(res: Response): Promise<string> {
-  const text = await res.text().catch(() => "");
-  try {
-    const v = JSON.parse(text) as { reason?: unknown };
-    if (typeof v.reason === "string" && v.reason !== "") return v.reason.slice(0, 1000);
-  } catch {
-    // not JSON
-  }
-  return text.slice(0, 200) || `HTTP ${res.status}`;
-}
-
-function retryAfterMs(res: Response): number | undefined {
-  const h = res.headers.get("retry-after");
-  if (!h) return undefined;
-  const s = Number(h);
-  return Number.isFinite(s) && s >= 0 ? Math.min(s * 1000, 300_000) : undefined;
-}
-
 /**
  * One registration call. 201 → `{registrationId}`; 202 → `{pending: true}`; 400/422 →
  * TerminalError with the service's reason (REJECTED); 429, 5xx, other answers, network
  * errors and timeouts → RetryableError (retried until the deadline, then FAILED).
  */
 export async function register(baseUrl: string, callbackUrl: string, data: RegistrationJobData, signal: AbortSignal): Promise<RegistrationJobResult> {
-  let res: Response;
+  let res: HttpResponse;
   try {
-    res = await fetch(`${baseUrl}/registrations`, {
+    res = await httpRequest(`${baseUrl}/registrations`, {
       method: "POST",
       headers: { "Content-Type": "application/json", "Idempotency-Key": data.receiptId },
       body: JSON.stringify({
@@ -84,24 +67,17 @@ export async function register(baseUrl: string, callbackUrl: string, data: Regis
     throw new RetryableError(`${data.service} service unreachable: ${signal.aborted ? "timeout" : errorMessage(err)}`);
   }
   if (res.status === 201 || res.status === 200) {
-    let body: { registrationId?: unknown };
-    try {
-      body = (await res.json()) as { registrationId?: unknown };
-    } catch {
-      throw new RetryableError(`${data.service} service answered ${res.status} without JSON`);
-    }
+    const body = jsonOf(res) as { registrationId?: unknown } | undefined;
+    if (body === undefined || body === null) throw new RetryableError(`${data.service} service answered ${res.status} without JSON`);
     if (typeof body.registrationId !== "string" || body.registrationId === "") throw new RetryableError(`${data.service} service answered ${res.status} without a registrationId`);
     return { registrationId: body.registrationId };
   }
-  if (res.status === 202) {
-    await res.arrayBuffer().catch(() => undefined);
-    return { pending: true };
-  }
+  if (res.status === 202) return { pending: true };
   if (res.status === 422 || res.status === 400) {
-    const reason = await readReason(res);
+    const reason = reasonOf(res);
     throw new TerminalError(`${data.service} service refused the receipt: ${reason}`, reason);
   }
-  const reason = await readReason(res);
+  const reason = reasonOf(res);
   // 429 asks us to slow down; a 503's Retry-After is left to our own backoff and breaker
   const after = res.status === 429 ? retryAfterMs(res) : undefined;
   throw new RetryableError(`${data.service} service answered ${res.status}: ${reason}`, after);
@@ -134,10 +110,10 @@ export async function deliverWebhook(deps: ReceiptJobDeps, data: WebhookJobData,
   const client = await deps.clients.webhookOf(data.clientId);
   if (!client) throw new TerminalError(`client ${data.clientId} no longer exists`);
   const headers = signWebhook(client.secret, ctx.id, data.body, Date.now());
-  let res: Response;
+  let res: HttpResponse;
   try {
-    res = await fetch(data.url, { method: "POST", headers: { "Content-Type": "application/json", "User-Agent": "switchyard-webhooks/1", ...headers }, body: data.body, signal: ctx.signal, redirect: "manual" });
-    await res.arrayBuffer().catch(() => undefined);
+    // Redirects are not followed: a webhook endpoint answers where it is registered.
+    res = await httpRequest(data.url, { method: "POST", headers: { "Content-Type": "application/json", "User-Agent": "switchyard-webhooks/1", ...headers }, body: data.body, signal: ctx.signal });
   } catch (err) {
     const error = ctx.signal.aborted ? "timeout" : errorMessage(err);
     await report(false, null, error);

@@ -15,6 +15,7 @@
  * POST /admin/reset, GET /health. Faults (latency, errors, timeouts, rejections, outages,
  * duplicate, early, late and lost callbacks) are drawn per request from the configuration.
  */
+import { httpRequest } from "../lib/http-client";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { randomUUID } from "node:crypto";
@@ -139,9 +140,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     for (let attempt = 1; attempt <= 6 && !closed; attempt++) {
       try {
         const headers = signWebhook(opts.secret, webhookId, body, Date.now());
-        const res = await fetch(url, { method: "POST", body, headers: { "Content-Type": "application/json", ...headers }, signal: AbortSignal.timeout(5000) });
-        await res.arrayBuffer().catch(() => undefined);
-        if (res.ok) {
+        const res = await httpRequest(url, { method: "POST", body, headers: { "Content-Type": "application/json", ...headers }, signal: AbortSignal.timeout(5000) });
+        if (res.status >= 200 && res.status < 300) {
           counters.callbacksSent++;
           return;
         }

@@ -9,34 +9,16 @@
  * message is parked in the DLQ). 401/403/408/425/429, 5xx, timeouts and network errors: retried
  * (a credentials problem is fixed by an operator, not by the message).
  */
+import { httpRequest, jsonOf, reasonOf, retryAfterMs, type HttpResponse } from "../lib/http-client";
 import { RetryableError, TerminalError, errorMessage } from "../lib/errors";
 
 const RETRYABLE_4XX = new Set([401, 403, 408, 425, 429]);
 
-async function reasonOf(res: Response): Promise<string> {
-  const text = await res.text().catch(() => "");
-  try {
-    const v = JSON.parse(text) as { reason?: unknown; message?: unknown };
-    const r = typeof v.reason === "string" ? v.reason : typeof v.message === "string" ? v.message : null;
-    if (r) return r.slice(0, 500);
-  } catch {
-    // not JSON
-  }
-  return text.slice(0, 200) || `HTTP ${res.status}`;
-}
-
-function retryAfterMs(res: Response): number | undefined {
-  const h = res.headers.get("retry-after");
-  if (!h) return undefined;
-  const s = Number(h);
-  return Number.isFinite(s) && s >= 0 ? Math.min(s * 1000, 300_000) : undefined;
-}
-
 /** One call; resolves with the parsed 2xx body (or {}), throws Terminal/Retryable errors. */
 export async function callDownstream(service: "user" | "erp", method: string, url: string, key: string, body: unknown, signal: AbortSignal, okStatuses: readonly number[] = []): Promise<Record<string, unknown>> {
-  let res: Response;
+  let res: HttpResponse;
   try {
-    res = await fetch(url, {
+    res = await httpRequest(url, {
       method,
       headers: { "Content-Type": "application/json", "Idempotency-Key": key },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -46,15 +28,10 @@ export async function callDownstream(service: "user" | "erp", method: string, ur
     throw new RetryableError(`${service} service unreachable: ${signal.aborted ? "timeout" : errorMessage(err)}`);
   }
   if ((res.status >= 200 && res.status < 300) || okStatuses.includes(res.status)) {
-    const text = await res.text().catch(() => "");
-    try {
-      const v: unknown = text ? JSON.parse(text) : {};
-      return typeof v === "object" && v !== null ? (v as Record<string, unknown>) : {};
-    } catch {
-      return {};
-    }
+    const v = jsonOf(res);
+    return typeof v === "object" && v !== null ? (v as Record<string, unknown>) : {};
   }
-  const reason = await reasonOf(res);
+  const reason = reasonOf(res);
   if (res.status >= 400 && res.status < 500 && !RETRYABLE_4XX.has(res.status)) {
     throw new TerminalError(`${service} service refused (${res.status}): ${reason}`, `${res.status} ${reason}`);
   }
