@@ -13,6 +13,7 @@
  * of it changes nothing.
  */
 import type { Migration, Pool } from "../db";
+import { monthlyPartitionsFunctionSql } from "../db/partitions";
 import type { FeedPosition } from "./cursor";
 
 /** Schema of the event store. */
@@ -44,26 +45,7 @@ CREATE TABLE events (
 
 CREATE INDEX events_client_event ON events (client_id, event_id);
 
--- Creates the monthly partitions from first_month for months months (idempotent).
-CREATE FUNCTION events_ensure_partitions(first_month date, months integer) RETURNS integer
-LANGUAGE plpgsql AS $$
-DECLARE
-  m date;
-  created integer := 0;
-  part text;
-BEGIN
-  PERFORM pg_advisory_xact_lock(hashtext(current_schema() || '.events_partitions'));
-  FOR i IN 0 .. months - 1 LOOP
-    m := (date_trunc('month', first_month) + make_interval(months => i))::date;
-    part := 'events_' || to_char(m, 'YYYYMM');
-    IF to_regclass(quote_ident(current_schema()) || '.' || quote_ident(part)) IS NULL THEN
-      EXECUTE format('CREATE TABLE %I.%I PARTITION OF events FOR VALUES FROM (%L) TO (%L)',
-        current_schema(), part, m::text || ' 00:00:00+00', (m + interval '1 month')::date::text || ' 00:00:00+00');
-      created := created + 1;
-    END IF;
-  END LOOP;
-  RETURN created;
-END $$;
+${monthlyPartitionsFunctionSql("events")}
 
 SELECT events_ensure_partitions((date_trunc('month', now() AT TIME ZONE 'UTC'))::date, 3);
 `,

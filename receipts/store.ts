@@ -8,6 +8,7 @@
  */
 import type { Pool } from "../db";
 import type { Migration } from "../db";
+import { monthlyPartitionsFunctionSql } from "../db/partitions";
 import { AppError } from "../lib/errors";
 import type { ReceiptStatusUpdate, SubmittedReceipt } from "../actors/receipt.actor";
 import { RECEIPT_STATUSES, type ReceiptDocument, type ReceiptFormat, type ReceiptStatus } from "./model";
@@ -46,26 +47,7 @@ CREATE TABLE receipts (
 -- Serves "my receipts, newest first" for any interval, with keyset pagination.
 CREATE INDEX receipts_client_created ON receipts (client_id, created_at DESC, id DESC);
 
--- Creates the monthly partitions from first_month for months months (idempotent).
-CREATE FUNCTION receipts_ensure_partitions(first_month date, months integer) RETURNS integer
-LANGUAGE plpgsql AS $$
-DECLARE
-  m date;
-  created integer := 0;
-  part text;
-BEGIN
-  PERFORM pg_advisory_xact_lock(hashtext(current_schema() || '.receipts_partitions'));
-  FOR i IN 0 .. months - 1 LOOP
-    m := (date_trunc('month', first_month) + make_interval(months => i))::date;
-    part := 'receipts_' || to_char(m, 'YYYYMM');
-    IF to_regclass(quote_ident(current_schema()) || '.' || quote_ident(part)) IS NULL THEN
-      EXECUTE format('CREATE TABLE %I.%I PARTITION OF receipts FOR VALUES FROM (%L) TO (%L)',
-        current_schema(), part, m::text || ' 00:00:00+00', (m + interval '1 month')::date::text || ' 00:00:00+00');
-      created := created + 1;
-    END IF;
-  END LOOP;
-  RETURN created;
-END $$;
+${monthlyPartitionsFunctionSql("receipts")}
 
 SELECT receipts_ensure_partitions((date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date, 5);
 `,

@@ -6,7 +6,7 @@
  * unacked messages come back) and a replay changes nothing. A status update whose record is
  * not in Postgres yet is retried later.
  */
-import type { ConsumerMessages, JsMsg, NatsHandles } from "../nats";
+import type { JsMsg, NatsHandles } from "../nats";
 import type { Logger } from "../lib/logger";
 import type { ReceiptStatusUpdate } from "../actors/receipt.actor";
 import { backoffDelay } from "../actors/backoff";
@@ -14,14 +14,10 @@ import { errorMessage } from "../lib/errors";
 import type { ReceiptNames } from "../streams/receipts.stream";
 import { isReceiptRecord, type ReceiptRecord } from "./record";
 import type { ReceiptStore } from "./store";
+import { consumeInBatches, type BatchLoop } from "../streams/batch-consumer";
 
 /** A running consumer loop. */
-export interface ConsumerLoop {
-  readonly stats: Record<string, number>;
-  /** True while the loop is consuming. */
-  running(): boolean;
-  stop(): Promise<void>;
-}
+export type ConsumerLoop = BatchLoop<Record<string, number>>;
 
 function isStatusUpdate(v: unknown): v is ReceiptStatusUpdate {
   if (typeof v !== "object" || v === null) return false;
@@ -33,12 +29,6 @@ function isStatusUpdate(v: unknown): v is ReceiptStatusUpdate {
 export async function startReceiptWriter(opts: { nats: NatsHandles; names: ReceiptNames; store: ReceiptStore; logger: Logger; batchRows: number; batchMs: number }): Promise<ConsumerLoop> {
   const { nats, names, store, logger, batchRows, batchMs } = opts;
   const stats = { inserted: 0, updated: 0, batches: 0, failedBatches: 0, deferred: 0, dropped: 0 };
-  const consumer = await nats.js.consumers.get(names.stream, names.writerConsumer);
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: batchRows * 2 });
-  let buffer: JsMsg[] = [];
-  let timer: NodeJS.Timeout | null = null;
-  let flushing: Promise<void> = Promise.resolve();
-  let stopped = false;
 
   async function write(batch: JsMsg[]): Promise<void> {
     const records: ReceiptRecord[] = [];
@@ -83,42 +73,5 @@ export async function startReceiptWriter(opts: { nats: NatsHandles; names: Recei
     }
   }
 
-  function flush(): Promise<void> {
-    if (timer) {
-      clearTimeout(timer);
-      timer = null;
-    }
-    if (buffer.length === 0) return flushing;
-    const batch = buffer;
-    buffer = [];
-    flushing = flushing.then(() => write(batch));
-    return flushing;
-  }
-
-  const loop = (async () => {
-    try {
-      for await (const msg of messages) {
-        buffer.push(msg);
-        if (buffer.length >= batchRows) {
-          // back-pressure: at most one batch waiting behind the one being written
-          await flush();
-        } else if (!timer) {
-          timer = setTimeout(() => void flush(), batchMs);
-        }
-      }
-    } catch (err) {
-      if (!stopped) logger.error({ err: errorMessage(err) }, "receipt writer consumer failed");
-    }
-  })();
-
-  return {
-    stats,
-    running: () => !stopped,
-    async stop() {
-      stopped = true;
-      await messages.close().catch(() => undefined);
-      await loop;
-      await flush();
-    },
-  };
+  return consumeInBatches({ nats, stream: names.stream, consumer: names.writerConsumer, batchRows, batchMs, logger, name: "receipt writer", stats, write });
 }

@@ -4,20 +4,17 @@
  * them in one transaction (store.writeBatch: merges, so batches from several nodes converge in
  * any order) and acks only after the commit; a failed batch is retried with backoff.
  */
-import type { ConsumerMessages, JsMsg, NatsHandles } from "../nats";
+import type { JsMsg, NatsHandles } from "../nats";
 import type { Logger } from "../lib/logger";
 import { backoffDelay } from "../actors/backoff";
 import { errorMessage } from "../lib/errors";
 import type { SupporterNames } from "../streams/supporters.stream";
 import type { LogRecord } from "./model";
 import type { SupporterStore } from "./store";
+import { consumeInBatches, type BatchLoop } from "../streams/batch-consumer";
 
 /** A running consumer loop. */
-export interface WriterLoop {
-  readonly stats: { written: number; batches: number; failedBatches: number; dropped: number };
-  running(): boolean;
-  stop(): Promise<void>;
-}
+export type WriterLoop = BatchLoop<{ written: number; batches: number; failedBatches: number; dropped: number }>;
 
 function isLogRecord(v: unknown): v is LogRecord {
   if (typeof v !== "object" || v === null) return false;
@@ -29,12 +26,6 @@ function isLogRecord(v: unknown): v is LogRecord {
 export async function startSupporterWriter(opts: { nats: NatsHandles; names: SupporterNames; store: SupporterStore; logger: Logger; batchRows: number; batchMs: number }): Promise<WriterLoop> {
   const { nats, names, store, logger, batchRows, batchMs } = opts;
   const stats = { written: 0, batches: 0, failedBatches: 0, dropped: 0 };
-  const consumer = await nats.js.consumers.get(names.logStream, names.writerConsumer);
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: batchRows * 2 });
-  let buffer: JsMsg[] = [];
-  let timer: NodeJS.Timeout | null = null;
-  let flushing: Promise<void> = Promise.resolve();
-  let stopped = false;
 
   async function write(batch: JsMsg[]): Promise<void> {
     const records: LogRecord[] = [];
@@ -68,38 +59,5 @@ export async function startSupporterWriter(opts: { nats: NatsHandles; names: Sup
     }
   }
 
-  function flush(): Promise<void> {
-    if (timer) {
-      clearTimeout(timer);
-      timer = null;
-    }
-    if (buffer.length === 0) return flushing;
-    const batch = buffer;
-    buffer = [];
-    flushing = flushing.then(() => write(batch));
-    return flushing;
-  }
-
-  const loop = (async () => {
-    try {
-      for await (const msg of messages) {
-        buffer.push(msg);
-        if (buffer.length >= batchRows) await flush();
-        else if (!timer) timer = setTimeout(() => void flush(), batchMs);
-      }
-    } catch (err) {
-      if (!stopped) logger.error({ err: errorMessage(err) }, "event-log writer consumer failed");
-    }
-  })();
-
-  return {
-    stats,
-    running: () => !stopped,
-    async stop() {
-      stopped = true;
-      await messages.close().catch(() => undefined);
-      await loop;
-      await flush();
-    },
-  };
+  return consumeInBatches({ nats, stream: names.logStream, consumer: names.writerConsumer, batchRows, batchMs, logger, name: "event-log writer", stats, write });
 }
