@@ -15,7 +15,7 @@ import type { ActorKind, ActorMessage, RetryPolicy } from "./types";
 import { resolveEffects, type ResolvedEffect, type ResolveContext } from "./effects";
 import { decodeJson, encodeJson, headersToRecord, sleep } from "./codec";
 import { backoffDelay } from "./backoff";
-import { Histogram } from "./histogram";
+import { Histogram } from "../lib/histogram";
 import { TerminalError, errorMessage } from "../lib/errors";
 import { partitionOf, type Topology } from "../streams/subjects";
 

@@ -11,6 +11,6 @@ export { createEventStore, eventMigrations, type EventStore, type EventRow, type
 export { TypeStore, type TypeDefinition } from "./types-store";
 export { EventProcessor, isTransientStoreError, type ProcessorStats, type TenantStats } from "./processor";
 export { DlqMonitor, DLQ_DEPTH_METRIC, type DlqAlarm } from "./alarms";
-export { LatencyHistogram } from "./latency";
+export { LatencyHistogram } from "../lib/histogram";
 export { createEventsApi, MAX_FEED_PAGE, type EventsApi, type FeedPage, type IngestResult, type EventDeadLetter } from "./api";
 export { eventRoutes } from "./routes";

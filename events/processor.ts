@@ -38,7 +38,7 @@ import { LeaseManager, type PartitionRef } from "../actors/leases";
 import { DeadLetters } from "../actors/dlq";
 import { sleep } from "../actors/codec";
 import { FairScheduler } from "./scheduler";
-import { LatencyHistogram } from "./latency";
+import { LatencyHistogram } from "../lib/histogram";
 import { decodeEnvelope } from "./envelope";
 import type { EventTypeRegistry } from "./registry";
 import { rowAad, type DataKeyring } from "./crypto";

@@ -9,7 +9,7 @@ import { DataKeyring, DecryptError, rowAad } from "../../events/crypto";
 import { decodeCursor, encodeCursor } from "../../events/cursor";
 import { codeOfLine, rejectionLine } from "../../events/model";
 import { isTransientStoreError } from "../../events/processor";
-import { LatencyHistogram } from "../../events/latency";
+import { LatencyHistogram } from "../../lib/histogram";
 import { eventNames } from "../../streams/events.stream";
 import { AppError } from "../../lib/errors";
 

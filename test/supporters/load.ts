@@ -5,7 +5,7 @@
  * publish), many supporters at once. It records every acknowledgement's latency and checks that
  * each answer carries the expected identity hash.
  */
-import { Histogram } from "../../actors/histogram";
+import { Histogram } from "../../lib/histogram";
 import type { SupporterPayload } from "../../supporters/schema";
 import { call, expectedHash, payloadOf, type Producers } from "./harness";
 

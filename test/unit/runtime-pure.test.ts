@@ -4,7 +4,7 @@ import { backoffDelay } from "../../actors/backoff";
 import { CircuitBreaker } from "../../actors/breaker";
 import { desiredOwner } from "../../actors/assignment";
 import { resolveEffects } from "../../actors/effects";
-import { Histogram } from "../../actors/histogram";
+import { Histogram } from "../../lib/histogram";
 import { foldDigest, probeKind, type ProbeState } from "../../actors/probe.actor";
 import { partitionOf, topology, isValidKey } from "../../streams/subjects";
 import { describePartitions, partitionsFromDescription, runtimeDeclarations } from "../../streams/runtime.stream";

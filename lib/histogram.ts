@@ -1,7 +1,8 @@
 /**
  * A fixed-memory, mergeable latency histogram (log-spaced buckets from 0.1 ms to ~100 s, 20 per
- * decade: percentiles within ~12%). One per tenant; several merge into one distribution (the
- * p99 of a group of tenants is not the p99 of their p99s).
+ * decade: percentiles within ~12%). Used for publish-to-handled latency of actors and per-tenant
+ * latency of events; several merge into one distribution (the p99 of a group is not the p99 of
+ * their p99s).
  */
 const PER_DECADE = 20;
 const MIN_MS = 0.1;
@@ -21,6 +22,13 @@ export class LatencyHistogram {
     this.counts[i] = (this.counts[i] ?? 0) + 1;
     this.count++;
     if (ms > this.max) this.max = ms;
+  }
+
+  /** Forgets everything recorded. */
+  reset(): void {
+    this.counts.fill(0);
+    this.count = 0;
+    this.max = 0;
   }
 
   /** Adds `other`'s counts to this one. */
@@ -43,3 +51,6 @@ export class LatencyHistogram {
     return Number(this.max.toFixed(2));
   }
 }
+
+/** The same histogram under its shorter name. */
+export { LatencyHistogram as Histogram };
