@@ -32,16 +32,7 @@ export function recordToHeaders(rec: Readonly<Record<string, string>> | undefine
   return h;
 }
 
-/** Header names the runtime writes on dead letters. */
-export const DlqHeaders = {
-  Error: "Sy-Dlq-Error",
-  Attempts: "Sy-Dlq-Attempts",
-  Deliveries: "Sy-Dlq-Deliveries",
-  Subject: "Sy-Dlq-Subject",
-  Stream: "Sy-Dlq-Stream",
-  Seq: "Sy-Dlq-Seq",
-  At: "Sy-Dlq-At",
-} as const;
+export { DlqHeaders, REPLAYED_FROM_HEADER } from "./dlq-headers";
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -5,7 +5,8 @@
  */
 import { headers as natsHeaders, isJsApiError, JetStreamApiCodes, type JsMsg, type NatsHandles, type StoredMsg } from "../nats";
 import type { DlqEntry } from "./types";
-import { DlqHeaders, headersToRecord } from "./codec";
+import { headersToRecord } from "./codec";
+import { DlqHeaders, REPLAYED_FROM_HEADER } from "./dlq-headers";
 
 /** Stores, lists and replays dead letters of one namespace. */
 export class DeadLetters {
@@ -78,7 +79,7 @@ export class DeadLetters {
       }
       const h = natsHeaders();
       for (const [k, v] of Object.entries(rec)) if (!k.startsWith("Sy-Dlq-")) h.set(k, v);
-      h.set("Sy-Replayed-From", String(seq));
+      h.set(REPLAYED_FROM_HEADER, String(seq));
       await this.h.js.publish(subject, m.data, { headers: h, msgID: `replay:${this.stream}:${seq}` });
       await this.h.jsm.streams.deleteMessage(this.stream, seq, false).catch(() => undefined);
       replayed.push(seq);

@@ -26,7 +26,7 @@
  */
 import type { ActorKind, ActorMessage, Effect, HandlerContext, HandlerResult, JobResult } from "./types";
 import { isJobResult } from "./types";
-import { DlqHeaders } from "./codec";
+import { DlqHeaders, REPLAYED_FROM_HEADER } from "./dlq-headers";
 import { TerminalError } from "../lib/errors";
 import {
   SUPPORTER_JOBS,
@@ -46,8 +46,7 @@ import {
 } from "../supporters/model";
 import { redact } from "../supporters/seal";
 
-/** Header the runtime sets on a message replayed from the DLQ (actors/dlq.ts). */
-export const REPLAYED_FROM_HEADER = "Sy-Replayed-From";
+export { REPLAYED_FROM_HEADER };
 
 /** Where one step of one message stands. */
 export type StepState = "pending" | "done" | "erased" | "none";

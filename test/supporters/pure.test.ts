@@ -11,7 +11,7 @@ import { kidOf, newDataKey, openJson, redact, sealJson, unwrapKey, wrapKey } fro
 import { SUPPORTER_JOBS, type IntakeMessage } from "../../supporters/model";
 import { handleSupporter, initialSupporterState, REPLAYED_FROM_HEADER, type SupporterActorOptions, type SupporterState } from "../../actors/supporter.actor";
 import type { ActorMessage, Effect, JobResult } from "../../actors/types";
-import { DlqHeaders } from "../../actors/codec";
+import { DlqHeaders } from "../../actors/dlq-headers";
 import { supporterView } from "../../supporters/view";
 
 const PEPPER = "a-test-pepper-of-at-least-32-characters!";
