@@ -16,8 +16,8 @@
  * duplicate, early, late and lost callbacks) are drawn per request from the configuration.
  */
 import { httpRequest } from "../lib/http-client";
+import { listen, readBody, send } from "./http";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../lib/logger";
 import { signWebhook } from "../receipts/webhooks";
@@ -66,30 +66,6 @@ export interface Simulator {
 
 const MAX_BODY = 2 * 1024 * 1024;
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        reject(new Error("body too large"));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
-}
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  if (res.headersSent || res.destroyed) return;
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
 
 const sleep = (ms: number): Promise<void> => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
 
@@ -123,7 +99,6 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
   const counters: SimCounters = { requests: 0, errors: 0, timeouts: 0, outageRefusals: 0, badRequests: 0, callbacksSent: 0, callbacksFailed: 0, callbacksDropped: 0 };
   const hanging = new Set<ServerResponse>();
   const timers = new Set<NodeJS.Timeout>();
-  const sockets = new Set<Socket>();
   let closed = false;
 
   const later = (ms: number, fn: () => void): void => {
@@ -196,7 +171,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     const key = req.headers["idempotency-key"];
     let raw: Buffer;
     try {
-      raw = await readBody(req);
+      raw = await readBody(req, MAX_BODY);
     } catch {
       counters.badRequests++;
       return send(res, 413, { reason: "body too large" });
@@ -265,7 +240,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     if (url.pathname === "/admin/config" && req.method === "PUT") {
       let patch: unknown;
       try {
-        patch = JSON.parse((await readBody(req)).toString("utf8"));
+        patch = JSON.parse((await readBody(req, MAX_BODY)).toString("utf8"));
       } catch {
         return send(res, 400, { error: "the body must be JSON" });
       }
@@ -301,18 +276,8 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     if (url.pathname === "/health") return send(res, 200, { status: "ok", service: opts.name });
     send(res, 404, { reason: "not found" });
   });
-  server.on("connection", (s: Socket) => {
-    sockets.add(s);
-    s.once("close", () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, opts.host ?? "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const listening = await listen(server, opts.port, opts.host ?? "127.0.0.1");
+  const port = listening.port;
   const sim: Simulator = {
     name: opts.name,
     url: `http://${opts.host ?? "127.0.0.1"}:${port}`,
@@ -336,10 +301,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       for (const t of timers) clearTimeout(t);
       timers.clear();
       for (const r of hanging) r.destroy();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
+      await listening.close();
     },
   };
   log.info({ url: sim.url, mode: config.mode }, "simulator listening");

@@ -15,8 +15,8 @@
  * (to show erasure). Admin API: GET/PUT /admin/config, GET /admin/summary,
  * GET /admin/supporters?hash=, POST /admin/reset, GET /health.
  */
+import { listen, readBody, send } from "./http";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "../lib/logger";
 import { draw, type MsRange } from "./config";
 
@@ -174,35 +174,6 @@ export interface SupporterSimulator {
 const MAX_BODY = 1024 * 1024;
 const HASH = /^[A-Za-z0-9_-]{43}$/;
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        reject(new Error("body too large"));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
-}
-
-function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
-  if (res.headersSent || res.destroyed) return;
-  if (body === undefined) {
-    res.writeHead(status, headers);
-    res.end();
-    return;
-  }
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
 
 const sleep = (ms: number): Promise<void> => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
 
@@ -215,7 +186,6 @@ export async function startSupporterSimulator(opts: SupporterSimOptions): Promis
   const book = new DeliveryBook();
   const counters: SupporterSimCounters = { requests: 0, delivered: 0, duplicates: 0, rejected: 0, errors: 0, timeouts: 0, outageRefusals: 0, badRequests: 0, erased: 0 };
   const hanging = new Set<ServerResponse>();
-  const sockets = new Set<Socket>();
 
   /** Outage, key, body, latency, errors: the checks every call goes through. Null: answered. */
   async function gate(req: IncomingMessage, res: ServerResponse, needBody: boolean): Promise<{ key: string; body: Record<string, unknown>; raw: string } | null> {
@@ -229,7 +199,7 @@ export async function startSupporterSimulator(opts: SupporterSimOptions): Promis
     }
     let raw: Buffer;
     try {
-      raw = await readBody(req);
+      raw = await readBody(req, MAX_BODY);
     } catch {
       counters.badRequests++;
       send(res, 413, { reason: "body too large" });
@@ -340,7 +310,7 @@ export async function startSupporterSimulator(opts: SupporterSimOptions): Promis
     if (url.pathname === "/admin/config" && req.method === "PUT") {
       let patch: unknown;
       try {
-        patch = JSON.parse((await readBody(req)).toString("utf8"));
+        patch = JSON.parse((await readBody(req, MAX_BODY)).toString("utf8"));
       } catch {
         return send(res, 400, { error: "the body must be JSON" });
       }
@@ -374,18 +344,8 @@ export async function startSupporterSimulator(opts: SupporterSimOptions): Promis
     if (url.pathname === "/health") return send(res, 200, { status: "ok", service: opts.service });
     done(handle(req, res, url));
   });
-  server.on("connection", (s: Socket) => {
-    sockets.add(s);
-    s.once("close", () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, opts.host ?? "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const listening = await listen(server, opts.port, opts.host ?? "127.0.0.1");
+  const port = listening.port;
   const sim: SupporterSimulator = {
     name: opts.service,
     url: `http://${opts.host ?? "127.0.0.1"}:${port}`,
@@ -407,10 +367,7 @@ export async function startSupporterSimulator(opts: SupporterSimOptions): Promis
     },
     async close() {
       for (const r of hanging) r.destroy();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
+      await listening.close();
     },
   };
   log.info({ url: sim.url }, "simulator listening");
