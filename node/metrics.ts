@@ -33,12 +33,16 @@ export function registerRuntimeMetrics(registry: Registry, runtime: Runtime): vo
   });
   new Gauge({
     name: "switchyard_consumer_pending",
-    help: "Messages not yet delivered, by stream and consumer",
-    labelNames: ["stream", "consumer"],
+    help: "Messages not yet acked (pending + ack-pending), summed over each stream's consumers (per-consumer figures: the REPL's `streams`)",
+    labelNames: ["stream"],
     registers: [registry],
     async collect() {
+      // One series per stream, not per consumer: domains with a consumer per tenant would
+      // otherwise grow the series count with their tenants.
       this.reset();
-      for (const c of await runtime.consumerStats().catch(() => [])) this.set({ stream: c.stream, consumer: c.consumer }, c.pending + c.ackPending);
+      const byStream = new Map<string, number>();
+      for (const c of await runtime.consumerStats().catch(() => [])) byStream.set(c.stream, (byStream.get(c.stream) ?? 0) + c.pending + c.ackPending);
+      for (const [stream, n] of byStream) this.set({ stream }, n);
     },
   });
   new Gauge({
