@@ -57,3 +57,36 @@ export async function listen(server: Server, port: number, host: string): Promis
       }),
   };
 }
+
+/**
+ * `GET /admin/config` answers the current configuration; `PUT /admin/config` merges a JSON
+ * patch (422 with the problems when invalid). Returns false for any other request.
+ */
+export async function configRoute<C>(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  cfg: { get(): C; merge(current: C, patch: unknown): { config: C } | { problems: string[] }; set(next: C): void; maxBytes: number },
+): Promise<boolean> {
+  if (url.pathname !== "/admin/config") return false;
+  if (req.method === "GET") {
+    send(res, 200, cfg.get());
+    return true;
+  }
+  if (req.method !== "PUT") return false;
+  let patch: unknown;
+  try {
+    patch = JSON.parse((await readBody(req, cfg.maxBytes)).toString("utf8"));
+  } catch {
+    send(res, 400, { error: "the body must be JSON" });
+    return true;
+  }
+  const r = cfg.merge(cfg.get(), patch);
+  if ("problems" in r) {
+    send(res, 422, { error: "invalid configuration", problems: r.problems });
+    return true;
+  }
+  cfg.set(r.config);
+  send(res, 200, r.config);
+  return true;
+}

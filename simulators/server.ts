@@ -16,7 +16,7 @@
  * duplicate, early, late and lost callbacks) are drawn per request from the configuration.
  */
 import { httpRequest } from "../lib/http-client";
-import { listen, readBody, send } from "./http";
+import { configRoute, listen, readBody, send } from "./http";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../lib/logger";
@@ -236,20 +236,11 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
   }
 
   async function admin(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    if (url.pathname === "/admin/config" && req.method === "GET") return send(res, 200, config);
-    if (url.pathname === "/admin/config" && req.method === "PUT") {
-      let patch: unknown;
-      try {
-        patch = JSON.parse((await readBody(req, MAX_BODY)).toString("utf8"));
-      } catch {
-        return send(res, 400, { error: "the body must be JSON" });
-      }
-      const r = mergeSimConfig(config, patch);
-      if ("problems" in r) return send(res, 422, { error: "invalid configuration", problems: r.problems });
-      config = r.config;
+    const set = (next: typeof config): void => {
+      config = next;
       log.info({ config }, "configuration changed");
-      return send(res, 200, config);
-    }
+    };
+    if (await configRoute(req, res, url, { get: () => config, merge: mergeSimConfig, set, maxBytes: MAX_BODY })) return;
     if (url.pathname === "/admin/registrations" && req.method === "GET") {
       const receiptId = url.searchParams.get("receiptId");
       if (receiptId) return send(res, 200, { receiptId, ...(book.counts(receiptId) ?? { registrations: 0, duplicateCalls: 0, status: null, registrationId: null }) });

@@ -15,7 +15,7 @@
  * (to show erasure). Admin API: GET/PUT /admin/config, GET /admin/summary,
  * GET /admin/supporters?hash=, POST /admin/reset, GET /health.
  */
-import { listen, readBody, send } from "./http";
+import { configRoute, listen, readBody, send } from "./http";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Logger } from "../lib/logger";
 import { draw, type MsRange } from "./config";
@@ -306,20 +306,11 @@ export async function startSupporterSimulator(opts: SupporterSimOptions): Promis
   }
 
   async function admin(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    if (url.pathname === "/admin/config" && req.method === "GET") return send(res, 200, config);
-    if (url.pathname === "/admin/config" && req.method === "PUT") {
-      let patch: unknown;
-      try {
-        patch = JSON.parse((await readBody(req, MAX_BODY)).toString("utf8"));
-      } catch {
-        return send(res, 400, { error: "the body must be JSON" });
-      }
-      const r = mergeSupporterSimConfig(config, patch);
-      if ("problems" in r) return send(res, 422, { error: "invalid configuration", problems: r.problems });
-      config = r.config;
+    const set = (next: typeof config): void => {
+      config = next;
       log.info({ config }, "configuration changed");
-      return send(res, 200, config);
-    }
+    };
+    if (await configRoute(req, res, url, { get: () => config, merge: mergeSupporterSimConfig, set, maxBytes: MAX_BODY })) return;
     if (url.pathname === "/admin/summary" && req.method === "GET") return send(res, 200, { service: opts.service, ...book.size(), counters });
     if (url.pathname === "/admin/supporters" && req.method === "GET") {
       const hash = url.searchParams.get("hash") ?? "";
