@@ -37,6 +37,7 @@ import type { EventNames } from "../streams/events.stream";
 import { LeaseManager, type PartitionRef } from "../actors/leases";
 import { DeadLetters } from "../actors/dlq";
 import { sleep } from "../actors/codec";
+import type { EventsConfig } from "../config";
 import { FairScheduler } from "./scheduler";
 import { LatencyHistogram } from "../lib/histogram";
 import { decodeEnvelope } from "./envelope";
@@ -46,18 +47,10 @@ import type { EventRow, EventStore, StoredRef } from "./store";
 import { rejectionLine, type EventRejectCode, type FeedEvent, type Rejection, type ValidEvent } from "./model";
 
 /** Tunables of the processor (from config `events`). */
-export interface ProcessorOptions {
+export interface ProcessorOptions
+  extends Pick<EventsConfig, "partitions" | "maxEventBytes" | "quantum" | "maxBatch" | "writeConcurrency" | "tenantBuffer" | "maxAttempts" | "discoverMs" | "idleMs"> {
   readonly nodeId: string;
-  readonly partitions: number;
   readonly leaseTtlMs: number;
-  readonly maxEventBytes: number;
-  readonly quantum: number;
-  readonly maxBatch: number;
-  readonly writeConcurrency: number;
-  readonly tenantBuffer: number;
-  readonly maxAttempts: number;
-  readonly discoverMs: number;
-  readonly idleMs: number;
   /** Ack wait of tenant consumers (default 60 s). */
   readonly ackWaitMs?: number;
 }
