@@ -27,17 +27,27 @@ function sameValue(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-async function provisionStream(h: NatsHandles, d: StreamDecl): Promise<ProvisionAction> {
-  const name = d.config.name;
-  let existing: StreamConfig | undefined;
+async function streamConfig(h: NatsHandles, name: string): Promise<StreamConfig | undefined> {
   try {
-    existing = (await h.jsm.streams.info(name)).config;
+    return (await h.jsm.streams.info(name)).config;
   } catch (err) {
     if (!isJsApiError(err, JetStreamApiCodes.StreamNotFound)) throw err;
+    return undefined;
   }
+}
+
+async function provisionStream(h: NatsHandles, d: StreamDecl): Promise<ProvisionAction> {
+  const name = d.config.name;
+  let existing = await streamConfig(h, name);
   if (!existing) {
-    await h.jsm.streams.add(d.config);
-    return "created";
+    try {
+      await h.jsm.streams.add(d.config);
+      return "created";
+    } catch (err) {
+      // Nodes starting together race to create it: if another one did, check that one instead.
+      existing = await streamConfig(h, name);
+      if (!existing) throw err;
+    }
   }
   for (const f of IMMUTABLE_STREAM_FIELDS) {
     if (d.config[f] !== undefined && !sameValue(d.config[f], existing[f])) {
@@ -69,39 +79,43 @@ async function provisionConsumer(h: NatsHandles, d: ConsumerDecl): Promise<Provi
   } catch (err) {
     if (!isJsApiError(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
   }
-  await h.jsm.consumers.add(d.stream, d.config);
+  try {
+    await h.jsm.consumers.add(d.stream, d.config);
+  } catch (err) {
+    // Created meanwhile by a node starting at the same time: fine if it is there now.
+    const exists = await h.jsm.consumers.info(d.stream, d.config.durable_name).then(() => true, () => false);
+    if (!exists) throw err;
+    return "unchanged";
+  }
   return "created";
 }
 
-async function provisionKv(h: NatsHandles, d: KvDecl): Promise<ProvisionAction> {
-  const stream = `KV_${d.bucket}`;
-  let exists = true;
+/** Creates a bucket's backing stream through `create` unless it exists (also if a concurrent node made it). */
+async function ensureBucket(h: NatsHandles, stream: string, create: () => Promise<unknown>): Promise<ProvisionAction> {
+  if (await streamConfig(h, stream)) return "unchanged";
   try {
-    await h.jsm.streams.info(stream);
+    await create();
+    return "created";
   } catch (err) {
-    if (!isJsApiError(err, JetStreamApiCodes.StreamNotFound)) throw err;
-    exists = false;
+    if (await streamConfig(h, stream)) return "unchanged";
+    throw err;
   }
-  await h.kvm.create(d.bucket, {
-    history: d.history ?? 1,
-    ttl: d.ttlMs ?? 0,
-    max_bytes: d.maxBytes ?? -1,
-    replicas: d.replicas ?? 1,
-  });
-  return exists ? "unchanged" : "created";
+}
+
+async function provisionKv(h: NatsHandles, d: KvDecl): Promise<ProvisionAction> {
+  return ensureBucket(h, `KV_${d.bucket}`, () =>
+    h.kvm.create(d.bucket, {
+      history: d.history ?? 1,
+      ttl: d.ttlMs ?? 0,
+      max_bytes: d.maxBytes ?? -1,
+      replicas: d.replicas ?? 1,
+    }),
+  );
 }
 
 async function provisionObjectStore(h: NatsHandles, d: ObjectStoreDecl): Promise<ProvisionAction> {
   const objm = new Objm(h.nc);
-  let exists = true;
-  try {
-    await h.jsm.streams.info(`OBJ_${d.bucket}`);
-  } catch (err) {
-    if (!isJsApiError(err, JetStreamApiCodes.StreamNotFound)) throw err;
-    exists = false;
-  }
-  await objm.create(d.bucket, { replicas: d.replicas ?? 1, ...(d.maxBytes ? { max_bytes: d.maxBytes } : {}) });
-  return exists ? "unchanged" : "created";
+  return ensureBucket(h, `OBJ_${d.bucket}`, () => objm.create(d.bucket, { replicas: d.replicas ?? 1, ...(d.maxBytes ? { max_bytes: d.maxBytes } : {}) }));
 }
 
 /** Applies one declaration; see the module doc for the rules. */

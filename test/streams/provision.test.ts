@@ -32,6 +32,17 @@ describe("provisioning", () => {
     expect(await provision(h, decls)).to.deep.equal({ created: 0, updated: 0, unchanged: 3 });
   });
 
+  it("lets nodes that start together provision the same declarations at once", async () => {
+    const decls: Declaration[] = [
+      { type: "stream", config: { name: `${ns.toUpperCase()}_RACE`, subjects: [`${ns}.race.>`], storage: StorageType.File } },
+      { type: "consumer", stream: `${ns.toUpperCase()}_RACE`, config: { durable_name: "c1", filter_subject: `${ns}.race.a` } },
+      { type: "kv", bucket: `${ns}_racekv`, history: 1 },
+    ];
+    const results = await Promise.all(Array.from({ length: 4 }, () => provision(h, decls)));
+    expect(results.reduce((n, r) => n + r.created, 0)).to.be.at.least(3);
+    for (const r of results) expect(r.created + r.unchanged + r.updated).to.equal(3);
+  });
+
   it("updates a compatible change in place", async () => {
     expect(await provision(h, [stream(120e9)])).to.deep.equal({ created: 0, updated: 1, unchanged: 0 });
     expect((await h.jsm.streams.info(`${ns.toUpperCase()}_P`)).config.max_age).to.equal(120e9);
