@@ -1,6 +1,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
+import { applyNatsTuning } from "./tuning";
 
 /** A NATS connection with its JetStream client, manager and KV manager. */
 export interface NatsHandles {
@@ -16,6 +17,7 @@ export interface NatsHandles {
  * Once connected, the client reconnects forever on its own.
  */
 export async function connectNats(url: string, name: string, timeoutMs = 5000): Promise<NatsHandles> {
+  applyNatsTuning();
   const nc = await connect({
     servers: url.split(","),
     name,
