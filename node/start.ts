@@ -72,7 +72,8 @@ async function connectAll(config: Config): Promise<{ nats: NatsHandles; pg: Pool
     await pg.end().catch(() => undefined);
     throw new StartupError(`cannot reach PostgreSQL at ${redactUrl(config.databaseUrl)} (${errorMessage(err)}): start it with \`pg_ctlcluster 15 main start\` (or \`docker compose up -d postgres\`), or set DATABASE_URL`);
   }
-  const redis = new Redis(config.redisUrl, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+  // auto-pipelining: commands issued in one event-loop turn leave in one write (fewer syscalls at load)
+  const redis = new Redis(config.redisUrl, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 2, enableOfflineQueue: true, enableAutoPipelining: true });
   redis.on("error", () => undefined); // reconnects on its own; callers see command errors
   try {
     await withTimeout(redis.connect(), 4000, "Redis connect");

@@ -27,7 +27,9 @@ export function redisDeliveryLog(redis: Redis, namespace: string, ttlSec: number
   const key = (id: string): string => `${namespace}:rcpthook:${id}`;
   return {
     async record(receiptId, webhookId, info) {
-      await redis.multi().hset(key(receiptId), webhookId, JSON.stringify(info)).expire(key(receiptId), ttlSec).exec();
+      // two plain commands rather than MULTI: the client's auto-pipelining sends them (and any
+      // other record of the same event-loop turn) in one write; the log need not be atomic
+      await Promise.all([redis.hset(key(receiptId), webhookId, JSON.stringify(info)), redis.expire(key(receiptId), ttlSec)]);
     },
     async read(receiptId) {
       const all = await redis.hgetall(key(receiptId));
