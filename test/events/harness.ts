@@ -14,6 +14,9 @@ import { DATABASE_URL, NATS_URL, REDIS_URL, cleanupNamespace } from "../support/
 import { freePort } from "../support/ports";
 import { waitFor } from "../support/wait";
 import { cleanupRedis } from "../gateway/harness";
+import { call, type Answer } from "../support/http";
+
+export { call, type Answer };
 
 /** A test data key (base64 of 32 bytes) and a second one for rotation. */
 export const KEY1 = Buffer.alloc(32, 7).toString("base64");
@@ -76,31 +79,6 @@ export interface TestClient {
 export async function makeClient(node: RunningNode, scopes: string[]): Promise<TestClient> {
   const c = await createClient(clientAdminDeps(node.ctx), { name: `c-${Math.random().toString(36).slice(2, 8)}`, scopes });
   return { id: c.client.id, key: c.apiKey };
-}
-
-/** A parsed HTTP answer. */
-export interface Answer {
-  readonly status: number;
-  readonly text: string;
-  readonly json: any;
-}
-
-/** One HTTP call with an API key. */
-export async function call(url: string, key: string | null, init: { method?: string; body?: string | Uint8Array; headers?: Record<string, string> } = {}): Promise<Answer> {
-  const res = await fetch(url, {
-    method: init.method ?? "GET",
-    headers: { ...(key ? { Authorization: `Bearer ${key}` } : {}), ...init.headers },
-    ...(init.body !== undefined ? { body: init.body } : {}),
-    redirect: "manual",
-  });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, text, json };
 }
 
 /** POSTs JSON. */

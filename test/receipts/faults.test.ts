@@ -68,7 +68,7 @@ describe("receipts under faults (two nodes, load)", function () {
     for (const id of ["f1", "f2"]) {
       const port = await freePort();
       const env = receiptsEnv(ns, id, port, sims, { RECEIPT_CALLBACK_WAIT_MS: "3000", ACTOR_PARTITIONS: "8", RECEIPT_CALL_TIMEOUT_MS: "2000" });
-      nodes.set(id, { proc: await startChild(env, `${ns}-${id}`), url: `http://127.0.0.1:${port}` });
+      nodes.set(id, { proc: (await startChild(env, `${ns}-${id}`)).child, url: `http://127.0.0.1:${port}` });
     }
     broker = new ServiceBroker(brokerOptions(loadConfig({ NAMESPACE: ns, NATS_URL, NODE_ID: `faults-client-${process.pid}`, LOG_LEVEL: "warn" }), { logger: false }));
     await broker.start();

@@ -3,31 +3,20 @@
  * and real nodes (the lead's startNode: NATS, Postgres, Redis, the actor runtime, the gateway,
  * the receipts domain) in this process or as child processes, all in one fresh namespace.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync } from "node:fs";
 import http from "node:http";
-import net, { type AddressInfo } from "node:net";
-import path from "node:path";
+import type { AddressInfo } from "node:net";
 import pino from "pino";
 import { loadConfig } from "../../config";
-import { startNode, type RunningNode } from "../../node/start";
+import type { RunningNode } from "../../node/start";
 import { clientAdminDeps, createClient, type CreatedClient } from "../../clients";
 import { startSimulator, type Simulator } from "../../simulators";
 import { verifyWebhook } from "../../receipts/webhooks";
-import { DATABASE_URL, NATS_URL, REDIS_URL, cleanupNamespace, nodeEnv } from "../support/namespace";
+import { DATABASE_URL, NATS_URL, REDIS_URL, cleanupNamespace } from "../support/namespace";
 import { cleanupRedis } from "../gateway/harness";
-import { waitFor } from "../support/wait";
 
-const ROOT = path.resolve(__dirname, "..", "..");
-
-/** A free TCP port on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
+export { freePort } from "../support/ports";
+export { startChild, startInProcess, type ChildNode, type InProcessNode } from "../support/node";
+export { call, type Answer } from "../support/http";
 
 /** The two simulated services. */
 export interface Sims {
@@ -69,66 +58,9 @@ export function receiptsEnv(ns: string, nodeId: string, port: number, sims: Sims
   };
 }
 
-/** A node in this process. */
-export interface InProcessNode {
-  readonly node: RunningNode;
-  readonly url: string;
-  stop(): Promise<void>;
-}
-
-/** Starts a node in this process and waits for its gateway and partitions. */
-export async function startInProcess(env: Record<string, string>): Promise<InProcessNode> {
-  const node = await startNode(loadConfig(env));
-  const url = `http://127.0.0.1:${env["PORT"]}`;
-  await waitFor("node ready", async () => (await fetch(`${url}/health/ready`).catch(() => undefined))?.status === 200, 30_000, 100);
-  return { node, url, stop: () => node.stop() };
-}
-
-/** Starts a node as a child process (so `kill -9` is real); resolves once it is ready. */
-export async function startChild(env: Record<string, string>, logName: string): Promise<ChildProcess> {
-  const dir = path.join(ROOT, "var", "test-logs");
-  mkdirSync(dir, { recursive: true });
-  const log = createWriteStream(path.join(dir, `${logName}.log`), { flags: "a" });
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bin", "start.ts")], { cwd: ROOT, env: nodeEnv(env["NAMESPACE"]!, env), stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
-  const url = `http://127.0.0.1:${env["PORT"]}`;
-  await waitFor(`node ${logName} ready`, async () => {
-    if (child.exitCode !== null) throw new Error(`node ${logName} exited with ${child.exitCode}`);
-    return (await fetch(`${url}/health/ready`).catch(() => undefined))?.status === 200;
-  }, 60_000, 200);
-  return child;
-}
-
 /** Creates a client in the registry (as an admin would). */
 export function makeClient(node: RunningNode, scopes: string[], webhookUrl?: string): Promise<CreatedClient> {
   return createClient(clientAdminDeps(node.ctx), { name: `c-${Math.random().toString(36).slice(2, 8)}`, scopes, ...(webhookUrl ? { webhookUrl } : {}) });
-}
-
-/** A parsed answer. */
-export interface Answer {
-  readonly status: number;
-  readonly headers: Headers;
-  readonly text: string;
-  readonly json: any;
-}
-
-/** An HTTP call with an API key. */
-export async function call(url: string, apiKey: string | null, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
-  const res = await fetch(url, {
-    method: init.method ?? "GET",
-    headers: { ...(apiKey ? { Authorization: `Bearer ${apiKey}` } : {}), ...init.headers },
-    ...(init.body !== undefined ? { body: init.body } : {}),
-    redirect: "manual",
-  });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, text, json };
 }
 
 /** A webhook receiver verifying signatures with each client's secret. */

@@ -4,14 +4,10 @@
  * domain) in this process, all in one fresh namespace, plus producers of the three kinds:
  * HTTP (API key), NATS request/reply and JetStream publish.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync } from "node:fs";
 import http from "node:http";
-import net, { type AddressInfo } from "node:net";
-import path from "node:path";
 import pino from "pino";
-import { loadConfig, DEV_SUPPORTER_SECRETS } from "../../config";
-import { startNode, type RunningNode } from "../../node/start";
+import { DEV_SUPPORTER_SECRETS } from "../../config";
+import type { RunningNode } from "../../node/start";
 import { clientAdminDeps, createClient, createClientStore, type CreatedClient } from "../../clients";
 import { createPool } from "../../db";
 import { startSupporterSimulator, type SupporterSimulator } from "../../simulators";
@@ -20,18 +16,11 @@ import { supporterNames, type SupporterNames } from "../../streams/supporters.st
 import { identityHash, normaliseEmail } from "../../supporters/identity";
 import type { IntakeReply } from "../../supporters/intake";
 import type { SupporterPayload } from "../../supporters/schema";
-import { DATABASE_URL, NATS_URL, REDIS_URL, cleanupNamespace, nodeEnv } from "../support/namespace";
+import { DATABASE_URL, NATS_URL, REDIS_URL, cleanupNamespace } from "../support/namespace";
 import { cleanupRedis } from "../gateway/harness";
-import { waitFor } from "../support/wait";
 
-/** A free TCP port on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
+export { freePort } from "../support/ports";
+export { startChild, startInProcess, type ChildNode, type InProcessNode } from "../support/node";
 
 /** The simulated user and ERP services. */
 export interface Sims {
@@ -70,60 +59,6 @@ export function supportersEnv(ns: string, nodeId: string, port: number, sims: Si
     GATEWAY_RATE_BURST: "100000",
     ...extra,
   };
-}
-
-/** A node in this process. */
-export interface InProcessNode {
-  readonly node: RunningNode;
-  readonly url: string;
-  stop(): Promise<void>;
-}
-
-/** Starts a node in this process and waits until its gateway answers ready. */
-export async function startInProcess(env: Record<string, string>): Promise<InProcessNode> {
-  const node = await startNode(loadConfig(env));
-  const url = `http://127.0.0.1:${env["PORT"]}`;
-  await waitFor("node ready", async () => (await fetch(`${url}/health/ready`).catch(() => undefined))?.status === 200, 30_000, 100);
-  return { node, url, stop: () => node.stop() };
-}
-
-const ROOT = path.resolve(__dirname, "..", "..");
-
-/** A node as a child process (its own event loop: load tests use both cores). */
-export interface ChildNode {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly id: string;
-  /** SIGTERM (drain) or SIGKILL, and wait for the exit. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
-/** Starts a node as a child process; resolves once it answers ready. Logs go to var/test-logs. */
-export async function startChild(env: Record<string, string>): Promise<ChildNode> {
-  const dir = path.join(ROOT, "var", "test-logs");
-  mkdirSync(dir, { recursive: true });
-  const id = env["NODE_ID"]!;
-  const log = createWriteStream(path.join(dir, `${env["NAMESPACE"]}-${id}.log`), { flags: "a" });
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bin", "start.ts")], { cwd: ROOT, env: nodeEnv(env["NAMESPACE"]!, env), stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
-  const url = `http://127.0.0.1:${env["PORT"]}`;
-  const stop = (signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> => {
-    if (child.exitCode !== null) return Promise.resolve(child.exitCode);
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    child.kill(signal);
-    return exited;
-  };
-  try {
-    await waitFor(`node ${id} ready`, async () => {
-      if (child.exitCode !== null) throw new Error(`node ${id} exited with ${child.exitCode}`);
-      return (await fetch(`${url}/health/ready`).catch(() => undefined))?.status === 200;
-    }, 60_000, 200);
-  } catch (err) {
-    await stop("SIGKILL");
-    throw err;
-  }
-  return { child, url, id, stop };
 }
 
 /** Creates a client with `scopes` (as an admin would). */
