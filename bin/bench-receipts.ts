@@ -8,10 +8,13 @@
  *     signed client webhook, whose timestamp is when the actor decided),
  *   - lost = submitted (202) minus receipts seen in a terminal status,
  *   - double registrations counted by the simulators.
- * First a warm-up (BENCH_WARMUP_S at the target rate: JIT, connections, caches; reported, not
- * judged), then the measured run, then a bisection for the highest sustainable rate: each step
- * offers a rate for BENCH_STEP_S and counts as sustainable when every receipt was accepted at
- * that rate, accept p99 < 50 ms, time to ACCEPTED p99 < 1 s and lost = 0.
+ * Phases, each drained before the next: a warm-up (BENCH_WARMUP_S at BENCH_WARMUP_RATE: JIT,
+ * connections, caches; reported, not judged); the search for the highest sustainable rate (from
+ * BENCH_SEARCH_START up by a quarter per step of BENCH_STEP_S until a step fails, then
+ * BENCH_BISECT_STEPS bisections; a step is sustainable when every receipt was accepted at its
+ * rate, accept p99 < 50 ms, time to ACCEPTED p99 < 1 s and lost = 0); last the target run
+ * (BENCH_RATE for BENCH_SECONDS), judged against the targets. CPU per receipt is accounted per
+ * phase for every process.
  * Prints the figures and writes bench-results/receipts.json.
  *
  * By default it starts its own platform in a fresh namespace: the simulators
@@ -27,7 +30,8 @@
  *
  * Env: BENCH_RATE (default 1000/s), BENCH_SECONDS (60), BENCH_NODES (1), BENCH_DRAIN_S (60: seconds
  * without progress before the drain gives up),
- * BENCH_WARMUP_S (10), BENCH_FIND_MAX_STEPS (5; 0 skips the search), BENCH_STEP_S (20),
+ * BENCH_WARMUP_S (10), BENCH_WARMUP_RATE (100), BENCH_SEARCH (1; 0 skips it), BENCH_SEARCH_START
+ * (100), BENCH_SEARCH_MAX (3000), BENCH_BISECT_STEPS (2), BENCH_STEP_S (20),
  * BENCH_EXTERNAL (0), BENCH_MAX_INFLIGHT (3000: requests due beyond it are shed and counted),
  * BENCH_NODE_ARGS (extra node options for the nodes, e.g. --cpu-prof).
  */
@@ -59,10 +63,14 @@ const DRAIN_S = Number(process.env["BENCH_DRAIN_S"] ?? 60);
 const EXTERNAL = process.env["BENCH_EXTERNAL"] === "1";
 /** Beyond this many requests in flight the client sheds (counts, does not send) instead of piling up sockets. */
 const MAX_INFLIGHT = Number(process.env["BENCH_MAX_INFLIGHT"] ?? 3000);
-/** Seconds at the target rate before the measured run (JIT, connections, caches). */
+/** The warm-up before anything is judged (JIT, connections, caches). */
 const WARMUP_S = Number(process.env["BENCH_WARMUP_S"] ?? 10);
-/** Bisection steps of the search for the highest sustainable rate (0: no search). */
-const FIND_MAX_STEPS = Number(process.env["BENCH_FIND_MAX_STEPS"] ?? 5);
+const WARMUP_RATE = Number(process.env["BENCH_WARMUP_RATE"] ?? 100);
+/** The search for the highest sustainable rate (BENCH_SEARCH=0 skips it). */
+const SEARCH = process.env["BENCH_SEARCH"] !== "0";
+const SEARCH_START = Number(process.env["BENCH_SEARCH_START"] ?? 100);
+const SEARCH_MAX = Number(process.env["BENCH_SEARCH_MAX"] ?? 3000);
+const BISECT_STEPS = Number(process.env["BENCH_BISECT_STEPS"] ?? 2);
 /** Seconds each search step offers its rate. */
 const STEP_S = Number(process.env["BENCH_STEP_S"] ?? 20);
 const ROOT = path.resolve(__dirname, "..");
@@ -154,6 +162,8 @@ interface PhaseResult {
   shedByClient: number;
   /** Met every criterion of `setup.sustainableMeans`. */
   sustainable: boolean;
+  /** CPU (user + system) of each process over the phase and its drain, per accepted receipt. */
+  cpuMsPerReceipt?: { nodes: number; simulators: number; natsServer: number; benchClient: number };
 }
 
 async function main(): Promise<void> {
@@ -377,52 +387,66 @@ async function main(): Promise<void> {
       return r;
     }
 
-    // CPU accounting of the platform's processes over the warm-up, the run and its drain
+    // CPU of the platform's processes, accounted per phase (from its first request to the end of its drain)
     const nodePids: (number | undefined)[] = procs.slice(1).map((p) => p.pid);
-    const nodesCpu = (): number => nodePids.reduce<number>((a, p) => a + cpuMs(p), 0);
     const natsPid = natsServerPid();
-    const cpu0 = { nodes: nodesCpu(), sims: cpuMs(procs[0]?.pid), nats: cpuMs(natsPid), bench: process.cpuUsage() };
+    const cpuMark = (): { nodes: number; sims: number; nats: number; bench: NodeJS.CpuUsage } => ({
+      nodes: nodePids.reduce<number>((a, p) => a + cpuMs(p), 0),
+      sims: cpuMs(procs[0]?.pid),
+      nats: cpuMs(natsPid),
+      bench: process.cpuUsage(),
+    });
     const load0 = os.loadavg()[0];
 
-    // a warm-up at the target rate (JIT, connections, caches), measured but not judged
-    const warmup = WARMUP_S > 0 ? await load("warm-up", RATE, WARMUP_S) : undefined;
-    const main = await load("target", RATE, SECONDS);
-    log.info({ submitted: main.sent.filter((s) => s.id).length, seconds: round(main.seconds) }, "load done; draining");
-    const warmupResult = warmup ? await measure(warmup, DRAIN_S) : undefined;
-    const mainResult = await measure(main, DRAIN_S);
+    /** Offers `rate` for `seconds`, drains, measures, and accounts CPU per accepted receipt. */
+    async function phase(label: string, rate: number, seconds: number): Promise<PhaseResult> {
+      const c0 = cpuMark();
+      const r = await measure(await load(label, rate, seconds), DRAIN_S);
+      if (!EXTERNAL) {
+        const c1 = cpuMark();
+        const bench = process.cpuUsage(c0.bench);
+        const per = (ms: number): number => round(ms / Math.max(1, r.submitted));
+        r.cpuMsPerReceipt = { nodes: per(c1.nodes - c0.nodes), simulators: per(c1.sims - c0.sims), natsServer: per(c1.nats - c0.nats), benchClient: per((bench.user + bench.system) / 1000) };
+      }
+      return r;
+    }
 
-    const benchCpu = process.cpuUsage(cpu0.bench);
-    const receiptsSoFar = mainResult.submitted + (warmupResult?.submitted ?? 0);
-    const perReceipt = (ms: number): number => round(ms / Math.max(1, receiptsSoFar));
-    const cpu = EXTERNAL
-      ? undefined
-      : {
-          nodes: perReceipt(nodesCpu() - cpu0.nodes),
-          simulators: perReceipt(cpuMs(procs[0]?.pid) - cpu0.sims),
-          natsServer: perReceipt(cpuMs(natsPid) - cpu0.nats),
-          benchClient: perReceipt((benchCpu.user + benchCpu.system) / 1000),
-        };
+    // 1. a warm-up (JIT, connections, caches), measured but not judged
+    const warmupResult = WARMUP_S > 0 ? await phase("warm-up", WARMUP_RATE, WARMUP_S) : undefined;
 
-    // the highest sustainable rate: bisection between a rate that held and one that did not
+    // 2. the highest sustainable rate: up by a quarter per step from SEARCH_START until a step
+    //    fails, then bisection between the last rate that held and the first that did not.
+    //    Done before the target run, so that no step starts on the remains of an overload.
     const search: PhaseResult[] = [];
     let highest = 0;
-    if (FIND_MAX_STEPS > 0) {
-      let lo = mainResult.sustainable ? RATE : 0;
-      let hi = mainResult.sustainable ? Math.max(3000, RATE * 2) : RATE;
-      for (let i = 0; i < FIND_MAX_STEPS; i++) {
-        const rate = Math.round((lo + hi) / 2);
-        if (rate <= lo || rate >= hi) break;
-        const r = await measure(await load(`search-${i + 1}`, rate, STEP_S), DRAIN_S);
+    if (SEARCH) {
+      let rate = SEARCH_START;
+      let failed: number | undefined;
+      while (failed === undefined && rate <= SEARCH_MAX) {
+        const r = await phase(`search-${search.length + 1}`, rate, STEP_S);
         search.push(r);
-        if (r.sustainable) lo = rate;
-        else hi = rate;
+        if (r.sustainable) {
+          highest = rate;
+          rate = Math.max(rate + 1, Math.round(rate * 1.25));
+        } else failed = rate;
       }
-      highest = lo;
+      for (let i = 0; i < BISECT_STEPS && failed !== undefined; i++) {
+        const mid = Math.round((highest + failed) / 2);
+        if (mid <= highest || mid >= failed) break;
+        const r = await phase(`search-${search.length + 1}`, mid, STEP_S);
+        search.push(r);
+        if (r.sustainable) highest = mid;
+        else failed = mid;
+      }
     }
+
+    // 3. the target run
+    const mainResult = await phase("target", RATE, SECONDS);
+    const atHighest = search.filter((r) => r.offeredRate === highest && r.sustainable).at(-1);
 
     const simT = await json(`${simTax}/admin/registrations?summary=1`);
     const simW = await json(`${simWh}/admin/registrations?summary=1`);
-    const everyPhase = [...(warmupResult ? [warmupResult] : []), mainResult, ...search];
+    const everyPhase = [...(warmupResult ? [warmupResult] : []), ...search, mainResult];
     const result = {
       bench: "receipts",
       at: new Date().toISOString(),
@@ -430,18 +454,19 @@ async function main(): Promise<void> {
         nodes: EXTERNAL ? "external" : NODES,
         rate: RATE,
         seconds: SECONDS,
-        warmupSeconds: WARMUP_S,
+        warmup: { seconds: WARMUP_S, rate: WARMUP_RATE },
+        search: SEARCH ? { start: SEARCH_START, max: SEARCH_MAX, stepSeconds: STEP_S, bisections: BISECT_STEPS } : null,
         tax: "async: 202 after 1-10 ms, callback 50-300 ms later",
         warehouse: "sync: 201 after 20-100 ms",
         mix: "retail, invoice, fiscal; JSON and XML in turn (about 1-1.5 KB each)",
         sustainableMeans: "every offered receipt accepted (>= 99% of the rate, none shed), accept p99 < 50 ms, time to ACCEPTED p99 < 1 s, lost = 0",
       },
       machine: { cpus: os.cpus().length, loadAverage1mAtStart: round(load0 ?? 0), loadAverage1mAtEnd: round(os.loadavg()[0] ?? 0) },
-      /** Over the warm-up, the target run and its drain. */
-      cpuMsPerReceipt: cpu,
       ...mainResult,
       warmup: warmupResult,
-      highestSustainableReceiptsPerSec: FIND_MAX_STEPS > 0 ? highest : null,
+      highestSustainableReceiptsPerSec: SEARCH ? highest : null,
+      /** CPU per receipt of each process at the highest sustainable rate (the target run's is above, under its load). */
+      cpuMsPerReceiptAtHighest: atHighest?.cpuMsPerReceipt ?? null,
       search,
       lostInAllPhases: everyPhase.reduce((a, r) => a + r.lost, 0),
       simulators: {

@@ -20,6 +20,7 @@ import { AppError } from "../../lib/errors";
 import { DATABASE_URL, NATS_URL, REDIS_URL, cleanupNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import type { Context } from "moleculer";
+import { answerOf, type Answer } from "../support/http";
 
 /** A running node with a gateway. */
 export interface GatewayNode {
@@ -184,25 +185,11 @@ export async function cleanupAll(ns: string): Promise<void> {
   await cleanupRedis(ns);
 }
 
-/** A parsed HTTP answer. */
-export interface Answer {
-  readonly status: number;
-  readonly headers: Headers;
-  readonly text: string;
-  readonly json: unknown;
-}
+export type { Answer };
 
 /** Sends one request with fetch (loopback only) and reads the whole answer. */
 export async function request(url: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<Answer> {
-  const res = await fetch(url, { ...init, redirect: "manual" });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, text, json };
+  return answerOf(await fetch(url, { ...init, redirect: "manual" }));
 }
 
 /** True when `body` is the uniform error shape with `code` (any code when omitted). */

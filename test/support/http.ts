@@ -16,6 +16,11 @@ export async function call(url: string, apiKey: string | null, init: { method?: 
     ...(init.body !== undefined ? { body: init.body } : {}),
     redirect: "manual",
   });
+  return answerOf(res);
+}
+
+/** Reads a fetch response whole into an {@link Answer}. */
+export async function answerOf(res: Response): Promise<Answer> {
   const text = await res.text();
   let json: unknown;
   try {
