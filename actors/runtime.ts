@@ -133,6 +133,12 @@ export class Runtime implements ActorRuntime {
       await worker.start();
       this.jobWorkers.set(name, worker);
     }
+    // A node that hosts no actor kind takes no part in partition ownership: it must not count
+    // as a live node in the assignment, or partitions would be given to it.
+    if (refs.length === 0) {
+      this.started = true;
+      return;
+    }
     const leaseKv = await this.h.kvm.open(this.topo.leases.bucket);
     this.leases = new LeaseManager(leaseKv, this.topo, this.opts.nodeId, refs, this.opts.leaseTtlMs, {
       acquired: (ref) => this.startPartition(ref),
@@ -222,7 +228,7 @@ export class Runtime implements ActorRuntime {
   // ---- ActorRuntime ----
 
   isReady(): boolean {
-    return this.started && (this.leases?.allOwned() ?? false);
+    return this.started && (this.leases?.allOwned() ?? true);
   }
 
   async send(kind: string, key: string, data: unknown, opts: { id?: string; headers?: Record<string, string> } = {}): Promise<{ seq: number; duplicate: boolean }> {

@@ -25,6 +25,13 @@ export interface Config {
   readonly databaseUrl: string;
   readonly redisUrl: string;
   readonly services: readonly ServiceName[];
+  /**
+   * WORKERS=off makes an API node: it serves its services' HTTP routes and actions (intake,
+   * reads, callbacks) but hosts no actors, jobs or domain workers (Postgres writers, pumps,
+   * processors), so its event loop answers requests only. Worker nodes (the default) host
+   * them; a deployment can put API nodes in front of worker nodes.
+   */
+  readonly workers: boolean;
   /** HTTP port of the gateway (0 picks a free port). */
   readonly port: number;
   readonly host: string;
@@ -269,6 +276,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl: r.url("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres", ["postgres:", "postgresql:"]),
     redisUrl: r.url("REDIS_URL", "redis://127.0.0.1:6379", ["redis:", "rediss:"]),
     services: r.list("SERVICES", [...SERVICE_NAMES], SERVICE_NAMES) as ServiceName[],
+    workers: r.bool("WORKERS", true),
     port: r.int("PORT", 3000, 0, 65535),
     host: r.str("HOST", "127.0.0.1"),
     logLevel: r.match("LOG_LEVEL", "info", /^(fatal|error|warn|info|debug|trace|silent)$/, "fatal, error, warn, info, debug, trace or silent") as Config["logLevel"],

@@ -25,9 +25,10 @@ export function assembleRuntime(config: Config, nats: NatsHandles, log: Logger):
     topology(config.namespace),
     {
       kinds: all.flatMap((d) => d.kinds?.(config) ?? []),
-      hostedKinds: new Set(hosted.flatMap((d) => (d.kinds?.(config) ?? []).map((k) => k.name))),
+      // an API node (WORKERS=off) hosts no actors and runs no jobs
+      hostedKinds: new Set(config.workers ? hosted.flatMap((d) => (d.kinds?.(config) ?? []).map((k) => k.name)) : []),
       jobs: all.flatMap((d) => d.jobs?.(config) ?? []),
-      hostedJobs: new Set(hosted.flatMap((d) => (d.jobs?.(config) ?? []).map((j) => j.name))),
+      hostedJobs: new Set(config.workers ? hosted.flatMap((d) => (d.jobs?.(config) ?? []).map((j) => j.name)) : []),
     },
     {
       nodeId: config.nodeId,

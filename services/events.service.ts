@@ -202,6 +202,7 @@ function createEventServices(ctx: NodeContext): ServiceSchema[] {
       const t = new TypeStore(await ctx.nats.kvm.open(names.typesBucket), registry, log.child({ part: "types" }));
       await t.start();
       types = t;
+      if (!config.workers) return; // an API node: the processor and the DLQ monitor run on worker nodes
       const broker = (this as unknown as { broker: { broadcast(event: string, payload: unknown): Promise<void> } }).broker;
       monitor = new DlqMonitor({
         nats: ctx.nats,

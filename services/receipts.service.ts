@@ -161,6 +161,7 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
         ensure();
         partitionTimer = setInterval(ensure, 24 * 3600_000);
         partitionTimer.unref();
+        if (!config.workers) return; // an API node: the writer and the sweeper run on worker nodes
         loops.push(await startReceiptWriter({ nats: ctx.nats, names, store, logger: log.child({ part: "writer" }), batchRows: rc.batchRows, batchMs: rc.batchMs }));
         sweeper = startSweeper({ store, runtime: ctx.runtime, logger: log.child({ part: "sweeper" }), callbackWaitMs: rc.callbackWaitMs, orphanAfterMs: Math.min(60_000, rc.callbackWaitMs), deadlineMs: rc.deadlineMs });
         ctx.health.register("receipts", () => ({ ok: loops.every((l) => l.running()) }));

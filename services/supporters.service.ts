@@ -177,6 +177,7 @@ function createSupporterServices(ctx: NodeContext): ServiceSchema[] {
             void answerRequest(intake, msg, log).catch((e: unknown) => log.error({ err: errorMessage(e) }, "supporter request not answered"));
           },
         });
+        if (!config.workers) return; // an API node: the writer and the intake pump run on worker nodes
         writer = await startSupporterWriter({ nats: ctx.nats, names, store, logger: log.child({ part: "writer" }), batchRows: sc.batchRows, batchMs: sc.batchMs });
         pump = await startPump({ nats: ctx.nats, names, runtime: ctx.runtime, keys, prepare, nodeId: config.nodeId, batch: sc.pumpBatch, leaseMs: sc.pumpLeaseMs, logger: log.child({ part: "pump" }) });
         ctx.health.register("supporters", () => ({ ok: (pump?.running() ?? false) && (writer?.running() ?? false) }));
