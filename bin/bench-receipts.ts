@@ -32,6 +32,7 @@
  * without progress before the drain gives up),
  * BENCH_WARMUP_S (10), BENCH_WARMUP_RATE (100), BENCH_SEARCH (1; 0 skips it), BENCH_SEARCH_START
  * (100), BENCH_SEARCH_MAX (3000), BENCH_BISECT_STEPS (2), BENCH_STEP_S (20),
+ * BENCH_API_NODES (0: API nodes, WORKERS=off, in front of the BENCH_NODES worker nodes),
  * BENCH_EXTERNAL (0), BENCH_MAX_INFLIGHT (3000: requests due beyond it are shed and counted),
  * BENCH_NODE_ARGS (extra node options for the nodes, e.g. --cpu-prof).
  */
@@ -58,6 +59,8 @@ const RATE = Number(process.env["BENCH_RATE"] ?? 1000);
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 60);
 /** One node by default: what `npm start` runs, and on 2 cores a second node only competes for them. */
 const NODES = Number(process.env["BENCH_NODES"] ?? 1);
+/** API nodes (WORKERS=off) in front of the BENCH_NODES worker nodes; 0: the nodes take the load themselves. */
+const API_NODES = Number(process.env["BENCH_API_NODES"] ?? 0);
 /** The drain gives up after this many seconds in which no receipt reached a terminal status. */
 const DRAIN_S = Number(process.env["BENCH_DRAIN_S"] ?? 60);
 const EXTERNAL = process.env["BENCH_EXTERNAL"] === "1";
@@ -203,31 +206,37 @@ async function main(): Promise<void> {
     simWh = `http://127.0.0.1:${whPort}`;
     procs.push(child("simulators.ts", { ...process.env, LOG_LEVEL: "warn", SIM_TAX_PORT: String(taxPort), SIM_WAREHOUSE_PORT: String(whPort) }, `${ns}-sims`));
     await waitFor("simulators", async () => (await fetch(`${simWh}/health`).catch(() => undefined))?.ok, 30_000, 100);
-    gateways = [];
-    for (let i = 0; i < NODES; i++) {
-      const port = await freePort();
-      const url = `http://127.0.0.1:${port}`;
+    // BENCH_API_NODES > 0: API nodes (WORKERS=off) take the load and the callbacks; the
+    // BENCH_NODES worker nodes host the actors, jobs and writers
+    const apiPorts = await Promise.all(Array.from({ length: API_NODES }, () => freePort()));
+    const apiUrls = apiPorts.map((p) => `http://127.0.0.1:${p}`);
+    const nodeUrls: string[] = [];
+    const startNodeProc = (name: string, port: number, extra: Record<string, string>): void => {
       procs.push(
         child(
           "start.ts",
           nodeEnv(ns, {
-            NODE_ID: `bench-${i + 1}`,
+            NODE_ID: `bench-${name}`,
             SERVICES: "runtime,gateway,receipts",
             PORT: String(port),
-            PUBLIC_URL: url,
+            PUBLIC_URL: apiUrls[0] ?? `http://127.0.0.1:${port}`,
             TAX_API_URL: simTax,
             WAREHOUSE_API_URL: simWh,
             LOG_LEVEL: "warn",
             GATEWAY_RATE_PER_SEC: "1000000",
             GATEWAY_RATE_BURST: "1000000",
             RECEIPT_CALLBACK_WAIT_MS: "20000",
+            ...extra,
           }),
-          `${ns}-node${i + 1}`,
+          `${ns}-${name}`,
         ),
       );
-      gateways.push(url);
-    }
-    for (const g of gateways) await waitFor(`node ${g} ready`, async () => (await fetch(`${g}/health/ready`).catch(() => undefined))?.status === 200, 90_000, 200);
+      nodeUrls.push(`http://127.0.0.1:${port}`);
+    };
+    for (let i = 0; i < NODES; i++) startNodeProc(`node${i + 1}`, await freePort(), {});
+    apiPorts.forEach((port, i) => startNodeProc(`api${i + 1}`, port, { WORKERS: "off" }));
+    gateways = API_NODES > 0 ? apiUrls : nodeUrls;
+    for (const g of nodeUrls) await waitFor(`node ${g} ready`, async () => (await fetch(`${g}/health/ready`).catch(() => undefined))?.status === 200, 90_000, 200);
   }
   log.info({ ns, gateways, simTax, simWh, rate: RATE, seconds: SECONDS }, "platform ready");
 
@@ -452,6 +461,7 @@ async function main(): Promise<void> {
       at: new Date().toISOString(),
       setup: {
         nodes: EXTERNAL ? "external" : NODES,
+        apiNodes: EXTERNAL ? "external" : API_NODES,
         rate: RATE,
         seconds: SECONDS,
         warmup: { seconds: WARMUP_S, rate: WARMUP_RATE },
