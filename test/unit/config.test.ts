@@ -8,9 +8,11 @@ describe("config", () => {
     expect(c.namespace).to.equal("sy");
     expect(c.services).to.include("runtime");
     expect(c.actors.partitions).to.equal(32);
+    expect(c.workers).to.equal(true);
   });
   it("reads and validates variables", () => {
-    const c = loadConfig({ NATS_URL: "nats://a:4222,nats://b:4222", PORT: "3001", SERVICES: "runtime,probe", NODE_ID: "n-1" });
+    const c = loadConfig({ NATS_URL: "nats://a:4222,nats://b:4222", PORT: "3001", SERVICES: "runtime,probe", NODE_ID: "n-1", WORKERS: "off" });
+    expect(c.workers).to.equal(false);
     expect(c.natsUrl).to.equal("nats://a:4222,nats://b:4222");
     expect(c.port).to.equal(3001);
     expect(c.services).to.deep.equal(["runtime", "probe"]);
