@@ -50,6 +50,10 @@ export class LeaseManager {
   private readonly leases = new Map<string, Observed>();
   private readonly owned = new Map<string, Owned>();
   private readonly busy = new Set<string>();
+  /** Leases drained and about to be deleted: renewals leave them alone. */
+  private readonly releasing = new Set<string>();
+  /** The renewal round in flight (a delete waits for it, or it would race the revision). */
+  private renewing: Promise<unknown> = Promise.resolve();
   private watcher: QueuedIterator<KvWatchEntry> | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private renewTimer: NodeJS.Timeout | null = null;
@@ -82,6 +86,8 @@ export class LeaseManager {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
+    // acquisitions and hand-offs in flight finish first, so that what they took is released too
+    while (this.busy.size > 0) await new Promise((r) => setTimeout(r, 10));
     await Promise.allSettled([...this.owned.keys()].map((key) => this.release(key, true)));
     if (this.renewTimer) clearInterval(this.renewTimer);
     await this.kv.delete(this.topo.leases.nodeKey(this.nodeId)).catch(() => undefined);
@@ -214,6 +220,9 @@ export class LeaseManager {
     this.busy.add(key);
     try {
       await this.callbacks.released(ref, drain);
+      // a renewal in flight would move the revision under the delete: let it land first
+      this.releasing.add(key);
+      await this.renewing;
       const current = this.owned.get(key);
       this.owned.delete(key);
       if (current) await this.kv.delete(key, { previousSeq: current.revision }).catch(() => undefined);
@@ -221,6 +230,7 @@ export class LeaseManager {
     } catch (err) {
       this.log.error({ kind: ref.kind, partition: ref.partition, err: errorMessage(err) }, "partition release failed");
     } finally {
+      this.releasing.delete(key);
       this.busy.delete(key);
     }
   }
@@ -251,6 +261,7 @@ export class LeaseManager {
       );
     }
     for (const [key, owned] of this.owned) {
+      if (this.releasing.has(key)) continue;
       ops.push(
         this.kv.update(key, JSON.stringify({ owner: this.nodeId, at: now }), owned.revision).then(
           (rev) => {
@@ -271,6 +282,8 @@ export class LeaseManager {
         ),
       );
     }
-    await Promise.allSettled(ops);
+    const round = Promise.allSettled(ops);
+    this.renewing = round;
+    await round;
   }
 }
