@@ -131,6 +131,11 @@ export interface ReceiptsConfig {
   readonly batchMs: number;
   /** How long the receipt stream keeps records already written (hot reads before Postgres has them). */
   readonly streamMaxAgeMs: number;
+  /**
+   * Admission control: while more than this many messages wait in the receipt actors'
+   * mailboxes, POST /receipts answers 503 with Retry-After (0: never).
+   */
+  readonly maxBacklog: number;
   /** Ports and host of the simulators (bin/simulators.ts). */
   readonly sim: { readonly host: string; readonly taxPort: number; readonly warehousePort: number };
 }
@@ -200,6 +205,7 @@ function receiptsConfig(r: EnvReader, env: Env): ReceiptsConfig {
     batchRows: r.int("RECEIPT_BATCH_ROWS", 500, 1, 10_000),
     batchMs: r.int("RECEIPT_BATCH_MS", 50, 1, 10_000),
     streamMaxAgeMs: r.int("RECEIPT_STREAM_MAX_AGE_MS", 7 * 24 * 3600_000, 60_000, 365 * 24 * 3600_000),
+    maxBacklog: r.int("RECEIPT_MAX_BACKLOG", 50_000, 0, 1_000_000_000),
     sim,
   };
 }

@@ -38,6 +38,8 @@ export interface ReceiptApiDeps {
   readonly callbackSecrets: Readonly<Record<RegistrationService, string>>;
   readonly limits?: BodyLimits;
   readonly now?: () => number;
+  /** Admission control: an error to refuse new receipts with while the node is overloaded. */
+  readonly admission?: () => AppError | undefined;
 }
 
 /** A submission as the action hands it over. */
@@ -151,6 +153,8 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
     types: () => deps.registry.describe(),
 
     async submit(s) {
+      const refused = deps.admission?.();
+      if (refused) throw refused;
       const key = checkIdempotencyKey(s.idempotencyKey);
       const headerCallback = checkCallbackUrl(s.callbackUrl);
       const read = readReceipt(deps.registry, s.body, s.contentType, limits);

@@ -142,7 +142,11 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
     const requestId = st?.requestId ?? String(res.getHeader("X-Request-Id") ?? randomUUID());
     const e = toHttpError(err);
     const log = st?.log ?? logger.child({ requestId });
-    if (e.status >= 500) log.error({ err: e.cause instanceof Error ? { name: e.cause.name, message: e.cause.message, stack: e.cause.stack } : e.cause, code: e.code }, "request failed");
+    if (e.status >= 500) {
+      // a deliberate refusal (an AppError such as admission control's 503) is expected: no stack
+      if (e.cause instanceof AppError) log.warn({ code: e.code, reason: e.cause.message }, "request refused");
+      else log.error({ err: e.cause instanceof Error ? { name: e.cause.name, message: e.cause.message, stack: e.cause.stack } : e.cause, code: e.code }, "request failed");
+    }
     if (res.headersSent) {
       if (!res.writableEnded) res.destroy();
       return;

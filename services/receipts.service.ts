@@ -9,7 +9,8 @@ import type { Config } from "../config";
 import type { Domain, NodeContext } from "../node/context";
 import { requireClient, requireScope, type GatewayMeta, type HttpCallParams } from "../gateway";
 import { AppError, errorMessage } from "../lib/errors";
-import { receiptKind, type RegistrationService } from "../actors/receipt.actor";
+import { RECEIPT_KIND, receiptKind, type RegistrationService } from "../actors/receipt.actor";
+import { BacklogGauge } from "../actors/backlog";
 import { receiptDeclarations, receiptNames } from "../streams/receipts.stream";
 import { createClientStore } from "../clients";
 import { ReceiptTypeRegistry, RECEIPT_TYPES, type ReceiptStatus } from "../receipts";
@@ -134,6 +135,8 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
   const clients = cachedClientLookup(createClientStore({ pg: ctx.pg }));
   const deliveries = redisDeliveryLog(ctx.redis, config.namespace, Math.ceil(rc.webhookDeadlineMs / 1000) + 7 * 86_400);
   boundDeps.set(depsKey(config), { clients, deliveries });
+  // admission control: refuse new receipts while the actors' mailboxes hold too much
+  const backlog = rc.maxBacklog > 0 ? new BacklogGauge(ctx.nats.jsm, ctx.topology.actors.stream(RECEIPT_KIND)) : undefined;
   const api = createReceiptApi({
     nats: ctx.nats,
     names,
@@ -145,6 +148,10 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
     logger: logger.child({ domain: "receipts" }),
     publicUrl: rc.publicUrl,
     callbackSecrets: { tax: rc.taxCallbackSecret, warehouse: rc.warehouseCallbackSecret },
+    admission: () =>
+      backlog && backlog.messages > rc.maxBacklog
+        ? new AppError("UNAVAILABLE", `receipts arrive faster than they are registered (${backlog.messages} messages waiting, limit ${rc.maxBacklog}); retry later`, undefined, { "Retry-After": "5" })
+        : undefined,
   });
   const loops: ConsumerLoop[] = [];
   let partitionTimer: NodeJS.Timeout | undefined;
@@ -161,6 +168,7 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
         ensure();
         partitionTimer = setInterval(ensure, 24 * 3600_000);
         partitionTimer.unref();
+        backlog?.start();
         if (!config.workers) return; // an API node: the writer and the sweeper run on worker nodes
         loops.push(await startReceiptWriter({ nats: ctx.nats, names, store, logger: log.child({ part: "writer" }), batchRows: rc.batchRows, batchMs: rc.batchMs }));
         sweeper = startSweeper({ store, runtime: ctx.runtime, logger: log.child({ part: "sweeper" }), callbackWaitMs: rc.callbackWaitMs, orphanAfterMs: Math.min(60_000, rc.callbackWaitMs), deadlineMs: rc.deadlineMs });
@@ -168,6 +176,7 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
       },
       async stopped() {
         if (partitionTimer) clearInterval(partitionTimer);
+        backlog?.stop();
         sweeper?.stop();
         await Promise.all(loops.map((l) => l.stop()));
         loops.length = 0;

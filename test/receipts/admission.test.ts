@@ -1,0 +1,75 @@
+/**
+ * Admission control: while more than RECEIPT_MAX_BACKLOG messages wait in the receipt actors'
+ * mailboxes, POST /receipts answers 503 with Retry-After and stores nothing; once workers drain
+ * the mailboxes, receipts are accepted again and every accepted one is registered.
+ * An API node (WORKERS=off) with no worker behind it makes the backlog.
+ */
+import { expect } from "chai";
+import { RECEIPT_TYPES } from "../../receipts/types";
+import { connectNats, type NatsHandles } from "../../nats";
+import { topology } from "../../streams/subjects";
+import { receiptNames } from "../../streams/receipts.stream";
+import { NATS_URL, freshNamespace } from "../support/namespace";
+import { waitFor } from "../support/wait";
+import { isUniformError } from "../gateway/harness";
+import { call, cleanupReceipts, freePort, makeClient, receiptsEnv, startChild, startInProcess, startSims, type ChildNode, type InProcessNode, type Sims } from "./harness";
+
+describe("receipts: admission control on the actors' backlog", function () {
+  this.timeout(120_000);
+  const ns = freshNamespace("ta");
+  let sims: Sims;
+  let apiNode: InProcessNode;
+  let worker: ChildNode | undefined;
+  let h: NatsHandles;
+
+  before(async () => {
+    sims = await startSims();
+    h = await connectNats(NATS_URL, `admission-${ns}`);
+    apiNode = await startInProcess(receiptsEnv(ns, "api-1", await freePort(), sims, { WORKERS: "off", RECEIPT_MAX_BACKLOG: "3" }));
+  });
+
+  after(async () => {
+    await worker?.stop();
+    await apiNode?.stop();
+    await h?.nc.close();
+    await sims?.close();
+    await cleanupReceipts(ns);
+  });
+
+  it("refuses with 503 and Retry-After while the backlog is over the limit, then accepts again once it drains", async () => {
+    const c = await makeClient(apiNode.node, ["receipts:read", "receipts:write"]);
+    const api = `${apiNode.url}/api/v1`;
+    const body = RECEIPT_TYPES[0]!.examples.json;
+    const post = () => call(`${api}/receipts`, c.apiKey, { method: "POST", body, headers: { "Content-Type": "application/json" } });
+    const accepted: string[] = [];
+    // no worker: every accepted receipt stays in the mailboxes (one submit message each)
+    for (let i = 0; i < 4; i++) {
+      const r = await post();
+      expect(r.status, r.text).to.equal(202);
+      accepted.push(r.json.id as string);
+    }
+    const refused = await waitFor("a 503", async () => {
+      const r = await post();
+      if (r.status === 202) accepted.push(r.json.id as string);
+      return r.status === 503 ? r : undefined;
+    }, 15_000, 200);
+    expect(refused.headers.get("retry-after")).to.equal("5");
+    expect(isUniformError(refused.json, "UNAVAILABLE")).to.equal(true);
+    expect(refused.json.error.message).to.match(/retry later/);
+    // nothing of the refused receipt was stored: the record stream holds the accepted ones only
+    const info = await h.jsm.streams.info(receiptNames(ns).stream);
+    expect(info.state.messages).to.equal(accepted.length);
+    expect((await h.jsm.streams.info(topology(ns).actors.stream("receipt"))).state.messages).to.equal(accepted.length);
+
+    // a worker drains the mailboxes: the gate opens and every accepted receipt is registered
+    worker = await startChild(receiptsEnv(ns, "worker-1", await freePort(), sims, { PUBLIC_URL: apiNode.url }));
+    const again = await waitFor("a 202 again", async () => {
+      const r = await post();
+      return r.status === 202 ? r : undefined;
+    }, 30_000, 250);
+    accepted.push(again.json.id as string);
+    for (const id of accepted) {
+      await waitFor(`receipt ${id} ACCEPTED`, async () => (await call(`${api}/receipts/${id}/status`, c.apiKey)).json?.status === "ACCEPTED", 30_000, 100);
+    }
+  });
+});
