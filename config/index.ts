@@ -205,7 +205,7 @@ function receiptsConfig(r: EnvReader, env: Env): ReceiptsConfig {
     batchRows: r.int("RECEIPT_BATCH_ROWS", 500, 1, 10_000),
     batchMs: r.int("RECEIPT_BATCH_MS", 50, 1, 10_000),
     streamMaxAgeMs: r.int("RECEIPT_STREAM_MAX_AGE_MS", 7 * 24 * 3600_000, 60_000, 365 * 24 * 3600_000),
-    maxBacklog: r.int("RECEIPT_MAX_BACKLOG", 50_000, 0, 1_000_000_000),
+    maxBacklog: r.int("RECEIPT_MAX_BACKLOG", 10_000, 0, 1_000_000_000),
     sim,
   };
 }
