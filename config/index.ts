@@ -133,7 +133,8 @@ export interface ReceiptsConfig {
   readonly streamMaxAgeMs: number;
   /**
    * Admission control: while more than this many messages wait in the receipt actors'
-   * mailboxes, POST /receipts answers 503 with Retry-After (0: never).
+   * mailboxes and the registration jobs' consumers, POST /receipts answers 503 with
+   * Retry-After (0: never).
    */
   readonly maxBacklog: number;
   /** Ports and host of the simulators (bin/simulators.ts). */

@@ -9,7 +9,7 @@ import type { Config } from "../config";
 import type { Domain, NodeContext } from "../node/context";
 import { requireClient, requireScope, type GatewayMeta, type HttpCallParams } from "../gateway";
 import { AppError, errorMessage } from "../lib/errors";
-import { RECEIPT_KIND, receiptKind, type RegistrationService } from "../actors/receipt.actor";
+import { RECEIPT_JOBS, RECEIPT_KIND, receiptKind, type RegistrationService } from "../actors/receipt.actor";
 import { BacklogGauge } from "../actors/backlog";
 import { receiptDeclarations, receiptNames } from "../streams/receipts.stream";
 import { createClientStore } from "../clients";
@@ -136,7 +136,16 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
   const deliveries = redisDeliveryLog(ctx.redis, config.namespace, Math.ceil(rc.webhookDeadlineMs / 1000) + 7 * 86_400);
   boundDeps.set(depsKey(config), { clients, deliveries });
   // admission control: refuse new receipts while the actors' mailboxes hold too much
-  const backlog = rc.maxBacklog > 0 ? new BacklogGauge(ctx.nats.jsm, ctx.topology.actors.stream(RECEIPT_KIND)) : undefined;
+  // (the receipt mailboxes and the registration jobs not yet done: where receipts wait)
+  const jobs = ctx.topology.jobs;
+  const backlog =
+    rc.maxBacklog > 0
+      ? new BacklogGauge(ctx.nats.jsm, [
+          { stream: ctx.topology.actors.stream(RECEIPT_KIND) },
+          { stream: jobs.stream, consumer: jobs.consumer(RECEIPT_JOBS.tax) },
+          { stream: jobs.stream, consumer: jobs.consumer(RECEIPT_JOBS.warehouse) },
+        ])
+      : undefined;
   const api = createReceiptApi({
     nats: ctx.nats,
     names,
@@ -150,7 +159,7 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
     callbackSecrets: { tax: rc.taxCallbackSecret, warehouse: rc.warehouseCallbackSecret },
     admission: () =>
       backlog && backlog.messages > rc.maxBacklog
-        ? new AppError("UNAVAILABLE", `receipts arrive faster than they are registered (${backlog.messages} messages waiting, limit ${rc.maxBacklog}); retry later`, undefined, { "Retry-After": "5" })
+        ? new AppError("UNAVAILABLE", `receipts arrive faster than they are registered (${backlog.messages} messages and registrations waiting, limit ${rc.maxBacklog}); retry later`, undefined, { "Retry-After": "5" })
         : undefined,
   });
   const loops: ConsumerLoop[] = [];
