@@ -49,7 +49,9 @@ export function startSweeper(opts: {
         await opts.runtime.send(RECEIPT_KIND, id, msg, { id: `submit-${id}` });
         resubmitted++;
       }
-      if (resubmitted > 0) opts.logger.warn({ resubmitted }, "resubmitted receipts whose submit message was lost");
+      // Under a backlog a submit may only be queued, not lost: the repeat is then ignored (same
+      // message id within the duplicate window, and the actor takes one submit per receipt).
+      if (resubmitted > 0) opts.logger.warn({ resubmitted, afterMs: orphanAfterMs }, "re-sent the submit of receipts still RECEIVED (lost, or queued behind a backlog)");
       const stalled = await opts.store.stalled("REGISTERING", new Date(now - opts.callbackWaitMs), since, batch);
       const window = Math.floor(now / opts.callbackWaitMs);
       const recheck: ReceiptCommand = { type: "recheck" };
