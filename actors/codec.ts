@@ -32,8 +32,6 @@ export function recordToHeaders(rec: Readonly<Record<string, string>> | undefine
   return h;
 }
 
-export { DlqHeaders, REPLAYED_FROM_HEADER } from "./dlq-headers";
-
 /** Resolves after `ms`, or at once when `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -15,7 +15,7 @@ import type { ActorKind, ActorMessage, RetryPolicy } from "./types";
 import { resolveEffects, type ResolvedEffect, type ResolveContext } from "./effects";
 import { decodeJson, encodeJson, headersToRecord, sleep } from "./codec";
 import { backoffDelay } from "./backoff";
-import { Histogram } from "../lib/histogram";
+import { LatencyHistogram } from "../lib/histogram";
 import { TerminalError, errorMessage } from "../lib/errors";
 import { partitionOf, type Topology } from "../streams/subjects";
 
@@ -90,7 +90,7 @@ export class KindHost {
   private generationCounter = 0;
   readonly stats: HostStats = { handled: 0, writes: 0, duplicates: 0, deadLettered: 0, retries: 0, loads: 0, evictions: 0 };
   /** Publish-to-handled latency of messages handled here (ms). */
-  readonly latency = new Histogram();
+  readonly latency = new LatencyHistogram();
   private sweepTimer: NodeJS.Timeout | null = null;
 
   constructor(

@@ -46,8 +46,6 @@ import {
 } from "../supporters/model";
 import { redact } from "../supporters/seal";
 
-export { REPLAYED_FROM_HEADER };
-
 /** Where one step of one message stands. */
 export type StepState = "pending" | "done" | "erased" | "none";
 

@@ -51,6 +51,3 @@ export class LatencyHistogram {
     return Number(this.max.toFixed(2));
   }
 }
-
-/** The same histogram under its shorter name. */
-export { LatencyHistogram as Histogram };

@@ -5,7 +5,7 @@
  * publish), many supporters at once. It records every acknowledgement's latency and checks that
  * each answer carries the expected identity hash.
  */
-import { Histogram } from "../../lib/histogram";
+import { LatencyHistogram } from "../../lib/histogram";
 import type { SupporterPayload } from "../../supporters/schema";
 import { call, expectedHash, payloadOf, type Producers } from "./harness";
 
@@ -60,8 +60,8 @@ export interface LoadResult {
   readonly sent: number;
   readonly failures: number;
   readonly elapsedMs: number;
-  readonly latency: Histogram;
-  readonly byKind: Record<Producer["kind"], Histogram>;
+  readonly latency: LatencyHistogram;
+  readonly byKind: Record<Producer["kind"], LatencyHistogram>;
   /** The first few errors of failed sends (each was retried). */
   readonly errors: readonly string[];
 }
@@ -79,8 +79,8 @@ export async function runLoad(opts: {
   concurrency: number;
   onProgress?: (sent: number) => void;
 }): Promise<LoadResult> {
-  const latency = new Histogram();
-  const byKind = { http: new Histogram(), request: new Histogram(), publish: new Histogram() };
+  const latency = new LatencyHistogram();
+  const byKind = { http: new LatencyHistogram(), request: new LatencyHistogram(), publish: new LatencyHistogram() };
   let sent = 0;
   let failures = 0;
   let next = 0;
@@ -134,10 +134,10 @@ async function sendSure(nats: Producers, p: Producer, i: number, k: number, onFa
  * robin) whose previous message was acknowledged, so each supporter's messages stay in order.
  * Resolves with the messages sent per supporter and the acknowledgement latencies.
  */
-export async function runPaced(opts: { nats: Producers; producers: readonly Producer[]; supporters: readonly number[]; ratePerSec: number; durationMs: number }): Promise<{ sent: Map<number, number>; total: number; failures: number; latency: Histogram }> {
+export async function runPaced(opts: { nats: Producers; producers: readonly Producer[]; supporters: readonly number[]; ratePerSec: number; durationMs: number }): Promise<{ sent: Map<number, number>; total: number; failures: number; latency: LatencyHistogram }> {
   const sent = new Map<number, number>(opts.supporters.map((i) => [i, 0]));
   const busy = new Set<number>();
-  const latency = new Histogram();
+  const latency = new LatencyHistogram();
   const pending = new Set<Promise<void>>();
   let failures = 0;
   let total = 0;

@@ -9,9 +9,9 @@ import { checkPayload } from "../../supporters/schema";
 import { isRefusal, prepareBytes, prepareValue } from "../../supporters/prepare";
 import { kidOf, newDataKey, openJson, redact, sealJson, unwrapKey, wrapKey } from "../../supporters/seal";
 import { SUPPORTER_JOBS, type IntakeMessage } from "../../supporters/model";
-import { handleSupporter, initialSupporterState, REPLAYED_FROM_HEADER, type SupporterActorOptions, type SupporterState } from "../../actors/supporter.actor";
+import { handleSupporter, initialSupporterState, type SupporterActorOptions, type SupporterState } from "../../actors/supporter.actor";
 import type { ActorMessage, Effect, JobResult } from "../../actors/types";
-import { DlqHeaders } from "../../actors/dlq-headers";
+import { DlqHeaders, REPLAYED_FROM_HEADER } from "../../actors/dlq-headers";
 import { supporterView } from "../../supporters/view";
 
 const PEPPER = "a-test-pepper-of-at-least-32-characters!";

@@ -4,7 +4,7 @@ import { backoffDelay } from "../../actors/backoff";
 import { CircuitBreaker } from "../../actors/breaker";
 import { desiredOwner } from "../../actors/assignment";
 import { resolveEffects } from "../../actors/effects";
-import { Histogram } from "../../lib/histogram";
+import { LatencyHistogram } from "../../lib/histogram";
 import { foldDigest, probeKind, type ProbeState } from "../../actors/probe.actor";
 import { partitionOf, topology, isValidKey } from "../../streams/subjects";
 import { describePartitions, partitionsFromDescription, runtimeDeclarations } from "../../streams/runtime.stream";
@@ -129,9 +129,9 @@ describe("runtime, pure parts", () => {
     });
   });
 
-  describe("Histogram", () => {
+  describe("LatencyHistogram", () => {
     it("answers percentiles within a bucket's width", () => {
-      const h = new Histogram();
+      const h = new LatencyHistogram();
       for (let i = 1; i <= 1000; i++) h.record(i);
       expect(h.percentile(0.5)).to.be.within(500, 560);
       expect(h.percentile(0.99)).to.be.within(990, 1100);
