@@ -34,7 +34,7 @@
  * (100), BENCH_SEARCH_MAX (3000), BENCH_BISECT_STEPS (2), BENCH_STEP_S (20),
  * BENCH_API_NODES (0: API nodes, WORKERS=off, in front of the BENCH_NODES worker nodes),
  * BENCH_EXTERNAL (0), BENCH_MAX_INFLIGHT (3000: requests due beyond it are shed and counted),
- * BENCH_NODE_ARGS (extra node options for the nodes, e.g. --cpu-prof).
+ * BENCH_NODE_ARGS (extra node options for the nodes, e.g. --cpu-prof), BENCH_SIM_ARGS (the same for the simulators).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
@@ -89,8 +89,8 @@ function child(script: string, env: NodeJS.ProcessEnv, name: string): ChildProce
   const dir = path.join(ROOT, "var", "bench-logs");
   mkdirSync(dir, { recursive: true });
   const out = createWriteStream(path.join(dir, `${name}.log`), { flags: "a" });
-  // BENCH_NODE_ARGS: extra node options for the platform's processes (e.g. --cpu-prof)
-  const extra = script === "start.ts" ? (process.env["BENCH_NODE_ARGS"] ?? "").split(" ").filter(Boolean) : [];
+  // BENCH_NODE_ARGS / BENCH_SIM_ARGS: extra node options for the nodes / the simulators (e.g. --cpu-prof)
+  const extra = (process.env[script === "start.ts" ? "BENCH_NODE_ARGS" : "BENCH_SIM_ARGS"] ?? "").split(" ").filter(Boolean);
   const c = spawn(process.execPath, [...extra, "--import", "tsx", path.join(ROOT, "bin", script)], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   c.stdout?.pipe(out);
   c.stderr?.pipe(out);
