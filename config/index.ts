@@ -137,6 +137,8 @@ export interface ReceiptsConfig {
    * Retry-After (0: never).
    */
   readonly maxBacklog: number;
+  /** Admission control: refuse new receipts while the node's event loop delay p99 exceeds this (ms); 0: off. */
+  readonly maxLagMs: number;
   /** Ports and host of the simulators (bin/simulators.ts). */
   readonly sim: { readonly host: string; readonly taxPort: number; readonly warehousePort: number };
 }
@@ -207,6 +209,7 @@ function receiptsConfig(r: EnvReader, env: Env): ReceiptsConfig {
     batchMs: r.int("RECEIPT_BATCH_MS", 50, 1, 10_000),
     streamMaxAgeMs: r.int("RECEIPT_STREAM_MAX_AGE_MS", 7 * 24 * 3600_000, 60_000, 365 * 24 * 3600_000),
     maxBacklog: r.int("RECEIPT_MAX_BACKLOG", 10_000, 0, 1_000_000_000),
+    maxLagMs: r.int("RECEIPT_MAX_LAG_MS", 50, 0, 60_000),
     sim,
   };
 }

@@ -11,6 +11,8 @@ import { requireClient, requireScope, type GatewayMeta, type HttpCallParams } fr
 import { AppError, errorMessage } from "../lib/errors";
 import { RECEIPT_JOBS, RECEIPT_KIND, receiptKind, type RegistrationService } from "../actors/receipt.actor";
 import { BacklogGauge } from "../actors/backlog";
+import { LagGate, eventLoopLag } from "../lib/event-loop-lag";
+import { admissionRefusal } from "../receipts/admission";
 import { receiptDeclarations, receiptNames } from "../streams/receipts.stream";
 import { createClientStore } from "../clients";
 import { ReceiptTypeRegistry, RECEIPT_TYPES, type ReceiptStatus } from "../receipts";
@@ -135,8 +137,10 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
   const clients = cachedClientLookup(createClientStore({ pg: ctx.pg }));
   const deliveries = redisDeliveryLog(ctx.redis, config.namespace, Math.ceil(rc.webhookDeadlineMs / 1000) + 7 * 86_400);
   boundDeps.set(depsKey(config), { clients, deliveries });
-  // admission control: refuse new receipts while the actors' mailboxes hold too much
-  // (the receipt mailboxes and the registration jobs not yet done: where receipts wait)
+  // admission control (receipts/admission.ts): refuse new receipts while this process's CPU is
+  // saturated, or while the actors' mailboxes hold too much (the receipt mailboxes and the
+  // registration jobs not yet done: where receipts wait)
+  const lag = rc.maxLagMs > 0 ? new LagGate(eventLoopLag(), rc.maxLagMs) : undefined;
   const jobs = ctx.topology.jobs;
   const backlog =
     rc.maxBacklog > 0
@@ -157,10 +161,7 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
     logger: logger.child({ domain: "receipts" }),
     publicUrl: rc.publicUrl,
     callbackSecrets: { tax: rc.taxCallbackSecret, warehouse: rc.warehouseCallbackSecret },
-    admission: () =>
-      backlog && backlog.messages > rc.maxBacklog
-        ? new AppError("UNAVAILABLE", `receipts arrive faster than they are registered (${backlog.messages} messages and registrations waiting, limit ${rc.maxBacklog}); retry later`, undefined, { "Retry-After": "5" })
-        : undefined,
+    admission: () => admissionRefusal({ overloadedLagMs: lag?.check(), backlog: backlog?.messages ?? 0 }, rc),
   });
   const loops: ConsumerLoop[] = [];
   let partitionTimer: NodeJS.Timeout | undefined;

@@ -73,3 +73,64 @@ describe("receipts: admission control on the actors' backlog", function () {
     }
   });
 });
+
+describe("receipts: admission control on the node's event loop delay", function () {
+  this.timeout(120_000);
+  const ns = freshNamespace("tl");
+  let sims: Sims;
+  let node: InProcessNode;
+  let h: NatsHandles;
+
+  before(async () => {
+    sims = await startSims();
+    h = await connectNats(NATS_URL, `admission-lag-${ns}`);
+    node = await startInProcess(receiptsEnv(ns, "lag-1", await freePort(), sims, { RECEIPT_MAX_LAG_MS: "20" }));
+  });
+
+  after(async () => {
+    await node?.stop();
+    await h?.nc.close();
+    await sims?.close();
+    await cleanupReceipts(ns);
+  });
+
+  it("refuses with 503 and Retry-After 1 right after the loop was stalled, stores nothing, then accepts again", async () => {
+    const c = await makeClient(node.node, ["receipts:read", "receipts:write"]);
+    const api = `${node.url}/api/v1`;
+    const body = RECEIPT_TYPES[0]!.examples.json;
+    const post = () => call(`${api}/receipts`, c.apiKey, { method: "POST", body, headers: { "Content-Type": "application/json" } });
+    const first = await waitFor("a 202 on a calm node", async () => {
+      const r = await post();
+      return r.status === 202 ? r : undefined;
+    }, 15_000, 100);
+    const stored = async (): Promise<number> => (await h.jsm.streams.info(receiptNames(ns).stream)).state.messages;
+    const accepted = [first.json.id as string];
+    // The node shares this process: stalling it is what a saturated CPU looks like to it. (The
+    // gauge reads the stall when its window ends; should a 202 slip in first, stall again.)
+    let refused = first;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const until = Date.now() + 400;
+      while (Date.now() < until) {
+        // busy
+      }
+      refused = await post();
+      if (refused.status !== 202) break;
+      accepted.push(refused.json.id as string);
+    }
+    expect(refused.status, refused.text).to.equal(503);
+    expect(refused.headers.get("retry-after")).to.equal("1");
+    expect(isUniformError(refused.json, "UNAVAILABLE")).to.equal(true);
+    expect(refused.json.error.message).to.match(/overloaded \(event loop delay \d+ ms, limit 20 ms\)/);
+    // nothing of the refused receipt was stored
+    expect(await stored()).to.equal(accepted.length);
+    // once a calm window has been read, receipts are accepted and registered again
+    const again = await waitFor("a 202 again", async () => {
+      const r = await post();
+      return r.status === 202 ? r : undefined;
+    }, 15_000, 100);
+    accepted.push(again.json.id as string);
+    for (const id of accepted) {
+      await waitFor(`receipt ${id} ACCEPTED`, async () => (await call(`${api}/receipts/${id}/status`, c.apiKey)).json?.status === "ACCEPTED", 30_000, 100);
+    }
+  });
+});
