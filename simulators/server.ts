@@ -150,9 +150,10 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     });
   }
 
-  function decideRejection(req: RegistrationRequest): string | null {
+  /** `text`: the request body as received (the document is in it; no need to serialise it again). */
+  function decideRejection(text: string): string | null {
     const c = config;
-    if (c.rejectMarker !== null && JSON.stringify(req.document).includes(c.rejectMarker)) return `document contains ${c.rejectMarker}`;
+    if (c.rejectMarker !== null && text.includes(c.rejectMarker)) return `document contains ${c.rejectMarker}`;
     if (random() < c.rejectRate) return `${opts.name} service refused the receipt (simulated)`;
     return null;
   }
@@ -180,9 +181,10 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       counters.badRequests++;
       return send(res, 400, { reason: "Idempotency-Key header is required" });
     }
+    const text = raw.toString("utf8");
     let parsed: unknown;
     try {
-      parsed = JSON.parse(raw.toString("utf8"));
+      parsed = JSON.parse(text);
     } catch {
       counters.badRequests++;
       return send(res, 400, { reason: "the body is not JSON" });
@@ -205,7 +207,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       if (existing.status === "rejected") return send(res, 422, { reason: existing.reason });
       return send(res, 202, { status: "pending" });
     }
-    const reason = decideRejection(body);
+    const reason = decideRejection(text);
     const timeout = random() < c.timeoutRate;
     let reg: Registration;
     if (c.mode === "sync") {
