@@ -23,7 +23,7 @@
  * FLOOR_PUBLISHES (0), NATS_URL (nats://127.0.0.1:4222).
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
@@ -31,6 +31,7 @@ import { randomUUID } from "node:crypto";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { httpRequest } from "../lib/http-client";
+import { cpuMs, natsServerPid } from "./proc-cpu";
 import { signWebhook, verifyWebhook, newWebhookSecret } from "../receipts/webhooks";
 import { LatencyHistogram } from "../lib/histogram";
 import { RECEIPT_TYPES } from "../receipts/types";
@@ -68,29 +69,6 @@ function failed(err: unknown): void {
 function listen(server: http.Server): Promise<number> {
   server.keepAliveTimeout = 60_000;
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
-}
-
-/** CPU ms (user + system) of `pid` so far, from /proc. */
-function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-function natsServerPid(): number | undefined {
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (readFileSync(`/proc/${d}/comm`, "utf8").trim() === "nats-server") return Number(d);
-    } catch {
-      // gone
-    }
-  }
-  return undefined;
 }
 
 /** The simulators: tax (202, then a signed callback) and warehouse (201 after a delay). */

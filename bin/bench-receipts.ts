@@ -37,7 +37,7 @@
  * BENCH_NODE_ARGS (extra node options for the nodes, e.g. --cpu-prof), BENCH_SIM_ARGS (the same for the simulators).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -48,6 +48,7 @@ import { brokerOptions } from "../moleculer.config";
 import { createLogger } from "../lib/logger";
 import { errorMessage } from "../lib/errors";
 import { httpRequest } from "../lib/http-client";
+import { cpuMs, natsServerPid } from "./proc-cpu";
 import { RECEIPT_TYPES } from "../receipts/types";
 import { cleanupNamespace, freshNamespace, nodeEnv } from "../test/support/namespace";
 import { cleanupRedis } from "../test/gateway/harness";
@@ -102,31 +103,6 @@ async function json(url: string, init: RequestInit = {}): Promise<any> {
   const text = await res.text();
   if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${text.slice(0, 200)}`);
   return text ? JSON.parse(text) : undefined;
-}
-
-/** CPU time (ms, user + system) a process has used so far, from /proc (Linux); 0 elsewhere. */
-function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-/** The pid of the local nats-server, if any (to account its CPU). */
-function natsServerPid(): number | undefined {
-  try {
-    for (const d of readdirSync("/proc")) {
-      if (!/^\d+$/.test(d)) continue;
-      const comm = readFileSync(`/proc/${d}/comm`, "utf8").trim();
-      if (comm === "nats-server") return Number(d);
-    }
-  } catch {
-    // not Linux
-  }
-  return undefined;
 }
 
 interface Sent {
