@@ -17,6 +17,7 @@ export class EventLoopLag {
   private readonly histogram: IntervalHistogram;
   private timer: NodeJS.Timeout | null = null;
   private last = 0;
+  private previous = 0;
   /** Windows completed so far. */
   windows = 0;
 
@@ -28,10 +29,17 @@ export class EventLoopLag {
   start(): this {
     if (this.timer) return this;
     this.histogram.enable();
+    let tick = performance.now();
     this.timer = setInterval(() => {
-      // an empty window (the timer itself was late by a whole window) reads NaN: keep it high
-      const p99 = this.histogram.percentile(99) / 1e6;
-      this.last = Number.isFinite(p99) ? Math.max(0, p99 - RESOLUTION_MS) : this.windowMs;
+      // The window's p99 as the histogram saw it, or this timer's own lateness when that is
+      // more: the histogram's timer and this one race after a stall, and the stall can land in
+      // the next window's histogram, but never escapes this timer. (An empty histogram reads NaN.)
+      const now = performance.now();
+      const late = now - tick - this.windowMs;
+      tick = now;
+      const p99 = this.histogram.percentile(99) / 1e6 - RESOLUTION_MS;
+      this.previous = this.last;
+      this.last = Math.max(0, late, Number.isFinite(p99) ? p99 : 0);
       this.histogram.reset();
       this.windows++;
     }, this.windowMs);
@@ -44,25 +52,32 @@ export class EventLoopLag {
     this.timer = null;
     this.histogram.disable();
     this.last = 0;
+    this.previous = 0;
   }
 
   /** p99 of the event loop delay (ms) over the last complete window; 0 before the first. */
   get ms(): number {
     return this.last;
   }
+
+  /** The same for the window before that one. */
+  get previousMs(): number {
+    return this.previous;
+  }
 }
 
 /**
- * Whether a process is overloaded, with hysteresis: overloaded once a window's delay exceeds
- * `limitMs`, and again not once a window's delay is under half of it (a gate that opened and
- * closed on every window would let the overload back in half the time).
+ * Whether a process is overloaded, with hysteresis: overloaded once two windows in a row had a
+ * delay over `limitMs` (one slow window is a GC pause or a large batch, not overload), and
+ * again not once a window's delay is under half of it (a gate that opened and closed on every
+ * window would let the overload back in half the time).
  */
 export class LagGate {
   private overloaded = false;
   private seen = -1;
 
   constructor(
-    private readonly lag: Pick<EventLoopLag, "ms" | "windows">,
+    private readonly lag: Pick<EventLoopLag, "ms" | "previousMs" | "windows">,
     readonly limitMs: number,
   ) {}
 
@@ -71,7 +86,7 @@ export class LagGate {
     if (this.lag.windows !== this.seen) {
       this.seen = this.lag.windows;
       const ms = this.lag.ms;
-      if (ms > this.limitMs) this.overloaded = true;
+      if (Math.min(ms, this.lag.previousMs) > this.limitMs) this.overloaded = true;
       else if (ms < this.limitMs / 2) this.overloaded = false;
     }
     return this.overloaded ? this.lag.ms : undefined;

@@ -94,7 +94,7 @@ describe("receipts: admission control on the node's event loop delay", function 
     await cleanupReceipts(ns);
   });
 
-  it("refuses with 503 and Retry-After 1 right after the loop was stalled, stores nothing, then accepts again", async () => {
+  it("refuses with 503 and Retry-After 1 right after the loop was stalled twice, stores nothing, then accepts again", async () => {
     const c = await makeClient(node.node, ["receipts:read", "receipts:write"]);
     const api = `${node.url}/api/v1`;
     const body = RECEIPT_TYPES[0]!.examples.json;
@@ -104,14 +104,20 @@ describe("receipts: admission control on the node's event loop delay", function 
       return r.status === 202 ? r : undefined;
     }, 15_000, 100);
     const accepted = [first.json.id as string];
-    // The node shares this process: stalling it is what a saturated CPU looks like to it. (The
-    // gauge reads the stall when its window ends; should a 202 slip in first, stall again.)
-    let refused = first;
-    for (let attempt = 0; attempt < 3; attempt++) {
+    // The node shares this process: stalling it is what a saturated CPU looks like to it. Two
+    // stalls, each read as one slow window, make the two windows in a row that close the gate
+    // (should a 202 slip in first, stall again).
+    const stall = (): void => {
       const until = Date.now() + 400;
       while (Date.now() < until) {
         // busy
       }
+    };
+    let refused = first;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      stall();
+      await new Promise((r) => setTimeout(r, 0)); // the gauge reads the first stall's window
+      stall();
       refused = await post();
       if (refused.status !== 202) break;
       accepted.push(refused.json.id as string);

@@ -28,6 +28,9 @@ describe("admission control", () => {
         await sleep(20);
         expect(lag.windows).to.be.greaterThan(windows);
         expect(lag.ms).to.be.at.least(200);
+        await sleep(150);
+        expect(lag.previousMs).to.be.at.least(200);
+        expect(lag.ms).to.be.below(200);
       } finally {
         lag.stop();
       }
@@ -36,16 +39,19 @@ describe("admission control", () => {
   });
 
   describe("LagGate", () => {
-    it("closes above the limit and opens again only under half of it, judging each window once", () => {
-      const lag = { ms: 0, windows: 0 };
+    it("closes after two windows in a row above the limit and opens again only under half of it, judging each window once", () => {
+      const lag = { ms: 0, previousMs: 0, windows: 0 };
       const gate = new LagGate(lag, 50);
       const at = (ms: number): number | undefined => {
+        lag.previousMs = lag.ms;
         lag.ms = ms;
         lag.windows++;
         return gate.check();
       };
       expect(at(10)).to.equal(undefined);
-      expect(at(50)).to.equal(undefined);
+      expect(at(80)).to.equal(undefined); // one slow window: a pause, not overload
+      expect(at(10)).to.equal(undefined);
+      expect(at(60)).to.equal(undefined);
       expect(at(80)).to.equal(80);
       expect(at(40)).to.equal(40); // still overloaded: not yet under 25
       // within one window the verdict holds, whatever the reading
