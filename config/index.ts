@@ -137,7 +137,10 @@ export interface ReceiptsConfig {
    * Retry-After (0: never).
    */
   readonly maxBacklog: number;
-  /** Admission control: refuse new receipts while the node's event loop delay p99 exceeds this (ms); 0: off. */
+  /**
+   * Admission control: refuse new receipts (503, Retry-After: 1) once the node's event loop
+   * delay p99 exceeded this (ms) in two 200 ms windows in a row, until it is under half (0: never).
+   */
   readonly maxLagMs: number;
   /** Ports and host of the simulators (bin/simulators.ts). */
   readonly sim: { readonly host: string; readonly taxPort: number; readonly warehousePort: number };

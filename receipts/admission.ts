@@ -2,9 +2,10 @@
  * Admission control of POST /receipts (pure): whether to refuse a new receipt, given how loaded
  * the node and the pipeline are. Two signals, checked in this order:
  *
- * - the node's event loop delay over `maxLagMs` (until it is back under half of it): its CPU is saturated, every request already
- *   waits that long before it is parsed, and accepting more would make every answer slower;
- *   refusing costs a fraction of accepting, so shedding keeps accepted receipts fast
+ * - the node's event loop delay over `maxLagMs` in two windows in a row, and until it is back
+ *   under half of it (lib/event-loop-lag.ts LagGate): its CPU is saturated, every request
+ *   already waits that long before it is parsed, and accepting more would make every answer
+ *   slower; refusing costs a fraction of accepting, so shedding keeps accepted receipts fast
  *   (Retry-After: 1, the overload passes quickly once it is shed);
  * - more than `maxBacklog` messages waiting in the receipt mailboxes and registration jobs:
  *   workers are far behind, and what is accepted now would wait minutes (Retry-After: 5).
