@@ -1,8 +1,11 @@
 /**
- * Admission control: while more than RECEIPT_MAX_BACKLOG messages wait in the receipt actors'
- * mailboxes, POST /receipts answers 503 with Retry-After and stores nothing; once workers drain
- * the mailboxes, receipts are accepted again and every accepted one is registered.
- * An API node (WORKERS=off) with no worker behind it makes the backlog.
+ * Admission control, end to end:
+ * - while more than RECEIPT_MAX_BACKLOG messages wait in the receipt actors' mailboxes, POST
+ *   /receipts answers 503 with Retry-After and stores nothing; once workers drain the
+ *   mailboxes, receipts are accepted again and every accepted one is registered (an API node,
+ *   WORKERS=off, with no worker behind it makes the backlog);
+ * - while the node's event loop is stalled past RECEIPT_MAX_LAG_MS (two windows in a row), it
+ *   answers 503 with Retry-After 1 and stores nothing, and accepts again once it is calm.
  */
 import { expect } from "chai";
 import { RECEIPT_TYPES } from "../../receipts/types";
