@@ -126,7 +126,7 @@ export const receiptRoutes: readonly RouteSpec[] = [
     access: "receipts:write",
     summary: "Submit a receipt (JSON or XML)",
     description:
-      "JSON names its type in a top-level `type` field, XML by its root element (see GET /receipt-types). Answers 202 once the receipt is stored durably; registration with the tax and warehouse services follows (poll the status URL or receive a webhook). `Idempotency-Key`: the same key and body return the same receipt, another body is a 409. `X-Callback-Url` overrides the client's registered webhook URL. While the receipt actors are far behind (more than RECEIPT_MAX_BACKLOG messages waiting) new receipts are refused with 503 and Retry-After: nothing is stored, send again later.",
+      "JSON names its type in a top-level `type` field, XML by its root element (see GET /receipt-types). Answers 202 once the receipt is stored durably; registration with the tax and warehouse services follows (poll the status URL or receive a webhook). `Idempotency-Key`: the same key and body return the same receipt, another body is a 409. `X-Callback-Url` overrides the client's registered webhook URL. While the answering node is overloaded (its event loop delay over RECEIPT_MAX_LAG_MS; Retry-After: 1) or the receipt actors are far behind (more than RECEIPT_MAX_BACKLOG messages waiting; Retry-After: 5), new receipts are refused with 503: nothing is stored, send again after Retry-After.",
     tags: ["receipts"],
     body: { contentTypes: ["application/json", "application/xml"], raw: true, limitBytes: 512 * 1024, description: "A receipt document of a registered type" },
     headers: ["content-type", "idempotency-key", "x-callback-url"],
