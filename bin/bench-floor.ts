@@ -25,12 +25,12 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { httpRequest } from "../lib/http-client";
+import { listen, readBody, send } from "../simulators/http";
 import { cpuMs, natsServerPid } from "./proc-cpu";
 import { signWebhook, verifyWebhook, newWebhookSecret } from "../receipts/webhooks";
 import { LatencyHistogram } from "../lib/histogram";
@@ -44,53 +44,41 @@ const PUBLISHES = Number(process.env["FLOOR_PUBLISHES"] ?? 0);
 const NATS_URL = process.env["NATS_URL"] ?? "nats://127.0.0.1:4222";
 const ROOT = path.resolve(__dirname, "..");
 
+const MAX_BODY = 1 << 20;
 const rand = (lo: number, hi: number): number => lo + Math.random() * (hi - lo);
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
-
-function answer(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
-  res.end(text);
-}
 
 /** A failed call in a child: counted on stderr (the run's figures show the missing receipts). */
 function failed(err: unknown): void {
   process.stderr.write(`${process.argv[2]}: ${(err as Error).message}\n`);
 }
 
-function listen(server: http.Server): Promise<number> {
-  server.keepAliveTimeout = 60_000;
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
+/** A server with long keep-alive (the load generators reuse their sockets). */
+function server(handle: (req: IncomingMessage, res: ServerResponse, raw: string) => void): http.Server {
+  return http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+    readBody(req, MAX_BODY).then((raw) => handle(req, res, raw.toString("utf8")), failed);
+  });
+}
+
+async function listenAny(s: http.Server): Promise<number> {
+  return (await listen(s, 0, "127.0.0.1")).port;
 }
 
 /** The simulators: tax (202, then a signed callback) and warehouse (201 after a delay). */
 async function sims(secret: string): Promise<void> {
-  const tax = http.createServer((req, res) => {
-    void readBody(req).then((raw) => {
-      const body = JSON.parse(raw) as { receiptId: string; callbackUrl: string };
-      answer(res, 202, { status: "pending" });
-      setTimeout(() => {
-        const payload = JSON.stringify({ receiptId: body.receiptId, status: "registered", registrationId: `TAX-${body.receiptId}` });
-        const headers = signWebhook(secret, `msg_${randomUUID()}`, payload, Date.now());
-        void httpRequest(body.callbackUrl, { method: "POST", body: payload, headers: { "Content-Type": "application/json", ...headers } }).catch(failed);
-      }, rand(50, 300));
-    });
+  const tax = server((_req, res, raw) => {
+    const body = JSON.parse(raw) as { receiptId: string; callbackUrl: string };
+    send(res, 202, { status: "pending" });
+    setTimeout(() => {
+      const payload = JSON.stringify({ receiptId: body.receiptId, status: "registered", registrationId: `TAX-${body.receiptId}` });
+      const headers = signWebhook(secret, `msg_${randomUUID()}`, payload, Date.now());
+      void httpRequest(body.callbackUrl, { method: "POST", body: payload, headers: { "Content-Type": "application/json", ...headers } }).catch(failed);
+    }, rand(50, 300));
   });
-  const wh = http.createServer((req, res) => {
-    void readBody(req).then((raw) => {
-      const body = JSON.parse(raw) as { receiptId: string };
-      setTimeout(() => answer(res, 201, { registrationId: `WH-${body.receiptId}` }), rand(20, 100));
-    });
+  const wh = server((_req, res, raw) => {
+    const body = JSON.parse(raw) as { receiptId: string };
+    setTimeout(() => send(res, 201, { registrationId: `WH-${body.receiptId}` }), rand(20, 100));
   });
-  process.send?.({ tax: await listen(tax), wh: await listen(wh) });
+  process.send?.({ tax: await listenAny(tax), wh: await listenAny(wh) });
 }
 
 /** The "platform": intake, two registrations, the callback, the client webhook. */
@@ -99,7 +87,7 @@ async function platform(secret: string, taxPort: number, whPort: number, hookUrl
   const js = nc ? jetstream(nc) : null;
   const subject = process.env["FLOOR_SUBJECT"] ?? "";
   const publish = (id: string, n: number): Promise<unknown> => js!.publish(`${subject}.${id}`, JSON.stringify({ id, n }));
-  const receipts = new Map<string, { tax: boolean; wh: boolean; doc: unknown }>();
+  const receipts = new Map<string, { tax: boolean; wh: boolean }>();
   let port = 0;
   const done = (id: string): void => {
     const r = receipts.get(id);
@@ -123,28 +111,28 @@ async function platform(secret: string, taxPort: number, whPort: number, hookUrl
       done(id);
     }), ...extra]);
   };
-  const server = http.createServer((req, res) => {
-    void readBody(req).then(async (raw) => {
-      if (req.url === "/receipts") {
-        const doc = JSON.parse(raw) as unknown;
-        const id = randomUUID();
-        receipts.set(id, { tax: false, wh: false, doc });
-        if (PUBLISHES > 0) await publish(id, 0);
-        answer(res, 202, { id, status: "RECEIVED", statusUrl: `/receipts/${id}/status` });
-        register(id, doc).catch(failed);
-        return;
-      }
-      if (verifyWebhook(secret, req.headers, raw, Date.now()) !== null) return answer(res, 401, { error: "bad signature" });
-      const body = JSON.parse(raw) as { receiptId: string };
-      answer(res, 200, { accepted: true });
-      const r = receipts.get(body.receiptId);
-      if (r) {
-        r.tax = true;
-        done(body.receiptId);
-      }
-    });
+  const platformServer = server((req, res, raw) => {
+    if (req.url === "/receipts") {
+      const doc = JSON.parse(raw) as unknown;
+      const id = randomUUID();
+      receipts.set(id, { tax: false, wh: false });
+      const durable = PUBLISHES > 0 ? publish(id, 0) : Promise.resolve();
+      durable.then(() => {
+        send(res, 202, { id, status: "RECEIVED", statusUrl: `/receipts/${id}/status` });
+        return register(id, doc);
+      }).catch(failed);
+      return;
+    }
+    if (verifyWebhook(secret, req.headers, raw, Date.now()) !== null) return send(res, 401, { error: "bad signature" });
+    const body = JSON.parse(raw) as { receiptId: string };
+    send(res, 200, { accepted: true });
+    const r = receipts.get(body.receiptId);
+    if (r) {
+      r.tax = true;
+      done(body.receiptId);
+    }
   });
-  port = await listen(server);
+  port = await listenAny(platformServer);
   process.send?.({ port });
 }
 
@@ -174,19 +162,17 @@ async function main(): Promise<void> {
   let terminal = 0;
   let errors = 0;
   let measuring = false;
-  const hooks = http.createServer((req, res) => {
-    void readBody(req).then((raw) => {
-      if (verifyWebhook(hookSecret, req.headers, raw, Date.now()) !== null) return answer(res, 401, {});
-      answer(res, 200, {});
-      const id = (JSON.parse(raw) as { data: { id: string } }).data.id;
-      const t0 = sentAt.get(id);
-      if (t0 === undefined) return;
-      sentAt.delete(id);
-      terminal++;
-      if (measuring) toAccepted.record(performance.now() - t0);
-    });
+  const hooks = server((req, res, raw) => {
+    if (verifyWebhook(hookSecret, req.headers, raw, Date.now()) !== null) return send(res, 401, {});
+    send(res, 200, {});
+    const id = (JSON.parse(raw) as { data: { id: string } }).data.id;
+    const t0 = sentAt.get(id);
+    if (t0 === undefined) return;
+    sentAt.delete(id);
+    terminal++;
+    if (measuring) toAccepted.record(performance.now() - t0);
   });
-  const hookPort = await listen(hooks);
+  const hookPort = await listenAny(hooks);
   const s = await spawnRole("sims", [secret]);
   const p = await spawnRole("platform", [secret, String(s.msg["tax"]), String(s.msg["wh"]), `http://127.0.0.1:${hookPort}/hooks`, hookSecret], { ...process.env, FLOOR_SUBJECT: subject });
   const url = `http://127.0.0.1:${p.msg["port"]}/receipts`;

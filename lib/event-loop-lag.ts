@@ -55,7 +55,7 @@ export class EventLoopLag {
     this.previous = 0;
   }
 
-  /** p99 of the event loop delay (ms) over the last complete window; 0 before the first. */
+  /** The event loop delay (ms) of the last complete window (see start()); 0 before the first. */
   get ms(): number {
     return this.last;
   }
@@ -78,7 +78,7 @@ export class LagGate {
 
   constructor(
     private readonly lag: Pick<EventLoopLag, "ms" | "previousMs" | "windows">,
-    readonly limitMs: number,
+    private readonly limitMs: number,
   ) {}
 
   /** The delay (ms) while overloaded, else undefined. */
