@@ -1,6 +1,6 @@
 /**
- * Hostile input: at least 2,000 malformed or hostile requests, generated deterministically from a
- * seed (FUZZ_SEED overrides), sent over raw sockets to 127.0.0.1 with bounded concurrency. Every
+ * Hostile input: at least 10,000 malformed or hostile requests (FUZZ_SCALE times each category's
+ * base count; 5 by default), generated deterministically from a seed (FUZZ_SEED overrides), sent over raw sockets to 127.0.0.1 with bounded concurrency. Every
  * answer must be a 4xx in the uniform error shape (never a 5xx, never a dropped connection) and
  * the node must stay up. Categories where the outcome is certain also check the status.
  */
@@ -106,6 +106,8 @@ describe("gateway fuzz: hostile requests", function () {
   this.timeout(180_000);
   const ns = freshNamespace("tgf");
   const SEED = Number(process.env["FUZZ_SEED"] ?? 20261121);
+  /** Each category's base count is multiplied by this (5 gives about 11,500 cases). */
+  const SCALE = Math.max(1, Number(process.env["FUZZ_SCALE"] ?? 5));
   let gw: GatewayNode;
   let key: string;
   let readOnlyKey: string;
@@ -149,7 +151,7 @@ describe("gateway fuzz: hostile requests", function () {
     const validJson = '{"text":"hello world, a perfectly fine note"}';
 
     // 1. Bad JSON: truncations, garbage, deep nesting, wrong shapes.
-    for (let i = 0; i < 300; i++) {
+    for (let i = 0; i < 300 * SCALE; i++) {
       const kind = int(6);
       let body: Buffer;
       let exp: number[] = [400, 422];
@@ -167,7 +169,7 @@ describe("gateway fuzz: hostile requests", function () {
     }
 
     // 2. Truncated bodies: fewer bytes than Content-Length; the server must give up (408).
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 40 * SCALE; i++) {
       const full = Buffer.from(validJson);
       const cut = full.subarray(0, int(full.length - 1));
       const head = `POST /api/v1/notes HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ncontent-length: ${full.length + int(1000)}\r\n\r\n`;
@@ -176,7 +178,7 @@ describe("gateway fuzz: hostile requests", function () {
 
     // 3. Wrong content types.
     const badTypes = ["text/plain", "text/html", "application/octet-stream", "multipart/form-data; boundary=--x", "application/x-www-form-urlencoded", "image/png", "application/json; charset=iso-8859-1", "application/jsonx", "json", "", "application/xml; charset=utf-16", ascii(30)];
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 200 * SCALE; i++) {
       const ct = pick(badTypes);
       const headers: Record<string, string> = { ...auth };
       if (ct !== "") headers["content-type"] = ct;
@@ -184,18 +186,18 @@ describe("gateway fuzz: hostile requests", function () {
     }
 
     // 4. Huge headers (one big, or many).
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 40 * SCALE; i++) {
       const headers: Record<string, string> = { ...auth };
       if (i % 2 === 0) headers["x-big"] = "a".repeat(17_000 + int(50_000));
       else for (let j = 0; j < 400; j++) headers[`x-h${j}`] = ascii(60);
       cases.push({ category: "huge-headers", raw: req("GET", "/api/v1/notes", headers), expect: [431] });
     }
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 20 * SCALE; i++) {
       cases.push({ category: "huge-url", raw: req("GET", `/api/v1/notes?limit=${"9".repeat(20_000 + int(20_000))}`, auth), expect: [431] });
     }
 
     // 5. Invalid UTF-8: in bodies, paths and header values.
-    for (let i = 0; i < 150; i++) {
+    for (let i = 0; i < 150 * SCALE; i++) {
       const kind = int(3);
       if (kind === 0) {
         const body = Buffer.concat([Buffer.from('{"text":"'), Buffer.from([pick([0xff, 0xfe, 0xc0, 0xc1, 0xf8, 0x80])]), bytes(int(5)).map((b) => (b | 0x80)), Buffer.from('"}')]);
@@ -211,7 +213,7 @@ describe("gateway fuzz: hostile requests", function () {
 
     // 6. Bad credentials: random tokens, schemes, near-miss keys.
     const schemes = ["Bearer", "bearer", "BEARER", "Basic", "Token", "Digest", "", "Bearer\t", "Bearer  "];
-    for (let i = 0; i < 250; i++) {
+    for (let i = 0; i < 250 * SCALE; i++) {
       const kind = int(5);
       let value: string;
       if (kind === 0) value = `${pick(schemes)} ${ascii(int(100))}`;
@@ -250,13 +252,13 @@ describe("gateway fuzz: hostile requests", function () {
       `${gh}.${gp}`,
       `${gh}..${gs}`,
     ];
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 200 * SCALE; i++) {
       cases.push({ category: "forged-jwt", raw: req("GET", pick(["/api/v1/notes", "/api/v1/me", "/api/v1/admin/clients"]), { authorization: `Bearer ${pick(forged)}` }), expect: [401] });
     }
 
     // 8. Path traversal and hostile ids.
     const hostileIds = ["..", "..%2F..%2Fetc%2Fpasswd", "%2e%2e%2f%2e%2e", "..%5c..%5cwindows", "%00", "n1%00", "%ZZ", "%", "n1;rm -rf", "n1'--", "${jndi:ldap://x}", "n" + "1".repeat(500), "%2F", "n1%2Fn2", "%u002e", "....//", "n1%0d%0aX-Injected:1"];
-    for (let i = 0; i < 250; i++) {
+    for (let i = 0; i < 250 * SCALE; i++) {
       const id = pick(hostileIds);
       const path = pick([`/api/v1/notes/${id}`, `/api/v1/admin/clients/${id}`, `/api/v1/admin/clients/${id}/suspend`, `/api/v1/${id}/notes`, `/${id}`, `/api/v1/notes/../../${id}`]);
       const method = path.endsWith("suspend") ? "POST" : "GET";
@@ -265,31 +267,31 @@ describe("gateway fuzz: hostile requests", function () {
 
     // 9. Wrong methods and request lines.
     const methods = ["PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND", "FOO", "get", "POST"];
-    for (let i = 0; i < 150; i++) {
+    for (let i = 0; i < 150 * SCALE; i++) {
       const m = pick(methods);
       const path = pick(["/api/v1/notes/n1", "/health/live", "/api/openapi.json", "/oauth/token", "/metrics", "/api/v1/me"]);
       const r = req(m, path, { ...auth, "content-type": "application/json" }, m === "POST" ? "{}" : undefined);
       cases.push({ category: "method", raw: r });
     }
     const garbageLines = ["HELLO\r\n\r\n", "GET\r\n\r\n", "GET / HTTP/9.9\r\n\r\n", "GET /api/v1/notes HTTP/1.1\r\nbad header line\r\n\r\n", "GET /api/v1/notes HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "POST /api/v1/notes HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\nZZZ\r\nxx\r\n0\r\n\r\n", "GET /api/v1/notes HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", "GET /api/v1/notes HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", "\x00\x01\x02\x03\r\n\r\n", "GET http://evil.example/ HTTP/1.1\r\nHost: x\r\n\r\n", "GET * HTTP/1.1\r\nHost: x\r\n\r\n"];
-    for (let i = 0; i < 110; i++) cases.push({ category: "request-line", raw: Buffer.from(pick(garbageLines), "latin1") });
+    for (let i = 0; i < 110 * SCALE; i++) cases.push({ category: "request-line", raw: Buffer.from(pick(garbageLines), "latin1") });
 
     // 10. Oversized bodies (declared) and scope violations with bodies.
-    for (let i = 0; i < 60; i++) {
+    for (let i = 0; i < 60 * SCALE; i++) {
       const head = `POST /api/v1/notes HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ncontent-length: ${70_000 + int(50_000_000)}\r\n\r\n`;
       cases.push({ category: "oversized", raw: Buffer.concat([Buffer.from(head), Buffer.from('{"text":"')]), expect: [413] });
     }
-    for (let i = 0; i < 60; i++) {
+    for (let i = 0; i < 60 * SCALE; i++) {
       cases.push({ category: "scope", raw: req("POST", "/api/v1/notes", { authorization: `Bearer ${readOnlyKey}`, "content-type": "application/json" }, validJson), expect: [403] });
     }
 
     // 11. Hostile query strings.
     const queries = ["limit=abc", "limit=-1", "limit=1e309", "limit[]=1&limit[]=2", "limit=0", "limit=100000", "unknown=1", "limit=%ZZ", "__proto__[x]=1", "limit=1&limit=2", "a=" + "%00".repeat(50)];
-    for (let i = 0; i < 120; i++) cases.push({ category: "query", raw: req("GET", `/api/v1/notes?${pick(queries)}`, auth), expect: [400] });
+    for (let i = 0; i < 120 * SCALE; i++) cases.push({ category: "query", raw: req("GET", `/api/v1/notes?${pick(queries)}`, auth), expect: [400] });
 
     // 12. OAuth token endpoint garbage.
     const forms = ["grant_type=password", "grant_type=client_credentials", `grant_type=client_credentials&client_id=${clientId}&client_secret=nope`, `grant_type=client_credentials&client_id=${clientId}&client_secret=${key}&scope=admin`, "%%%", "grant_type=client_credentials&client_id[]=x", ascii(100)];
-    for (let i = 0; i < 150; i++) {
+    for (let i = 0; i < 150 * SCALE; i++) {
       const f = pick(forms);
       const ct = pick(["application/x-www-form-urlencoded", "application/json", "text/plain"]);
       const headers: Record<string, string> = { "content-type": ct };
@@ -298,7 +300,7 @@ describe("gateway fuzz: hostile requests", function () {
     }
 
     // 13. Admin create with hostile bodies.
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 100 * SCALE; i++) {
       const body = pick([
         '{"name":"","scopes":[]}',
         '{"name":"x","scopes":["admin"],"webhookUrl":"javascript:alert(1)"}',
@@ -316,7 +318,7 @@ describe("gateway fuzz: hostile requests", function () {
 
   it("answers every hostile request with a 4xx in the uniform shape, and stays up", async function () {
     const cases = await buildCases();
-    expect(cases.length).to.be.at.least(2000);
+    expect(cases.length).to.be.at.least(SCALE >= 5 ? 10_000 : 2_000);
     const failures: string[] = [];
     const byStatus = new Map<number, number>();
     let next = 0;
