@@ -8,7 +8,7 @@
  *   working: the old signing key still signs, the webhook secret still reads.
  */
 import { expect } from "chai";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { SignJWT, exportJWK, generateKeyPair, importJWK, calculateJwkThumbprint, jwtVerify, decodeProtectedHeader, type JWK } from "jose";
 import { createPool, migrate, quoteIdent, type Pool } from "../../db";
@@ -288,6 +288,16 @@ describe("security: secrets at rest (issue 11, item 8)", function () {
       const before = await snapshot();
       expect(await sealClientSecrets(pg, keyring)).to.deep.equal({ sealed: 0, resealed: 0, unreadable: 0 });
       expect(await snapshot()).to.equal(before);
+    });
+
+    it("re-seals everything under a new current master key, after which the old key is no longer needed", async function () {
+      const next = randomBytes(32).toString("base64");
+      expect(await sealClientSecrets(pg, createKeyring([next, DEV_MASTER_KEY]))).to.deep.equal({ sealed: 0, resealed: 2, unreadable: 0 });
+      const onlyNext = createKeyring([next]);
+      expect((await createClientStore({ pg, keyring: onlyNext }).webhookOf(legacy.clientId))?.secret).to.equal(legacy.secret);
+      const row = (await rowValues(pg, ns, "gateway_signing_keys"))[0]!;
+      const opened = row.values.filter((v): v is string => typeof v === "string" && v.startsWith("sy1."));
+      expect(opened.map((v) => JSON.parse(onlyNext.openText(v, signingKeyContext(legacyKid))).d)).to.deep.equal([legacyPriv.d]);
     });
   });
 });
