@@ -16,6 +16,7 @@ import type { ServiceSchema } from "moleculer";
 import { freshNamespace } from "../test/support/namespace";
 import { startGatewayNode, cleanupAll, request, type GatewayNode } from "../test/gateway/harness";
 import { createClientStore } from "../clients";
+import { createKeyring } from "../lib/sealed";
 import type { RouteSpec } from "../gateway";
 
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 10);
@@ -146,7 +147,7 @@ async function main(): Promise<void> {
     await gw.node.broker.waitForServices(["bench"], 10_000);
     log(`gateway on ${gw.url}`);
 
-    const store = createClientStore({ pg: gw.ctx.pg });
+    const store = createClientStore({ pg: gw.ctx.pg, keyring: createKeyring(gw.ctx.config.master.keys) });
     const t0 = Date.now();
     const created = [];
     for (let i = 0; i < CLIENTS; i += 2000) {

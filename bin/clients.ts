@@ -23,9 +23,11 @@ import { loadConfig, ConfigError } from "../config";
 import { createPool, migrate } from "../db";
 import { connectNats, type NatsHandles } from "../nats";
 import { AppError, errorMessage } from "../lib/errors";
+import { createKeyring } from "../lib/sealed";
 import {
   clientMigrations,
   createClientStore,
+  sealClientSecrets,
   createClient,
   listClients,
   getClient,
@@ -95,6 +97,8 @@ async function main(argv: string[]): Promise<number> {
   let nats: NatsHandles | undefined;
   try {
     await migrate(pg, config.namespace, clientMigrations);
+    const keyring = createKeyring(config.master.keys);
+    await sealClientSecrets(pg, keyring, log);
     if (command !== "create" && command !== "list" && command !== "get") {
       // Only changes need the caches and the notice.
       const r = new Redis(config.redisUrl, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 1, enableOfflineQueue: false });
@@ -113,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     const deps: ClientAdminDeps = {
-      store: createClientStore({ pg }),
+      store: createClientStore({ pg, keyring }),
       namespace: config.namespace,
       logger: log,
       defaultOverlapSec: config.gateway.rotateOverlapSec,

@@ -13,6 +13,8 @@ import { topology } from "../streams/subjects";
 import { provision } from "../streams/provision";
 import { declName } from "../streams/declarations";
 import { allDeclarations, assembleRuntime, domains } from "../node/assemble";
+import { createKeyring } from "../lib/sealed";
+import { sealClientSecrets } from "../clients";
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -24,6 +26,9 @@ async function main(): Promise<void> {
     const decls = allDeclarations(runtime, config, topology(config.namespace));
     const counts = await provision(nats, decls, (d, action, i, total) => log.info({ progress: `${i}/${total}`, action }, declName(d)));
     const applied = await migrate(pg, config.namespace, domains(config).all.flatMap((d) => d.migrations ?? []));
+    // The data step of migration gateway-0002 (the gateway also runs it at start).
+    if (config.master.keys.length > 0) await sealClientSecrets(pg, createKeyring(config.master.keys), log);
+    else log.warn("no master key configured (MASTER_KEYS): registry secrets are sealed when a gateway starts");
     log.info({ ...counts, migrations: applied }, "provisioned");
   } finally {
     await nats.nc.close();

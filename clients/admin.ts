@@ -7,6 +7,7 @@
 import type { Redis } from "ioredis";
 import type { NatsConnection } from "../nats";
 import type { Logger } from "../lib/logger";
+import { createKeyring } from "../lib/sealed";
 import { AppError } from "../lib/errors";
 import { topology } from "../streams/subjects";
 import type { NodeContext } from "../node/context";
@@ -32,7 +33,7 @@ export interface ClientAdminDeps {
 /** Admin deps from a node context (the REPL uses this). */
 export function clientAdminDeps(ctx: Pick<NodeContext, "pg" | "redis" | "nats" | "config" | "logger">, extra: Partial<ClientAdminDeps> = {}): ClientAdminDeps {
   return {
-    store: createClientStore({ pg: ctx.pg }),
+    store: createClientStore({ pg: ctx.pg, keyring: createKeyring(ctx.config.master.keys) }),
     namespace: ctx.config.namespace,
     redis: ctx.redis,
     nc: ctx.nats.nc,

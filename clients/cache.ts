@@ -6,9 +6,14 @@
  * Staleness: a change notice evicts the client's entries and records its new version as a
  * floor; any copy older than the floor (e.g. written to Redis by a node that read Postgres just
  * before the change committed) is ignored and re-read from Postgres.
+ *
+ * Trust: Redis entries carry a MAC (clients/cache-entry.ts). One that does not verify (planted,
+ * edited, copied from another key) is a miss: it is deleted, logged, and read from Postgres.
  */
 import type { Redis } from "ioredis";
 import type { Logger } from "../lib/logger";
+import type { Mac } from "../lib/sealed";
+import { decodeEntry, encodeEntry } from "./cache-entry";
 import type { ClientStore } from "./store";
 import type { ClientChange } from "./notices";
 import type { ClientEntry, KeyEntry } from "./types";
@@ -20,6 +25,8 @@ export type CacheLayer = "memory" | "redis" | "db" | "miss";
 export interface CredentialCacheOptions {
   readonly store: Pick<ClientStore, "findKey" | "findClient">;
   readonly redis?: Redis;
+  /** Signs the entries written to Redis and verifies those read (see credentialCacheMac). */
+  readonly mac: Mac;
   readonly namespace: string;
   /** In-process lifetime of a client entry (status, scopes) and of "no such key". */
   readonly ttlMs: number;
@@ -75,6 +82,8 @@ export function createCredentialCache(opts: CredentialCacheOptions): CredentialC
   const maxEntries = opts.maxEntries ?? 200_000;
   const keyTtlMs = opts.keyTtlMs ?? opts.ttlMs * 6;
   let lastRedisWarn = 0;
+  let lastForgedWarn = 0;
+  let forgedSinceWarn = 0;
 
   const floorOf = (clientId: string) => floors.get(clientId)?.version ?? 0;
   const clientIdOf = (v: KeyEntry | ClientEntry) => ("clientId" in v ? v.clientId : v.id);
@@ -96,14 +105,26 @@ export function createCredentialCache(opts: CredentialCacheOptions): CredentialC
     }
   }
 
+  function untrusted(rk: string): void {
+    // Not trusted, not kept: the Postgres read below replaces it. Say so at most every 10 s.
+    opts.redis?.del(rk).catch(warnRedis);
+    forgedSinceWarn++;
+    if (Date.now() - lastForgedWarn > 10_000) {
+      lastForgedWarn = Date.now();
+      opts.logger?.warn({ key: rk, count: forgedSinceWarn }, "credential cache: redis entry failed its MAC (forged, altered or stale format): ignored and deleted");
+      forgedSinceWarn = 0;
+    }
+  }
+
   async function fetch(kind: "k" | "c", id: string): Promise<KeyEntry | ClientEntry | undefined> {
     const rk = kind === "k" ? redisKeyEntry(opts.namespace, id) : redisClientEntry(opts.namespace, id);
     if (opts.redis) {
       try {
         const raw = await opts.redis.get(rk);
         if (raw) {
-          const v = JSON.parse(raw) as KeyEntry | ClientEntry;
-          if (v.version >= floorOf(clientIdOf(v))) {
+          const v = decodeEntry<KeyEntry | ClientEntry>(opts.mac, rk, raw);
+          if (!v) untrusted(rk);
+          else if (v.version >= floorOf(clientIdOf(v))) {
             opts.onLookup?.("redis");
             return v;
           }
@@ -120,7 +141,7 @@ export function createCredentialCache(opts: CredentialCacheOptions): CredentialC
     }
     opts.onLookup?.(v ? "db" : "miss");
     if (v && opts.redis) {
-      opts.redis.set(rk, JSON.stringify(v), "EX", redisTtlSec).catch(warnRedis);
+      opts.redis.set(rk, encodeEntry(opts.mac, rk, v), "EX", redisTtlSec).catch(warnRedis);
     }
     return v;
   }

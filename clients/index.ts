@@ -14,7 +14,9 @@ export {
 } from "./admin";
 export { createCredentialCache, invalidateRedis, type CredentialCache } from "./cache";
 export { createAuthenticator, WWW_AUTHENTICATE, type Authenticator, type Principal } from "./authenticator";
-export { createTokenService, type TokenService, type AccessTokenClaims, type Jwks } from "./tokens";
+export { createTokenService, openSigningKey, type TokenService, type AccessTokenClaims, type Jwks } from "./tokens";
+export { sealClientSecrets, signingKeyContext, webhookSecretContext, type SealReport } from "./secrets";
+export { credentialCacheMac } from "./cache-entry";
 export { createRateLimiter, type RateLimiter, type RateDecision } from "./ratelimit";
 export { decodeClientChange, publishClientChange, type ClientChange } from "./notices";
 export { newApiKey, parseApiKey, hashApiKey, newClientId, newWebhookSecret, CLIENT_ID_PATTERN } from "./keys";

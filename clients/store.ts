@@ -1,10 +1,13 @@
 /**
  * The client registry in PostgreSQL (namespace schema): clients, their API key hashes and the
- * gateway's JWT signing keys. `createClientStore({ pg })` is the only code that touches these
- * tables.
+ * gateway's JWT signing keys. `createClientStore({ pg, keyring })` is the only code that touches
+ * these tables (with clients/secrets.ts, which seals what older versions stored in the clear).
+ * Webhook secrets and signing keys are stored sealed by the master keyring (lib/sealed.ts).
  */
 import type { Pool, PoolClient, Migration } from "../db";
+import type { Keyring } from "../lib/sealed";
 import { newApiKey, newClientId, newWebhookSecret } from "./keys";
+import { webhookSecretContext } from "./secrets";
 import { checkNewClient, type ClientEntry, type ClientPage, type ClientRecord, type ClientStatus, type CreatedClient, type KeyEntry, type NewClientInput, type RotatedKey } from "./types";
 
 /** Tables of the client registry. */
@@ -39,6 +42,17 @@ CREATE TABLE gateway_signing_keys (
   public_jwk  jsonb NOT NULL,
   created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+`,
+  },
+  {
+    // Secrets sealed by the master key. SQL cannot seal (the key is not the database's), so the
+    // columns are renamed (code of older versions fails loudly instead of writing plaintext) and
+    // the rows are sealed in place at start by sealClientSecrets (clients/secrets.ts).
+    id: "gateway-0002",
+    sql: `
+ALTER TABLE clients RENAME COLUMN webhook_secret TO sealed_webhook_secret;
+ALTER TABLE gateway_signing_keys ALTER COLUMN private_jwk TYPE text USING private_jwk::text;
+ALTER TABLE gateway_signing_keys RENAME COLUMN private_jwk TO sealed_private_jwk;
 `,
   },
 ];
@@ -94,12 +108,15 @@ export interface ClientStore {
   findKey(keyId: string): Promise<KeyEntry | undefined>;
   /** A client's access-relevant state. */
   findClient(id: string): Promise<ClientEntry | undefined>;
-  /** Where and with which secret to sign webhooks for a client. */
+  /** Where and with which secret to sign webhooks for a client; throws SealedError when the stored secret does not open. */
   webhookOf(id: string): Promise<{ url: string | null; secret: string } | undefined>;
 }
 
-/** The registry over `pg` (whose search_path is the namespace schema). */
-export function createClientStore({ pg }: { pg: Pool }): ClientStore {
+/**
+ * The registry over `pg` (whose search_path is the namespace schema); `keyring` seals webhook
+ * secrets on write and opens them on read.
+ */
+export function createClientStore({ pg, keyring }: { pg: Pool; keyring: Keyring }): ClientStore {
   async function tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
     const c = await pg.connect();
     try {
@@ -121,17 +138,17 @@ export function createClientStore({ pg }: { pg: Pool }): ClientStore {
     const rows = checked.map((i) => ({ input: i, id: newClientId(), key: newApiKey(), secret: newWebhookSecret() }));
     return tx(async (c) => {
       const res = await c.query<ClientRow>(
-        `INSERT INTO clients (id, name, scopes, webhook_url, webhook_secret, rate_per_sec, rate_burst)
-         SELECT u.id, u.name, string_to_array(u.scopes, ' '), u.webhook_url, u.webhook_secret, u.rate_per_sec, u.rate_burst
+        `INSERT INTO clients (id, name, scopes, webhook_url, sealed_webhook_secret, rate_per_sec, rate_burst)
+         SELECT u.id, u.name, string_to_array(u.scopes, ' '), u.webhook_url, u.sealed_webhook_secret, u.rate_per_sec, u.rate_burst
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[])
-           AS u(id, name, scopes, webhook_url, webhook_secret, rate_per_sec, rate_burst)
+           AS u(id, name, scopes, webhook_url, sealed_webhook_secret, rate_per_sec, rate_burst)
          RETURNING ${CLIENT_COLUMNS}`,
         [
           rows.map((r) => r.id),
           rows.map((r) => r.input.name),
           rows.map((r) => r.input.scopes.join(" ")),
           rows.map((r) => r.input.webhookUrl ?? null),
-          rows.map((r) => r.secret),
+          rows.map((r) => keyring.seal(r.secret, webhookSecretContext(r.id))),
           rows.map((r) => r.input.rateLimit?.perSec ?? null),
           rows.map((r) => r.input.rateLimit?.burst ?? null),
         ],
@@ -221,9 +238,13 @@ export function createClientStore({ pg }: { pg: Pool }): ClientStore {
       return { id: rec.id, scopes: rec.scopes, status: rec.status, rateLimit: rec.rateLimit, version: Number(r.version) };
     },
     async webhookOf(id) {
-      const res = await pg.query<{ webhook_url: string | null; webhook_secret: string }>(`SELECT webhook_url, webhook_secret FROM clients WHERE id = $1`, [id]);
+      const res = await pg.query<{ webhook_url: string | null; sealed_webhook_secret: string }>(
+        `SELECT webhook_url, sealed_webhook_secret FROM clients WHERE id = $1`,
+        [id],
+      );
       const r = res.rows[0];
-      return r ? { url: r.webhook_url, secret: r.webhook_secret } : undefined;
+      // A value that does not open (not sealed yet, another master key, moved, forged) throws.
+      return r ? { url: r.webhook_url, secret: keyring.openText(r.sealed_webhook_secret, webhookSecretContext(id)) } : undefined;
     },
   };
 }

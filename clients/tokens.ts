@@ -3,17 +3,26 @@
  * `client_id`) and scopes (`scope`, space-separated), verified by every gateway node.
  *
  * The signing key is JWT_PRIVATE_KEY when configured; otherwise one ES256 key pair is generated
- * by the first node and stored in Postgres (`gateway_signing_keys`) so all nodes share it. The
- * JWKS lists every stored public key by `kid`, so keys can be rotated by adding one.
+ * by the first node and stored in Postgres (`gateway_signing_keys`) so all nodes share it, its
+ * private JWK sealed by the master keyring (reading the table does not give a usable key). The
+ * JWKS lists every stored key by `kid`, so keys can be rotated by adding one. A stored key counts
+ * only if its sealed private JWK opens: its public key is taken from that, never from the
+ * plaintext `public_jwk` column, so a row planted without the master key verifies nothing.
  */
 import { randomUUID } from "node:crypto";
 import { SignJWT, jwtVerify, exportJWK, importJWK, importPKCS8, generateKeyPair, calculateJwkThumbprint, errors as joseErrors, type JWK, type CryptoKey, type JWTPayload } from "jose";
 import type { Pool } from "../db";
-import { AppError } from "../lib/errors";
+import { AppError, errorMessage } from "../lib/errors";
+import type { Logger } from "../lib/logger";
+import type { Keyring } from "../lib/sealed";
+import { signingKeyContext } from "./secrets";
 
 /** Options of {@link createTokenService}. */
 export interface TokenServiceOptions {
   readonly pg: Pool;
+  /** Seals the private JWK of the stored key and opens it. */
+  readonly keyring: Keyring;
+  readonly logger?: Logger;
   /** `iss` and `aud` of tokens. */
   readonly issuer: string;
   readonly ttlSec: number;
@@ -52,8 +61,14 @@ const TYP = "at+jwt";
 
 interface KeyRow {
   kid: string;
-  private_jwk: JWK;
-  public_jwk: JWK;
+  sealed_private_jwk: string;
+}
+
+/** The private JWK of a stored signing key, opened with `keyring`; throws when it does not open or is not an ES256 key. */
+export function openSigningKey(keyring: Keyring, kid: string, sealed: string): JWK {
+  const jwk = JSON.parse(keyring.openText(sealed, signingKeyContext(kid))) as JWK;
+  if (jwk.kty !== "EC" || jwk.crv !== "P-256" || typeof jwk.d !== "string") throw new Error(`signing key ${kid} is not an ES256 private key`);
+  return jwk;
 }
 
 /** Builds the token service. */
@@ -71,8 +86,18 @@ export function createTokenService(opts: TokenServiceOptions): TokenService {
   }
 
   async function loadStored(): Promise<KeyRow[]> {
-    const res = await opts.pg.query<KeyRow>(`SELECT kid, private_jwk, public_jwk FROM gateway_signing_keys ORDER BY created_at DESC, kid`);
+    const res = await opts.pg.query<KeyRow>(`SELECT kid, sealed_private_jwk FROM gateway_signing_keys ORDER BY created_at DESC, kid`);
     return res.rows;
+  }
+
+  /** The row's private JWK, or undefined (logged) when it does not open. */
+  function open(r: KeyRow): JWK | undefined {
+    try {
+      return openSigningKey(opts.keyring, r.kid, r.sealed_private_jwk);
+    } catch (err) {
+      opts.logger?.warn({ kid: r.kid, err: errorMessage(err) }, "stored signing key does not open with the master keys: ignored");
+      return undefined;
+    }
   }
 
   async function load(): Promise<void> {
@@ -98,7 +123,12 @@ export function createTokenService(opts: TokenServiceOptions): TokenService {
         await c.query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':gateway-signing-key'))");
         const again = await c.query<KeyRow>(`SELECT kid FROM gateway_signing_keys LIMIT 1`);
         if (again.rows.length === 0) {
-          await c.query(`INSERT INTO gateway_signing_keys (kid, alg, private_jwk, public_jwk) VALUES ($1, $2, $3, $4)`, [kid, ALG, priv, pub]);
+          await c.query(`INSERT INTO gateway_signing_keys (kid, alg, sealed_private_jwk, public_jwk) VALUES ($1, $2, $3, $4)`, [
+            kid,
+            ALG,
+            opts.keyring.seal(JSON.stringify(priv), signingKeyContext(kid)),
+            pub,
+          ]);
         }
         await c.query("COMMIT");
       } catch (err) {
@@ -109,9 +139,14 @@ export function createTokenService(opts: TokenServiceOptions): TokenService {
       }
       rows = await loadStored();
     }
-    for (const r of rows) await addPublic(r.kid, r.public_jwk);
-    const newest = rows[0]!;
-    signing = { kid: newest.kid, key: (await importJWK(newest.private_jwk, ALG)) as CryptoKey };
+    for (const r of rows) {
+      const priv = open(r);
+      if (!priv) continue;
+      await addPublic(r.kid, priv);
+      // The newest key that opens signs.
+      signing ??= { kid: r.kid, key: (await importJWK(priv, ALG)) as CryptoKey };
+    }
+    if (!signing) throw new Error("no stored signing key opens with the configured master keys (MASTER_KEYS)");
   }
 
   async function keyFor(kid: string | undefined): Promise<CryptoKey> {
@@ -120,7 +155,11 @@ export function createTokenService(opts: TokenServiceOptions): TokenService {
     if (!k && !opts.privateKeyPem && Date.now() - lastReload > 10_000 && kid.length <= 128) {
       // A key added by another node after we started; look again at most every 10 s.
       lastReload = Date.now();
-      for (const r of await loadStored()) if (!publicKeys.has(r.kid)) await addPublic(r.kid, r.public_jwk);
+      for (const r of await loadStored()) {
+        if (publicKeys.has(r.kid)) continue;
+        const priv = open(r);
+        if (priv) await addPublic(r.kid, priv);
+      }
       k = publicKeys.get(kid);
     }
     if (!k) throw new AppError("UNAUTHORIZED", "invalid access token");

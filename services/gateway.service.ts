@@ -20,6 +20,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import type { Domain, NodeContext } from "../node/context";
 import type { Logger } from "../lib/logger";
 import { AppError } from "../lib/errors";
+import { createKeyring } from "../lib/sealed";
 import { topology } from "../streams/subjects";
 import type { Subscription } from "../nats";
 import {
@@ -47,6 +48,8 @@ import {
   createAuthenticator,
   createTokenService,
   createRateLimiter,
+  credentialCacheMac,
+  sealClientSecrets,
   clientAdminDeps,
   createClient,
   listClients,
@@ -118,17 +121,32 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
     description: "One HTTP front door for every Switchyard domain. Authenticate with an API key or an OAuth2 access token as a Bearer token.",
   });
   const metrics = gatewayMetrics(ctx.metrics);
-  const store = createClientStore({ pg: ctx.pg });
+  const keyring = createKeyring(config.master.keys);
+  const store = createClientStore({ pg: ctx.pg, keyring });
   const cache = createCredentialCache({
     store,
     redis: ctx.redis,
+    mac: credentialCacheMac(keyring),
     namespace: config.namespace,
     ttlMs: gw.authCacheTtlMs,
     logger,
     onLookup: (layer) => metrics.authCache(layer),
   });
   const issuer = gw.jwtIssuer || `switchyard:${config.namespace}`;
-  const tokens = createTokenService({ pg: ctx.pg, issuer, ttlSec: gw.tokenTtlSec, privateKeyPem: gw.jwtPrivateKey, kid: gw.jwtKid });
+  const tokens = createTokenService({ pg: ctx.pg, keyring, logger, issuer, ttlSec: gw.tokenTtlSec, privateKeyPem: gw.jwtPrivateKey, kid: gw.jwtKid });
+  let sealing: Promise<void> | undefined;
+  /** Seals registry secrets left in the clear (the data step of migration gateway-0002), then loads the signing key. */
+  async function ready(): Promise<void> {
+    sealing ??= (async () => {
+      if (config.master.devKey) logger.warn("gateway: secrets at rest are sealed with the well-known DEV master key (dev mode, MASTER_KEYS unset)");
+      await sealClientSecrets(ctx.pg, keyring, logger);
+    })().catch((err: unknown) => {
+      sealing = undefined;
+      throw err;
+    });
+    await sealing;
+    await tokens.ready();
+  }
   const limiter = createRateLimiter({ redis: ctx.redis, namespace: config.namespace, logger });
   const auth = createAuthenticator({ cache, tokens, defaultRate: { perSec: gw.ratePerSec, burst: gw.rateBurst } });
   const admin = clientAdminDeps(ctx, { store, onChange: (c) => cache.apply(c) });
@@ -268,7 +286,7 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
         return docsHtml("/api/openapi.json");
       },
       async jwks(c: GatewayContext<unknown>) {
-        await tokens.ready();
+        await ready();
         c.meta.$responseHeaders = { "Cache-Control": "public, max-age=300" };
         return tokens.jwks();
       },
@@ -354,7 +372,7 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
       (this as unknown as { server: http.Server }).server = server;
     },
     async started() {
-      await tokens.ready();
+      await ready();
       subscription = ctx.nats.nc.subscribe(topology(config.namespace).gateway.clientChanges, {
         callback: (err, msg) => {
           if (err) return;
@@ -459,7 +477,7 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
       },
     },
     async started() {
-      await tokens.ready();
+      await ready();
     },
   };
 

@@ -15,6 +15,7 @@ import { LagGate, eventLoopLag } from "../lib/event-loop-lag";
 import { admissionRefusal } from "../receipts/admission";
 import { receiptDeclarations, receiptNames } from "../streams/receipts.stream";
 import { createClientStore } from "../clients";
+import { createKeyring } from "../lib/sealed";
 import { ReceiptTypeRegistry, RECEIPT_TYPES, type ReceiptStatus } from "../receipts";
 import { createReceiptApi, type ReceiptApi } from "../receipts/api";
 import { receiptJobs, type ClientLookup, type ReceiptJobDeps } from "../receipts/jobs";
@@ -134,7 +135,7 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
   const rc = config.receipts;
   const names = receiptNames(config.namespace);
   const store = createReceiptStore({ pg: ctx.pg });
-  const clients = cachedClientLookup(createClientStore({ pg: ctx.pg }));
+  const clients = cachedClientLookup(createClientStore({ pg: ctx.pg, keyring: createKeyring(config.master.keys) }));
   const deliveries = redisDeliveryLog(ctx.redis, config.namespace, Math.ceil(rc.webhookDeadlineMs / 1000) + 7 * 86_400);
   boundDeps.set(depsKey(config), { clients, deliveries });
   // admission control (receipts/admission.ts): refuse new receipts while this process's CPU is

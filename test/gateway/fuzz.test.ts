@@ -9,6 +9,8 @@ import net from "node:net";
 import { SignJWT, importJWK, generateKeyPair, type JWK } from "jose";
 import { freshNamespace } from "../support/namespace";
 import { startGatewayNode, makeClient, request, cleanupAll, isUniformError, type GatewayNode } from "./harness";
+import { openSigningKey } from "../../clients";
+import { createKeyring } from "../../lib/sealed";
 
 /** mulberry32: small, fast, deterministic. */
 function prng(seed: number): () => number {
@@ -125,8 +127,9 @@ describe("gateway fuzz: hostile requests", function () {
     adminKey = admin.apiKey;
     clientId = rw.client.id;
     // The real signing key (tests may read it) to mint expired and tampered-but-signed tokens.
-    const row = await gw.ctx.pg.query<{ kid: string; private_jwk: JWK }>("SELECT kid, private_jwk FROM gateway_signing_keys LIMIT 1");
-    realJwk = { ...row.rows[0]!.private_jwk, kid: row.rows[0]!.kid };
+    const row = await gw.ctx.pg.query<{ kid: string; sealed_private_jwk: string }>("SELECT kid, sealed_private_jwk FROM gateway_signing_keys LIMIT 1");
+    const { kid, sealed_private_jwk: sealed } = row.rows[0]!;
+    realJwk = { ...openSigningKey(createKeyring(gw.ctx.config.master.keys), kid, sealed), kid };
   });
 
   after(async function () {

@@ -6,7 +6,8 @@
  */
 import http from "node:http";
 import pino from "pino";
-import { DEV_SUPPORTER_SECRETS } from "../../config";
+import { DEV_MASTER_KEY, DEV_SUPPORTER_SECRETS } from "../../config";
+import { createKeyring } from "../../lib/sealed";
 import type { RunningNode } from "../../node/start";
 import { clientAdminDeps, createClient, createClientStore, type CreatedClient } from "../../clients";
 import { createPool } from "../../db";
@@ -70,7 +71,9 @@ export function makeClient(node: RunningNode, scopes: string[]): Promise<Created
 export async function makeClientIn(ns: string, scopes: string[]): Promise<CreatedClient> {
   const pg = createPool(DATABASE_URL, ns, 1);
   try {
-    return await createClient({ store: createClientStore({ pg }), namespace: ns }, { name: `c-${Math.random().toString(36).slice(2, 8)}`, scopes, rateLimit: { perSec: 100_000, burst: 100_000 } });
+    // Nodes of these tests run with the dev master key.
+    const keyring = createKeyring([DEV_MASTER_KEY]);
+    return await createClient({ store: createClientStore({ pg, keyring }), namespace: ns }, { name: `c-${Math.random().toString(36).slice(2, 8)}`, scopes, rateLimit: { perSec: 100_000, burst: 100_000 } });
   } finally {
     await pg.end();
   }
