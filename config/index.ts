@@ -5,8 +5,10 @@
 import os from "node:os";
 import { EnvReader, type Env } from "./env";
 import { supportersConfig, type SupportersConfig } from "./supporters";
+import { throttleConfig, type ThrottleConfig } from "./throttle";
 
 export { DEV_SUPPORTER_SECRETS, type SupportersConfig } from "./supporters";
+export type { ThrottleConfig, RedisDownPolicy } from "./throttle";
 
 /** Services a node can host; `SERVICES` picks a subset (default: all). */
 export const SERVICE_NAMES = ["runtime", "probe", "gateway", "receipts", "simulators", "events", "supporters"] as const;
@@ -177,6 +179,8 @@ export interface GatewayConfig {
   readonly authCacheTtlMs: number;
   /** Overlap of old and new API keys on rotation, unless the caller says otherwise. */
   readonly rotateOverlapSec: number;
+  /** Per-IP limits, connection cap, trusted proxies, negative cache, Redis-down policy. */
+  readonly throttle: ThrottleConfig;
 }
 
 /** Thrown by `loadConfig` with one line per problem. */
@@ -313,6 +317,7 @@ export function loadConfig(env: Env = process.env): Config {
       jwtIssuer: r.str("JWT_ISSUER", ""),
       authCacheTtlMs: r.int("GATEWAY_AUTH_CACHE_TTL_MS", 5000, 100, 300_000),
       rotateOverlapSec: r.int("GATEWAY_ROTATE_OVERLAP_SEC", 86_400, 0, 30 * 86_400),
+      throttle: throttleConfig(r),
     },
     receipts: receiptsConfig(r, env),
     events: eventsConfig(r, env),
