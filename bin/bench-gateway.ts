@@ -140,7 +140,8 @@ async function main(): Promise<void> {
     gw = await startGatewayNode({
       ns,
       nodeId: "bench",
-      env: { LOG_LEVEL: process.env["LOG_LEVEL"] ?? "warn" },
+      // 1,000 token exchanges from one address: lift the per-IP token limit (10/s, burst 50).
+      env: { LOG_LEVEL: process.env["LOG_LEVEL"] ?? "warn", GATEWAY_TOKEN_BURST: "1000000", GATEWAY_TOKEN_PER_SEC: "1000000" },
       extraRoutes: benchRoutes,
       extraServices: () => [benchService()],
     });

@@ -2,7 +2,8 @@
  * Client administration as plain async functions: the CLI (bin/clients.ts), the REPL and the
  * admin HTTP routes all call these. Every change invalidates the shared Redis cache and
  * publishes a change notice so that every gateway node stops (or starts) accepting the
- * client's credentials within moments.
+ * client's credentials within moments. A create publishes one too, naming the new key, so no
+ * node keeps it in its cache of unknown ids.
  */
 import type { Redis } from "ioredis";
 import type { NatsConnection } from "../nats";
@@ -14,7 +15,7 @@ import type { NodeContext } from "../node/context";
 import { invalidateRedis } from "./cache";
 import { publishClientChange, type ClientChange } from "./notices";
 import { createClientStore, type ClientStore } from "./store";
-import { CLIENT_ID_PATTERN } from "./keys";
+import { CLIENT_ID_PATTERN, parseApiKey } from "./keys";
 import type { ClientPage, ClientRecord, ClientStatus, CreatedClient, NewClientInput, RotatedKey } from "./types";
 
 /** What the admin functions need. Without `redis`/`nc`, caches expire on their own (TTL). */
@@ -50,6 +51,11 @@ async function announce(deps: ClientAdminDeps, change: ClientChange): Promise<vo
       deps.logger?.warn({ err: (err as Error).message, clientId: change.clientId }, "could not invalidate cached credentials in redis");
     });
   }
+  await notify(deps, change);
+}
+
+/** Applies `change` here and tells every gateway node. */
+async function notify(deps: ClientAdminDeps, change: ClientChange): Promise<void> {
   deps.onChange?.(change);
   if (deps.nc) {
     await publishClientChange(deps.nc, topology(deps.namespace).gateway.clientChanges, change).catch((err: unknown) => {
@@ -65,7 +71,11 @@ function checkId(id: string): void {
 
 /** Creates a client; the API key and webhook secret are in the result and nowhere else. */
 export async function createClient(deps: ClientAdminDeps, input: NewClientInput): Promise<CreatedClient> {
-  return deps.store.create(input);
+  const created = await deps.store.create(input);
+  // Nothing is cached for a new client; only "unknown" marks could be, and this clears them.
+  const keyId = parseApiKey(created.apiKey)?.keyId;
+  await notify(deps, { clientId: created.client.id, version: 0, keys: false, ...(keyId ? { keyIds: [keyId] } : {}) });
+  return created;
 }
 
 /** Lists clients by id, a page at a time. */
@@ -111,6 +121,7 @@ export async function rotateClientKey(deps: ClientAdminDeps, id: string, opts: {
   }
   const r = await deps.store.rotate(id, overlap);
   if (!r) throw new AppError("NOT_FOUND", "client not found");
-  await announce(deps, { clientId: id, version: r.version, keys: true });
+  const keyId = parseApiKey(r.rotated.apiKey)?.keyId;
+  await announce(deps, { clientId: id, version: r.version, keys: true, ...(keyId ? { keyIds: [keyId] } : {}) });
   return r.rotated;
 }

@@ -9,6 +9,11 @@
  *
  * Trust: Redis entries carry a MAC (clients/cache-entry.ts). One that does not verify (planted,
  * edited, copied from another key) is a miss: it is deleted, logged, and read from Postgres.
+ * Negative cache: "no such key / client" is remembered apart from the entries, in a small LRU
+ * of its own (`negativeMax`, `negativeTtlMs`), so a repeated unknown id costs no Redis read and
+ * no Postgres query, and a flood of made-up ids cannot push real entries out. Ids are random and
+ * minted by the server, so a new client or key is normally never in it; still, the notice of a
+ * create or rotation names the new ids and every node forgets them at once.
  */
 import type { Redis } from "ioredis";
 import type { Logger } from "../lib/logger";
@@ -18,8 +23,8 @@ import type { ClientStore } from "./store";
 import type { ClientChange } from "./notices";
 import type { ClientEntry, KeyEntry } from "./types";
 
-/** Which layer answered a lookup. */
-export type CacheLayer = "memory" | "redis" | "db" | "miss";
+/** Which layer answered a lookup: `negative` is a remembered miss, `miss` a Postgres query that found nothing. */
+export type CacheLayer = "memory" | "negative" | "redis" | "db" | "miss";
 
 /** Options of {@link createCredentialCache}. */
 export interface CredentialCacheOptions {
@@ -28,8 +33,12 @@ export interface CredentialCacheOptions {
   /** Signs the entries written to Redis and verifies those read (see credentialCacheMac). */
   readonly mac: Mac;
   readonly namespace: string;
-  /** In-process lifetime of a client entry (status, scopes) and of "no such key". */
+  /** In-process lifetime of a client entry (status, scopes). */
   readonly ttlMs: number;
+  /** In-process lifetime of "no such key / client" (0: not remembered). Default ttlMs. */
+  readonly negativeTtlMs?: number;
+  /** Unknown ids remembered at most (least recently used go first). Default 10,000. */
+  readonly negativeMax?: number;
   /**
    * In-process lifetime of an API key entry (changes only on rotation, which also sends a
    * notice). Default 6 x ttlMs.
@@ -49,7 +58,7 @@ export interface CredentialCache {
   client(id: string): Promise<ClientEntry | undefined>;
   /** Applies a change notice: evicts the client's entries on this node. */
   apply(change: ClientChange): void;
-  /** In-process entry count. */
+  /** In-process entry count (unknown ids not included). */
   size(): number;
 }
 
@@ -69,7 +78,7 @@ export async function invalidateRedis(redis: Redis, ns: string, clientId: string
 }
 
 interface Slot {
-  readonly value: KeyEntry | ClientEntry | null;
+  readonly value: KeyEntry | ClientEntry;
   readonly at: number;
 }
 
@@ -81,6 +90,10 @@ export function createCredentialCache(opts: CredentialCacheOptions): CredentialC
   const redisTtlSec = opts.redisTtlSec ?? 300;
   const maxEntries = opts.maxEntries ?? 200_000;
   const keyTtlMs = opts.keyTtlMs ?? opts.ttlMs * 6;
+  const negativeTtlMs = opts.negativeTtlMs ?? opts.ttlMs;
+  const negativeMax = opts.negativeMax ?? 10_000;
+  /** `k:{keyId}` / `c:{clientId}` -> when the miss was seen; insertion order is recency. */
+  const unknown = new Map<string, number>();
   let lastRedisWarn = 0;
   let lastForgedWarn = 0;
   let forgedSinceWarn = 0;
@@ -88,7 +101,28 @@ export function createCredentialCache(opts: CredentialCacheOptions): CredentialC
   const floorOf = (clientId: string) => floors.get(clientId)?.version ?? 0;
   const clientIdOf = (v: KeyEntry | ClientEntry) => ("clientId" in v ? v.clientId : v.id);
 
-  function remember(k: string, value: KeyEntry | ClientEntry | null): void {
+  function rememberMiss(k: string): void {
+    if (negativeTtlMs <= 0) return;
+    unknown.delete(k);
+    unknown.set(k, Date.now());
+    if (unknown.size > negativeMax) {
+      const oldest = unknown.keys().next();
+      if (!oldest.done) unknown.delete(oldest.value);
+    }
+  }
+
+  /** True (and marked recently used) when `k` is a remembered miss still within its lifetime. */
+  function knownMissing(k: string): boolean {
+    const at = unknown.get(k);
+    if (at === undefined) return false;
+    unknown.delete(k);
+    if (Date.now() - at >= negativeTtlMs) return false;
+    unknown.set(k, at);
+    return true;
+  }
+
+  function remember(k: string, value: KeyEntry | ClientEntry): void {
+    unknown.delete(k);
     mem.delete(k);
     mem.set(k, { value, at: Date.now() });
     if (mem.size > maxEntries) {
@@ -118,7 +152,8 @@ export function createCredentialCache(opts: CredentialCacheOptions): CredentialC
 
   async function fetch(kind: "k" | "c", id: string): Promise<KeyEntry | ClientEntry | undefined> {
     const rk = kind === "k" ? redisKeyEntry(opts.namespace, id) : redisClientEntry(opts.namespace, id);
-    if (opts.redis) {
+    // Not connected: go straight to Postgres instead of queueing behind the reconnects.
+    if (opts.redis && opts.redis.status === "ready") {
       try {
         const raw = await opts.redis.get(rk);
         if (raw) {
@@ -152,7 +187,11 @@ export function createCredentialCache(opts: CredentialCacheOptions): CredentialC
       p = fetch(kind, id).then(
         (v) => {
           inflight.delete(k);
-          remember(k, v ?? null);
+          if (v) remember(k, v);
+          else {
+            mem.delete(k);
+            rememberMiss(k);
+          }
           return v;
         },
         (err: unknown) => {
@@ -168,16 +207,20 @@ export function createCredentialCache(opts: CredentialCacheOptions): CredentialC
   async function get(kind: "k" | "c", id: string): Promise<KeyEntry | ClientEntry | undefined> {
     const k = `${kind}:${id}`;
     const slot = mem.get(k);
-    if (slot && (!slot.value || slot.value.version >= floorOf(clientIdOf(slot.value)))) {
+    if (slot && slot.value.version >= floorOf(clientIdOf(slot.value))) {
       const age = Date.now() - slot.at;
-      const ttl = kind === "k" && slot.value ? keyTtlMs : opts.ttlMs;
+      const ttl = kind === "k" ? keyTtlMs : opts.ttlMs;
       if (age < ttl) {
         // Refresh ahead in the second half of the lifetime: hot entries never wait for Redis,
         // and no entry is older than its lifetime.
         if (age >= ttl / 2) refresh(kind, id, k).catch(() => undefined);
         opts.onLookup?.("memory");
-        return slot.value ?? undefined;
+        return slot.value;
       }
+    }
+    if (knownMissing(k)) {
+      opts.onLookup?.("negative");
+      return undefined;
     }
     return refresh(kind, id, k);
   }
@@ -187,14 +230,19 @@ export function createCredentialCache(opts: CredentialCacheOptions): CredentialC
     client: (id) => get("c", id) as Promise<ClientEntry | undefined>,
     apply(change) {
       const now = Date.now();
-      floors.set(change.clientId, { version: Math.max(change.version, floorOf(change.clientId)), at: now });
-      if (floors.size > 10_000) {
-        for (const [id, f] of floors) if (now - f.at > redisTtlSec * 1000) floors.delete(id);
+      // A create (version 0) has nothing older to hold back: no floor.
+      if (change.version > 0) {
+        floors.set(change.clientId, { version: Math.max(change.version, floorOf(change.clientId)), at: now });
+        if (floors.size > 10_000) {
+          for (const [id, f] of floors) if (now - f.at > redisTtlSec * 1000) floors.delete(id);
+        }
       }
       mem.delete(`c:${change.clientId}`);
+      unknown.delete(`c:${change.clientId}`);
+      for (const keyId of change.keyIds ?? []) unknown.delete(`k:${keyId}`);
       if (change.keys) {
         for (const [k, slot] of mem) {
-          if (k.startsWith("k:") && slot.value && (slot.value as KeyEntry).clientId === change.clientId) mem.delete(k);
+          if (k.startsWith("k:") && (slot.value as KeyEntry).clientId === change.clientId) mem.delete(k);
         }
       }
     },

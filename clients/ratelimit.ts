@@ -4,12 +4,25 @@
  * so nodes' clocks do not matter). Checks made in the same event-loop turn go to Redis as one
  * pipeline: one round trip for all of them.
  *
- * When Redis is unreachable the limiter lets requests through (and logs): rate limiting
- * protects capacity; refusing all traffic because the limiter is down would be worse.
+ * When Redis is unreachable (not connected, an error, or no answer within 250 ms) the policy
+ * decides (RATE_LIMIT_REDIS_DOWN):
+ *   - `open` (default): each client is limited in this node's memory at its own rate instead,
+ *     so limits hold per node (multiplied by the node count) rather than vanish. Redis only
+ *     counts; the credentials it caches come from Postgres when it is down, so the API stays up.
+ *   - `closed`: refused as unavailable (the gateway answers 503 with Retry-After), for
+ *     deployments where exceeding a contract's rate is worse than an outage.
+ * While Redis is not connected nothing is sent to it: no request waits for the 250 ms timeout.
  */
 import type { Redis } from "ioredis";
 import type { Logger } from "../lib/logger";
+import { createTokenBuckets } from "../lib/token-buckets";
 import type { RateLimit } from "./types";
+
+/** What to do while Redis cannot be reached. */
+export type RedisDownPolicy = "open" | "closed";
+
+/** Retry-After of a refusal because Redis is down (fail-closed), in ms. */
+export const REDIS_DOWN_RETRY_MS = 5000;
 
 /** The outcome of one check. */
 export interface RateDecision {
@@ -19,6 +32,10 @@ export interface RateDecision {
   /** When refused: milliseconds until one token is back. */
   readonly retryAfterMs: number;
   readonly limit: RateLimit;
+  /** Refused because Redis is down and the policy is `closed` (not because of the client's rate). */
+  readonly unavailable?: boolean;
+  /** Decided in this node's memory because Redis is down (policy `open`). */
+  readonly local?: boolean;
 }
 
 /** Checks requests against per-client buckets. */
@@ -63,12 +80,24 @@ interface Pending {
 
 type BucketCommand = (key: string, rate: number, burst: number, cost: number) => unknown;
 
+/** Options of {@link createRateLimiter}. */
+export interface RateLimiterOptions {
+  readonly redis: Redis;
+  readonly namespace: string;
+  readonly logger?: Logger;
+  /** While Redis is down: limit in memory (`open`, default) or refuse (`closed`). */
+  readonly redisDown?: RedisDownPolicy;
+  /** Clients tracked in memory while Redis is down, at most. Default 100,000. */
+  readonly maxLocalClients?: number;
+}
+
 /** Builds a limiter over `redis`; bucket keys are `{namespace}:rl:{clientId}`. */
-export function createRateLimiter({ redis, namespace, logger }: { redis: Redis; namespace: string; logger?: Logger }): RateLimiter {
+export function createRateLimiter({ redis, namespace, logger, redisDown = "open", maxLocalClients = 100_000 }: RateLimiterOptions): RateLimiter {
   // defineCommand loads the script once per connection (EVALSHA, EVAL on NOSCRIPT), pipelines too.
   if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: TOKEN_BUCKET_LUA });
   let batch: Pending[] = [];
   let lastWarn = 0;
+  const local = createTokenBuckets({ maxKeys: maxLocalClients });
 
   function flush(): void {
     const items = batch;
@@ -81,7 +110,7 @@ export function createRateLimiter({ redis, namespace, logger }: { redis: Redis; 
     // A disconnected client queues commands; do not hold requests hostage to it.
     const timer = setTimeout(() => {
       settled = true;
-      for (const it of items) it.resolve(failOpen(it, new Error("redis did not answer within 250 ms")));
+      for (const it of items) it.resolve(whenDown(it, new Error("redis did not answer within 250 ms")));
     }, 250);
     pipe.exec().then(
       (results) => {
@@ -89,7 +118,7 @@ export function createRateLimiter({ redis, namespace, logger }: { redis: Redis; 
         if (settled) return;
         items.forEach((it, i) => {
           const [err, value] = results?.[i] ?? [new Error("no result"), null];
-          if (err || !Array.isArray(value)) return it.resolve(failOpen(it, err));
+          if (err || !Array.isArray(value)) return it.resolve(whenDown(it, err));
           const [allowed, remaining, retry] = value as number[];
           it.resolve({ allowed: allowed === 1, remaining: remaining ?? 0, retryAfterMs: retry ?? 0, limit: it.limit });
         });
@@ -97,21 +126,31 @@ export function createRateLimiter({ redis, namespace, logger }: { redis: Redis; 
       (err: unknown) => {
         clearTimeout(timer);
         if (settled) return;
-        for (const it of items) it.resolve(failOpen(it, err));
+        for (const it of items) it.resolve(whenDown(it, err));
       },
     );
   }
 
-  function failOpen(it: Pending, err: unknown): RateDecision {
+  /** The decision while Redis is down, by policy. */
+  function redisDownDecision(clientId: string, limit: RateLimit, err: unknown): RateDecision {
     if (Date.now() - lastWarn > 10_000) {
       lastWarn = Date.now();
-      logger?.warn({ err: err instanceof Error ? err.message : String(err) }, "rate limiter: redis unavailable, letting requests through");
+      const what = redisDown === "closed" ? "refusing requests (RATE_LIMIT_REDIS_DOWN=closed)" : "limiting in this node's memory";
+      logger?.warn({ err: err instanceof Error ? err.message : String(err) }, `rate limiter: redis unavailable, ${what}`);
     }
-    return { allowed: true, remaining: it.limit.burst, retryAfterMs: 0, limit: it.limit };
+    if (redisDown === "closed") return { allowed: false, remaining: 0, retryAfterMs: REDIS_DOWN_RETRY_MS, limit, unavailable: true };
+    const d = local.take(clientId, limit);
+    return { ...d, limit, local: true };
+  }
+
+  function whenDown(it: Pending, err: unknown): RateDecision {
+    return redisDownDecision(it.clientId, it.limit, err);
   }
 
   return {
     take(clientId, limit) {
+      // Not connected (reconnecting, closed): decide now rather than queue behind the outage.
+      if (redis.status !== "ready") return Promise.resolve(redisDownDecision(clientId, limit, new Error(`redis ${redis.status}`)));
       return new Promise<RateDecision>((resolve) => {
         if (batch.length === 0) setImmediate(flush);
         batch.push({ clientId, limit, resolve });

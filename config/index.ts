@@ -6,9 +6,11 @@ import os from "node:os";
 import { EnvReader, type Env } from "./env";
 import { supportersConfig, type SupportersConfig } from "./supporters";
 import { masterConfig, type MasterConfig } from "./master";
+import { throttleConfig, type ThrottleConfig } from "./throttle";
 
 export { DEV_SUPPORTER_SECRETS, type SupportersConfig } from "./supporters";
 export { DEV_MASTER_KEY, type MasterConfig } from "./master";
+export type { ThrottleConfig, RedisDownPolicy } from "./throttle";
 
 /** Services a node can host; `SERVICES` picks a subset (default: all). */
 export const SERVICE_NAMES = ["runtime", "probe", "gateway", "receipts", "simulators", "events", "supporters"] as const;
@@ -181,6 +183,8 @@ export interface GatewayConfig {
   readonly authCacheTtlMs: number;
   /** Overlap of old and new API keys on rotation, unless the caller says otherwise. */
   readonly rotateOverlapSec: number;
+  /** Per-IP limits, connection cap, trusted proxies, negative cache, Redis-down policy. */
+  readonly throttle: ThrottleConfig;
 }
 
 /** Thrown by `loadConfig` with one line per problem. */
@@ -317,6 +321,7 @@ export function loadConfig(env: Env = process.env): Config {
       jwtIssuer: r.str("JWT_ISSUER", ""),
       authCacheTtlMs: r.int("GATEWAY_AUTH_CACHE_TTL_MS", 5000, 100, 300_000),
       rotateOverlapSec: r.int("GATEWAY_ROTATE_OVERLAP_SEC", 86_400, 0, 30 * 86_400),
+      throttle: throttleConfig(r),
     },
     receipts: receiptsConfig(r, env),
     events: eventsConfig(r, env),

@@ -1,6 +1,7 @@
 /**
  * Gateway metrics on the node's prom-client registry: request count and latency by route
- * template, method and status; auth cache outcomes. Route labels are templates
+ * template, method and status; auth cache outcomes (`negative`: a remembered unknown id, no
+ * lookup); refusals of the per-IP limits, the connection cap and the Redis-down policy. Route labels are templates
  * (`/api/v1/receipts/{id}`) or `unmatched`, so label cardinality stays bounded.
  */
 import { Counter, Histogram, type Registry } from "prom-client";
@@ -8,7 +9,11 @@ import { Counter, Histogram, type Registry } from "prom-client";
 /** What the gateway records. */
 export interface GatewayMetrics {
   observe(route: string, method: string, status: number, seconds: number): void;
-  authCache(outcome: "memory" | "redis" | "db" | "miss"): void;
+  authCache(outcome: "memory" | "negative" | "redis" | "db" | "miss"): void;
+  /** A request refused by a per-IP limit (`unauthenticated`, `token`) or because Redis is down (`redis_down`). */
+  throttled(limit: "unauthenticated" | "token" | "redis_down"): void;
+  /** A connection destroyed by the per-IP connection cap. */
+  connectionRefused(): void;
 }
 
 function counter(registry: Registry, name: string, help: string, labelNames: string[]): Counter<string> {
@@ -28,6 +33,8 @@ export function gatewayMetrics(registry: Registry): GatewayMetrics {
       registers: [registry],
     });
   const cache = counter(registry, "gateway_auth_lookups_total", "Credential lookups by the layer that answered", ["layer"]);
+  const throttled = counter(registry, "gateway_throttled_total", "Requests refused by a per-IP limit or the Redis-down policy", ["limit"]);
+  const refused = counter(registry, "gateway_connections_refused_total", "Connections destroyed by the per-IP connection cap", []);
   const METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]);
   return {
     observe(route, method, status, seconds) {
@@ -37,6 +44,12 @@ export function gatewayMetrics(registry: Registry): GatewayMetrics {
     },
     authCache(outcome) {
       cache.inc({ layer: outcome });
+    },
+    throttled(limit) {
+      throttled.inc({ limit });
+    },
+    connectionRefused() {
+      refused.inc();
     },
   };
 }

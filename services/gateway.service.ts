@@ -2,9 +2,12 @@
  * The HTTP gateway (moleculer-web) and the `clients` service.
  *
  * One request, in order:
- *   1. own HTTP server: request id (X-Request-Id), route table match -> 404 / 405 / 400
- *   2. moleculer-web: alias -> endpoint; `authenticate` -> 401 / 403 CLIENT_SUSPENDED and
- *      ctx.meta.client; `authorize` -> 429 (Redis token bucket) and 403 (scope)
+ *   0. per-IP connection cap (sockets beyond it are destroyed as accepted)
+ *   1. own HTTP server: request id (X-Request-Id), route table match -> 404 / 405 / 400, the
+ *      caller's IP (X-Forwarded-For only from TRUSTED_PROXIES)
+ *   2. moleculer-web: alias -> endpoint; `authenticate` -> 429 per-IP (failed authentications,
+ *      token exchanges), 401 / 403 CLIENT_SUSPENDED and ctx.meta.client; `authorize` -> 429
+ *      (Redis token bucket; 503 while Redis is down if RATE_LIMIT_REDIS_DOWN=closed) and 403 (scope)
  *   3. alias middleware: Content-Type (415), body read (413 / 408), decode (400), schema (400 / 422)
  *   4. the action, wherever it runs; its result is sent by moleculer-web
  * Every failure goes through one writer: {"error":{"code","message","details"?,"requestId"}}.
@@ -41,6 +44,9 @@ import { docsHtml, DOCS_CSP } from "../gateway/docs";
 import { gatewayMetrics } from "../gateway/metrics";
 import { requireClient, requireScope, clientOf } from "../gateway/access";
 import { gatewayRoutes } from "../gateway/own-routes";
+import { clientIp, createProxyList } from "../gateway/client-ip";
+import { createIpThrottle, ipLimitError } from "../gateway/throttle";
+import { capConnectionsPerIp } from "../gateway/connection-cap";
 import {
   clientMigrations,
   createClientStore,
@@ -68,6 +74,8 @@ interface RequestState {
   readonly requestId: string;
   readonly spec: RouteSpec;
   readonly pathParams: Record<string, string>;
+  /** The caller's address (see gateway/client-ip.ts); "" once the socket is gone. */
+  readonly ip: string;
   log: Logger;
   principal?: Principal;
 }
@@ -129,6 +137,8 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
     mac: credentialCacheMac(keyring),
     namespace: config.namespace,
     ttlMs: gw.authCacheTtlMs,
+    negativeTtlMs: gw.throttle.negativeCacheTtlMs,
+    negativeMax: gw.throttle.negativeCacheMax,
     logger,
     onLookup: (layer) => metrics.authCache(layer),
   });
@@ -147,7 +157,12 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
     await sealing;
     await tokens.ready();
   }
-  const limiter = createRateLimiter({ redis: ctx.redis, namespace: config.namespace, logger });
+  const limiter = createRateLimiter({ redis: ctx.redis, namespace: config.namespace, logger, redisDown: gw.throttle.redisDown });
+  const proxies = createProxyList(gw.throttle.trustedProxies);
+  const ipThrottle = createIpThrottle({
+    unauthenticated: { perSec: gw.throttle.unauthPerSec, burst: gw.throttle.unauthBurst },
+    token: { perSec: gw.throttle.tokenPerSec, burst: gw.throttle.tokenBurst },
+  });
   const auth = createAuthenticator({ cache, tokens, defaultRate: { perSec: gw.ratePerSec, burst: gw.rateBurst } });
   const admin = clientAdminDeps(ctx, { store, onChange: (c) => cache.apply(c) });
   const states = new WeakMap<IncomingMessage, RequestState>();
@@ -299,8 +314,29 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
       async authenticate(c: GatewayContext<unknown>, _route: unknown, req: IncomingMessage) {
         const st = states.get(req);
         if (!st) throw new AppError("INTERNAL", "request state missing");
-        if (st.spec.access === "public") return null;
-        const p = await auth.authenticate(req.headers.authorization);
+        if (st.spec.access === "public") {
+          if (st.spec.action === "clients.token") {
+            const d = ipThrottle.tokenExchange(st.ip);
+            if (!d.allowed) {
+              metrics.throttled("token");
+              throw ipLimitError("token", d);
+            }
+          }
+          return null;
+        }
+        // A caller that keeps failing is refused before its credentials cost a lookup.
+        const may = ipThrottle.mayAuthenticate(st.ip);
+        if (!may.allowed) {
+          metrics.throttled("unauthenticated");
+          throw ipLimitError("unauthenticated", may);
+        }
+        let p: Principal;
+        try {
+          p = await auth.authenticate(req.headers.authorization);
+        } catch (err) {
+          if (err instanceof AppError && (err.status === 401 || err.status === 403)) ipThrottle.failedAuthentication(st.ip);
+          throw err;
+        }
         st.principal = p;
         st.log = st.log.child({ clientId: p.client.id });
         c.meta.client = p.client;
@@ -315,6 +351,10 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
         if (!p) throw new AppError("UNAUTHORIZED", "authentication required");
         if (spec.rateLimited !== false) {
           const d = await limiter.take(p.client.id, p.rateLimit);
+          if (d.unavailable) {
+            metrics.throttled("redis_down");
+            throw new AppError("UNAVAILABLE", "rate limiting is unavailable: retry later", undefined, { "Retry-After": String(Math.ceil(d.retryAfterMs / 1000)) });
+          }
           res.setHeader("X-RateLimit-Limit", String(d.limit.burst));
           res.setHeader("X-RateLimit-Remaining", String(Math.max(0, d.remaining)));
           if (!d.allowed) {
@@ -359,9 +399,11 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
           if (m.kind === "bad") return sendError(req, res, new AppError("BAD_REQUEST", m.reason));
           return sendError(req, res, new AppError("NOT_FOUND", "no such route"));
         }
-        states.set(req, { requestId, spec: m.spec, pathParams: m.params, log });
+        const ip = clientIp(req.socket.remoteAddress, req.headers["x-forwarded-for"], proxies) ?? "";
+        states.set(req, { requestId, spec: m.spec, pathParams: m.params, ip, log });
         handler(req, res).catch((err: unknown) => sendError(req, res, err));
       });
+      capConnectionsPerIp(server, { max: gw.throttle.maxConnectionsPerIp, exempt: (ip) => proxies.has(ip), onRefuse: () => metrics.connectionRefused() });
       server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
         if (err.code === "ECONNRESET" || !socket.writable) return socket.destroy();
         if (err.code === "HPE_HEADER_OVERFLOW") return rawError(socket, 431, "HEADERS_TOO_LARGE", "request headers too large");

@@ -118,7 +118,9 @@ describe("gateway fuzz: hostile requests", function () {
   let realJwk: JWK & { kid?: string };
 
   before(async function () {
-    gw = await startGatewayNode({ ns, nodeId: "f1", notes: true, env: { GATEWAY_BODY_LIMIT_BYTES: "65536", GATEWAY_BODY_TIMEOUT_MS: "300" } });
+    // Every case comes from 127.0.0.1: lift the per-IP limits so bad credentials get their 401, not a 429.
+    const unthrottled = { GATEWAY_UNAUTH_BURST: "10000000", GATEWAY_UNAUTH_PER_SEC: "1000000", GATEWAY_TOKEN_BURST: "10000000", GATEWAY_TOKEN_PER_SEC: "1000000" };
+    gw = await startGatewayNode({ ns, nodeId: "f1", notes: true, env: { GATEWAY_BODY_LIMIT_BYTES: "65536", GATEWAY_BODY_TIMEOUT_MS: "300", ...unthrottled } });
     const rw = await makeClient(gw.admin, { name: "fuzz-rw", scopes: ["notes:read", "notes:write"], rateLimit: { perSec: 1_000_000, burst: 1_000_000 } });
     const ro = await makeClient(gw.admin, { name: "fuzz-ro", scopes: ["notes:read"], rateLimit: { perSec: 1_000_000, burst: 1_000_000 } });
     const admin = await makeClient(gw.admin, { name: "fuzz-admin", scopes: ["admin"], rateLimit: { perSec: 1_000_000, burst: 1_000_000 } });
