@@ -4,7 +4,7 @@
  * the state keeps the count, the last `n`, order violations and a digest that folds every `n`
  * in the order handled, so a test can recompute the expected digest from what it published.
  */
-import type { ActorKind } from "./types";
+import { defineKind } from "./refs";
 import { TerminalError } from "../lib/errors";
 
 /** A message to a probe. */
@@ -17,6 +17,8 @@ export interface ProbeMessage {
   readonly poison?: boolean;
   /** Forward `{ n }` to another probe (to exercise effects). */
   readonly forwardTo?: string;
+  /** The probe that forwarded this message, if any. */
+  readonly from?: string;
 }
 
 /** A probe's state. */
@@ -34,9 +36,11 @@ export function foldDigest(digest: number, n: number): number {
   return (Math.imul(digest, 31) + n + 1) >>> 0;
 }
 
+/** The probe kind's typed reference: `probe.on(runtime).send(key, { n })`, `probe.send(...)` as an effect. */
+export const probe = defineKind<ProbeState, ProbeMessage>("probe");
+
 /** The probe kind. */
-export const probeKind: ActorKind<ProbeState, ProbeMessage> = {
-  name: "probe",
+export const probeKind = probe.implement({
   initialState: () => ({ count: 0, last: -1, violations: 0, digest: 0, lastPublishedAt: 0 }),
   handle(state, msg) {
     const m = msg.data;
@@ -53,8 +57,8 @@ export const probeKind: ActorKind<ProbeState, ProbeMessage> = {
     };
     return {
       state: next,
-      effects: m.forwardTo ? [{ type: "send", kind: "probe", key: m.forwardTo, data: { n: m.n, from: msg.key } }] : [],
+      effects: m.forwardTo ? [probe.send(m.forwardTo, { n: m.n, from: msg.key })] : [],
     };
   },
   retry: { maxAttempts: 3, backoffMs: 50, maxBackoffMs: 500 },
-};
+});
