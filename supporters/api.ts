@@ -71,10 +71,14 @@ export interface SupporterData {
 }
 
 /**
- * Whose records a caller may see: all of them (admin scope, or an operator), or those of one
- * client (its id). Made by {@link readerOf} once the caller's scope was checked.
+ * A caller as tenancy sees it: `id` owns what it submits; `all` (admin scope, or an operator)
+ * reads every tenant's records, otherwise only those `id` owns. Made by {@link readerOf} once the
+ * caller's scope was checked.
  */
-export type Reader = { readonly all: true; readonly id: string } | { readonly all: false; readonly id: string };
+export interface Reader {
+  readonly all: boolean;
+  readonly id: string;
+}
 
 /**
  * The reader for a caller that passed its scope check: `client` undefined (an operator, never
