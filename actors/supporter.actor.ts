@@ -69,6 +69,8 @@ export interface QueuedMessage {
   readonly erp: StepState;
   /** The DLQ sequence this message was replayed from (fresh idempotency keys), else null. */
   readonly replay: string | null;
+  /** Who sent it (tenancy; see IntakeMessage.client); absent on messages from before owners. */
+  readonly client?: string;
 }
 
 /** A forget request in the user lane. */
@@ -101,6 +103,8 @@ export interface Lane {
 /** A message (or forget) parked in the DLQ. */
 export interface ParkedRef {
   readonly id: string;
+  /** The parked message's owner (absent for forgets and older entries). */
+  readonly client?: string;
   readonly step: Step;
   readonly reason: string;
   readonly at: number;
@@ -187,7 +191,8 @@ function isIntake(d: Record<string, unknown>): boolean {
     typeof d["identity"] === "string" &&
     (d["events"] === null || typeof d["events"] === "string") &&
     Array.isArray(d["types"]) &&
-    (d["from"] === undefined || d["from"] === "user" || d["from"] === "erp")
+    (d["from"] === undefined || d["from"] === "user" || d["from"] === "erp") &&
+    (d["client"] === undefined || typeof d["client"] === "string")
   );
 }
 
@@ -226,7 +231,7 @@ function count(w: Work, patch: Partial<Record<keyof SupporterCounts, number>>): 
 
 /** The message as it was handed to the actor, for a dead letter (a replay comes back as it). */
 function asIntake(m: QueuedMessage, from: Step | undefined): IntakeMessage {
-  return { t: "msg", id: m.id, source: m.source, seq: m.seq, receivedAt: m.receivedAt, kid: m.kid, identity: m.identity, events: m.events, types: m.types, ...(from ? { from } : {}) };
+  return { t: "msg", id: m.id, source: m.source, seq: m.seq, receivedAt: m.receivedAt, kid: m.kid, identity: m.identity, events: m.events, types: m.types, ...(from ? { from } : {}), ...(m.client !== undefined ? { client: m.client } : {}) };
 }
 
 /** Parks `item` in the DLQ with `reason` and takes it off the queue. */
@@ -250,7 +255,7 @@ function park(w: Work, o: SupporterActorOptions, ctx: HandlerContext, item: Queu
   w.s = {
     ...w.s,
     queue: w.s.queue.filter((i) => i.id !== item.id),
-    parked: [...w.s.parked, { id: item.id, step, reason: why, at: ctx.now }].slice(-PARKED),
+    parked: [...w.s.parked, { id: item.id, step, reason: why, at: ctx.now, ...(item.kind === "msg" && item.client !== undefined ? { client: item.client } : {}) }].slice(-PARKED),
   };
   count(w, { parked: 1 });
   if (item.kind === "msg") {
@@ -281,6 +286,7 @@ function onMessage(w: Work, o: SupporterActorOptions, ctx: HandlerContext, m: In
     user: m.from === "erp" ? "done" : "pending",
     erp: m.events === null ? "none" : "pending",
     replay,
+    ...(m.client !== undefined ? { client: m.client } : {}),
   };
   w.s = { ...w.s, firstAt: w.s.firstAt ?? m.receivedAt, lastAt: m.receivedAt };
   count(w, { received: 1 });

@@ -23,7 +23,7 @@ import { cachingKeyStore, createKeyStore, type CachingKeyStore } from "../suppor
 import { createIntake, answerRequest } from "../supporters/intake";
 import { startPump, type Pump } from "../supporters/pump";
 import { startSupporterWriter, type WriterLoop } from "../supporters/writer";
-import { createSupportersApi, type NodeJobStats, type SupportersApi } from "../supporters/api";
+import { createSupportersApi, readerOf, type NodeJobStats, type SupportersApi } from "../supporters/api";
 import { supporterRoutes } from "../supporters/routes";
 
 /** Job dependencies per node (jobs are declared from config alone; a node's services bind them). */
@@ -58,26 +58,27 @@ export function supportersService(api: () => SupportersApi, pipeline: () => Reco
     actions: {
       async submit(c: Ctx<HttpCallParams<Record<string, string>, Record<string, unknown>, unknown>>) {
         const who = callerWith(c, ["supporters:write"]);
-        const r = await api().submit(c.params.body, who);
+        const r = await api().submit(c.params.body, readerOf(clientOf(c), who));
         c.meta.$statusCode = 202;
         return r;
       },
 
       async forget(c: Ctx<HashCall>) {
-        const who = callerWith(c, ["admin", "supporters:write"]);
+        // Tenancy: forgetting erases every tenant's data on the identity, so it is admin only.
+        const who = callerWith(c, ["admin"]);
         const r = await api().forget(c.params.params.hash, who);
         c.meta.$statusCode = 202;
         return r;
       },
 
       supporter(c: Ctx<HashCall>) {
-        callerWith(c, ["admin", "supporters:read"]);
-        return api().supporter(c.params.params.hash);
+        const who = callerWith(c, ["admin", "supporters:read"]);
+        return api().supporter(c.params.params.hash, readerOf(clientOf(c), who));
       },
 
       events(c: Ctx<HttpCallParams<{ hash: string }, { limit?: number; after?: number }>>) {
-        callerWith(c, ["admin", "supporters:read"]);
-        return api().events(c.params.params.hash, { limit: c.params.query.limit ?? 100, afterSeq: c.params.query.after ?? 0 });
+        const who = callerWith(c, ["admin", "supporters:read"]);
+        return api().events(c.params.params.hash, { limit: c.params.query.limit ?? 100, afterSeq: c.params.query.after ?? 0 }, readerOf(clientOf(c), who));
       },
 
       data(c: Ctx<HashCall>) {
@@ -104,7 +105,7 @@ export function supportersService(api: () => SupportersApi, pipeline: () => Reco
       /** Operators (REPL `supporter <hash>`): `call supporters.inspect --hash <hash>`. */
       inspect: {
         params: { hash: { type: "string", max: 64 } },
-        handler: (c: Context<{ hash: string }>) => api().supporter(c.params.hash),
+        handler: (c: Context<{ hash: string }>) => api().supporter(c.params.hash, { all: true, id: "operator" }),
       },
 
       /** Operators (REPL `supporters-dlq`). */

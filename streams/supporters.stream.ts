@@ -5,6 +5,10 @@
  *                                   stored); the HTTP and request/reply intakes publish here too,
  *                                   after validating, so every path shares one order
  *   {ns}.supporters.ctl.forget      forget requests (HTTP), ordered with the messages above
+ *   {ns}.supporters.ctl.{source}    messages taken by the HTTP intake, with the sending client in
+ *                                   header Switchyard-Client (platform nodes only: producers on
+ *                                   NATS must not publish on ctl.*, or they could forget anyone
+ *                                   and pose as any gateway client)
  *   {ns}.supporters.req.{source}    NATS request/reply intake (core NATS, queue group
  *                                   "supporters"): the reply carries the identity hash or an error
  *   {ns}.supporters.rejected.{source}  core NATS notices of payloads the pump refused (JetStream
@@ -29,6 +33,8 @@ export interface SupporterNames {
   /** Where a producer (or the synchronous intakes) puts a message from `source`. */
   inSubject(source: string): string;
   readonly inFilter: string;
+  /** Where the HTTP intake puts a message from `source` (with its client in a header). */
+  gatewaySubject(source: string): string;
   /** Forget requests (ordered with messages). */
   readonly forgetSubject: string;
   readonly ctlFilter: string;
@@ -58,6 +64,7 @@ export function supporterNames(ns: string): SupporterNames {
     inStream: `${NS}_SUPPORTERS_IN`,
     inSubject: (source) => `${ns}.supporters.in.${source}`,
     inFilter: `${ns}.supporters.in.*`,
+    gatewaySubject: (source) => `${ns}.supporters.ctl.${source}`,
     forgetSubject: `${ns}.supporters.ctl.forget`,
     ctlFilter: `${ns}.supporters.ctl.*`,
     reqSubject: (source) => `${ns}.supporters.req.${source}`,

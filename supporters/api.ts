@@ -4,6 +4,15 @@
  * admin data export, and the domain's dead letters (list, replay). Connections come in through
  * {@link SupportersApiDeps}; no personal data leaves through any of these except `data`
  * (admin only), and nothing at all once the supporter was forgotten.
+ *
+ * Tenancy of supporters: a supporter's records belong to the clients that sent them. A message's
+ * owner is the gateway client that submitted it (or, for a NATS producer, its source). A reader
+ * with the admin scope (or an operator) sees everything; any other client sees only its own
+ * messages of a supporter and the summary built from them, and a hash none of its messages
+ * references is answered 404 exactly as an unknown hash (never 403: no oracle). Submitting an
+ * identity answers its hash (producers need it) and nothing about other tenants' messages.
+ * Forgetting and the decrypted export are admin only; through intake, a forget (source `rtbf`)
+ * needs the admin scope too, or the RTBF producer on NATS.
  */
 import type { NatsHandles } from "../nats";
 import type { Logger } from "../lib/logger";
@@ -12,13 +21,13 @@ import { AppError } from "../lib/errors";
 import type { SupporterNames } from "../streams/supporters.stream";
 import type { Topology } from "../streams/subjects";
 import type { SupporterState } from "../actors/supporter.actor";
-import { SUPPORTER_JOBS, SUPPORTER_KIND, type Step } from "./model";
+import { RTBF_SOURCE, SUPPORTER_JOBS, SUPPORTER_KIND, type Step } from "./model";
 import type { Intake, Accepted } from "./intake";
 import type { KeyStore } from "./keys";
 import type { LogBacklog, SupporterStore, EventLogEntry } from "./store";
 import { isIdentityHash } from "./identity";
 import { openJson } from "./seal";
-import { supporterView, type SupporterView } from "./view";
+import { clientSupporterView, holdsItemOf, supporterView, type ClientSupporterView, type SupporterView } from "./view";
 
 /** Job counters of one node (from `runtime.actors`). */
 export interface NodeJobStats {
@@ -61,12 +70,34 @@ export interface SupporterData {
   readonly messages: readonly { readonly id: string; readonly receivedAt: string | null; readonly identity: unknown; readonly events: unknown }[];
 }
 
-/** The supporters API. */
+/**
+ * A caller as tenancy sees it: `id` owns what it submits; `all` (admin scope, or an operator)
+ * reads every tenant's records, otherwise only those `id` owns. Made by {@link readerOf} once the
+ * caller's scope was checked.
+ */
+export interface Reader {
+  readonly all: boolean;
+  readonly id: string;
+}
+
+/**
+ * The reader for a caller that passed its scope check: `client` undefined (an operator, never
+ * the gateway) or holding the admin scope reads all; any other client its own records.
+ */
+export function readerOf(client: { readonly id: string; readonly scopes: readonly string[] } | undefined, who: string): Reader {
+  return !client || client.scopes.includes("admin") ? { all: true, id: who } : { all: false, id: client.id };
+}
+
+/** The supporters API (see the module doc for who sees what). */
 export interface SupportersApi {
-  submit(value: unknown, producer: string): Promise<Accepted>;
+  /** Accepts a message owned by `by.id`; a forget through intake (source rtbf) needs a reader of all (403). */
+  submit(value: unknown, by: Reader): Promise<Accepted>;
+  /** Queues a forget request (callers: admins and operators only; the action checks the scope). */
   forget(hash: string, by: string): Promise<{ hash: string; requestedAt: string }>;
-  supporter(hash: string): Promise<SupporterView>;
-  events(hash: string, opts: { limit: number; afterSeq?: number }): Promise<{ hash: string; items: EventLogEntry[]; forgottenAt: string[] }>;
+  /** The supporter's queue as `reader` may see it; 404 when none of its messages is the reader's. */
+  supporter(hash: string, reader: Reader): Promise<SupporterView | ClientSupporterView>;
+  /** The event log as `reader` may see it (keyset pages by arrival sequence); 404 as above. */
+  events(hash: string, opts: { limit: number; afterSeq?: number }, reader: Reader): Promise<{ hash: string; items: EventLogEntry[]; forgottenAt: string[] }>;
   data(hash: string): Promise<SupporterData>;
   backlog(): Promise<Backlog>;
   dlq(opts: { hash?: string; limit?: number; afterSeq?: number }): Promise<SupporterDlqView[]>;
@@ -90,6 +121,8 @@ export interface SupportersApiDeps {
 function checkHash(hash: string): void {
   if (!isIdentityHash(hash)) throw new AppError("INVALID_PARAMETER", "not an identity hash", [{ path: "/params/hash", message: "must be 43 base64url characters" }]);
 }
+
+const notFound = (): AppError => new AppError("NOT_FOUND", "supporter not found");
 
 function waiting(stats: readonly ConsumerStats[], stream: string, consumer?: string): number {
   return stats.filter((s) => s.stream === stream && (consumer === undefined || s.consumer === consumer)).reduce((n, s) => n + s.pending + s.ackPending, 0);
@@ -115,21 +148,37 @@ function dlqView(e: DlqEntry): SupporterDlqView {
 export function createSupportersApi(deps: SupportersApiDeps): SupportersApi {
   const { names, runtime, store, keys, topology: topo } = deps;
   return {
-    submit: (value, producer) => deps.intake.submit(value, { via: "http", producer }),
+    submit(value, by) {
+      // An RTBF payload forgets whoever it names: only as strong a caller as the forget route's.
+      const source = typeof value === "object" && value !== null ? (value as Record<string, unknown>)["source"] : undefined;
+      if (source === RTBF_SOURCE && !by.all) throw new AppError("FORBIDDEN", "scope admin required to send a forget request (source rtbf)");
+      return deps.intake.submit(value, { via: "http", producer: by.id });
+    },
 
     forget(hash, by) {
       checkHash(hash);
       return deps.intake.forget(hash, by);
     },
 
-    async supporter(hash) {
+    async supporter(hash, reader) {
       checkHash(hash);
-      return supporterView(hash, await runtime.getState<SupporterState>(SUPPORTER_KIND, hash));
+      const state = await runtime.getState<SupporterState>(SUPPORTER_KIND, hash);
+      if (reader.all) return supporterView(hash, state);
+      const summary = await store.clientSummary(hash, reader.id);
+      if (summary.received === 0 && !holdsItemOf(state, reader.id)) throw notFound();
+      return clientSupporterView(hash, state, reader.id, summary);
     },
 
-    async events(hash, opts) {
+    async events(hash, opts, reader) {
       checkHash(hash);
-      return { hash, ...(await store.events(hash, opts)) };
+      if (reader.all) return { hash, ...(await store.events(hash, opts)) };
+      const page = await store.events(hash, { ...opts, client: reader.id });
+      // An empty page may still be the reader's (a page past its last message, or not yet logged).
+      if (page.items.length === 0) {
+        const owned = (await store.clientSummary(hash, reader.id)).received > 0 || holdsItemOf(await runtime.getState<SupporterState>(SUPPORTER_KIND, hash), reader.id);
+        if (!owned) throw notFound();
+      }
+      return { hash, ...page };
     },
 
     async data(hash) {

@@ -3,15 +3,21 @@
  * at once, answer the identity hash, and store the message durably by publishing it to the
  * intake stream (the same subject a JetStream producer uses), so every path shares the pump's
  * order. A refused payload is logged (paths and messages only, never values) and stores nothing.
+ *
+ * Tenancy: the HTTP intake publishes on {ns}.supporters.ctl.{source} with the sending client in
+ * a header (only nodes may publish there), and its resend dedupe is per client, so the
+ * `duplicate` flag never tells one client about another's message ids. The request/reply intake
+ * publishes on in.{source} like a JetStream producer: its messages belong to the source.
  */
 import { randomBytes } from "node:crypto";
-import type { Msg, NatsHandles } from "../nats";
+import { headers, type Msg, type NatsHandles } from "../nats";
 import type { Logger } from "../lib/logger";
 import { AppError, errorMessage } from "../lib/errors";
 import type { SupporterNames } from "../streams/supporters.stream";
 import { isRefusal, prepareBytes, prepareValue, type PrepareOptions, type Refusal } from "./prepare";
 import { isIdentityHash } from "./identity";
 import type { ForgetRequest } from "./pump";
+import { OWNER_HEADER } from "./model";
 
 /** The answer to an accepted message. */
 export interface Accepted {
@@ -25,13 +31,13 @@ export interface Accepted {
 /** How the intake was reached, for logs. */
 export interface Origin {
   readonly via: "http" | "nats";
-  /** Client id (HTTP) or subject source (NATS). */
+  /** Client id (HTTP: the message's owner) or subject source (NATS). */
   readonly producer: string;
 }
 
 /** The synchronous intake. */
 export interface Intake {
-  /** Accepts a parsed payload (HTTP: `source` in the body); throws AppError when refused. */
+  /** Accepts a parsed payload (HTTP: `source` in the body), owned by client `origin.producer`; throws AppError when refused. */
   submit(value: unknown, origin: Origin): Promise<Accepted>;
   /** Accepts raw bytes from NATS subject source `source`; throws AppError when refused. */
   submitBytes(bytes: Uint8Array, source: string, origin: Origin): Promise<Accepted>;
@@ -60,11 +66,21 @@ export function newMessageId(): string {
 export function createIntake(deps: IntakeDeps): Intake {
   const { nats, names, logger } = deps;
 
-  async function store(prepared: Exclude<ReturnType<typeof prepareValue>, Refusal>, value: Record<string, unknown>): Promise<Accepted> {
+  /** Publishes a checked message: as the NATS producer of its source, or as gateway client `client`. */
+  async function store(prepared: Exclude<ReturnType<typeof prepareValue>, Refusal>, value: Record<string, unknown>, client?: string): Promise<Accepted> {
     const messageId = prepared.messageId ?? newMessageId();
     const body = JSON.stringify({ ...value, source: prepared.source, messageId });
+    const dedupe = `${prepared.source}.${messageId}`;
+    let subject = names.inSubject(prepared.source);
+    const opts: { msgID: string; headers?: ReturnType<typeof headers> } = { msgID: dedupe };
+    if (client !== undefined) {
+      subject = names.gatewaySubject(prepared.source);
+      opts.msgID = `${client}/${dedupe}`;
+      opts.headers = headers();
+      opts.headers.set(OWNER_HEADER, client);
+    }
     try {
-      const ack = await nats.js.publish(names.inSubject(prepared.source), body, { msgID: `${prepared.source}.${messageId}` });
+      const ack = await nats.js.publish(subject, body, opts);
       return { hash: prepared.hash, messageId, duplicate: ack.duplicate };
     } catch (err) {
       logger.error({ source: prepared.source, err: errorMessage(err) }, "supporter message not stored");
@@ -81,7 +97,7 @@ export function createIntake(deps: IntakeDeps): Intake {
     async submit(value, origin) {
       const prepared = prepareValue(value, undefined, deps.prepare);
       if (isRefusal(prepared)) refuse(prepared, origin, undefined);
-      return store(prepared, value as Record<string, unknown>);
+      return store(prepared, value as Record<string, unknown>, origin.producer);
     },
     async submitBytes(bytes, source, origin) {
       const prepared = prepareBytes(bytes, source, deps.prepare);

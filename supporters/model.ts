@@ -30,6 +30,23 @@ export function isSource(s: unknown): s is Source {
  */
 export const RTBF_SOURCE: Source = "rtbf";
 
+/**
+ * The owner of a message from a NATS producer (JetStream capture or request/reply): its
+ * source. Gateway clients own theirs by client id (`cl_...`), which never looks like this.
+ */
+export function natsOwner(source: string): string {
+  return `nats:${source}`;
+}
+
+/**
+ * Header of a gateway intake message ({ns}.supporters.ctl.{source}) naming the client that sent
+ * it. Trusted because only platform nodes may publish on ctl.* (as for ctl.forget).
+ */
+export const OWNER_HEADER = "Switchyard-Client";
+
+/** Owners as the pump accepts them from the gateway intake's header (client ids, "operator"). */
+export const OWNER_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}$/;
+
 /** The two downstream steps, in the order every message goes through them. */
 export const STEPS = ["user", "erp"] as const;
 export type Step = (typeof STEPS)[number];
@@ -69,6 +86,11 @@ export interface IntakeMessage {
   readonly types: readonly string[];
   /** Set on a dead letter of a refused ERP step: a replay redoes step 2 only. */
   readonly from?: Step;
+  /**
+   * Who sent it (tenancy): the gateway client id, or {@link natsOwner} of the source. Absent on
+   * messages accepted before owners were recorded (visible to admins only).
+   */
+  readonly client?: string;
 }
 
 /** A forget request, ordered with the supporter's messages (the pump already deleted the data key). */
@@ -138,6 +160,8 @@ export type LogRecord =
       readonly kid: string;
       readonly identity: string;
       readonly events: string | null;
+      /** The message's owner (see {@link IntakeMessage.client}). */
+      readonly client?: string;
     }
   | { readonly k: "step"; readonly hash: string; readonly id: string; readonly step: Step; readonly status: StepOutcome; readonly at: number; readonly reason: string | null }
   | { readonly k: "forget"; readonly hash: string; readonly at: number; readonly by: string };

@@ -17,6 +17,10 @@
  * first (crypto-shredding, in order: earlier messages are already sealed, later ones get a new
  * key) and then forwards a forget command. A refused payload (JetStream producers have no reply)
  * is logged, announced on {ns}.supporters.rejected.{source} (core NATS, not stored) and removed.
+ *
+ * Every message carries its owner (tenancy) to the actor and the event log: the gateway client
+ * named in the Switchyard-Client header of a ctl.{source} message (the HTTP intake's subject),
+ * or `nats:{source}` for a message a NATS producer put on in.{source}.
  */
 import { AckPolicy, DeliverPolicy, isJsApiError, JetStreamApiCodes, type ConsumerMessages, type JsMsg, type NatsHandles } from "../nats";
 import type { Logger } from "../lib/logger";
@@ -28,7 +32,7 @@ import type { SupporterNames } from "../streams/supporters.stream";
 import { isRefusal, prepareBytes, type PrepareOptions, type PreparedMessage } from "./prepare";
 import { isIdentityHash } from "./identity";
 import { sealJson, type DataKey } from "./seal";
-import { RTBF_SOURCE, SUPPORTER_KIND, isSource, type ForgetCommand, type IntakeMessage, type LogRecord } from "./model";
+import { OWNER_HEADER, OWNER_PATTERN, RTBF_SOURCE, SUPPORTER_KIND, isSource, natsOwner, type ForgetCommand, type IntakeMessage, type LogRecord } from "./model";
 import type { KeyStore } from "./keys";
 import { KvLease } from "./lease";
 
@@ -137,7 +141,7 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
   }
 
   /** What to do with one intake message (decided synchronously, in stream order). */
-  type Plan = { readonly kind: "none" } | { readonly kind: "forget"; readonly hash: string; readonly by: string } | { readonly kind: "msg"; readonly prepared: PreparedMessage };
+  type Plan = { readonly kind: "none" } | { readonly kind: "forget"; readonly hash: string; readonly by: string } | { readonly kind: "msg"; readonly prepared: PreparedMessage; readonly owner: string };
 
   function plan(msg: JsMsg): Plan {
     if (msg.subject === d.names.forgetSubject) {
@@ -155,16 +159,24 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
       return { kind: "forget", hash: req.hash, by: req.by.slice(0, 100) };
     }
     const source = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
-    const prepared = isSource(source) ? prepareBytes(msg.data, source, d.prepare) : ({ code: "VALIDATION_ERROR", message: "unknown source", details: [{ path: "/source", message: "unknown source" }] } as const);
+    // The HTTP intake's subject (ctl.{source}) names its client; anything on in.{source} is the source's.
+    const viaGateway = msg.subject === d.names.gatewaySubject(source);
+    const owner = viaGateway ? (msg.headers?.get(OWNER_HEADER) ?? "") : natsOwner(source);
+    const prepared = !isSource(source)
+      ? ({ code: "VALIDATION_ERROR", message: "unknown source", details: [{ path: "/source", message: "unknown source" }] } as const)
+      : !OWNER_PATTERN.test(owner)
+        ? ({ code: "VALIDATION_ERROR", message: "no client", details: [{ path: `/headers/${OWNER_HEADER}`, message: "missing or malformed" }] } as const)
+        : prepareBytes(msg.data, source, d.prepare);
     if (isRefusal(prepared)) {
       stats.refused++;
       const producerId = msg.headers?.get("Nats-Msg-Id") ?? null;
-      log.warn({ source, seq: msg.seq, producerId, bytes: msg.data.length, code: prepared.code, details: prepared.details }, "supporter payload refused at intake");
-      d.nats.nc.publish(d.names.rejectedSubject(source), JSON.stringify({ seq: msg.seq, messageId: producerId, error: { code: prepared.code, message: prepared.message, details: prepared.details } }));
+      log.warn({ source, viaGateway, seq: msg.seq, producerId, bytes: msg.data.length, code: prepared.code, details: prepared.details }, "supporter payload refused at intake");
+      // Only the source's own producers hear about refusals on its subject (never a gateway client's).
+      if (!viaGateway) d.nats.nc.publish(d.names.rejectedSubject(source), JSON.stringify({ seq: msg.seq, messageId: producerId, error: { code: prepared.code, message: prepared.message, details: prepared.details } }));
       return { kind: "none" };
     }
-    if (prepared.source === RTBF_SOURCE) return { kind: "forget", hash: prepared.hash, by: RTBF_SOURCE };
-    return { kind: "msg", prepared };
+    if (prepared.source === RTBF_SOURCE) return { kind: "forget", hash: prepared.hash, by: viaGateway ? owner : RTBF_SOURCE };
+    return { kind: "msg", prepared, owner };
   }
 
   /** Issues the publishes of one planned message (synchronously: wire order is call order). */
@@ -189,8 +201,9 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
     const identity = sealJson(dk, prepared.hash, prepared.identity);
     const events = prepared.events.length > 0 ? sealJson(dk, prepared.hash, prepared.events) : null;
     const types = prepared.events.map((e) => e.type);
-    const rec: LogRecord = { k: "msg", hash: prepared.hash, id, source: prepared.source, seq: msg.seq, receivedAt: at, types, kid: dk.kid, identity, events };
-    const cmd: IntakeMessage = { t: "msg", id, source: prepared.source, seq: msg.seq, receivedAt: at, kid: dk.kid, identity, events, types };
+    const client = p.owner;
+    const rec: LogRecord = { k: "msg", hash: prepared.hash, id, source: prepared.source, seq: msg.seq, receivedAt: at, types, kid: dk.kid, identity, events, client };
+    const cmd: IntakeMessage = { t: "msg", id, source: prepared.source, seq: msg.seq, receivedAt: at, kid: dk.kid, identity, events, types, client };
     stats.forwarded++;
     return forwarding([
       durably(() => d.nats.js.publish(d.names.logSubject(prepared.hash), JSON.stringify(rec), { msgID: `log:in:${msg.seq}` }), alive),

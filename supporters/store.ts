@@ -6,6 +6,11 @@
  * (hash, id)), so batches applied out of order by several nodes converge. Forgetting a supporter
  * nulls the sealed columns of every earlier row (its key is gone anyway); the rows, their hash
  * and their event types stay, so relations between data remain.
+ *
+ * Tenancy: each row names its owner (`client`: the gateway client id, or `nats:{source}` for a
+ * NATS producer's message; NULL on rows from before owners were recorded). A reader limited to
+ * one client gets only its rows, filtered in the query (index (hash, client, seq)), so keyset
+ * pages by arrival sequence work the same as for admins.
  */
 import type { Pool } from "../db";
 import type { Migration } from "../db";
@@ -44,12 +49,21 @@ export const supporterMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: "supporters-0002",
+    sql: `
+      ALTER TABLE supporter_messages ADD COLUMN client text;
+      CREATE INDEX supporter_messages_by_client ON supporter_messages (hash, client, seq);
+    `,
+  },
 ];
 
 /** One message of the event log as the API shows it (never personal data). */
 export interface EventLogEntry {
   readonly id: string;
   readonly source: string | null;
+  /** Who sent it: a gateway client id, `nats:{source}`, or null (recorded before owners were). */
+  readonly client: string | null;
   readonly seq: number | null;
   readonly receivedAt: string | null;
   readonly types: readonly string[];
@@ -75,12 +89,31 @@ export interface LogBacklog {
   readonly erp: { readonly pending: number; readonly oldest: string | null };
 }
 
+/** What one client's rows of a supporter add up to (its share of the supporter's counters). */
+export interface ClientLogSummary {
+  readonly received: number;
+  readonly userDelivered: number;
+  readonly erpDelivered: number;
+  /** Messages refused by a downstream or parked (at either step). */
+  readonly parked: number;
+  /** Messages with a step erased (the supporter was forgotten before it was done). */
+  readonly erased: number;
+  readonly firstAt: string | null;
+  readonly lastAt: string | null;
+}
+
 /** The event log. */
 export interface SupporterStore {
   /** Applies a batch of log records in one transaction. */
   writeBatch(records: readonly LogRecord[]): Promise<void>;
-  /** A supporter's messages in arrival order, after sequence `afterSeq`. */
-  events(hash: string, opts: { limit: number; afterSeq?: number }): Promise<{ items: EventLogEntry[]; forgottenAt: string[] }>;
+  /**
+   * A supporter's messages in arrival order, after sequence `afterSeq`; with `client`, only the
+   * rows that client owns, and only the forgets at or after its first message (those that
+   * erased its data: earlier ones are another tenant's business).
+   */
+  events(hash: string, opts: { limit: number; afterSeq?: number; client?: string }): Promise<{ items: EventLogEntry[]; forgottenAt: string[] }>;
+  /** The rows of `hash` that `client` owns, summed up; `received` 0 when it owns none. */
+  clientSummary(hash: string, client: string): Promise<ClientLogSummary>;
   /** The newest sealed rows of a supporter. */
   sealed(hash: string, limit: number): Promise<SealedRow[]>;
   /** Undelivered messages per step. */
@@ -150,14 +183,15 @@ export function createSupporterStore(deps: { pg: Pool }): SupporterStore {
         }
         if (msgs.size > 0) {
           await client.query(
-            `INSERT INTO supporter_messages AS m (hash, id, source, seq, received_at, types, kid, identity_ct, events_ct, erp_status)
-             SELECT x.hash, x.id, x.source, x.seq, to_timestamp(x.received_at / 1000.0), x.types, x.kid,
+            `INSERT INTO supporter_messages AS m (hash, id, source, client, seq, received_at, types, kid, identity_ct, events_ct, erp_status)
+             SELECT x.hash, x.id, x.source, x.client, x.seq, to_timestamp(x.received_at / 1000.0), x.types, x.kid,
                     CASE WHEN f.hash IS NULL THEN x.identity END, CASE WHEN f.hash IS NULL THEN x.events END,
                     CASE WHEN x.events IS NULL THEN 'none' ELSE 'pending' END
-             FROM jsonb_to_recordset($1::jsonb) AS x(hash text, id text, source text, seq bigint, received_at double precision, types jsonb, kid text, identity text, events text)
+             FROM jsonb_to_recordset($1::jsonb) AS x(hash text, id text, source text, client text, seq bigint, received_at double precision, types jsonb, kid text, identity text, events text)
              LEFT JOIN LATERAL (SELECT s.hash FROM supporter_forgets s WHERE s.hash = x.hash AND s.at >= to_timestamp(x.received_at / 1000.0) LIMIT 1) f ON true
              ON CONFLICT (hash, id) DO UPDATE SET
                source = COALESCE(m.source, EXCLUDED.source),
+               client = COALESCE(m.client, EXCLUDED.client),
                seq = COALESCE(m.seq, EXCLUDED.seq),
                received_at = COALESCE(m.received_at, EXCLUDED.received_at),
                types = COALESCE(m.types, EXCLUDED.types),
@@ -165,7 +199,7 @@ export function createSupporterStore(deps: { pg: Pool }): SupporterStore {
                events_ct = CASE WHEN m.kid IS NULL THEN EXCLUDED.events_ct ELSE m.events_ct END,
                kid = COALESCE(m.kid, EXCLUDED.kid),
                erp_status = CASE WHEN m.erp_at IS NULL AND EXCLUDED.erp_status = 'none' THEN 'none' ELSE m.erp_status END`,
-            [JSON.stringify([...msgs.values()].map((r) => ({ hash: r.hash, id: r.id, source: r.source, seq: r.seq, received_at: r.receivedAt, types: r.types, kid: r.kid, identity: r.identity, events: r.events })))],
+            [JSON.stringify([...msgs.values()].map((r) => ({ hash: r.hash, id: r.id, source: r.source, client: r.client ?? null, seq: r.seq, received_at: r.receivedAt, types: r.types, kid: r.kid, identity: r.identity, events: r.events })))],
           );
         }
         const rows = mergeSteps(steps);
@@ -205,9 +239,11 @@ export function createSupporterStore(deps: { pg: Pool }): SupporterStore {
     },
 
     async events(hash, opts) {
+      const mine = opts.client !== undefined;
       const r = await pg.query<{
         id: string;
         source: string | null;
+        client: string | null;
         seq: string | null;
         received_at: Date | null;
         types: string[] | null;
@@ -218,16 +254,23 @@ export function createSupporterStore(deps: { pg: Pool }): SupporterStore {
         reason: string | null;
         has_data: boolean;
       }>(
-        `SELECT id, source, seq, received_at, types, user_status, user_at, erp_status, erp_at, reason,
+        `SELECT id, source, client, seq, received_at, types, user_status, user_at, erp_status, erp_at, reason,
                 (identity_ct IS NOT NULL OR events_ct IS NOT NULL) AS has_data
-         FROM supporter_messages WHERE hash = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
-        [hash, opts.afterSeq ?? 0, opts.limit],
+         FROM supporter_messages WHERE hash = $1 AND seq > $2 ${mine ? "AND client = $4" : ""} ORDER BY seq LIMIT $3`,
+        mine ? [hash, opts.afterSeq ?? 0, opts.limit, opts.client] : [hash, opts.afterSeq ?? 0, opts.limit],
       );
-      const f = await pg.query<{ at: Date }>("SELECT at FROM supporter_forgets WHERE hash = $1 ORDER BY at", [hash]);
+      const f = mine
+        ? await pg.query<{ at: Date }>(
+            `SELECT at FROM supporter_forgets
+             WHERE hash = $1 AND at >= (SELECT min(received_at) FROM supporter_messages WHERE hash = $1 AND client = $2) ORDER BY at`,
+            [hash, opts.client],
+          )
+        : await pg.query<{ at: Date }>("SELECT at FROM supporter_forgets WHERE hash = $1 ORDER BY at", [hash]);
       return {
         items: r.rows.map((x) => ({
           id: x.id,
           source: x.source,
+          client: x.client,
           seq: x.seq === null ? null : Number(x.seq),
           receivedAt: iso(x.received_at),
           types: x.types ?? [],
@@ -238,6 +281,21 @@ export function createSupporterStore(deps: { pg: Pool }): SupporterStore {
         })),
         forgottenAt: f.rows.map((x) => x.at.toISOString()),
       };
+    },
+
+    async clientSummary(hash, client) {
+      const r = await pg.query<{ received: string; ud: string; ed: string; parked: string; erased: string; first: Date | null; last: Date | null }>(
+        `SELECT count(*) AS received,
+                count(*) FILTER (WHERE user_status = 'delivered') AS ud,
+                count(*) FILTER (WHERE erp_status = 'delivered') AS ed,
+                count(*) FILTER (WHERE user_status IN ('refused', 'parked') OR erp_status IN ('refused', 'parked')) AS parked,
+                count(*) FILTER (WHERE user_status = 'erased' OR erp_status = 'erased') AS erased,
+                min(received_at) AS first, max(received_at) AS last
+         FROM supporter_messages WHERE hash = $1 AND client = $2`,
+        [hash, client],
+      );
+      const x = r.rows[0]!;
+      return { received: Number(x.received), userDelivered: Number(x.ud), erpDelivered: Number(x.ed), parked: Number(x.parked), erased: Number(x.erased), firstAt: iso(x.first), lastAt: iso(x.last) };
     },
 
     async sealed(hash, limit) {

@@ -1,8 +1,13 @@
 /**
  * What operators see of one supporter: its queue (pending items per lane, what is in flight,
  * for how long, with which error), parked items, counters. Never personal data. Pure.
+ *
+ * Two views: the operator's (everything), and one client's: only the items it sent, a lane only
+ * while it carries one of them, and counters from its own rows of the event log (a client never
+ * learns what other tenants sent about the same supporter, nor how much).
  */
-import type { Lane, QueueItem, SupporterState } from "../actors/supporter.actor";
+import type { Lane, QueueItem, QueuedMessage, SupporterState } from "../actors/supporter.actor";
+import type { ClientLogSummary } from "./store";
 
 /** One queued item as shown. */
 export interface QueueItemView {
@@ -40,6 +45,12 @@ export interface SupporterView {
   readonly forgottenAt: string | null;
 }
 
+/** The counters a client sees: its own messages only (from its rows of the event log). */
+export type ClientCounts = Pick<SupporterState["counts"], "received" | "userDelivered" | "erpDelivered" | "parked" | "erased">;
+
+/** A supporter as one client sees it: {@link SupporterView} of its own items, with its own counters. */
+export type ClientSupporterView = Omit<SupporterView, "counts"> & { readonly counts: ClientCounts };
+
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 function lane(l: Lane): LaneView {
@@ -49,6 +60,44 @@ function lane(l: Lane): LaneView {
 function item(i: QueueItem): QueueItemView {
   if (i.kind === "forget") return { id: i.id, kind: "forget", source: null, receivedAt: new Date(i.at).toISOString(), types: [], user: i.done ? "done" : "pending", erp: "none" };
   return { id: i.id, kind: "msg", source: i.source, receivedAt: new Date(i.receivedAt).toISOString(), types: i.types, user: i.user, erp: i.erp };
+}
+
+/** True when `client` sent a message that `state` still holds (queued or parked). */
+export function holdsItemOf(state: SupporterState | undefined, client: string): boolean {
+  if (!state) return false;
+  return state.queue.some((i) => i.kind === "msg" && i.client === client) || state.parked.some((p) => p.client === client);
+}
+
+/**
+ * The view of `state` for `client`: its own queued and parked items, a lane only while it
+ * carries one of them, counters and times from `summary` (its rows of the event log), and the
+ * supporter's forget time only when that forget came after the client's first message (it
+ * erased the client's data). The caller checked that the client owns something of `hash`.
+ */
+export function clientSupporterView(hash: string, state: SupporterState | undefined, client: string, summary: ClientLogSummary): ClientSupporterView {
+  const all = supporterView(hash, state);
+  const mine = (state?.queue ?? []).filter((i): i is QueuedMessage => i.kind === "msg" && i.client === client);
+  const ids = new Set(mine.map((i) => i.id));
+  const idle: LaneView = { inFlight: null, job: null, since: null, attempts: 0, lastError: null, lastErrorAt: null };
+  const own = (l: LaneView): LaneView => (l.inFlight !== null && ids.has(l.inFlight) ? l : idle);
+  const user = mine.filter((i) => i.user === "pending").length;
+  const erp = mine.filter((i) => i.erp === "pending").length;
+  // The event log may trail the actor by a batch: its queue fills in what the log has not yet.
+  const firstMs = summary.firstAt !== null ? Date.parse(summary.firstAt) : (mine[0]?.receivedAt ?? null);
+  const lastMs = summary.lastAt !== null ? Date.parse(summary.lastAt) : (mine[mine.length - 1]?.receivedAt ?? null);
+  const forgot = state?.forgottenAt ?? null;
+  return {
+    hash,
+    known: true,
+    pending: { user, erp, total: mine.length },
+    lanes: { user: own(all.lanes.user), erp: own(all.lanes.erp) },
+    queue: mine.slice(0, 50).map(item),
+    parked: (state?.parked ?? []).filter((p) => p.client === client),
+    counts: { received: summary.received, userDelivered: summary.userDelivered, erpDelivered: summary.erpDelivered, parked: summary.parked, erased: summary.erased },
+    firstAt: iso(firstMs),
+    lastAt: iso(lastMs),
+    forgottenAt: forgot !== null && firstMs !== null && forgot >= firstMs ? iso(forgot) : null,
+  };
 }
 
 /** The operator view of `state` (undefined: a supporter never seen). */

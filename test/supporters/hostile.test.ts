@@ -110,7 +110,8 @@ describe("supporters: hostile and malformed payloads", function () {
     const reader = await makeClientIn(ns, ["supporters:read"]);
     const wrongScope = await fetch(`${node.url}/api/v1/supporter-events`, { method: "POST", headers: { Authorization: `Bearer ${reader.apiKey}`, "Content-Type": "application/json" }, body: JSON.stringify(good) });
     expect(wrongScope.status).to.equal(403);
-    const forgetBadHash = await fetch(`${node.url}/api/v1/supporters/not-a-hash/forget`, { method: "POST", headers: { Authorization: `Bearer ${writer.apiKey}` } });
+    const admin = await makeClientIn(ns, ["admin"]);
+    const forgetBadHash = await fetch(`${node.url}/api/v1/supporters/not-a-hash/forget`, { method: "POST", headers: { Authorization: `Bearer ${admin.apiKey}` } });
     expect(forgetBadHash.status).to.equal(400);
   });
 

@@ -12,7 +12,7 @@ import { SUPPORTER_JOBS, type IntakeMessage } from "../../supporters/model";
 import { handleSupporter, initialSupporterState, type SupporterActorOptions, type SupporterState } from "../../actors/supporter.actor";
 import type { ActorMessage, Effect, JobResult } from "../../actors/types";
 import { DlqHeaders, REPLAYED_FROM_HEADER } from "../../actors/dlq-headers";
-import { supporterView } from "../../supporters/view";
+import { clientSupporterView, holdsItemOf, supporterView } from "../../supporters/view";
 
 const PEPPER = "a-test-pepper-of-at-least-32-characters!";
 const PREP = { pepper: PEPPER, defaultCountryCode: "44", maxBytes: 32 * 1024 };
@@ -133,8 +133,8 @@ class Sim {
     return e;
   }
 
-  message(n: number, opts: { events?: boolean } = {}): Effect[] {
-    const m: IntakeMessage = { t: "msg", id: `sms.m${n}`, source: "sms", seq: n, receivedAt: n, kid: "k1", identity: `v1.k1.iv.ident${n}`, events: opts.events === false ? null : `v1.k1.iv.events${n}`, types: ["x.y"] };
+  message(n: number, opts: { events?: boolean; client?: string } = {}): Effect[] {
+    const m: IntakeMessage = { t: "msg", id: `sms.m${n}`, source: "sms", seq: n, receivedAt: n, kid: "k1", identity: `v1.k1.iv.ident${n}`, events: opts.events === false ? null : `v1.k1.iv.events${n}`, types: ["x.y"], ...(opts.client ? { client: opts.client } : {}) };
     return this.deliver(m);
   }
 
@@ -260,6 +260,34 @@ describe("supporters: actor state machine", () => {
     expect(v.lanes.user).to.include({ inFlight: "sms.m1", attempts: 2, lastError: "timeout" });
     expect(JSON.stringify(v)).to.not.contain("v1.k1");
     expect(supporterView(HASH, undefined).known).to.equal(false);
+  });
+
+  it("a client's view holds only its own items, lanes and parked entries, and its own counters", () => {
+    const s = new Sim();
+    const u1 = s.jobs(s.message(1, { client: "cl_b" }))[0]!;
+    s.message(2, { client: "cl_a" });
+    s.message(3, { client: "cl_b" });
+    s.deliver({ t: "attempt", job: u1.id, attempt: 2, error: "timeout", at: 5 });
+    const summary = { received: 2, userDelivered: 0, erpDelivered: 0, parked: 0, erased: 0, firstAt: new Date(1).toISOString(), lastAt: new Date(3).toISOString() };
+    const a = clientSupporterView(HASH, s.state, "cl_a", { ...summary, received: 1, firstAt: new Date(2).toISOString(), lastAt: new Date(2).toISOString() });
+    expect(a.queue.map((i) => i.id)).to.deep.equal(["sms.m2"]);
+    expect(a.pending).to.deep.equal({ user: 1, erp: 1, total: 1 });
+    expect(a.lanes.user.inFlight).to.equal(null); // B's message is in flight: A sees an idle lane
+    expect(a.counts).to.deep.equal({ received: 1, userDelivered: 0, erpDelivered: 0, parked: 0, erased: 0 });
+    const b = clientSupporterView(HASH, s.state, "cl_b", summary);
+    expect(b.queue.map((i) => i.id)).to.deep.equal(["sms.m1", "sms.m3"]);
+    expect(b.lanes.user).to.include({ inFlight: "sms.m1", lastError: "timeout" });
+    expect(holdsItemOf(s.state, "cl_a")).to.equal(true);
+    expect(holdsItemOf(s.state, "cl_c")).to.equal(false);
+    // a refusal parks B's message: only B sees the parked entry (which keeps its owner for a replay)
+    const dlq = s.result(u1, { ok: false, terminal: true, error: "422 bad" }).find((e) => e.type === "publish" && e.subject === OPTS.dlqSubject(HASH));
+    expect((dlq as { data: IntakeMessage }).data.client).to.equal("cl_b");
+    expect(clientSupporterView(HASH, s.state, "cl_b", summary).parked.map((p) => p.id)).to.deep.equal(["sms.m1"]);
+    expect(clientSupporterView(HASH, s.state, "cl_a", summary).parked).to.deep.equal([]);
+    // a forget before A's first message is not A's business; after it, it is
+    s.deliver({ t: "forget", id: "forget.9", seq: 9, at: 10, by: "operator" });
+    expect(clientSupporterView(HASH, s.state, "cl_a", { ...summary, firstAt: new Date(2).toISOString() }).forgottenAt).to.equal(new Date(10).toISOString());
+    expect(clientSupporterView(HASH, s.state, "cl_a", { ...summary, firstAt: new Date(11).toISOString() }).forgottenAt).to.equal(null);
   });
 
   it("malformed messages are terminal errors (runtime DLQ)", () => {
