@@ -5,8 +5,10 @@
 import os from "node:os";
 import { EnvReader, type Env } from "./env";
 import { supportersConfig, type SupportersConfig } from "./supporters";
+import { egressConfig, type EgressConfig } from "./egress";
 
 export { DEV_SUPPORTER_SECRETS, type SupportersConfig } from "./supporters";
+export type { EgressConfig } from "./egress";
 
 /** Services a node can host; `SERVICES` picks a subset (default: all). */
 export const SERVICE_NAMES = ["runtime", "probe", "gateway", "receipts", "simulators", "events", "supporters"] as const;
@@ -62,6 +64,8 @@ export interface Config {
   readonly events: EventsConfig;
   /** Supporter identities and events to the user and ERP services (supporters/, services/supporters.service.ts). */
   readonly supporters: SupportersConfig;
+  /** Destinations caller-supplied URLs (webhooks, X-Callback-Url) may reach (lib/egress.ts). */
+  readonly egress: EgressConfig;
 }
 
 /** Settings of the multi-tenant event processor: keys, limits, fairness, batching. */
@@ -317,6 +321,8 @@ export function loadConfig(env: Env = process.env): Config {
     receipts: receiptsConfig(r, env),
     events: eventsConfig(r, env),
     supporters: supportersConfig(r, env, SERVICE_NAMES),
+    // DEV_MODE read again quietly: its problems are reported once, above
+    egress: egressConfig(r, env, new EnvReader(env).bool("DEV_MODE", env["NODE_ENV"] !== "production")),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
