@@ -14,7 +14,14 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { loadConfig, type Config } from "../../config";
 import { startNode, type RunningNode } from "../../node/start";
-import type { Resolver } from "../../lib/egress-http";
+import pino from "pino";
+import { createEgress, type Resolver } from "../../lib/egress-http";
+import { parseEgressAllow } from "../../lib/egress";
+import { deliverWebhook, type ReceiptJobDeps } from "../../receipts/jobs";
+import { statusFromState } from "../../receipts/status";
+import { newWebhookSecret } from "../../receipts/webhooks";
+import type { DeliveryInfo } from "../../receipts/deliveries";
+import type { WebhookJobData } from "../../actors/receipt.actor";
 import { RECEIPT_TYPES } from "../../receipts";
 import { call, cleanupReceipts, freePort, makeClient, receiptsEnv, startSims, type Sims } from "../receipts/harness";
 import { freshNamespace } from "../support/namespace";
@@ -177,3 +184,53 @@ describe("security: SSRF through webhooks (issue 11, item 5)", function () {
   });
 });
 
+
+describe("security: webhook delivery errors shown to clients (issue 11, item 5)", () => {
+  // The webhook job on its own, with a development allow-list (loopback) so that it really
+  // reaches a closed port and an endpoint answering 500: what it records is what clients see.
+  const records: DeliveryInfo[] = [];
+  const egress = createEgress(parseEgressAllow(["127.0.0.0/8"]).policy);
+  const deps = (): ReceiptJobDeps => ({
+    clients: { webhookOf: async () => ({ url: null, secret: newWebhookSecret() }) },
+    deliveries: { record: async (_r, _w, info) => void records.push(info), read: async () => ({}) },
+    egress,
+    logger: pino({ level: "silent" }),
+  });
+  const data = (url: string): WebhookJobData => ({ receiptId: "01HZZZZZZZZZZZZZZZZZZZZZZZ", clientId: "cl_aaaaaaaaaaaaaaaa", url, body: "{}", event: "receipt.accepted" });
+  const ctx = { id: "hook-1", attempt: 1, deadline: Date.now() + 60_000, signal: new AbortController().signal };
+  let server: http.Server;
+  let port: number;
+
+  before(async () => {
+    server = http.createServer((_req, res) => res.writeHead(500, { "Content-Type": "text/plain" }).end("internal admin says: secret-detail"));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(async () => {
+    egress.close();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  beforeEach(() => void (records.length = 0));
+
+  it("a closed port records the generic error, not ECONNREFUSED (no port scanner)", async () => {
+    const closed = await freePort();
+    const err = await deliverWebhook(deps(), data(`http://127.0.0.1:${closed}/hook`), ctx).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(Error);
+    expect(records).to.have.length(1);
+    expect(records[0]).to.deep.include({ lastStatus: null, lastError: "webhook delivery failed", deliveredAt: null });
+  });
+
+  it("an endpoint that answers records its status and the generic error, not its body", async () => {
+    await deliverWebhook(deps(), data(`http://127.0.0.1:${port}/hook`), ctx).catch(() => undefined);
+    expect(records[0]).to.deep.include({ lastStatus: 500, lastError: "webhook delivery failed" });
+    expect(JSON.stringify(records)).to.not.match(/secret-detail/);
+  });
+
+  it("a status built from an older delivery entry shows no cause either", () => {
+    const st = { id: "R", status: "ACCEPTED", reason: null, createdAt: 0, updatedAt: 0, webhooks: [{ id: "h", event: "receipt.accepted", createdAt: 0, deadline: 10 }], steps: { validation: { state: "passed" }, tax: STEP, warehouse: STEP } };
+    const view = statusFromState(st as unknown as Parameters<typeof statusFromState>[0], 1, { h: { attempts: 3, lastAttemptAt: 1, lastStatus: null, lastError: "connect ECONNREFUSED 10.0.0.7:8080", deliveredAt: null } });
+    expect(view.webhooks[0]).to.deep.include({ state: "pending", attempts: 3, lastError: "webhook delivery failed" });
+  });
+});
+
+const STEP = { state: "registered", reference: "T", attempts: 1, lastError: null };
