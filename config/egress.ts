@@ -27,8 +27,14 @@ export interface EgressConfig {
  */
 export function egressConfig(r: EnvReader, env: Env, devMode: boolean): EgressConfig {
   const raw = env["EGRESS_ALLOW"];
-  const allow =
-    raw === undefined ? (devMode ? [...DEV_EGRESS_ALLOW] : []) : raw.trim().toLowerCase() === "none" ? [] : raw.split(",").map((s) => s.trim()).filter(Boolean);
+  const listed = (v: string): string[] =>
+    v.trim().toLowerCase() === "none"
+      ? []
+      : v
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean);
+  const allow = raw === undefined ? (devMode ? [...DEV_EGRESS_ALLOW] : []) : listed(raw);
   const { policy, problems } = parseEgressAllow(allow);
   for (const p of problems) r.problems.push(`EGRESS_ALLOW is invalid: ${p}`);
   return { allow, policy };

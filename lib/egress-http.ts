@@ -41,13 +41,18 @@ export class EgressRefusedError extends Error {
  * address checks). Rejects with {@link EgressRefusedError} when any address is refused (a name
  * mixing public and internal addresses is refused whole), or with the resolver's error.
  */
-export async function resolveChecked(hostname: string, policy: EgressPolicy, resolve: Resolver = systemResolver): Promise<readonly ResolvedAddress[]> {
+export async function resolveChecked(
+  hostname: string,
+  policy: EgressPolicy,
+  resolve: Resolver = systemResolver,
+): Promise<readonly ResolvedAddress[]> {
   const addresses = await resolve(hostname);
   if (addresses.length === 0) throw Object.assign(new Error(`no address for ${hostname}`), { code: "ENOTFOUND" });
   if (hostAllowed(hostname, policy)) return addresses;
   for (const a of addresses) {
     const ip = parseIp(a.address);
-    if (!ip) throw new EgressRefusedError({ host: hostname, reason: `${hostname} resolved to ${JSON.stringify(a.address)}, not an IP address` });
+    const reason = `${hostname} resolved to ${JSON.stringify(a.address)}, not an IP address`;
+    if (!ip) throw new EgressRefusedError({ host: hostname, reason });
     const refused = checkAddress(ip, policy, hostname);
     if (refused) throw new EgressRefusedError(refused);
   }
@@ -61,7 +66,8 @@ export async function resolveChecked(hostname: string, policy: EgressPolicy, res
  */
 export function checkedLookup(policy: EgressPolicy, resolve: Resolver = systemResolver): LookupFunction {
   return (hostname, options, callback) => {
-    const family = options.family === 4 || options.family === "IPv4" ? 4 : options.family === 6 || options.family === "IPv6" ? 6 : 0;
+    const family =
+      options.family === 4 || options.family === "IPv4" ? 4 : options.family === 6 || options.family === "IPv6" ? 6 : 0;
     resolveChecked(hostname, policy, resolve).then(
       (all) => {
         const fit = family === 0 ? all : all.filter((a) => a.family === family);
@@ -69,8 +75,11 @@ export function checkedLookup(policy: EgressPolicy, resolve: Resolver = systemRe
           callback(Object.assign(new Error(`no IPv${family} address for ${hostname}`), { code: "ENOTFOUND" }), "", 0);
           return;
         }
-        if (options.all) (callback as unknown as (err: null, all: dns.LookupAddress[]) => void)(null, fit.map((a) => ({ address: a.address, family: a.family })));
-        else callback(null, fit[0]!.address, fit[0]!.family);
+        // LookupFunction's type names the single-address callback only; `all` wants the array
+        const answerAll = callback as unknown as (err: null, all: dns.LookupAddress[]) => void;
+        const list = fit.map((a) => ({ address: a.address, family: a.family }));
+        if (options.all) answerAll(null, list);
+        else callback(null, list[0]!.address, list[0]!.family);
       },
       (err: NodeJS.ErrnoException) => callback(err, "", 0),
     );
@@ -96,13 +105,18 @@ const AGENT_OPTIONS = { keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000
 /** Outbound calls under `policy`, resolving names with `resolve` (tests inject one). */
 export function createEgress(policy: EgressPolicy, resolve: Resolver = systemResolver): Egress {
   const lookup = checkedLookup(policy, resolve);
-  const agents: HttpAgents = { http: new http.Agent({ ...AGENT_OPTIONS, lookup }), https: new https.Agent({ ...AGENT_OPTIONS, lookup }) };
+  const agents: HttpAgents = {
+    http: new http.Agent({ ...AGENT_OPTIONS, lookup }),
+    https: new https.Agent({ ...AGENT_OPTIONS, lookup }),
+  };
   return {
     policy,
     async request(url, opts = {}) {
       const checked = checkUrl(url, policy, Number.MAX_SAFE_INTEGER);
       // an IP literal never reaches `lookup` (net connects to it directly): checkUrl covers it
-      if (!checked.ok) throw new EgressRefusedError(checked.refusal ?? { host: "", reason: `the URL ${checked.reason}` });
+      if (!checked.ok) {
+        throw new EgressRefusedError(checked.refusal ?? { host: "", reason: `the URL ${checked.reason}` });
+      }
       return httpRequest(url, { ...opts, agents });
     },
     close() {
@@ -111,4 +125,3 @@ export function createEgress(policy: EgressPolicy, resolve: Resolver = systemRes
     },
   };
 }
-

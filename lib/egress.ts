@@ -28,7 +28,9 @@ export const DEV_EGRESS_ALLOW: readonly string[] = ["localhost", "127.0.0.0/8", 
  * Names that resolve to internal hosts by convention: RFC 6761/6762 special-use and private-use
  * suffixes, cloud metadata services (`metadata.google.internal`), Kubernetes service names.
  */
-const LOCAL_SUFFIXES = ["localhost", "local", "localdomain", "internal", "intranet", "private", "corp", "home", "lan", "home.arpa", "arpa", "svc"] as const;
+const LOCAL_SUFFIXES: readonly string[] = [
+  "localhost", "local", "localdomain", "internal", "intranet", "private", "corp", "home", "lan", "home.arpa", "arpa", "svc",
+];
 const METADATA_NAMES = new Set(["metadata.google.internal", "metadata.goog", "metadata", "instance-data"]);
 
 /** Why a destination is refused, in words for a 422 or a log line. */
@@ -57,7 +59,11 @@ export function parseEgressAllow(entries: readonly string[]): { policy: EgressPo
     if (e === "") continue;
     const net = parseCidr(e);
     if (net) networks.push(net);
-    else if (/^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$/.test(e) && parseIp(e) === null) hosts.add(e);
+    else if (
+      /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$/.test(e) &&
+      parseIp(e) === null
+    )
+      hosts.add(e);
     else problems.push(`${JSON.stringify(raw)} is neither a host name, an IP address nor a CIDR block`);
   }
   return { policy: { hosts, networks }, problems };

@@ -83,15 +83,28 @@ describe("security: SSRF through webhooks (issue 11, item 5)", function () {
   const resolver: Resolver = async (host) => {
     resolved.push(host);
     if (host === REBIND) return [{ address: "127.0.0.1", family: 4 }];
-    if (host === MIXED) return [{ address: "93.184.215.14", family: 4 }, { address: "::1", family: 6 }];
+    if (host === MIXED)
+      return [
+        { address: "93.184.215.14", family: 4 },
+        { address: "::1", family: 6 },
+      ];
     throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: "ENOTFOUND" });
   };
 
   const post = (headers: Record<string, string> = {}, key = writer.key) =>
-    call(`${api}/receipts`, key, { method: "POST", body: RECEIPT_TYPES[0]!.examples.json, headers: { "Content-Type": "application/json", ...headers } });
+    call(`${api}/receipts`, key, {
+      method: "POST",
+      body: RECEIPT_TYPES[0]!.examples.json,
+      headers: { "Content-Type": "application/json", ...headers },
+    });
   const createClientViaApi = (webhookUrl: string) =>
-    call(`${api}/admin/clients`, admin.key, { method: "POST", body: JSON.stringify({ name: "probe", scopes: ["receipts:read", "receipts:write"], webhookUrl }), headers: { "Content-Type": "application/json" } });
-  const statusOf = async (id: string, key = writer.key): Promise<any> => (await call(`${api}/receipts/${id}/status`, key)).json;
+    call(`${api}/admin/clients`, admin.key, {
+      method: "POST",
+      body: JSON.stringify({ name: "probe", scopes: ["receipts:read", "receipts:write"], webhookUrl }),
+      headers: { "Content-Type": "application/json" },
+    });
+  const statusOf = async (id: string, key = writer.key): Promise<any> =>
+    (await call(`${api}/receipts/${id}/status`, key)).json;
 
   before(async () => {
     sims = await startSims();
@@ -106,7 +119,12 @@ describe("security: SSRF through webhooks (issue 11, item 5)", function () {
     const config: Config = loadConfig(receiptsEnv(ns, "ssrf-1", port, sims, { EGRESS_ALLOW: "" }));
     node = await startNode({ ...config, egress: { ...config.egress, resolver } });
     api = `http://127.0.0.1:${port}/api/v1`;
-    await waitFor("node ready", async () => (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined))?.status === 200, 30_000, 100);
+    await waitFor(
+      "node ready",
+      async () => (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined))?.status === 200,
+      30_000,
+      100,
+    );
     const w = await makeClient(node, ["receipts:read", "receipts:write"]);
     writer = { id: w.client.id, key: w.apiKey };
     const a = await makeClient(node, ["admin"]);
@@ -145,13 +163,24 @@ describe("security: SSRF through webhooks (issue 11, item 5)", function () {
   it("refuses, at connect time, an X-Callback-Url name that resolves to 127.0.0.1: final, and nothing reaches the listener", async () => {
     const r = await post({ "X-Callback-Url": `http://${REBIND}:${listenerPort}/hook` });
     expect(r.status, r.text).to.equal(202);
-    const st = await waitFor("webhook given up", async () => {
-      const s = await statusOf(r.json.id);
-      return s?.webhooks?.[0]?.state === "failed" ? s : undefined;
-    }, 30_000, 100);
+    const st = await waitFor(
+      "webhook given up",
+      async () => {
+        const s = await statusOf(r.json.id);
+        return s?.webhooks?.[0]?.state === "failed" ? s : undefined;
+      },
+      30_000,
+      100,
+    );
     expect(st.status).to.equal("ACCEPTED");
     // one attempt: a refused destination is not retried
-    expect(st.webhooks[0]).to.deep.include({ state: "failed", attempts: 1, lastStatus: null, lastError: "webhook delivery failed", deliveredAt: null });
+    expect(st.webhooks[0]).to.deep.include({
+      state: "failed",
+      attempts: 1,
+      lastStatus: null,
+      lastError: "webhook delivery failed",
+      deliveredAt: null,
+    });
     expect(resolved).to.include(REBIND);
     expect(received).to.deep.equal([]);
   });
@@ -161,10 +190,15 @@ describe("security: SSRF through webhooks (issue 11, item 5)", function () {
     expect(c.status, c.text).to.equal(201);
     const r = await post({}, c.json.apiKey);
     expect(r.status, r.text).to.equal(202);
-    const st = await waitFor("webhook given up", async () => {
-      const s = await statusOf(r.json.id, c.json.apiKey);
-      return s?.webhooks?.[0]?.state === "failed" ? s : undefined;
-    }, 30_000, 100);
+    const st = await waitFor(
+      "webhook given up",
+      async () => {
+        const s = await statusOf(r.json.id, c.json.apiKey);
+        return s?.webhooks?.[0]?.state === "failed" ? s : undefined;
+      },
+      30_000,
+      100,
+    );
     expect(st.webhooks[0]).to.deep.include({ attempts: 1, lastError: "webhook delivery failed" });
     expect(JSON.stringify(st)).to.not.match(/127\.0\.0\.1|::1|93\.184|loopback|refused|ECONN|ENOTFOUND/);
     expect(resolved).to.include(MIXED);
@@ -175,15 +209,23 @@ describe("security: SSRF through webhooks (issue 11, item 5)", function () {
     const name = "hooks.nowhere-test.example";
     const r = await post({ "X-Callback-Url": `http://${name}:${listenerPort}/hook` });
     expect(r.status, r.text).to.equal(202);
-    const st = await waitFor("a failed attempt", async () => {
-      const s = await statusOf(r.json.id);
-      return (s?.webhooks?.[0]?.attempts ?? 0) >= 1 ? s : undefined;
-    }, 30_000, 100);
-    expect(st.webhooks[0]).to.deep.include({ state: "pending", lastStatus: null, lastError: "webhook delivery failed" });
+    const st = await waitFor(
+      "a failed attempt",
+      async () => {
+        const s = await statusOf(r.json.id);
+        return (s?.webhooks?.[0]?.attempts ?? 0) >= 1 ? s : undefined;
+      },
+      30_000,
+      100,
+    );
+    expect(st.webhooks[0]).to.deep.include({
+      state: "pending",
+      lastStatus: null,
+      lastError: "webhook delivery failed",
+    });
     expect(JSON.stringify(st)).to.not.match(/ENOTFOUND|getaddrinfo|nowhere-test/);
   });
 });
-
 
 describe("security: webhook delivery errors shown to clients (issue 11, item 5)", () => {
   // The webhook job on its own, with a development allow-list (loopback) so that it really
@@ -196,13 +238,21 @@ describe("security: webhook delivery errors shown to clients (issue 11, item 5)"
     egress,
     logger: pino({ level: "silent" }),
   });
-  const data = (url: string): WebhookJobData => ({ receiptId: "01HZZZZZZZZZZZZZZZZZZZZZZZ", clientId: "cl_aaaaaaaaaaaaaaaa", url, body: "{}", event: "receipt.accepted" });
+  const data = (url: string): WebhookJobData => ({
+    receiptId: "01HZZZZZZZZZZZZZZZZZZZZZZZ",
+    clientId: "cl_aaaaaaaaaaaaaaaa",
+    url,
+    body: "{}",
+    event: "receipt.accepted",
+  });
   const ctx = { id: "hook-1", attempt: 1, deadline: Date.now() + 60_000, signal: new AbortController().signal };
   let server: http.Server;
   let port: number;
 
   before(async () => {
-    server = http.createServer((_req, res) => res.writeHead(500, { "Content-Type": "text/plain" }).end("internal admin says: secret-detail"));
+    server = http.createServer((_req, res) =>
+      res.writeHead(500, { "Content-Type": "text/plain" }).end("internal admin says: secret-detail"),
+    );
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     port = (server.address() as AddressInfo).port;
   });
@@ -227,8 +277,24 @@ describe("security: webhook delivery errors shown to clients (issue 11, item 5)"
   });
 
   it("a status built from an older delivery entry shows no cause either", () => {
-    const st = { id: "R", status: "ACCEPTED", reason: null, createdAt: 0, updatedAt: 0, webhooks: [{ id: "h", event: "receipt.accepted", createdAt: 0, deadline: 10 }], steps: { validation: { state: "passed" }, tax: STEP, warehouse: STEP } };
-    const view = statusFromState(st as unknown as Parameters<typeof statusFromState>[0], 1, { h: { attempts: 3, lastAttemptAt: 1, lastStatus: null, lastError: "connect ECONNREFUSED 10.0.0.7:8080", deliveredAt: null } });
+    const st = {
+      id: "R",
+      status: "ACCEPTED",
+      reason: null,
+      createdAt: 0,
+      updatedAt: 0,
+      webhooks: [{ id: "h", event: "receipt.accepted", createdAt: 0, deadline: 10 }],
+      steps: { validation: { state: "passed" }, tax: STEP, warehouse: STEP },
+    };
+    const view = statusFromState(st as unknown as Parameters<typeof statusFromState>[0], 1, {
+      h: {
+        attempts: 3,
+        lastAttemptAt: 1,
+        lastStatus: null,
+        lastError: "connect ECONNREFUSED 10.0.0.7:8080",
+        deliveredAt: null,
+      },
+    });
     expect(view.webhooks[0]).to.deep.include({ state: "pending", attempts: 3, lastError: "webhook delivery failed" });
   });
 });

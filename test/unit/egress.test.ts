@@ -6,7 +6,16 @@
 import { expect } from "chai";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { classifyIp, formatIp, inCidr, parseCidr, parseIp, parseIPv4, parseIPv6, type AddressClass } from "../../lib/ip";
+import {
+  classifyIp,
+  formatIp,
+  inCidr,
+  parseCidr,
+  parseIp,
+  parseIPv4,
+  parseIPv6,
+  type AddressClass,
+} from "../../lib/ip";
 import { DEV_EGRESS_ALLOW, STRICT_EGRESS, checkHost, checkUrl, parseEgressAllow } from "../../lib/egress";
 import { EgressRefusedError, checkedLookup, createEgress, resolveChecked, type Resolver } from "../../lib/egress-http";
 import { ConfigError, loadConfig } from "../../config";
@@ -39,7 +48,22 @@ describe("lib/ip: parsing", () => {
   });
 
   it("refuses what is not an IPv4 address", () => {
-    for (const s of ["4294967296", "256.0.0.1", "1.2.3.4.5", "1.2.3.256", "1.16777216", "08.0.0.1", "0x1g.0.0.1", "1..2", "", ".", "a.b.c.d", "example.com", "1.2.3.4..", "-1.0.0.0"]) {
+    for (const s of [
+      "4294967296",
+      "256.0.0.1",
+      "1.2.3.4.5",
+      "1.2.3.256",
+      "1.16777216",
+      "08.0.0.1",
+      "0x1g.0.0.1",
+      "1..2",
+      "",
+      ".",
+      "a.b.c.d",
+      "example.com",
+      "1.2.3.4..",
+      "-1.0.0.0",
+    ]) {
       expect(parseIPv4(s), s).to.equal(null);
     }
   });
@@ -59,7 +83,18 @@ describe("lib/ip: parsing", () => {
   });
 
   it("refuses what is not an IPv6 address", () => {
-    for (const s of [":::", "1::2::3", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7", "12345::", "::g", "::1.2.3", "::1.2.3.256", "1.2.3.4::", "::0x7f.0.0.1"]) {
+    for (const s of [
+      ":::",
+      "1::2::3",
+      "1:2:3:4:5:6:7:8:9",
+      "1:2:3:4:5:6:7",
+      "12345::",
+      "::g",
+      "::1.2.3",
+      "::1.2.3.256",
+      "1.2.3.4::",
+      "::0x7f.0.0.1",
+    ]) {
       expect(parseIPv6(s), s).to.equal(null);
     }
   });
@@ -148,16 +183,49 @@ describe("lib/ip: classification", () => {
 
 describe("lib/egress: hosts, URLs and the allow-list", () => {
   it("refuses local, internal, metadata and single-label names; passes public ones", () => {
-    for (const h of ["localhost", "LOCALHOST.", "app.localhost", "printer.local", "db.internal", "metadata.google.internal", "metadata.goog", "metadata", "instance-data", "x.home.arpa", "1.0.0.127.in-addr.arpa", "kubernetes.default.svc", "intranet", "vm", "box.lan", ""]) {
+    for (const h of [
+      "localhost",
+      "LOCALHOST.",
+      "app.localhost",
+      "printer.local",
+      "db.internal",
+      "metadata.google.internal",
+      "metadata.goog",
+      "metadata",
+      "instance-data",
+      "x.home.arpa",
+      "1.0.0.127.in-addr.arpa",
+      "kubernetes.default.svc",
+      "intranet",
+      "vm",
+      "box.lan",
+      "",
+    ]) {
       expect(checkHost(h, STRICT_EGRESS), h).to.not.equal(null);
     }
-    for (const h of ["hooks.example.com", "api.acme.io", "xn--bcher-kva.example", "local.example.com", "internal.example.com"]) {
+    for (const h of [
+      "hooks.example.com",
+      "api.acme.io",
+      "xn--bcher-kva.example",
+      "local.example.com",
+      "internal.example.com",
+    ]) {
       expect(checkHost(h, STRICT_EGRESS), h).to.equal(null);
     }
   });
 
   it("checks IP literals as the URL parser normalises them", () => {
-    for (const u of ["http://127.0.0.1/", "http://[::1]/", "http://2130706433/", "http://0x7f.0.0.1/", "http://0177.0.0.1/", "http://127.1/", "http://[::ffff:127.0.0.1]/", "http://[fd00:ec2::254]/", "http://169.254.169.254/latest/meta-data"]) {
+    for (const u of [
+      "http://127.0.0.1/",
+      "http://[::1]/",
+      "http://2130706433/",
+      "http://0x7f.0.0.1/",
+      "http://0177.0.0.1/",
+      "http://127.1/",
+      "http://[::ffff:127.0.0.1]/",
+      "http://[fd00:ec2::254]/",
+      "http://169.254.169.254/latest/meta-data",
+    ]) {
       const c = checkUrl(u, STRICT_EGRESS);
       expect(c.ok, u).to.equal(false);
       if (!c.ok) expect(c.refusal, u).to.not.equal(undefined);
@@ -193,8 +261,10 @@ describe("lib/egress: hosts, URLs and the allow-list", () => {
 
   it("the development default allows this machine only", () => {
     const { policy } = parseEgressAllow(DEV_EGRESS_ALLOW);
-    for (const h of ["localhost", "127.0.0.1", "127.9.9.9", "[::1]", "2130706433"]) expect(checkHost(h, policy), h).to.equal(null);
-    for (const h of ["10.0.0.1", "169.254.169.254", "[fd00:ec2::254]", "metadata.google.internal", "app.localhost"]) expect(checkHost(h, policy), h).to.not.equal(null);
+    for (const h of ["localhost", "127.0.0.1", "127.9.9.9", "[::1]", "2130706433"])
+      expect(checkHost(h, policy), h).to.equal(null);
+    for (const h of ["10.0.0.1", "169.254.169.254", "[fd00:ec2::254]", "metadata.google.internal", "app.localhost"])
+      expect(checkHost(h, policy), h).to.not.equal(null);
   });
 
   it("reports allow-list entries that are neither names nor addresses nor blocks", () => {
@@ -206,7 +276,12 @@ describe("lib/egress: hosts, URLs and the allow-list", () => {
 describe("config: EGRESS_ALLOW", () => {
   it("defaults to loopback in dev mode and to nothing in production; set empty or none means nothing", () => {
     expect(loadConfig({}).egress.allow).to.deep.equal([...DEV_EGRESS_ALLOW]);
-    const prod = { NODE_ENV: "production", TAX_CALLBACK_SECRET: "whsec_dGVzdC10YXgtc2VjcmV0LTAwMDE=", WAREHOUSE_CALLBACK_SECRET: "whsec_dGVzdC13aC1zZWNyZXQtMDAwMDE=", SERVICES: "runtime,gateway" };
+    const prod = {
+      NODE_ENV: "production",
+      TAX_CALLBACK_SECRET: "whsec_dGVzdC10YXgtc2VjcmV0LTAwMDE=",
+      WAREHOUSE_CALLBACK_SECRET: "whsec_dGVzdC13aC1zZWNyZXQtMDAwMDE=",
+      SERVICES: "runtime,gateway",
+    };
     expect(loadConfig(prod).egress.allow).to.deep.equal([]);
     expect(loadConfig({ EGRESS_ALLOW: "" }).egress.allow).to.deep.equal([]);
     expect(loadConfig({ EGRESS_ALLOW: "none" }).egress.allow).to.deep.equal([]);
@@ -230,14 +305,21 @@ describe("lib/egress-http: the connect-time check", () => {
   };
   const lookupOnce = (lookup: ReturnType<typeof checkedLookup>, host: string, all: boolean): Promise<unknown> =>
     new Promise((resolve, reject) => {
-      lookup(host, { all }, (err: NodeJS.ErrnoException | null, address: unknown, family?: number) => (err ? reject(err) : resolve(all ? address : { address, family })));
+      lookup(host, { all }, (err: NodeJS.ErrnoException | null, address: unknown, family?: number) =>
+        err ? reject(err) : resolve(all ? address : { address, family }),
+      );
     });
 
   it("refuses a name when any of its addresses is refused", async () => {
-    const r = fake({ "mixed.example": ["93.184.215.14", "10.0.0.5"], "public.example": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"] });
+    const r = fake({
+      "mixed.example": ["93.184.215.14", "10.0.0.5"],
+      "public.example": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+    });
     const err = await resolveChecked("mixed.example", STRICT_EGRESS, r).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(EgressRefusedError);
-    expect((err as EgressRefusedError).message).to.equal("destination refused: mixed.example (10.0.0.5) is a private address");
+    expect((err as EgressRefusedError).message).to.equal(
+      "destination refused: mixed.example (10.0.0.5) is a private address",
+    );
     expect(await resolveChecked("public.example", STRICT_EGRESS, r)).to.have.length(2);
   });
 
@@ -245,17 +327,24 @@ describe("lib/egress-http: the connect-time check", () => {
     const r = fake({ "hooks.corp": ["10.0.0.5"], "other.example": ["10.9.0.1"] });
     expect(await resolveChecked("hooks.corp", parseEgressAllow(["hooks.corp"]).policy, r)).to.have.length(1);
     expect(await resolveChecked("other.example", parseEgressAllow(["10.9.0.0/16"]).policy, r)).to.have.length(1);
-    expect(await resolveChecked("other.example", parseEgressAllow(["10.8.0.0/16"]).policy, r).catch((e: unknown) => e)).to.be.instanceOf(EgressRefusedError);
+    expect(
+      await resolveChecked("other.example", parseEgressAllow(["10.8.0.0/16"]).policy, r).catch((e: unknown) => e),
+    ).to.be.instanceOf(EgressRefusedError);
   });
 
   it("answers both lookup forms net uses, with checked addresses only", async () => {
     const r = fake({ "a.example": ["93.184.215.14", "2606:2800::1"], "b.example": ["127.0.0.1"] });
     const lookup = checkedLookup(STRICT_EGRESS, r);
     expect(await lookupOnce(lookup, "a.example", false)).to.deep.equal({ address: "93.184.215.14", family: 4 });
-    expect(await lookupOnce(lookup, "a.example", true)).to.deep.equal([{ address: "93.184.215.14", family: 4 }, { address: "2606:2800::1", family: 6 }]);
+    expect(await lookupOnce(lookup, "a.example", true)).to.deep.equal([
+      { address: "93.184.215.14", family: 4 },
+      { address: "2606:2800::1", family: 6 },
+    ]);
     expect(await lookupOnce(lookup, "b.example", false).catch((e: unknown) => e)).to.be.instanceOf(EgressRefusedError);
     expect(await lookupOnce(lookup, "b.example", true).catch((e: unknown) => e)).to.be.instanceOf(EgressRefusedError);
-    expect(((await lookupOnce(lookup, "c.example", false).catch((e: unknown) => e)) as NodeJS.ErrnoException).code).to.equal("ENOTFOUND");
+    expect(
+      ((await lookupOnce(lookup, "c.example", false).catch((e: unknown) => e)) as NodeJS.ErrnoException).code,
+    ).to.equal("ENOTFOUND");
   });
 
   describe("requests", () => {
@@ -289,8 +378,17 @@ describe("lib/egress-http: the connect-time check", () => {
       const r = fake({ "rebind.test.example": ["127.0.0.1"] });
       const egress = createEgress(STRICT_EGRESS, r);
       try {
-        for (const url of [`http://rebind.test.example:${port}/x`, `http://127.0.0.1:${port}/x`, `http://2130706433:${port}/x`, `http://[::ffff:127.0.0.1]:${port}/x`, `http://localhost:${port}/x`]) {
-          expect(await egress.request(url, { method: "POST", body: "{}" }).catch((e: unknown) => e), url).to.be.instanceOf(EgressRefusedError);
+        for (const url of [
+          `http://rebind.test.example:${port}/x`,
+          `http://127.0.0.1:${port}/x`,
+          `http://2130706433:${port}/x`,
+          `http://[::ffff:127.0.0.1]:${port}/x`,
+          `http://localhost:${port}/x`,
+        ]) {
+          expect(
+            await egress.request(url, { method: "POST", body: "{}" }).catch((e: unknown) => e),
+            url,
+          ).to.be.instanceOf(EgressRefusedError);
         }
         expect(r.asked).to.deep.equal(["rebind.test.example"]);
         expect(got).to.deep.equal([]);
