@@ -45,7 +45,6 @@ export interface ReceiptJobDeps {
   readonly logger: Logger;
 }
 
-
 /** The callback URL the external `service` is given for its results. */
 export function callbackUrlFor(publicUrl: string, service: RegistrationService): string {
   return `${publicUrl}/api/v1/callbacks/${service}`;
