@@ -121,6 +121,7 @@ async function main(argv: string[]): Promise<number> {
       namespace: config.namespace,
       logger: log,
       defaultOverlapSec: config.gateway.rotateOverlapSec,
+      egress: config.egress.policy,
       ...(redis ? { redis } : {}),
       ...(nats ? { nc: nats.nc } : {}),
     };

@@ -16,7 +16,8 @@ import { invalidateRedis } from "./cache";
 import { publishClientChange, type ClientChange } from "./notices";
 import { createClientStore, type ClientStore } from "./store";
 import { CLIENT_ID_PATTERN, parseApiKey } from "./keys";
-import type { ClientPage, ClientRecord, ClientStatus, CreatedClient, NewClientInput, RotatedKey } from "./types";
+import { checkNewClient, type ClientPage, type ClientRecord, type ClientStatus, type CreatedClient, type NewClientInput, type RotatedKey } from "./types";
+import { STRICT_EGRESS, type EgressPolicy } from "../lib/egress";
 
 /** What the admin functions need. Without `redis`/`nc`, caches expire on their own (TTL). */
 export interface ClientAdminDeps {
@@ -29,6 +30,8 @@ export interface ClientAdminDeps {
   readonly onChange?: (change: ClientChange) => void;
   /** Key overlap on rotation when the caller gives none (seconds). */
   readonly defaultOverlapSec?: number;
+  /** Destinations a client's webhook URL may name (config.egress; default: public ones only). */
+  readonly egress?: EgressPolicy;
 }
 
 /** Admin deps from a node context (the REPL uses this). */
@@ -40,6 +43,7 @@ export function clientAdminDeps(ctx: Pick<NodeContext, "pg" | "redis" | "nats" |
     nc: ctx.nats.nc,
     logger: ctx.logger,
     defaultOverlapSec: ctx.config.gateway.rotateOverlapSec,
+    egress: ctx.config.egress.policy,
     ...extra,
   };
 }
@@ -69,9 +73,12 @@ function checkId(id: string): void {
   if (typeof id !== "string" || !CLIENT_ID_PATTERN.test(id)) throw new AppError("NOT_FOUND", "client not found");
 }
 
-/** Creates a client; the API key and webhook secret are in the result and nowhere else. */
+/**
+ * Creates a client; the API key and webhook secret are in the result and nowhere else. 422
+ * when the input is invalid, its webhook URL's destination included (see {@link checkNewClient}).
+ */
 export async function createClient(deps: ClientAdminDeps, input: NewClientInput): Promise<CreatedClient> {
-  const created = await deps.store.create(input);
+  const created = await deps.store.create(checkNewClient(input, deps.egress ?? STRICT_EGRESS));
   // Nothing is cached for a new client; only "unknown" marks could be, and this clears them.
   const keyId = parseApiKey(created.apiKey)?.keyId;
   await notify(deps, { clientId: created.client.id, version: 0, keys: false, ...(keyId ? { keyIds: [keyId] } : {}) });

@@ -134,7 +134,7 @@ export function createClientStore({ pg, keyring }: { pg: Pool; keyring: Keyring 
 
   async function createMany(inputs: readonly NewClientInput[]): Promise<CreatedClient[]> {
     if (inputs.length === 0) return [];
-    const checked = inputs.map(checkNewClient);
+    const checked = inputs.map((i) => checkNewClient(i));
     const rows = checked.map((i) => ({ input: i, id: newClientId(), key: newApiKey(), secret: newWebhookSecret() }));
     return tx(async (c) => {
       const res = await c.query<ClientRow>(

@@ -5,6 +5,7 @@
  */
 import { AppError, type ErrorDetail } from "../lib/errors";
 import { SCOPE_PATTERN } from "../gateway/routes";
+import { checkUrl, checkUrlForm, type EgressPolicy } from "../lib/egress";
 
 export type ClientStatus = "active" | "suspended";
 
@@ -77,8 +78,13 @@ export interface ClientPage {
   readonly next: string | null;
 }
 
-/** Checks and normalises a new client (trimmed name, unique sorted scopes); 422 listing every problem. */
-export function checkNewClient(input: NewClientInput): NewClientInput {
+/**
+ * Checks and normalises a new client (trimmed name, unique sorted scopes); 422 listing every
+ * problem. With `egress`, the webhook URL must also name a destination that policy allows (no
+ * loopback, private, link-local, metadata or internal host); the webhook job checks again, at
+ * connect time, what the name resolves to.
+ */
+export function checkNewClient(input: NewClientInput, egress?: EgressPolicy): NewClientInput {
   const problems: ErrorDetail[] = [];
   const name = typeof input.name === "string" ? input.name.trim() : "";
   if (name.length < 1 || name.length > 200) problems.push({ path: "/name", message: "must be 1 to 200 characters" });
@@ -87,14 +93,10 @@ export function checkNewClient(input: NewClientInput): NewClientInput {
   for (const s of scopes) if (!SCOPE_PATTERN.test(s)) problems.push({ path: "/scopes", message: `invalid scope ${JSON.stringify(s)}: expected admin or {domain}:read|write` });
   const webhookUrl = input.webhookUrl ?? null;
   if (webhookUrl !== null) {
-    let ok = false;
-    try {
-      const u = new URL(webhookUrl);
-      ok = (u.protocol === "https:" || u.protocol === "http:") && webhookUrl.length <= 2048;
-    } catch {
-      ok = false;
-    }
-    if (!ok) problems.push({ path: "/webhookUrl", message: "must be an http(s) URL of at most 2048 characters" });
+    // without a policy (bulk imports through the store) only the form is checked here
+    const checked = typeof webhookUrl !== "string" ? undefined : egress ? checkUrl(webhookUrl, egress) : checkUrlForm(webhookUrl);
+    if (!checked || (!checked.ok && !checked.refusal)) problems.push({ path: "/webhookUrl", message: "must be an http(s) URL of at most 2048 characters without credentials" });
+    else if (!checked.ok) problems.push({ path: "/webhookUrl", message: checked.reason });
   }
   const rl = input.rateLimit ?? null;
   if (rl !== null && !(Number.isInteger(rl.perSec) && rl.perSec >= 1 && Number.isInteger(rl.burst) && rl.burst >= 1)) {

@@ -7,10 +7,12 @@ import { EnvReader, type Env } from "./env";
 import { supportersConfig, type SupportersConfig } from "./supporters";
 import { masterConfig, type MasterConfig } from "./master";
 import { throttleConfig, type ThrottleConfig } from "./throttle";
+import { egressConfig, type EgressConfig } from "./egress";
 
 export { DEV_SUPPORTER_SECRETS, type SupportersConfig } from "./supporters";
 export { DEV_MASTER_KEY, type MasterConfig } from "./master";
 export type { ThrottleConfig, RedisDownPolicy } from "./throttle";
+export type { EgressConfig } from "./egress";
 
 /** Services a node can host; `SERVICES` picks a subset (default: all). */
 export const SERVICE_NAMES = ["runtime", "probe", "gateway", "receipts", "simulators", "events", "supporters"] as const;
@@ -68,6 +70,8 @@ export interface Config {
   readonly supporters: SupportersConfig;
   /** Master keys that seal secrets at rest and authenticate cached credentials (config/master.ts). */
   readonly master: MasterConfig;
+  /** Destinations caller-supplied URLs (webhooks, X-Callback-Url) may reach (lib/egress.ts). */
+  readonly egress: EgressConfig;
 }
 
 /** Settings of the multi-tenant event processor: keys, limits, fairness, batching. */
@@ -327,6 +331,8 @@ export function loadConfig(env: Env = process.env): Config {
     events: eventsConfig(r, env),
     supporters: supportersConfig(r, env, SERVICE_NAMES),
     master: masterConfig(r, env, SERVICE_NAMES),
+    // DEV_MODE read again quietly: its problems are reported once, above
+    egress: egressConfig(r, env, new EnvReader(env).bool("DEV_MODE", env["NODE_ENV"] !== "production")),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

@@ -16,11 +16,25 @@ export interface HttpResponse {
   readonly text: string;
 }
 
+/** Keep-alive agents to send through (lib/egress-http.ts has agents that check destinations). */
+export interface HttpAgents {
+  readonly http: http.Agent;
+  readonly https: https.Agent;
+}
+
+/** Options of {@link httpRequest}. */
+export interface HttpRequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  signal?: AbortSignal;
+  maxResponseBytes?: number;
+  /** Default: this module's shared agents. */
+  agents?: HttpAgents;
+}
+
 /** One request. Rejects on network errors and when `signal` aborts; any status resolves. */
-export function httpRequest(
-  url: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal; maxResponseBytes?: number } = {},
-): Promise<HttpResponse> {
+export function httpRequest(url: string, opts: HttpRequestOptions = {}): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
     let u: URL;
     try {
@@ -43,7 +57,7 @@ export function httpRequest(
     const lib = u.protocol === "https:" ? https : http;
     const req = lib.request(
       u,
-      { method: opts.method ?? "GET", headers, agent: u.protocol === "https:" ? httpsAgent : httpAgent },
+      { method: opts.method ?? "GET", headers, agent: u.protocol === "https:" ? (opts.agents?.https ?? httpsAgent) : (opts.agents?.http ?? httpAgent) },
       (res) => {
         const chunks: Buffer[] = [];
         let size = 0;

@@ -10,6 +10,7 @@ import type { Logger } from "../lib/logger";
 import type { ActorRuntime } from "../actors/types";
 import { RECEIPT_KIND, REGISTRATION_SERVICES, type ReceiptCommand, type ReceiptState, type RegistrationService } from "../actors/receipt.actor";
 import { AppError, errorMessage } from "../lib/errors";
+import { checkUrl, type EgressPolicy } from "../lib/egress";
 import type { ReceiptNames } from "../streams/receipts.stream";
 import type { ReceiptStatus, ReceiptTypeInfo } from "./model";
 import type { ReceiptTypeRegistry } from "./registry";
@@ -36,6 +37,8 @@ export interface ReceiptApiDeps {
   readonly logger: Logger;
   readonly publicUrl: string;
   readonly callbackSecrets: Readonly<Record<RegistrationService, string>>;
+  /** Destinations X-Callback-Url may name (config.egress). */
+  readonly egress: EgressPolicy;
   readonly limits?: BodyLimits;
   readonly now?: () => number;
   /** Admission control: an error to refuse new receipts with while the node is overloaded. */
@@ -91,17 +94,18 @@ function notFound(): AppError {
   return new AppError("NOT_FOUND", "receipt not found");
 }
 
-function checkCallbackUrl(url: string | undefined): string | undefined {
+/**
+ * Checks X-Callback-Url: a malformed URL is a 400; a destination the egress policy refuses
+ * (loopback, private, link-local, metadata, local names) a 422. The name is checked again
+ * against what it resolves to when the webhook is sent.
+ */
+function checkCallbackUrl(url: string | undefined, egress: EgressPolicy): string | undefined {
   if (url === undefined || url === "") return undefined;
-  let ok = false;
-  try {
-    const u = new URL(url);
-    ok = (u.protocol === "https:" || u.protocol === "http:") && url.length <= 2048 && u.username === "" && u.password === "";
-  } catch {
-    ok = false;
-  }
-  if (!ok) throw new AppError("INVALID_PARAMETER", "X-Callback-Url must be an http(s) URL of at most 2048 characters without credentials", [{ path: "/headers/x-callback-url", message: "invalid URL" }]);
-  return url;
+  const checked = checkUrl(url, egress);
+  if (checked.ok) return url;
+  const details = [{ path: "/headers/x-callback-url", message: checked.reason }];
+  if (checked.refusal) throw new AppError("VALIDATION_ERROR", `X-Callback-Url ${checked.reason}`, details);
+  throw new AppError("INVALID_PARAMETER", "X-Callback-Url must be an http(s) URL of at most 2048 characters without credentials", details);
 }
 
 /** Creates the receipts API over `deps`. */
@@ -156,7 +160,7 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
       const refused = deps.admission?.();
       if (refused) throw refused;
       const key = checkIdempotencyKey(s.idempotencyKey);
-      const headerCallback = checkCallbackUrl(s.callbackUrl);
+      const headerCallback = checkCallbackUrl(s.callbackUrl, deps.egress);
       const read = readReceipt(deps.registry, s.body, s.contentType, limits);
       const fp = fingerprint(read.format, s.body);
       let id: string;

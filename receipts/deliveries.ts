@@ -11,8 +11,11 @@ export interface DeliveryInfo {
   readonly lastAttemptAt: number;
   /** HTTP status of the last attempt (null: no answer). */
   readonly lastStatus: number | null;
+  /** What clients may see: null, or the generic failure text (never the cause). */
   readonly lastError: string | null;
   readonly deliveredAt: number | null;
+  /** When delivery gave up for good before its deadline (a refused destination); absent in older entries. */
+  readonly failedAt?: number | null;
 }
 
 /** Records and reads delivery attempts. */

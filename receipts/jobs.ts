@@ -5,8 +5,13 @@
  *   taxreg / whreg   register a receipt with the tax / warehouse service (the registration
  *                    protocol: POST {base}/registrations, Idempotency-Key = receipt id)
  *   rcpthook         delivers a client webhook, signed per Standard Webhooks with the client's
- *                    secret; logs every attempt (receipts/deliveries.ts, shown in the status
- *                    document); dead-lettered by the runtime after its deadline
+ *                    secret, through the egress check (lib/egress-http.ts: a destination that
+ *                    is or resolves to a non-public address is refused, final, dead-lettered at
+ *                    once); logs every attempt (receipts/deliveries.ts, shown in the status
+ *                    document, without the cause); dead-lettered by the runtime after its deadline
+ *
+ * The registration calls go to TAX_API_URL and WAREHOUSE_API_URL, operator configuration, and
+ * are not egress-checked (the simulators and many real deployments are on private addresses).
  */
 import { httpRequest, jsonOf, reasonOf, retryAfterMs, type HttpResponse } from "../lib/http-client";
 import type { Config } from "../config";
@@ -19,8 +24,11 @@ import {
   type WebhookJobData,
 } from "../actors/receipt.actor";
 import { RetryableError, TerminalError, errorMessage } from "../lib/errors";
+import { EgressRefusedError, type Egress } from "../lib/egress-http";
+import type { Logger } from "../lib/logger";
 import { signWebhook } from "./webhooks";
 import type { DeliveryLog } from "./deliveries";
+import { WEBHOOK_DELIVERY_FAILED } from "./status";
 
 /** Where to sign client webhooks (implemented by the gateway's client store). */
 export interface ClientLookup {
@@ -32,6 +40,9 @@ export interface ClientLookup {
 export interface ReceiptJobDeps {
   readonly clients: ClientLookup;
   readonly deliveries: DeliveryLog;
+  /** Calls to webhook URLs, checked against the egress policy where they connect. */
+  readonly egress: Egress;
+  readonly logger: Logger;
 }
 
 /** The callback URL the external `service` is given for its results. */
@@ -99,13 +110,15 @@ export function registrationJob(service: RegistrationService, baseUrl: string, c
 }
 
 /**
- * Delivers one client webhook (see module doc). A 2xx is delivered; anything else is retried
- * until the deadline. Each attempt is logged (best effort: the log is observability).
+ * Delivers one client webhook (see module doc). A 2xx is delivered; a refused destination is a
+ * TerminalError (dead-lettered, no retries); anything else is retried until the deadline. Each
+ * attempt is logged (best effort: the log is observability) with the generic error only.
  */
 export async function deliverWebhook(deps: ReceiptJobDeps, data: WebhookJobData, ctx: JobContext): Promise<{ status: number }> {
-  const report = async (ok: boolean, status: number | null, error: string | null): Promise<void> => {
+  const report = async (ok: boolean, status: number | null, final = false): Promise<void> => {
     const at = Date.now();
-    await deps.deliveries.record(data.receiptId, ctx.id, { attempts: ctx.attempt, lastAttemptAt: at, lastStatus: status, lastError: ok ? null : error, deliveredAt: ok ? at : null }).catch(() => undefined);
+    const info = { attempts: ctx.attempt, lastAttemptAt: at, lastStatus: status, lastError: ok ? null : WEBHOOK_DELIVERY_FAILED, deliveredAt: ok ? at : null, failedAt: final ? at : null };
+    await deps.deliveries.record(data.receiptId, ctx.id, info).catch(() => undefined);
   };
   const client = await deps.clients.webhookOf(data.clientId);
   if (!client) throw new TerminalError(`client ${data.clientId} no longer exists`);
@@ -113,17 +126,21 @@ export async function deliverWebhook(deps: ReceiptJobDeps, data: WebhookJobData,
   let res: HttpResponse;
   try {
     // Redirects are not followed: a webhook endpoint answers where it is registered.
-    res = await httpRequest(data.url, { method: "POST", headers: { "Content-Type": "application/json", "User-Agent": "switchyard-webhooks/1", ...headers }, body: data.body, signal: ctx.signal });
+    res = await deps.egress.request(data.url, { method: "POST", headers: { "Content-Type": "application/json", "User-Agent": "switchyard-webhooks/1", ...headers }, body: data.body, signal: ctx.signal });
   } catch (err) {
-    const error = ctx.signal.aborted ? "timeout" : errorMessage(err);
-    await report(false, null, error);
-    throw new RetryableError(`webhook to ${data.url} failed: ${error}`);
+    if (err instanceof EgressRefusedError) {
+      deps.logger.warn({ receiptId: data.receiptId, clientId: data.clientId, webhookId: ctx.id, url: data.url, reason: err.refusal.reason }, "webhook destination refused");
+      await report(false, null, true);
+      throw new TerminalError(`webhook to ${data.url} refused: ${err.refusal.reason}`);
+    }
+    await report(false, null);
+    throw new RetryableError(`webhook to ${data.url} failed: ${ctx.signal.aborted ? "timeout" : errorMessage(err)}`);
   }
   if (res.status >= 200 && res.status < 300) {
-    await report(true, res.status, null);
+    await report(true, res.status);
     return { status: res.status };
   }
-  await report(false, res.status, `HTTP ${res.status}`);
+  await report(false, res.status);
   throw new RetryableError(`webhook to ${data.url} answered ${res.status}`, res.status === 429 ? retryAfterMs(res) : undefined);
 }
 

@@ -8,6 +8,13 @@ import type { ReceiptState, RegistrationState, RegistrationStep, WebhookRecord }
 import type { ReceiptStatus } from "./model";
 import type { DeliveryInfo } from "./deliveries";
 
+/**
+ * The only error text clients see of a failed webhook attempt (with the HTTP status when the
+ * endpoint answered); receipts/jobs.ts records it. Causes (connection refused, timeouts, refused
+ * destinations) stay in the logs and the DLQ: shown to clients they would map the platform's network.
+ */
+export const WEBHOOK_DELIVERY_FAILED = "webhook delivery failed";
+
 /** One registration step as clients see it. */
 export interface RegistrationStepView {
   readonly state: RegistrationState;
@@ -20,11 +27,13 @@ export interface RegistrationStepView {
 export interface WebhookView {
   readonly id: string;
   readonly event: string;
-  /** pending: being delivered (retried with backoff); failed: gave up at the deadline (dead-lettered). */
+  /** pending: being delivered (retried with backoff); failed: gave up (dead-lettered) at the deadline or at once (refused destination). */
   readonly state: "pending" | "delivered" | "failed";
   readonly attempts: number;
   readonly lastAttemptAt: string | null;
+  /** HTTP status of the last attempt when the endpoint answered. */
   readonly lastStatus: number | null;
+  /** Null, or "webhook delivery failed": the cause is in the platform's logs only. */
   readonly lastError: string | null;
   readonly deliveredAt: string | null;
   readonly createdAt: string;
@@ -50,7 +59,7 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 
 function webhookView(w: WebhookRecord, d: DeliveryInfo | undefined, now: number): WebhookView {
   const deliveredAt = d?.deliveredAt ?? null;
-  const state = deliveredAt !== null ? "delivered" : now >= w.deadline ? "failed" : "pending";
+  const state = deliveredAt !== null ? "delivered" : (d?.failedAt ?? null) !== null || now >= w.deadline ? "failed" : "pending";
   return {
     id: w.id,
     event: w.event,
@@ -58,7 +67,8 @@ function webhookView(w: WebhookRecord, d: DeliveryInfo | undefined, now: number)
     attempts: d?.attempts ?? 0,
     lastAttemptAt: iso(d?.lastAttemptAt ?? null),
     lastStatus: d?.lastStatus ?? null,
-    lastError: d?.lastError ?? null,
+    // whatever an older entry recorded, clients see no cause
+    lastError: d?.lastError == null ? null : WEBHOOK_DELIVERY_FAILED,
     deliveredAt: iso(deliveredAt),
     createdAt: new Date(w.createdAt).toISOString(),
   };

@@ -24,6 +24,7 @@ import { startReceiptWriter, type ConsumerLoop } from "../receipts/writer";
 import { startSweeper } from "../receipts/sweeper";
 import { redisDeliveryLog } from "../receipts/deliveries";
 import { receiptRoutes } from "../receipts/routes";
+import { createEgress } from "../lib/egress-http";
 
 /** The receipt type registry (compiled once per process). */
 export const receiptTypes = new ReceiptTypeRegistry(RECEIPT_TYPES);
@@ -137,7 +138,10 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
   const store = createReceiptStore({ pg: ctx.pg });
   const clients = cachedClientLookup(createClientStore({ pg: ctx.pg, keyring: createKeyring(config.master.keys) }));
   const deliveries = redisDeliveryLog(ctx.redis, config.namespace, Math.ceil(rc.webhookDeadlineMs / 1000) + 7 * 86_400);
-  boundDeps.set(depsKey(config), { clients, deliveries });
+  // webhooks go only where the egress policy allows, checked again at connect time
+  const egress = createEgress(config.egress.policy, config.egress.resolver);
+  if (config.egress.allow.length > 0) logger.info({ allow: config.egress.allow }, "webhook destinations allowed although not public (EGRESS_ALLOW)");
+  boundDeps.set(depsKey(config), { clients, deliveries, egress, logger: logger.child({ domain: "receipts", part: "webhooks" }) });
   // admission control (receipts/admission.ts): refuse new receipts while this process's CPU is
   // saturated, or while the actors' mailboxes hold too much (the receipt mailboxes and the
   // registration jobs not yet done: where receipts wait)
@@ -162,6 +166,7 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
     logger: logger.child({ domain: "receipts" }),
     publicUrl: rc.publicUrl,
     callbackSecrets: { tax: rc.taxCallbackSecret, warehouse: rc.warehouseCallbackSecret },
+    egress: config.egress.policy,
     admission: () => admissionRefusal({ overloadedLagMs: lag?.check(), backlog: backlog?.messages ?? 0 }, rc),
   });
   const loops: ConsumerLoop[] = [];
@@ -192,6 +197,7 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
         await Promise.all(loops.map((l) => l.stop()));
         loops.length = 0;
         boundDeps.delete(depsKey(config));
+        egress.close();
       },
     },
   ];
