@@ -1,20 +1,41 @@
 /**
- * docker-compose.yml (for machines with a Docker engine): a real Compose implementation accepts
- * it, and it has the shape the deployment relies on: a 3-server NATS >= 2.12 JetStream cluster
- * that fsyncs every write, PostgreSQL, Redis, MinIO with its bucket, and two app nodes wired to
- * all of them. No engine is needed: nothing here starts a container.
+ * docker-compose.yml (for machines with a Docker engine), checked without an engine and without
+ * installing a Compose implementation:
+ * - it validates against the Compose Specification's JSON schema, kept in
+ *   test/fixtures/compose-spec.json (source and version in test/fixtures/README.md);
+ * - the rules the deployment relies on hold, each its own check in test/support/compose-lint.ts:
+ *   pinned images, a health check on every long-running service, JetStream with
+ *   `sync_interval: always`, `depends_on` and `env_file` references that resolve;
+ * - every check is also shown to reject a copy of the file with a deliberate error;
+ * - and it has the shape the deployment needs: a 3-server NATS >= 2.12 JetStream cluster,
+ *   PostgreSQL, Redis, MinIO with its bucket, and two app nodes wired to all of them.
  */
-import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { expect } from "chai";
-import { parse } from "yaml";
+import {
+  COMPOSE_SCHEMA_FILE,
+  danglingDependsOn,
+  dependsOnOf,
+  imageRef,
+  missingEnvFiles,
+  missingHealthchecks,
+  natsBlock,
+  natsConfigProblems,
+  natsJetStreamProblems,
+  natsValue,
+  parseCompose,
+  schemaProblems,
+  unpinnedImages,
+  type ComposeObj,
+} from "./support/compose-lint";
 
 const ROOT = path.resolve(__dirname, "..");
 const COMPOSE_FILE = path.join(ROOT, "docker-compose.yml");
 
-type Obj = Record<string, unknown>;
+type Obj = ComposeObj;
 
 function isObj(v: unknown): v is Obj {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -32,6 +53,16 @@ function list(v: unknown, what: string): unknown[] {
   return v as unknown[];
 }
 
+/** A fresh parse of docker-compose.yml, safe to mutate. */
+function loadDoc(): Obj {
+  return obj(parseCompose(readFileSync(COMPOSE_FILE, "utf8")), "docker-compose.yml");
+}
+
+/** Service `name` of a parsed document, to mutate in a negative test. */
+function serviceIn(doc: Obj, name: string): Obj {
+  return obj(obj(doc["services"], "services")[name], `service ${name}`);
+}
+
 /** A service's environment as a map, whichever of the two Compose forms it is written in. */
 function envOf(svc: Obj, name: string): Record<string, string> {
   const raw = svc["environment"];
@@ -45,18 +76,6 @@ function envOf(svc: Obj, name: string): Record<string, string> {
     for (const [k, v] of Object.entries(obj(raw, `${name}.environment`))) env[k] = String(v);
   }
   return env;
-}
-
-/** depends_on as name -> condition ("service_started" for the short list form). */
-function dependsOn(svc: Obj): Record<string, string> {
-  const raw = svc["depends_on"];
-  const deps: Record<string, string> = {};
-  if (Array.isArray(raw)) {
-    for (const d of raw) deps[String(d)] = "service_started";
-  } else if (isObj(raw)) {
-    for (const [k, v] of Object.entries(raw)) deps[k] = String(isObj(v) ? v["condition"] ?? "service_started" : "service_started");
-  }
-  return deps;
 }
 
 /** Short-syntax port mappings ("host:container") and long-syntax ones, as "host:container". */
@@ -73,51 +92,174 @@ function volumesOf(svc: Obj): string[] {
   return raw.map((v) => (isObj(v) ? `${String(v["source"])}:${String(v["target"])}` : String(v)));
 }
 
-/** The body of the first `name { ... }` block of a NATS config (blocks nest at most once here). */
-function natsBlock(conf: string, name: string): string {
-  const m = new RegExp(`^\\s*${name}\\s*[:=]?\\s*\\{((?:[^{}]|\\{[^{}]*\\})*)\\}`, "m").exec(conf);
-  expect(m, `NATS config should have a ${name} { } block`).to.not.equal(null);
-  return m?.[1] ?? "";
-}
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): SpawnSyncReturns<string> {
-  return spawnSync(cmd, args, { cwd: ROOT, encoding: "utf8", env, timeout: timeoutMs, stdio: ["ignore", "pipe", "pipe"] });
-}
-
 function hostOf(url: string): string {
   return new URL(url).hostname;
 }
 
 describe("docker-compose.yml", function () {
-  describe("bin/compose-check.sh", function () {
-    it("finds (installing it if needed) a Compose implementation that accepts docker-compose.yml", function () {
-      // A first run on a fresh machine downloads and installs Compose from Debian.
-      this.timeout(600_000);
-      const res = run("bash", ["bin/compose-check.sh"], process.env, 590_000);
-      const out = `${res.stdout}${res.stderr}${res.error ? String(res.error) : ""}`;
-      expect(res.status, out).to.equal(0);
-      expect(res.stderr, out).to.match(/using .*compose/i);
-      expect(res.stderr, out).to.contain("docker-compose.yml is valid");
+  describe("Compose Specification schema", function () {
+    it("is kept in the repository as the specification's draft-07 JSON schema", function () {
+      const schema = obj(JSON.parse(readFileSync(COMPOSE_SCHEMA_FILE, "utf8")), "compose-spec.json");
+      expect(schema["title"]).to.equal("Compose Specification");
+      expect(String(schema["$schema"])).to.match(/json-schema\.org\/draft-07\/schema/);
+      expect(obj(schema["definitions"], "definitions")).to.include.keys("service", "healthcheck", "network", "volume");
     });
 
-    it("fails with a message for a file Compose rejects", function () {
-      const dir = mkdtempSync(path.join(os.tmpdir(), "compose-check-"));
+    it("accepts docker-compose.yml", function () {
+      expect(schemaProblems(loadDoc())).to.deep.equal([]);
+    });
+
+    it("rejects a copy with an unknown top-level key", function () {
+      const doc = loadDoc();
+      doc["servics"] = doc["services"];
+      expect(schemaProblems(doc)).to.include('(top level): must NOT have additional properties "servics"');
+    });
+
+    it("rejects a copy with a misspelt service property", function () {
+      // What a YAML-only check lets through: Compose would refuse the file.
+      const doc = loadDoc();
+      const redis = serviceIn(doc, "redis");
+      redis["imag"] = redis["image"];
+      delete redis["image"];
+      expect(schemaProblems(doc)).to.include('/services/redis: must NOT have additional properties "imag"');
+    });
+
+    it("rejects a copy with a wrongly typed value and an unknown depends_on condition", function () {
+      const doc = loadDoc();
+      serviceIn(doc, "postgres")["ports"] = "5432:5432";
+      obj(serviceIn(doc, "node1")["depends_on"], "node1.depends_on")["redis"] = { condition: "service_ready" };
+      const problems = schemaProblems(doc);
+      expect(problems).to.include("/services/postgres/ports: must be array");
+      expect(problems).to.include("/services/node1/depends_on/redis/condition: must be equal to one of the allowed values");
+    });
+  });
+
+  describe("deployment rules", function () {
+    it("pins every image to a version (no latest, no missing tag)", function () {
+      expect(unpinnedImages(loadDoc())).to.deep.equal([]);
+    });
+
+    it("rejects a copy with an image on latest, one without a tag and one on a registry port without a tag", function () {
+      const doc = loadDoc();
+      serviceIn(doc, "redis")["image"] = "redis:latest";
+      serviceIn(doc, "postgres")["image"] = "postgres";
+      serviceIn(doc, "minio")["image"] = "registry.local:5000/minio/minio";
+      expect(unpinnedImages(doc)).to.have.members([
+        'redis: image redis:latest is on "latest"',
+        'postgres: image postgres has no tag (that is "latest")',
+        'minio: image registry.local:5000/minio/minio has no tag (that is "latest")',
+      ]);
+    });
+
+    it("accepts a digest and reads tags past a registry port", function () {
+      const digest = `sha256:${"ab".repeat(32)}`;
+      expect(imageRef(`registry.local:5000/minio/minio@${digest}`)).to.deep.equal({
+        name: "registry.local:5000/minio/minio",
+        tag: undefined,
+        digest,
+      });
+      expect(imageRef("registry.local:5000/nats:2.12-alpine")).to.deep.include({
+        name: "registry.local:5000/nats",
+        tag: "2.12-alpine",
+      });
+      const doc = loadDoc();
+      serviceIn(doc, "redis")["image"] = `redis@${digest}`;
+      expect(unpinnedImages(doc)).to.deep.equal([]);
+    });
+
+    it("gives every long-running service a health check (the one-shot bucket step aside)", function () {
+      expect(missingHealthchecks(loadDoc())).to.deep.equal([]);
+    });
+
+    it("rejects a copy where a long-running service lost its health check or one disabled it", function () {
+      const doc = loadDoc();
+      delete serviceIn(doc, "redis")["healthcheck"];
+      serviceIn(doc, "node2")["healthcheck"] = { disable: true };
+      expect(missingHealthchecks(doc)).to.have.members([
+        "redis: long-running service has no healthcheck",
+        "node2: healthcheck is disabled",
+      ]);
+    });
+
+    it("rejects a copy where the one-shot bucket step would be restarted after it succeeds", function () {
+      const doc = loadDoc();
+      serviceIn(doc, "minio-init")["restart"] = "unless-stopped";
+      expect(missingHealthchecks(doc)).to.deep.equal([
+        'minio-init: one-shot service (others wait for it to complete) has restart "unless-stopped"',
+      ]);
+    });
+
+    it("runs every NATS server from a repository config with JetStream and sync_interval: always", function () {
+      expect(natsJetStreamProblems(loadDoc(), ROOT)).to.deep.equal([]);
+    });
+
+    it("rejects NATS configs that leave sync_interval at its default, turn JetStream off or omit it", function () {
+      const conf = readFileSync(path.join(ROOT, "deploy/nats/nats1.conf"), "utf8");
+      expect(natsConfigProblems(conf)).to.deep.equal([]);
+      const noSync = conf.replace(/^\s*sync_interval\s*:.*$/m, "");
+      expect(natsConfigProblems(noSync)).to.deep.equal(["has jetstream sync_interval unset, not always"]);
+      expect(natsConfigProblems(conf.replace(/sync_interval:\s*always/, "sync_interval: 2m"))).to.deep.equal([
+        "has jetstream sync_interval 2m, not always",
+      ]);
+      // Commented out is not set.
+      expect(natsConfigProblems(conf.replace(/sync_interval:/, "# sync_interval:"))).to.have.lengthOf(1);
+      expect(natsConfigProblems(conf.replace(/jetstream \{/, "jetstream {\n  enabled: false"))).to.deep.equal([
+        "has JetStream disabled",
+      ]);
+      expect(natsConfigProblems(conf.replace(/^jetstream \{[^}]*\}/m, "jetstream: enabled"))).to.have.lengthOf(1);
+      // A sync_interval outside the jetstream block does not count.
+      const elsewhere = noSync.replace(/^cluster \{/m, "cluster {\n  sync_interval: always");
+      expect(natsConfigProblems(elsewhere)).to.deep.equal(["has jetstream sync_interval unset, not always"]);
+    });
+
+    it("reads the NATS config through the compose file: mounted path, command line and file on disk", function () {
+      const dir = mkdtempSync(path.join(os.tmpdir(), "compose-nats-"));
       try {
-        const bad = path.join(dir, "docker-compose.yml");
-        // "imag" is no service property; a YAML-only check would let it through.
-        writeFileSync(bad, "services:\n  app:\n    imag: redis:7\n");
-        const res = run("bash", ["bin/compose-check.sh", bad], { ...process.env, COMPOSE_CHECK_NO_INSTALL: "1" });
-        const out = `${res.stdout}${res.stderr}`;
-        expect(res.status, out).to.not.equal(0);
-        expect(res.stderr, out).to.contain("is not a valid Compose file");
+        cpSync(path.join(ROOT, "deploy"), path.join(dir, "deploy"), { recursive: true });
+        const conf2 = path.join(dir, "deploy/nats/nats2.conf");
+        writeFileSync(conf2, readFileSync(conf2, "utf8").replace(/^\s*sync_interval\s*:.*$/m, ""));
+        const doc = loadDoc();
+        serviceIn(doc, "nats3")["command"] = ["nats-server", "-js"];
+        expect(natsJetStreamProblems(doc, dir)).to.have.members([
+          "nats2: ./deploy/nats/nats2.conf has jetstream sync_interval unset, not always",
+          "nats3: nats-server is started without --config (JetStream and sync_interval unset)",
+        ]);
+        rmSync(path.join(dir, "deploy/nats/nats1.conf"));
+        expect(natsJetStreamProblems(doc, dir)).to.include("nats1: config ./deploy/nats/nats1.conf does not exist");
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
     });
+
+    it("has every depends_on name a service of the file, and service_healthy only on health-checked ones", function () {
+      expect(danglingDependsOn(loadDoc())).to.deep.equal([]);
+    });
+
+    it("rejects a copy with a depends_on on a missing service or on the health of one without a check", function () {
+      const doc = loadDoc();
+      obj(serviceIn(doc, "node1")["depends_on"], "node1.depends_on")["nats4"] = { condition: "service_healthy" };
+      delete serviceIn(doc, "redis")["healthcheck"];
+      expect(danglingDependsOn(doc)).to.have.members([
+        "node1: depends_on nats4, which is no service of this file",
+        "node1: waits for redis to be healthy, but redis has no healthcheck",
+        "node2: waits for redis to be healthy, but redis has no healthcheck",
+      ]);
+    });
+
+    it("has every required env_file present", function () {
+      expect(missingEnvFiles(loadDoc(), ROOT)).to.deep.equal([]);
+    });
+
+    it("rejects a copy naming an env_file that does not exist (an optional one may be absent)", function () {
+      const doc = loadDoc();
+      serviceIn(doc, "node1")["env_file"] = ["deploy/does-not-exist.env", { path: "deploy/local.env", required: false }];
+      serviceIn(doc, "node2")["env_file"] = "package.json";
+      expect(missingEnvFiles(doc, ROOT)).to.deep.equal(["node1: env_file deploy/does-not-exist.env does not exist"]);
+    });
   });
 
   describe("shape", function () {
-    const doc = obj(parse(readFileSync(COMPOSE_FILE, "utf8"), { merge: true }), "docker-compose.yml");
+    const doc = loadDoc();
     const services = obj(doc["services"], "services");
     const svc = (name: string): Obj => obj(services[name], `service ${name}`);
     const image = (name: string): string => String(svc(name)["image"] ?? "");
@@ -140,21 +282,16 @@ describe("docker-compose.yml", function () {
         const conf = confPath(n);
         expect(path.relative(ROOT, conf)).to.match(/^deploy\/nats\/[^/]+\.conf$/);
         expect(existsSync(conf), conf).to.equal(true);
-        // The mounted file must be the one the server is told to read.
-        const target = volumesOf(svc(n)).find((v) => /\.conf:/.test(v))?.split(":")[1] ?? "";
-        const command = list(svc(n)["command"], `${n}.command`).map(String);
-        expect(command, `${n}.command`).to.include(target);
         confs.add(conf);
       }
       expect(confs.size, "one config file per server").to.equal(3);
     });
 
-    it("has every NATS server fsync JetStream (sync_interval: always) into a persistent /data", function () {
+    it("keeps every NATS server's JetStream store in a persistent named volume at /data", function () {
       const volumes = obj(doc["volumes"], "top-level volumes");
       for (const n of natsNames) {
-        const js = natsBlock(readFileSync(confPath(n), "utf8"), "jetstream");
-        expect(js, `${n} jetstream block`).to.match(/^\s*sync_interval\s*[:=]\s*"?always"?\s*$/m);
-        expect(js, `${n} jetstream block`).to.match(/^\s*store_dir\s*[:=]\s*"?\/data"?\s*$/m);
+        const js = natsBlock(readFileSync(confPath(n), "utf8"), "jetstream") ?? "";
+        expect(natsValue(js, "store_dir"), `${n} jetstream store_dir`).to.equal("/data");
         const dataMount = volumesOf(svc(n)).find((v) => v.split(":")[1] === "/data");
         expect(dataMount, `${n} should mount a volume at /data`).to.be.a("string");
         expect(volumes, `named volume of ${n}`).to.have.property((dataMount ?? "").split(":")[0] ?? "");
@@ -168,8 +305,8 @@ describe("docker-compose.yml", function () {
         const serverName = /^\s*server_name\s*[:=]\s*"?([\w.-]+)"?/m.exec(conf)?.[1];
         expect(serverName, `${n} server_name`).to.be.a("string");
         names.add(serverName ?? "");
-        const cluster = natsBlock(conf, "cluster");
-        const port = /^\s*port\s*[:=]\s*(\d+)/m.exec(cluster)?.[1];
+        const cluster = natsBlock(conf, "cluster") ?? "";
+        const port = natsValue(cluster, "port");
         expect(port, `${n} cluster port`).to.be.a("string");
         for (const other of natsNames.filter((o) => o !== n)) {
           expect(cluster, `${n} should route to ${other}`).to.match(new RegExp(`nats(-route)?://${other}:${port}\\b`));
@@ -187,7 +324,7 @@ describe("docker-compose.yml", function () {
         for (const n of natsNames) {
           const tmp = path.join(dir, `${n}.conf`);
           writeFileSync(tmp, readFileSync(confPath(n), "utf8").replace(/^\s*sync_interval\s*[:=].*$/m, ""));
-          const res = run(bin ?? "nats-server", ["-t", "-c", tmp]);
+          const res = spawnSync(bin ?? "nats-server", ["-t", "-c", tmp], { encoding: "utf8", timeout: 30_000 });
           expect(res.status, `${n}: ${res.stdout}${res.stderr}`).to.equal(0);
         }
       } finally {
@@ -201,8 +338,10 @@ describe("docker-compose.yml", function () {
 
     it("has PostgreSQL with a volume and a healthcheck, Redis 7 and MinIO with a console", function () {
       expect(image("postgres")).to.match(/^postgres:(15|16)\b/);
-      expect(volumesOf(svc("postgres")).some((v) => v.endsWith(":/var/lib/postgresql/data")), "postgres data volume").to.equal(true);
-      expect(list(obj(svc("postgres")["healthcheck"], "postgres.healthcheck")["test"], "postgres healthcheck").join(" ")).to.contain("pg_isready");
+      const pgData = volumesOf(svc("postgres")).some((v) => v.endsWith(":/var/lib/postgresql/data"));
+      expect(pgData, "postgres data volume").to.equal(true);
+      const pgHealth = list(obj(svc("postgres")["healthcheck"], "postgres.healthcheck")["test"], "postgres healthcheck");
+      expect(pgHealth.join(" ")).to.contain("pg_isready");
       expect(image("redis")).to.match(/^redis:7\b/);
       expect(image("minio")).to.match(/^minio\/minio\b/);
       const minioCmd = list(svc("minio")["command"], "minio.command").map(String);
@@ -214,24 +353,24 @@ describe("docker-compose.yml", function () {
       const initName = Object.keys(services).find((n) => /^minio\/mc\b/.test(image(n)));
       expect(initName, "a service on the minio/mc image").to.be.a("string");
       const init = svc(initName ?? "");
-      expect(dependsOn(init)).to.deep.include({ minio: "service_healthy" });
+      expect(dependsOnOf(init)).to.deep.include({ minio: "service_healthy" });
       const script = [init["entrypoint"], init["command"]].flat().map(String).join(" ");
       const bucket = envOf(svc("node1"), "node1")["S3_BUCKET"] ?? "";
       expect(bucket).to.equal("switchyard");
       expect(script).to.match(/mc mb\b/);
       // The bucket is named either literally or through the init service's S3_BUCKET.
       const initEnv = isObj(init["environment"]) || Array.isArray(init["environment"]) ? envOf(init, initName ?? "") : {};
-      expect(script.includes(`/${bucket}`) || (script.includes("S3_BUCKET") && initEnv["S3_BUCKET"] === bucket), script).to.equal(true);
+      const viaEnv = script.includes("S3_BUCKET") && initEnv["S3_BUCKET"] === bucket;
+      expect(script.includes(`/${bucket}`) || viaEnv, script).to.equal(true);
       for (const node of ["node1", "node2"]) {
-        expect(dependsOn(svc(node)), node).to.deep.include({ [initName ?? ""]: "service_completed_successfully" });
+        expect(dependsOnOf(svc(node)), node).to.deep.include({ [initName ?? ""]: "service_completed_successfully" });
       }
     });
 
     it("runs two app nodes built from the root Dockerfile on Node 22", function () {
       const dockerfile = readFileSync(path.join(ROOT, "Dockerfile"), "utf8");
-      expect(dockerfile).to.match(/^FROM node:22-bookworm-slim\b/m);
+      expect(dockerfile).to.match(/^FROM node:22-[\w.-]+\b/m);
       expect(dockerfile).to.match(/^RUN npm ci\b/m);
-      expect(dockerfile).to.match(/^CMD \["npx",\s*"tsx",\s*"bin\/start\.ts"\]/m);
       for (const node of ["node1", "node2"]) {
         const build = svc(node)["build"];
         const context = isObj(build) ? String(build["context"]) : String(build);
@@ -240,7 +379,7 @@ describe("docker-compose.yml", function () {
       }
     });
 
-    it("configures each app node for the cluster, and DEV_MODE only on node1", function () {
+    it("configures each app node for the cluster", function () {
       const expected = { node1: "3000", node2: "3001" } as const;
       for (const [node, port] of Object.entries(expected)) {
         const env = envOf(svc(node), node);
@@ -261,16 +400,13 @@ describe("docker-compose.yml", function () {
         expect(env["S3_ACCESS_KEY"], `${node} S3_ACCESS_KEY = MinIO root user`).to.equal(minioEnv["MINIO_ROOT_USER"]);
         expect(env["S3_SECRET_KEY"], `${node} S3_SECRET_KEY = MinIO root password`).to.equal(minioEnv["MINIO_ROOT_PASSWORD"]);
       }
-      expect(envOf(svc("node1"), "node1")["DEV_MODE"]).to.equal("true");
-      expect(envOf(svc("node2"), "node2")["DEV_MODE"] ?? "false").to.not.equal("true");
     });
 
     it("starts the app nodes only once NATS, PostgreSQL and Redis report healthy", function () {
       for (const node of ["node1", "node2"]) {
-        const deps = dependsOn(svc(node));
+        const deps = dependsOnOf(svc(node));
         for (const dep of [...natsNames, "postgres", "redis"]) {
           expect(deps[dep], `${node} depends_on ${dep}`).to.equal("service_healthy");
-          expect(svc(dep), `${dep} needs a healthcheck for service_healthy`).to.have.property("healthcheck");
         }
       }
     });
