@@ -281,6 +281,7 @@ describe("config: EGRESS_ALLOW", () => {
       TAX_CALLBACK_SECRET: "whsec_dGVzdC10YXgtc2VjcmV0LTAwMDE=",
       WAREHOUSE_CALLBACK_SECRET: "whsec_dGVzdC13aC1zZWNyZXQtMDAwMDE=",
       SERVICES: "runtime,gateway",
+      MASTER_KEYS: Buffer.alloc(32, 7).toString("base64"),
     };
     expect(loadConfig(prod).egress.allow).to.deep.equal([]);
     expect(loadConfig({ EGRESS_ALLOW: "" }).egress.allow).to.deep.equal([]);
