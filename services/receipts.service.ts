@@ -172,6 +172,7 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
       ...service,
       async started() {
         const log = logger.child({ domain: "receipts" });
+        if (rc.devCallbackSecrets) log.warn("receipts: callbacks are verified with the well-known development secrets (set TAX_CALLBACK_SECRET and WAREHOUSE_CALLBACK_SECRET for anything real)");
         // partitions for this month and the next three, then once a day
         const ensure = (): void =>
           void store.ensurePartitions(new Date(), 4).catch((err: unknown) => log.error({ err: errorMessage(err) }, "receipt partitions not ensured"));
