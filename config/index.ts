@@ -121,6 +121,8 @@ export interface ReceiptsConfig {
   readonly taxCallbackSecret: string;
   /** Standard Webhooks secret the warehouse service signs its callbacks with. */
   readonly warehouseCallbackSecret: string;
+  /** True when dev mode filled in the well-known {@link DEV_CALLBACK_SECRETS} (never outside dev mode). */
+  readonly devCallbackSecrets: boolean;
   /** Base URL clients and external services reach this platform at (callback and status links). */
   readonly publicUrl: string;
   /** Time allowed for a registration before the receipt is FAILED (default 24 h). */
@@ -158,7 +160,8 @@ export interface ReceiptsConfig {
 
 /**
  * Development-only callback secrets shared by the simulators and the platform when no real
- * secrets are configured. Never use them in production (set TAX_CALLBACK_SECRET etc.).
+ * secrets are configured, in dev mode only. Outside dev mode a receipts node refuses to start
+ * without TAX_CALLBACK_SECRET and WAREHOUSE_CALLBACK_SECRET, or with these values in them.
  */
 export const DEV_CALLBACK_SECRETS = {
   tax: "whsec_ZGV2LXRheC1jYWxsYmFjay1zZWNyZXQtMDAwMQ==",
@@ -199,6 +202,41 @@ export class ConfigError extends Error {
   }
 }
 
+const CALLBACK_SECRET_VARS = { tax: "TAX_CALLBACK_SECRET", warehouse: "WAREHOUSE_CALLBACK_SECRET" } as const;
+
+/**
+ * The callback secrets of the tax and warehouse services. In dev mode an unset secret falls
+ * back to {@link DEV_CALLBACK_SECRETS} (`dev` says so). Outside dev mode, a node hosting the
+ * receipts service (it verifies the callbacks) needs both set, and neither may be the
+ * well-known dev secret: anyone could sign a callback with it. Problems go to `r.problems`.
+ */
+function callbackSecrets(r: EnvReader, env: Env): { tax: string; warehouse: string; dev: boolean } {
+  // Read again quietly: loadConfig reports problems of DEV_MODE and SERVICES once.
+  const quiet = new EnvReader(env);
+  const devMode = quiet.bool("DEV_MODE", env["NODE_ENV"] !== "production");
+  const hosted = quiet.list("SERVICES", [...SERVICE_NAMES]).includes("receipts");
+  const read = (service: keyof typeof CALLBACK_SECRET_VARS): string => {
+    const name = CALLBACK_SECRET_VARS[service];
+    const v = r.str(name, "");
+    if (v !== "" && !/^whsec_[A-Za-z0-9+/=]{22,}$/.test(v)) r.problems.push(`${name} is invalid: expected whsec_ followed by base64 (at least 16 bytes)`);
+    if (v !== "" && v === DEV_CALLBACK_SECRETS[service] && !devMode && hosted) {
+      r.problems.push(`${name} is the well-known development secret: set a secret of your own outside dev mode`);
+    }
+    return v;
+  };
+  const out = { tax: read("tax"), warehouse: read("warehouse"), dev: false };
+  if (out.tax === "" || out.warehouse === "") {
+    if (devMode) {
+      out.dev = true;
+      if (out.tax === "") out.tax = DEV_CALLBACK_SECRETS.tax;
+      if (out.warehouse === "") out.warehouse = DEV_CALLBACK_SECRETS.warehouse;
+    } else if (hosted) {
+      r.problems.push("TAX_CALLBACK_SECRET and WAREHOUSE_CALLBACK_SECRET are required outside dev mode when the receipts service runs (whsec_ followed by base64)");
+    }
+  }
+  return out;
+}
+
 function receiptsConfig(r: EnvReader, env: Env): ReceiptsConfig {
   const sim = {
     host: r.str("SIM_HOST", "127.0.0.1"),
@@ -206,13 +244,14 @@ function receiptsConfig(r: EnvReader, env: Env): ReceiptsConfig {
     warehousePort: r.int("SIM_WAREHOUSE_PORT", 4101, 1, 65535),
   };
   const set = (name: string): boolean => (env[name] ?? "").trim() !== "";
-  const secret = (name: string, def: string): string => r.match(name, def, /^whsec_[A-Za-z0-9+/=]{22,}$/, "whsec_ followed by base64 (at least 16 bytes)");
+  const secrets = callbackSecrets(r, env);
   return {
     taxApiUrl: r.url("TAX_API_URL", `http://${sim.host}:${sim.taxPort}`, ["http:", "https:"]).replace(/\/+$/, ""),
     warehouseApiUrl: r.url("WAREHOUSE_API_URL", `http://${sim.host}:${sim.warehousePort}`, ["http:", "https:"]).replace(/\/+$/, ""),
     useSimulators: !set("TAX_API_URL") && !set("WAREHOUSE_API_URL"),
-    taxCallbackSecret: secret("TAX_CALLBACK_SECRET", DEV_CALLBACK_SECRETS.tax),
-    warehouseCallbackSecret: secret("WAREHOUSE_CALLBACK_SECRET", DEV_CALLBACK_SECRETS.warehouse),
+    taxCallbackSecret: secrets.tax,
+    warehouseCallbackSecret: secrets.warehouse,
+    devCallbackSecrets: secrets.dev,
     publicUrl: r.url("PUBLIC_URL", `http://127.0.0.1:${env["PORT"] ?? "3000"}`, ["http:", "https:"]).replace(/\/+$/, ""),
     deadlineMs: r.int("RECEIPT_DEADLINE_MS", 24 * 3600_000, 1000, 30 * 24 * 3600_000),
     callbackWaitMs: r.int("RECEIPT_CALLBACK_WAIT_MS", 10 * 60_000, 100, 24 * 3600_000),

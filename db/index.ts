@@ -68,3 +68,5 @@ export function quoteIdent(name: string): string {
 export async function dropSchema(pool: pg.Pool, schema: string): Promise<void> {
   await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
 }
+
+export { isDataException } from "./errors";

@@ -3,10 +3,12 @@
  * {@link ValidEvent} or a {@link Rejection} with JSON pointers. One JSON Schema describes the
  * envelope (used here, in the OpenAPI document and in the README); what a schema cannot say is
  * checked in code: JSON that would not round-trip (non-finite numbers such as 1e400, integers
- * beyond 2^53, lone UTF-16 surrogates), nesting depth, size, and a plausible timestamp.
+ * beyond 2^53, lone UTF-16 surrogates: the platform's lib/storable-json.ts), nesting depth,
+ * size, and a plausible timestamp.
  */
 import Ajv2020 from "ajv/dist/2020";
 import addFormats from "ajv-formats";
+import { roundTripProblems } from "../lib/storable-json";
 import type { EventRejectCode, Problem, Rejection, ValidEvent } from "./model";
 
 /** Event type names: dot-separated lower-case words, e.g. "order.created". */
@@ -51,49 +53,8 @@ const validateShape = ajv.compile(ENVELOPE_SCHEMA);
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/** True when `s` is not well-formed UTF-16 (it would not survive UTF-8 encoding). */
-export function hasLoneSurrogate(s: string): boolean {
-  return LONE_SURROGATE.test(s);
-}
-
 function reject(code: EventRejectCode, message: string, details: Problem[] = []): { ok: false; rejection: Rejection } {
   return { ok: false, rejection: { code, message, details } };
-}
-
-/**
- * Problems of a JSON value that would not survive storage unchanged: non-finite numbers,
- * integers outside ±(2^53-1), strings and keys with lone surrogates, nesting deeper than
- * `maxDepth`. Iterative (hostile input cannot exhaust the stack); at most 20 problems.
- */
-export function roundTripProblems(value: unknown, base: string, maxDepth: number): Problem[] {
-  const out: Problem[] = [];
-  const stack: Array<[unknown, string, number]> = [[value, base, 0]];
-  while (stack.length > 0 && out.length < 20) {
-    const [v, path, depth] = stack.pop()!;
-    if (typeof v === "number") {
-      if (!Number.isFinite(v)) out.push({ path, message: "number is out of range (not finite)" });
-      else if (Number.isInteger(v) && !Number.isSafeInteger(v)) out.push({ path, message: "integer beyond 2^53 loses precision: send it as a string" });
-    } else if (typeof v === "string") {
-      if (hasLoneSurrogate(v)) out.push({ path, message: "string contains a lone UTF-16 surrogate" });
-    } else if (typeof v === "object" && v !== null) {
-      if (depth + 1 > maxDepth) {
-        out.push({ path, message: `nesting deeper than ${maxDepth} levels` });
-        continue;
-      }
-      if (Array.isArray(v)) {
-        for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${path}/${i}`, depth + 1]);
-      } else {
-        for (const [k, child] of Object.entries(v)) {
-          const p = `${path}/${k.replace(/~/g, "~0").replace(/\//g, "~1")}`;
-          if (hasLoneSurrogate(k)) out.push({ path: p, message: "key contains a lone UTF-16 surrogate" });
-          stack.push([child, p, depth + 1]);
-        }
-      }
-    }
-  }
-  return out;
 }
 
 /** Options of envelope validation. */
@@ -133,7 +94,7 @@ export function validateEnvelope(value: unknown, opts: EnvelopeOptions): Envelop
     return reject("INVALID_ENVELOPE", "the envelope is not valid", details);
   }
   const env = value as { clientId: string; eventId: string; type: string; timestamp: string | number; data: Record<string, unknown> };
-  const problems = roundTripProblems(env.data, `${base}/data`, MAX_DATA_DEPTH);
+  const problems = roundTripProblems(env.data, `${base}/data`, { maxDepth: MAX_DATA_DEPTH });
   if (problems.length > 0) return reject("INVALID_JSON", "data would not be stored as sent", problems);
   const ts = typeof env.timestamp === "number" ? env.timestamp : Date.parse(env.timestamp);
   if (!Number.isFinite(ts) || ts < MIN_TIMESTAMP_MS) return reject("INVALID_ENVELOPE", "the envelope is not valid", [{ path: `${base}/timestamp`, message: "must be on or after 2000-01-01T00:00:00Z" }]);

@@ -2,7 +2,7 @@
  * The events domain's public surface: what services, tools and tests may use.
  */
 export * from "./model";
-export { ENVELOPE_SCHEMA, MAX_BATCH_EVENTS, TYPE_NAME_PATTERN, EVENT_ID_PATTERN, CLIENT_ID_PATTERN, decodeEnvelope, validateEnvelope, roundTripProblems } from "./envelope";
+export { ENVELOPE_SCHEMA, MAX_BATCH_EVENTS, TYPE_NAME_PATTERN, EVENT_ID_PATTERN, CLIENT_ID_PATTERN, decodeEnvelope, validateEnvelope } from "./envelope";
 export { EventTypeRegistry, checkTypeDefinition, typeKey, parseTypeKey, type EventTypeVersion, type EventTypeInfo } from "./registry";
 export { FairScheduler, type Grant, type SchedulerOptions } from "./scheduler";
 export { DataKeyring, DecryptError, rowAad } from "./crypto";

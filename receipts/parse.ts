@@ -1,10 +1,13 @@
 /**
  * From request body to a schema-valid receipt document: media type, size, UTF-8, safe JSON or
  * XML parsing, type lookup (JSON `type` field or XML root element), XML mapping and JSON Schema
- * validation. Everything a client could get wrong here is an AppError: 400 when the body cannot
- * be read, 413 too large, 415 unsupported media type, 422 unknown type or schema violations.
+ * validation, then what storage could not hold as sent (NUL, lone surrogates, numbers that do not
+ * round-trip). Everything a client could get wrong here is an AppError: 400 when the body cannot
+ * be read, 413 too large, 415 unsupported media type, 422 unknown type, schema violations or an
+ * unstorable document.
  */
 import { AppError, type ErrorDetail } from "../lib/errors";
+import { roundTripProblems } from "../lib/storable-json";
 import type { ReceiptDocument, ReceiptFormat, ReceiptSummary, ReceiptType } from "./model";
 import type { ReceiptTypeRegistry } from "./registry";
 import { DEFAULT_XML_LIMITS, mapXml, parseXml, type XmlLimits } from "./xml";
@@ -108,6 +111,13 @@ export function readReceipt(registry: ReceiptTypeRegistry, body: Uint8Array, con
   const errors: ErrorDetail[] = registry.schemaErrors(type, candidate);
   if (errors.length > 0) {
     throw new AppError("VALIDATION_ERROR", `the ${type.name} receipt does not match its schema (${errors.length} problem${errors.length === 1 ? "" : "s"})`, errors);
+  }
+  // what Postgres jsonb cannot hold (NUL, lone surrogates: from JSON escapes or XML text alike)
+  // is refused now, never accepted and then stuck in the writer. Depth was bounded while
+  // parsing: this bound only keeps the walk finite and never refuses first.
+  const unstorable = roundTripProblems(candidate, "", { maxDepth: limits.maxDepth + 1, refuseNul: true });
+  if (unstorable.length > 0) {
+    throw new AppError("VALIDATION_ERROR", `the ${type.name} receipt cannot be stored as sent (${unstorable.length} problem${unstorable.length === 1 ? "" : "s"})`, unstorable);
   }
   const document = candidate as ReceiptDocument;
   return {

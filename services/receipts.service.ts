@@ -5,6 +5,7 @@
  * shape the answer.
  */
 import type { Context, ServiceSchema } from "moleculer";
+import { Counter } from "prom-client";
 import type { Config } from "../config";
 import type { Domain, NodeContext } from "../node/context";
 import { requireClient, requireScope, type GatewayMeta, type HttpCallParams } from "../gateway";
@@ -20,11 +21,15 @@ import { ReceiptTypeRegistry, RECEIPT_TYPES, type ReceiptStatus } from "../recei
 import { createReceiptApi, type ReceiptApi } from "../receipts/api";
 import { receiptJobs, type ClientLookup, type ReceiptJobDeps } from "../receipts/jobs";
 import { createReceiptStore, receiptMigrations } from "../receipts/store";
-import { startReceiptWriter, type ConsumerLoop } from "../receipts/writer";
+import { receiptDlqAlarm, startReceiptWriter, type ConsumerLoop } from "../receipts/writer";
+import { DeadLetters } from "../actors/dlq";
 import { startSweeper } from "../receipts/sweeper";
 import { redisDeliveryLog } from "../receipts/deliveries";
 import { receiptRoutes } from "../receipts/routes";
 import { createEgress } from "../lib/egress-http";
+
+/** Metric: receipt messages dead-lettered by this node's writer, by kind (record, status). */
+export const RECEIPT_DLQ_METRIC = "switchyard_receipts_dead_lettered_total";
 
 /** The receipt type registry (compiled once per process). */
 export const receiptTypes = new ReceiptTypeRegistry(RECEIPT_TYPES);
@@ -170,6 +175,8 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
     admission: () => admissionRefusal({ overloadedLagMs: lag?.check(), backlog: backlog?.messages ?? 0 }, rc),
   });
   const loops: ConsumerLoop[] = [];
+  ctx.metrics.removeSingleMetric(RECEIPT_DLQ_METRIC);
+  const deadLettered = new Counter({ name: RECEIPT_DLQ_METRIC, help: "Receipt records and status updates this node dead-lettered because Postgres cannot store them", labelNames: ["kind"], registers: [ctx.metrics] });
   let partitionTimer: NodeJS.Timeout | undefined;
   let sweeper: { stop(): void } | undefined;
   const service = receiptsService(api, rc.publicUrl, () => loops);
@@ -178,6 +185,7 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
       ...service,
       async started() {
         const log = logger.child({ domain: "receipts" });
+        if (rc.devCallbackSecrets) log.warn("receipts: callbacks are verified with the well-known development secrets (set TAX_CALLBACK_SECRET and WAREHOUSE_CALLBACK_SECRET for anything real)");
         // partitions for this month and the next three, then once a day
         const ensure = (): void =>
           void store.ensurePartitions(new Date(), 4).catch((err: unknown) => log.error({ err: errorMessage(err) }, "receipt partitions not ensured"));
@@ -186,7 +194,23 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
         partitionTimer.unref();
         backlog?.start();
         if (!config.workers) return; // an API node: the writer and the sweeper run on worker nodes
-        loops.push(await startReceiptWriter({ nats: ctx.nats, names, store, logger: log.child({ part: "writer" }), batchRows: rc.batchRows, batchMs: rc.batchMs }));
+        const broker = (this as unknown as { broker: { broadcast(event: string, payload: unknown): Promise<void> } }).broker;
+        loops.push(
+          await startReceiptWriter({
+            nats: ctx.nats,
+            names,
+            store,
+            dlq: new DeadLetters(ctx.nats, ctx.topology.dlq.stream),
+            logger: log.child({ part: "writer" }),
+            batchRows: rc.batchRows,
+            batchMs: rc.batchMs,
+            // the alarm: a metric, and the alarm.dlq event (the writer logs the error line)
+            onDeadLetter: (letter) => {
+              deadLettered.inc({ kind: letter.kind });
+              void broker.broadcast("alarm.dlq", receiptDlqAlarm(letter, config.nodeId, Date.now())).catch(() => undefined);
+            },
+          }),
+        );
         sweeper = startSweeper({ store, runtime: ctx.runtime, logger: log.child({ part: "sweeper" }), callbackWaitMs: rc.callbackWaitMs, orphanAfterMs: Math.min(60_000, rc.callbackWaitMs), deadlineMs: rc.deadlineMs });
         ctx.health.register("receipts", () => ({ ok: loops.every((l) => l.running()) }));
       },

@@ -10,6 +10,8 @@
  *   consumer:
  *     pgwriter   everything → Postgres in batches (ack after commit)
  *   KV {ns}_rcpt_idem           Idempotency-Key → receipt (TTL RECEIPT_IDEMPOTENCY_TTL_MS)
+ *   dead letters  {ns}.dlq.receipts.{id} on the runtime's DLQ stream ({NS}_DLQ): records and
+ *                 status updates Postgres refused (the writer isolates them and goes on)
  */
 import type { Config } from "../config";
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "../nats";
@@ -25,6 +27,10 @@ export interface ReceiptNames {
   readonly statusFilter: string;
   readonly writerConsumer: string;
   readonly idempotencyBucket: string;
+  /** Where the writer dead-letters a message of receipt `id` that Postgres can never store. */
+  dlqSubject(id: string): string;
+  /** Every receipt dead letter (a filter for `runtime.dlqList`). */
+  readonly dlqFilter: string;
 }
 
 /** The receipts domain's names for namespace `ns`. */
@@ -37,6 +43,8 @@ export function receiptNames(ns: string): ReceiptNames {
     statusFilter: `${ns}.receipts.st.*`,
     writerConsumer: "pgwriter",
     idempotencyBucket: `${ns}_rcpt_idem`,
+    dlqSubject: (id) => `${ns}.dlq.receipts.${id}`,
+    dlqFilter: `${ns}.dlq.receipts.*`,
   };
 }
 

@@ -25,12 +25,12 @@ export interface Sims {
   close(): Promise<void>;
 }
 
-/** Starts both simulators (sync, no faults) with the dev callback secrets. */
-export async function startSims(): Promise<Sims> {
+/** Starts both simulators (sync, no faults) with `secrets` (default: the dev callback secrets). */
+export async function startSims(secrets?: { readonly tax: string; readonly warehouse: string }): Promise<Sims> {
   const config = loadConfig({});
   const logger = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
-  const tax = await startSimulator({ name: "tax", port: 0, secret: config.receipts.taxCallbackSecret, logger });
-  const warehouse = await startSimulator({ name: "warehouse", port: 0, secret: config.receipts.warehouseCallbackSecret, logger });
+  const tax = await startSimulator({ name: "tax", port: 0, secret: secrets?.tax ?? config.receipts.taxCallbackSecret, logger });
+  const warehouse = await startSimulator({ name: "warehouse", port: 0, secret: secrets?.warehouse ?? config.receipts.warehouseCallbackSecret, logger });
   return { tax, warehouse, close: async () => void (await Promise.all([tax.close(), warehouse.close()])) };
 }
 
