@@ -49,11 +49,15 @@ function runStart(env: Record<string, string>): Promise<{ code: number | null; s
   });
 }
 
+
+/** A master key for production-mode nodes of this test (secrets at rest are sealed with it). */
+const TEST_MASTER_KEY = Buffer.alloc(32, 11).toString("base64");
 describe("security: registration callback secrets (issue 11, item 1)", function () {
   this.timeout(90_000);
 
   describe("production start without callback secrets", () => {
-    const prod = { NODE_ENV: "production", SERVICES: "runtime,gateway,receipts", TAX_CALLBACK_SECRET: "", WAREHOUSE_CALLBACK_SECRET: "" };
+    // production with every other secret of these services set, so the callback secrets are what is checked
+    const prod = { NODE_ENV: "production", SERVICES: "runtime,gateway,receipts", TAX_CALLBACK_SECRET: "", WAREHOUSE_CALLBACK_SECRET: "", MASTER_KEYS: TEST_MASTER_KEY };
 
     it("loadConfig refuses a receipts node without them, naming both variables", () => {
       const problems = problemsOf(prod);
@@ -106,7 +110,7 @@ describe("security: registration callback secrets (issue 11, item 1)", function 
       sims = await startSims(secrets);
       const port = await freePort();
       node = await startInProcess(
-        receiptsEnv(ns, "scb-1", port, sims, { NODE_ENV: "production", TAX_CALLBACK_SECRET: secrets.tax, WAREHOUSE_CALLBACK_SECRET: secrets.warehouse }),
+        receiptsEnv(ns, "scb-1", port, sims, { NODE_ENV: "production", TAX_CALLBACK_SECRET: secrets.tax, WAREHOUSE_CALLBACK_SECRET: secrets.warehouse, MASTER_KEYS: TEST_MASTER_KEY }),
       );
       expect(node.node.ctx.config.devMode).to.equal(false);
       api = `${node.url}/api/v1`;
