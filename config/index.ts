@@ -5,8 +5,10 @@
 import os from "node:os";
 import { EnvReader, type Env } from "./env";
 import { supportersConfig, type SupportersConfig } from "./supporters";
+import { clusterConfig, type ClusterConfig } from "./cluster";
 
 export { DEV_SUPPORTER_SECRETS, type SupportersConfig } from "./supporters";
+export { DEV_CLUSTER_SECRET, type ClusterConfig } from "./cluster";
 
 /** Services a node can host; `SERVICES` picks a subset (default: all). */
 export const SERVICE_NAMES = ["runtime", "probe", "gateway", "receipts", "simulators", "events", "supporters"] as const;
@@ -62,6 +64,8 @@ export interface Config {
   readonly events: EventsConfig;
   /** Supporter identities and events to the user and ERP services (supporters/, services/supporters.service.ts). */
   readonly supporters: SupportersConfig;
+  /** The cluster secret that signs the caller of every Moleculer call (config/cluster.ts). */
+  readonly cluster: ClusterConfig;
 }
 
 /** Settings of the multi-tenant event processor: keys, limits, fairness, batching. */
@@ -317,6 +321,7 @@ export function loadConfig(env: Env = process.env): Config {
     receipts: receiptsConfig(r, env),
     events: eventsConfig(r, env),
     supporters: supportersConfig(r, env, SERVICE_NAMES),
+    cluster: clusterConfig(r, env),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
