@@ -9,6 +9,7 @@
  *   secret (the well-known dev one), with an expired one, and with one of another namespace.
  * - A raw NATS client writes a Moleculer request packet that claims to come from the node
  *   itself: refused the same way (the sender field proves nothing).
+ * - Events broadcast by the plain broker reach a guarded listener only when signed.
  * - The operator path still works: a REPL broker built from the nodes' configuration (same
  *   CLUSTER_SECRET) creates an admin client and replays the DLQ; a plain broker given
  *   `operatorMeta(config)` is admitted; HTTP through the gateway works with the new key.
@@ -155,6 +156,24 @@ describe("security: NATS callers must prove who they are (issue 11, item 2)", fu
     expect(got, "a response to the forged request").to.not.equal(undefined);
     expect(got!.success).to.equal(false);
     expect(got!.error?.code).to.equal("UNAUTHORIZED");
+  });
+
+  it("drops events from a broker without a valid assertion, delivers signed ones", async function () {
+    const seen: string[] = [];
+    const listener = new ServiceBroker(brokerOptions(configFor(`listener-${process.pid}`), { logger: false }));
+    listener.createService({ name: "listener", events: { "intruder.test"(ctx: { params: { n: string } }) { seen.push(ctx.params.n); } } });
+    await listener.start();
+    try {
+      await waitFor("the listener discovered", () => intruder.registry.getServiceList({ onlyAvailable: true }).some((s: { name: string }) => s.name === "listener"), 10_000);
+      await intruder.broadcast("intruder.test", { n: "unsigned" });
+      await intruder.broadcast("intruder.test", { n: "forged" }, { meta: { caller: await createCallerTokens(DEV_CLUSTER_SECRET, ns).sign({ kind: "node", subject: "n1" }) } });
+      await intruder.broadcast("intruder.test", { n: "signed" }, { meta: await operatorMeta(configFor("tool")) });
+      // One sender, one connection: the earlier events were handled (or dropped) before this one.
+      await waitFor("the signed event", () => seen.includes("signed"), 10_000);
+      expect(seen).to.deep.equal(["signed"]);
+    } finally {
+      await listener.stop();
+    }
   });
 
   it("admits the operator: the REPL with the cluster's secret, and a plain broker given operatorMeta", async function () {
