@@ -1,12 +1,20 @@
 /**
  * Moleculer broker options for a Switchyard node, derived from the typed configuration.
  * Transport: NATS (the `nats` v2 client inside Moleculer). Logger: pino, JSON lines.
+ * Every broker gets the caller guard (node/caller-guard.ts): its calls carry a caller assertion
+ * signed with CLUSTER_SECRET, and it runs no action without a valid one.
  */
 import type { BrokerOptions } from "moleculer";
 import type { Config } from "./config";
+import { callerTokens } from "./gateway/caller";
+import { callerGuard, type StandingIdentity } from "./node/caller-guard";
 
-/** Broker options for `config`; `overrides` win (the REPL uses this). */
-export function brokerOptions(config: Config, overrides: Partial<BrokerOptions> = {}): BrokerOptions {
+/**
+ * Broker options for `config`; `overrides` win (the REPL uses this). `identity` is who this
+ * broker's own calls are made as: the node (default) or, for the REPL and tools, an operator.
+ */
+export function brokerOptions(config: Config, overrides: Partial<BrokerOptions> = {}, identity: StandingIdentity = { kind: "node", subject: config.nodeId }): BrokerOptions {
+  const guard = callerGuard({ tokens: callerTokens(config.cluster.secret, config.namespace), identity });
   return {
     namespace: config.namespace,
     nodeID: config.nodeId,
@@ -31,6 +39,7 @@ export function brokerOptions(config: Config, overrides: Partial<BrokerOptions> 
     // Start-up fails fast; bin/node.ts has already checked that NATS answers.
     transit: { maxQueueSize: 50_000 },
     ...overrides,
+    middlewares: [guard, ...(overrides.middlewares ?? [])],
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * `npm run repl`: a Moleculer REPL on a node that joins the running cluster (same NAMESPACE and
  * NATS_URL) without hosting services. Built-in commands (`nodes`, `services`, `call`, ...) plus
- * Switchyard's: partitions, actors, streams, dlq-list, dlq-replay.
+ * Switchyard's: partitions, actors, streams, dlq-list, dlq-replay. Its calls carry an operator
+ * assertion signed with CLUSTER_SECRET (node/caller-guard.ts): run it with the nodes' config.
  */
 import { ServiceBroker } from "moleculer";
 import { loadConfig, ConfigError } from "../config";
@@ -19,7 +20,9 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const broker = new ServiceBroker(brokerOptions(config, { replOptions: { customCommands: replCommands() } as never }));
+  // Its calls are signed as an operator with CLUSTER_SECRET from the same configuration as the nodes.
+  const operator = { kind: "operator", subject: `operator@${config.nodeId}` } as const;
+  const broker = new ServiceBroker(brokerOptions(config, { replOptions: { customCommands: replCommands() } as never }, operator));
   await broker.start();
   await broker.repl();
 }

@@ -8,11 +8,13 @@ import { supportersConfig, type SupportersConfig } from "./supporters";
 import { masterConfig, type MasterConfig } from "./master";
 import { throttleConfig, type ThrottleConfig } from "./throttle";
 import { egressConfig, type EgressConfig } from "./egress";
+import { clusterConfig, type ClusterConfig } from "./cluster";
 
 export { DEV_SUPPORTER_SECRETS, type SupportersConfig } from "./supporters";
 export { DEV_MASTER_KEY, type MasterConfig } from "./master";
 export type { ThrottleConfig, RedisDownPolicy } from "./throttle";
 export type { EgressConfig } from "./egress";
+export { DEV_CLUSTER_SECRET, type ClusterConfig } from "./cluster";
 
 /** Services a node can host; `SERVICES` picks a subset (default: all). */
 export const SERVICE_NAMES = ["runtime", "probe", "gateway", "receipts", "simulators", "events", "supporters"] as const;
@@ -72,6 +74,8 @@ export interface Config {
   readonly master: MasterConfig;
   /** Destinations caller-supplied URLs (webhooks, X-Callback-Url) may reach (lib/egress.ts). */
   readonly egress: EgressConfig;
+  /** The cluster secret that signs the caller of every Moleculer call (config/cluster.ts). */
+  readonly cluster: ClusterConfig;
 }
 
 /** Settings of the multi-tenant event processor: keys, limits, fairness, batching. */
@@ -372,6 +376,7 @@ export function loadConfig(env: Env = process.env): Config {
     master: masterConfig(r, env, SERVICE_NAMES),
     // DEV_MODE read again quietly: its problems are reported once, above
     egress: egressConfig(r, env, new EnvReader(env).bool("DEV_MODE", env["NODE_ENV"] !== "production")),
+    cluster: clusterConfig(r, env),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

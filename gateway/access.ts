@@ -1,10 +1,13 @@
 /**
- * Access helpers for domain services. The gateway authenticates every request and puts the
- * client in `ctx.meta.client`; actions use these helpers to require scopes and to keep tenants
+ * Access helpers for domain services. Every call carries a signed caller assertion that the
+ * broker middleware verifies before the action runs (gateway/caller.ts, node/caller-guard.ts);
+ * these helpers read only that verified caller, never a bare `ctx.meta` field, which anyone on
+ * NATS could forge. Actions use them to require scopes, to admit operators and to keep tenants
  * apart. Another client's resource is answered as "not found", never as "forbidden", so a
  * client cannot learn that someone else's id exists.
  */
 import { AppError } from "../lib/errors";
+import { verifiedCaller, type Caller } from "./caller";
 import type { AuthenticatedClient, Scope } from "./routes";
 
 /** Anything with Moleculer-like `meta` (a Context). */
@@ -12,11 +15,15 @@ export interface HasMeta {
   readonly meta: unknown;
 }
 
-/** The client of `ctx`, or undefined when the call did not come through the gateway with credentials. */
+/** The verified caller of `ctx` (any kind), or undefined. */
+export function callerOf(ctx: HasMeta): Caller | undefined {
+  return verifiedCaller(ctx);
+}
+
+/** The client of `ctx`, or undefined when the verified caller is not a gateway client (or there is none). */
 export function clientOf(ctx: HasMeta): AuthenticatedClient | undefined {
-  const meta = ctx.meta as { client?: AuthenticatedClient } | undefined;
-  const c = meta?.client;
-  return c && typeof c.id === "string" && Array.isArray(c.scopes) ? c : undefined;
+  const c = verifiedCaller(ctx);
+  return c?.kind === "client" ? { id: c.subject, scopes: c.scopes } : undefined;
 }
 
 /** The client of `ctx`; 401 UNAUTHORIZED when there is none. */
@@ -36,6 +43,27 @@ export function requireScope(ctx: HasMeta, scope: Scope): AuthenticatedClient {
   const c = requireClient(ctx);
   if (!hasScope(c, scope)) throw new AppError("FORBIDDEN", `scope ${scope} required`);
   return c;
+}
+
+/** What operators and nodes are called in results and logs (`by`, `who`). */
+export const OPERATOR = "operator";
+
+/**
+ * Admits a verified operator or node (returns {@link OPERATOR}) or a client holding one of
+ * `scopes` (returns its id). 401 UNAUTHORIZED without a verified caller or for a public
+ * request; 403 FORBIDDEN for a client without the scopes. The one gate of operator surfaces.
+ */
+export function requireCaller(ctx: HasMeta, scopes: readonly Scope[]): string {
+  const c = verifiedCaller(ctx);
+  if (!c || c.kind === "public") throw new AppError("UNAUTHORIZED", "authentication required");
+  if (c.kind === "operator" || c.kind === "node") return OPERATOR;
+  if (!scopes.some((s) => c.scopes.includes(s))) throw new AppError("FORBIDDEN", `scope ${scopes.join(" or ")} required`);
+  return c.subject;
+}
+
+/** Operator surfaces: an operator, a node, or a client with scope admin (see {@link requireCaller}). */
+export function requireOperator(ctx: HasMeta): string {
+  return requireCaller(ctx, ["admin"]);
 }
 
 /**

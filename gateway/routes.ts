@@ -98,7 +98,7 @@ export interface RawBody {
   readonly bytes: number;
 }
 
-/** The client a request authenticated as: `ctx.meta.client` in every action called through the gateway. */
+/** The client a request authenticated as (from the verified caller assertion: `clientOf(ctx)`). */
 export interface AuthenticatedClient {
   readonly id: string;
   readonly scopes: readonly string[];
@@ -106,7 +106,8 @@ export interface AuthenticatedClient {
 
 /** What the gateway puts in `ctx.meta`. */
 export interface GatewayMeta {
-  client?: AuthenticatedClient;
+  /** The signed caller assertion (gateway/caller.ts); read it only through gateway/access.ts. */
+  caller?: string;
   /** moleculer-web response controls an action may set. */
   $statusCode?: number;
   $responseType?: string;

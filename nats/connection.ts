@@ -12,6 +12,29 @@ export interface NatsHandles {
 }
 
 /**
+ * The servers of a NATS_URL list and the user and password its URLs carry
+ * (`nats://node:secret@nats1:4222,...`), as the Moleculer transporter reads them: the client
+ * does not take credentials from server URLs itself.
+ */
+export function natsServers(url: string): { servers: string[]; user?: string; pass?: string } {
+  let user: string | undefined;
+  let pass: string | undefined;
+  const servers = url.split(",").map((raw) => {
+    const s = raw.trim();
+    try {
+      const u = new URL(s);
+      if (!u.username && !u.password) return s;
+      user ??= decodeURIComponent(u.username) || undefined;
+      pass ??= decodeURIComponent(u.password) || undefined;
+      return `${u.protocol}//${u.host}`;
+    } catch {
+      return s;
+    }
+  });
+  return { servers, ...(user !== undefined ? { user } : {}), ...(pass !== undefined ? { pass } : {}) };
+}
+
+/**
  * Connects to NATS and checks that JetStream answers. Fails (rejects) within `timeoutMs`
  * when the server is unreachable, instead of retrying forever: start-up must fail fast.
  * Once connected, the client reconnects forever on its own.
@@ -19,7 +42,7 @@ export interface NatsHandles {
 export async function connectNats(url: string, name: string, timeoutMs = 5000): Promise<NatsHandles> {
   applyNatsTuning();
   const nc = await connect({
-    servers: url.split(","),
+    ...natsServers(url),
     name,
     timeout: timeoutMs,
     maxReconnectAttempts: -1,

@@ -110,6 +110,7 @@ export async function startNode(config: Config, logger?: Logger): Promise<Runnin
   health.register("partitions", () => ({ ok: runtime.isReady(), detail: { owned: runtime.ownedPartitions() } }));
   registerRuntimeMetrics(metrics, runtime);
 
+  if (config.cluster.devSecret) log.warn("cluster: calls are signed with the well-known development CLUSTER_SECRET (dev mode); anyone on NATS can sign as an operator: set CLUSTER_SECRET for anything real");
   const broker = new ServiceBroker(brokerOptions(config));
   for (const d of hosted) for (const schema of d.services(ctx)) broker.createService(schema);
   runtime.setEmitter((event, payload) => void broker.broadcast(event, payload).catch(() => undefined));

@@ -8,7 +8,7 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { Counter, Histogram as PromHistogram } from "prom-client";
 import type { Domain, NodeContext } from "../node/context";
-import { clientOf, requireScope, type GatewayMeta, type HttpCallParams } from "../gateway";
+import { clientOf, requireOperator, requireScope, type GatewayMeta, type HttpCallParams } from "../gateway";
 import { AppError } from "../lib/errors";
 import { eventDeclarations, eventNames } from "../streams/events.stream";
 import {
@@ -37,9 +37,9 @@ export interface EventsServiceApi {
   "events.stats": { params: Record<string, never>; result: ReturnType<EventProcessor["stats"]> & { dlq: Record<string, number>; alarms: number } };
 }
 
-/** Operators call these without a client (REPL); through the gateway they require admin. */
+/** Operator surfaces: the REPL (an operator), a node, or through the gateway a client with admin. */
 function operator(c: Ctx<unknown>): void {
-  if (clientOf(c)) requireScope(c, "admin");
+  requireOperator(c);
 }
 
 /** Builds the node's events service (processor, registry watch, DLQ monitor, API). */

@@ -6,9 +6,11 @@
  *   1. own HTTP server: request id (X-Request-Id), route table match -> 404 / 405 / 400, the
  *      caller's IP (X-Forwarded-For only from TRUSTED_PROXIES)
  *   2. moleculer-web: alias -> endpoint; `authenticate` -> 429 per-IP (failed authentications,
- *      token exchanges), 401 / 403 CLIENT_SUSPENDED and ctx.meta.client; `authorize` -> 429
+ *      token exchanges), 401 / 403 CLIENT_SUSPENDED; `authorize` -> 429
  *      (Redis token bucket; 503 while Redis is down if RATE_LIMIT_REDIS_DOWN=closed) and 403 (scope)
- *   3. alias middleware: Content-Type (415), body read (413 / 408), decode (400), schema (400 / 422)
+ *   3. alias middleware: Content-Type (415), body read (413 / 408), decode (400), schema (400 / 422),
+ *      then the caller assertion in ctx.meta.caller (gateway/caller.ts: "client" with the
+ *      client's id and scopes, or "public"), signed for this request id
  *   4. the action, wherever it runs; its result is sent by moleculer-web
  * Every failure goes through one writer: {"error":{"code","message","details"?,"requestId"}}.
  *
@@ -42,7 +44,8 @@ import { assertValid, compileValidators } from "../gateway/validate";
 import { buildOpenApi } from "../gateway/openapi";
 import { docsHtml, DOCS_CSP } from "../gateway/docs";
 import { gatewayMetrics } from "../gateway/metrics";
-import { requireClient, requireScope, clientOf } from "../gateway/access";
+import { requireClient, requireOperator } from "../gateway/access";
+import { callerTokens } from "../gateway/caller";
 import { gatewayRoutes } from "../gateway/own-routes";
 import { clientIp, createProxyList } from "../gateway/client-ip";
 import { createIpThrottle, ipLimitError } from "../gateway/throttle";
@@ -113,7 +116,7 @@ function rawError(socket: Socket, status: number, code: string, message: string)
   );
 }
 
-type ReqWithParams = IncomingMessage & { $params?: unknown };
+type ReqWithParams = IncomingMessage & { $params?: unknown; $ctx?: { meta: GatewayMeta } };
 type GatewayContext<P = HttpCallParams> = Context<P, GatewayMeta>;
 
 /** The gateway's Moleculer services: `gateway` (moleculer-web + own HTTP server) and `clients`. */
@@ -165,6 +168,7 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
   });
   const auth = createAuthenticator({ cache, tokens, defaultRate: { perSec: gw.ratePerSec, burst: gw.rateBurst } });
   const admin = clientAdminDeps(ctx, { store, onChange: (c) => cache.apply(c) });
+  const callers = callerTokens(config.cluster.secret, config.namespace);
   const states = new WeakMap<IncomingMessage, RequestState>();
   let server: http.Server | undefined;
   let subscription: Subscription | undefined;
@@ -230,13 +234,23 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
     return { params, query, ...(body !== undefined ? { body } : {}), ...(raw ? { raw } : {}), ...(headers ? { headers } : {}) };
   }
 
+  /** The caller assertion of a request: its client, or "public" for a public route. */
+  function signCaller(st: RequestState): Promise<string> {
+    const client = st.principal?.client;
+    return client
+      ? callers.sign({ kind: "client", subject: client.id, scopes: client.scopes, requestId: st.requestId })
+      : callers.sign({ kind: "public", subject: "anonymous", requestId: st.requestId });
+  }
+
   /** moleculer-web alias middleware: runs after authentication and authorization. */
   function inputMiddleware(req: IncomingMessage, _res: ServerResponse, next: (err?: unknown) => void): void {
     const st = states.get(req);
-    if (!st) return next(new AppError("INTERNAL", "request state missing"));
-    prepareParams(req, st).then(
-      (p) => {
+    const mctx = (req as ReqWithParams).$ctx;
+    if (!st || !mctx) return next(new AppError("INTERNAL", "request state missing"));
+    Promise.all([prepareParams(req, st), signCaller(st)]).then(
+      ([p, caller]) => {
         (req as ReqWithParams).$params = p;
+        mctx.meta.caller = caller;
         next();
       },
       (err: unknown) => next(err),
@@ -339,8 +353,9 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
         }
         st.principal = p;
         st.log = st.log.child({ clientId: p.client.id });
-        c.meta.client = p.client;
-        return p.client;
+        // null: moleculer-web would copy a returned user into ctx.meta.user, a bare field anyone
+        // on NATS could forge; actions learn the client from the signed caller assertion only.
+        return null;
       },
       async authorize(_c: GatewayContext<unknown>, _route: unknown, req: IncomingMessage, res: ServerResponse) {
         const st = states.get(req);
@@ -451,31 +466,31 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
     name: "clients",
     actions: {
       async create(c: GatewayContext<HttpCallParams<Record<string, string>, Record<string, unknown>, NewClientInput>>) {
-        if (clientOf(c)) requireScope(c, "admin");
+        requireOperator(c);
         const created = await createClient(admin, c.params.body!);
         c.meta.$statusCode = 201;
         c.meta.$location = `/api/v1/admin/clients/${created.client.id}`;
         return { ...created.client, apiKey: created.apiKey, webhookSecret: created.webhookSecret };
       },
       async list(c: GatewayContext<HttpCallParams<Record<string, string>, { limit?: number; after?: string; status?: ClientStatus }>>) {
-        if (clientOf(c)) requireScope(c, "admin");
+        requireOperator(c);
         const q = c.params.query;
         return listClients(admin, { ...(q.limit !== undefined ? { limit: q.limit } : {}), ...(q.after ? { after: q.after } : {}), ...(q.status ? { status: q.status } : {}) });
       },
       async get(c: GatewayContext<HttpCallParams<{ id: string }>>) {
-        if (clientOf(c)) requireScope(c, "admin");
+        requireOperator(c);
         return getClient(admin, c.params.params.id);
       },
       async suspend(c: GatewayContext<HttpCallParams<{ id: string }>>) {
-        if (clientOf(c)) requireScope(c, "admin");
+        requireOperator(c);
         return suspendClient(admin, c.params.params.id);
       },
       async activate(c: GatewayContext<HttpCallParams<{ id: string }>>) {
-        if (clientOf(c)) requireScope(c, "admin");
+        requireOperator(c);
         return activateClient(admin, c.params.params.id);
       },
       async rotate(c: GatewayContext<HttpCallParams<{ id: string }, Record<string, unknown>, { overlapSeconds?: number }>>) {
-        if (clientOf(c)) requireScope(c, "admin");
+        requireOperator(c);
         const overlap = c.params.body?.overlapSeconds;
         const r = await rotateClientKey(admin, c.params.params.id, overlap !== undefined ? { overlapSec: overlap } : {});
         return { id: r.client.id, apiKey: r.apiKey, previousKeysExpireAt: r.previousKeysExpireAt };

@@ -8,7 +8,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import { Counter } from "prom-client";
 import type { Config } from "../config";
 import type { Domain, NodeContext } from "../node/context";
-import { requireClient, requireScope, type GatewayMeta, type HttpCallParams } from "../gateway";
+import { requireOperator, requireScope, type GatewayMeta, type HttpCallParams } from "../gateway";
 import { AppError, errorMessage } from "../lib/errors";
 import { RECEIPT_JOBS, RECEIPT_KIND, receiptKind, type RegistrationService } from "../actors/receipt.actor";
 import { BacklogGauge } from "../actors/backlog";
@@ -117,8 +117,8 @@ export function receiptsService(api: ReceiptApi, publicUrl: string, loops: () =>
       callbackWarehouse: callback("warehouse"),
 
       async retry(c: Ctx<IdCall>) {
-        // through the gateway the route requires "admin"; the REPL calls without a client
-        const who = c.meta.client ? requireClient(c).id : "operator";
+        // through the gateway the route requires "admin"; the REPL calls as an operator
+        const who = requireOperator(c);
         c.meta.$statusCode = 202;
         return api.retry(c.params.params.id, who);
       },
@@ -126,11 +126,14 @@ export function receiptsService(api: ReceiptApi, publicUrl: string, loops: () =>
       /** Operators (REPL): `call receipts.retryFailed --id <id>`. */
       retryFailed: {
         params: { id: "string" },
-        handler: (c: Context<{ id: string }>) => api.retry(c.params.id, "operator"),
+        handler: (c: Context<{ id: string }>) => api.retry(c.params.id, requireOperator(c)),
       },
 
       /** Operators: counters of the Postgres writer on this node. */
-      pipeline: () => ({ publicUrl, loops: loops().map((l) => ({ running: l.running(), ...l.stats })) }),
+      pipeline: (c: Ctx<unknown>) => {
+        requireOperator(c);
+        return { publicUrl, loops: loops().map((l) => ({ running: l.running(), ...l.stats })) };
+      },
     },
   };
 }

@@ -10,7 +10,7 @@
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import type { Config } from "../config";
 import type { Domain, NodeContext } from "../node/context";
-import { clientOf, hasScope, type GatewayMeta, type HttpCallParams, type Scope } from "../gateway";
+import { clientOf, requireCaller, type GatewayMeta, type HttpCallParams, type Scope } from "../gateway";
 import { AppError, errorMessage } from "../lib/errors";
 import type { Subscription } from "../nats";
 import { partitionOf, topology } from "../streams/subjects";
@@ -34,15 +34,11 @@ type Ctx<P = HttpCallParams> = Context<P, GatewayMeta>;
 type HashCall = HttpCallParams<{ hash: string }>;
 
 /**
- * Through the gateway: the client must hold one of `scopes` (401/403 otherwise). Without a
- * client (an operator's REPL call, never the gateway) the caller is "operator".
+ * A client holding one of `scopes` (its id), or a verified operator or node ("operator");
+ * 401/403 otherwise (see gateway/access.ts `requireCaller`).
  */
 function callerWith(c: Ctx<unknown>, scopes: readonly Scope[]): string {
-  const client = clientOf(c);
-  // The gateway authenticates every route these actions serve; only cluster members call without a client.
-  if (!client) return "operator";
-  if (!scopes.some((s) => hasScope(client, s))) throw new AppError("FORBIDDEN", `scope ${scopes.join(" or ")} required`);
-  return client.id;
+  return requireCaller(c, scopes);
 }
 
 /** Node ids that run the `runtime` service. */
@@ -105,17 +101,26 @@ export function supportersService(api: () => SupportersApi, pipeline: () => Reco
       /** Operators (REPL `supporter <hash>`): `call supporters.inspect --hash <hash>`. */
       inspect: {
         params: { hash: { type: "string", max: 64 } },
-        handler: (c: Context<{ hash: string }>) => api().supporter(c.params.hash, { all: true, id: "operator" }),
+        handler(c: Ctx<{ hash: string }>) {
+          callerWith(c, ["admin"]);
+          return api().supporter(c.params.hash, { all: true, id: "operator" });
+        },
       },
 
       /** Operators (REPL `supporters-dlq`). */
       dlqList: {
         params: { hash: { type: "string", max: 64, optional: true }, limit: { type: "number", integer: true, min: 1, max: 1000, optional: true, convert: true }, afterSeq: { type: "number", integer: true, min: 0, optional: true, convert: true } },
-        handler: (c: Context<{ hash?: string; limit?: number; afterSeq?: number }>) => api().dlq(c.params),
+        handler(c: Ctx<{ hash?: string; limit?: number; afterSeq?: number }>) {
+          callerWith(c, ["admin"]);
+          return api().dlq(c.params);
+        },
       },
 
       /** Operators: counters of the pump, the writer and the request intake on this node. */
-      pipeline: () => pipeline(),
+      pipeline(c: Ctx<unknown>) {
+        callerWith(c, ["admin"]);
+        return pipeline();
+      },
     },
   };
 }

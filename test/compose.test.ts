@@ -321,10 +321,14 @@ describe("docker-compose.yml", function () {
       if (!bin) this.skip();
       const dir = mkdtempSync(path.join(os.tmpdir(), "nats-conf-"));
       try {
+        // The configs include the shared accounts (deploy/nats/accounts.conf), whose passwords
+        // come from the environment the compose file gives each server.
+        writeFileSync(path.join(dir, "accounts.conf"), readFileSync(path.join(path.dirname(confPath(natsNames[0] ?? "")), "accounts.conf"), "utf8"));
         for (const n of natsNames) {
           const tmp = path.join(dir, `${n}.conf`);
           writeFileSync(tmp, readFileSync(confPath(n), "utf8").replace(/^\s*sync_interval\s*[:=].*$/m, ""));
-          const res = spawnSync(bin ?? "nats-server", ["-t", "-c", tmp], { encoding: "utf8", timeout: 30_000 });
+          const passwords = Object.fromEntries(Object.entries(envOf(svc(n), n)).filter(([k]) => /^NATS_.*PASSWORD$/.test(k)).map(([k, v]) => [k, v.replace(/^\$\{\w+:-(.*)\}$/, "$1")]));
+          const res = spawnSync(bin ?? "nats-server", ["-t", "-c", tmp], { encoding: "utf8", timeout: 30_000, env: { ...process.env, ...passwords } });
           expect(res.status, `${n}: ${res.stdout}${res.stderr}`).to.equal(0);
         }
       } finally {

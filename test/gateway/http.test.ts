@@ -108,7 +108,7 @@ describe("gateway over HTTP (one node)", function () {
       expect((list.json as { owner: string }[]).every((n) => n.owner === other.client.id)).to.equal(true);
     });
 
-    it("puts only {id, scopes} of the caller in ctx.meta.client", async function () {
+    it("tells the action its caller ({id, scopes}) through the signed caller assertion", async function () {
       const me = await request(`${gw.url}/api/v1/me`, { headers: auth(ro) });
       expect(me.status).to.equal(200);
       expect((me.json as { id: string }).id).to.equal(ro.client.id);

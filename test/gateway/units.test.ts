@@ -9,7 +9,8 @@ import { createRouter } from "../../gateway/router";
 import { decodeBody, jsonDepth, negotiateMediaType, parseQuery, MAX_JSON_DEPTH } from "../../gateway/body";
 import { toHttpError, errorBody } from "../../gateway/errors";
 import { requestIdFrom } from "../../gateway/request-id";
-import { assertOwner, requireScope } from "../../gateway/access";
+import { assertOwner, clientOf, requireCaller, requireOperator, requireScope } from "../../gateway/access";
+import { bindCaller, createCallerTokens, type Caller } from "../../gateway/caller";
 import { newApiKey, parseApiKey, hashApiKey, sameHash, newClientId, newWebhookSecret, CLIENT_ID_PATTERN } from "../../clients/keys";
 import { checkNewClient } from "../../clients/types";
 import { AppError } from "../../lib/errors";
@@ -173,7 +174,32 @@ describe("gateway pure pieces", function () {
   });
 
   describe("access helpers", function () {
-    const ctx = (client?: { id: string; scopes: string[] }) => ({ meta: client ? { client } : {} });
+    /** A context whose verified caller is `client` (as the broker middleware binds it). */
+    const ctx = (client?: { id: string; scopes: string[] }) => {
+      const c = { meta: {} };
+      if (client) bindCaller(c, { kind: "client", subject: client.id, scopes: client.scopes, expiresAt: Date.now() + 60_000 });
+      return c;
+    };
+    const as = (caller: Omit<Caller, "expiresAt">) => {
+      const c = { meta: {} };
+      bindCaller(c, { ...caller, expiresAt: Date.now() + 60_000 });
+      return c;
+    };
+    it("ignore a bare ctx.meta.client: only the verified caller counts", function () {
+      const forged = { meta: { client: { id: "a", scopes: ["admin"] } } };
+      expect(clientOf(forged)).to.equal(undefined);
+      expect(code(() => requireScope(forged, "admin"))).to.equal("UNAUTHORIZED");
+      expect(code(() => requireOperator(forged))).to.equal("UNAUTHORIZED");
+    });
+    it("requireCaller: operators and nodes pass as 'operator', clients need a scope, public requests are 401", function () {
+      expect(requireOperator(as({ kind: "operator", subject: "ops", scopes: [] }))).to.equal("operator");
+      expect(requireOperator(as({ kind: "node", subject: "n1", scopes: [] }))).to.equal("operator");
+      expect(requireOperator(ctx({ id: "a", scopes: ["admin"] }))).to.equal("a");
+      expect(code(() => requireOperator(ctx({ id: "a", scopes: ["receipts:read"] })))).to.equal("FORBIDDEN");
+      expect(requireCaller(ctx({ id: "a", scopes: ["supporters:read"] }), ["admin", "supporters:read"])).to.equal("a");
+      expect(code(() => requireCaller(as({ kind: "public", subject: "anonymous", scopes: [] }), ["admin"]))).to.equal("UNAUTHORIZED");
+      expect(code(() => requireScope(as({ kind: "operator", subject: "ops", scopes: [] }), "admin"))).to.equal("UNAUTHORIZED");
+    });
     it("requireScope: 401 without a client, 403 without the scope", function () {
       expect(code(() => requireScope(ctx(), "receipts:read"))).to.equal("UNAUTHORIZED");
       expect(code(() => requireScope(ctx({ id: "a", scopes: ["receipts:read"] }), "receipts:write"))).to.equal("FORBIDDEN");
@@ -183,6 +209,40 @@ describe("gateway pure pieces", function () {
       expect(code(() => assertOwner(ctx({ id: "a", scopes: [] }), "b"))).to.equal("NOT_FOUND");
       expect(code(() => assertOwner(ctx({ id: "a", scopes: [] }), undefined))).to.equal("NOT_FOUND");
       expect(assertOwner(ctx({ id: "a", scopes: [] }), "a").id).to.equal("a");
+    });
+  });
+
+  describe("caller assertions", function () {
+    const secret = "unit-test-cluster-secret-0123456789abcdef";
+    const tokens = createCallerTokens(secret, "ns1");
+    /** A fresh instance: nothing cached from signing, so every check verifies the JWS itself. */
+    const verifier = () => createCallerTokens(secret, "ns1");
+    it("verify what was signed: kind, subject, scopes, request id", async function () {
+      const t = await tokens.sign({ kind: "client", subject: "c1", scopes: ["admin"], requestId: "r1" });
+      const v = await verifier().verify(t, "r1");
+      expect(v.ok && v.caller).to.deep.include({ kind: "client", subject: "c1", scopes: ["admin"], requestId: "r1" });
+    });
+    it("refuse another secret, another namespace, another request, expiry, tampering and junk", async function () {
+      const t = await tokens.sign({ kind: "operator", subject: "ops" });
+      const reason = async (tk: unknown, v = verifier(), rid?: string) => {
+        const r = await v.verify(tk, rid);
+        return r.ok ? "ok" : r.reason;
+      };
+      expect(await reason(t)).to.equal("ok");
+      expect(await reason(t, createCallerTokens("another-cluster-secret-0123456789abcdef", "ns1"))).to.equal("bad signature");
+      expect(await reason(t, createCallerTokens(secret, "ns2"))).to.equal('claim aud invalid');
+      const bound = await tokens.sign({ kind: "client", subject: "c1", scopes: [], requestId: "r1" });
+      expect(await reason(bound, verifier(), "r2")).to.equal("another request's assertion");
+      const expired = await tokens.sign({ kind: "operator", subject: "ops", ttlSec: -60 });
+      expect(await reason(expired)).to.equal("expired");
+      expect(await reason(expired, tokens)).to.equal("expired");
+      const [h, p, sig] = t.split(".");
+      const payload = JSON.parse(Buffer.from(p!, "base64url").toString()) as Record<string, unknown>;
+      const tampered = `${h}.${Buffer.from(JSON.stringify({ ...payload, knd: "node" })).toString("base64url")}.${sig}`;
+      expect(await reason(tampered)).to.equal("bad signature");
+      const none = `${Buffer.from(JSON.stringify({ alg: "none", typ: "sy-caller+jwt" })).toString("base64url")}.${p}.`;
+      expect(await reason(none)).to.not.equal("ok");
+      for (const junk of [undefined, "", 42, { kind: "operator" }, "a.b.c"]) expect(await reason(junk)).to.not.equal("ok");
     });
   });
 });

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { loadConfig, ConfigError } from "../../config";
+import { loadConfig, ConfigError, DEV_CLUSTER_SECRET } from "../../config";
 
 describe("config", () => {
   it("has working local defaults", () => {
@@ -27,5 +27,26 @@ describe("config", () => {
       expect(problems.length).to.be.at.least(5);
       expect(problems.join("\n")).to.match(/NATS_URL/).and.match(/PORT/).and.match(/SERVICES contains unknown "nope"/).and.match(/NAMESPACE/).and.match(/LOG_LEVEL/);
     }
+  });
+  it("uses the dev CLUSTER_SECRET in dev mode only: outside it the secret is required, not the dev one, 32+ characters", () => {
+    const dev = loadConfig({});
+    expect(dev.cluster).to.deep.equal({ secret: DEV_CLUSTER_SECRET, devSecret: true });
+    const own = "a-cluster-secret-of-our-own-0123456789";
+    expect(loadConfig({ CLUSTER_SECRET: own }).cluster).to.deep.equal({ secret: own, devSecret: false });
+    // SERVICES=runtime: no other domain's secrets are needed, so only the cluster secret is at stake.
+    const prod = { NODE_ENV: "production", SERVICES: "runtime" };
+    expect(loadConfig({ ...prod, CLUSTER_SECRET: own }).cluster.secret).to.equal(own);
+    const problem = (env: Record<string, string>): string => {
+      try {
+        loadConfig(env);
+        return "accepted";
+      } catch (err) {
+        return (err as ConfigError).problems.join("\n");
+      }
+    };
+    expect(problem(prod)).to.match(/CLUSTER_SECRET is required outside dev mode/);
+    expect(problem({ ...prod, CLUSTER_SECRET: DEV_CLUSTER_SECRET })).to.match(/CLUSTER_SECRET is the well-known development secret/);
+    expect(problem({ ...prod, CLUSTER_SECRET: "short" })).to.match(/CLUSTER_SECRET is invalid/);
+    expect(problem({ ...prod, DEV_MODE: "true" })).to.equal("accepted");
   });
 });
