@@ -52,12 +52,14 @@ function runStart(env: Record<string, string>): Promise<{ code: number | null; s
 
 /** A master key for production-mode nodes of this test (secrets at rest are sealed with it). */
 const TEST_MASTER_KEY = Buffer.alloc(32, 11).toString("base64");
+/** The cluster secret of those nodes (every Moleculer call is signed with it). */
+const TEST_CLUSTER_SECRET = "callbacks-test-cluster-secret-0123456789abcdef";
 describe("security: registration callback secrets (issue 11, item 1)", function () {
   this.timeout(90_000);
 
   describe("production start without callback secrets", () => {
     // production with every other secret of these services set, so the callback secrets are what is checked
-    const prod = { NODE_ENV: "production", SERVICES: "runtime,gateway,receipts", TAX_CALLBACK_SECRET: "", WAREHOUSE_CALLBACK_SECRET: "", MASTER_KEYS: TEST_MASTER_KEY };
+    const prod = { NODE_ENV: "production", SERVICES: "runtime,gateway,receipts", TAX_CALLBACK_SECRET: "", WAREHOUSE_CALLBACK_SECRET: "", MASTER_KEYS: TEST_MASTER_KEY, CLUSTER_SECRET: TEST_CLUSTER_SECRET };
 
     it("loadConfig refuses a receipts node without them, naming both variables", () => {
       const problems = problemsOf(prod);
@@ -82,7 +84,7 @@ describe("security: registration callback secrets (issue 11, item 1)", function 
       const dev = loadConfig({ SERVICES: "runtime,gateway,receipts" });
       expect(dev.receipts).to.deep.include({ taxCallbackSecret: DEV_CALLBACK_SECRETS.tax, warehouseCallbackSecret: DEV_CALLBACK_SECRETS.warehouse, devCallbackSecrets: true });
       // a production node that does not host receipts verifies no callbacks and needs no secrets
-      expect(problemsOf({ NODE_ENV: "production", SERVICES: "runtime,probe" })).to.equal("");
+      expect(problemsOf({ NODE_ENV: "production", SERVICES: "runtime,probe", CLUSTER_SECRET: TEST_CLUSTER_SECRET })).to.equal("");
     });
 
     it("bin/start.ts exits non-zero with a message naming both variables", async () => {
@@ -110,7 +112,7 @@ describe("security: registration callback secrets (issue 11, item 1)", function 
       sims = await startSims(secrets);
       const port = await freePort();
       node = await startInProcess(
-        receiptsEnv(ns, "scb-1", port, sims, { NODE_ENV: "production", TAX_CALLBACK_SECRET: secrets.tax, WAREHOUSE_CALLBACK_SECRET: secrets.warehouse, MASTER_KEYS: TEST_MASTER_KEY }),
+        receiptsEnv(ns, "scb-1", port, sims, { NODE_ENV: "production", TAX_CALLBACK_SECRET: secrets.tax, WAREHOUSE_CALLBACK_SECRET: secrets.warehouse, MASTER_KEYS: TEST_MASTER_KEY, CLUSTER_SECRET: TEST_CLUSTER_SECRET }),
       );
       expect(node.node.ctx.config.devMode).to.equal(false);
       api = `${node.url}/api/v1`;

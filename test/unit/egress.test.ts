@@ -282,6 +282,7 @@ describe("config: EGRESS_ALLOW", () => {
       WAREHOUSE_CALLBACK_SECRET: "whsec_dGVzdC13aC1zZWNyZXQtMDAwMDE=",
       SERVICES: "runtime,gateway",
       MASTER_KEYS: Buffer.alloc(32, 7).toString("base64"),
+      CLUSTER_SECRET: "egress-test-cluster-secret-0123456789abcdef",
     };
     expect(loadConfig(prod).egress.allow).to.deep.equal([]);
     expect(loadConfig({ EGRESS_ALLOW: "" }).egress.allow).to.deep.equal([]);
