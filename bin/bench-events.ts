@@ -25,8 +25,8 @@ import { waitFor } from "../test/support/wait";
 import { createLogger } from "../lib/logger";
 import { loadConfig } from "../config";
 import { provision } from "../streams/provision";
-import { eventDeclarations, eventNames } from "../streams/events.stream";
-import { EventTypeRegistry, LatencyHistogram, TypeStore, type FeedEvent } from "../events";
+import { eventDeclarations, eventNames } from "../services/events/streams";
+import { EventTypeRegistry, LatencyHistogram, TypeStore, type FeedEvent } from "../services/events";
 
 const log = createLogger({ level: "info", name: "bench:events" });
 const QUIET_RATE = Number(process.env["BENCH_QUIET_RATE"] ?? 50);

@@ -30,11 +30,11 @@ import { randomUUID } from "node:crypto";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { httpRequest } from "../lib/http-client";
-import { listen, readBody, send } from "../simulators/http";
+import { listen, readBody, send } from "../lib/sim-http";
 import { cpuMs, natsServerPid } from "./proc-cpu";
-import { signWebhook, verifyWebhook, newWebhookSecret } from "../receipts/webhooks";
+import { signWebhook, verifyWebhook, newWebhookSecret } from "../services/receipts/webhooks";
 import { LatencyHistogram } from "../lib/histogram";
-import { RECEIPT_TYPES } from "../receipts/types";
+import { RECEIPT_TYPES } from "../services/receipts/types";
 import { createLogger } from "../lib/logger";
 
 const RATE = Number(process.env["FLOOR_RATE"] ?? 1000);

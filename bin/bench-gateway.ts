@@ -15,7 +15,7 @@ import { Worker } from "node:worker_threads";
 import type { ServiceSchema } from "moleculer";
 import { freshNamespace } from "../test/support/namespace";
 import { startGatewayNode, cleanupAll, request, type GatewayNode } from "../test/gateway/harness";
-import { createClientStore } from "../clients";
+import { createClientStore } from "../services/gateway/clients";
 import { createKeyring } from "../lib/sealed";
 import type { RouteSpec } from "../gateway";
 

@@ -49,7 +49,7 @@ import { createLogger } from "../lib/logger";
 import { errorMessage } from "../lib/errors";
 import { httpRequest } from "../lib/http-client";
 import { cpuMs, natsServerPid } from "./proc-cpu";
-import { RECEIPT_TYPES } from "../receipts/types";
+import { RECEIPT_TYPES } from "../services/receipts/types";
 import { cleanupNamespace, freshNamespace, nodeEnv } from "../test/support/namespace";
 import { cleanupRedis } from "../test/gateway/harness";
 import { waitFor } from "../test/support/wait";

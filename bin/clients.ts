@@ -37,7 +37,7 @@ import {
   type ClientAdminDeps,
   type ClientRecord,
   type ClientStatus,
-} from "../clients";
+} from "../services/gateway/clients";
 
 const USAGE = `usage: clients <create|list|get|suspend|activate|rotate> [options]
   create   --name NAME --scopes a:read,a:write [--webhook-url URL] [--rate-per-sec N --rate-burst N]

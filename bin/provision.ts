@@ -14,7 +14,7 @@ import { provision } from "../streams/provision";
 import { declName } from "../streams/declarations";
 import { allDeclarations, assembleRuntime, domains } from "../node/assemble";
 import { createKeyring } from "../lib/sealed";
-import { sealClientSecrets } from "../clients";
+import { sealClientSecrets } from "../services/gateway/clients";
 
 async function main(): Promise<void> {
   const config = loadConfig();

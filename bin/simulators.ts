@@ -10,8 +10,8 @@
 import { loadConfig, ConfigError } from "../config";
 import { createLogger } from "../lib/logger";
 import { errorMessage } from "../lib/errors";
-import { startSimulator, mergeSimConfig, DEFAULT_SIM_CONFIG, type SimConfig, type Simulator } from "../simulators";
-import { startSupporterSimulator, mergeSupporterSimConfig, DEFAULT_SUPPORTER_SIM_CONFIG, type SupporterSimConfig, type SupporterSimulator } from "../simulators";
+import { startSimulator, mergeSimConfig, DEFAULT_SIM_CONFIG, type SimConfig, type Simulator } from "../services/receipts/simulators";
+import { startSupporterSimulator, mergeSupporterSimConfig, DEFAULT_SUPPORTER_SIM_CONFIG, type SupporterSimConfig, type SupporterSimulator } from "../services/receipts/simulators";
 
 function initialConfig(name: string, raw: string | undefined): SimConfig {
   if (!raw) return DEFAULT_SIM_CONFIG;

@@ -4,13 +4,13 @@
  */
 import os from "node:os";
 import { EnvReader, type Env } from "./env";
-import { supportersConfig, type SupportersConfig } from "./supporters";
+import { supportersConfig, type SupportersConfig } from "../services/supporters/config";
 import { masterConfig, type MasterConfig } from "./master";
 import { throttleConfig, type ThrottleConfig } from "./throttle";
 import { egressConfig, type EgressConfig } from "./egress";
 import { clusterConfig, type ClusterConfig } from "./cluster";
 
-export { DEV_SUPPORTER_SECRETS, type SupportersConfig } from "./supporters";
+export { DEV_SUPPORTER_SECRETS, type SupportersConfig } from "../services/supporters/config";
 export { DEV_MASTER_KEY, type MasterConfig } from "./master";
 export type { ThrottleConfig, RedisDownPolicy } from "./throttle";
 export type { EgressConfig } from "./egress";

@@ -5,7 +5,7 @@
  */
 import type { EnvReader } from "./env";
 import { proxyItemProblem } from "../gateway/client-ip";
-import type { RedisDownPolicy } from "../clients/ratelimit";
+import type { RedisDownPolicy } from "../services/gateway/clients/ratelimit";
 
 export type { RedisDownPolicy };
 

@@ -23,4 +23,4 @@ export { clientOf, callerOf, requireClient, requireScope, requireCaller, require
 export { callerTokens, operatorMeta, type Caller, type CallerKind, type CallerTokens } from "./caller";
 export { toHttpError, errorBody, ERROR_BODY_SCHEMA, type ErrorBody, type HttpError } from "./errors";
 export { buildOpenApi, missingFromOpenApi, type OpenApiDocument } from "./openapi";
-export { gatewayRoutes } from "./own-routes";
+export { gatewayRoutes } from "../services/gateway/own-routes";

@@ -6,8 +6,8 @@
 import { readFileSync } from "node:fs";
 import type { ServiceBroker } from "moleculer";
 import type { ConsumerStats, DlqEntry, PartitionOwnership } from "../actors/types";
-import type { SupporterView } from "../supporters/view";
-import type { Backlog as SupportersBacklog, SupporterDlqView } from "../supporters/api";
+import type { SupporterView } from "../services/supporters/view";
+import type { Backlog as SupportersBacklog, SupporterDlqView } from "../services/supporters/api";
 
 /** Node ids that run the `runtime` service. */
 function runtimeNodes(broker: ServiceBroker): string[] {

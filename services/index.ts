@@ -4,12 +4,12 @@
  */
 import type { ServiceName } from "../config";
 import type { Domain } from "../node/context";
-import { runtimeDomain } from "./runtime.service";
-import { probeDomain } from "./probe.service";
-import { gatewayDomain } from "./gateway.service";
-import { receiptsDomain } from "./receipts.service";
-import { eventsDomain } from "./events.service";
-import { supportersDomain } from "./supporters.service";
+import { runtimeDomain } from "./runtime/service";
+import { probeDomain } from "./probe";
+import { gatewayDomain } from "./gateway/service";
+import { receiptsDomain } from "./receipts/service";
+import { eventsDomain } from "./events/service";
+import { supportersDomain } from "./supporters/service";
 
 /** Every domain, in start order. */
 export const DOMAINS: Readonly<Partial<Record<ServiceName, Domain>>> = {

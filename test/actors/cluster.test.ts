@@ -6,7 +6,7 @@ import { expect } from "chai";
 import { TestCluster } from "../support/cluster";
 import { cleanupNamespace, freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
-import { foldDigest, type ProbeState } from "../../actors/probe.actor";
+import { foldDigest, type ProbeState } from "../../services/probe/probe.actor";
 import { dlqListCommand, dlqReplayCommand } from "../../node/repl-commands";
 
 const PARTITIONS = 16;

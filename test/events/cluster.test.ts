@@ -12,8 +12,8 @@ import { createPool } from "../../db";
 import { waitFor } from "../support/wait";
 import { loadConfig } from "../../config";
 import { provision } from "../../streams/provision";
-import { eventDeclarations, eventNames } from "../../streams/events.stream";
-import { EventTypeRegistry, TypeStore } from "../../events";
+import { eventDeclarations, eventNames } from "../../services/events/streams";
+import { EventTypeRegistry, TypeStore } from "../../services/events";
 import { readFeed } from "./harness";
 
 const TENANTS = Array.from({ length: 12 }, (_, i) => `ct${i}`);

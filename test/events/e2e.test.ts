@@ -8,8 +8,8 @@ import type { ServiceSchema } from "moleculer";
 import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { headers as natsHeaders, type NatsHandles } from "../../nats";
-import type { EventNames } from "../../streams/events.stream";
-import { DataKeyring, rowAad, type DlqAlarm, type FeedEvent } from "../../events";
+import type { EventNames } from "../../services/events/streams";
+import { DataKeyring, rowAad, type DlqAlarm, type FeedEvent } from "../../services/events";
 import { dlqListCommand, dlqReplayCommand, eventCommands } from "../../node/repl-commands";
 import { KEY1, KEY2, call, cleanupEvents, makeClient, postJson, readFeed, startEventsNode, testNats, type EventsNode, type TestClient } from "./harness";
 

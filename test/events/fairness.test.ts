@@ -11,9 +11,9 @@ import { waitFor } from "../support/wait";
 import { loadConfig } from "../../config";
 import { provision } from "../../streams/provision";
 import { topology } from "../../streams/subjects";
-import { eventDeclarations } from "../../streams/events.stream";
+import { eventDeclarations } from "../../services/events/streams";
 import pino from "pino";
-import { EventTypeRegistry, TypeStore } from "../../events";
+import { EventTypeRegistry, TypeStore } from "../../services/events";
 import { cleanupEvents, startEventsNode, testNats, type EventsNode } from "./harness";
 
 const NOISY = 4000;

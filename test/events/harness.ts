@@ -6,10 +6,10 @@
 import type { ServiceSchema } from "moleculer";
 import { loadConfig } from "../../config";
 import { startNode, type RunningNode } from "../../node/start";
-import { clientAdminDeps, createClient } from "../../clients";
+import { clientAdminDeps, createClient } from "../../services/gateway/clients";
 import { connectNats, isJsApiError, JetStreamApiCodes, type NatsHandles } from "../../nats";
-import { eventNames, type EventNames } from "../../streams/events.stream";
-import type { FeedEvent } from "../../events";
+import { eventNames, type EventNames } from "../../services/events/streams";
+import type { FeedEvent } from "../../services/events";
 import { DATABASE_URL, NATS_URL, REDIS_URL, cleanupNamespace } from "../support/namespace";
 import { freePort } from "../support/ports";
 import { waitFor } from "../support/wait";

@@ -9,7 +9,7 @@ import net from "node:net";
 import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import type { NatsHandles } from "../../nats";
-import type { EventNames } from "../../streams/events.stream";
+import type { EventNames } from "../../services/events/streams";
 import { call, cleanupEvents, makeClient, postJson, startEventsNode, testNats, type EventsNode, type TestClient } from "./harness";
 
 interface RawAnswer {

@@ -3,14 +3,14 @@
  * and the feed cursor. No broker, no server.
  */
 import { expect } from "chai";
-import { decodeEnvelope, validateEnvelope, MAX_DATA_DEPTH } from "../../events/envelope";
-import { EventTypeRegistry, checkTypeDefinition, parseTypeKey, typeKey } from "../../events/registry";
-import { DataKeyring, DecryptError, rowAad } from "../../events/crypto";
-import { decodeCursor, encodeCursor } from "../../events/cursor";
-import { codeOfLine, rejectionLine } from "../../events/model";
-import { isTransientStoreError } from "../../events/processor";
+import { decodeEnvelope, validateEnvelope, MAX_DATA_DEPTH } from "../../services/events/envelope";
+import { EventTypeRegistry, checkTypeDefinition, parseTypeKey, typeKey } from "../../services/events/registry";
+import { DataKeyring, DecryptError, rowAad } from "../../services/events/crypto";
+import { decodeCursor, encodeCursor } from "../../services/events/cursor";
+import { codeOfLine, rejectionLine } from "../../services/events/model";
+import { isTransientStoreError } from "../../services/events/processor";
 import { LatencyHistogram } from "../../lib/histogram";
-import { eventNames } from "../../streams/events.stream";
+import { eventNames } from "../../services/events/streams";
 import { AppError } from "../../lib/errors";
 
 const NOW = Date.parse("2026-06-01T12:00:00Z");

@@ -9,7 +9,7 @@ import net from "node:net";
 import { SignJWT, importJWK, generateKeyPair, type JWK } from "jose";
 import { freshNamespace } from "../support/namespace";
 import { startGatewayNode, makeClient, request, cleanupAll, isUniformError, type GatewayNode } from "./harness";
-import { openSigningKey } from "../../clients";
+import { openSigningKey } from "../../services/gateway/clients";
 import { createKeyring } from "../../lib/sealed";
 
 /** mulberry32: small, fast, deterministic. */

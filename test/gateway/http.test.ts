@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { SignJWT, generateKeyPair, decodeJwt, decodeProtectedHeader, type JWTPayload } from "jose";
 import { freshNamespace } from "../support/namespace";
 import { startGatewayNode, makeClient, request, cleanupAll, isUniformError, type GatewayNode } from "./harness";
-import type { CreatedClient } from "../../clients";
+import type { CreatedClient } from "../../services/gateway/clients";
 
 const b64u = (s: string) => Buffer.from(s).toString("base64url");
 

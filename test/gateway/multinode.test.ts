@@ -7,7 +7,7 @@ import { expect } from "chai";
 import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { startGatewayNode, makeClient, request, cleanupAll, isUniformError, type GatewayNode } from "./harness";
-import { suspendClient, activateClient, type ClientAdminDeps } from "../../clients";
+import { suspendClient, activateClient, type ClientAdminDeps } from "../../services/gateway/clients";
 
 describe("gateway on two nodes", function () {
   const ns = freshNamespace("tgm");

@@ -8,7 +8,7 @@ import { Validator } from "@seriousme/openapi-schema-validator";
 import { freshNamespace } from "../support/namespace";
 import { startGatewayNode, request, cleanupAll, isUniformError, type GatewayNode } from "./harness";
 import { buildOpenApi, missingFromOpenApi, gatewayRoutes, type OpenApiDocument } from "../../gateway";
-import { collectRoutes } from "../../services/gateway.service";
+import { collectRoutes } from "../../services/gateway/service";
 
 interface ServedAlias {
   readonly methods: string;

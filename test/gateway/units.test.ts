@@ -11,8 +11,8 @@ import { toHttpError, errorBody } from "../../gateway/errors";
 import { requestIdFrom } from "../../gateway/request-id";
 import { assertOwner, clientOf, requireCaller, requireOperator, requireScope } from "../../gateway/access";
 import { bindCaller, createCallerTokens, type Caller } from "../../gateway/caller";
-import { newApiKey, parseApiKey, hashApiKey, sameHash, newClientId, newWebhookSecret, CLIENT_ID_PATTERN } from "../../clients/keys";
-import { checkNewClient } from "../../clients/types";
+import { newApiKey, parseApiKey, hashApiKey, sameHash, newClientId, newWebhookSecret, CLIENT_ID_PATTERN } from "../../services/gateway/clients/keys";
+import { checkNewClient } from "../../services/gateway/clients/types";
 import { AppError } from "../../lib/errors";
 
 const r = (method: RouteSpec["method"], path: string, extra: Partial<RouteSpec> = {}): RouteSpec => ({

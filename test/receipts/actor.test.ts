@@ -8,13 +8,13 @@ import {
   type ReceiptState,
   type SubmittedReceipt,
   type WebhookJobData,
-} from "../../actors/receipt.actor";
+} from "../../services/receipts/receipt.actor";
 import type { Effect, JobResult } from "../../actors/types";
-import { RECEIPT_TYPES } from "../../receipts/types";
-import { ReceiptTypeRegistry } from "../../receipts/registry";
-import { readReceipt } from "../../receipts/parse";
+import { RECEIPT_TYPES } from "../../services/receipts/types";
+import { ReceiptTypeRegistry } from "../../services/receipts/registry";
+import { readReceipt } from "../../services/receipts/parse";
 import { TerminalError } from "../../lib/errors";
-import { statusFromState } from "../../receipts/status";
+import { statusFromState } from "../../services/receipts/status";
 
 const registry = new ReceiptTypeRegistry(RECEIPT_TYPES);
 const DEADLINE = 24 * 3600_000;

@@ -8,10 +8,10 @@
  *   answers 503 with Retry-After 1 and stores nothing, and accepts again once it is calm.
  */
 import { expect } from "chai";
-import { RECEIPT_TYPES } from "../../receipts/types";
+import { RECEIPT_TYPES } from "../../services/receipts/types";
 import { connectNats, type NatsHandles } from "../../nats";
 import { topology } from "../../streams/subjects";
-import { receiptNames } from "../../streams/receipts.stream";
+import { receiptNames } from "../../services/receipts/streams";
 import { NATS_URL, freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { isUniformError } from "../gateway/harness";

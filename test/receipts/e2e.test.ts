@@ -3,16 +3,16 @@
  * actor runtime, receipts domain) and the tax/warehouse simulators on free ports.
  */
 import { expect } from "chai";
-import { RECEIPT_TYPES } from "../../receipts/types";
-import { signWebhook } from "../../receipts/webhooks";
+import { RECEIPT_TYPES } from "../../services/receipts/types";
+import { signWebhook } from "../../services/receipts/webhooks";
 import { loadConfig } from "../../config";
 import { connectNats } from "../../nats";
-import { receiptNames } from "../../streams/receipts.stream";
-import { readReceipt } from "../../receipts/parse";
-import { newReceiptId } from "../../receipts/ids";
-import { fingerprint } from "../../receipts/idempotency";
-import { receiptTypes } from "../../services/receipts.service";
-import type { ReceiptRecord } from "../../receipts/record";
+import { receiptNames } from "../../services/receipts/streams";
+import { readReceipt } from "../../services/receipts/parse";
+import { newReceiptId } from "../../services/receipts/ids";
+import { fingerprint } from "../../services/receipts/idempotency";
+import { receiptTypes } from "../../services/receipts/service";
+import type { ReceiptRecord } from "../../services/receipts/record";
 import { NATS_URL } from "../support/namespace";
 import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";

@@ -15,7 +15,7 @@ import { ServiceBroker } from "moleculer";
 import pino from "pino";
 import { loadConfig } from "../../config";
 import { brokerOptions } from "../../moleculer.config";
-import { RECEIPT_TYPES } from "../../receipts/types";
+import { RECEIPT_TYPES } from "../../services/receipts/types";
 import { freshNamespace, NATS_URL } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { cleanupReceipts, freePort, receiptsEnv, ReceiptLoad, startChild, startSims, TerminalCollector, type Sims } from "./harness";

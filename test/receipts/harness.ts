@@ -8,9 +8,9 @@ import type { AddressInfo } from "node:net";
 import pino from "pino";
 import { loadConfig } from "../../config";
 import type { RunningNode } from "../../node/start";
-import { clientAdminDeps, createClient, type CreatedClient } from "../../clients";
-import { startSimulator, type Simulator } from "../../simulators";
-import { verifyWebhook } from "../../receipts/webhooks";
+import { clientAdminDeps, createClient, type CreatedClient } from "../../services/gateway/clients";
+import { startSimulator, type Simulator } from "../../services/receipts/simulators";
+import { verifyWebhook } from "../../services/receipts/webhooks";
 import { DATABASE_URL, NATS_URL, REDIS_URL, cleanupNamespace } from "../support/namespace";
 import { cleanupRedis } from "../gateway/harness";
 

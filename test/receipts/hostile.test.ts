@@ -3,9 +3,9 @@
  * without exhausting memory or the stack.
  */
 import { expect } from "chai";
-import { RECEIPT_TYPES } from "../../receipts/types";
-import { ReceiptTypeRegistry } from "../../receipts/registry";
-import { readReceipt } from "../../receipts/parse";
+import { RECEIPT_TYPES } from "../../services/receipts/types";
+import { ReceiptTypeRegistry } from "../../services/receipts/registry";
+import { readReceipt } from "../../services/receipts/parse";
 import { AppError } from "../../lib/errors";
 
 const registry = new ReceiptTypeRegistry(RECEIPT_TYPES);

@@ -4,7 +4,7 @@
  * submitted to the API node reaches ACCEPTED and Postgres, and the API node owns no partition.
  */
 import { expect } from "chai";
-import { RECEIPT_TYPES } from "../../receipts/types";
+import { RECEIPT_TYPES } from "../../services/receipts/types";
 import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { call, cleanupReceipts, freePort, makeClient, receiptsEnv, startChild, startInProcess, startSims, type ChildNode, type InProcessNode, type Sims } from "./harness";

@@ -2,9 +2,9 @@
 import { expect } from "chai";
 import { createPool, dropSchema, migrate, type Pool } from "../../db";
 import { DATABASE_URL, freshNamespace } from "../support/namespace";
-import { createReceiptStore, receiptMigrations, decodeCursor, type ReceiptStore } from "../../receipts/store";
-import type { ReceiptRecord } from "../../receipts/record";
-import { newReceiptId } from "../../receipts/ids";
+import { createReceiptStore, receiptMigrations, decodeCursor, type ReceiptStore } from "../../services/receipts/store";
+import type { ReceiptRecord } from "../../services/receipts/record";
+import { newReceiptId } from "../../services/receipts/ids";
 import { AppError } from "../../lib/errors";
 
 function record(clientId: string, createdAt: number, over: Partial<ReceiptRecord> = {}): ReceiptRecord {

@@ -1,10 +1,10 @@
 import { expect } from "chai";
-import { RECEIPT_TYPES } from "../../receipts/types";
-import { ReceiptTypeRegistry } from "../../receipts/registry";
-import { readReceipt, ruleErrors } from "../../receipts/parse";
+import { RECEIPT_TYPES } from "../../services/receipts/types";
+import { ReceiptTypeRegistry } from "../../services/receipts/registry";
+import { readReceipt, ruleErrors } from "../../services/receipts/parse";
 import { AppError } from "../../lib/errors";
-import { obj, lit, str } from "../../receipts/schema";
-import type { ReceiptType } from "../../receipts/model";
+import { obj, lit, str } from "../../services/receipts/schema";
+import type { ReceiptType } from "../../services/receipts/model";
 
 const registry = new ReceiptTypeRegistry(RECEIPT_TYPES);
 const bytes = (s: string): Uint8Array => Buffer.from(s, "utf8");

@@ -1,8 +1,8 @@
 import { expect } from "chai";
 import { createHmac } from "node:crypto";
-import { newWebhookSecret, signWebhook, verifyWebhook, signature } from "../../receipts/webhooks";
-import { isReceiptId, newReceiptId, timeOfId } from "../../receipts/ids";
-import { checkIdempotencyKey, fingerprint, idempotencySlot, reuse } from "../../receipts/idempotency";
+import { newWebhookSecret, signWebhook, verifyWebhook, signature } from "../../services/receipts/webhooks";
+import { isReceiptId, newReceiptId, timeOfId } from "../../services/receipts/ids";
+import { checkIdempotencyKey, fingerprint, idempotencySlot, reuse } from "../../services/receipts/idempotency";
 import { AppError } from "../../lib/errors";
 
 describe("Standard Webhooks signatures", () => {

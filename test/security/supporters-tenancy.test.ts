@@ -17,8 +17,8 @@
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { DEV_SUPPORTER_SECRETS } from "../../config";
-import type { CreatedClient } from "../../clients";
-import { identityHash, normaliseEmail } from "../../supporters/identity";
+import type { CreatedClient } from "../../services/gateway/clients";
+import { identityHash, normaliseEmail } from "../../services/supporters/identity";
 import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { Producers, call, cleanupSupporters, freePort, makeClient, startInProcess, startSims, supportersEnv, type Answer, type InProcessNode, type Sims } from "../supporters/harness";

@@ -22,7 +22,7 @@ import { freshNamespace } from "../support/namespace";
 import { freePort } from "../support/ports";
 import { waitFor } from "../support/wait";
 import { startGatewayNode, makeClient, cleanupAll, isUniformError, type GatewayNode } from "../gateway/harness";
-import type { CreatedClient } from "../../clients";
+import type { CreatedClient } from "../../services/gateway/clients";
 
 interface Reply {
   readonly status: number;

@@ -3,8 +3,8 @@ import { expect } from "chai";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
-import { startSimulator, type Simulator } from "../../simulators";
-import { newWebhookSecret, verifyWebhook } from "../../receipts/webhooks";
+import { startSimulator, type Simulator } from "../../services/receipts/simulators";
+import { newWebhookSecret, verifyWebhook } from "../../services/receipts/webhooks";
 import { waitFor } from "../support/wait";
 
 const logger = pino({ level: "silent" });

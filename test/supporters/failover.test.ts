@@ -8,7 +8,7 @@ import { expect } from "chai";
 import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { createLogger } from "../../lib/logger";
-import { supporterNames } from "../../streams/supporters.stream";
+import { supporterNames } from "../../services/supporters/streams";
 import { Producers, cleanupSupporters, freePort, makeClientIn, startChild, startSims, supportersEnv, type ChildNode, type Sims } from "./harness";
 import { fiveProducers, runLoad } from "./load";
 import { allDelivered, orderProblems } from "./checks";

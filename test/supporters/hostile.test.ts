@@ -12,7 +12,7 @@ import path from "node:path";
 import { DATABASE_URL, freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { createPool } from "../../db";
-import { supporterNames } from "../../streams/supporters.stream";
+import { supporterNames } from "../../services/supporters/streams";
 import { topology } from "../../streams/subjects";
 import { isUniformError } from "../gateway/harness";
 import { Producers, cleanupSupporters, freePort, makeClientIn, startChild, startSims, supportersEnv, type ChildNode, type Sims } from "./harness";

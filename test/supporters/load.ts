@@ -6,7 +6,7 @@
  * each answer carries the expected identity hash.
  */
 import { LatencyHistogram } from "../../lib/histogram";
-import type { SupporterPayload } from "../../supporters/schema";
+import type { SupporterPayload } from "../../services/supporters/schema";
 import { call, expectedHash, payloadOf, type Producers } from "./harness";
 
 /** One producer: where and how it sends. */

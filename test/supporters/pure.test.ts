@@ -4,15 +4,15 @@
  * actor's state machine (order, lanes, refusals, deadlines, forget, bounds, duplicates, replays).
  */
 import { expect } from "chai";
-import { identityHash, isIdentityHash, normaliseEmail, normaliseIdentity, normalisePhone } from "../../supporters/identity";
-import { checkPayload } from "../../supporters/schema";
-import { isRefusal, prepareBytes, prepareValue } from "../../supporters/prepare";
-import { kidOf, newDataKey, openJson, redact, sealJson, unwrapKey, wrapKey } from "../../supporters/seal";
-import { SUPPORTER_JOBS, type IntakeMessage } from "../../supporters/model";
-import { handleSupporter, initialSupporterState, type SupporterActorOptions, type SupporterState } from "../../actors/supporter.actor";
+import { identityHash, isIdentityHash, normaliseEmail, normaliseIdentity, normalisePhone } from "../../services/supporters/identity";
+import { checkPayload } from "../../services/supporters/schema";
+import { isRefusal, prepareBytes, prepareValue } from "../../services/supporters/prepare";
+import { kidOf, newDataKey, openJson, redact, sealJson, unwrapKey, wrapKey } from "../../services/supporters/seal";
+import { SUPPORTER_JOBS, type IntakeMessage } from "../../services/supporters/model";
+import { handleSupporter, initialSupporterState, type SupporterActorOptions, type SupporterState } from "../../services/supporters/supporter.actor";
 import type { ActorMessage, Effect, JobResult } from "../../actors/types";
 import { DlqHeaders, REPLAYED_FROM_HEADER } from "../../actors/dlq-headers";
-import { clientSupporterView, holdsItemOf, supporterView } from "../../supporters/view";
+import { clientSupporterView, holdsItemOf, supporterView } from "../../services/supporters/view";
 
 const PEPPER = "a-test-pepper-of-at-least-32-characters!";
 const PREP = { pepper: PEPPER, defaultCountryCode: "44", maxBytes: 32 * 1024 };

@@ -4,7 +4,7 @@
  */
 import { expect } from "chai";
 import { EventLoopLag, LagGate } from "../../lib/event-loop-lag";
-import { admissionRefusal } from "../../receipts/admission";
+import { admissionRefusal } from "../../services/receipts/admission";
 import { AppError } from "../../lib/errors";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

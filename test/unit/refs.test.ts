@@ -7,7 +7,7 @@
 import { expect } from "chai";
 import { defineJob, defineKind, type ActorClient } from "../../actors/refs";
 import type { ActorRuntime, JobResult } from "../../actors/types";
-import { probe, probeKind } from "../../actors/probe.actor";
+import { probe, probeKind } from "../../services/probe/probe.actor";
 
 interface Counter {
   readonly n: number;

@@ -5,7 +5,7 @@ import { CircuitBreaker } from "../../actors/breaker";
 import { desiredOwner } from "../../actors/assignment";
 import { resolveEffects } from "../../actors/effects";
 import { LatencyHistogram } from "../../lib/histogram";
-import { foldDigest, probeKind, type ProbeState } from "../../actors/probe.actor";
+import { foldDigest, probeKind, type ProbeState } from "../../services/probe/probe.actor";
 import { partitionOf, topology, isValidKey } from "../../streams/subjects";
 import { describePartitions, partitionsFromDescription, runtimeDeclarations } from "../../streams/runtime.stream";
 import { TerminalError } from "../../lib/errors";

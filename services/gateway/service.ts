@@ -1,0 +1,550 @@
+/**
+ * The HTTP gateway (moleculer-web) and the `clients` service.
+ *
+ * One request, in order:
+ *   0. per-IP connection cap (sockets beyond it are destroyed as accepted)
+ *   1. own HTTP server: request id (X-Request-Id), route table match -> 404 / 405 / 400, the
+ *      caller's IP (X-Forwarded-For only from TRUSTED_PROXIES)
+ *   2. moleculer-web: alias -> endpoint; `authenticate` -> 429 per-IP (failed authentications,
+ *      token exchanges), 401 / 403 CLIENT_SUSPENDED; `authorize` -> 429
+ *      (Redis token bucket; 503 while Redis is down if RATE_LIMIT_REDIS_DOWN=closed) and 403 (scope)
+ *   3. alias middleware: Content-Type (415), body read (413 / 408), decode (400), schema (400 / 422),
+ *      then the caller assertion in ctx.meta.caller (gateway/caller.ts: "client" with the
+ *      client's id and scopes, or "public"), signed for this request id
+ *   4. the action, wherever it runs; its result is sent by moleculer-web
+ * Every failure goes through one writer: {"error":{"code","message","details"?,"requestId"}}.
+ *
+ * Routes come from every domain in services/index.ts DOMAINS (not only those hosted here), so
+ * any node's gateway serves the whole API; aliases and the OpenAPI document share that table.
+ */
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { randomUUID } from "node:crypto";
+import ApiGateway from "moleculer-web";
+import type { Context, ServiceSchema } from "moleculer";
+import type { Domain, NodeContext } from "../../node/context";
+import type { Logger } from "../../lib/logger";
+import { AppError } from "../../lib/errors";
+import { createKeyring } from "../../lib/sealed";
+import { topology } from "../../streams/subjects";
+import type { Subscription } from "../../nats";
+import {
+  checkRouteTable,
+  isScope,
+  toColonPath,
+  type GatewayMeta,
+  type HttpCallParams,
+  type RouteSpec,
+} from "../../gateway/routes";
+import { createRouter } from "../../gateway/router";
+import { errorBody, toHttpError, REASONS } from "../../gateway/errors";
+import { requestIdFrom } from "../../gateway/request-id";
+import { decodeBody, hasBody, negotiateMediaType, parseQuery, readBody } from "../../gateway/body";
+import { assertValid, compileValidators } from "../../gateway/validate";
+import { buildOpenApi } from "../../gateway/openapi";
+import { docsHtml, DOCS_CSP } from "./docs";
+import { gatewayMetrics } from "../../gateway/metrics";
+import { requireClient, requireOperator } from "../../gateway/access";
+import { callerTokens } from "../../gateway/caller";
+import { gatewayRoutes } from "./own-routes";
+import { clientIp, createProxyList } from "../../gateway/client-ip";
+import { createIpThrottle, ipLimitError } from "../../gateway/throttle";
+import { capConnectionsPerIp } from "../../gateway/connection-cap";
+import {
+  clientMigrations,
+  createClientStore,
+  createCredentialCache,
+  createAuthenticator,
+  createTokenService,
+  createRateLimiter,
+  credentialCacheMac,
+  sealClientSecrets,
+  clientAdminDeps,
+  createClient,
+  listClients,
+  getClient,
+  suspendClient,
+  activateClient,
+  rotateClientKey,
+  decodeClientChange,
+  type Principal,
+  type NewClientInput,
+  type ClientStatus,
+} from "./clients";
+
+/** Per-request state kept beside moleculer-web's own. */
+interface RequestState {
+  readonly requestId: string;
+  readonly spec: RouteSpec;
+  readonly pathParams: Record<string, string>;
+  /** The caller's address (see gateway/client-ip.ts); "" once the socket is gone. */
+  readonly ip: string;
+  log: Logger;
+  principal?: Principal;
+}
+
+/** Options for tests and tools; a node uses the defaults. */
+export interface GatewayServiceOptions {
+  /** Routes added to those of every domain (tests add a tiny domain of their own). */
+  readonly extraRoutes?: readonly RouteSpec[];
+}
+
+/** Every route the gateway serves: its own, every other domain's, and `extra`. Throws on a bad table. */
+export function collectRoutes(extra: readonly RouteSpec[] = []): RouteSpec[] {
+  // Lazy: services/index.ts imports this module, so read DOMAINS at call time, not load time.
+  const { DOMAINS } = require("..") as typeof import("..");
+  const routes: RouteSpec[] = [...gatewayRoutes];
+  for (const d of Object.values(DOMAINS)) {
+    if (d && d.name !== "gateway" && d.routes) routes.push(...d.routes);
+  }
+  routes.push(...extra);
+  const problems = checkRouteTable(routes);
+  if (problems.length > 0) throw new Error(`invalid route table:\n  ${problems.join("\n  ")}`);
+  return routes;
+}
+
+/** Writes a uniform error straight to a socket (for requests Node's HTTP parser refused). */
+function rawError(socket: Socket, status: number, code: string, message: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const requestId = randomUUID();
+  const body = JSON.stringify({ error: { code, message, requestId } });
+  socket.end(
+    `HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+type ReqWithParams = IncomingMessage & { $params?: unknown; $ctx?: { meta: GatewayMeta } };
+type GatewayContext<P = HttpCallParams> = Context<P, GatewayMeta>;
+
+/** The gateway's Moleculer services: `gateway` (moleculer-web + own HTTP server) and `clients`. */
+export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOptions = {}): ServiceSchema[] {
+  const { config, logger } = ctx;
+  const gw = config.gateway;
+  const routes = collectRoutes(opts.extraRoutes);
+  const router = createRouter(routes);
+  const validators = compileValidators(routes);
+  const openapi = buildOpenApi(routes, {
+    title: "Switchyard API",
+    version: "1",
+    description: "One HTTP front door for every Switchyard domain. Authenticate with an API key or an OAuth2 access token as a Bearer token.",
+  });
+  const metrics = gatewayMetrics(ctx.metrics);
+  const keyring = createKeyring(config.master.keys);
+  const store = createClientStore({ pg: ctx.pg, keyring });
+  const cache = createCredentialCache({
+    store,
+    redis: ctx.redis,
+    mac: credentialCacheMac(keyring),
+    namespace: config.namespace,
+    ttlMs: gw.authCacheTtlMs,
+    negativeTtlMs: gw.throttle.negativeCacheTtlMs,
+    negativeMax: gw.throttle.negativeCacheMax,
+    logger,
+    onLookup: (layer) => metrics.authCache(layer),
+  });
+  const issuer = gw.jwtIssuer || `switchyard:${config.namespace}`;
+  const tokens = createTokenService({ pg: ctx.pg, keyring, logger, issuer, ttlSec: gw.tokenTtlSec, privateKeyPem: gw.jwtPrivateKey, kid: gw.jwtKid });
+  let sealing: Promise<void> | undefined;
+  /** Seals registry secrets left in the clear (the data step of migration gateway-0002), then loads the signing key. */
+  async function ready(): Promise<void> {
+    sealing ??= (async () => {
+      if (config.master.devKey) logger.warn("gateway: secrets at rest are sealed with the well-known DEV master key (dev mode, MASTER_KEYS unset)");
+      await sealClientSecrets(ctx.pg, keyring, logger);
+    })().catch((err: unknown) => {
+      sealing = undefined;
+      throw err;
+    });
+    await sealing;
+    await tokens.ready();
+  }
+  const limiter = createRateLimiter({ redis: ctx.redis, namespace: config.namespace, logger, redisDown: gw.throttle.redisDown });
+  const proxies = createProxyList(gw.throttle.trustedProxies);
+  const ipThrottle = createIpThrottle({
+    unauthenticated: { perSec: gw.throttle.unauthPerSec, burst: gw.throttle.unauthBurst },
+    token: { perSec: gw.throttle.tokenPerSec, burst: gw.throttle.tokenBurst },
+  });
+  const auth = createAuthenticator({ cache, tokens, defaultRate: { perSec: gw.ratePerSec, burst: gw.rateBurst } });
+  const admin = clientAdminDeps(ctx, { store, onChange: (c) => cache.apply(c) });
+  const callers = callerTokens(config.cluster.secret, config.namespace);
+  const states = new WeakMap<IncomingMessage, RequestState>();
+  let server: http.Server | undefined;
+  let subscription: Subscription | undefined;
+
+  /** Sends the uniform error for `err`. */
+  function sendError(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    const st = states.get(req);
+    const requestId = st?.requestId ?? String(res.getHeader("X-Request-Id") ?? randomUUID());
+    const e = toHttpError(err);
+    const log = st?.log ?? logger.child({ requestId });
+    if (e.status >= 500) {
+      // a deliberate refusal (an AppError such as admission control's 503) is expected: no stack
+      if (e.cause instanceof AppError) log.warn({ code: e.code, reason: e.cause.message }, "request refused");
+      else log.error({ err: e.cause instanceof Error ? { name: e.cause.name, message: e.cause.message, stack: e.cause.stack } : e.cause, code: e.code }, "request failed");
+    }
+    if (res.headersSent) {
+      if (!res.writableEnded) res.destroy();
+      return;
+    }
+    res.statusCode = e.status;
+    for (const [k, v] of Object.entries(e.headers ?? {})) res.setHeader(k, v);
+    // The rest of an oversized or stalled body is not worth reading: close after answering.
+    if (e.status === 413 || e.status === 408) res.setHeader("Connection", "close");
+    const body = JSON.stringify(errorBody(e, requestId));
+    res.setHeader("Content-Type", "application/json; charset=utf-8");
+    res.setHeader("Content-Length", Buffer.byteLength(body));
+    res.end(body);
+  }
+
+  /** Path/query/body checks; the action's params (see HttpCallParams). */
+  async function prepareParams(req: IncomingMessage, st: RequestState): Promise<HttpCallParams> {
+    const spec = st.spec;
+    const v = validators.get(spec) ?? {};
+    const params: Record<string, string> = { ...st.pathParams };
+    assertValid(v.params, params, "params", "INVALID_PARAMETER");
+    const query: Record<string, unknown> = spec.query ? parseQuery(req.url ?? "") : {};
+    assertValid(v.query, query, "query", "INVALID_PARAMETER");
+    let body: unknown;
+    let raw: HttpCallParams["raw"];
+    if (spec.body) {
+      if (hasBody(req)) {
+        const media = negotiateMediaType(req.headers["content-type"], spec.body.contentTypes);
+        const buf = await readBody(req, Math.min(spec.body.limitBytes ?? gw.bodyLimitBytes, gw.bodyLimitBytes), gw.bodyTimeoutMs);
+        if (buf.length > 0) {
+          const decoded = decodeBody(buf, media, spec.body.raw === true);
+          body = decoded.body;
+          raw = decoded.raw;
+          if (media !== "application/xml") assertValid(v.body, body, "body", "VALIDATION_ERROR");
+        }
+      }
+      if (body === undefined && raw === undefined && spec.body.required !== false) {
+        throw new AppError("BAD_REQUEST", `a request body is required (${spec.body.contentTypes.join(", ")})`);
+      }
+    }
+    let headers: Record<string, string> | undefined;
+    if (spec.headers) {
+      headers = {};
+      for (const h of spec.headers) {
+        const val = req.headers[h];
+        if (typeof val === "string") headers[h] = val;
+      }
+    }
+    return { params, query, ...(body !== undefined ? { body } : {}), ...(raw ? { raw } : {}), ...(headers ? { headers } : {}) };
+  }
+
+  /** The caller assertion of a request: its client, or "public" for a public route. */
+  function signCaller(st: RequestState): Promise<string> {
+    const client = st.principal?.client;
+    return client
+      ? callers.sign({ kind: "client", subject: client.id, scopes: client.scopes, requestId: st.requestId })
+      : callers.sign({ kind: "public", subject: "anonymous", requestId: st.requestId });
+  }
+
+  /** moleculer-web alias middleware: runs after authentication and authorization. */
+  function inputMiddleware(req: IncomingMessage, _res: ServerResponse, next: (err?: unknown) => void): void {
+    const st = states.get(req);
+    const mctx = (req as ReqWithParams).$ctx;
+    if (!st || !mctx) return next(new AppError("INTERNAL", "request state missing"));
+    Promise.all([prepareParams(req, st), signCaller(st)]).then(
+      ([p, caller]) => {
+        (req as ReqWithParams).$params = p;
+        mctx.meta.caller = caller;
+        next();
+      },
+      (err: unknown) => next(err),
+    );
+  }
+
+  const localAliases: Record<string, unknown[]> = {};
+  const apiAliases: Record<string, unknown[]> = {};
+  for (const spec of routes) {
+    (spec.nodeLocal ? localAliases : apiAliases)[`${spec.method} ${toColonPath(spec.path)}`] = [inputMiddleware, spec.action];
+  }
+  const onError = function (req: IncomingMessage, res: ServerResponse, err: unknown) {
+    sendError(req, res, err);
+  };
+  const commonRoute = { path: "/", mappingPolicy: "restrict", bodyParsers: false, logging: false, onError };
+
+  const gatewayService: ServiceSchema<Record<string, unknown>> = {
+    name: "gateway",
+    mixins: [ApiGateway],
+    settings: {
+      server: false,
+      port: config.port,
+      ip: config.host,
+      logRequest: null,
+      logResponse: null,
+      logRequestParams: null,
+      logResponseData: null,
+      log4XXResponses: false,
+      logRouteRegistration: "debug",
+      onError,
+      routes: [
+        // Node-local answers (health, metrics, docs): never forwarded to another node.
+        { ...commonRoute, name: "local", aliases: localAliases, authentication: false, authorization: false },
+        { ...commonRoute, name: "api", aliases: apiAliases, authentication: true, authorization: true },
+      ],
+    },
+    actions: {
+      live: () => ({ status: "ok" }),
+      ready(c: GatewayContext<unknown>) {
+        const report = ctx.health.report();
+        if (report.ready) return report;
+        c.meta.$statusCode = 503;
+        const failing = Object.entries(report.checks).filter(([, r]) => !r.ok);
+        return {
+          error: {
+            code: "NOT_READY",
+            message: "node is not ready",
+            details: failing.map(([name, r]) => ({ path: `/checks/${name}`, message: r.detail === undefined ? "failing" : String(typeof r.detail === "string" ? r.detail : JSON.stringify(r.detail)) })),
+            requestId: c.requestID ?? "",
+          },
+          report,
+        };
+      },
+      async metrics(c: GatewayContext<unknown>) {
+        c.meta.$responseType = ctx.metrics.contentType;
+        return ctx.metrics.metrics();
+      },
+      openapi: () => openapi,
+      docs(c: GatewayContext<unknown>) {
+        c.meta.$responseType = "text/html; charset=utf-8";
+        c.meta.$responseHeaders = { "Content-Security-Policy": DOCS_CSP };
+        return docsHtml("/api/openapi.json");
+      },
+      async jwks(c: GatewayContext<unknown>) {
+        await ready();
+        c.meta.$responseHeaders = { "Cache-Control": "public, max-age=300" };
+        return tokens.jwks();
+      },
+    },
+    methods: {
+      /** moleculer-web's catch-all: the uniform error, logged by `sendError` (5xx only). */
+      errorHandler(req: IncomingMessage, res: ServerResponse, err: unknown) {
+        sendError(req, res, err);
+      },
+      async authenticate(c: GatewayContext<unknown>, _route: unknown, req: IncomingMessage) {
+        const st = states.get(req);
+        if (!st) throw new AppError("INTERNAL", "request state missing");
+        if (st.spec.access === "public") {
+          if (st.spec.action === "clients.token") {
+            const d = ipThrottle.tokenExchange(st.ip);
+            if (!d.allowed) {
+              metrics.throttled("token");
+              throw ipLimitError("token", d);
+            }
+          }
+          return null;
+        }
+        // A caller that keeps failing is refused before its credentials cost a lookup.
+        const may = ipThrottle.mayAuthenticate(st.ip);
+        if (!may.allowed) {
+          metrics.throttled("unauthenticated");
+          throw ipLimitError("unauthenticated", may);
+        }
+        let p: Principal;
+        try {
+          p = await auth.authenticate(req.headers.authorization);
+        } catch (err) {
+          if (err instanceof AppError && (err.status === 401 || err.status === 403)) ipThrottle.failedAuthentication(st.ip);
+          throw err;
+        }
+        st.principal = p;
+        st.log = st.log.child({ clientId: p.client.id });
+        // null: moleculer-web would copy a returned user into ctx.meta.user, a bare field anyone
+        // on NATS could forge; actions learn the client from the signed caller assertion only.
+        return null;
+      },
+      async authorize(_c: GatewayContext<unknown>, _route: unknown, req: IncomingMessage, res: ServerResponse) {
+        const st = states.get(req);
+        if (!st) throw new AppError("INTERNAL", "request state missing");
+        const spec = st.spec;
+        if (spec.access === "public") return;
+        const p = st.principal;
+        if (!p) throw new AppError("UNAUTHORIZED", "authentication required");
+        if (spec.rateLimited !== false) {
+          const d = await limiter.take(p.client.id, p.rateLimit);
+          if (d.unavailable) {
+            metrics.throttled("redis_down");
+            throw new AppError("UNAVAILABLE", "rate limiting is unavailable: retry later", undefined, { "Retry-After": String(Math.ceil(d.retryAfterMs / 1000)) });
+          }
+          res.setHeader("X-RateLimit-Limit", String(d.limit.burst));
+          res.setHeader("X-RateLimit-Remaining", String(Math.max(0, d.remaining)));
+          if (!d.allowed) {
+            throw new AppError("RATE_LIMITED", `rate limit exceeded (${d.limit.perSec}/s, burst ${d.limit.burst})`, undefined, {
+              "Retry-After": String(Math.max(1, Math.ceil(d.retryAfterMs / 1000))),
+            });
+          }
+        }
+        if (isScope(spec.access) && !p.client.scopes.includes(spec.access)) {
+          throw new AppError("FORBIDDEN", `scope ${spec.access} required`);
+        }
+      },
+    },
+    created() {
+      // Pin node-local routes to this node (moleculer-web built its routes in its own created()).
+      const self = this as unknown as { routes: { name?: string; callOptions?: unknown }[]; broker: { nodeID: string } };
+      for (const r of self.routes) if (r.name === "local") r.callOptions = { nodeID: self.broker.nodeID };
+      const handler = (this as unknown as { httpHandler(req: IncomingMessage, res: ServerResponse): Promise<void> }).httpHandler.bind(this);
+      server = http.createServer({ requestTimeout: Math.max(gw.bodyTimeoutMs * 2, 30_000), headersTimeout: 20_000, keepAliveTimeout: 5_000 }, (req, res) => {
+        const requestId = requestIdFrom(req.headers["x-request-id"]);
+        // moleculer-web takes ctx.requestID from these headers: make it ours.
+        req.headers["x-request-id"] = requestId;
+        delete req.headers["x-correlation-id"];
+        res.setHeader("X-Request-Id", requestId);
+        res.setHeader("X-Content-Type-Options", "nosniff");
+        res.setHeader("Cache-Control", "no-store");
+        const start = process.hrtime.bigint();
+        const m = router.match(req.method, req.url);
+        const routeLabel = m.kind === "found" ? m.spec.path : "unmatched";
+        const log = logger.child({ requestId });
+        res.once("close", () => {
+          const status = res.writableFinished ? res.statusCode : 499;
+          const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+          metrics.observe(routeLabel, req.method ?? "", status, seconds);
+          (states.get(req)?.log ?? log).debug({ method: req.method, route: routeLabel, status, ms: Math.round(seconds * 1e6) / 1e3 }, "request");
+        });
+        if (m.kind !== "found") {
+          if (m.kind === "method") {
+            res.setHeader("Allow", m.allow.join(", "));
+            return sendError(req, res, new AppError("METHOD_NOT_ALLOWED", `method ${String(req.method).slice(0, 16)} not allowed; allowed: ${m.allow.join(", ")}`));
+          }
+          if (m.kind === "bad") return sendError(req, res, new AppError("BAD_REQUEST", m.reason));
+          return sendError(req, res, new AppError("NOT_FOUND", "no such route"));
+        }
+        const ip = clientIp(req.socket.remoteAddress, req.headers["x-forwarded-for"], proxies) ?? "";
+        states.set(req, { requestId, spec: m.spec, pathParams: m.params, ip, log });
+        handler(req, res).catch((err: unknown) => sendError(req, res, err));
+      });
+      capConnectionsPerIp(server, { max: gw.throttle.maxConnectionsPerIp, exempt: (ip) => proxies.has(ip), onRefuse: () => metrics.connectionRefused() });
+      server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+        if (err.code === "ECONNRESET" || !socket.writable) return socket.destroy();
+        if (err.code === "HPE_HEADER_OVERFLOW") return rawError(socket, 431, "HEADERS_TOO_LARGE", "request headers too large");
+        if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") return rawError(socket, 408, "REQUEST_TIMEOUT", "request timed out");
+        rawError(socket, 400, "BAD_REQUEST", "malformed HTTP request");
+      });
+      server.on("connect", (_req: IncomingMessage, socket: Socket) => rawError(socket, 405, "METHOD_NOT_ALLOWED", "CONNECT is not supported"));
+      (this as unknown as { server: http.Server }).server = server;
+    },
+    async started() {
+      await ready();
+      subscription = ctx.nats.nc.subscribe(topology(config.namespace).gateway.clientChanges, {
+        callback: (err, msg) => {
+          if (err) return;
+          const change = decodeClientChange(msg.data);
+          if (change) cache.apply(change);
+        },
+      });
+      const srv = server!;
+      await new Promise<void>((resolve, reject) => {
+        srv.once("error", reject);
+        srv.listen(config.port, config.host, () => {
+          srv.off("error", reject);
+          resolve();
+        });
+      });
+      ctx.health.register("gateway", () => ({ ok: srv.listening }));
+      const addr = srv.address();
+      logger.info({ address: typeof addr === "object" && addr ? `${addr.address}:${addr.port}` : addr, routes: routes.length }, "gateway listening");
+    },
+    async stopped() {
+      subscription?.unsubscribe();
+      const srv = server;
+      if (srv?.listening) {
+        await new Promise<void>((resolve) => {
+          srv.close(() => resolve());
+          srv.closeIdleConnections();
+          setTimeout(() => srv.closeAllConnections(), 1000).unref();
+        });
+      }
+    },
+  };
+
+  const clientsService: ServiceSchema = {
+    name: "clients",
+    actions: {
+      async create(c: GatewayContext<HttpCallParams<Record<string, string>, Record<string, unknown>, NewClientInput>>) {
+        requireOperator(c);
+        const created = await createClient(admin, c.params.body!);
+        c.meta.$statusCode = 201;
+        c.meta.$location = `/api/v1/admin/clients/${created.client.id}`;
+        return { ...created.client, apiKey: created.apiKey, webhookSecret: created.webhookSecret };
+      },
+      async list(c: GatewayContext<HttpCallParams<Record<string, string>, { limit?: number; after?: string; status?: ClientStatus }>>) {
+        requireOperator(c);
+        const q = c.params.query;
+        return listClients(admin, { ...(q.limit !== undefined ? { limit: q.limit } : {}), ...(q.after ? { after: q.after } : {}), ...(q.status ? { status: q.status } : {}) });
+      },
+      async get(c: GatewayContext<HttpCallParams<{ id: string }>>) {
+        requireOperator(c);
+        return getClient(admin, c.params.params.id);
+      },
+      async suspend(c: GatewayContext<HttpCallParams<{ id: string }>>) {
+        requireOperator(c);
+        return suspendClient(admin, c.params.params.id);
+      },
+      async activate(c: GatewayContext<HttpCallParams<{ id: string }>>) {
+        requireOperator(c);
+        return activateClient(admin, c.params.params.id);
+      },
+      async rotate(c: GatewayContext<HttpCallParams<{ id: string }, Record<string, unknown>, { overlapSeconds?: number }>>) {
+        requireOperator(c);
+        const overlap = c.params.body?.overlapSeconds;
+        const r = await rotateClientKey(admin, c.params.params.id, overlap !== undefined ? { overlapSec: overlap } : {});
+        return { id: r.client.id, apiKey: r.apiKey, previousKeysExpireAt: r.previousKeysExpireAt };
+      },
+      async me(c: GatewayContext) {
+        const me = requireClient(c);
+        return getClient(admin, me.id);
+      },
+      async token(c: GatewayContext<HttpCallParams<Record<string, string>, Record<string, unknown>, Record<string, unknown>>>) {
+        c.meta.$responseHeaders = { "Cache-Control": "no-store", Pragma: "no-cache" };
+        const body = c.params.body ?? {};
+        let id = typeof body["client_id"] === "string" ? body["client_id"] : undefined;
+        let secret = typeof body["client_secret"] === "string" ? body["client_secret"] : undefined;
+        const basic = c.params.headers?.["authorization"];
+        if (basic && /^basic /i.test(basic)) {
+          const decoded = Buffer.from(basic.slice(6).trim(), "base64").toString("utf8");
+          const colon = decoded.indexOf(":");
+          if (colon > 0) {
+            try {
+              id = decodeURIComponent(decoded.slice(0, colon));
+              secret = decodeURIComponent(decoded.slice(colon + 1));
+            } catch {
+              throw new AppError("INVALID_CLIENT", "invalid client authentication");
+            }
+          }
+        }
+        if (body["grant_type"] !== "client_credentials") throw new AppError("UNSUPPORTED_GRANT_TYPE", "grant_type must be client_credentials");
+        if (!id || !secret) throw new AppError("INVALID_CLIENT", "client_id and client_secret are required");
+        const client = await auth.verifyApiKey(secret);
+        if (client.id !== id) throw new AppError("INVALID_CLIENT", "invalid client credentials");
+        if (client.status !== "active") throw new AppError("CLIENT_SUSPENDED", "client is suspended");
+        let scopes = [...client.scopes];
+        if (typeof body["scope"] === "string" && body["scope"].trim() !== "") {
+          const wanted = [...new Set(body["scope"].trim().split(/\s+/))];
+          const unknown = wanted.filter((s) => !client.scopes.includes(s));
+          if (unknown.length > 0) throw new AppError("INVALID_SCOPE", `scope not granted to this client: ${unknown.join(" ").slice(0, 200)}`);
+          scopes = wanted;
+        }
+        const { token, expiresIn } = await tokens.issue(client.id, scopes);
+        return { access_token: token, token_type: "Bearer", expires_in: expiresIn, scope: scopes.join(" ") };
+      },
+    },
+    async started() {
+      await ready();
+    },
+  };
+
+  return [gatewayService as unknown as ServiceSchema, clientsService];
+}
+
+/** The gateway domain: client registry tables, the gateway's own routes, and its services. */
+export const gatewayDomain: Domain = {
+  name: "gateway",
+  migrations: clientMigrations,
+  routes: gatewayRoutes,
+  services: (ctx) => createGatewayServices(ctx),
+};
