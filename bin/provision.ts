@@ -12,7 +12,7 @@ import { createPool, migrate } from "../db";
 import { topology } from "../streams/subjects";
 import { provision } from "../streams/provision";
 import { declName } from "../streams/declarations";
-import { allDeclarations, assembleRuntime, domains } from "../node/assemble";
+import { allDeclarations, allMigrations, assembleRuntime, declareDomains } from "../node/assemble";
 import { createKeyring } from "../lib/sealed";
 import { sealClientSecrets } from "../services/gateway/clients";
 
@@ -22,10 +22,11 @@ async function main(): Promise<void> {
   const nats = await connectNats(config.natsUrl, "switchyard-provision", 3000);
   const pg = createPool(config.databaseUrl, config.namespace, 1);
   try {
-    const { runtime } = assembleRuntime(config, nats, log);
-    const decls = allDeclarations(runtime, config, topology(config.namespace));
+    const domains = declareDomains(config, topology(config.namespace));
+    const runtime = assembleRuntime(config, nats, log, domains);
+    const decls = allDeclarations(runtime, domains);
     const counts = await provision(nats, decls, (d, action, i, total) => log.info({ progress: `${i}/${total}`, action }, declName(d)));
-    const applied = await migrate(pg, config.namespace, domains(config).all.flatMap((d) => d.migrations ?? []));
+    const applied = await migrate(pg, config.namespace, allMigrations(domains));
     // The data step of migration gateway-0002 (the gateway also runs it at start).
     if (config.master.keys.length > 0) await sealClientSecrets(pg, createKeyring(config.master.keys), log);
     else log.warn("no master key configured (MASTER_KEYS): registry secrets are sealed when a gateway starts");

@@ -1,6 +1,7 @@
 /**
- * Assembles a node's runtime from the domains: every domain's actor kinds and jobs are known
- * (any node may address any actor), those of the hosted domains (SERVICES) are run here.
+ * Assembles a node from the domain modules: every domain's declarations are known (any node may
+ * address any actor, publish to any stream or serve any route); the hosted domains (SERVICES)
+ * are started here, and their actor kinds and jobs run here (none on an API node, WORKERS=off).
  */
 import type { Config } from "../config";
 import type { Logger } from "../lib/logger";
@@ -8,27 +9,49 @@ import type { NatsHandles } from "../nats";
 import { Runtime } from "../actors/runtime";
 import { topology, type Topology } from "../streams/subjects";
 import type { Declaration } from "../streams/declarations";
+import type { Migration } from "../db";
+import type { RouteSpec } from "../gateway/routes";
 import { DOMAINS } from "../services";
-import type { Domain } from "./context";
+import { bindJobs, type DomainDeclarations, type DomainModule, type DomainStarted } from "./domain";
 
-/** Every domain, and those this node hosts. */
-export function domains(config: Config): { all: Domain[]; hosted: Domain[] } {
-  const all = Object.values(DOMAINS).filter((d): d is Domain => d !== undefined);
-  return { all, hosted: all.filter((d) => config.services.includes(d.name)) };
+/** A domain module with its declarations for one node's config, and what its start returned. */
+export interface AssembledDomain {
+  readonly module: DomainModule<unknown>;
+  readonly declared: DomainDeclarations<unknown>;
+  readonly hosted: boolean;
+  started?: DomainStarted<unknown>;
 }
 
-/** The runtime for `config`, with the domains it hosts. */
-export function assembleRuntime(config: Config, nats: NatsHandles, log: Logger): { runtime: Runtime; hosted: Domain[] } {
-  const { all, hosted } = domains(config);
-  const runtime = new Runtime(
+/** Every domain module (the registry), declared for `config`. */
+export function declareDomains(config: Config, topo: Topology = topology(config.namespace)): AssembledDomain[] {
+  return DOMAINS.map((module) => ({
+    module: module as DomainModule<unknown>,
+    declared: (module as DomainModule<unknown>).declare(config, topo),
+    hosted: (config.services as readonly string[]).includes(module.name),
+  }));
+}
+
+/** Every migration of every domain module, in registry order (tools migrate them all). */
+export function allMigrations(domains: readonly AssembledDomain[]): Migration[] {
+  return domains.flatMap((d) => d.declared.migrations ?? []);
+}
+
+/** Every route of every domain module (the gateway serves them whichever node hosts the actions). */
+export function allRoutes(domains: readonly AssembledDomain[]): RouteSpec[] {
+  return domains.flatMap((d) => d.declared.routes ?? []);
+}
+
+/** The runtime for `config`, with every domain's kinds and jobs; the hosted ones run here. */
+export function assembleRuntime(config: Config, nats: NatsHandles, log: Logger, domains: readonly AssembledDomain[]): Runtime {
+  const hosted = config.workers ? domains.filter((d) => d.hosted) : [];
+  return new Runtime(
     nats,
     topology(config.namespace),
     {
-      kinds: all.flatMap((d) => d.kinds?.(config) ?? []),
-      // an API node (WORKERS=off) hosts no actors and runs no jobs
-      hostedKinds: new Set(config.workers ? hosted.flatMap((d) => (d.kinds?.(config) ?? []).map((k) => k.name)) : []),
-      jobs: all.flatMap((d) => d.jobs?.(config) ?? []),
-      hostedJobs: new Set(config.workers ? hosted.flatMap((d) => (d.jobs?.(config) ?? []).map((j) => j.name)) : []),
+      kinds: domains.flatMap((d) => d.declared.kinds ?? []),
+      hostedKinds: new Set(hosted.flatMap((d) => (d.declared.kinds ?? []).map((k) => k.name))),
+      jobs: domains.flatMap((d) => bindJobs(d.declared.jobs ?? [], () => d.started)),
+      hostedJobs: new Set(hosted.flatMap((d) => (d.declared.jobs ?? []).map((j) => j.name))),
     },
     {
       nodeId: config.nodeId,
@@ -41,12 +64,9 @@ export function assembleRuntime(config: Config, nats: NatsHandles, log: Logger):
     },
     log.child({ component: "runtime" }),
   );
-  return { runtime, hosted };
 }
 
-/** Every declaration of every domain (all of them: any node may send to any stream). */
-export function allDeclarations(runtime: Runtime, config: Config, topo: Topology): Declaration[] {
-  const decls = runtime.declarations();
-  for (const d of domains(config).all) if (d.declarations) decls.push(...d.declarations(topo, config));
-  return decls;
+/** Every declaration of the runtime and of every domain (all of them: any node may send to any stream). */
+export function allDeclarations(runtime: Runtime, domains: readonly AssembledDomain[]): Declaration[] {
+  return [...runtime.declarations(), ...domains.flatMap((d) => d.declared.streams ?? [])];
 }

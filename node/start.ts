@@ -18,7 +18,7 @@ import { HealthRegistry } from "../lib/health";
 import { errorMessage } from "../lib/errors";
 import { brokerOptions } from "../moleculer.config";
 import type { NodeContext } from "./context";
-import { allDeclarations, assembleRuntime } from "./assemble";
+import { allDeclarations, allMigrations, allRoutes, assembleRuntime, declareDomains } from "./assemble";
 import { registerRuntimeMetrics } from "./metrics";
 
 /** A dependency that did not answer at start-up. */
@@ -92,11 +92,13 @@ export async function startNode(config: Config, logger?: Logger): Promise<Runnin
   const topo = topology(config.namespace);
   const { nats, pg, redis } = await connectAll(config);
 
-  const { runtime, hosted } = assembleRuntime(config, nats, log);
-  const applied = await migrate(pg, config.namespace, hosted.flatMap((d) => d.migrations ?? []));
+  const domains = declareDomains(config, topo);
+  const hosted = domains.filter((d) => d.hosted);
+  const runtime = assembleRuntime(config, nats, log, domains);
+  const applied = await migrate(pg, config.namespace, allMigrations(hosted));
   if (applied.length > 0) log.info({ applied }, "migrations applied");
 
-  const decls = allDeclarations(runtime, config, topo);
+  const decls = allDeclarations(runtime, domains);
   const counts = await provision(nats, decls, (d, action, i, total) => {
     if (action !== "unchanged") log.info({ progress: `${i}/${total}`, action }, `provisioned ${declName(d)}`);
   });
@@ -105,14 +107,17 @@ export async function startNode(config: Config, logger?: Logger): Promise<Runnin
   const health = new HealthRegistry();
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
-  const ctx: NodeContext = { config, logger: log, nats, pg, redis, topology: topo, runtime, health, metrics };
+  const ctx: NodeContext = { config, logger: log, nats, pg, redis, topology: topo, runtime, health, metrics, routes: allRoutes(domains) };
   health.register("nats", () => !nats.nc.isClosed());
   health.register("partitions", () => ({ ok: runtime.isReady(), detail: { owned: runtime.ownedPartitions() } }));
   registerRuntimeMetrics(metrics, runtime);
 
   if (config.cluster.devSecret) log.warn("cluster: calls are signed with the well-known development CLUSTER_SECRET (dev mode); anyone on NATS can sign as an operator: set CLUSTER_SECRET for anything real");
   const broker = new ServiceBroker(brokerOptions(config));
-  for (const d of hosted) for (const schema of d.services(ctx)) broker.createService(schema);
+  for (const d of hosted) {
+    d.started = await d.module.start(ctx);
+    for (const schema of d.started.services) broker.createService(schema);
+  }
   runtime.setEmitter((event, payload) => void broker.broadcast(event, payload).catch(() => undefined));
 
   await broker.start();
@@ -124,6 +129,9 @@ export async function startNode(config: Config, logger?: Logger): Promise<Runnin
     (stopping ??= (async () => {
       log.info("draining");
       await runtime.stop().catch((err: unknown) => log.error({ err: errorMessage(err) }, "runtime stop failed"));
+      for (const d of [...hosted].reverse()) {
+        await d.started?.stop?.().catch((err: unknown) => log.error({ err: errorMessage(err), domain: d.module.name }, "domain stop failed"));
+      }
       await broker.stop().catch((err: unknown) => log.error({ err: errorMessage(err) }, "broker stop failed"));
       await nats.nc.drain().catch(() => undefined);
       await pg.end().catch(() => undefined);

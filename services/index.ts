@@ -1,22 +1,21 @@
 /**
- * The domains a node can host, by SERVICES name. Each domain brings its migrations, stream
- * declarations, actor kinds, jobs and Moleculer services (see node/context.ts `Domain`).
+ * The registry: every domain module a node can host, in start order, one line each. SERVICES
+ * names a subset by their names. Adding a domain is a folder under services/ and a line here.
  */
-import type { ServiceName } from "../config";
-import type { Domain } from "../node/context";
-import { runtimeDomain } from "./runtime/service";
+import type { DomainModule } from "../node/domain";
+import { runtimeDomain } from "./runtime";
 import { probeDomain } from "./probe";
-import { gatewayDomain } from "./gateway/service";
-import { receiptsDomain } from "./receipts/service";
-import { eventsDomain } from "./events/service";
-import { supportersDomain } from "./supporters/service";
+import { gatewayDomain } from "./gateway";
+import { receiptsDomain } from "./receipts";
+import { eventsDomain } from "./events";
+import { supportersDomain } from "./supporters";
 
-/** Every domain, in start order. */
-export const DOMAINS: Readonly<Partial<Record<ServiceName, Domain>>> = {
-  runtime: runtimeDomain,
-  probe: probeDomain,
-  gateway: gatewayDomain,
-  receipts: receiptsDomain,
-  events: eventsDomain,
-  supporters: supportersDomain,
-};
+/** Every domain module, in start order. */
+export const DOMAINS: readonly DomainModule<never>[] = [
+  runtimeDomain,
+  probeDomain,
+  gatewayDomain,
+  receiptsDomain,
+  eventsDomain,
+  supportersDomain,
+];

@@ -1,6 +1,8 @@
 /**
  * The events domain's public surface: what services, tools and tests may use.
  */
+/** The events domain module (services/index.ts lists it). */
+export { eventsDomain } from "./service";
 export * from "./model";
 export { ENVELOPE_SCHEMA, MAX_BATCH_EVENTS, TYPE_NAME_PATTERN, EVENT_ID_PATTERN, CLIENT_ID_PATTERN, decodeEnvelope, validateEnvelope } from "./envelope";
 export { EventTypeRegistry, checkTypeDefinition, typeKey, parseTypeKey, type EventTypeVersion, type EventTypeInfo } from "./registry";

@@ -7,24 +7,19 @@
  */
 import type { Context, ServiceSchema } from "moleculer";
 import { Counter, Histogram as PromHistogram } from "prom-client";
-import type { Domain, NodeContext } from "../../node/context";
+import type { NodeContext } from "../../node/context";
+import { defineDomain } from "../../node/domain";
 import { clientOf, requireOperator, requireScope, type GatewayMeta, type HttpCallParams } from "../../gateway";
 import { AppError } from "../../lib/errors";
 import { eventDeclarations, eventNames } from "./streams";
-import {
-  createEventsApi,
-  createEventStore,
-  DataKeyring,
-  DlqMonitor,
-  EventProcessor,
-  EventTypeRegistry,
-  eventMigrations,
-  eventRoutes,
-  TypeStore,
-  type EventsApi,
-  type DlqAlarm,
-  type TypeDefinition,
-} from ".";
+import { createEventsApi, type EventsApi } from "./api";
+import { createEventStore, eventMigrations } from "./store";
+import { DataKeyring } from "./crypto";
+import { DlqMonitor, type DlqAlarm } from "./alarms";
+import { EventProcessor } from "./processor";
+import { EventTypeRegistry } from "./registry";
+import { eventRoutes } from "./routes";
+import { TypeStore, type TypeDefinition } from "./types-store";
 
 type Ctx<P = HttpCallParams> = Context<P, GatewayMeta>;
 
@@ -231,10 +226,9 @@ function createEventServices(ctx: NodeContext): ServiceSchema[] {
 }
 
 /** The events domain (see the module doc). */
-export const eventsDomain: Domain = {
+export const eventsDomain = defineDomain({
   name: "events",
-  migrations: eventMigrations,
-  declarations: (topo, config) => eventDeclarations(topo, config),
-  routes: eventRoutes,
-  services: (ctx) => createEventServices(ctx),
-};
+  summary: "multi-tenant event intake: envelope and per-type schema validation, an event store per (client, event id), DLQ, per-client fairness, a sender feed",
+  declare: (config, topo) => ({ migrations: eventMigrations, streams: eventDeclarations(topo, config), routes: eventRoutes }),
+  start: (ctx) => ({ services: createEventServices(ctx) }),
+});

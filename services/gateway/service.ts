@@ -22,7 +22,8 @@ import type { Socket } from "node:net";
 import { randomUUID } from "node:crypto";
 import ApiGateway from "moleculer-web";
 import type { Context, ServiceSchema } from "moleculer";
-import type { Domain, NodeContext } from "../../node/context";
+import type { NodeContext } from "../../node/context";
+import { defineDomain } from "../../node/domain";
 import type { Logger } from "../../lib/logger";
 import { AppError } from "../../lib/errors";
 import { createKeyring } from "../../lib/sealed";
@@ -89,15 +90,12 @@ export interface GatewayServiceOptions {
   readonly extraRoutes?: readonly RouteSpec[];
 }
 
-/** Every route the gateway serves: its own, every other domain's, and `extra`. Throws on a bad table. */
-export function collectRoutes(extra: readonly RouteSpec[] = []): RouteSpec[] {
-  // Lazy: services/index.ts imports this module, so read DOMAINS at call time, not load time.
-  const { DOMAINS } = require("..") as typeof import("..");
-  const routes: RouteSpec[] = [...gatewayRoutes];
-  for (const d of Object.values(DOMAINS)) {
-    if (d && d.name !== "gateway" && d.routes) routes.push(...d.routes);
-  }
-  routes.push(...extra);
+/**
+ * Every route the gateway serves: every domain's (`domainRoutes`, its own among them, from the
+ * node context) and `extra`. Throws on a bad table.
+ */
+export function collectRoutes(domainRoutes: readonly RouteSpec[], extra: readonly RouteSpec[] = []): RouteSpec[] {
+  const routes: RouteSpec[] = [...domainRoutes, ...extra];
   const problems = checkRouteTable(routes);
   if (problems.length > 0) throw new Error(`invalid route table:\n  ${problems.join("\n  ")}`);
   return routes;
@@ -123,7 +121,7 @@ type GatewayContext<P = HttpCallParams> = Context<P, GatewayMeta>;
 export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOptions = {}): ServiceSchema[] {
   const { config, logger } = ctx;
   const gw = config.gateway;
-  const routes = collectRoutes(opts.extraRoutes);
+  const routes = collectRoutes(ctx.routes, opts.extraRoutes);
   const router = createRouter(routes);
   const validators = compileValidators(routes);
   const openapi = buildOpenApi(routes, {
@@ -542,9 +540,9 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
 }
 
 /** The gateway domain: client registry tables, the gateway's own routes, and its services. */
-export const gatewayDomain: Domain = {
+export const gatewayDomain = defineDomain({
   name: "gateway",
-  migrations: clientMigrations,
-  routes: gatewayRoutes,
-  services: (ctx) => createGatewayServices(ctx),
-};
+  summary: "the HTTP gateway (every domain's routes, OpenAPI, OAuth2 client credentials) and the client registry",
+  declare: () => ({ migrations: clientMigrations, routes: gatewayRoutes }),
+  start: (ctx) => ({ services: createGatewayServices(ctx) }),
+});

@@ -3,6 +3,8 @@
  * idempotency, signatures, status views) import no I/O clients; the store, writer, jobs and sweeper
  * that do I/O are exported from here too and take their connections as arguments.
  */
+/** The receipts domain module (services/index.ts lists it). */
+export { receiptsDomain } from "./service";
 export * from "./model";
 export { ReceiptTypeRegistry, MAX_DETAILS } from "./registry";
 export { RECEIPT_TYPES } from "./types";

@@ -7,7 +7,8 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { Counter } from "prom-client";
 import type { Config } from "../../config";
-import type { Domain, NodeContext } from "../../node/context";
+import type { NodeContext } from "../../node/context";
+import { defineDomain } from "../../node/domain";
 import { requireOperator, requireScope, type GatewayMeta, type HttpCallParams } from "../../gateway";
 import { AppError, errorMessage } from "../../lib/errors";
 import { RECEIPT_JOBS, RECEIPT_KIND, receiptKind, type RegistrationService } from "./receipt.actor";
@@ -17,7 +18,9 @@ import { admissionRefusal } from "./admission";
 import { receiptDeclarations, receiptNames } from "./streams";
 import { createClientStore } from "../gateway/clients";
 import { createKeyring } from "../../lib/sealed";
-import { ReceiptTypeRegistry, RECEIPT_TYPES, type ReceiptStatus } from ".";
+import { ReceiptTypeRegistry } from "./registry";
+import { RECEIPT_TYPES } from "./types";
+import type { ReceiptStatus } from "./model";
 import { createReceiptApi, type ReceiptApi } from "./api";
 import { receiptJobs, type ClientLookup, type ReceiptJobDeps } from "./jobs";
 import { createReceiptStore, receiptMigrations } from "./store";
@@ -231,11 +234,13 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
 }
 
 /** The receipts domain (see module doc). */
-export const receiptsDomain: Domain = {
+export const receiptsDomain = defineDomain({
   name: "receipts",
+  summary: "receipt registration: JSON and XML receipts validated, registered with the tax and warehouse services, durable status, client webhooks",
+  declare: (config, topo) => ({
   migrations: receiptMigrations,
-  declarations: (topo, config) => receiptDeclarations(topo, config),
-  kinds: (config) => [
+  streams: receiptDeclarations(topo, config),
+  kinds: [
     receiptKind({
       registry: receiptTypes,
       statusSubject: receiptNames(config.namespace).statusSubject,
@@ -245,7 +250,8 @@ export const receiptsDomain: Domain = {
       publicUrl: config.receipts.publicUrl,
     }),
   ],
-  jobs: (config) => receiptJobs(config, () => boundDeps.get(depsKey(config))),
+  jobs: receiptJobs(config, () => boundDeps.get(depsKey(config))),
   routes: receiptRoutes,
-  services: (ctx) => createReceiptServices(ctx),
-};
+  }),
+  start: (ctx) => ({ services: createReceiptServices(ctx) }),
+});

@@ -6,7 +6,8 @@
  */
 import type { ServiceSchema, Context } from "moleculer";
 import { requireOperator } from "../../gateway/access";
-import type { Domain, NodeContext } from "../../node/context";
+import type { NodeContext } from "../../node/context";
+import { defineDomain } from "../../node/domain";
 import type { ConsumerStats, DlqEntry, PartitionOwnership } from "../../actors/types";
 
 /** The contract of the `runtime` service, for typed callers. */
@@ -68,7 +69,9 @@ function runtimeService(ctx: NodeContext): ServiceSchema {
 }
 
 /** The actor runtime's operator surface (partitions, actors, streams, DLQ). */
-export const runtimeDomain: Domain = {
+export const runtimeDomain = defineDomain({
   name: "runtime",
-  services: (ctx) => [runtimeService(ctx)],
-};
+  summary: "the actor runtime's operator surface on every node: partitions, resident actors, streams, dead letters",
+  declare: () => ({}),
+  start: (ctx) => ({ services: [runtimeService(ctx)] }),
+});

@@ -9,11 +9,12 @@
  */
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import type { Config } from "../../config";
-import type { Domain, NodeContext } from "../../node/context";
+import type { NodeContext } from "../../node/context";
+import { defineDomain } from "../../node/domain";
 import { clientOf, requireCaller, type GatewayMeta, type HttpCallParams, type Scope } from "../../gateway";
 import { AppError, errorMessage } from "../../lib/errors";
 import type { Subscription } from "../../nats";
-import { partitionOf, topology } from "../../streams/subjects";
+import { partitionOf, type Topology } from "../../streams/subjects";
 import { supporterDeclarations, supporterNames } from "./streams";
 import { supporterKind } from "./supporter.actor";
 import { SUPPORTER_KIND } from "./model";
@@ -204,12 +205,21 @@ function createSupporterServices(ctx: NodeContext): ServiceSchema[] {
 }
 
 /** The supporters domain (see module doc). */
-export const supportersDomain: Domain = {
+export const supportersDomain = defineDomain({
   name: "supporters",
+  summary: "supporter identities and events from many producers, a pseudonymous identity hash, ordered forwarding to the user and ERP services",
+  declare: (config, topo) => ({
   migrations: supporterMigrations,
-  declarations: (topo, config) => supporterDeclarations(topo, config),
-  kinds: (config) => {
-    const topo = topology(config.namespace);
+  streams: supporterDeclarations(topo, config),
+  kinds: supporterKinds(config, topo),
+  jobs: supporterJobs(config, () => boundDeps.get(depsKey(config))),
+  routes: supporterRoutes,
+  }),
+  start: (ctx) => ({ services: createSupporterServices(ctx) }),
+});
+
+/** The supporter kind, addressed in this namespace. */
+function supporterKinds(config: Config, topo: Topology) {
     const names = supporterNames(config.namespace);
     const partitions = config.actors.partitions;
     return [
@@ -223,8 +233,4 @@ export const supportersDomain: Domain = {
         jobDeadlineMs: config.supporters.jobDeadlineMs,
       }),
     ];
-  },
-  jobs: (config) => supporterJobs(config, () => boundDeps.get(depsKey(config))),
-  routes: supporterRoutes,
-  services: (ctx) => createSupporterServices(ctx),
-};
+}

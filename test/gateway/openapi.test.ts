@@ -8,7 +8,9 @@ import { Validator } from "@seriousme/openapi-schema-validator";
 import { freshNamespace } from "../support/namespace";
 import { startGatewayNode, request, cleanupAll, isUniformError, type GatewayNode } from "./harness";
 import { buildOpenApi, missingFromOpenApi, gatewayRoutes, type OpenApiDocument } from "../../gateway";
+import { loadConfig } from "../../config";
 import { collectRoutes } from "../../services/gateway/service";
+import { allRoutes, declareDomains } from "../../node/assemble";
 
 interface ServedAlias {
   readonly methods: string;
@@ -74,7 +76,7 @@ describe("OpenAPI document", function () {
   });
 
   it("is generated from the same table as the aliases (all domains, plus test routes)", function () {
-    const routes = collectRoutes();
+    const routes = collectRoutes(allRoutes(declareDomains(loadConfig({}))));
     const fromTable = buildOpenApi(routes, { title: "t", version: "1" });
     for (const r of routes) expect(fromTable.paths[r.path]?.[r.method.toLowerCase()], `${r.method} ${r.path}`).to.not.equal(undefined);
     for (const r of routes) expect(doc.paths[r.path]?.[r.method.toLowerCase()], `${r.method} ${r.path}`).to.not.equal(undefined);

@@ -1,0 +1,99 @@
+/**
+ * The domain-module contract. A domain is one folder, `services/<domain>/`, exported through its
+ * `index.ts` as `defineDomain({...})`, and listed once in `services/index.ts`. The node reads
+ * every domain's config section at start (all problems reported at once), asks each for its
+ * declarations (tables, streams, actor kinds, jobs, routes: every node knows all of them, since
+ * any node may address any actor or serve any route) and starts the domains it hosts
+ * (`SERVICES`), which return their Moleculer services, what their jobs need, and how to stop.
+ */
+import type { ServiceSchema } from "moleculer";
+import type { Config } from "../config";
+import type { Env, EnvReader } from "../config/env";
+import type { Migration } from "../db";
+import type { Declaration } from "../streams/declarations";
+import type { Topology } from "../streams/subjects";
+import type { ActorKind, JobContext, JobDefinition } from "../actors/types";
+import type { RouteSpec } from "../gateway/routes";
+import type { Logger } from "../lib/logger";
+import type { NodeContext } from "./context";
+
+/** A job whose code needs what its domain's `start` returned (`deps`), besides the job's data. */
+export interface DomainJob<D = never, R = unknown, X = never> extends Omit<JobDefinition<D, R>, "run"> {
+  run(data: D, ctx: JobContext, deps: X): Promise<R>;
+}
+
+/** What a domain declares: known to every node, whether it hosts the domain or not. */
+export interface DomainDeclarations<X> {
+  readonly migrations?: readonly Migration[];
+  /** Streams, consumers and buckets (provisioned idempotently at start). */
+  readonly streams?: readonly Declaration[];
+  // Kinds and jobs of every message type live in one list: the variance of a handler's message
+  // parameter would refuse a list typed any narrower.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly kinds?: readonly ActorKind<any, any>[];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly jobs?: readonly DomainJob<any, any, X>[];
+  /** HTTP routes, served by the gateway of every node: the source of its aliases and OpenAPI. */
+  readonly routes?: readonly RouteSpec[];
+}
+
+/** What a started domain hands back to its node. */
+export interface DomainStarted<X> {
+  readonly services: readonly ServiceSchema[];
+  /** What this domain's jobs need (connections, stores, caches), passed to every run. */
+  readonly deps?: X;
+  /** Stops what `start` started beyond its services (loops, subscriptions); services stop with the broker. */
+  stop?(): Promise<void>;
+}
+
+/** An operator command of the REPL (`npm run repl`), run over a broker joined to the cluster. */
+export interface ReplCommand {
+  readonly name: string;
+  readonly description: string;
+  readonly options?: ReadonlyArray<readonly [flag: string, description: string]>;
+  // REPL commands receive vorpal's loosely typed args.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  action(broker: import("moleculer").ServiceBroker, args: Record<string, any>, print: (text: string) => void): Promise<void>;
+}
+
+/** A simulator of an external system, started by `npm start` in dev mode (bin/simulators.ts). */
+export interface DomainSimulator {
+  readonly name: string;
+  start(config: Config, log: Logger): Promise<{ readonly url: string; stop(): Promise<void> }>;
+}
+
+/** Parses a domain's section of the environment; problems go to `r` and are reported together. */
+export type ConfigSection<C> = (r: EnvReader, env: Env, platform: Config) => C;
+
+/** A domain module: `defineDomain` checks its shape at compile time and returns it as is. */
+export interface DomainModule<X = never> {
+  /** The SERVICES name: one lower-case word. */
+  readonly name: string;
+  /** One line for the README, `--help` and the console. */
+  readonly summary: string;
+  declare(config: Config, topology: Topology): DomainDeclarations<X>;
+  start(ctx: NodeContext): DomainStarted<X> | Promise<DomainStarted<X>>;
+  readonly repl?: readonly ReplCommand[];
+  readonly simulators?: readonly DomainSimulator[];
+}
+
+/** Declares a domain module (see {@link DomainModule}). */
+export function defineDomain<X = never>(module: DomainModule<X>): DomainModule<X> {
+  return module;
+}
+
+/**
+ * Binds `jobs` to the deps their domain's `start` will return: the runtime sees plain job
+ * definitions; a run before `start` returned (it cannot happen: jobs start after services) fails.
+ */
+export function bindJobs<X>(jobs: readonly DomainJob<unknown, unknown, X>[], started: () => DomainStarted<X> | undefined): JobDefinition[] {
+  return jobs.map(({ run, ...rest }) => ({
+    ...rest,
+    run: (data: unknown, ctx: JobContext) => {
+      const s = started();
+      if (!s) return Promise.reject(new Error(`job ${rest.name} ran before its domain started`));
+      // a domain whose jobs need nothing returns no deps (X is never)
+      return run(data, ctx, s.deps as X);
+    },
+  }));
+}
