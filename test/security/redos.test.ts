@@ -110,7 +110,7 @@ describe("security: a hostile event-type pattern cannot stall a node (ReDoS)", f
     expect(backref.json.error.code).to.equal("VALIDATION_ERROR");
     const detail = (backref.json.error.details as Array<{ path: string; message: string }>).find((d) => d.path === "/schema/properties/s/pattern");
     expect(detail, backref.text).to.not.equal(undefined);
-    expect(detail!.message).to.contain("^(a+)\\1$");
+    expect(detail!.message).to.contain(JSON.stringify("^(a+)\\1$")); // named as written in JSON
 
     const lookahead = await define("redos.lookahead", { type: "object", patternProperties: { "^(?!x)": { type: "string" } } });
     expect(lookahead.status, lookahead.text).to.equal(422);
