@@ -5,8 +5,7 @@
  * checked in code: JSON that would not round-trip (non-finite numbers such as 1e400, integers
  * beyond 2^53, lone UTF-16 surrogates), nesting depth, size, and a plausible timestamp.
  */
-import Ajv2020 from "ajv/dist/2020";
-import addFormats from "ajv-formats";
+import { createAjv } from "../lib/ajv";
 import type { EventRejectCode, Problem, Rejection, ValidEvent } from "./model";
 
 /** Event type names: dot-separated lower-case words, e.g. "order.created". */
@@ -45,9 +44,8 @@ export const ENVELOPE_SCHEMA = {
   },
 } as const;
 
-const ajv = new Ajv2020({ allErrors: true, strict: true });
-addFormats(ajv, ["date-time"]);
-const validateShape = ajv.compile(ENVELOPE_SCHEMA);
+// The envelope schema is this module's own (its patterns use lookahead): the trusted kind.
+const validateShape = createAjv({ trust: "trusted", allErrors: true, strict: true, formats: ["date-time"] }).compile(ENVELOPE_SCHEMA);
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 

@@ -2,7 +2,8 @@
  * Bounds on a JSON Schema from outside, checked before it is compiled, pure. Together with the
  * "untrusted" Ajv of {@link ./ajv} (linear regexes, uniqueItems and formats) they keep the work
  * of compiling the schema, and of validating one document against it, bounded:
- * - size: serialized bytes, nesting depth and the number of keywords (what compiling costs);
+ * - size: serialized bytes, nesting depth and the number of keywords (what compiling costs), and
+ *   the number of `patternProperties` patterns (each is tried on every key of a document);
  * - patterns: every `pattern` and `patternProperties` key must compile on the linear-time
  *   engine; the problem names the pattern and where it is;
  * - references: `$ref` must be a local JSON pointer ("#" or "#/..."); `$dynamicRef`,
@@ -25,6 +26,11 @@ export interface SchemaLimits {
   readonly maxDepth: number;
   /** Most keywords (keys of schema objects) in the whole schema. */
   readonly maxKeywords: number;
+  /**
+   * Most `patternProperties` patterns in the whole schema: each one is tried on every key of the
+   * objects it applies to, so their number multiplies the cost of every document.
+   */
+  readonly maxPatternProperties: number;
   /** Deepest document the schema will be applied to (the intake's limit). */
   readonly maxDataDepth: number;
   /** Most subschema applications at one depth of the document, `$ref`s expanded. */
@@ -32,7 +38,7 @@ export interface SchemaLimits {
 }
 
 /** Defaults sized for event-type schemas: room for large real schemas, none for blow-ups. */
-export const DEFAULT_SCHEMA_LIMITS: SchemaLimits = { maxBytes: 64 * 1024, maxDepth: 64, maxKeywords: 4000, maxDataDepth: 32, maxApplications: 10_000 };
+export const DEFAULT_SCHEMA_LIMITS: SchemaLimits = { maxBytes: 64 * 1024, maxDepth: 64, maxKeywords: 4000, maxPatternProperties: 64, maxDataDepth: 32, maxApplications: 10_000 };
 
 /** Keywords whose value is one subschema, applied to the same value (in place) or to its parts. */
 const ONE_IN_PLACE = ["not", "if", "then", "else"];
@@ -77,6 +83,7 @@ class Walker {
   readonly nodes = new Map<object, Node>();
   private readonly unresolved: Node[] = [];
   keywords = 0;
+  patternProperties = 0;
 
   constructor(
     private readonly root: object,
@@ -126,7 +133,10 @@ class Walker {
     if (typeof s["pattern"] === "string") this.checkPattern(s["pattern"], `${pointer}/pattern`);
     const pp = s["patternProperties"];
     if (typeof pp === "object" && pp !== null && !Array.isArray(pp)) {
-      for (const key of Object.keys(pp)) this.checkPattern(key, `${pointer}/patternProperties/${escape(key)}`);
+      for (const key of Object.keys(pp)) {
+        this.patternProperties++;
+        this.checkPattern(key, `${pointer}/patternProperties/${escape(key)}`);
+      }
     }
     if ("$ref" in s) {
       const ref = s["$ref"];
@@ -252,6 +262,9 @@ export function schemaLimitProblems(schema: unknown, limits: SchemaLimits = DEFA
   const root = w.node(schema, "");
   w.resolveRefs();
   if (w.keywords > limits.maxKeywords) w.problems.push({ path: at, message: `has ${w.keywords} keywords; at most ${limits.maxKeywords}` });
+  if (w.patternProperties > limits.maxPatternProperties) {
+    w.problems.push({ path: at, message: `has ${w.patternProperties} patternProperties patterns; at most ${limits.maxPatternProperties}` });
+  }
   if (w.problems.length > 0) return w.problems;
   const o = inPlaceOrder(root);
   if ("cycle" in o) return [{ path: `${base}${o.cycle}`, message: "is part of a $ref cycle that never goes into the data: validation would not end" }];
