@@ -6,8 +6,7 @@
  * beyond 2^53, lone UTF-16 surrogates: the platform's lib/storable-json.ts), nesting depth,
  * size, and a plausible timestamp.
  */
-import Ajv2020 from "ajv/dist/2020";
-import addFormats from "ajv-formats";
+import { createAjv } from "../../lib/ajv";
 import { roundTripProblems } from "../../lib/storable-json";
 import type { EventRejectCode, Problem, Rejection, ValidEvent } from "./model";
 
@@ -47,9 +46,8 @@ export const ENVELOPE_SCHEMA = {
   },
 } as const;
 
-const ajv = new Ajv2020({ allErrors: true, strict: true });
-addFormats(ajv, ["date-time"]);
-const validateShape = ajv.compile(ENVELOPE_SCHEMA);
+// The envelope schema is this module's own (its patterns use lookahead): the trusted kind.
+const validateShape = createAjv({ trust: "trusted", allErrors: true, strict: true, formats: ["date-time"] }).compile(ENVELOPE_SCHEMA);
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 

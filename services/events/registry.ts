@@ -4,9 +4,11 @@
  * of their type. Validators are compiled once per version and cached. Where the definitions are
  * kept (a KV bucket watched by every node) is not this module's concern: it only applies them.
  */
-import Ajv2020, { type ErrorObject, type ValidateFunction } from "ajv/dist/2020";
-import addFormats from "ajv-formats";
-import { TYPE_NAME_PATTERN } from "./envelope";
+import type Ajv2020 from "ajv/dist/2020";
+import type { ErrorObject, ValidateFunction } from "ajv/dist/2020";
+import { createAjv } from "../../lib/ajv";
+import { DEFAULT_SCHEMA_LIMITS, schemaLimitProblems, type SchemaLimits } from "../../lib/schema-limits";
+import { MAX_DATA_DEPTH, TYPE_NAME_PATTERN } from "./envelope";
 import type { Problem, Rejection } from "./model";
 
 /** One version of one event type. */
@@ -28,8 +30,14 @@ export interface EventTypeInfo {
   readonly versions: readonly EventTypeVersion[];
 }
 
+/**
+ * Bounds on an event type's schema (see lib/schema-limits): its size, and its cost on documents
+ * as deep as the intake lets `data` be.
+ */
+export const TYPE_SCHEMA_LIMITS: SchemaLimits = { ...DEFAULT_SCHEMA_LIMITS, maxDataDepth: MAX_DATA_DEPTH };
+
 /** Largest accepted schema (serialized), in bytes. */
-export const MAX_SCHEMA_BYTES = 64 * 1024;
+export const MAX_SCHEMA_BYTES = TYPE_SCHEMA_LIMITS.maxBytes;
 
 const NAME = new RegExp(TYPE_NAME_PATTERN);
 
@@ -46,11 +54,10 @@ export function parseTypeKey(key: string): { name: string; version: number } | u
 }
 
 function newAjv(): Ajv2020 {
+  // Schemas come from admins: the untrusted kind (linear-time patterns, uniqueItems, formats).
   // Unknown keywords are refused (a typo would silently validate nothing); type strictness is
   // left off so that ordinary schemas written without "type" everywhere are accepted.
-  const ajv = new Ajv2020({ allErrors: true, strictSchema: true, strictNumbers: true, strictTypes: false, strictTuples: false, strictRequired: false, logger: false });
-  addFormats(ajv);
-  return ajv;
+  return createAjv({ trust: "untrusted", allErrors: true, strictSchema: true, strictNumbers: true, strictTypes: false, strictTuples: false, strictRequired: false, logger: false });
 }
 
 /** ajv errors as problems with JSON pointers under `base`; at most 20. */
@@ -76,7 +83,9 @@ export function schemaProblems(errors: readonly ErrorObject[] | null | undefined
 
 /**
  * Problems of a proposed type definition (empty when it can be registered): the name's syntax,
- * the schema's size, and that it compiles (no unknown keywords, no unresolvable `$ref`).
+ * the schema's bounds ({@link TYPE_SCHEMA_LIMITS}: size, depth, keywords, `$ref` expansion, and
+ * patterns the linear-time engine can run, each refused one named), and that it compiles (no
+ * unknown keywords or formats, no unresolvable `$ref`).
  */
 export function checkTypeDefinition(name: string, schema: unknown): Problem[] {
   const problems: Problem[] = [];
@@ -85,17 +94,21 @@ export function checkTypeDefinition(name: string, schema: unknown): Problem[] {
     problems.push({ path: "/schema", message: "must be a JSON Schema object" });
     return problems;
   }
-  const size = Buffer.byteLength(JSON.stringify(schema), "utf8");
-  if (size > MAX_SCHEMA_BYTES) {
-    problems.push({ path: "/schema", message: `is ${size} bytes; at most ${MAX_SCHEMA_BYTES}` });
-    return problems;
-  }
+  const bounds = schemaLimitProblems(schema, TYPE_SCHEMA_LIMITS, "/schema");
+  if (bounds.length > 0) return [...problems, ...bounds];
   try {
     newAjv().compile(schema);
   } catch (err) {
     problems.push({ path: "/schema", message: `does not compile: ${(err as Error).message.slice(0, 300)}` });
   }
   return problems;
+}
+
+/** Compiles a schema from outside: its bounds first (a version written to the bucket by other means is held to them too). */
+function compileBounded(schema: Readonly<Record<string, unknown>>): ValidateFunction {
+  const bounds = schemaLimitProblems(schema, TYPE_SCHEMA_LIMITS);
+  if (bounds.length > 0) throw new Error(bounds.map((p) => `${p.path}: ${p.message}`).join("; "));
+  return newAjv().compile(schema);
 }
 
 /** The outcome of validating one event's data. */
@@ -174,7 +187,7 @@ export class EventTypeRegistry {
     let out: ValidateFunction | Error;
     try {
       // One ajv per version: two versions may carry the same $id.
-      out = newAjv().compile(v.schema);
+      out = compileBounded(v.schema);
     } catch (err) {
       out = err instanceof Error ? err : new Error(String(err));
     }

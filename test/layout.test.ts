@@ -1,0 +1,122 @@
+/**
+ * The layout holds: no import cycles among the repository's modules (type-only imports count
+ * too: a cycle of types is still a knot a reader has to untie), and each domain's name appears
+ * in no source file outside its own folder, the tests, the entry points and the registry.
+ */
+import { expect } from "chai";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+
+const ROOT = path.resolve(__dirname, "..");
+
+/** Tracked and untracked (not ignored) TypeScript files, relative to the root. */
+function sources(): string[] {
+  return execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "--", "*.ts"], { cwd: ROOT, encoding: "utf8" })
+    .split("\n")
+    .filter((f) => f !== "" && existsSync(path.join(ROOT, f)));
+}
+
+const SPEC = /(?:\bfrom\s+|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)["'](\.{1,2}(?:\/[^"']*)?)["']/gm;
+
+/** The relative imports of `file`, resolved to repository files. */
+function importsOf(file: string, known: ReadonlySet<string>): string[] {
+  const text = readFileSync(path.join(ROOT, file), "utf8");
+  const out: string[] = [];
+  for (const m of text.matchAll(SPEC)) {
+    const base = path.posix.normalize(path.posix.join(path.posix.dirname(file), m[1]!));
+    const hit = [base, `${base}.ts`, `${base}/index.ts`].find((c) => known.has(c));
+    if (hit) out.push(hit);
+  }
+  return out;
+}
+
+/** The import graph of `files`. */
+function importGraph(files: readonly string[]): Map<string, string[]> {
+  const known = new Set(files);
+  return new Map(files.map((f) => [f, importsOf(f, known)]));
+}
+
+/** Every cycle's nodes: one per strongly connected component of more than one node, or a self-edge. */
+export function findCycles(edges: ReadonlyMap<string, readonly string[]>): string[][] {
+  const files = [...edges.keys()];
+  // Tarjan's strongly connected components, iterative enough for a few hundred files.
+  let index = 0;
+  const idx = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const on = new Set<string>();
+  const cycles: string[][] = [];
+  const visit = (v: string): void => {
+    idx.set(v, index);
+    low.set(v, index++);
+    stack.push(v);
+    on.add(v);
+    for (const w of edges.get(v) ?? []) {
+      if (!idx.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (on.has(w)) low.set(v, Math.min(low.get(v)!, idx.get(w)!));
+    }
+    if (low.get(v) === idx.get(v)) {
+      const comp: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        on.delete(w);
+        comp.push(w);
+      } while (w !== v);
+      if (comp.length > 1 || (edges.get(v) ?? []).includes(v)) cycles.push(comp.sort());
+    }
+  };
+  for (const f of files) if (!idx.has(f)) visit(f);
+  return cycles;
+}
+
+/**
+ * Source files outside `services/<domain>/`, test/, bin/ and the registry that name the domain
+ * (case-insensitive): for each domain, the words only it uses.
+ */
+export function domainLeaks(files: readonly string[], domain: string, words: readonly string[]): string[] {
+  const re = new RegExp(words.join("|"), "i");
+  return files.filter(
+    (f) =>
+      !f.startsWith(`services/${domain}/`) &&
+      !f.startsWith("test/") &&
+      !f.startsWith("bin/") &&
+      f !== "services/index.ts" &&
+      re.test(readFileSync(path.join(ROOT, f), "utf8")),
+  );
+}
+
+describe("layout", function () {
+  // "events" alone is also Moleculer's word (broadcast events) and the supporters' (supporter
+  // events), so the tenant-events domain is searched for by the words only it uses.
+  const DOMAIN_WORDS: Record<string, readonly string[]> = {
+    receipts: ["receipt"],
+    supporters: ["supporter"],
+    events: ["tenant", "event.type", "eventtype", "event-type"],
+  };
+  for (const [domain, words] of Object.entries(DOMAIN_WORDS)) {
+    it(`names the ${domain} domain in no source file outside services/${domain}/, test/, bin/ and the registry`, function () {
+      expect(domainLeaks(sources(), domain, words)).to.deep.equal([]);
+    });
+  }
+
+  it("has no import cycles", function () {
+    const cycles = findCycles(importGraph(sources()));
+    expect(cycles.map((c) => c.join(" <-> "))).to.deep.equal([]);
+  });
+
+  it("finds cycles when there are some (the check bites)", function () {
+    const g = new Map([
+      ["a", ["b"]],
+      ["b", ["c"]],
+      ["c", ["a", "d"]],
+      ["d", []],
+      ["e", ["e"]],
+    ]);
+    expect(findCycles(g)).to.deep.equal([["a", "b", "c"], ["e"]]);
+    expect(findCycles(new Map([["a", ["b"]], ["b", []]]))).to.deep.equal([]);
+  });
+});
