@@ -23,7 +23,7 @@ import { TestCluster } from "../test/support/cluster";
 import { cleanupNamespace, freshNamespace, NATS_URL } from "../test/support/namespace";
 import { waitFor } from "../test/support/wait";
 import { createLogger } from "../lib/logger";
-import { loadConfig } from "../config";
+import { loadConfig } from "../node/config";
 import { provision } from "../streams/provision";
 import { eventDeclarations, eventNames } from "../services/events/streams";
 import { EventTypeRegistry, LatencyHistogram, TypeStore, type FeedEvent } from "../services/events";

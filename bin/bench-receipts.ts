@@ -43,7 +43,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { ServiceBroker } from "moleculer";
-import { loadConfig } from "../config";
+import { loadConfig } from "../node/config";
 import { brokerOptions } from "../moleculer.config";
 import { createLogger } from "../lib/logger";
 import { errorMessage } from "../lib/errors";

@@ -19,7 +19,7 @@
 import { parseArgs } from "node:util";
 import pino from "pino";
 import { Redis } from "ioredis";
-import { loadConfig, ConfigError } from "../config";
+import { loadConfig, ConfigError } from "../node/config";
 import { createPool, migrate } from "../db";
 import { connectNats, type NatsHandles } from "../nats";
 import { AppError, errorMessage } from "../lib/errors";

@@ -4,7 +4,7 @@
  * pipelines that want it as a separate step. Prints progress; exits non-zero on an
  * incompatible change with a line saying what and why.
  */
-import { loadConfig, ConfigError } from "../config";
+import { loadConfig, ConfigError } from "../node/config";
 import { connectNats } from "../nats";
 import { createLogger } from "../lib/logger";
 import { errorMessage } from "../lib/errors";

@@ -5,7 +5,7 @@
  * assertion signed with CLUSTER_SECRET (node/caller-guard.ts): run it with the nodes' config.
  */
 import { ServiceBroker } from "moleculer";
-import { loadConfig, ConfigError } from "../config";
+import { loadConfig, ConfigError } from "../node/config";
 import { brokerOptions } from "../moleculer.config";
 import { replCommands } from "../node/repl-commands";
 

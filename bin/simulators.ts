@@ -7,7 +7,7 @@
  * change it at run time through each server's /admin/config. Forked by `npm start` in dev mode
  * (it reports "ready" over IPC), or run alone: `npx tsx bin/simulators.ts`.
  */
-import { loadConfig, ConfigError } from "../config";
+import { loadConfig, ConfigError } from "../node/config";
 import { createLogger } from "../lib/logger";
 import { errorMessage } from "../lib/errors";
 import { startSimulator, mergeSimConfig, DEFAULT_SIM_CONFIG, type SimConfig, type Simulator } from "../services/receipts/simulators";

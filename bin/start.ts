@@ -4,7 +4,8 @@
  * configured. SIGTERM/SIGINT drain the node: stop taking messages, finish in-flight work,
  * release partition leases so another node takes over at once.
  */
-import { loadConfig, ConfigError, type Config } from "../config";
+import { loadConfig, ConfigError } from "../node/config";
+import { type Config } from "../config";
 import { startNode, StartupError } from "../node/start";
 import { createLogger } from "../lib/logger";
 import { errorMessage } from "../lib/errors";

@@ -24,15 +24,13 @@ export interface MasterConfig {
  */
 export const DEV_MASTER_KEY = "MUFUZ1RdnNbXShF6EoM2tsQYlhPrh348E0ZLqvBG4UU=";
 
-/** Services that open or make sealed secrets: outside dev mode they need a real master key. */
-const USERS = ["gateway", "receipts"];
-
 /** Reads the master keys; problems go to `r.problems`. */
-export function masterConfig(r: EnvReader, env: Env, serviceNames: readonly string[]): MasterConfig {
+export function masterConfig(r: EnvReader, env: Env, users: readonly string[]): MasterConfig {
   // Read again quietly: loadConfig reports problems of DEV_MODE and SERVICES once.
   const quiet = new EnvReader(env);
   const devMode = quiet.bool("DEV_MODE", env["NODE_ENV"] !== "production");
-  const hosted = quiet.list("SERVICES", [...serviceNames]).some((s) => USERS.includes(s));
+  const services = quiet.list("SERVICES", []);
+  const hosting = users.filter((u) => services.length === 0 || services.includes(u));
   const list = r.str("MASTER_KEYS", "");
   const one = r.str("MASTER_KEY", "");
   if (list !== "" && one !== "") r.problems.push("MASTER_KEY and MASTER_KEYS are both set: set MASTER_KEYS only (current key first)");
@@ -49,6 +47,6 @@ export function masterConfig(r: EnvReader, env: Env, serviceNames: readonly stri
   }
   if (keys.length > 0) return { keys, devKey: false };
   if (devMode) return { keys: [DEV_MASTER_KEY], devKey: true };
-  if (hosted) r.problems.push("MASTER_KEYS is required outside dev mode when the gateway or receipts service runs (base64 of 32 bytes, current first)");
+  if (hosting.length > 0) r.problems.push(`MASTER_KEYS is required outside dev mode when the ${hosting.join(" or ")} service runs (base64 of 32 bytes, current first)`);
   return { keys: [], devKey: false };
 }

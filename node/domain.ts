@@ -7,7 +7,7 @@
  * (`SERVICES`), which return their Moleculer services, what their jobs need, and how to stop.
  */
 import type { ServiceSchema } from "moleculer";
-import type { Config } from "../config";
+import type { Config, PlatformConfig } from "../config";
 import type { Env, EnvReader } from "../config/env";
 import type { Migration } from "../db";
 import type { Declaration } from "../streams/declarations";
@@ -63,7 +63,7 @@ export interface DomainSimulator {
 }
 
 /** Parses a domain's section of the environment; problems go to `r` and are reported together. */
-export type ConfigSection<C> = (r: EnvReader, env: Env, platform: Config) => C;
+export type ConfigSection<C> = (r: EnvReader, env: Env, platform: PlatformConfig) => C;
 
 /** A domain module: `defineDomain` checks its shape at compile time and returns it as is. */
 export interface DomainModule<X = never> {
@@ -71,6 +71,10 @@ export interface DomainModule<X = never> {
   readonly name: string;
   /** One line for the README, `--help` and the console. */
   readonly summary: string;
+  /** Reads this domain's section of the environment (`config.<name>`, typed by its DomainConfigs augmentation). */
+  readonly config?: ConfigSection<unknown>;
+  /** True when this domain opens or makes sealed secrets: outside dev mode it needs MASTER_KEYS. */
+  readonly needsMasterKey?: boolean;
   declare(config: Config, topology: Topology): DomainDeclarations<X>;
   start(ctx: NodeContext): DomainStarted<X> | Promise<DomainStarted<X>>;
   readonly repl?: readonly ReplCommand[];

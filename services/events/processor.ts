@@ -37,7 +37,7 @@ import type { EventNames } from "./streams";
 import { LeaseManager, type PartitionRef } from "../../actors/leases";
 import { DeadLetters } from "../../actors/dlq";
 import { sleep } from "../../actors/codec";
-import type { EventsConfig } from "../../config";
+import type { EventsConfig } from "./config";
 import { FairScheduler } from "./scheduler";
 import { LatencyHistogram } from "../../lib/histogram";
 import { decodeEnvelope } from "./envelope";

@@ -9,6 +9,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import { Counter, Histogram as PromHistogram } from "prom-client";
 import type { NodeContext } from "../../node/context";
 import { defineDomain } from "../../node/domain";
+import { eventsConfig } from "./config";
 import { clientOf, requireOperator, requireScope, type GatewayMeta, type HttpCallParams } from "../../gateway";
 import { AppError } from "../../lib/errors";
 import { eventDeclarations, eventNames } from "./streams";
@@ -228,6 +229,7 @@ function createEventServices(ctx: NodeContext): ServiceSchema[] {
 /** The events domain (see the module doc). */
 export const eventsDomain = defineDomain({
   name: "events",
+  config: eventsConfig,
   summary: "multi-tenant event intake: envelope and per-type schema validation, an event store per (client, event id), DLQ, per-client fairness, a sender feed",
   declare: (config, topo) => ({ migrations: eventMigrations, streams: eventDeclarations(topo, config), routes: eventRoutes }),
   start: (ctx) => ({ services: createEventServices(ctx) }),

@@ -542,6 +542,7 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
 /** The gateway domain: client registry tables, the gateway's own routes, and its services. */
 export const gatewayDomain = defineDomain({
   name: "gateway",
+  needsMasterKey: true,
   summary: "the HTTP gateway (every domain's routes, OpenAPI, OAuth2 client credentials) and the client registry",
   declare: () => ({ migrations: clientMigrations, routes: gatewayRoutes }),
   start: (ctx) => ({ services: createGatewayServices(ctx) }),

@@ -9,6 +9,7 @@ import { Counter } from "prom-client";
 import type { Config } from "../../config";
 import type { NodeContext } from "../../node/context";
 import { defineDomain } from "../../node/domain";
+import { receiptsConfig } from "./config";
 import { requireOperator, requireScope, type GatewayMeta, type HttpCallParams } from "../../gateway";
 import { AppError, errorMessage } from "../../lib/errors";
 import { RECEIPT_JOBS, RECEIPT_KIND, receiptKind, type RegistrationService } from "./receipt.actor";
@@ -236,6 +237,8 @@ function createReceiptServices(ctx: NodeContext): ServiceSchema[] {
 /** The receipts domain (see module doc). */
 export const receiptsDomain = defineDomain({
   name: "receipts",
+  config: receiptsConfig,
+  needsMasterKey: true,
   summary: "receipt registration: JSON and XML receipts validated, registered with the tax and warehouse services, durable status, client webhooks",
   declare: (config, topo) => ({
   migrations: receiptMigrations,

@@ -4,6 +4,14 @@
  * keys, the user and ERP services, retry/backoff/breaker settings, queue bounds and batching.
  */
 import type { Env, EnvReader } from "../../config/env";
+import type { PlatformConfig } from "../../config";
+
+declare module "../../config" {
+  interface DomainConfigs {
+    /** Supporter identities and events to the user and ERP services (services/supporters/). */
+    readonly supporters: SupportersConfig;
+  }
+}
 
 /** Settings of supporter intake and propagation to the user and ERP services. */
 export interface SupportersConfig {
@@ -70,9 +78,9 @@ export const DEV_SUPPORTER_SECRETS = {
 } as const;
 
 /** Reads the supporters section; problems go to `r.problems`. */
-export function supportersConfig(r: EnvReader, env: Env, serviceNames: readonly string[]): SupportersConfig {
-  const devMode = r.bool("DEV_MODE", env["NODE_ENV"] !== "production");
-  const hosted = r.list("SERVICES", [...serviceNames]).includes("supporters");
+export function supportersConfig(r: EnvReader, env: Env, platform: PlatformConfig): SupportersConfig {
+  const devMode = platform.devMode;
+  const hosted = platform.services.includes("supporters");
   const set = (name: string): boolean => (env[name] ?? "").trim() !== "";
   let devSecrets = false;
   let pepper = r.str("SUPPORTERS_PEPPER", "");

@@ -11,6 +11,7 @@ import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import type { Config } from "../../config";
 import type { NodeContext } from "../../node/context";
 import { defineDomain } from "../../node/domain";
+import { supportersConfig } from "./config";
 import { clientOf, requireCaller, type GatewayMeta, type HttpCallParams, type Scope } from "../../gateway";
 import { AppError, errorMessage } from "../../lib/errors";
 import type { Subscription } from "../../nats";
@@ -207,6 +208,7 @@ function createSupporterServices(ctx: NodeContext): ServiceSchema[] {
 /** The supporters domain (see module doc). */
 export const supportersDomain = defineDomain({
   name: "supporters",
+  config: supportersConfig,
   summary: "supporter identities and events from many producers, a pseudonymous identity hash, ordered forwarding to the user and ERP services",
   declare: (config, topo) => ({
   migrations: supporterMigrations,

@@ -10,7 +10,7 @@ import { TestCluster } from "../support/cluster";
 import { cleanupNamespace, DATABASE_URL, freshNamespace, NATS_URL } from "../support/namespace";
 import { createPool } from "../../db";
 import { waitFor } from "../support/wait";
-import { loadConfig } from "../../config";
+import { loadConfig } from "../../node/config";
 import { provision } from "../../streams/provision";
 import { eventDeclarations, eventNames } from "../../services/events/streams";
 import { EventTypeRegistry, TypeStore } from "../../services/events";

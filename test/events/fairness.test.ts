@@ -8,7 +8,7 @@
 import { expect } from "chai";
 import { freshNamespace, NATS_URL } from "../support/namespace";
 import { waitFor } from "../support/wait";
-import { loadConfig } from "../../config";
+import { loadConfig } from "../../node/config";
 import { provision } from "../../streams/provision";
 import { topology } from "../../streams/subjects";
 import { eventDeclarations } from "../../services/events/streams";

@@ -4,7 +4,7 @@
  * of the store and the streams.
  */
 import type { ServiceSchema } from "moleculer";
-import { loadConfig } from "../../config";
+import { loadConfig } from "../../node/config";
 import { startNode, type RunningNode } from "../../node/start";
 import { clientAdminDeps, createClient } from "../../services/gateway/clients";
 import { connectNats, isJsApiError, JetStreamApiCodes, type NatsHandles } from "../../nats";

@@ -9,7 +9,7 @@ import type { Server } from "node:http";
 import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import type { ServiceSchema } from "moleculer";
-import { loadConfig } from "../../config";
+import { loadConfig } from "../../node/config";
 import { migrate } from "../../db";
 import { startNode, type RunningNode } from "../../node/start";
 import type { NodeContext } from "../../node/context";

@@ -8,7 +8,7 @@ import { Validator } from "@seriousme/openapi-schema-validator";
 import { freshNamespace } from "../support/namespace";
 import { startGatewayNode, request, cleanupAll, isUniformError, type GatewayNode } from "./harness";
 import { buildOpenApi, missingFromOpenApi, gatewayRoutes, type OpenApiDocument } from "../../gateway";
-import { loadConfig } from "../../config";
+import { loadConfig } from "../../node/config";
 import { collectRoutes } from "../../services/gateway/service";
 import { allRoutes, declareDomains } from "../../node/assemble";
 

@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import { RECEIPT_TYPES } from "../../services/receipts/types";
 import { signWebhook } from "../../services/receipts/webhooks";
-import { loadConfig } from "../../config";
+import { loadConfig } from "../../node/config";
 import { connectNats } from "../../nats";
 import { receiptNames } from "../../services/receipts/streams";
 import { readReceipt } from "../../services/receipts/parse";

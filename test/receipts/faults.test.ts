@@ -13,7 +13,7 @@ import { expect } from "chai";
 import type { ChildProcess } from "node:child_process";
 import { ServiceBroker } from "moleculer";
 import pino from "pino";
-import { loadConfig } from "../../config";
+import { loadConfig } from "../../node/config";
 import { brokerOptions } from "../../moleculer.config";
 import { RECEIPT_TYPES } from "../../services/receipts/types";
 import { freshNamespace, NATS_URL } from "../support/namespace";

@@ -6,7 +6,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
-import { loadConfig } from "../../config";
+import { loadConfig } from "../../node/config";
 import type { RunningNode } from "../../node/start";
 import { clientAdminDeps, createClient, type CreatedClient } from "../../services/gateway/clients";
 import { startSimulator, type Simulator } from "../../services/receipts/simulators";

@@ -17,7 +17,8 @@
 import { expect } from "chai";
 import { ServiceBroker } from "moleculer";
 import { randomBytes } from "node:crypto";
-import { loadConfig, DEV_CLUSTER_SECRET } from "../../config";
+import { loadConfig } from "../../node/config";
+import { DEV_CLUSTER_SECRET } from "../../config";
 import { brokerOptions } from "../../moleculer.config";
 import { createCallerTokens, operatorMeta } from "../../gateway/caller";
 import { clientCommands, dlqReplayCommand, partitionsCommand } from "../../node/repl-commands";

@@ -12,7 +12,8 @@
 import { expect } from "chai";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { loadConfig, type Config } from "../../config";
+import { loadConfig } from "../../node/config";
+import { type Config } from "../../config";
 import { startNode, type RunningNode } from "../../node/start";
 import pino from "pino";
 import { createEgress, type Resolver } from "../../lib/egress-http";

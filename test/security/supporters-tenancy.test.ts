@@ -16,7 +16,7 @@
  */
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
-import { DEV_SUPPORTER_SECRETS } from "../../config";
+import { DEV_SUPPORTER_SECRETS } from "../../services/supporters/config";
 import type { CreatedClient } from "../../services/gateway/clients";
 import { identityHash, normaliseEmail } from "../../services/supporters/identity";
 import { freshNamespace } from "../support/namespace";

@@ -8,7 +8,7 @@ import path from "node:path";
 import { ServiceBroker } from "moleculer";
 import { connectNats, type NatsHandles, type KV } from "../../nats";
 import { topology, partitionOf, type Topology } from "../../streams/subjects";
-import { loadConfig } from "../../config";
+import { loadConfig } from "../../node/config";
 import { brokerOptions } from "../../moleculer.config";
 import { nodeEnv, NATS_URL } from "./namespace";
 import { waitFor } from "./wait";

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
 import path from "node:path";
-import { loadConfig } from "../../config";
+import { loadConfig } from "../../node/config";
 import { startNode, type RunningNode } from "../../node/start";
 import { nodeEnv } from "./namespace";
 import { waitFor } from "./wait";

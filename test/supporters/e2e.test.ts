@@ -9,7 +9,7 @@ import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { ServiceBroker } from "moleculer";
 import { createLogger } from "../../lib/logger";
-import { loadConfig } from "../../config";
+import { loadConfig } from "../../node/config";
 import { brokerOptions } from "../../moleculer.config";
 import { supporterCommands } from "../../node/repl-commands";
 import { NATS_URL } from "../support/namespace";

@@ -16,7 +16,7 @@ import { createPool, quoteIdent } from "../../db";
 import { headersToRecord } from "../../actors/codec";
 import { supporterNames } from "../../services/supporters/streams";
 import { identityHash, normaliseEmail } from "../../services/supporters/identity";
-import { DEV_SUPPORTER_SECRETS } from "../../config";
+import { DEV_SUPPORTER_SECRETS } from "../../services/supporters/config";
 import type { NatsHandles } from "../../nats";
 import { Producers, call, cleanupSupporters, freePort, makeClientIn, startChild, startSims, supportersEnv, type ChildNode, type Sims } from "./harness";
 

@@ -6,7 +6,8 @@
  */
 import http from "node:http";
 import pino from "pino";
-import { DEV_MASTER_KEY, DEV_SUPPORTER_SECRETS } from "../../config";
+import { DEV_MASTER_KEY } from "../../config";
+import { DEV_SUPPORTER_SECRETS } from "../../services/supporters/config";
 import { createKeyring } from "../../lib/sealed";
 import type { RunningNode } from "../../node/start";
 import { clientAdminDeps, createClient, createClientStore, type CreatedClient } from "../../services/gateway/clients";

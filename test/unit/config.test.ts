@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { loadConfig, ConfigError, DEV_CLUSTER_SECRET } from "../../config";
+import { loadConfig, ConfigError } from "../../node/config";
+import { DEV_CLUSTER_SECRET } from "../../config";
 
 describe("config", () => {
   it("has working local defaults", () => {

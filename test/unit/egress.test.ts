@@ -18,7 +18,7 @@ import {
 } from "../../lib/ip";
 import { DEV_EGRESS_ALLOW, STRICT_EGRESS, checkHost, checkUrl, parseEgressAllow } from "../../lib/egress";
 import { EgressRefusedError, checkedLookup, createEgress, resolveChecked, type Resolver } from "../../lib/egress-http";
-import { ConfigError, loadConfig } from "../../config";
+import { ConfigError, loadConfig } from "../../node/config";
 
 const text = (s: string): string | null => {
   const ip = parseIp(s);

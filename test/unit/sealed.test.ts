@@ -2,7 +2,8 @@ import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { createKeyring, isSealed, masterKeyId, sealedKid, SealedError } from "../../lib/sealed";
 import { credentialCacheMac, decodeEntry, encodeEntry } from "../../services/gateway/clients/cache-entry";
-import { loadConfig, ConfigError, DEV_MASTER_KEY } from "../../config";
+import { loadConfig, ConfigError } from "../../node/config";
+import { DEV_MASTER_KEY } from "../../config";
 
 const key = () => randomBytes(32).toString("base64");
 

@@ -13,7 +13,7 @@ import { decodeClientChange } from "../../services/gateway/clients/notices";
 import { credentialCacheMac } from "../../services/gateway/clients/cache-entry";
 import { createKeyring } from "../../lib/sealed";
 import { DEV_MASTER_KEY } from "../../config";
-import { loadConfig, ConfigError } from "../../config";
+import { loadConfig, ConfigError } from "../../node/config";
 
 describe("token buckets (in memory)", () => {
   const limit = { perSec: 2, burst: 3 };
