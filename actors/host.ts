@@ -17,7 +17,7 @@ import { decodeJson, encodeJson, headersToRecord, sleep } from "./codec";
 import { backoffDelay } from "./backoff";
 import { LatencyHistogram } from "../lib/histogram";
 import { TerminalError, errorMessage } from "../lib/errors";
-import { partitionOf, type Topology } from "../streams/subjects";
+import { partitionOf } from "../streams/subjects";
 
 /** One message waiting for its actor. */
 interface Pending {

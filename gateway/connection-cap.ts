@@ -30,13 +30,17 @@ export function capConnectionsPerIp(server: Server, opts: ConnectionCapOptions):
   if (opts.max > 0) {
     server.on("connection", (socket: Socket) => {
       const ip = normalizeIp(socket.remoteAddress);
-      if (!ip) return socket.destroy();
+      if (!ip) {
+        socket.destroy();
+        return;
+      }
       if (opts.exempt?.(ip)) return;
       const key = ipKey(ip);
       const n = (open.get(key) ?? 0) + 1;
       if (n > opts.max) {
         opts.onRefuse?.();
-        return socket.destroy();
+        socket.destroy();
+        return;
       }
       open.set(key, n);
       socket.once("close", () => {

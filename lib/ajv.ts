@@ -128,7 +128,7 @@ function addLinearUniqueItems(ajv: Ajv2020): void {
   ajv.removeKeyword("uniqueItems");
   const validate = Object.assign(
     (schema: boolean, data: unknown[]): boolean => {
-      validate.errors = undefined;
+      validate.errors = [];
       if (!schema) return true;
       const seen = new Map<string, number>();
       for (let i = 0; i < data.length; i++) {
@@ -142,7 +142,7 @@ function addLinearUniqueItems(ajv: Ajv2020): void {
       }
       return true;
     },
-    { errors: undefined as Array<Partial<ErrorObject>> | undefined },
+    { errors: [] as Array<Partial<ErrorObject>> },
   );
   ajv.addKeyword({ keyword: "uniqueItems", type: "array", schemaType: "boolean", errors: true, validate });
 }

@@ -54,7 +54,7 @@ export interface EventsConfig {
 export const DEV_EVENTS_DATA_KEY = { id: "dev", key: "swckGl9OZrW8033rVtacUQpdE2GTU359FAff9N096ik=" } as const;
 
 /** Reads the events section (EVENTS_*); problems go to `r.problems`. */
-export function eventsConfig(r: EnvReader, env: Env, platform: PlatformConfig): EventsConfig {
+export function eventsConfig(r: EnvReader, _env: Env, platform: PlatformConfig): EventsConfig {
   const devMode = platform.devMode;
   const hosted = platform.services.includes("events");
   const rawKeys = r.str("EVENTS_DATA_KEYS", "");

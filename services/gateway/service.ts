@@ -323,7 +323,7 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
       errorHandler(req: IncomingMessage, res: ServerResponse, err: unknown) {
         sendError(req, res, err);
       },
-      async authenticate(c: GatewayContext<unknown>, _route: unknown, req: IncomingMessage) {
+      async authenticate(_c: GatewayContext<unknown>, _route: unknown, req: IncomingMessage) {
         const st = states.get(req);
         if (!st) throw new AppError("INTERNAL", "request state missing");
         if (st.spec.access === "public") {

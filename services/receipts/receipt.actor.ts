@@ -284,7 +284,7 @@ export function webhookBody(s: ReceiptState, event: WebhookEvent, now: number, p
 }
 
 function reasonOf(s: ReceiptState, status: ReceiptStatus): string | null {
-  const { tax, warehouse } = s.steps;
+  const { tax } = s.steps;
   switch (status) {
     case "REJECTED": {
       const svc = tax.state === "rejected" ? "tax" : "warehouse";
@@ -382,7 +382,7 @@ function onSubmit(d: Draft, r: SubmittedReceipt, opts: ReceiptActorOptions, now:
   for (const svc of REGISTRATION_SERVICES) startRegistration(d, svc, now, deadlineAt);
 }
 
-function onRegistrationResult(d: Draft, svc: RegistrationService, r: JobResult["$job"], opts: ReceiptActorOptions, now: number): void {
+function onRegistrationResult(d: Draft, svc: RegistrationService, r: JobResult["$job"], _opts: ReceiptActorOptions, now: number): void {
   const step = d.s.steps[svc];
   if (FINAL_STEP.includes(step.state)) return;
   const result = (r.ok ? r.result : undefined) as Partial<{ registrationId: string; pending: boolean }> | undefined;

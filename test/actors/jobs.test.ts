@@ -27,7 +27,7 @@ const taskKind: ActorKind<TaskState, TaskMsg> = {
   handle(state, msg) {
     if (isJobResult(msg.data)) {
       const r = msg.data.$job;
-      return { state: { ...state, results: [...state.results, { job: r.job, ok: r.ok, result: r.result, error: r.error, terminal: r.terminal, attempts: r.attempts }] } };
+      return { state: { ...state, results: [...state.results, { ...r }] } };
     }
     const m = msg.data;
     return {

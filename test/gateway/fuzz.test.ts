@@ -28,7 +28,7 @@ interface Case {
   readonly category: string;
   readonly raw: Buffer;
   /** Statuses this case must get (any 4xx when absent). */
-  readonly expect?: readonly number[];
+  readonly expect?: readonly number[] | undefined;
 }
 
 interface RawAnswer {

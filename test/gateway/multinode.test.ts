@@ -7,7 +7,7 @@ import { expect } from "chai";
 import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { startGatewayNode, makeClient, request, cleanupAll, isUniformError, type GatewayNode } from "./harness";
-import { suspendClient, activateClient, type ClientAdminDeps } from "../../services/gateway/clients";
+import { suspendClient, activateClient } from "../../services/gateway/clients";
 
 describe("gateway on two nodes", function () {
   const ns = freshNamespace("tgm");
@@ -64,7 +64,7 @@ describe("gateway on two nodes", function () {
     const c = await makeClient(a.admin, { scopes: ["notes:read"] });
     for (const n of [a, b]) expect((await request(`${n.url}/api/v1/me`, { headers: { authorization: `Bearer ${c.apiKey}` } })).status).to.equal(200);
     // What bin/clients.ts uses: its own store, Redis and NATS connections, no broker.
-    const outside: ClientAdminDeps = { ...a.admin, onChange: undefined };
+    const { onChange: _onChange, ...outside } = a.admin;
     const t0 = Date.now();
     await suspendClient(outside, c.client.id);
     for (const n of [a, b]) {
@@ -86,7 +86,7 @@ describe("gateway on two nodes", function () {
     const c = await makeClient(a.admin, { scopes: ["notes:read"] });
     expect((await request(`${a.url}/api/v1/me`, { headers: { authorization: `Bearer ${c.apiKey}` } })).status).to.equal(200);
     // Node A's TTL is the default 5 s; no NATS connection: no notice at all.
-    const noNotice: ClientAdminDeps = { ...a.admin, nc: undefined, onChange: undefined };
+    const { nc: _nc, onChange: _change, ...noNotice } = a.admin;
     const t0 = Date.now();
     await suspendClient(noNotice, c.client.id);
     await waitFor("node A to refuse by TTL", async () => (await request(`${a.url}/api/v1/me`, { headers: { authorization: `Bearer ${c.apiKey}` } })).status === 403, 7000, 100);

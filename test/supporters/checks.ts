@@ -20,7 +20,7 @@ export type Expected = number | ((i: number) => number);
 const countOf = (to: Expected, i: number): number => (typeof to === "number" ? to : to(i));
 
 /** True when both services have every expected message of every supporter. */
-export function allDelivered(sims: Sims, producers: readonly Producer[], supporters: readonly number[], to: Expected): boolean {
+export function allDelivered(sims: Sims, _producers: readonly Producer[], supporters: readonly number[], to: Expected): boolean {
   return supporters.every((i) => sims.erp.book.deliveries(expectedHash(i)).length >= countOf(to, i) && sims.user.book.deliveries(expectedHash(i)).length >= countOf(to, i));
 }
 

@@ -72,6 +72,13 @@ export function openSigningKey(keyring: Keyring, kid: string, sealed: string): J
 }
 
 /** Builds the token service. */
+/** The public members of an EC JWK (kty, crv, x, y), leaving out those it does not have. */
+function publicPart(jwk: JWK): JWK {
+  const out: JWK = {};
+  for (const k of ["kty", "crv", "x", "y"] as const) if (jwk[k] !== undefined) out[k] = jwk[k];
+  return out;
+}
+
 export function createTokenService(opts: TokenServiceOptions): TokenService {
   let signing: { kid: string; key: CryptoKey } | undefined;
   const publicKeys = new Map<string, { jwk: JWK; key: CryptoKey }>();
@@ -81,7 +88,7 @@ export function createTokenService(opts: TokenServiceOptions): TokenService {
   let lastReload = 0;
 
   async function addPublic(kid: string, jwk: JWK): Promise<void> {
-    const pub: JWK = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, kid, alg: ALG, use: "sig" };
+    const pub: JWK = { ...publicPart(jwk), kid, alg: ALG, use: "sig" };
     publicKeys.set(kid, { jwk: pub, key: (await importJWK(pub, ALG)) as CryptoKey });
   }
 
@@ -104,7 +111,7 @@ export function createTokenService(opts: TokenServiceOptions): TokenService {
     if (opts.privateKeyPem) {
       const priv = await importPKCS8(opts.privateKeyPem, ALG, { extractable: true });
       const jwk = await exportJWK(priv);
-      const pub: JWK = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
+      const pub: JWK = publicPart(jwk);
       const kid = opts.kid || (await calculateJwkThumbprint(pub));
       signing = { kid, key: priv };
       await addPublic(kid, pub);
