@@ -6,7 +6,7 @@
  * any node may address any actor or serve any route) and starts the domains it hosts
  * (`SERVICES`), which return their Moleculer services, what their jobs need, and how to stop.
  */
-import type { ServiceSchema } from "moleculer";
+import type { ServiceBroker, ServiceSchema } from "moleculer";
 import type { Config, PlatformConfig } from "../config";
 import type { Env, EnvReader } from "../config/env";
 import type { Migration } from "../db";
@@ -46,14 +46,23 @@ export interface DomainStarted<X> {
   stop?(): Promise<void>;
 }
 
-/** An operator command of the REPL (`npm run repl`), run over a broker joined to the cluster. */
+/** What a REPL command's action receives: vorpal's parsed arguments and options. */
+export type ReplArgs = { readonly options: Record<string, unknown> } & Record<string, unknown>;
+
+/** Helpers moleculer-repl passes to a command's action. */
+export interface ReplHelpers {
+  table(rows: unknown[][]): string;
+}
+
+/**
+ * An operator command of the REPL (`npm run repl`, moleculer-repl's custom command shape), run
+ * over a broker joined to the cluster whose calls are signed as an operator.
+ */
 export interface ReplCommand {
-  readonly name: string;
+  readonly command: string;
   readonly description: string;
-  readonly options?: ReadonlyArray<readonly [flag: string, description: string]>;
-  // REPL commands receive vorpal's loosely typed args.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  action(broker: import("moleculer").ServiceBroker, args: Record<string, any>, print: (text: string) => void): Promise<void>;
+  readonly options?: ReadonlyArray<{ readonly option: string; readonly description: string }>;
+  action(broker: ServiceBroker, args: ReplArgs, helpers: ReplHelpers): Promise<void>;
 }
 
 /** A simulator of an external system, started by `npm start` in dev mode (bin/simulators.ts). */

@@ -4,6 +4,8 @@
  * so tests call exactly what the REPL runs.
  */
 import { readFileSync } from "node:fs";
+import { DOMAINS } from "../services";
+import type { ReplCommand } from "./domain";
 import type { ServiceBroker } from "moleculer";
 import type { ConsumerStats, DlqEntry, PartitionOwnership } from "../actors/types";
 import type { SupporterView } from "../services/supporters/view";
@@ -86,18 +88,18 @@ export const supporterCommands = {
   replay: (broker: ServiceBroker, seqs: number[]) => broker.call("supporters.replay", { params: {}, query: {}, body: { seqs } }) as Promise<{ replayed: number[]; missing: number[]; refused: number[] }>,
 };
 
-interface Helpers {
-  table: (rows: unknown[][]) => string;
-}
-
-type Args = { options: Record<string, unknown> } & Record<string, unknown>;
 
 function print(s: string): void {
   process.stdout.write(`${s}\n`);
 }
 
 /** The REPL's custom command definitions. */
-export function replCommands(): Array<{ command: string; description: string; options?: Array<{ option: string; description: string }>; action: (broker: ServiceBroker, args: Args, helpers: Helpers) => Promise<void> }> {
+export function replCommands(): ReplCommand[] {
+  return [...platformCommands(), ...DOMAINS.flatMap((d) => d.repl ?? [])];
+}
+
+/** The runtime's commands (every domain adds its own through its module's `repl`). */
+function platformCommands(): ReplCommand[] {
   return [
     {
       command: "partitions",
