@@ -56,7 +56,7 @@ export interface RetryPolicy {
 
 /** The declaration of an actor kind. */
 export interface ActorKind<S = unknown, M = unknown> {
-  /** Kind name: one lower-case subject token, e.g. "receipt". */
+  /** Kind name: one lower-case subject token, e.g. "probe". */
   readonly name: string;
   /** Partition count (fixed once the kind's stream exists); default from config. */
   readonly partitions?: number;

@@ -1,7 +1,7 @@
 /**
  * Egress settings: which non-public destinations caller-supplied URLs (client webhooks,
  * X-Callback-Url) may name. Operator-configured URLs (TAX_API_URL, WAREHOUSE_API_URL, the
- * supporters' downstream services) are trusted configuration and are not checked.
+ * domains' downstream services) are trusted configuration and are not checked.
  */
 import type { Env, EnvReader } from "./env";
 import { DEV_EGRESS_ALLOW, parseEgressAllow, type EgressPolicy } from "../lib/egress";

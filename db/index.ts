@@ -6,7 +6,7 @@ import pg from "pg";
 
 export type { Pool, PoolClient } from "pg";
 
-/** One schema change. Ids sort in application order (e.g. "receipts-0001"). */
+/** One schema change. Ids sort in application order (e.g. "<domain>-0001"). */
 export interface Migration {
   readonly id: string;
   readonly sql: string;

@@ -3,7 +3,7 @@
  *
  * Schemas come in two kinds, and the factory is told which (`trust`):
  * - "untrusted" (the default): schemas that someone outside the code base supplies, such as
- *   event types registered by admins. Ajv treats every schema as trusted code, so here the
+ *   schemas registered by admins. Ajv treats every schema as trusted code, so here the
  *   factory closes the ways a schema or a document can make validation run unbounded:
  *   - `pattern` and `patternProperties` run on RE2 (re2js, linear in the input), never on the
  *     backtracking RegExp; a pattern RE2 cannot run (backreferences, lookaround) fails to compile;
@@ -16,7 +16,7 @@
  *   - `$data` is off, so no keyword takes its argument from the document.
  *   Bounds on the schema itself (size, depth, $ref expansion) are checked before compiling, by
  *   {@link ./schema-limits}.
- * - "trusted": schemas written in this code base (route parameters, envelopes, receipt types),
+ * - "trusted": schemas written in this code base (route parameters, envelopes, built-in document types),
  *   which may use any ECMAScript pattern (lookaround) and run on the native engine.
  */
 import Ajv2020, { type ErrorObject, type Options, type FormatDefinition } from "ajv/dist/2020";

@@ -1,7 +1,7 @@
 /**
  * A small HTTP client for outbound calls from jobs (external APIs, webhooks): node:http(s) with
  * keep-alive agents. It does a fraction of `fetch`'s work per call (no WHATWG streams), which
- * matters when every receipt or supporter message makes several calls.
+ * matters when every message a domain handles makes several calls.
  */
 import http from "node:http";
 import https from "node:https";

@@ -37,7 +37,7 @@ export interface SchemaLimits {
   readonly maxApplications: number;
 }
 
-/** Defaults sized for event-type schemas: room for large real schemas, none for blow-ups. */
+/** Defaults sized for schemas registered at run time: room for large real schemas, none for blow-ups. */
 export const DEFAULT_SCHEMA_LIMITS: SchemaLimits = { maxBytes: 64 * 1024, maxDepth: 64, maxKeywords: 4000, maxPatternProperties: 64, maxDataDepth: 32, maxApplications: 10_000 };
 
 /** Keywords whose value is one subschema, applied to the same value (in place) or to its parts. */

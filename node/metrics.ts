@@ -37,8 +37,8 @@ export function registerRuntimeMetrics(registry: Registry, runtime: Runtime): vo
     labelNames: ["stream"],
     registers: [registry],
     async collect() {
-      // One series per stream, not per consumer: domains with a consumer per tenant would
-      // otherwise grow the series count with their tenants.
+      // One series per stream, not per consumer: domains with a consumer per client would
+      // otherwise grow the series count with their clients.
       this.reset();
       const byStream = new Map<string, number>();
       for (const c of await runtime.consumerStats().catch(() => [])) byStream.set(c.stream, (byStream.get(c.stream) ?? 0) + c.pending + c.ackPending);
