@@ -1,13 +1,13 @@
 /**
  * Configuration of the gateway's defences against callers it does not know (gateway/throttle.ts,
  * gateway/connection-cap.ts, gateway/client-ip.ts) and of the rate limiter while Redis is down
- * (clients/ratelimit.ts), and the negative credential cache (clients/cache.ts).
+ * (the client registry's rate limiter), and the negative credential cache.
  */
 import type { EnvReader } from "./env";
 import { proxyItemProblem } from "../gateway/client-ip";
-import type { RedisDownPolicy } from "../services/gateway/clients/ratelimit";
 
-export type { RedisDownPolicy };
+/** What the per-client rate limiter does while Redis is unreachable (RATE_LIMIT_REDIS_DOWN). */
+export type RedisDownPolicy = "open" | "closed";
 
 /** Per-IP limits, the connection cap, trusted proxies, negative caching and the Redis-down policy. */
 export interface ThrottleConfig {

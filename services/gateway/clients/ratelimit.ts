@@ -18,8 +18,9 @@ import type { Logger } from "../../../lib/logger";
 import { createTokenBuckets } from "../../../lib/token-buckets";
 import type { RateLimit } from "./types";
 
-/** What to do while Redis cannot be reached. */
-export type RedisDownPolicy = "open" | "closed";
+import type { RedisDownPolicy } from "../../../config/throttle";
+
+export type { RedisDownPolicy };
 
 /** Retry-After of a refusal because Redis is down (fail-closed), in ms. */
 export const REDIS_DOWN_RETRY_MS = 5000;
