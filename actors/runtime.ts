@@ -39,9 +39,9 @@ export interface RuntimeOptions {
 /** What the runtime hosts and what it can address. */
 export interface RuntimeParts {
   /** Every kind in the system (to address `send`); only `hosted` ones are consumed here. */
-  readonly kinds: readonly ActorKind<any, any>[];
+  readonly kinds: readonly ActorKind<unknown, unknown>[];
   readonly hostedKinds: ReadonlySet<string>;
-  readonly jobs: readonly JobDefinition<any, any>[];
+  readonly jobs: readonly JobDefinition<unknown, unknown>[];
   readonly hostedJobs: ReadonlySet<string>;
 }
 
@@ -49,8 +49,8 @@ const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 5, backoffMs: 100, maxBackoffM
 
 /** The runtime of one node (see the module doc). */
 export class Runtime implements ActorRuntime {
-  private readonly kindsByName = new Map<string, ActorKind<any, any>>();
-  private readonly jobsByName = new Map<string, JobDefinition<any, any>>();
+  private readonly kindsByName = new Map<string, ActorKind<unknown, unknown>>();
+  private readonly jobsByName = new Map<string, JobDefinition<unknown, unknown>>();
   private readonly hosts = new Map<string, KindHost>();
   private readonly workers = new Map<string, PartitionWorker>();
   private readonly jobWorkers = new Map<string, JobWorker>();
@@ -157,7 +157,7 @@ export class Runtime implements ActorRuntime {
     for (const host of this.hosts.values()) host.stop();
   }
 
-  private createHost(kind: ActorKind<any, any>, kv: KV): KindHost {
+  private createHost(kind: ActorKind<unknown, unknown>, kv: KV): KindHost {
     return new KindHost(
       kind,
       {

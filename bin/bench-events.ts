@@ -105,7 +105,7 @@ async function main(): Promise<void> {
     };
 
     /** Publishes at the given per-tenant rates for `seconds`, in 20 ms ticks. */
-    async function steady(rates: ReadonlyMap<string, number>, seconds: number, onTick?: (elapsed: number) => void): Promise<void> {
+    async function steady(rates: ReadonlyMap<string, number>, seconds: number, onTick?: (elapsed: number) => Promise<void> | void): Promise<void> {
       const tickMs = 20;
       const carry = new Map<string, number>();
       const start = Date.now();
@@ -125,7 +125,8 @@ async function main(): Promise<void> {
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         if (Date.now() - lastReport >= 5000) {
           lastReport = Date.now();
-          onTick?.((Date.now() - start) / 1000);
+          // a report must not hold up publishing: run it aside, and log if it fails
+          void Promise.resolve(onTick?.((Date.now() - start) / 1000)).catch((err: unknown) => log.warn({ err: String(err) }, "progress report failed"));
         }
       }
       await Promise.all(pending);
@@ -139,7 +140,7 @@ async function main(): Promise<void> {
       let floodDone: Promise<void> = Promise.resolve();
       if (flood > 0) {
         floodDone = (async () => {
-          let pending: Promise<unknown>[] = [];
+          const pending: Promise<unknown>[] = [];
           for (let i = 0; i < flood; i++) {
             pending.push(publishOne(NOISY));
             if (pending.length >= 2000) await Promise.all(pending.splice(0));

@@ -242,7 +242,7 @@ async function main(): Promise<void> {
     toAcceptedMs: { p50: toAccepted.percentile(0.5), p99: toAccepted.percentile(0.99) },
     cpuMsPerReceipt: { ...cpu, total: Math.round((cpu.platform + cpu.simulators + cpu.natsServer + cpu.client) * 100) / 100 },
   };
-  console.log(JSON.stringify(result, null, 2));
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   mkdirSync(path.join(ROOT, "bench-results"), { recursive: true });
   writeFileSync(path.join(ROOT, "bench-results", "floor.json"), JSON.stringify(result, null, 2));
   p.child.kill();
@@ -260,6 +260,6 @@ if (role === "sims") void sims(process.argv[3]!);
 else if (role === "platform") void platform(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]), process.argv[6]!, process.argv[7]!);
 else
   main().catch((err: unknown) => {
-    console.error(err);
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   });

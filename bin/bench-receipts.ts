@@ -98,7 +98,7 @@ function child(script: string, env: NodeJS.ProcessEnv, name: string): ChildProce
   return c;
 }
 
-async function json(url: string, init: RequestInit = {}): Promise<any> {
+async function json(url: string, init: RequestInit = {}): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any -- bench reads loose JSON answers
   const res = await fetch(url, init);
   const text = await res.text();
   if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${text.slice(0, 200)}`);
@@ -473,7 +473,7 @@ async function main(): Promise<void> {
     await broker.stop().catch(() => undefined);
     hookServer.close();
     for (const p of procs) p.kill("SIGTERM");
-    await Promise.all(procs.map((p) => (p.exitCode !== null ? undefined : new Promise((r) => p.once("exit", r)))));
+    await Promise.all(procs.map((p) => (p.exitCode !== null ? Promise.resolve() : new Promise((r) => p.once("exit", r)))));
     if (!EXTERNAL) {
       await cleanupNamespace(ns).catch(() => undefined);
       await cleanupRedis(ns).catch(() => undefined);

@@ -24,7 +24,8 @@ async function main(): Promise<void> {
   const operator = { kind: "operator", subject: `operator@${config.nodeId}` } as const;
   const broker = new ServiceBroker(brokerOptions(config, { replOptions: { customCommands: replCommands() } as never }, operator));
   await broker.start();
-  await broker.repl();
+  // moleculer-repl starts synchronously; the broker types say void
+  void broker.repl();
 }
 
 void main();

@@ -106,7 +106,7 @@ function linearFormat(name: FormatName): FormatDefinition<string> | FormatDefini
     }
     inner = linear ? (s) => linear.test(s) : (s) => native.test(s);
   } else if (typeof def.validate === "function") {
-    inner = def.validate as StringValidate;
+    inner = def.validate;
   } else {
     return def; // no validation ("password", "binary")
   }

@@ -25,9 +25,9 @@ export interface AssembledDomain {
 /** Every domain module (the registry), declared for `config`. */
 export function declareDomains(config: Config, topo: Topology = topology(config.namespace)): AssembledDomain[] {
   return DOMAINS.map((module) => ({
-    module: module as DomainModule<unknown>,
+    module: module,
     declared: (module as DomainModule<unknown>).declare(config, topo),
-    hosted: (config.services as readonly string[]).includes(module.name),
+    hosted: (config.services).includes(module.name),
   }));
 }
 

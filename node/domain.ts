@@ -27,12 +27,10 @@ export interface DomainDeclarations<X> {
   readonly migrations?: readonly Migration[];
   /** Streams, consumers and buckets (provisioned idempotently at start). */
   readonly streams?: readonly Declaration[];
-  // Kinds and jobs of every message type live in one list: the variance of a handler's message
-  // parameter would refuse a list typed any narrower.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly kinds?: readonly ActorKind<any, any>[];
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly jobs?: readonly DomainJob<any, any, X>[];
+  // Kinds and jobs of every state and message type live in one list (their handlers are methods,
+  // so a kind of narrower types is one of unknown types too).
+  readonly kinds?: readonly ActorKind<unknown, unknown>[];
+  readonly jobs?: readonly DomainJob<unknown, unknown, X>[];
   /** HTTP routes, served by the gateway of every node: the source of its aliases and OpenAPI. */
   readonly routes?: readonly RouteSpec[];
 }
