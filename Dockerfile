@@ -16,4 +16,6 @@ COPY --chown=node:node . .
 
 USER node
 EXPOSE 3000 3001
-CMD ["npx","tsx","bin/start.ts"]
+# node itself is PID 1 and gets SIGTERM (npx or tsx as a wrapper would not pass it on and the node
+# would be killed without a drain)
+CMD ["node", "--import", "tsx", "bin/start.ts"]

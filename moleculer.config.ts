@@ -18,6 +18,9 @@ export function brokerOptions(config: Config, overrides: Partial<BrokerOptions> 
   return {
     namespace: config.namespace,
     nodeID: config.nodeId,
+    // The node drains in its own order on SIGTERM (bin/start.ts: runtime, domains, broker,
+    // connections); Moleculer's own handler would stop the broker at once and exit mid-drain.
+    skipProcessEventRegistration: true,
     transporter: {
       type: "NATS",
       options: { url: config.natsUrl, maxReconnectAttempts: -1 },
