@@ -78,6 +78,8 @@ export interface HostStats {
   writes: number;
   duplicates: number;
   deadLettered: number;
+  /** Messages published to the wrong partition's subject (dead-lettered, never handled). */
+  misrouted: number;
   retries: number;
   loads: number;
   evictions: number;
@@ -88,7 +90,7 @@ export class KindHost {
   private readonly cells = new Map<string, Cell>();
   private readonly generations = new Map<number, number>();
   private generationCounter = 0;
-  readonly stats: HostStats = { handled: 0, writes: 0, duplicates: 0, deadLettered: 0, retries: 0, loads: 0, evictions: 0 };
+  readonly stats: HostStats = { handled: 0, writes: 0, duplicates: 0, deadLettered: 0, misrouted: 0, retries: 0, loads: 0, evictions: 0 };
   /** Publish-to-handled latency of messages handled here (ms). */
   readonly latency = new LatencyHistogram();
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -139,6 +141,12 @@ export class KindHost {
   deliver(partition: number, key: string, msg: JsMsg, done: () => void): void {
     const generation = this.generations.get(partition);
     if (generation === undefined) return done();
+    if (partitionOf(key, this.opts.partitions) !== partition) {
+      // Published to another partition's subject (a producer computed it wrong): handling it
+      // here would give the key two owners. It goes to the DLQ, never to a handler.
+      void this.misrouted(partition, key, msg, done);
+      return;
+    }
     let cell = this.cells.get(key);
     if (cell && cell.generation !== generation) {
       this.cells.delete(key);
@@ -338,6 +346,27 @@ export class KindHost {
     cell.queue.shift();
     p.msg.ack();
     p.done();
+  }
+
+  /** Dead-letters a message whose key belongs to another partition, then acks it; never handled. */
+  private async misrouted(partition: number, key: string, msg: JsMsg, done: () => void): Promise<void> {
+    const right = partitionOf(key, this.opts.partitions);
+    const reason = `misrouted: key ${key} belongs to partition ${right}, it was published to partition ${partition}`;
+    for (let attempt = 1; this.generations.has(partition); attempt++) {
+      try {
+        await this.io.deadLetter(msg, reason, 0);
+        this.stats.deadLettered++;
+        this.stats.misrouted++;
+        this.log.error({ key, partition, right, seq: msg.seq }, "misrouted message dead-lettered");
+        msg.ack();
+        break;
+      } catch (err) {
+        // never ack a message whose dead letter was not stored
+        this.log.error({ kind: this.kind.name, key, err: errorMessage(err) }, "dead letter publish failed; retrying");
+        await sleep(backoffDelay(attempt, 100, 5000));
+      }
+    }
+    done();
   }
 
   /** Evicts idle actors: past the idle time, or the least recently used beyond the limit. */
