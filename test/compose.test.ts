@@ -15,6 +15,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import os from "node:os";
 import path from "node:path";
 import { expect } from "chai";
+import { loadConfig, ConfigError } from "../node/config";
 import {
   COMPOSE_SCHEMA_FILE,
   danglingDependsOn,
@@ -420,6 +421,63 @@ describe("docker-compose.yml", function () {
         .split("\n")
         .map((l) => l.trim().replace(/^\/|\/$/g, ""));
       expect(lines).to.include.members(["node_modules", "var", ".git"]);
+    });
+  });
+
+  describe("the nodes' environment through the config loader", function () {
+    const doc = loadDoc();
+    const services = obj(doc["services"], "services");
+    const svc = (name: string): Obj => obj(services[name], `service ${name}`);
+    /** `${VAR:-default}` and `${VAR}` as Compose substitutes them with an empty shell environment. */
+    const substitute = (v: string): string => v.replace(/\$\{(\w+)(?::?-([^}]*))?\}/g, (_m, _name: string, def?: string) => def ?? "");
+    /** A service's environment as its container gets it: env_file lines, then `environment`. */
+    const containerEnv = (name: string): Record<string, string> => {
+      const s = svc(name);
+      const env: Record<string, string> = {};
+      for (const f of Array.isArray(s["env_file"]) ? s["env_file"] : s["env_file"] ? [s["env_file"]] : []) {
+        for (const line of readFileSync(path.join(ROOT, String(f)), "utf8").split("\n")) {
+          const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+          if (m) env[m[1]!] = m[2]!;
+        }
+      }
+      for (const [k, v] of Object.entries(envOf(s, name))) env[k] = substitute(v);
+      return env;
+    };
+
+    for (const node of ["node1", "node2"]) {
+      it(`${node}: production mode, and the loader accepts it (every secret set, no dev value)`, function () {
+        const config = loadConfig(containerEnv(node));
+        expect(config.devMode).to.equal(false);
+        expect(config.master.devKey).to.equal(false);
+        expect(config.receipts.devCallbackSecrets).to.equal(false);
+        expect(config.receipts.useSimulators).to.equal(false);
+        expect(hostOf(config.receipts.taxApiUrl)).to.equal("simulators");
+        expect(hostOf(config.supporters.userServiceUrl)).to.equal("simulators");
+        expect(hostOf(config.receipts.publicUrl)).to.equal(node);
+      });
+    }
+
+    it("gives both nodes the same secrets, so hashes, sealed secrets and signed calls agree", function () {
+      const [a, b] = [loadConfig(containerEnv("node1")), loadConfig(containerEnv("node2"))];
+      expect(a.cluster).to.deep.equal(b.cluster);
+      expect(a.master).to.deep.equal(b.master);
+      expect(a.events.dataKeys).to.deep.equal(b.events.dataKeys);
+      expect([a.supporters.pepper, a.supporters.dataKey]).to.deep.equal([b.supporters.pepper, b.supporters.dataKey]);
+      expect([a.receipts.taxCallbackSecret, a.receipts.warehouseCallbackSecret]).to.deep.equal([b.receipts.taxCallbackSecret, b.receipts.warehouseCallbackSecret]);
+    });
+
+    it("runs the simulators as their own service, signing callbacks with the nodes' secrets", function () {
+      const sim = loadConfig(containerEnv("simulators"));
+      const node = loadConfig(containerEnv("node1"));
+      expect(sim.services).to.deep.equal(["simulators"]);
+      expect(sim.receipts.taxCallbackSecret).to.equal(node.receipts.taxCallbackSecret);
+      expect(sim.receipts.sim.host).to.equal("0.0.0.0");
+    });
+
+    it("is refused by the loader when a node loses a secret (the check bites)", function () {
+      const env = containerEnv("node2");
+      delete env["CLUSTER_SECRET"];
+      expect(() => loadConfig(env)).to.throw(ConfigError, /CLUSTER_SECRET/);
     });
   });
 });
