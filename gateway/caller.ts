@@ -131,7 +131,7 @@ export function createCallerTokens(secret: string, namespace: string): CallerTok
         if (!isCallerKind(knd) || typeof sub !== "string" || sub === "" || typeof exp !== "number") return { ok: false, reason: "malformed" };
         if (!Array.isArray(scp) || !scp.every((s) => typeof s === "string")) return { ok: false, reason: "malformed" };
         if (rid !== undefined && typeof rid !== "string") return { ok: false, reason: "malformed" };
-        const caller: Caller = { kind: knd, subject: sub, scopes: scp as string[], expiresAt: exp * 1000, ...(typeof rid === "string" ? { requestId: rid } : {}) };
+        const caller: Caller = { kind: knd, subject: sub, scopes: scp, expiresAt: exp * 1000, ...(typeof rid === "string" ? { requestId: rid } : {}) };
         remember(token, caller);
         return bound(caller, requestId);
       } catch (err) {
