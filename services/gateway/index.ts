@@ -1,12 +1,14 @@
 /**
  * The gateway domain module: the HTTP gateway (every domain's routes, OpenAPI, OAuth2 client
  * credentials) and the client registry. Its tables and own routes are declared on every node;
- * `start` gives the `gateway` and `clients` services (service.ts).
+ * `start` gives the `gateway` and `clients` services (service.ts); the REPL gets the client
+ * commands (repl.ts). Files by role: README.md.
  */
 import { defineDomain } from "../../node/domain";
 import { clientMigrations } from "./clients";
 import { gatewayRoutes } from "./routes";
 import { createGatewayServices } from "./service";
+import { clientReplCommands } from "./repl";
 
 /** The gateway domain (services/index.ts lists it). */
 export const gatewayDomain = defineDomain({
@@ -15,4 +17,5 @@ export const gatewayDomain = defineDomain({
   summary: "the HTTP gateway (every domain's routes, OpenAPI, OAuth2 client credentials) and the client registry",
   declare: () => ({ migrations: clientMigrations, routes: gatewayRoutes }),
   start: (ctx) => ({ services: createGatewayServices(ctx) }),
+  repl: clientReplCommands,
 });
