@@ -26,7 +26,6 @@ import ApiGateway from "moleculer-web";
 import type { Context, ServiceSchema } from "moleculer";
 import type { NodeContext } from "../../node/context";
 import { AppError } from "../../lib/errors";
-import { createKeyring } from "../../lib/sealed";
 import { topology } from "../../streams/subjects";
 import type { Subscription } from "../../nats";
 import { checkRouteTable, isScope, toColonPath, type GatewayMeta, type HttpCallParams, type RouteSpec } from "../../gateway/routes";
@@ -41,14 +40,7 @@ import { createIpThrottle, ipLimitError } from "../../gateway/throttle";
 import { docsHtml, DOCS_CSP } from "./docs";
 import { closeServer, createErrorWriter, createHttpServer, listen, prepareParams, type RequestState } from "./http";
 import {
-  createClientStore,
-  createCredentialCache,
-  createAuthenticator,
-  createTokenService,
-  createRateLimiter,
-  credentialCacheMac,
-  sealClientSecrets,
-  clientAdminDeps,
+  createClientRegistry,
   createClient,
   listClients,
   getClient,
@@ -118,42 +110,12 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
     description: "One HTTP front door for every Switchyard domain. Authenticate with an API key or an OAuth2 access token as a Bearer token.",
   });
   const metrics = gatewayMetrics(ctx.metrics);
-  const keyring = createKeyring(config.master.keys);
-  const store = createClientStore({ pg: ctx.pg, keyring });
-  const cache = createCredentialCache({
-    store,
-    redis: ctx.redis,
-    mac: credentialCacheMac(keyring),
-    namespace: config.namespace,
-    ttlMs: gw.authCacheTtlMs,
-    negativeTtlMs: gw.throttle.negativeCacheTtlMs,
-    negativeMax: gw.throttle.negativeCacheMax,
-    logger,
-    onLookup: (layer) => metrics.authCache(layer),
-  });
-  const issuer = gw.jwtIssuer || `switchyard:${config.namespace}`;
-  const tokens = createTokenService({ pg: ctx.pg, keyring, logger, issuer, ttlSec: gw.tokenTtlSec, privateKeyPem: gw.jwtPrivateKey, kid: gw.jwtKid });
-  let sealing: Promise<void> | undefined;
-  /** Seals registry secrets left in the clear (the data step of migration gateway-0002), then loads the signing key. */
-  async function ready(): Promise<void> {
-    sealing ??= (async () => {
-      if (config.master.devKey) logger.warn("gateway: secrets at rest are sealed with the well-known DEV master key (dev mode, MASTER_KEYS unset)");
-      await sealClientSecrets(ctx.pg, keyring, logger);
-    })().catch((err: unknown) => {
-      sealing = undefined;
-      throw err;
-    });
-    await sealing;
-    await tokens.ready();
-  }
-  const limiter = createRateLimiter({ redis: ctx.redis, namespace: config.namespace, logger, redisDown: gw.throttle.redisDown });
+  const { cache, tokens, auth, limiter, admin, ready } = createClientRegistry(ctx, (layer) => metrics.authCache(layer));
   const proxies = createProxyList(gw.throttle.trustedProxies);
   const ipThrottle = createIpThrottle({
     unauthenticated: { perSec: gw.throttle.unauthPerSec, burst: gw.throttle.unauthBurst },
     token: { perSec: gw.throttle.tokenPerSec, burst: gw.throttle.tokenBurst },
   });
-  const auth = createAuthenticator({ cache, tokens, defaultRate: { perSec: gw.ratePerSec, burst: gw.rateBurst } });
-  const admin = clientAdminDeps(ctx, { store, onChange: (c) => cache.apply(c) });
   const callers = callerTokens(config.cluster.secret, config.namespace);
   const states = new WeakMap<IncomingMessage, RequestState>();
   const sendError = createErrorWriter(logger, (req) => states.get(req));
