@@ -2,7 +2,7 @@
  * Access helpers for domain services. Every call carries a signed caller assertion that the
  * broker middleware verifies before the action runs (gateway/caller.ts, node/caller-guard.ts);
  * these helpers read only that verified caller, never a bare `ctx.meta` field, which anyone on
- * NATS could forge. Actions use them to require scopes, to admit operators and to keep tenants
+ * NATS could forge. Actions use them to require scopes, to admit operators and to keep clients
  * apart. Another client's resource is answered as "not found", never as "forbidden", so a
  * client cannot learn that someone else's id exists.
  */
@@ -57,8 +57,18 @@ export function requireCaller(ctx: HasMeta, scopes: readonly Scope[]): string {
   const c = verifiedCaller(ctx);
   if (!c || c.kind === "public") throw new AppError("UNAUTHORIZED", "authentication required");
   if (c.kind === "operator" || c.kind === "node") return OPERATOR;
+  if (scopes.length === 0) throw new AppError("FORBIDDEN", "operators and nodes only");
   if (!scopes.some((s) => c.scopes.includes(s))) throw new AppError("FORBIDDEN", `scope ${scopes.join(" or ")} required`);
   return c.subject;
+}
+
+/**
+ * Internal surfaces no client may reach, not even one with scope admin (e.g. one that answers
+ * secrets): a verified operator or node (returns {@link OPERATOR}); 401 as
+ * {@link requireCaller}, 403 FORBIDDEN for any client.
+ */
+export function requireNodeOrOperator(ctx: HasMeta): string {
+  return requireCaller(ctx, []);
 }
 
 /** Operator surfaces: an operator, a node, or a client with scope admin (see {@link requireCaller}). */

@@ -1,8 +1,8 @@
 /**
  * The gateway's public surface for domain code: route table types, access helpers and the
  * error shape. Domains declare `routes` (RouteSpec[]) in their Domain and use `requireScope`,
- * `assertOwner`, `clientOf` and (operator surfaces) `requireOperator` / `requireCaller` in their
- * actions; the gateway and the broker middleware do the rest.
+ * `assertOwner`, `clientOf` and (operator surfaces) `requireOperator` / `requireCaller` /
+ * `requireNodeOrOperator` in their actions; the gateway and the broker middleware do the rest.
  */
 export type {
   RouteSpec,
@@ -19,8 +19,7 @@ export type {
   AuthenticatedClient,
 } from "./routes";
 export { SCOPE_PATTERN, checkRouteTable, toColonPath, toOpenApiPath } from "./routes";
-export { clientOf, callerOf, requireClient, requireScope, requireCaller, requireOperator, hasScope, assertOwner, OPERATOR } from "./access";
+export { clientOf, callerOf, requireClient, requireScope, requireCaller, requireOperator, requireNodeOrOperator, hasScope, assertOwner, OPERATOR } from "./access";
 export { callerTokens, operatorMeta, type Caller, type CallerKind, type CallerTokens } from "./caller";
 export { toHttpError, errorBody, ERROR_BODY_SCHEMA, type ErrorBody, type HttpError } from "./errors";
 export { buildOpenApi, missingFromOpenApi, type OpenApiDocument } from "./openapi";
-export { gatewayRoutes } from "../services/gateway/own-routes";

@@ -1,8 +1,9 @@
 /**
  * Gateway metrics on the node's prom-client registry: request count and latency by route
  * template, method and status; auth cache outcomes (`negative`: a remembered unknown id, no
- * lookup); refusals of the per-IP limits, the connection cap and the Redis-down policy. Route labels are templates
- * (`/api/v1/receipts/{id}`) or `unmatched`, so label cardinality stays bounded.
+ * lookup); refusals of the per-IP limits, the connection cap and the Redis-down policy. Route
+ * labels are templates (`/api/v1/{domain}/{id}` as declared, never the path requested) or
+ * `unmatched`, so label cardinality stays bounded.
  */
 import { Counter, Histogram, type Registry } from "prom-client";
 

@@ -13,8 +13,9 @@ export const HTTP_METHODS: readonly HttpMethod[] = ["GET", "POST", "PUT", "PATCH
 export type MediaType = "application/json" | "application/xml" | "application/x-www-form-urlencoded";
 
 /**
- * A scope: `admin`, or `{domain}:read` / `{domain}:write` (e.g. `receipts:read`). Write does
- * not imply read: a read+write contract lists both.
+ * A scope: `admin`, or `{domain}:read` / `{domain}:write` (e.g. `orders:read`). Write does
+ * not imply read: a read+write contract lists both. Scopes are checked by their shape
+ * ({@link SCOPE_PATTERN}), not against a list of domains, so a new domain needs no change here.
  */
 export type Scope = "admin" | `${string}:read` | `${string}:write`;
 
@@ -61,9 +62,9 @@ export interface RouteResponse {
 /** One HTTP route. */
 export interface RouteSpec {
   readonly method: HttpMethod;
-  /** OpenAPI-style path: `/api/v1/receipts/{id}`. Literal segments use [A-Za-z0-9._~-]. */
+  /** OpenAPI-style path: `/api/v1/orders/{id}`. Literal segments use [A-Za-z0-9._~-]. */
   readonly path: string;
-  /** The Moleculer action that answers, e.g. `receipts.get`. */
+  /** The Moleculer action that answers, e.g. `orders.get`. */
   readonly action: string;
   readonly access: RouteAccess;
   readonly summary: string;

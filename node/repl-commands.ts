@@ -43,18 +43,6 @@ export async function dlqReplayCommand(broker: ServiceBroker, opts: { seqs: numb
   return (await broker.call("runtime.dlqReplay", opts)) as { replayed: number[]; missing: number[] };
 }
 
-/** Client administration through the `clients` service (the same code as the admin routes and CLI). */
-export const clientCommands = {
-  create: (broker: ServiceBroker, input: { name: string; scopes: string[]; webhookUrl?: string }) =>
-    broker.call("clients.create", { params: {}, query: {}, body: input }) as Promise<Record<string, unknown>>,
-  list: (broker: ServiceBroker, query: { limit?: number; after?: string; status?: string } = {}) =>
-    broker.call("clients.list", { params: {}, query }) as Promise<{ items: Array<Record<string, unknown>>; nextCursor?: string | null }>,
-  suspend: (broker: ServiceBroker, id: string) => broker.call("clients.suspend", { params: { id }, query: {} }) as Promise<Record<string, unknown>>,
-  activate: (broker: ServiceBroker, id: string) => broker.call("clients.activate", { params: { id }, query: {} }) as Promise<Record<string, unknown>>,
-  rotate: (broker: ServiceBroker, id: string, overlapSeconds?: number) =>
-    broker.call("clients.rotate", { params: { id }, query: {}, body: overlapSeconds !== undefined ? { overlapSeconds } : {} }) as Promise<Record<string, unknown>>,
-};
-
 /** Events domain operations through the `events` service (the same code as its admin routes). */
 export const eventCommands = {
   /** Every event type with its versions. */
@@ -151,56 +139,6 @@ function platformCommands(): ReplCommand[] {
         const seqs = (Array.isArray(raw) ? raw : String(raw ?? "").split(/[\s,]+/)).map(Number).filter((n) => Number.isInteger(n) && n > 0);
         const r = await dlqReplayCommand(broker, { seqs });
         print(`replayed: ${r.replayed.join(", ") || "none"}; missing: ${r.missing.join(", ") || "none"}`);
-      },
-    },
-    {
-      command: "clients-create",
-      description: "Create a client: clients-create --name acme --scopes receipts:read,receipts:write [--webhook-url URL] (prints its API key once)",
-      options: [
-        { option: "-n, --name <name>", description: "client name" },
-        { option: "-s, --scopes <scopes>", description: "comma-separated scopes" },
-        { option: "-w, --webhook-url <url>", description: "webhook URL" },
-      ],
-      action: async (broker, args) => {
-        const o = args.options;
-        const scopes = String(o["scopes"] ?? "").split(",").map((x) => x.trim()).filter(Boolean);
-        const webhookUrl = typeof o["webhookUrl"] === "string" ? o["webhookUrl"] : undefined;
-        print(JSON.stringify(await clientCommands.create(broker, { name: String(o["name"] ?? ""), scopes, ...(webhookUrl ? { webhookUrl } : {}) }), null, 2));
-      },
-    },
-    {
-      command: "clients-list",
-      description: "List clients: clients-list [--status active|suspended] [--limit N]",
-      options: [
-        { option: "--status <status>", description: "active or suspended" },
-        { option: "-l, --limit <limit>", description: "page size" },
-      ],
-      action: async (broker, args, { table }) => {
-        const o = args.options;
-        const page = await clientCommands.list(broker, {
-          ...(typeof o["status"] === "string" ? { status: o["status"] } : {}),
-          ...(o["limit"] !== undefined ? { limit: Number(o["limit"]) } : {}),
-        });
-        print(table([["id", "name", "status", "scopes"], ...page.items.map((c) => [String(c["id"]), String(c["name"]), String(c["status"]), JSON.stringify(c["scopes"])])]));
-      },
-    },
-    {
-      command: "clients-suspend <id>",
-      description: "Suspend a client (refused on every node within seconds)",
-      action: async (broker, args) => print(JSON.stringify(await clientCommands.suspend(broker, String(args["id"])))),
-    },
-    {
-      command: "clients-activate <id>",
-      description: "Re-activate a suspended client",
-      action: async (broker, args) => print(JSON.stringify(await clientCommands.activate(broker, String(args["id"])))),
-    },
-    {
-      command: "clients-rotate <id>",
-      description: "Issue a new API key: clients-rotate <id> [--overlap SECONDS] (old keys keep working for the overlap)",
-      options: [{ option: "--overlap <seconds>", description: "how long old keys keep working" }],
-      action: async (broker, args) => {
-        const overlap = args.options["overlap"];
-        print(JSON.stringify(await clientCommands.rotate(broker, String(args["id"]), overlap !== undefined ? Number(overlap) : undefined), null, 2));
       },
     },
     {

@@ -1,5 +1,21 @@
 /**
- * The gateway domain: see service.ts (its Moleculer services and the domain module).
+ * The gateway domain module: the HTTP gateway (every domain's routes, OpenAPI, OAuth2 client
+ * credentials) and the client registry. Its tables and own routes are declared on every node;
+ * `start` gives the `gateway` and `clients` services (service.ts); the REPL gets the client
+ * commands (repl.ts). Files by role: README.md.
  */
-/** The gateway domain module (services/index.ts lists it). */
-export { gatewayDomain } from "./service";
+import { defineDomain } from "../../node/domain";
+import { clientMigrations } from "./clients";
+import { gatewayRoutes } from "./routes";
+import { createGatewayServices } from "./service";
+import { clientReplCommands } from "./repl";
+
+/** The gateway domain (services/index.ts lists it). */
+export const gatewayDomain = defineDomain({
+  name: "gateway",
+  needsMasterKey: true,
+  summary: "the HTTP gateway (every domain's routes, OpenAPI, OAuth2 client credentials) and the client registry",
+  declare: () => ({ migrations: clientMigrations, routes: gatewayRoutes }),
+  start: (ctx) => ({ services: createGatewayServices(ctx) }),
+  repl: clientReplCommands,
+});

@@ -16,72 +16,65 @@
  *
  * Routes come from every domain in services/index.ts DOMAINS (not only those hosted here), so
  * any node's gateway serves the whole API; aliases and the OpenAPI document share that table.
+ *
+ * This file is the Moleculer layer only: the HTTP front is in http.ts, the registry, credentials
+ * and the token grant in clients/, the domain module in index.ts.
  */
-import http, { type IncomingMessage, type ServerResponse } from "node:http";
-import type { Socket } from "node:net";
-import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type http from "node:http";
 import ApiGateway from "moleculer-web";
 import type { Context, ServiceSchema } from "moleculer";
 import type { NodeContext } from "../../node/context";
-import { defineDomain } from "../../node/domain";
-import type { Logger } from "../../lib/logger";
 import { AppError } from "../../lib/errors";
-import { createKeyring } from "../../lib/sealed";
 import { topology } from "../../streams/subjects";
 import type { Subscription } from "../../nats";
-import {
-  checkRouteTable,
-  isScope,
-  toColonPath,
-  type GatewayMeta,
-  type HttpCallParams,
-  type RouteSpec,
-} from "../../gateway/routes";
+import { checkRouteTable, isScope, toColonPath, type GatewayMeta, type HttpCallParams, type RouteSpec } from "../../gateway/routes";
 import { createRouter } from "../../gateway/router";
-import { errorBody, toHttpError, REASONS } from "../../gateway/errors";
-import { requestIdFrom } from "../../gateway/request-id";
-import { decodeBody, hasBody, negotiateMediaType, parseQuery, readBody } from "../../gateway/body";
-import { assertValid, compileValidators } from "../../gateway/validate";
+import { compileValidators } from "../../gateway/validate";
 import { buildOpenApi } from "../../gateway/openapi";
-import { docsHtml, DOCS_CSP } from "./docs";
 import { gatewayMetrics } from "../../gateway/metrics";
-import { requireClient, requireOperator } from "../../gateway/access";
+import { requireClient, requireNodeOrOperator, requireOperator } from "../../gateway/access";
 import { callerTokens } from "../../gateway/caller";
-import { gatewayRoutes } from "./own-routes";
-import { clientIp, createProxyList } from "../../gateway/client-ip";
+import { createProxyList } from "../../gateway/client-ip";
 import { createIpThrottle, ipLimitError } from "../../gateway/throttle";
-import { capConnectionsPerIp } from "../../gateway/connection-cap";
+import { docsHtml, DOCS_CSP } from "./docs";
+import { closeServer, createErrorWriter, createHttpServer, listen, prepareParams, type RequestState } from "./http";
 import {
-  clientMigrations,
-  createClientStore,
-  createCredentialCache,
-  createAuthenticator,
-  createTokenService,
-  createRateLimiter,
-  credentialCacheMac,
-  sealClientSecrets,
-  clientAdminDeps,
+  createClientRegistry,
   createClient,
   listClients,
   getClient,
+  getClientWebhook,
   suspendClient,
   activateClient,
   rotateClientKey,
   decodeClientChange,
-  type Principal,
-  type NewClientInput,
+  parseTokenRequest,
+  exchangeClientCredentials,
+  type ClientPage,
+  type ClientRecord,
   type ClientStatus,
+  type ClientWebhook,
+  type NewClientInput,
+  type Principal,
+  type TokenResponse,
 } from "./clients";
 
-/** Per-request state kept beside moleculer-web's own. */
-interface RequestState {
-  readonly requestId: string;
-  readonly spec: RouteSpec;
-  readonly pathParams: Record<string, string>;
-  /** The caller's address (see gateway/client-ip.ts); "" once the socket is gone. */
-  readonly ip: string;
-  log: Logger;
-  principal?: Principal;
+/**
+ * The contract of the `clients` service, for typed callers (the admin routes and the REPL
+ * call the HTTP-shaped actions; `clients.webhook` is internal: nodes and operators only).
+ */
+export interface ClientsApi {
+  "clients.create": { params: HttpCallParams<Record<string, string>, Record<string, unknown>, NewClientInput>; result: ClientRecord & { apiKey: string; webhookSecret: string } };
+  "clients.list": { params: HttpCallParams<Record<string, string>, { limit?: number; after?: string; status?: ClientStatus }>; result: ClientPage };
+  "clients.get": { params: HttpCallParams<{ id: string }>; result: ClientRecord };
+  "clients.suspend": { params: HttpCallParams<{ id: string }>; result: ClientRecord };
+  "clients.activate": { params: HttpCallParams<{ id: string }>; result: ClientRecord };
+  "clients.rotate": { params: HttpCallParams<{ id: string }, Record<string, unknown>, { overlapSeconds?: number }>; result: { id: string; apiKey: string; previousKeysExpireAt: string } };
+  "clients.me": { params: HttpCallParams; result: ClientRecord };
+  "clients.token": { params: HttpCallParams<Record<string, string>, Record<string, unknown>, Record<string, unknown>>; result: TokenResponse };
+  /** A client's webhook URL and unsealed secret; null for an unknown client. No HTTP route. */
+  "clients.webhook": { params: { id: string }; result: ClientWebhook | null };
 }
 
 /** Options for tests and tools; a node uses the defaults. */
@@ -101,19 +94,6 @@ export function collectRoutes(domainRoutes: readonly RouteSpec[], extra: readonl
   return routes;
 }
 
-/** Writes a uniform error straight to a socket (for requests Node's HTTP parser refused). */
-function rawError(socket: Socket, status: number, code: string, message: string): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const requestId = randomUUID();
-  const body = JSON.stringify({ error: { code, message, requestId } });
-  socket.end(
-    `HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
-  );
-}
-
 type ReqWithParams = IncomingMessage & { $params?: unknown; $ctx?: { meta: GatewayMeta } };
 type GatewayContext<P = HttpCallParams> = Context<P, GatewayMeta>;
 
@@ -130,107 +110,17 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
     description: "One HTTP front door for every Switchyard domain. Authenticate with an API key or an OAuth2 access token as a Bearer token.",
   });
   const metrics = gatewayMetrics(ctx.metrics);
-  const keyring = createKeyring(config.master.keys);
-  const store = createClientStore({ pg: ctx.pg, keyring });
-  const cache = createCredentialCache({
-    store,
-    redis: ctx.redis,
-    mac: credentialCacheMac(keyring),
-    namespace: config.namespace,
-    ttlMs: gw.authCacheTtlMs,
-    negativeTtlMs: gw.throttle.negativeCacheTtlMs,
-    negativeMax: gw.throttle.negativeCacheMax,
-    logger,
-    onLookup: (layer) => metrics.authCache(layer),
-  });
-  const issuer = gw.jwtIssuer || `switchyard:${config.namespace}`;
-  const tokens = createTokenService({ pg: ctx.pg, keyring, logger, issuer, ttlSec: gw.tokenTtlSec, privateKeyPem: gw.jwtPrivateKey, kid: gw.jwtKid });
-  let sealing: Promise<void> | undefined;
-  /** Seals registry secrets left in the clear (the data step of migration gateway-0002), then loads the signing key. */
-  async function ready(): Promise<void> {
-    sealing ??= (async () => {
-      if (config.master.devKey) logger.warn("gateway: secrets at rest are sealed with the well-known DEV master key (dev mode, MASTER_KEYS unset)");
-      await sealClientSecrets(ctx.pg, keyring, logger);
-    })().catch((err: unknown) => {
-      sealing = undefined;
-      throw err;
-    });
-    await sealing;
-    await tokens.ready();
-  }
-  const limiter = createRateLimiter({ redis: ctx.redis, namespace: config.namespace, logger, redisDown: gw.throttle.redisDown });
+  const { cache, tokens, auth, limiter, admin, ready } = createClientRegistry(ctx, (layer) => metrics.authCache(layer));
   const proxies = createProxyList(gw.throttle.trustedProxies);
   const ipThrottle = createIpThrottle({
     unauthenticated: { perSec: gw.throttle.unauthPerSec, burst: gw.throttle.unauthBurst },
     token: { perSec: gw.throttle.tokenPerSec, burst: gw.throttle.tokenBurst },
   });
-  const auth = createAuthenticator({ cache, tokens, defaultRate: { perSec: gw.ratePerSec, burst: gw.rateBurst } });
-  const admin = clientAdminDeps(ctx, { store, onChange: (c) => cache.apply(c) });
   const callers = callerTokens(config.cluster.secret, config.namespace);
   const states = new WeakMap<IncomingMessage, RequestState>();
+  const sendError = createErrorWriter(logger, (req) => states.get(req));
   let server: http.Server | undefined;
   let subscription: Subscription | undefined;
-
-  /** Sends the uniform error for `err`. */
-  function sendError(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-    const st = states.get(req);
-    const requestId = st?.requestId ?? String(res.getHeader("X-Request-Id") ?? randomUUID());
-    const e = toHttpError(err);
-    const log = st?.log ?? logger.child({ requestId });
-    if (e.status >= 500) {
-      // a deliberate refusal (an AppError such as admission control's 503) is expected: no stack
-      if (e.cause instanceof AppError) log.warn({ code: e.code, reason: e.cause.message }, "request refused");
-      else log.error({ err: e.cause instanceof Error ? { name: e.cause.name, message: e.cause.message, stack: e.cause.stack } : e.cause, code: e.code }, "request failed");
-    }
-    if (res.headersSent) {
-      if (!res.writableEnded) res.destroy();
-      return;
-    }
-    res.statusCode = e.status;
-    for (const [k, v] of Object.entries(e.headers ?? {})) res.setHeader(k, v);
-    // The rest of an oversized or stalled body is not worth reading: close after answering.
-    if (e.status === 413 || e.status === 408) res.setHeader("Connection", "close");
-    const body = JSON.stringify(errorBody(e, requestId));
-    res.setHeader("Content-Type", "application/json; charset=utf-8");
-    res.setHeader("Content-Length", Buffer.byteLength(body));
-    res.end(body);
-  }
-
-  /** Path/query/body checks; the action's params (see HttpCallParams). */
-  async function prepareParams(req: IncomingMessage, st: RequestState): Promise<HttpCallParams> {
-    const spec = st.spec;
-    const v = validators.get(spec) ?? {};
-    const params: Record<string, string> = { ...st.pathParams };
-    assertValid(v.params, params, "params", "INVALID_PARAMETER");
-    const query: Record<string, unknown> = spec.query ? parseQuery(req.url ?? "") : {};
-    assertValid(v.query, query, "query", "INVALID_PARAMETER");
-    let body: unknown;
-    let raw: HttpCallParams["raw"];
-    if (spec.body) {
-      if (hasBody(req)) {
-        const media = negotiateMediaType(req.headers["content-type"], spec.body.contentTypes);
-        const buf = await readBody(req, Math.min(spec.body.limitBytes ?? gw.bodyLimitBytes, gw.bodyLimitBytes), gw.bodyTimeoutMs);
-        if (buf.length > 0) {
-          const decoded = decodeBody(buf, media, spec.body.raw === true);
-          body = decoded.body;
-          raw = decoded.raw;
-          if (media !== "application/xml") assertValid(v.body, body, "body", "VALIDATION_ERROR");
-        }
-      }
-      if (body === undefined && raw === undefined && spec.body.required !== false) {
-        throw new AppError("BAD_REQUEST", `a request body is required (${spec.body.contentTypes.join(", ")})`);
-      }
-    }
-    let headers: Record<string, string> | undefined;
-    if (spec.headers) {
-      headers = {};
-      for (const h of spec.headers) {
-        const val = req.headers[h];
-        if (typeof val === "string") headers[h] = val;
-      }
-    }
-    return { params, query, ...(body !== undefined ? { body } : {}), ...(raw ? { raw } : {}), ...(headers ? { headers } : {}) };
-  }
 
   /** The caller assertion of a request: its client, or "public" for a public route. */
   function signCaller(st: RequestState): Promise<string> {
@@ -245,7 +135,7 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
     const st = states.get(req);
     const mctx = (req as ReqWithParams).$ctx;
     if (!st || !mctx) return next(new AppError("INTERNAL", "request state missing"));
-    Promise.all([prepareParams(req, st), signCaller(st)]).then(
+    Promise.all([prepareParams(req, st, validators.get(st.spec) ?? {}, gw), signCaller(st)]).then(
       ([p, caller]) => {
         (req as ReqWithParams).$params = p;
         mctx.meta.caller = caller;
@@ -386,44 +276,17 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
       const self = this as unknown as { routes: { name?: string; callOptions?: unknown }[]; broker: { nodeID: string } };
       for (const r of self.routes) if (r.name === "local") r.callOptions = { nodeID: self.broker.nodeID };
       const handler = (this as unknown as { httpHandler(req: IncomingMessage, res: ServerResponse): Promise<void> }).httpHandler.bind(this);
-      server = http.createServer({ requestTimeout: Math.max(gw.bodyTimeoutMs * 2, 30_000), headersTimeout: 20_000, keepAliveTimeout: 5_000 }, (req, res) => {
-        const requestId = requestIdFrom(req.headers["x-request-id"]);
-        // moleculer-web takes ctx.requestID from these headers: make it ours.
-        req.headers["x-request-id"] = requestId;
-        delete req.headers["x-correlation-id"];
-        res.setHeader("X-Request-Id", requestId);
-        res.setHeader("X-Content-Type-Options", "nosniff");
-        res.setHeader("Cache-Control", "no-store");
-        const start = process.hrtime.bigint();
-        const m = router.match(req.method, req.url);
-        const routeLabel = m.kind === "found" ? m.spec.path : "unmatched";
-        const log = logger.child({ requestId });
-        res.once("close", () => {
-          const status = res.writableFinished ? res.statusCode : 499;
-          const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-          metrics.observe(routeLabel, req.method ?? "", status, seconds);
-          (states.get(req)?.log ?? log).debug({ method: req.method, route: routeLabel, status, ms: Math.round(seconds * 1e6) / 1e3 }, "request");
-        });
-        if (m.kind !== "found") {
-          if (m.kind === "method") {
-            res.setHeader("Allow", m.allow.join(", "));
-            return sendError(req, res, new AppError("METHOD_NOT_ALLOWED", `method ${String(req.method).slice(0, 16)} not allowed; allowed: ${m.allow.join(", ")}`));
-          }
-          if (m.kind === "bad") return sendError(req, res, new AppError("BAD_REQUEST", m.reason));
-          return sendError(req, res, new AppError("NOT_FOUND", "no such route"));
-        }
-        const ip = clientIp(req.socket.remoteAddress, req.headers["x-forwarded-for"], proxies) ?? "";
-        states.set(req, { requestId, spec: m.spec, pathParams: m.params, ip, log });
-        handler(req, res).catch((err: unknown) => sendError(req, res, err));
+      server = createHttpServer({
+        router,
+        logger,
+        metrics,
+        proxies,
+        bodyTimeoutMs: gw.bodyTimeoutMs,
+        maxConnectionsPerIp: gw.throttle.maxConnectionsPerIp,
+        states,
+        sendError,
+        handler,
       });
-      capConnectionsPerIp(server, { max: gw.throttle.maxConnectionsPerIp, exempt: (ip) => proxies.has(ip), onRefuse: () => metrics.connectionRefused() });
-      server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
-        if (err.code === "ECONNRESET" || !socket.writable) return socket.destroy();
-        if (err.code === "HPE_HEADER_OVERFLOW") return rawError(socket, 431, "HEADERS_TOO_LARGE", "request headers too large");
-        if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") return rawError(socket, 408, "REQUEST_TIMEOUT", "request timed out");
-        rawError(socket, 400, "BAD_REQUEST", "malformed HTTP request");
-      });
-      server.on("connect", (_req: IncomingMessage, socket: Socket) => rawError(socket, 405, "METHOD_NOT_ALLOWED", "CONNECT is not supported"));
       (this as unknown as { server: http.Server }).server = server;
     },
     async started() {
@@ -436,27 +299,14 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
         },
       });
       const srv = server!;
-      await new Promise<void>((resolve, reject) => {
-        srv.once("error", reject);
-        srv.listen(config.port, config.host, () => {
-          srv.off("error", reject);
-          resolve();
-        });
-      });
+      await listen(srv, config.port, config.host);
       ctx.health.register("gateway", () => ({ ok: srv.listening }));
       const addr = srv.address();
       logger.info({ address: typeof addr === "object" && addr ? `${addr.address}:${addr.port}` : addr, routes: routes.length }, "gateway listening");
     },
     async stopped() {
       subscription?.unsubscribe();
-      const srv = server;
-      if (srv?.listening) {
-        await new Promise<void>((resolve) => {
-          srv.close(() => resolve());
-          srv.closeIdleConnections();
-          setTimeout(() => srv.closeAllConnections(), 1000).unref();
-        });
-      }
+      await closeServer(server);
     },
   };
 
@@ -499,36 +349,15 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
       },
       async token(c: GatewayContext<HttpCallParams<Record<string, string>, Record<string, unknown>, Record<string, unknown>>>) {
         c.meta.$responseHeaders = { "Cache-Control": "no-store", Pragma: "no-cache" };
-        const body = c.params.body ?? {};
-        let id = typeof body["client_id"] === "string" ? body["client_id"] : undefined;
-        let secret = typeof body["client_secret"] === "string" ? body["client_secret"] : undefined;
-        const basic = c.params.headers?.["authorization"];
-        if (basic && /^basic /i.test(basic)) {
-          const decoded = Buffer.from(basic.slice(6).trim(), "base64").toString("utf8");
-          const colon = decoded.indexOf(":");
-          if (colon > 0) {
-            try {
-              id = decodeURIComponent(decoded.slice(0, colon));
-              secret = decodeURIComponent(decoded.slice(colon + 1));
-            } catch {
-              throw new AppError("INVALID_CLIENT", "invalid client authentication");
-            }
-          }
-        }
-        if (body["grant_type"] !== "client_credentials") throw new AppError("UNSUPPORTED_GRANT_TYPE", "grant_type must be client_credentials");
-        if (!id || !secret) throw new AppError("INVALID_CLIENT", "client_id and client_secret are required");
-        const client = await auth.verifyApiKey(secret);
-        if (client.id !== id) throw new AppError("INVALID_CLIENT", "invalid client credentials");
-        if (client.status !== "active") throw new AppError("CLIENT_SUSPENDED", "client is suspended");
-        let scopes = [...client.scopes];
-        if (typeof body["scope"] === "string" && body["scope"].trim() !== "") {
-          const wanted = [...new Set(body["scope"].trim().split(/\s+/))];
-          const unknown = wanted.filter((s) => !client.scopes.includes(s));
-          if (unknown.length > 0) throw new AppError("INVALID_SCOPE", `scope not granted to this client: ${unknown.join(" ").slice(0, 200)}`);
-          scopes = wanted;
-        }
-        const { token, expiresIn } = await tokens.issue(client.id, scopes);
-        return { access_token: token, token_type: "Bearer", expires_in: expiresIn, scope: scopes.join(" ") };
+        return exchangeClientCredentials({ auth, tokens }, parseTokenRequest(c.params.body ?? {}, c.params.headers?.["authorization"]));
+      },
+      webhook: {
+        // internal, for domains that send client webhooks: no route, and no client (not even an admin) may read a secret
+        params: { id: { type: "string", min: 1, max: 200 } },
+        async handler(c: Context<{ id: string }>): Promise<ClientWebhook | null> {
+          requireNodeOrOperator(c);
+          return getClientWebhook(admin, c.params.id);
+        },
       },
     },
     async started() {
@@ -539,11 +368,3 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
   return [gatewayService as unknown as ServiceSchema, clientsService];
 }
 
-/** The gateway domain: client registry tables, the gateway's own routes, and its services. */
-export const gatewayDomain = defineDomain({
-  name: "gateway",
-  needsMasterKey: true,
-  summary: "the HTTP gateway (every domain's routes, OpenAPI, OAuth2 client credentials) and the client registry",
-  declare: () => ({ migrations: clientMigrations, routes: gatewayRoutes }),
-  start: (ctx) => ({ services: createGatewayServices(ctx) }),
-});

@@ -7,7 +7,6 @@
 import type { ServiceSchema, Context } from "moleculer";
 import { requireOperator } from "../../gateway/access";
 import type { NodeContext } from "../../node/context";
-import { defineDomain } from "../../node/domain";
 import type { ConsumerStats, DlqEntry, PartitionOwnership } from "../../actors/types";
 
 /** The contract of the `runtime` service, for typed callers. */
@@ -28,7 +27,8 @@ function operatorOnly<P, R>(handler: (c: Context<P>) => R): (c: Context<P>) => R
   };
 }
 
-function runtimeService(ctx: NodeContext): ServiceSchema {
+/** The `runtime` service of one node (see {@link RuntimeApi}). */
+export function runtimeService(ctx: NodeContext): ServiceSchema {
   const rt = ctx.runtime;
   return {
     name: "runtime",
@@ -67,11 +67,3 @@ function runtimeService(ctx: NodeContext): ServiceSchema {
     },
   };
 }
-
-/** The actor runtime's operator surface (partitions, actors, streams, DLQ). */
-export const runtimeDomain = defineDomain({
-  name: "runtime",
-  summary: "the actor runtime's operator surface on every node: partitions, resident actors, streams, dead letters",
-  declare: () => ({}),
-  start: (ctx) => ({ services: [runtimeService(ctx)] }),
-});

@@ -4,7 +4,8 @@ import { TestCluster } from "../support/cluster";
 import { cleanupNamespace, freshNamespace } from "../support/namespace";
 import { freePort } from "../support/ports";
 import { waitFor } from "../support/wait";
-import { actorsCommand, clientCommands, partitionsCommand, streamsCommand, replCommands } from "../../node/repl-commands";
+import { actorsCommand, partitionsCommand, streamsCommand, replCommands } from "../../node/repl-commands";
+import { clientCommands } from "../../services/gateway/repl";
 
 describe("REPL commands", function () {
   this.timeout(60_000);

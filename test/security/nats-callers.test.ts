@@ -3,7 +3,7 @@
  * CLUSTER_SECRET); whoever joins its NATS namespace without that secret runs nothing.
  *
  * - A plain Moleculer broker (NATS transporter, same namespace, no secret) calls the operator
- *   surfaces: clients.create with scope admin, supporters.data (decrypted personal data), an
+ *   surfaces: clients.create with scope admin, clients.webhook (a client's webhook secret), supporters.data (decrypted personal data), an
  *   events operator action, the runtime's DLQ replay, Moleculer's own $node.list. Every call is
  *   401 UNAUTHORIZED, with a forged `meta.client` too, with an assertion signed with another
  *   secret (the well-known dev one), with an expired one, and with one of another namespace.
@@ -21,7 +21,8 @@ import { loadConfig } from "../../node/config";
 import { DEV_CLUSTER_SECRET } from "../../config";
 import { brokerOptions } from "../../moleculer.config";
 import { createCallerTokens, operatorMeta } from "../../gateway/caller";
-import { clientCommands, dlqReplayCommand, partitionsCommand } from "../../node/repl-commands";
+import { dlqReplayCommand, partitionsCommand } from "../../node/repl-commands";
+import { clientCommands } from "../../services/gateway/repl";
 import { connectNats, type NatsHandles } from "../../nats";
 import { cleanupNamespace, freshNamespace, NATS_URL } from "../support/namespace";
 import { startChild, type ChildNode } from "../support/node";
@@ -35,6 +36,7 @@ const HASH = "A".repeat(43);
 const TARGETS: ReadonlyArray<readonly [string, unknown]> = [
   ["clients.create", { params: {}, query: {}, body: { name: "intruder", scopes: ["admin"] } }],
   ["clients.list", { params: {}, query: {} }],
+  ["clients.webhook", { id: "cl_aaaaaaaaaaaaaaaa" }],
   ["supporters.data", { params: { hash: HASH }, query: {} }],
   ["supporters.dlqList", {}],
   ["events.dlqReplay", { seqs: [1] }],

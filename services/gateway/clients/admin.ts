@@ -16,7 +16,7 @@ import { invalidateRedis } from "./cache";
 import { publishClientChange, type ClientChange } from "./notices";
 import { createClientStore, type ClientStore } from "./store";
 import { CLIENT_ID_PATTERN, parseApiKey } from "./keys";
-import { checkNewClient, type ClientPage, type ClientRecord, type ClientStatus, type CreatedClient, type NewClientInput, type RotatedKey } from "./types";
+import { checkNewClient, type ClientPage, type ClientWebhook, type ClientRecord, type ClientStatus, type CreatedClient, type NewClientInput, type RotatedKey } from "./types";
 import { STRICT_EGRESS, type EgressPolicy } from "../../../lib/egress";
 
 /** What the admin functions need. Without `redis`/`nc`, caches expire on their own (TTL). */
@@ -96,6 +96,15 @@ export async function getClient(deps: ClientAdminDeps, id: string): Promise<Clie
   const c = await deps.store.get(id);
   if (!c) throw new AppError("NOT_FOUND", "client not found");
   return c;
+}
+
+/**
+ * Where and with which (unsealed) secret to send a client's webhooks; null for an unknown client
+ * or an id that is not a client id. Throws SealedError when the stored secret does not open.
+ */
+export async function getClientWebhook(deps: Pick<ClientAdminDeps, "store">, id: string): Promise<ClientWebhook | null> {
+  if (!CLIENT_ID_PATTERN.test(id)) return null;
+  return (await deps.store.webhookOf(id)) ?? null;
 }
 
 async function setStatus(deps: ClientAdminDeps, id: string, status: ClientStatus): Promise<ClientRecord> {

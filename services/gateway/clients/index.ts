@@ -10,6 +10,7 @@ export {
   suspendClient,
   activateClient,
   rotateClientKey,
+  getClientWebhook,
   type ClientAdminDeps,
 } from "./admin";
 export { createCredentialCache, invalidateRedis, type CredentialCache } from "./cache";
@@ -19,5 +20,7 @@ export { sealClientSecrets, signingKeyContext, webhookSecretContext, type SealRe
 export { credentialCacheMac } from "./cache-entry";
 export { createRateLimiter, type RateLimiter, type RateDecision } from "./ratelimit";
 export { decodeClientChange, publishClientChange, type ClientChange } from "./notices";
+export { createClientRegistry, type ClientRegistry } from "./registry";
+export { parseTokenRequest, grantedScopes, exchangeClientCredentials, type TokenRequest, type TokenResponse } from "./oauth";
 export { newApiKey, parseApiKey, hashApiKey, newClientId, newWebhookSecret, CLIENT_ID_PATTERN } from "./keys";
 export * from "./types";

@@ -1,6 +1,6 @@
 /**
  * The client registry's contracts: a client is a service with a contract that fixes its scopes
- * (e.g. `receipts:read` only, or `receipts:read` + `receipts:write`), its webhook endpoint and
+ * (`{domain}:read` only, say, or `{domain}:read` + `{domain}:write`), its webhook endpoint and
  * its status. JSON Schemas here are used for HTTP validation and the OpenAPI document.
  */
 import { AppError, type ErrorDetail } from "../../../lib/errors";
@@ -48,6 +48,14 @@ export interface RotatedKey {
   readonly client: ClientRecord;
   readonly apiKey: string;
   readonly previousKeysExpireAt: string;
+}
+
+/** Where and with which secret a client's webhooks are sent and signed (the `clients.webhook` action). */
+export interface ClientWebhook {
+  /** The client's webhook URL; null when it has none. */
+  readonly url: string | null;
+  /** The unsealed Standard Webhooks secret (whsec_...). */
+  readonly secret: string;
 }
 
 /** A stored API key, as the authenticator needs it. */
