@@ -1,5 +1,5 @@
 /** Prometheus gauges of the actor runtime, read when /metrics is scraped. */
-import { Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
 import type { Runtime } from "../actors/runtime";
 
 /** Registers actor, partition, consumer and DLQ gauges for `runtime` on `registry`. */
@@ -22,13 +22,15 @@ export function registerRuntimeMetrics(registry: Registry, runtime: Runtime): vo
       this.set(runtime.ownedPartitions());
     },
   });
-  new Gauge({
-    name: "switchyard_messages_handled",
+  new Counter({
+    name: "switchyard_messages_handled_total",
     help: "Messages handled by actors on this node since start, by kind",
     labelNames: ["kind"],
     registers: [registry],
     collect() {
-      for (const [kind, s] of Object.entries(runtime.hostStats())) this.set({ kind }, s.handled);
+      // the host's own count only grows: read it as the counter's value at each scrape
+      this.reset();
+      for (const [kind, s] of Object.entries(runtime.hostStats())) this.inc({ kind }, s.handled);
     },
   });
   new Gauge({

@@ -55,5 +55,9 @@ describe("actor runtime: misrouted messages", function () {
     await nats.js.publish(topo.actors.subject("probe", right, key), JSON.stringify({ n: 0 }));
     const state = await waitFor("k2 handled", () => probe.on(node.node.runtime).state(key), 20_000, 100);
     expect(state.count).to.equal(1);
+    // handled messages are a Prometheus counter (the misrouted one is not among them)
+    const metrics = await (await fetch(`${node.url}/metrics`)).text();
+    expect(metrics).to.contain("# TYPE switchyard_messages_handled_total counter");
+    expect(metrics).to.match(/switchyard_messages_handled_total\{kind="probe"\} 1\b/);
   });
 });
