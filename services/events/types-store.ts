@@ -4,7 +4,7 @@
  * versions are immutable and two admins cannot both create "v3"; every node applies the new
  * version (compiling its validator once) as soon as the watch delivers it, without a restart.
  */
-import type { KV, KvEntry, QueuedIterator, KvWatchEntry } from "../../nats";
+import { isWrongLastSequence, type KV, type KvEntry, type QueuedIterator, type KvWatchEntry } from "../../nats";
 import type { Logger } from "../../lib/logger";
 import { AppError, errorMessage } from "../../lib/errors";
 import { checkTypeDefinition, parseTypeKey, typeKey, type EventTypeRegistry, type EventTypeVersion } from "./registry";
@@ -100,7 +100,7 @@ export class TypeStore {
       try {
         await this.kv.create(typeKey(name, version), JSON.stringify(v));
       } catch (err) {
-        if (/wrong last sequence|exists/i.test(errorMessage(err))) continue; // another admin took this number
+        if (isWrongLastSequence(err)) continue; // another admin took this number (a create of an existing key)
         throw err;
       }
       this.registry.apply(v); // the watch will apply it too; this makes it visible here at once
