@@ -9,7 +9,7 @@
  * redelivered message at or below that sequence changes nothing and only re-emits the stored
  * effects (see README "Delivery guarantees").
  */
-import type { JsMsg, KV } from "../nats";
+import { isWrongLastSequence, type JsMsg, type KV } from "../nats";
 import type { Logger } from "../lib/logger";
 import type { ActorKind, ActorMessage, RetryPolicy } from "./types";
 import { resolveEffects, type ResolvedEffect, type ResolveContext } from "./effects";
@@ -280,15 +280,14 @@ export class KindHost {
           this.stats.writes++;
           break;
         } catch (err) {
-          const msg = errorMessage(err);
-          if (/wrong last sequence|key exists/i.test(msg)) {
-            // Another writer (a stale owner) moved the state: reload and fold again.
+          if (isWrongLastSequence(err)) {
+            // Another writer (a stale owner) moved the state, or created it first: reload and fold again.
             this.log.warn({ kind: this.kind.name, key: cell.key }, "state revision moved; reloading");
             cell.loaded = false;
             await this.load(cell);
             return false;
           }
-          this.log.warn({ kind: this.kind.name, key: cell.key, err: msg }, "state write failed; retrying");
+          this.log.warn({ kind: this.kind.name, key: cell.key, err: errorMessage(err) }, "state write failed; retrying");
           await sleep(backoffDelay(attempt, 50, 2000));
         }
       }

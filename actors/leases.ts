@@ -8,7 +8,7 @@
  * nodes; a node takes what should be its own once it is free (absent or expired) and hands
  * over what should be another's (drain, then delete the lease so the takeover is immediate).
  */
-import type { KV, QueuedIterator, KvWatchEntry } from "../nats";
+import { isWrongLastSequence, type KV, type QueuedIterator, type KvWatchEntry } from "../nats";
 import type { Logger } from "../lib/logger";
 import type { Topology } from "../streams/subjects";
 import type { PartitionOwnership } from "./types";
@@ -269,13 +269,12 @@ export class LeaseManager {
             owned.renewedAt = Date.now();
           },
           (err: unknown) => {
-            const msg = errorMessage(err);
-            if (/wrong last sequence/i.test(msg)) {
+            if (isWrongLastSequence(err)) {
               this.log.warn({ lease: key }, "lease lost (revision moved)");
               void this.lose(key);
             } else if (Date.now() - owned.renewedAt > this.ttlMs * 0.8) {
               // Could not renew for most of the ttl: others will soon take it. Fence ourselves.
-              this.log.warn({ lease: key, err: msg }, "lease renewal failing; stopping partition");
+              this.log.warn({ lease: key, err: errorMessage(err) }, "lease renewal failing; stopping partition");
               void this.lose(key);
             }
           },

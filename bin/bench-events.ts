@@ -26,7 +26,10 @@ import { createLogger } from "../lib/logger";
 import { loadConfig } from "../node/config";
 import { provision } from "../streams/provision";
 import { eventDeclarations, eventNames } from "../services/events/streams";
-import { EventTypeRegistry, LatencyHistogram, TypeStore, type FeedEvent } from "../services/events";
+import { EventTypeRegistry } from "../services/events/registry";
+import { TypeStore } from "../services/events/types-store";
+import type { FeedEvent } from "../services/events/model";
+import { LatencyHistogram } from "../lib/histogram";
 
 const log = createLogger({ level: "info", name: "bench:events" });
 const QUIET_RATE = Number(process.env["BENCH_QUIET_RATE"] ?? 50);

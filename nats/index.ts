@@ -14,7 +14,6 @@ export {
   RetentionPolicy,
   StorageType,
   JetStreamApiError,
-  JetStreamApiCodes,
   JetStreamError,
 } from "@nats-io/jetstream";
 export type {
@@ -34,4 +33,13 @@ export type { KV, KvEntry, KvWatchEntry } from "@nats-io/kv";
 export { Objm } from "@nats-io/obj";
 export type { ObjectStore } from "@nats-io/obj";
 export { connectNats, type NatsHandles } from "./connection";
-export { isJsApiError, jsErrCode } from "./errors";
+export {
+  JetStreamApiCodes,
+  isJsApiError,
+  jsErrCode,
+  isWrongLastSequence,
+  isStreamNotFound,
+  isConsumerNotFound,
+  isNoMessageFound,
+  type JetStreamApiCode,
+} from "./errors";

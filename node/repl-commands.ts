@@ -3,7 +3,6 @@
  * dlq list, dlq replay. Each command is a plain function over a broker joined to the cluster,
  * so tests call exactly what the REPL runs.
  */
-import { readFileSync } from "node:fs";
 import { DOMAINS } from "../services";
 import type { ReplCommand } from "./domain";
 import type { ServiceBroker } from "moleculer";
@@ -43,26 +42,6 @@ export async function dlqReplayCommand(broker: ServiceBroker, opts: { seqs: numb
   return (await broker.call("runtime.dlqReplay", opts)) as { replayed: number[]; missing: number[] };
 }
 
-/** Events domain operations through the `events` service (the same code as its admin routes). */
-export const eventCommands = {
-  /** Every event type with its versions. */
-  types: (broker: ServiceBroker) =>
-    broker.call("events.types") as Promise<{ items: Array<{ name: string; latest: number; versions: Array<{ version: number; description: string; createdAt: string; schema: unknown }> }> }>,
-  /** Registers the next version of a type (its schema is a JSON Schema object). */
-  define: (broker: ServiceBroker, name: string, schema: Record<string, unknown>, description?: string) =>
-    broker.call("events.defineType", { name, schema, ...(description ? { description } : {}) }) as Promise<{ name: string; version: number }>,
-  /** Dead-lettered events (optionally of one tenant) and the DLQ depth per tenant. */
-  dlq: (broker: ServiceBroker, opts: { tenant?: string; after?: number; limit?: number } = {}) =>
-    broker.call("events.dlqList", opts) as Promise<{ items: Array<{ seq: number; tenant: string; code: string | null; reason: string; failedAt: string }>; depths: Record<string, number> }>,
-  /** Replays dead-lettered events by DLQ sequence. */
-  replay: (broker: ServiceBroker, seqs: number[]) => broker.call("events.dlqReplay", { seqs }) as Promise<{ replayed: number[]; missing: number[] }>,
-  /** Processor counters of every node hosting the events service. */
-  stats: async (broker: ServiceBroker) => {
-    const services = broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true, withActions: false }) as Array<{ name: string; nodeID: string }>;
-    const nodes = [...new Set(services.filter((s) => s.name === "events").map((s) => s.nodeID))].sort();
-    return Promise.all(nodes.map((nodeID) => broker.call("events.stats", {}, { nodeID }) as Promise<{ node: string; partitions: number[]; workers: number; batches: number; tenants: Record<string, Record<string, number>>; dlq: Record<string, number> }>));
-  },
-};
 
 /** Supporters domain operations through the `supporters` service (the same code as its admin routes). */
 export const supporterCommands = {
@@ -139,67 +118,6 @@ function platformCommands(): ReplCommand[] {
         const seqs = (Array.isArray(raw) ? raw : String(raw ?? "").split(/[\s,]+/)).map(Number).filter((n) => Number.isInteger(n) && n > 0);
         const r = await dlqReplayCommand(broker, { seqs });
         print(`replayed: ${r.replayed.join(", ") || "none"}; missing: ${r.missing.join(", ") || "none"}`);
-      },
-    },
-    {
-      command: "event-types",
-      description: "Event types with their versions",
-      action: async (broker, _args, { table }) => {
-        const r = await eventCommands.types(broker);
-        print(table([["type", "latest", "versions", "description"], ...r.items.map((t) => [t.name, t.latest, t.versions.map((v) => v.version).join(","), (t.versions.at(-1)?.description ?? "").slice(0, 60)])]));
-      },
-    },
-    {
-      command: "event-type-define <name> <schema>",
-      description: "Register the next version of an event type: event-type-define order.created '{\"type\":\"object\"}' (or @file.json) [--description TEXT]",
-      options: [{ option: "-d, --description <text>", description: "what the type means" }],
-      action: async (broker, args) => {
-        const raw = String(args["schema"] ?? "");
-        const text = raw.startsWith("@") ? readFileSync(raw.slice(1), "utf8") : raw;
-        const d = args.options["description"];
-        const v = await eventCommands.define(broker, String(args["name"]), JSON.parse(text) as Record<string, unknown>, typeof d === "string" ? d : undefined);
-        print(`defined ${v.name} v${v.version}`);
-      },
-    },
-    {
-      command: "events-dlq",
-      description: "Dead-lettered events with their reasons: events-dlq [--tenant T] [--limit N] [--after SEQ]",
-      options: [
-        { option: "-t, --tenant <tenant>", description: "one tenant only" },
-        { option: "-l, --limit <limit>", description: "at most this many (default 100)" },
-        { option: "-a, --after <after>", description: "entries after this DLQ sequence" },
-      ],
-      action: async (broker, args, { table }) => {
-        const o = args.options;
-        const r = await eventCommands.dlq(broker, {
-          ...(typeof o["tenant"] === "string" ? { tenant: o["tenant"] } : {}),
-          ...(o["limit"] !== undefined ? { limit: Number(o["limit"]) } : {}),
-          ...(o["after"] !== undefined ? { after: Number(o["after"]) } : {}),
-        });
-        print(table([["seq", "tenant", "code", "failed at", "reason"], ...r.items.map((e) => [e.seq, e.tenant, e.code ?? "-", e.failedAt, e.reason.slice(0, 80)])]));
-        print(`depth per tenant: ${JSON.stringify(r.depths)}`);
-      },
-    },
-    {
-      command: "events-replay <seqs...>",
-      description: "Replay dead-lettered events by DLQ sequence: events-replay 12 13",
-      action: async (broker, args) => {
-        const raw = args["seqs"];
-        const seqs = (Array.isArray(raw) ? raw : String(raw ?? "").split(/[\s,]+/)).map(Number).filter((n) => Number.isInteger(n) && n > 0);
-        const r = await eventCommands.replay(broker, seqs);
-        print(`replayed: ${r.replayed.join(", ") || "none"}; missing: ${r.missing.join(", ") || "none"}`);
-      },
-    },
-    {
-      command: "events-stats",
-      description: "Event processor counters per node: partitions, tenants, stored, duplicates, dead letters, latency",
-      action: async (broker, _args, { table }) => {
-        const rows: unknown[][] = [["node", "tenant", "received", "stored", "duplicates", "dead", "queued", "p50 ms", "p99 ms"]];
-        for (const s of await eventCommands.stats(broker)) {
-          rows.push([s.node, `(partitions ${s.partitions.join(",")})`, "", "", "", "", "", "", ""]);
-          for (const [t, c] of Object.entries(s.tenants)) rows.push([s.node, t, c["received"], c["stored"], c["duplicates"], c["deadLettered"], c["queued"], c["latencyP50"], c["latencyP99"]]);
-        }
-        print(table(rows));
       },
     },
     {

@@ -3,7 +3,7 @@
  * all, publish all, or refuse all), the polling feed, the type registry and the dead letters of
  * events. The Moleculer service only parses requests and calls these.
  */
-import { isJsApiError, JetStreamApiCodes, type NatsHandles } from "../../nats";
+import { isNoMessageFound, type NatsHandles } from "../../nats";
 import type { Logger } from "../../lib/logger";
 import { AppError, type ErrorDetail } from "../../lib/errors";
 import type { ActorRuntime, DlqEntry } from "../../actors/types";
@@ -11,7 +11,7 @@ import type { EventNames } from "./streams";
 import { MAX_BATCH_EVENTS, validateEnvelope } from "./envelope";
 import type { EventTypeInfo, EventTypeRegistry, EventTypeVersion } from "./registry";
 import type { TypeStore, TypeDefinition } from "./types-store";
-import { DecryptError, rowAad, type DataKeyring } from "./crypto";
+import { DecryptError, openData, type DataKeyring } from "./crypto";
 import { decodeCursor, encodeCursor, START, type FeedPosition } from "./cursor";
 import type { EventStore } from "./store";
 import { codeOfLine, type EventRejectCode, type FeedEvent, type ValidEvent } from "./model";
@@ -133,12 +133,8 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
       }
       // Re-serialise each event exactly as validated (one per message, so each is dead-lettered
       // or stored on its own) and publish them all before answering.
-      const acks = await Promise.all(
-        list.map((value) => {
-          const e = value as { eventId: string };
-          return nats.js.publish(names.inSubject(clientId), JSON.stringify(value), { msgID: `${clientId}:${e.eventId}` });
-        }),
-      );
+      // Every event was valid, so `events` and `list` run in step.
+      const acks = await Promise.all(events.map((e, i) => nats.js.publish(names.inSubject(clientId), JSON.stringify(list[i]), { msgID: `${clientId}:${e.eventId}` })));
       return { accepted: acks.length, duplicates: acks.filter((a) => a.duplicate).length };
     },
 
@@ -150,7 +146,7 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
       const items: FeedEvent[] = page.map((r) => {
         let data: Record<string, unknown>;
         try {
-          data = JSON.parse(keyring.decrypt(r.keyId, r.blob, rowAad(r.clientId, r.eventId)).toString("utf8")) as Record<string, unknown>;
+          data = openData(keyring, r);
         } catch (err) {
           if (err instanceof DecryptError) {
             deps.logger.error({ clientId, seq: r.seq, keyId: r.keyId, err: err.message }, "stored event cannot be decrypted");
@@ -200,7 +196,7 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
           if (m && m.subject.startsWith(prefix)) ours.push(seq);
           else missing.push(seq);
         } catch (err) {
-          if (!isJsApiError(err, JetStreamApiCodes.NoMessageFound)) throw err;
+          if (!isNoMessageFound(err)) throw err;
           missing.push(seq);
         }
       }

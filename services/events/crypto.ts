@@ -7,6 +7,7 @@
  * Blob layout: 0x01 | nonce (12 bytes) | tag (16 bytes) | ciphertext.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { isJsonObject } from "./model";
 
 const VERSION = 1;
 const NONCE = 12;
@@ -69,4 +70,22 @@ export class DataKeyring {
       throw new DecryptError("data blob does not authenticate with its key (damaged, or moved from another row)");
     }
   }
+}
+
+/** A stored row's encrypted `data` and the identity it is bound to. */
+export interface SealedData {
+  readonly keyId: string;
+  readonly blob: Uint8Array;
+  readonly clientId: string;
+  readonly eventId: string;
+}
+
+/**
+ * The `data` of a stored row: decrypted with its key and identity, parsed, and checked to be the
+ * JSON object it was when stored. Throws DecryptError when it does not decrypt.
+ */
+export function openData(keyring: DataKeyring, row: SealedData): Record<string, unknown> {
+  const data: unknown = JSON.parse(keyring.decrypt(row.keyId, row.blob, rowAad(row.clientId, row.eventId)).toString("utf8"));
+  if (!isJsonObject(data)) throw new Error(`stored data of ${row.clientId}:${row.eventId} is not a JSON object`);
+  return data;
 }

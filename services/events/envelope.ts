@@ -8,7 +8,8 @@
  */
 import { createAjv } from "../../lib/ajv";
 import { roundTripProblems } from "../../lib/storable-json";
-import type { EventRejectCode, Problem, Rejection, ValidEvent } from "./model";
+import { errorMessage } from "../../lib/errors";
+import type { EventEnvelope, EventRejectCode, Problem, Rejection, ValidEvent } from "./model";
 
 /** Event type names: dot-separated lower-case words, e.g. "order.created". */
 export const TYPE_NAME_PATTERN = "^(?=.{1,64}$)[a-z][a-z0-9_-]*(\\.[a-z][a-z0-9_-]*)*$";
@@ -47,7 +48,8 @@ export const ENVELOPE_SCHEMA = {
 } as const;
 
 // The envelope schema is this module's own (its patterns use lookahead): the trusted kind.
-const validateShape = createAjv({ trust: "trusted", allErrors: true, strict: true, formats: ["date-time"] }).compile(ENVELOPE_SCHEMA);
+// Its validator is the guard of the EventEnvelope type (model.ts) that the schema describes.
+const validateShape = createAjv({ trust: "trusted", allErrors: true, strict: true, formats: ["date-time"] }).compile<EventEnvelope>(ENVELOPE_SCHEMA);
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
@@ -80,10 +82,10 @@ export function validateEnvelope(value: unknown, opts: EnvelopeOptions): Envelop
       let path = `${base}${e.instancePath}`;
       let message = e.message ?? "is invalid";
       if (e.keyword === "required") {
-        path += `/${String((e.params as { missingProperty?: string }).missingProperty)}`;
+        path += `/${String(e.params["missingProperty"])}`;
         message = "is required";
       } else if (e.keyword === "additionalProperties") {
-        const extra = String((e.params as { additionalProperty?: string }).additionalProperty);
+        const extra = String(e.params["additionalProperty"]);
         path += `/${extra.slice(0, 64).replace(/~/g, "~0").replace(/\//g, "~1")}`;
         message = "is not an envelope field";
       }
@@ -91,7 +93,7 @@ export function validateEnvelope(value: unknown, opts: EnvelopeOptions): Envelop
     }
     return reject("INVALID_ENVELOPE", "the envelope is not valid", details);
   }
-  const env = value as { clientId: string; eventId: string; type: string; timestamp: string | number; data: Record<string, unknown> };
+  const env = value;
   const problems = roundTripProblems(env.data, `${base}/data`, { maxDepth: MAX_DATA_DEPTH });
   if (problems.length > 0) return reject("INVALID_JSON", "data would not be stored as sent", problems);
   const ts = typeof env.timestamp === "number" ? env.timestamp : Date.parse(env.timestamp);
@@ -122,7 +124,7 @@ export function decodeEnvelope(bytes: Uint8Array, opts: EnvelopeOptions): Envelo
   try {
     value = JSON.parse(text);
   } catch (err) {
-    return reject("INVALID_JSON", `the message is not JSON: ${(err as Error).message.slice(0, 120)}`);
+    return reject("INVALID_JSON", `the message is not JSON: ${errorMessage(err).slice(0, 120)}`);
   }
   return validateEnvelope(value, opts);
 }

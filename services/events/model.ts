@@ -77,8 +77,18 @@ export function rejectionLine(r: Rejection): string {
   return `${r.code}: ${r.message}${details ? ` (${details})` : ""}`;
 }
 
+/** True when `s` is one of the {@link EventRejectCodes}. */
+export function isRejectCode(s: string): s is EventRejectCode {
+  return Object.hasOwn(EventRejectCodes, s);
+}
+
 /** The code a DLQ error line starts with, if it is one of ours. */
 export function codeOfLine(line: string): EventRejectCode | undefined {
-  const m = /^([A-Z_]+):/.exec(line);
-  return m && m[1]! in EventRejectCodes ? (m[1] as EventRejectCode) : undefined;
+  const code = /^([A-Z_]+):/.exec(line)?.[1];
+  return code !== undefined && isRejectCode(code) ? code : undefined;
+}
+
+/** A plain JSON object (not null, not an array). */
+export function isJsonObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
 }

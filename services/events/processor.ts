@@ -29,7 +29,7 @@
  * held (kept alive with `working()`), so per-tenant order is never broken; an event the store
  * refuses EVENTS_MAX_ATTEMPTS times (found by bisecting the batch) is dead-lettered.
  */
-import { AckPolicy, DeliverPolicy, isJsApiError, JetStreamApiCodes, type ConsumerMessages, type JsMsg, type KV, type NatsHandles, type PubAck } from "../../nats";
+import { AckPolicy, DeliverPolicy, isConsumerNotFound, type ConsumerMessages, type JsMsg, type KV, type NatsHandles, type PubAck } from "../../nats";
 import type { Logger } from "../../lib/logger";
 import { errorMessage } from "../../lib/errors";
 import { partitionOf, type Topology } from "../../streams/subjects";
@@ -42,7 +42,7 @@ import { FairScheduler } from "./scheduler";
 import { LatencyHistogram } from "../../lib/histogram";
 import { decodeEnvelope } from "./envelope";
 import type { EventTypeRegistry } from "./registry";
-import { rowAad, type DataKeyring } from "./crypto";
+import { openData, rowAad, type DataKeyring } from "./crypto";
 import type { EventRow, EventStore, StoredRef } from "./store";
 import { rejectionLine, type EventRejectCode, type FeedEvent, type Rejection, type ValidEvent } from "./model";
 
@@ -104,7 +104,7 @@ const TRANSIENT_SQLSTATE = /^(08|40|53|55|57|58)/;
 
 /** True for failures that say nothing about the rows (connection lost, deadlock, shutdown). */
 export function isTransientStoreError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
+  const code = typeof err === "object" && err !== null && "code" in err ? err.code : undefined;
   if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return TRANSIENT_SQLSTATE.test(code);
   return true; // no SQLSTATE: network, pool timeout, ...
 }
@@ -161,14 +161,14 @@ class TenantWorker {
       try {
         await nats.jsm.consumers.delete(names.inStream, durable);
       } catch (err) {
-        if (!isJsApiError(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
+        if (!isConsumerNotFound(err)) throw err;
       }
       await nats.jsm.consumers.add(names.inStream, config);
     } else {
       try {
         await nats.jsm.consumers.info(names.inStream, durable);
       } catch (err) {
-        if (!isJsApiError(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
+        if (!isConsumerNotFound(err)) throw err;
         await nats.jsm.consumers.add(names.inStream, config);
       }
     }
@@ -511,7 +511,7 @@ export class EventProcessor {
           const v = byId.get(ref.eventId)!;
           return feedEvent(ref, v.event.type, v.version, v.event.timestampMs, v.event.data);
         }),
-        ...refeed.map((r) => feedEvent(r, r.type, r.typeVersion, r.eventTimeMs, JSON.parse(this.deps.keyring.decrypt(r.keyId, r.blob, rowAad(r.clientId, r.eventId)).toString("utf8")) as Record<string, unknown>)),
+        ...refeed.map((r) => feedEvent(r, r.type, r.typeVersion, r.eventTimeMs, openData(this.deps.keyring, r))),
       ].sort((x, y) => x.seq - y.seq);
       const acks = await this.retrying(tenant, () => Promise.all(feed.map((e) => this.publishFeed(e))));
       const refed = new Set(refeed.map((r) => r.eventId));

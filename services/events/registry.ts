@@ -7,6 +7,7 @@
 import type Ajv2020 from "ajv/dist/2020";
 import type { ErrorObject, ValidateFunction } from "ajv/dist/2020";
 import { createAjv } from "../../lib/ajv";
+import { errorMessage } from "../../lib/errors";
 import { DEFAULT_SCHEMA_LIMITS, schemaLimitProblems, type SchemaLimits } from "../../lib/schema-limits";
 import { MAX_DATA_DEPTH, TYPE_NAME_PATTERN } from "./envelope";
 import type { Problem, Rejection } from "./model";
@@ -68,13 +69,13 @@ export function schemaProblems(errors: readonly ErrorObject[] | null | undefined
     let path = `${base}${e.instancePath}`;
     let message = e.message ?? "is invalid";
     if (e.keyword === "required") {
-      path += `/${String((e.params as { missingProperty?: string }).missingProperty)}`;
+      path += `/${String(e.params["missingProperty"])}`;
       message = "is required";
     } else if (e.keyword === "additionalProperties") {
-      path += `/${String((e.params as { additionalProperty?: string }).additionalProperty).slice(0, 64)}`;
+      path += `/${String(e.params["additionalProperty"]).slice(0, 64)}`;
       message = "is not allowed";
     } else if (e.keyword === "enum") {
-      message = `must be one of ${JSON.stringify((e.params as { allowedValues?: unknown }).allowedValues).slice(0, 200)}`;
+      message = `must be one of ${JSON.stringify(e.params["allowedValues"]).slice(0, 200)}`;
     }
     out.push({ path, message });
   }
@@ -99,7 +100,7 @@ export function checkTypeDefinition(name: string, schema: unknown): Problem[] {
   try {
     newAjv().compile(schema);
   } catch (err) {
-    problems.push({ path: "/schema", message: `does not compile: ${(err as Error).message.slice(0, 300)}` });
+    problems.push({ path: "/schema", message: `does not compile: ${errorMessage(err).slice(0, 300)}` });
   }
   return problems;
 }

@@ -4,10 +4,11 @@
  * versions are immutable and two admins cannot both create "v3"; every node applies the new
  * version (compiling its validator once) as soon as the watch delivers it, without a restart.
  */
-import type { KV, KvEntry, QueuedIterator, KvWatchEntry } from "../../nats";
+import { isWrongLastSequence, type KV, type KvEntry, type QueuedIterator, type KvWatchEntry } from "../../nats";
 import type { Logger } from "../../lib/logger";
 import { AppError, errorMessage } from "../../lib/errors";
 import { checkTypeDefinition, parseTypeKey, typeKey, type EventTypeRegistry, type EventTypeVersion } from "./registry";
+import { isJsonObject } from "./model";
 
 /** A new version's definition as an admin sends it. */
 export interface TypeDefinition {
@@ -15,16 +16,20 @@ export interface TypeDefinition {
   readonly description?: string;
 }
 
+/** The version an entry holds, when it is one and matches its key; undefined otherwise. */
 function decode(e: KvEntry): EventTypeVersion | undefined {
   const key = parseTypeKey(e.key);
   if (!key) return undefined;
+  let v: unknown;
   try {
-    const v = e.json<EventTypeVersion>();
-    if (v.name !== key.name || v.version !== key.version || typeof v.schema !== "object" || v.schema === null) return undefined;
-    return { name: v.name, version: v.version, schema: v.schema, description: typeof v.description === "string" ? v.description : "", createdAt: String(v.createdAt) };
+    v = e.json<unknown>();
   } catch {
     return undefined;
   }
+  if (!isJsonObject(v) || v["name"] !== key.name || v["version"] !== key.version) return undefined;
+  const { schema, description, createdAt } = v;
+  if (!isJsonObject(schema)) return undefined;
+  return { name: key.name, version: key.version, schema, description: typeof description === "string" ? description : "", createdAt: String(createdAt) };
 }
 
 /** Keeps a registry in sync with the bucket and writes new versions to it. */
@@ -100,7 +105,7 @@ export class TypeStore {
       try {
         await this.kv.create(typeKey(name, version), JSON.stringify(v));
       } catch (err) {
-        if (/wrong last sequence|exists/i.test(errorMessage(err))) continue; // another admin took this number
+        if (isWrongLastSequence(err)) continue; // another admin took this number (a create of an existing key)
         throw err;
       }
       this.registry.apply(v); // the watch will apply it too; this makes it visible here at once

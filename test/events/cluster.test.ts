@@ -13,7 +13,8 @@ import { waitFor } from "../support/wait";
 import { loadConfig } from "../../node/config";
 import { provision } from "../../streams/provision";
 import { eventDeclarations, eventNames } from "../../services/events/streams";
-import { EventTypeRegistry, TypeStore } from "../../services/events";
+import { EventTypeRegistry } from "../../services/events/registry";
+import { TypeStore } from "../../services/events/types-store";
 import { readFeed } from "./harness";
 
 const TENANTS = Array.from({ length: 12 }, (_, i) => `ct${i}`);

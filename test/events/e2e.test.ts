@@ -9,8 +9,11 @@ import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { headers as natsHeaders, type NatsHandles } from "../../nats";
 import type { EventNames } from "../../services/events/streams";
-import { DataKeyring, rowAad, type DlqAlarm, type FeedEvent } from "../../services/events";
-import { dlqListCommand, dlqReplayCommand, eventCommands } from "../../node/repl-commands";
+import { DataKeyring, rowAad } from "../../services/events/crypto";
+import type { DlqAlarm } from "../../services/events/alarms";
+import type { FeedEvent } from "../../services/events/model";
+import { eventCommands } from "../../services/events/repl";
+import { dlqListCommand, dlqReplayCommand } from "../../node/repl-commands";
 import { KEY1, KEY2, call, cleanupEvents, makeClient, postJson, readFeed, startEventsNode, testNats, type EventsNode, type TestClient } from "./harness";
 
 const ORDER_V1 = { type: "object", required: ["amount"], additionalProperties: false, properties: { amount: { type: "number" }, note: { type: "string" } } };

@@ -13,7 +13,8 @@ import { provision } from "../../streams/provision";
 import { topology } from "../../streams/subjects";
 import { eventDeclarations } from "../../services/events/streams";
 import pino from "pino";
-import { EventTypeRegistry, TypeStore } from "../../services/events";
+import { EventTypeRegistry } from "../../services/events/registry";
+import { TypeStore } from "../../services/events/types-store";
 import { cleanupEvents, startEventsNode, testNats, type EventsNode } from "./harness";
 
 const NOISY = 4000;

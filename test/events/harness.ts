@@ -9,7 +9,7 @@ import { startNode, type RunningNode } from "../../node/start";
 import { clientAdminDeps, createClient } from "../../services/gateway/clients";
 import { connectNats, isJsApiError, JetStreamApiCodes, type NatsHandles } from "../../nats";
 import { eventNames, type EventNames } from "../../services/events/streams";
-import type { FeedEvent } from "../../services/events";
+import type { FeedEvent } from "../../services/events/model";
 import { DATABASE_URL, NATS_URL, REDIS_URL, cleanupNamespace } from "../support/namespace";
 import { freePort } from "../support/ports";
 import { waitFor } from "../support/wait";

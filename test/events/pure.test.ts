@@ -5,9 +5,10 @@
 import { expect } from "chai";
 import { decodeEnvelope, validateEnvelope, MAX_DATA_DEPTH } from "../../services/events/envelope";
 import { EventTypeRegistry, checkTypeDefinition, parseTypeKey, typeKey } from "../../services/events/registry";
-import { DataKeyring, DecryptError, rowAad } from "../../services/events/crypto";
+import { DataKeyring, DecryptError, openData, rowAad } from "../../services/events/crypto";
 import { decodeCursor, encodeCursor } from "../../services/events/cursor";
-import { codeOfLine, rejectionLine } from "../../services/events/model";
+import { codeOfLine, isRejectCode, rejectionLine } from "../../services/events/model";
+import { defineTypeInput, dlqListInput, dlqReplayInput, feedInput, tenantsInput, typeNameOf } from "../../services/events/params";
 import { isTransientStoreError } from "../../services/events/processor";
 import { LatencyHistogram } from "../../lib/histogram";
 import { eventNames } from "../../services/events/streams";
@@ -94,6 +95,9 @@ describe("events: envelope (pure)", () => {
       expect(codeOfLine(line)).to.equal("INVALID_ENVELOPE");
     }
     expect(codeOfLine("boom")).to.equal(undefined);
+    expect(codeOfLine("CONSTRUCTOR: not ours")).to.equal(undefined);
+    expect(isRejectCode("SCHEMA_VIOLATION")).to.equal(true);
+    expect(isRejectCode("toString")).to.equal(false);
   });
 });
 
@@ -162,6 +166,54 @@ describe("events: data encryption (pure)", () => {
     expect(ring.decrypt(old.keyId, old.blob, rowAad("t", "1")).toString()).to.equal("old");
     expect(() => new DataKeyring({ k2 }, "k2").decrypt(old.keyId, old.blob, rowAad("t", "1"))).to.throw(DecryptError, /not configured/);
     expect(() => new DataKeyring({ k1 }, "k9")).to.throw(/not configured/);
+  });
+});
+
+describe("events: stored data (pure)", () => {
+  const ring = new DataKeyring({ k1: Buffer.alloc(32, 1).toString("base64") }, "k1");
+  const seal = (clientId: string, eventId: string, v: unknown) => ({ clientId, eventId, ...ring.encrypt(Buffer.from(JSON.stringify(v)), rowAad(clientId, eventId)) });
+
+  it("opens a row's data to the object it was; a moved row does not decrypt; a non-object is refused", () => {
+    expect(openData(ring, seal("cl_a", "e1", { amount: 5 }))).to.deep.equal({ amount: 5 });
+    expect(() => openData(ring, { ...seal("cl_a", "e1", { amount: 5 }), eventId: "e2" })).to.throw(DecryptError);
+    for (const v of [[1, 2], "text", 3, null]) expect(() => openData(ring, seal("cl_a", "e3", v)), JSON.stringify(v)).to.throw(/not a JSON object/);
+  });
+});
+
+describe("events: action inputs, HTTP and flat (pure)", () => {
+  it("reads the type name from the path or the flat params", () => {
+    expect(typeNameOf({ params: { name: "order.created" }, query: {} })).to.equal("order.created");
+    expect(typeNameOf({ name: "order.created" })).to.equal("order.created");
+    expect(typeNameOf({})).to.equal("");
+    expect(typeNameOf(null)).to.equal("");
+  });
+
+  it("reads a type definition from the body or the flat params; a schema that is not an object is a 422", () => {
+    const schema = { type: "object" };
+    expect(defineTypeInput({ params: { name: "a.b" }, query: {}, body: { schema, description: "d" } })).to.deep.equal({ name: "a.b", def: { schema, description: "d" } });
+    expect(defineTypeInput({ name: "a.b", schema })).to.deep.equal({ name: "a.b", def: { schema } });
+    expect(defineTypeInput({ name: "a.b", schema, description: 7 })).to.deep.equal({ name: "a.b", def: { schema } });
+    for (const bad of [{ name: "a.b" }, { name: "a.b", schema: [1] }, { name: "a.b", schema: "x" }]) {
+      expect(() => defineTypeInput(bad), JSON.stringify(bad)).to.throw(AppError).that.satisfies((e: AppError) => e.code === "VALIDATION_ERROR" && (e.details ?? []).some((d) => d.path === "/schema"));
+    }
+  });
+
+  it("reads DLQ listing and replay inputs from the query/body or flat; replay needs a positive sequence", () => {
+    expect(dlqListInput({ params: {}, query: { tenant: "cl_a", after: 5, limit: 10 } })).to.deep.equal({ tenant: "cl_a", afterSeq: 5, limit: 10 });
+    expect(dlqListInput({ tenant: "", after: "7" })).to.deep.equal({ afterSeq: 7 });
+    expect(dlqListInput(undefined)).to.deep.equal({});
+    expect(dlqReplayInput({ params: {}, query: {}, body: { seqs: [3, 4] } })).to.deep.equal([3, 4]);
+    expect(dlqReplayInput({ seqs: 9 })).to.deep.equal([9]);
+    for (const bad of [{ seqs: [] }, { seqs: [0, -1, 1.5, "x"] }, {}]) {
+      expect(() => dlqReplayInput(bad), JSON.stringify(bad)).to.throw(AppError).with.property("code", "VALIDATION_ERROR");
+    }
+  });
+
+  it("reads the feed query (default page 100) and the latency tenants", () => {
+    expect(feedInput({ params: {}, query: { after: "c1", limit: 5 } })).to.deep.equal({ after: "c1", limit: 5 });
+    expect(feedInput({ params: {}, query: {} })).to.deep.equal({ after: undefined, limit: 100 });
+    expect(tenantsInput({ tenants: ["a", 1, "b"] })).to.deep.equal(["a", "b"]);
+    expect(tenantsInput({})).to.deep.equal([]);
   });
 });
 

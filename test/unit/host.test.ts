@@ -8,7 +8,7 @@ import type { ResolvedEffect } from "../../actors/effects";
 import type { ActorKind } from "../../actors/types";
 import { topology } from "../../streams/subjects";
 import { createLogger } from "../../lib/logger";
-import type { JsMsg, KV } from "../../nats";
+import { JetStreamApiCodes, JetStreamApiError, type JsMsg, type KV } from "../../nats";
 import { waitFor } from "../support/wait";
 
 interface Entry {
@@ -16,7 +16,12 @@ interface Entry {
   revision: number;
 }
 
-/** The subset of KV the host uses, in memory, with revision checks like JetStream's. */
+/** What JetStream answers to a KV create of an existing key or an update at a stale revision. */
+function wrongLastSequence(seq: number): JetStreamApiError {
+  return new JetStreamApiError({ code: 400, err_code: JetStreamApiCodes.StreamWrongLastSequence, description: `wrong last sequence: ${seq}` });
+}
+
+/** The subset of KV the host uses, in memory, with revision checks (and their errors) like JetStream's. */
 class MemoryKv {
   readonly entries = new Map<string, Entry>();
   writes = 0;
@@ -26,13 +31,13 @@ class MemoryKv {
     return e ? { key: k, value: e.value, revision: e.revision, operation: "PUT" as const } : null;
   }
   async create(k: string, v: Uint8Array) {
-    if (this.entries.has(k)) throw new Error("wrong last sequence: key exists");
+    if (this.entries.has(k)) throw wrongLastSequence(this.entries.get(k)!.revision);
     this.writes++;
     this.entries.set(k, { value: v, revision: ++this.rev });
     return this.rev;
   }
   async update(k: string, v: Uint8Array, version: number) {
-    if (this.entries.get(k)?.revision !== version) throw new Error("wrong last sequence: 99");
+    if (this.entries.get(k)?.revision !== version) throw wrongLastSequence(this.entries.get(k)?.revision ?? 0);
     this.writes++;
     this.entries.set(k, { value: v, revision: ++this.rev });
     return this.rev;
