@@ -12,7 +12,7 @@
  */
 import Ajv2020, { type ErrorObject, type ValidateFunction } from "ajv/dist/2020";
 import addFormats from "ajv-formats";
-import { arr, obj, oneOf, str, type Infer, type JsonSchema, type Schema } from "../receipts/schema";
+import { arr, obj, oneOf, str, type Infer, type JsonSchema, type Schema } from "../../lib/json-schema";
 import type { ErrorDetail } from "../../lib/errors";
 import { SOURCES } from "./model";
 
