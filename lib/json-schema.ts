@@ -22,6 +22,7 @@ export interface JsonSchema {
   readonly properties?: Readonly<Record<string, JsonSchema>>;
   readonly required?: readonly string[];
   readonly additionalProperties?: boolean;
+  readonly maxProperties?: number;
   readonly items?: JsonSchema;
   readonly minItems?: number;
   readonly maxItems?: number;
@@ -92,7 +93,7 @@ type Simplify<T> = { [K in keyof T]: T[K] } & {};
  * An object with `required` and `optional` properties and nothing else
  * (`additionalProperties: false`).
  */
-export function obj<R extends Props, O extends Props = {}>(
+export function obj<R extends Props, O extends Props = Record<never, never>>(
   required: R,
   optional?: O,
   opts: Common = {},
