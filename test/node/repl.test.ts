@@ -30,6 +30,9 @@ describe("REPL commands", function () {
   it("lists every command with a description", () => {
     const names = replCommands().map((c) => c.command.split(" ")[0]);
     expect(names).to.include.members(["partitions", "actors", "streams", "dlq-list", "dlq-replay", "clients-create", "clients-list", "clients-suspend", "clients-activate", "clients-rotate"]);
+    // a domain's commands come through its module's `repl`
+    expect(names).to.include.members(["supporter", "supporters-backlog", "supporters-dlq", "supporters-replay"]);
+    expect(new Set(names).size).to.equal(names.length);
   });
 
   it("shows partitions, actors and streams of the running node", async () => {
