@@ -90,3 +90,14 @@ export async function configRoute<C>(
   send(res, 200, r.config);
   return true;
 }
+
+/** A range of milliseconds; each draw is uniform in [min, max]. */
+export interface MsRange {
+  readonly min: number;
+  readonly max: number;
+}
+
+/** A uniform draw from `r` using `random`. */
+export function draw(r: MsRange, random: () => number = Math.random): number {
+  return r.min + Math.floor(random() * (r.max - r.min + 1));
+}

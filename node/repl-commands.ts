@@ -7,8 +7,6 @@ import { DOMAINS } from "../services";
 import type { ReplCommand } from "./domain";
 import type { ServiceBroker } from "moleculer";
 import type { ConsumerStats, DlqEntry, PartitionOwnership } from "../actors/types";
-import type { SupporterView } from "../services/supporters/view";
-import type { Backlog as SupportersBacklog, SupporterDlqView } from "../services/supporters/api";
 
 /** Node ids that run the `runtime` service. */
 function runtimeNodes(broker: ServiceBroker): string[] {
@@ -43,17 +41,6 @@ export async function dlqReplayCommand(broker: ServiceBroker, opts: { seqs: numb
 }
 
 
-/** Supporters domain operations through the `supporters` service (the same code as its admin routes). */
-export const supporterCommands = {
-  /** One supporter's queue: pending per lane, in flight, parked, last error (no personal data). */
-  show: (broker: ServiceBroker, hash: string) => broker.call("supporters.inspect", { hash }) as Promise<SupporterView>,
-  /** The backlog per stage and downstream, with breaker states per node. */
-  backlog: (broker: ServiceBroker) => broker.call("supporters.backlog", { params: {}, query: {} }) as Promise<SupportersBacklog>,
-  /** The supporters' dead letters (optionally of one supporter). */
-  dlq: (broker: ServiceBroker, opts: { hash?: string; limit?: number; afterSeq?: number } = {}) => broker.call("supporters.dlqList", opts) as Promise<SupporterDlqView[]>,
-  /** Replays supporters' dead letters by DLQ sequence (others are refused). */
-  replay: (broker: ServiceBroker, seqs: number[]) => broker.call("supporters.replay", { params: {}, query: {}, body: { seqs } }) as Promise<{ replayed: number[]; missing: number[]; refused: number[] }>,
-};
 
 
 function print(s: string): void {
@@ -118,55 +105,6 @@ function platformCommands(): ReplCommand[] {
         const seqs = (Array.isArray(raw) ? raw : String(raw ?? "").split(/[\s,]+/)).map(Number).filter((n) => Number.isInteger(n) && n > 0);
         const r = await dlqReplayCommand(broker, { seqs });
         print(`replayed: ${r.replayed.join(", ") || "none"}; missing: ${r.missing.join(", ") || "none"}`);
-      },
-    },
-    {
-      command: "supporter <hash>",
-      description: "A supporter's delivery queue: pending per lane, in flight, attempts, last error, parked",
-      action: async (broker, args, { table }) => {
-        const v = await supporterCommands.show(broker, String(args["hash"] ?? ""));
-        if (!v.known) return print(`supporter ${v.hash}: never seen`);
-        print(`supporter ${v.hash}: pending user ${v.pending.user}, erp ${v.pending.erp}; received ${v.counts.received}, delivered user ${v.counts.userDelivered} / erp ${v.counts.erpDelivered}, parked ${v.counts.parked}, duplicates ${v.counts.duplicates}${v.forgottenAt ? `; forgotten at ${v.forgottenAt}` : ""}`);
-        print(table([["lane", "in flight", "since", "attempts", "last error"], ...(["user", "erp"] as const).map((l) => [l, v.lanes[l].inFlight ?? "-", v.lanes[l].since ?? "-", v.lanes[l].attempts, (v.lanes[l].lastError ?? "-").slice(0, 80)])]));
-        if (v.queue.length > 0) print(table([["id", "kind", "received", "types", "user", "erp"], ...v.queue.map((q) => [q.id, q.kind, q.receivedAt, q.types.join(","), q.user, q.erp])]));
-        if (v.parked.length > 0) print(table([["parked", "step", "at", "reason"], ...v.parked.map((p) => [p.id, p.step, new Date(p.at).toISOString(), p.reason.slice(0, 80)])]));
-      },
-    },
-    {
-      command: "supporters-backlog",
-      description: "Supporters backlog per stage and downstream (intake, mailboxes, user, ERP, event log, DLQ) and breakers",
-      action: async (broker, _args, { table }) => {
-        const b = await supporterCommands.backlog(broker);
-        print(`intake pending ${b.intake.pending} (pump on ${b.intake.holder ?? "-"}), mailboxes ${b.mailboxes.pending}, event log ${b.eventLog.pending}, dead letters ${b.dlq.entries}`);
-        print(table([["downstream", "messages pending", "oldest pending", "jobs waiting", "breakers"], ...(["user", "erp"] as const).map((d) => [d, b.downstreams[d].messagesPending, b.downstreams[d].oldestPending ?? "-", b.downstreams[d].jobsWaiting, JSON.stringify(b.downstreams[d].breakers)])]));
-      },
-    },
-    {
-      command: "supporters-dlq",
-      description: "Supporters' dead letters: supporters-dlq [--hash H] [--limit N] [--after SEQ]; replay with supporters-replay",
-      options: [
-        { option: "-h, --hash <hash>", description: "one supporter's identity hash" },
-        { option: "-l, --limit <limit>", description: "at most this many (default 100)" },
-        { option: "-a, --after <after>", description: "entries after this DLQ sequence" },
-      ],
-      action: async (broker, args, { table }) => {
-        const o = args.options;
-        const rows = await supporterCommands.dlq(broker, {
-          ...(typeof o["hash"] === "string" ? { hash: o["hash"] } : {}),
-          ...(o["limit"] !== undefined ? { limit: Number(o["limit"]) } : {}),
-          ...(o["after"] !== undefined ? { afterSeq: Number(o["after"]) } : {}),
-        });
-        print(table([["seq", "supporter", "message", "from", "attempts", "failed at", "error"], ...rows.map((r) => [r.seq, r.hash, r.messageId ?? "-", r.from ?? "-", r.attempts, r.failedAt, r.error.slice(0, 80)])]));
-      },
-    },
-    {
-      command: "supporters-replay <seqs...>",
-      description: "Replay supporters' dead letters by DLQ sequence: supporters-replay 12 13",
-      action: async (broker, args) => {
-        const raw = args["seqs"];
-        const seqs = (Array.isArray(raw) ? raw : String(raw ?? "").split(/[\s,]+/)).map(Number).filter((n) => Number.isInteger(n) && n > 0);
-        const r = await supporterCommands.replay(broker, seqs);
-        print(`replayed: ${r.replayed.join(", ") || "none"}; missing: ${r.missing.join(", ") || "none"}; refused (not a supporters dead letter): ${r.refused.join(", ") || "none"}`);
       },
     },
   ];

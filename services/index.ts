@@ -10,8 +10,8 @@ import { receiptsDomain } from "./receipts";
 import { eventsDomain } from "./events";
 import { supportersDomain } from "./supporters";
 
-/** Every domain module, in start order. */
-export const DOMAINS: readonly DomainModule<never>[] = [
+/** Every domain module, in start order (each with its own type of what its start gives its jobs). */
+export const DOMAINS: readonly DomainModule<unknown>[] = [
   runtimeDomain,
   probeDomain,
   gatewayDomain,

@@ -20,8 +20,8 @@ import type { ActorRuntime, ConsumerStats, DlqEntry } from "../../actors/types";
 import { AppError } from "../../lib/errors";
 import type { SupporterNames } from "./streams";
 import type { Topology } from "../../streams/subjects";
-import type { SupporterState } from "./supporter.actor";
-import { RTBF_SOURCE, SUPPORTER_JOBS, SUPPORTER_KIND, type Step } from "./model";
+import { supporter } from "./supporter.actor";
+import { RTBF_SOURCE, erpJob, isRecord, userJob, type Step } from "./model";
 import type { Intake, Accepted } from "./intake";
 import type { KeyStore } from "./keys";
 import type { LogBacklog, SupporterStore, EventLogEntry } from "./store";
@@ -99,7 +99,8 @@ export interface SupportersApi {
   /** The event log as `reader` may see it (keyset pages by arrival sequence); 404 as above. */
   events(hash: string, opts: { limit: number; afterSeq?: number }, reader: Reader): Promise<{ hash: string; items: EventLogEntry[]; forgottenAt: string[] }>;
   data(hash: string): Promise<SupporterData>;
-  backlog(): Promise<Backlog>;
+  /** The backlog; breaker states from `nodeJobStats` (every node's job counters; the service layer knows the cluster). */
+  backlog(nodeJobStats: () => Promise<NodeJobStats[]>): Promise<Backlog>;
   dlq(opts: { hash?: string; limit?: number; afterSeq?: number }): Promise<SupporterDlqView[]>;
   replay(seqs: readonly number[]): Promise<{ replayed: number[]; missing: number[]; refused: number[] }>;
 }
@@ -113,8 +114,6 @@ export interface SupportersApiDeps {
   readonly keys: KeyStore;
   readonly store: SupporterStore;
   readonly topology: Topology;
-  /** Job counters of every node running the runtime (for breaker states). */
-  nodeJobStats(): Promise<NodeJobStats[]>;
   readonly logger: Logger;
 }
 
@@ -129,14 +128,15 @@ function waiting(stats: readonly ConsumerStats[], stream: string, consumer?: str
 }
 
 function dlqView(e: DlqEntry): SupporterDlqView {
-  const d = (typeof e.data === "object" && e.data !== null ? e.data : {}) as Record<string, unknown>;
+  const d = isRecord(e.data) ? e.data : {};
+  const types = d["types"];
   return {
     seq: e.seq,
     hash: e.subject.slice(e.subject.lastIndexOf(".") + 1),
     messageId: typeof d["id"] === "string" ? d["id"] : null,
     kind: typeof d["t"] === "string" ? d["t"] : null,
     from: typeof d["from"] === "string" ? d["from"] : null,
-    types: Array.isArray(d["types"]) ? (d["types"] as unknown[]).filter((t): t is string => typeof t === "string") : [],
+    types: Array.isArray(types) ? types.filter((t): t is string => typeof t === "string") : [],
     error: e.error,
     attempts: e.attempts,
     failedAt: e.failedAt,
@@ -147,10 +147,11 @@ function dlqView(e: DlqEntry): SupporterDlqView {
 /** Creates the API over `deps`. */
 export function createSupportersApi(deps: SupportersApiDeps): SupportersApi {
   const { names, runtime, store, keys, topology: topo } = deps;
+  const supporters = supporter.on(runtime);
   return {
     submit(value, by) {
       // An RTBF payload forgets whoever it names: only as strong a caller as the forget route's.
-      const source = typeof value === "object" && value !== null ? (value as Record<string, unknown>)["source"] : undefined;
+      const source = isRecord(value) ? value["source"] : undefined;
       if (source === RTBF_SOURCE && !by.all) throw new AppError("FORBIDDEN", "scope admin required to send a forget request (source rtbf)");
       return deps.intake.submit(value, { via: "http", producer: by.id });
     },
@@ -162,7 +163,7 @@ export function createSupportersApi(deps: SupportersApiDeps): SupportersApi {
 
     async supporter(hash, reader) {
       checkHash(hash);
-      const state = await runtime.getState<SupporterState>(SUPPORTER_KIND, hash);
+      const state = await supporters.state(hash);
       if (reader.all) return supporterView(hash, state);
       const summary = await store.clientSummary(hash, reader.id);
       if (summary.received === 0 && !holdsItemOf(state, reader.id)) throw notFound();
@@ -175,7 +176,7 @@ export function createSupportersApi(deps: SupportersApiDeps): SupportersApi {
       const page = await store.events(hash, { ...opts, client: reader.id });
       // An empty page may still be the reader's (a page past its last message, or not yet logged).
       if (page.items.length === 0) {
-        const owned = (await store.clientSummary(hash, reader.id)).received > 0 || holdsItemOf(await runtime.getState<SupporterState>(SUPPORTER_KIND, hash), reader.id);
+        const owned = (await store.clientSummary(hash, reader.id)).received > 0 || holdsItemOf(await supporters.state(hash), reader.id);
         if (!owned) throw notFound();
       }
       return { hash, ...page };
@@ -201,11 +202,11 @@ export function createSupportersApi(deps: SupportersApiDeps): SupportersApi {
       };
     },
 
-    async backlog() {
+    async backlog(nodeJobStats) {
       const [stats, log, nodes, holder, dlqInfo] = await Promise.all([
         runtime.consumerStats(),
         store.backlog().catch((): LogBacklog => ({ user: { pending: -1, oldest: null }, erp: { pending: -1, oldest: null } })),
-        deps.nodeJobStats().catch(() => []),
+        nodeJobStats().catch(() => []),
         deps.nats.kvm.open(names.leaseBucket).then((kv) => kv.get("pump")).catch(() => null),
         deps.nats.jsm.streams.info(topo.dlq.stream, { subjects_filter: names.dlqFilter }).catch(() => null),
       ]);
@@ -219,10 +220,10 @@ export function createSupportersApi(deps: SupportersApiDeps): SupportersApi {
       const dlqEntries = dlqInfo?.state.subjects ? Object.values(dlqInfo.state.subjects).reduce((a, b) => a + b, 0) : 0;
       return {
         intake: { pending: waiting(stats, names.inStream), holder: holderName },
-        mailboxes: { pending: waiting(stats, topo.actors.stream(SUPPORTER_KIND)) },
+        mailboxes: { pending: waiting(stats, topo.actors.stream(supporter.name)) },
         downstreams: {
-          user: { messagesPending: log.user.pending, oldestPending: log.user.oldest, jobsWaiting: waiting(stats, topo.jobs.stream, topo.jobs.consumer(SUPPORTER_JOBS.user)), breakers: breakers(SUPPORTER_JOBS.user) },
-          erp: { messagesPending: log.erp.pending, oldestPending: log.erp.oldest, jobsWaiting: waiting(stats, topo.jobs.stream, topo.jobs.consumer(SUPPORTER_JOBS.erp)), breakers: breakers(SUPPORTER_JOBS.erp) },
+          user: { messagesPending: log.user.pending, oldestPending: log.user.oldest, jobsWaiting: waiting(stats, topo.jobs.stream, topo.jobs.consumer(userJob.name)), breakers: breakers(userJob.name) },
+          erp: { messagesPending: log.erp.pending, oldestPending: log.erp.oldest, jobsWaiting: waiting(stats, topo.jobs.stream, topo.jobs.consumer(erpJob.name)), breakers: breakers(erpJob.name) },
         },
         eventLog: { pending: waiting(stats, names.logStream) },
         dlq: { entries: dlqEntries },

@@ -1,7 +1,7 @@
 /**
- * Configuration of the supporters domain (supporters/, services/supporters.service.ts,
- * simulators/supporters.ts): the identity-hash pepper, the key that wraps per-supporter data
- * keys, the user and ERP services, retry/backoff/breaker settings, queue bounds and batching.
+ * Configuration of the supporters domain and its simulators: the identity-hash pepper, the key
+ * that wraps per-supporter data keys, the user and ERP services, retry/backoff/breaker
+ * settings, queue bounds and batching.
  */
 import type { Env, EnvReader } from "../../config/env";
 import type { PlatformConfig } from "../../config";

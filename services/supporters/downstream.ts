@@ -11,6 +11,7 @@
  */
 import { httpRequest, jsonOf, reasonOf, retryAfterMs, type HttpResponse } from "../../lib/http-client";
 import { RetryableError, TerminalError, errorMessage } from "../../lib/errors";
+import { isRecord } from "./model";
 
 const RETRYABLE_4XX = new Set([401, 403, 408, 425, 429]);
 
@@ -29,7 +30,7 @@ export async function callDownstream(service: "user" | "erp", method: string, ur
   }
   if ((res.status >= 200 && res.status < 300) || okStatuses.includes(res.status)) {
     const v = jsonOf(res);
-    return typeof v === "object" && v !== null ? (v as Record<string, unknown>) : {};
+    return isRecord(v) ? v : {};
   }
   const reason = reasonOf(res);
   if (res.status >= 400 && res.status < 500 && !RETRYABLE_4XX.has(res.status)) {

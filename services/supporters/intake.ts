@@ -17,7 +17,7 @@ import type { SupporterNames } from "./streams";
 import { isRefusal, prepareBytes, prepareValue, type PrepareOptions, type Refusal } from "./prepare";
 import { isIdentityHash } from "./identity";
 import type { ForgetRequest } from "./pump";
-import { OWNER_HEADER } from "./model";
+import { OWNER_HEADER, isRecord } from "./model";
 
 /** The answer to an accepted message. */
 export interface Accepted {
@@ -55,6 +55,12 @@ export interface IntakeDeps {
 
 function refusalError(r: Refusal): AppError {
   return new AppError(r.code, r.message, r.details.length > 0 ? r.details : undefined);
+}
+
+/** The fields of a payload the schema accepted (so an object; anything else is refused all the same). */
+function fieldsOf(value: unknown): Record<string, unknown> {
+  if (!isRecord(value)) throw new AppError("VALIDATION_ERROR", "the payload must be a JSON object");
+  return value;
 }
 
 /** A fresh message id (when the producer gives none). */
@@ -97,12 +103,13 @@ export function createIntake(deps: IntakeDeps): Intake {
     async submit(value, origin) {
       const prepared = prepareValue(value, undefined, deps.prepare);
       if (isRefusal(prepared)) refuse(prepared, origin, undefined);
-      return store(prepared, value as Record<string, unknown>, origin.producer);
+      return store(prepared, fieldsOf(value), origin.producer);
     },
     async submitBytes(bytes, source, origin) {
       const prepared = prepareBytes(bytes, source, deps.prepare);
       if (isRefusal(prepared)) refuse(prepared, origin, source);
-      return store(prepared, JSON.parse(Buffer.from(bytes).toString("utf8")) as Record<string, unknown>);
+      const value: unknown = JSON.parse(Buffer.from(bytes).toString("utf8"));
+      return store(prepared, fieldsOf(value));
     },
     async forget(hash, by) {
       if (!isIdentityHash(hash)) throw new AppError("INVALID_PARAMETER", "not an identity hash", [{ path: "/params/hash", message: "must be 43 base64url characters" }]);

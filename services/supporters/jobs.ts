@@ -12,18 +12,24 @@
  * effort) so operators see the last error while it retries.
  */
 import type { Config } from "../../config";
-import type { ActorRuntime, JobContext, JobDefinition } from "../../actors/types";
+import type { ActorRuntime, JobContext } from "../../actors/types";
+import type { JobRef } from "../../actors/refs";
+import type { DomainJob } from "../../node/domain";
 import { TerminalError, errorMessage } from "../../lib/errors";
-import { SUPPORTER_JOBS, SUPPORTER_KIND, type AttemptReport, type DeliveryResult, type ErpJobData, type ForgetJobData, type UserJobData } from "./model";
+import { erpJob, forgetJob, userJob, type AttemptReport, type DeliveryResult, type ErpJobData, type ForgetJobData, type UserJobData } from "./model";
+import { supporter } from "./supporter.actor";
 import type { KeyStore } from "./keys";
 import { openJson, redact } from "./seal";
 import { eraseUser, postEvents, putUser } from "./downstream";
 
-/** What the jobs need from the node that runs them (bound when its services start). */
+/** What the jobs need from the node that runs them: what the domain's `start` returned. */
 export interface SupporterJobDeps {
   readonly keys: KeyStore;
   readonly runtime: ActorRuntime;
 }
+
+/** A supporters job: its code gets the job's data and the node's {@link SupporterJobDeps}. */
+export type SupporterJob<D, R> = DomainJob<D, R, SupporterJobDeps>;
 
 function isPowerOfTwo(n: number): boolean {
   return n > 0 && (n & (n - 1)) === 0;
@@ -35,32 +41,25 @@ async function reporting<R>(deps: SupporterJobDeps, hash: string, ctx: JobContex
   } catch (err) {
     if (!(err instanceof TerminalError) && isPowerOfTwo(ctx.attempt)) {
       const report: AttemptReport = { t: "attempt", job: ctx.id, attempt: ctx.attempt, error: redact(errorMessage(err)), at: Date.now() };
-      await deps.runtime.send(SUPPORTER_KIND, hash, report, { id: `${ctx.id}:a${ctx.attempt}` }).catch(() => undefined);
+      await supporter.on(deps.runtime).send(hash, report, { id: `${ctx.id}:a${ctx.attempt}` }).catch(() => undefined);
     }
     throw err;
   }
 }
 
-function need(deps: () => SupporterJobDeps | undefined): SupporterJobDeps {
-  const d = deps();
-  // Not bound yet (the node is starting): a plain error is retried.
-  if (!d) throw new Error("supporters service not started on this node");
-  return d;
-}
-
 /** Opens a sealed blob, or undefined when the supporter's key is gone (forgotten). */
-async function opened<T>(keys: KeyStore, hash: string, kid: string, sealed: string): Promise<T | undefined> {
+async function opened(keys: KeyStore, hash: string, kid: string, sealed: string): Promise<unknown> {
   const dk = await keys.find(hash);
   if (!dk || dk.kid !== kid || sealed === "") return undefined;
   try {
-    return openJson<T>(dk, hash, sealed);
+    return openJson(dk, hash, sealed);
   } catch (err) {
     throw new TerminalError(`sealed data cannot be opened: ${errorMessage(err)}`);
   }
 }
 
-/** The jobs of the supporters domain. */
-export function supporterJobs(config: Config, deps: () => SupporterJobDeps | undefined): JobDefinition<any, any>[] {
+/** The jobs of the supporters domain (their settings from `config`, their connections from `start`). */
+export function supporterJobs(config: Config): readonly [SupporterJob<UserJobData, DeliveryResult>, SupporterJob<ErpJobData, DeliveryResult>, SupporterJob<ForgetJobData, DeliveryResult>] {
   const sc = config.supporters;
   const common = {
     concurrency: sc.jobConcurrency,
@@ -69,42 +68,28 @@ export function supporterJobs(config: Config, deps: () => SupporterJobDeps | und
     backoff: { baseMs: sc.backoffBaseMs, maxMs: sc.backoffMaxMs },
     breaker: { failures: sc.breakerFailures, openMs: sc.breakerOpenMs },
   };
-  const user: JobDefinition<UserJobData, DeliveryResult> = {
-    name: SUPPORTER_JOBS.user,
-    ...common,
-    async run(data, ctx) {
-      const d = need(deps);
-      return reporting(d, data.hash, ctx, async () => {
-        const identity = await opened(d.keys, data.hash, data.kid, data.identity);
-        if (identity === undefined) return { erased: true } as const;
-        const r = await putUser(sc.userServiceUrl, { hash: data.hash, key: data.key, messageId: data.id, source: data.source, receivedAt: data.receivedAt, identity }, ctx.signal);
-        return { ok: true, ...(typeof r["userId"] === "string" ? { ref: r["userId"] } : {}) } as const;
-      });
-    },
-  };
-  const erp: JobDefinition<ErpJobData, DeliveryResult> = {
-    name: SUPPORTER_JOBS.erp,
-    ...common,
-    async run(data, ctx) {
-      const d = need(deps);
-      return reporting(d, data.hash, ctx, async () => {
-        const events = await opened(d.keys, data.hash, data.kid, data.events);
-        if (events === undefined) return { erased: true } as const;
-        const r = await postEvents(sc.erpServiceUrl, { hash: data.hash, key: data.key, messageId: data.id, source: data.source, receivedAt: data.receivedAt, events }, ctx.signal);
-        return { ok: true, ...(typeof r["ref"] === "string" ? { ref: r["ref"] } : {}) } as const;
-      });
-    },
-  };
-  const forget: JobDefinition<ForgetJobData, DeliveryResult> = {
-    name: SUPPORTER_JOBS.forget,
-    ...common,
-    async run(data, ctx) {
-      const d = need(deps);
-      return reporting(d, data.hash, ctx, async () => {
-        await eraseUser(sc.userServiceUrl, { hash: data.hash, key: data.key }, ctx.signal);
-        return { ok: true } as const;
-      });
-    },
-  };
+  const job = <D, R>(ref: JobRef<D, R>, run: SupporterJob<D, R>["run"]): SupporterJob<D, R> => ({ name: ref.name, ...common, run });
+  const user = job(userJob, (data, ctx, d) =>
+    reporting(d, data.hash, ctx, async () => {
+      const identity = await opened(d.keys, data.hash, data.kid, data.identity);
+      if (identity === undefined) return { erased: true } as const;
+      const r = await putUser(sc.userServiceUrl, { hash: data.hash, key: data.key, messageId: data.id, source: data.source, receivedAt: data.receivedAt, identity }, ctx.signal);
+      return { ok: true, ...(typeof r["userId"] === "string" ? { ref: r["userId"] } : {}) } as const;
+    }),
+  );
+  const erp = job(erpJob, (data, ctx, d) =>
+    reporting(d, data.hash, ctx, async () => {
+      const events = await opened(d.keys, data.hash, data.kid, data.events);
+      if (events === undefined) return { erased: true } as const;
+      const r = await postEvents(sc.erpServiceUrl, { hash: data.hash, key: data.key, messageId: data.id, source: data.source, receivedAt: data.receivedAt, events }, ctx.signal);
+      return { ok: true, ...(typeof r["ref"] === "string" ? { ref: r["ref"] } : {}) } as const;
+    }),
+  );
+  const forget = job(forgetJob, (data, ctx, d) =>
+    reporting(d, data.hash, ctx, async () => {
+      await eraseUser(sc.userServiceUrl, { hash: data.hash, key: data.key }, ctx.signal);
+      return { ok: true } as const;
+    }),
+  );
   return [user, erp, forget];
 }

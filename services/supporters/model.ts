@@ -1,7 +1,10 @@
 /**
  * The supporters domain's vocabulary: the producers (sources), the payload they send (defined
- * once, in schema.ts), and the commands a supporter actor understands. Pure: no I/O.
+ * once, in schema.ts), the commands a supporter actor understands, and the typed references
+ * of its delivery jobs. Pure: no I/O.
  */
+import { defineJob } from "../../actors/refs";
+import type { JobResult } from "../../actors/types";
 
 /** Producers of supporter identities and events; each is one subject token. */
 export const SOURCES = [
@@ -18,6 +21,14 @@ export const SOURCES = [
   "shop",
 ] as const;
 export type Source = (typeof SOURCES)[number];
+
+/**
+ * True when `v` is an object (arrays included) whose fields can be read, each to be checked on
+ * its own: how a payload from outside (a mailbox, a stream, a request body) is looked into.
+ */
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null;
+}
 
 /** True when `s` names a known source. */
 export function isSource(s: unknown): s is Source {
@@ -50,19 +61,6 @@ export const OWNER_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}$/;
 /** The two downstream steps, in the order every message goes through them. */
 export const STEPS = ["user", "erp"] as const;
 export type Step = (typeof STEPS)[number];
-
-/** The actor kind name (key: the identity hash). */
-export const SUPPORTER_KIND = "supporter";
-
-/** Job names: one per downstream call (each with its own consumer and circuit breaker). */
-export const SUPPORTER_JOBS = {
-  /** Step 1: write the identity to the user service. */
-  user: "supuser",
-  /** Step 2: write the events to the ERP service. */
-  erp: "superp",
-  /** Tell the user service to erase a forgotten supporter. */
-  forget: "supforget",
-} as const;
 
 /**
  * A message as the pump hands it to the supporter actor: personal data only in `identity` and
@@ -146,6 +144,23 @@ export interface ForgetJobData {
 
 /** A delivery job's result: done, or skipped because the supporter's data key is gone. */
 export type DeliveryResult = { readonly ok: true; readonly ref?: string } | { readonly erased: true };
+
+/*
+ * The delivery jobs, one per downstream call (each with its own consumer and circuit breaker).
+ * Their names are subject tokens of stored streams: never rename them.
+ */
+
+/** Step 1: write the identity to the user service. */
+export const userJob = defineJob<UserJobData, DeliveryResult>("supuser");
+
+/** Step 2: write the events to the ERP service. */
+export const erpJob = defineJob<ErpJobData, DeliveryResult>("superp");
+
+/** Tell the user service to erase a forgotten supporter. */
+export const forgetJob = defineJob<ForgetJobData, DeliveryResult>("supforget");
+
+/** What a supporter's mailbox takes: its commands and the results of its delivery jobs. */
+export type SupporterMessage = SupporterCommand | JobResult<DeliveryResult>;
 
 /** Event-log records (stream {ns}.supporters.log.{hash} -> Postgres). */
 export type LogRecord =

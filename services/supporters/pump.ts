@@ -32,7 +32,8 @@ import type { SupporterNames } from "./streams";
 import { isRefusal, prepareBytes, type PrepareOptions, type PreparedMessage } from "./prepare";
 import { isIdentityHash } from "./identity";
 import { sealJson, type DataKey } from "./seal";
-import { OWNER_HEADER, OWNER_PATTERN, RTBF_SOURCE, SUPPORTER_KIND, isSource, natsOwner, type ForgetCommand, type IntakeMessage, type LogRecord } from "./model";
+import { OWNER_HEADER, OWNER_PATTERN, RTBF_SOURCE, isSource, natsOwner, type ForgetCommand, type IntakeMessage, type LogRecord } from "./model";
+import { supporter } from "./supporter.actor";
 import type { KeyStore } from "./keys";
 import { KvLease } from "./lease";
 
@@ -99,6 +100,7 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
   let messages: ConsumerMessages | null = null;
   let wakeSleep: (() => void) | null = null;
   const keyCache = new Map<string, DataKey>();
+  const mailboxes = supporter.on(d.runtime);
 
   async function resetConsumer(): Promise<void> {
     try {
@@ -190,7 +192,7 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
       log.info({ hash: p.hash, by: p.by, seq: msg.seq }, "supporter forgotten: data key deleted");
       return forwarding([
         durably(() => d.nats.js.publish(d.names.logSubject(p.hash), JSON.stringify(rec), { msgID: `log:in:${msg.seq}` }), alive),
-        durably(() => d.runtime.send(SUPPORTER_KIND, p.hash, cmd, { id: `in:${msg.seq}` }), alive),
+        durably(() => mailboxes.send(p.hash, cmd, { id: `in:${msg.seq}` }), alive),
       ]);
     }
     if (!dk) throw new Error("no data key");
@@ -207,7 +209,7 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
     stats.forwarded++;
     return forwarding([
       durably(() => d.nats.js.publish(d.names.logSubject(prepared.hash), JSON.stringify(rec), { msgID: `log:in:${msg.seq}` }), alive),
-      durably(() => d.runtime.send(SUPPORTER_KIND, prepared.hash, cmd, { id: `in:${msg.seq}` }), alive),
+      durably(() => mailboxes.send(prepared.hash, cmd, { id: `in:${msg.seq}` }), alive),
     ]);
   }
 

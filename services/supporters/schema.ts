@@ -12,13 +12,13 @@
  */
 import Ajv2020, { type ErrorObject, type ValidateFunction } from "ajv/dist/2020";
 import addFormats from "ajv-formats";
-import { arr, obj, oneOf, str, type Infer, type JsonSchema, type Schema } from "../receipts/schema";
+import { arr, obj, oneOf, str, type Infer, type Schema } from "../../lib/json-schema";
 import type { ErrorDetail } from "../../lib/errors";
-import { SOURCES } from "./model";
+import { SOURCES, isSource } from "./model";
 
 /** A free-form JSON object of at most `maxProperties` keys (nesting is checked in code). */
 function freeObject(description: string, maxProperties = 100): Schema<Record<string, unknown>> {
-  return { schema: { type: "object", description, maxProperties } as JsonSchema };
+  return { schema: { type: "object", description, maxProperties } };
 }
 
 /** Message ids and event ids: one idempotency token. */
@@ -101,13 +101,14 @@ function depthOf(v: unknown, limit: number): number {
   return 1 + max;
 }
 
-let compiled: { http: ValidateFunction; nats: ValidateFunction } | null = null;
+// Both check a NatsPayload at least (the HTTP payload is one whose source is required).
+let compiled: { http: ValidateFunction<NatsPayload>; nats: ValidateFunction<NatsPayload> } | null = null;
 
-function validators(): { http: ValidateFunction; nats: ValidateFunction } {
+function validators(): { http: ValidateFunction<NatsPayload>; nats: ValidateFunction<NatsPayload> } {
   if (!compiled) {
     const ajv = new Ajv2020({ allErrors: true, strict: false });
     addFormats(ajv);
-    compiled = { http: ajv.compile(httpPayloadSchema.schema), nats: ajv.compile(natsPayloadSchema.schema) };
+    compiled = { http: ajv.compile<NatsPayload>(httpPayloadSchema.schema), nats: ajv.compile<NatsPayload>(natsPayloadSchema.schema) };
   }
   return compiled;
 }
@@ -116,8 +117,8 @@ function validators(): { http: ValidateFunction; nats: ValidateFunction } {
 function details(errors: readonly ErrorObject[] | null | undefined): ErrorDetail[] {
   return (errors ?? []).slice(0, 20).map((e) => {
     let path = e.instancePath || "/";
-    if (e.keyword === "additionalProperties") path = `${e.instancePath}/${String((e.params as { additionalProperty?: string }).additionalProperty)}`;
-    if (e.keyword === "required") path = `${e.instancePath}/${String((e.params as { missingProperty?: string }).missingProperty)}`;
+    if (e.keyword === "additionalProperties") path = `${e.instancePath}/${String(e.params["additionalProperty"])}`;
+    if (e.keyword === "required") path = `${e.instancePath}/${String(e.params["missingProperty"])}`;
     return { path, message: e.message ?? "is invalid" };
   });
 }
@@ -134,10 +135,10 @@ export function checkPayload(value: unknown, source?: string): CheckedPayload {
   const v = validators();
   const validate = source === undefined ? v.http : v.nats;
   if (!validate(value)) return { ok: false, errors: details(validate.errors) };
-  const p = value as NatsPayload;
+  const p = value;
   const errors: ErrorDetail[] = [];
   if (source !== undefined) {
-    if (!(SOURCES as readonly string[]).includes(source)) errors.push({ path: "/source", message: `unknown source; expected one of ${SOURCES.join(", ")}` });
+    if (!isSource(source)) errors.push({ path: "/source", message: `unknown source; expected one of ${SOURCES.join(", ")}` });
     else if (p.source !== undefined && p.source !== source) errors.push({ path: "/source", message: "must match the subject's source" });
   }
   if (p.identity.email === undefined && p.identity.phone === undefined) errors.push({ path: "/identity", message: "an email or a phone number is required" });
@@ -145,5 +146,8 @@ export function checkPayload(value: unknown, source?: string): CheckedPayload {
     if (e.data !== undefined && depthOf(e.data, MAX_DATA_DEPTH + 1) > MAX_DATA_DEPTH) errors.push({ path: `/events/${i}/data`, message: `must not be nested more than ${MAX_DATA_DEPTH} deep` });
   });
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, payload: { ...p, source: (source ?? p.source) as SupporterPayload["source"] } };
+  const from = source ?? p.source;
+  // Over HTTP the schema requires the source; on NATS it is the subject's, checked above.
+  if (!isSource(from)) return { ok: false, errors: [{ path: "/source", message: "a source is required" }] };
+  return { ok: true, payload: { ...p, source: from } };
 }

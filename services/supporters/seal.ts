@@ -63,10 +63,11 @@ export function sealJson(dk: DataKey, hash: string, value: unknown): string {
 }
 
 /** Opens a blob sealed by {@link sealJson}; throws when the key or supporter does not match. */
-export function openJson<T = unknown>(dk: DataKey, hash: string, sealed: string): T {
+export function openJson(dk: DataKey, hash: string, sealed: string): unknown {
   const { kid, plaintext } = open(dk.key, hash, sealed);
   if (kid !== dk.kid) throw new Error("sealed with another key");
-  return JSON.parse(plaintext.toString("utf8")) as T;
+  const value: unknown = JSON.parse(plaintext.toString("utf8"));
+  return value;
 }
 
 /** Wraps a data key with the key-encryption key `kek` (32 bytes). */

@@ -15,10 +15,13 @@
  * (to show erasure). Admin API: GET/PUT /admin/config, GET /admin/summary,
  * GET /admin/supporters?hash=, POST /admin/reset, GET /health.
  */
-import { configRoute, listen, readBody, send } from "../../lib/sim-http";
+import { configRoute, draw, listen, readBody, send, type MsRange } from "../../lib/sim-http";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Logger } from "../../lib/logger";
-import { draw, type MsRange } from "../receipts/simulator-config";
+import type { Config } from "../../config";
+import type { DomainSimulator } from "../../node/domain";
+import { errorMessage } from "../../lib/errors";
+import { isRecord } from "./model";
 
 /** What a supporter simulator does. */
 export interface SupporterSimConfig {
@@ -49,18 +52,19 @@ export const DEFAULT_SUPPORTER_SIM_CONFIG: SupporterSimConfig = {
 
 /** Applies a partial update; returns the new configuration or one problem per line. */
 export function mergeSupporterSimConfig(current: SupporterSimConfig, patch: unknown): { config: SupporterSimConfig } | { problems: string[] } {
-  if (typeof patch !== "object" || patch === null || Array.isArray(patch)) return { problems: ["the body must be a JSON object"] };
+  if (!isRecord(patch) || Array.isArray(patch)) return { problems: ["the body must be a JSON object"] };
   const problems: string[] = [];
-  const next: Record<string, unknown> = { ...current };
-  for (const [k, v] of Object.entries(patch as Record<string, unknown>)) {
+  const next: { -readonly [K in keyof SupporterSimConfig]: SupporterSimConfig[K] } = { ...current };
+  for (const [k, v] of Object.entries(patch)) {
     if (k === "errorRate" || k === "timeoutRate" || k === "rejectRate") {
       if (typeof v !== "number" || !(v >= 0 && v <= 1)) problems.push(`${k} must be a number from 0 to 1`);
       else next[k] = v;
     } else if (k === "latencyMs") {
-      const r = v as Partial<MsRange> | null;
-      if (typeof r !== "object" || r === null || !Number.isInteger(r.min) || !Number.isInteger(r.max) || (r.min as number) < 0 || (r.max as number) < (r.min as number) || (r.max as number) > 600_000) {
+      const min = isRecord(v) ? v["min"] : undefined;
+      const max = isRecord(v) ? v["max"] : undefined;
+      if (typeof min !== "number" || typeof max !== "number" || !Number.isInteger(min) || !Number.isInteger(max) || min < 0 || max < min || max > 600_000) {
         problems.push("latencyMs must be {min, max}: integers, 0 <= min <= max <= 600000");
-      } else next[k] = { min: r.min, max: r.max };
+      } else next[k] = { min, max };
     } else if (k === "outage") {
       if (typeof v !== "boolean") problems.push("outage must be true or false");
       else next[k] = v;
@@ -72,7 +76,7 @@ export function mergeSupporterSimConfig(current: SupporterSimConfig, patch: unkn
       else next[k] = v;
     } else problems.push(`unknown setting ${JSON.stringify(k)}`);
   }
-  return problems.length > 0 ? { problems } : { config: next as unknown as SupporterSimConfig };
+  return problems.length > 0 ? { problems } : { config: next };
 }
 
 /** Process-wide order of first deliveries across both simulators. */
@@ -215,8 +219,8 @@ export async function startSupporterSimulator(opts: SupporterSimOptions): Promis
     if (needBody) {
       try {
         const v: unknown = JSON.parse(raw.toString("utf8"));
-        if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("not an object");
-        body = v as Record<string, unknown>;
+        if (!isRecord(v) || Array.isArray(v)) throw new Error("not an object");
+        body = v;
       } catch {
         counters.badRequests++;
         send(res, 400, { reason: "the body must be a JSON object" });
@@ -327,7 +331,7 @@ export async function startSupporterSimulator(opts: SupporterSimOptions): Promis
     const url = new URL(req.url ?? "/", "http://sim");
     const done = (p: Promise<void>): void => {
       p.catch((err: unknown) => {
-        log.error({ err: (err as Error).message }, "simulator request failed");
+        log.error({ err: errorMessage(err) }, "simulator request failed");
         send(res, 500, { reason: "simulator error" });
       });
     };
@@ -364,3 +368,40 @@ export async function startSupporterSimulator(opts: SupporterSimOptions): Promis
   log.info({ url: sim.url }, "simulator listening");
   return sim;
 }
+
+/**
+ * The initial behaviour of a simulator from a JSON patch `raw` (as for PUT /admin/config; the
+ * defaults when empty); `name` names the setting in errors.
+ */
+export function initialSupporterSimConfig(name: string, raw: string | undefined): SupporterSimConfig {
+  if (!raw) return DEFAULT_SUPPORTER_SIM_CONFIG;
+  let patch: unknown;
+  try {
+    patch = JSON.parse(raw);
+  } catch {
+    throw new Error(`${name} is not JSON`);
+  }
+  const r = mergeSupporterSimConfig(DEFAULT_SUPPORTER_SIM_CONFIG, patch);
+  if ("problems" in r) throw new Error(`${name}: ${r.problems.join("; ")}`);
+  return r.config;
+}
+
+/**
+ * The domain's simulators (the module's `simulators`): the user service on SIM_USER_PORT and the
+ * ERP service on SIM_ERP_PORT, their initial behaviour from SIM_USER_CONFIG / SIM_ERP_CONFIG.
+ */
+export const supporterSimulators: readonly DomainSimulator[] = (["user", "erp"] as const).map((service) => ({
+  name: `${service} service`,
+  async start(config: Config, log: Logger) {
+    const sim = config.supporters.sim;
+    const setting = service === "user" ? "SIM_USER_CONFIG" : "SIM_ERP_CONFIG";
+    const s = await startSupporterSimulator({
+      service,
+      host: sim.host,
+      port: service === "user" ? sim.userPort : sim.erpPort,
+      logger: log,
+      config: initialSupporterSimConfig(setting, process.env[setting]),
+    });
+    return { url: s.url, stop: () => s.close() };
+  },
+}));

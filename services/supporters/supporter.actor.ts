@@ -26,12 +26,16 @@
  */
 import type { ActorKind, ActorMessage, Effect, HandlerContext, HandlerResult, JobResult } from "../../actors/types";
 import { isJobResult } from "../../actors/types";
+import { defineKind } from "../../actors/refs";
 import { DlqHeaders, REPLAYED_FROM_HEADER } from "../../actors/dlq-headers";
 import { TerminalError } from "../../lib/errors";
 import {
-  SUPPORTER_JOBS,
-  SUPPORTER_KIND,
+  erpJob,
+  forgetJob,
+  isRecord,
   isSource,
+  userJob,
+  type AttemptReport,
   type DeliveryResult,
   type ErpJobData,
   type ForgetCommand,
@@ -42,6 +46,7 @@ import {
   type Step,
   type StepOutcome,
   type SupporterCommand,
+  type SupporterMessage,
   type UserJobData,
 } from "./model";
 import { redact } from "./seal";
@@ -180,7 +185,7 @@ export function queueBytes(queue: readonly QueueItem[]): number {
   return n;
 }
 
-function isIntake(d: Record<string, unknown>): boolean {
+function isIntake(d: Record<string, unknown>): d is Record<string, unknown> & IntakeMessage {
   return (
     d["t"] === "msg" &&
     typeof d["id"] === "string" &&
@@ -196,13 +201,24 @@ function isIntake(d: Record<string, unknown>): boolean {
   );
 }
 
+function isForget(d: Record<string, unknown>): d is Record<string, unknown> & ForgetCommand {
+  return d["t"] === "forget" && typeof d["id"] === "string" && typeof d["at"] === "number" && typeof d["by"] === "string" && typeof d["seq"] === "number";
+}
+
+function isAttempt(d: Record<string, unknown>): d is Record<string, unknown> & AttemptReport {
+  return d["t"] === "attempt" && typeof d["job"] === "string" && typeof d["attempt"] === "number" && typeof d["error"] === "string" && typeof d["at"] === "number";
+}
+
+/** The command a mailbox message carries (whatever was published there: checked, never trusted). */
 function asCommand(data: unknown): SupporterCommand {
-  if (typeof data !== "object" || data === null) throw new TerminalError("supporter message must be an object");
-  const d = data as Record<string, unknown>;
-  if (isIntake(d)) return data as IntakeMessage;
-  if (d["t"] === "forget" && typeof d["id"] === "string" && typeof d["at"] === "number" && typeof d["by"] === "string" && typeof d["seq"] === "number") return data as ForgetCommand;
-  if (d["t"] === "attempt" && typeof d["job"] === "string" && typeof d["attempt"] === "number" && typeof d["error"] === "string" && typeof d["at"] === "number") return data as SupporterCommand;
+  if (!isRecord(data)) throw new TerminalError("supporter message must be an object");
+  if (isIntake(data) || isForget(data) || isAttempt(data)) return data;
   throw new TerminalError("not a supporter message");
+}
+
+/** True when `m` is the result of one of the supporter's delivery jobs. */
+function isDeliveryResult(m: unknown): m is JobResult<DeliveryResult> {
+  return userJob.isResult(m) || erpJob.isResult(m) || forgetJob.isResult(m);
 }
 
 /** A mutable working copy for one handler call. */
@@ -320,14 +336,14 @@ function onForget(w: Work, f: ForgetCommand, msg: ActorMessage): void {
   count(w, { erased, forgets: 1 });
 }
 
-function onAttempt(w: Work, r: Extract<SupporterCommand, { t: "attempt" }>): void {
+function onAttempt(w: Work, r: AttemptReport): void {
   for (const step of ["user", "erp"] as const) {
     const lane = w.s.lanes[step];
     if (lane.job === r.job && r.attempt >= lane.attempts) setLane(w, step, { ...lane, attempts: r.attempt, lastError: redact(r.error), lastErrorAt: r.at });
   }
 }
 
-function onResult(w: Work, o: SupporterActorOptions, ctx: HandlerContext, res: JobResult): void {
+function onResult(w: Work, o: SupporterActorOptions, ctx: HandlerContext, res: JobResult<DeliveryResult>): void {
   const r = res.$job;
   const step: Step | undefined = w.s.lanes.user.job === r.id ? "user" : w.s.lanes.erp.job === r.id ? "erp" : undefined;
   if (!step) return; // a late duplicate of a result already applied
@@ -336,12 +352,12 @@ function onResult(w: Work, o: SupporterActorOptions, ctx: HandlerContext, res: J
   setLane(w, step, IDLE);
   if (!item) return;
   if (r.ok) {
-    const out = (r.result ?? {}) as DeliveryResult;
+    const out = r.result;
     if (item.kind === "forget") {
       setItem(w, item.id, { done: true });
       return;
     }
-    const erased = "erased" in out && out.erased === true;
+    const erased = out !== undefined && "erased" in out && out.erased === true;
     if (step === "user") {
       setItem(w, item.id, erased ? { user: "erased", erp: item.erp === "none" ? "none" : "erased", identity: "", events: null } : { user: "done", identity: "" });
       count(w, erased ? { erased: 1 } : { userDelivered: 1 });
@@ -394,12 +410,12 @@ function advance(w: Work, o: SupporterActorOptions, ctx: HandlerContext): void {
     if (next?.kind === "forget") {
       const id = jobId(w, "f");
       const data: ForgetJobData = { hash: w.s.hash, key: `${w.s.hash}:forget:${next.id}` };
-      w.effects.push({ type: "job", job: SUPPORTER_JOBS.forget, id, data, deadlineMs: o.jobDeadlineMs });
+      w.effects.push(forgetJob.effect(data, { id, deadlineMs: o.jobDeadlineMs }));
       setLane(w, "user", { ...w.s.lanes.user, job: id, item: next.id, since: ctx.now });
     } else if (next) {
       const id = jobId(w, "u");
       const data: UserJobData = { hash: w.s.hash, id: next.id, source: next.source, receivedAt: next.receivedAt, kid: next.kid, identity: next.identity, key: idemKey(w.s.hash, next) };
-      w.effects.push({ type: "job", job: SUPPORTER_JOBS.user, id, data, deadlineMs: o.jobDeadlineMs });
+      w.effects.push(userJob.effect(data, { id, deadlineMs: o.jobDeadlineMs }));
       setLane(w, "user", { ...w.s.lanes.user, job: id, item: next.id, since: ctx.now });
     }
   }
@@ -410,19 +426,25 @@ function advance(w: Work, o: SupporterActorOptions, ctx: HandlerContext): void {
     if (next && next.user === "done" && next.events !== null) {
       const id = jobId(w, "e");
       const data: ErpJobData = { hash: w.s.hash, id: next.id, source: next.source, receivedAt: next.receivedAt, kid: next.kid, events: next.events, key: idemKey(w.s.hash, next) };
-      w.effects.push({ type: "job", job: SUPPORTER_JOBS.erp, id, data, deadlineMs: o.jobDeadlineMs });
+      w.effects.push(erpJob.effect(data, { id, deadlineMs: o.jobDeadlineMs }));
       setLane(w, "erp", { ...w.s.lanes.erp, job: id, item: next.id, since: ctx.now });
     }
   }
 }
 
-/** The pure handler (exported for tests). */
+/**
+ * The pure handler (exported for tests). It takes any mailbox message: whatever was published
+ * to a mailbox is checked here, and anything but a command or a delivery result is refused.
+ */
 export function handleSupporter(o: SupporterActorOptions, state: SupporterState, msg: ActorMessage, ctx: HandlerContext): HandlerResult<SupporterState> {
   const w: Work = { s: state, effects: [] };
-  if (isJobResult(msg.data)) {
-    onResult(w, o, ctx, msg.data);
+  const d = msg.data;
+  if (isDeliveryResult(d)) {
+    onResult(w, o, ctx, d);
+  } else if (isJobResult(d)) {
+    // The result of no delivery job of this supporter's: nothing to apply (as a late duplicate).
   } else {
-    const c = asCommand(msg.data);
+    const c = asCommand(d);
     if (c.t === "msg") onMessage(w, o, ctx, c, msg);
     else if (c.t === "forget") onForget(w, c, msg);
     else onAttempt(w, c);
@@ -431,14 +453,20 @@ export function handleSupporter(o: SupporterActorOptions, state: SupporterState,
   return { state: w.s, effects: w.effects };
 }
 
+/**
+ * The supporter kind's typed reference (key: the identity hash): `supporter.on(runtime)` sends
+ * and reads state, `supporter.send(...)` is a send effect. The name is a subject token of stored
+ * streams: never rename it.
+ */
+export const supporter = defineKind<SupporterState, SupporterMessage>("supporter");
+
 /** The supporter actor kind. */
-export function supporterKind(o: SupporterActorOptions): ActorKind<SupporterState, unknown> {
-  return {
-    name: SUPPORTER_KIND,
+export function supporterKind(o: SupporterActorOptions): ActorKind<SupporterState, SupporterMessage> {
+  return supporter.implement({
     ...(o.partitions !== undefined ? { partitions: o.partitions } : {}),
     initialState: (key) => initialSupporterState(key),
     handle: (state, msg, ctx) => handleSupporter(o, state, msg, ctx),
     // The handler only throws on malformed messages (TerminalError: straight to the DLQ).
     retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 2000 },
-  };
+  });
 }

@@ -9,7 +9,7 @@ import type { Logger } from "../../lib/logger";
 import { backoffDelay } from "../../actors/backoff";
 import { errorMessage } from "../../lib/errors";
 import type { SupporterNames } from "./streams";
-import type { LogRecord } from "./model";
+import { isRecord, type LogRecord } from "./model";
 import type { SupporterStore } from "./store";
 import { consumeInBatches, type BatchLoop } from "../../streams/batch-consumer";
 
@@ -17,9 +17,7 @@ import { consumeInBatches, type BatchLoop } from "../../streams/batch-consumer";
 export type WriterLoop = BatchLoop<{ written: number; batches: number; failedBatches: number; dropped: number }>;
 
 function isLogRecord(v: unknown): v is LogRecord {
-  if (typeof v !== "object" || v === null) return false;
-  const r = v as Record<string, unknown>;
-  return (r["k"] === "msg" || r["k"] === "step" || r["k"] === "forget") && typeof r["hash"] === "string";
+  return isRecord(v) && (v["k"] === "msg" || v["k"] === "step" || v["k"] === "forget") && typeof v["hash"] === "string";
 }
 
 /** Starts the writer. */

@@ -31,8 +31,9 @@ describe("REPL commands", function () {
   it("lists every command with a description", () => {
     const names = replCommands().map((c) => c.command.split(" ")[0]);
     expect(names).to.include.members(["partitions", "actors", "streams", "dlq-list", "dlq-replay", "clients-create", "clients-list", "clients-suspend", "clients-activate", "clients-rotate"]);
-    // a domain's commands come from its module's `repl` (services/events/repl.ts), whether this node hosts it or not
+    // a domain's commands come from its module's `repl` (services/<domain>/repl.ts), whether this node hosts it or not
     expect(names).to.include.members(["event-types", "event-type-define", "events-dlq", "events-replay", "events-stats"]);
+    expect(names).to.include.members(["supporter", "supporters-backlog", "supporters-dlq", "supporters-replay"]);
     expect(new Set(names).size, "no command twice").to.equal(names.length);
     for (const c of replCommands()) expect(c.description, c.command).to.be.a("string").that.is.not.empty;
   });

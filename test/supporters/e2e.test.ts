@@ -11,7 +11,7 @@ import { ServiceBroker } from "moleculer";
 import { createLogger } from "../../lib/logger";
 import { loadConfig } from "../../node/config";
 import { brokerOptions } from "../../moleculer.config";
-import { supporterCommands } from "../../node/repl-commands";
+import { supporterCommands } from "../../services/supporters/repl";
 import { NATS_URL } from "../support/namespace";
 import { Producers, call, cleanupSupporters, expectedHash, freePort, makeClientIn, payloadOf, startChild, startSims, supportersEnv, type ChildNode, type Sims } from "./harness";
 import { fiveProducers, runLoad, type Producer } from "./load";

@@ -8,8 +8,8 @@ import { identityHash, isIdentityHash, normaliseEmail, normaliseIdentity, normal
 import { checkPayload } from "../../services/supporters/schema";
 import { isRefusal, prepareBytes, prepareValue } from "../../services/supporters/prepare";
 import { kidOf, newDataKey, openJson, redact, sealJson, unwrapKey, wrapKey } from "../../services/supporters/seal";
-import { SUPPORTER_JOBS, type IntakeMessage } from "../../services/supporters/model";
-import { handleSupporter, initialSupporterState, type SupporterActorOptions, type SupporterState } from "../../services/supporters/supporter.actor";
+import { erpJob, forgetJob, userJob, type IntakeMessage } from "../../services/supporters/model";
+import { handleSupporter, initialSupporterState, supporter, type SupporterActorOptions, type SupporterState } from "../../services/supporters/supporter.actor";
 import type { ActorMessage, Effect, JobResult } from "../../actors/types";
 import { DlqHeaders, REPLAYED_FROM_HEADER } from "../../actors/dlq-headers";
 import { clientSupporterView, holdsItemOf, supporterView } from "../../services/supporters/view";
@@ -152,19 +152,19 @@ describe("supporters: actor state machine", () => {
   it("one job per lane, in order; step 2 of a message only after its step 1; the user lane may run ahead", () => {
     const s = new Sim();
     const e1 = s.jobs(s.message(1));
-    expect(e1.map((j) => j.job)).to.deep.equal([SUPPORTER_JOBS.user]);
+    expect(e1.map((j) => j.job)).to.deep.equal([userJob.name]);
     expect(s.jobs(s.message(2))).to.deep.equal([]); // user lane busy, ERP waits for m1's step 1
     const afterU1 = s.jobs(s.result(e1[0]!));
     expect(afterU1.map((j) => [j.job, (j.data as { id: string }).id])).to.deep.equal([
-      [SUPPORTER_JOBS.user, "sms.m2"],
-      [SUPPORTER_JOBS.erp, "sms.m1"],
+      [userJob.name, "sms.m2"],
+      [erpJob.name, "sms.m1"],
     ]);
     const u2 = afterU1[0]!;
     const e1job = afterU1[1]!;
     // step 1 of m2 done while step 2 of m1 is still in flight: nothing new for ERP yet
     expect(s.jobs(s.result(u2))).to.deep.equal([]);
     const next = s.jobs(s.result(e1job));
-    expect(next.map((j) => [j.job, (j.data as { id: string }).id])).to.deep.equal([[SUPPORTER_JOBS.erp, "sms.m2"]]);
+    expect(next.map((j) => [j.job, (j.data as { id: string }).id])).to.deep.equal([[erpJob.name, "sms.m2"]]);
     s.result(next[0]!);
     expect(s.state.queue).to.have.length(0);
     expect(s.state.counts).to.include({ received: 2, userDelivered: 2, erpDelivered: 2 });
@@ -213,7 +213,7 @@ describe("supporters: actor state machine", () => {
     s.message(1); // completed already: a duplicate
     expect(s.state.counts.duplicates).to.equal(2);
     const replay = s.jobs(s.deliver({ t: "msg", id: "sms.m1", source: "sms", seq: 1, receivedAt: 1, kid: "k1", identity: "", events: "v1.k1.iv.e", types: ["x.y"], from: "erp" }, { [REPLAYED_FROM_HEADER]: "77" }));
-    expect(replay.map((j) => [j.job, (j.data as { key: string }).key])).to.deep.equal([[SUPPORTER_JOBS.erp, `${HASH}:sms.m1:r77`]]);
+    expect(replay.map((j) => [j.job, (j.data as { key: string }).key])).to.deep.equal([[erpJob.name, `${HASH}:sms.m1:r77`]]);
   });
 
   it("bounds the queue: the overflow is parked in the DLQ, not dropped", () => {
@@ -233,13 +233,13 @@ describe("supporters: actor state machine", () => {
     expect(s.jobs(f)).to.deep.equal([]); // the identity write in flight goes first
     expect(JSON.stringify(s.state.queue)).to.not.match(/ident\d|events\d/);
     const afterU1 = s.jobs(s.result(u1));
-    expect(afterU1.map((j) => j.job)).to.deep.equal([SUPPORTER_JOBS.forget]);
+    expect(afterU1.map((j) => j.job)).to.deep.equal([forgetJob.name]);
     s.result(afterU1[0]!);
     expect(s.state.queue).to.have.length(0);
     expect(s.state.forgottenAt).to.equal(50);
     expect(s.state.counts.forgets).to.equal(1);
     // a message after the forget is new data: delivered as usual
-    expect(s.jobs(s.message(10)).map((j) => j.job)).to.deep.equal([SUPPORTER_JOBS.user]);
+    expect(s.jobs(s.message(10)).map((j) => j.job)).to.deep.equal([userJob.name]);
   });
 
   it("an erased result (the key was gone when the job ran) skips both steps", () => {
@@ -294,5 +294,15 @@ describe("supporters: actor state machine", () => {
     const s = new Sim();
     expect(() => s.deliver({ t: "msg", id: 5 })).to.throw(/not a supporter message/);
     expect(() => s.deliver("x")).to.throw();
+  });
+
+  it("a result of no delivery job changes nothing; the kind and job names of stored streams stay", () => {
+    const s = new Sim();
+    s.message(1);
+    const before = s.state;
+    const effects = s.deliver({ $job: { id: s.jobs()[0]!.id!, job: "otherjob", ok: true, result: { ok: true }, attempts: 1 } });
+    expect(effects).to.deep.equal([]);
+    expect(s.state).to.deep.equal(before);
+    expect([supporter.name, userJob.name, erpJob.name, forgetJob.name]).to.deep.equal(["supporter", "supuser", "superp", "supforget"]);
   });
 });
