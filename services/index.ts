@@ -11,7 +11,7 @@ import { eventsDomain } from "./events";
 import { supportersDomain } from "./supporters";
 
 /** Every domain module, in start order. */
-export const DOMAINS: readonly DomainModule<never>[] = [
+export const DOMAINS: readonly DomainModule<unknown>[] = [
   runtimeDomain,
   probeDomain,
   gatewayDomain,
