@@ -90,3 +90,32 @@ export async function configRoute<C>(
   send(res, 200, r.config);
   return true;
 }
+
+/** A range of milliseconds; each draw is uniform in [min, max]. */
+export interface MsRange {
+  readonly min: number;
+  readonly max: number;
+}
+
+/** A uniform draw (integer milliseconds) from `r` using `random`. */
+export function draw(r: MsRange, random: () => number = Math.random): number {
+  return r.min + Math.floor(random() * (r.max - r.min + 1));
+}
+
+/**
+ * A simulator's initial configuration: `defaults` with the JSON patch in `raw` (the value of
+ * the environment variable `name`, the same shape as for `PUT /admin/config`) merged in by
+ * `merge`. Throws, naming `name`, when `raw` is not JSON or the patch is invalid.
+ */
+export function initialSimConfig<C>(name: string, raw: string | undefined, defaults: C, merge: (current: C, patch: unknown) => { config: C } | { problems: string[] }): C {
+  if (!raw) return defaults;
+  let patch: unknown;
+  try {
+    patch = JSON.parse(raw);
+  } catch {
+    throw new Error(`${name} is not JSON`);
+  }
+  const r = merge(defaults, patch);
+  if ("problems" in r) throw new Error(`${name}: ${r.problems.join("; ")}`);
+  return r.config;
+}

@@ -16,12 +16,12 @@
  * duplicate, early, late and lost callbacks) are drawn per request from the configuration.
  */
 import { httpRequest } from "../../lib/http-client";
-import { configRoute, listen, readBody, send } from "../../lib/sim-http";
+import { configRoute, draw, listen, readBody, send } from "../../lib/sim-http";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../../lib/logger";
 import { signWebhook } from "./webhooks";
-import { DEFAULT_SIM_CONFIG, draw, mergeSimConfig, type SimConfig } from "./simulator-config";
+import { DEFAULT_SIM_CONFIG, mergeSimConfig, type SimConfig } from "./simulator-config";
 import { RegistrationBook, type Registration } from "./simulator-book";
 
 /** How to start one simulator. */

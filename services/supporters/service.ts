@@ -27,6 +27,7 @@ import { startPump, type Pump } from "./pump";
 import { startSupporterWriter, type WriterLoop } from "./writer";
 import { createSupportersApi, readerOf, type NodeJobStats, type SupportersApi } from "./api";
 import { supporterRoutes } from "./routes";
+import { supporterSimulators } from "./simulators";
 
 /** Job dependencies per node (jobs are declared from config alone; a node's services bind them). */
 const boundDeps = new Map<string, SupporterJobDeps>();
@@ -218,6 +219,7 @@ export const supportersDomain = defineDomain({
   routes: supporterRoutes,
   }),
   start: (ctx) => ({ services: createSupporterServices(ctx) }),
+  simulators: supporterSimulators,
 });
 
 /** The supporter kind, addressed in this namespace. */

@@ -15,10 +15,9 @@
  * (to show erasure). Admin API: GET/PUT /admin/config, GET /admin/summary,
  * GET /admin/supporters?hash=, POST /admin/reset, GET /health.
  */
-import { configRoute, listen, readBody, send } from "../../lib/sim-http";
+import { configRoute, draw, listen, readBody, send, type MsRange } from "../../lib/sim-http";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Logger } from "../../lib/logger";
-import { draw, type MsRange } from "../receipts/simulator-config";
 
 /** What a supporter simulator does. */
 export interface SupporterSimConfig {

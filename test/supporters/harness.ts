@@ -12,7 +12,7 @@ import { createKeyring } from "../../lib/sealed";
 import type { RunningNode } from "../../node/start";
 import { clientAdminDeps, createClient, createClientStore, type CreatedClient } from "../../services/gateway/clients";
 import { createPool } from "../../db";
-import { startSupporterSimulator, type SupporterSimulator } from "../../services/receipts/simulators";
+import { startSupporterSimulator, type SupporterSimulator } from "../../services/supporters/simulator";
 import { connectNats, type NatsHandles } from "../../nats";
 import { supporterNames, type SupporterNames } from "../../services/supporters/streams";
 import { identityHash, normaliseEmail } from "../../services/supporters/identity";
