@@ -97,7 +97,25 @@ export interface MsRange {
   readonly max: number;
 }
 
-/** A uniform draw from `r` using `random`. */
+/** A uniform draw (integer milliseconds) from `r` using `random`. */
 export function draw(r: MsRange, random: () => number = Math.random): number {
   return r.min + Math.floor(random() * (r.max - r.min + 1));
+}
+
+/**
+ * A simulator's initial configuration: `defaults` with the JSON patch in `raw` (the value of
+ * the environment variable `name`, the same shape as for `PUT /admin/config`) merged in by
+ * `merge`. Throws, naming `name`, when `raw` is not JSON or the patch is invalid.
+ */
+export function initialSimConfig<C>(name: string, raw: string | undefined, defaults: C, merge: (current: C, patch: unknown) => { config: C } | { problems: string[] }): C {
+  if (!raw) return defaults;
+  let patch: unknown;
+  try {
+    patch = JSON.parse(raw);
+  } catch {
+    throw new Error(`${name} is not JSON`);
+  }
+  const r = merge(defaults, patch);
+  if ("problems" in r) throw new Error(`${name}: ${r.problems.join("; ")}`);
+  return r.config;
 }

@@ -63,10 +63,18 @@ export interface ReplCommand {
   action(broker: ServiceBroker, args: ReplArgs, helpers: ReplHelpers): Promise<void>;
 }
 
-/** A simulator of an external system, started by `npm start` in dev mode (bin/simulators.ts). */
+/**
+ * A simulator of an external system a domain talks to. `bin/simulators.ts` starts every
+ * domain's simulators in one process; `npm start` forks it in dev mode when some simulator is
+ * `wanted` (SERVICES includes "simulators").
+ */
 export interface DomainSimulator {
+  /** One lower-case word, unique across domains (logs, the ready report). */
   readonly name: string;
-  start(config: Config, log: Logger): Promise<{ readonly url: string; stop(): Promise<void> }>;
+  /** True when `config` points the domain at this simulator (no real URL for the system is configured). */
+  wanted(config: Config, env: Env): boolean;
+  /** Starts the simulator (its settings from `config` and `env`); resolves once it listens. */
+  start(config: Config, log: Logger, env: Env): Promise<{ readonly url: string; stop(): Promise<void> }>;
 }
 
 /** Parses a domain's section of the environment; problems go to `r` and are reported together. */

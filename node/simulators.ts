@@ -1,17 +1,18 @@
 /**
- * In dev mode, `npm start` runs the simulators of external services (tax, warehouse, ...) in
- * their own process, unless SERVICES leaves them out or real URLs are configured.
+ * In dev mode, `npm start` runs the simulators of external services that the domain modules
+ * declare (`simulators`) in their own process, unless SERVICES leaves them out or every
+ * simulator's system has a real URL configured (each simulator says when it is `wanted`).
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import type { Config } from "../config";
 import type { Logger } from "../lib/logger";
+import { DOMAINS } from "../services";
 
-/** True when some external service has no real URL configured (so its simulator is needed). */
+/** True when some domain's simulator is wanted (its external system has no real URL configured). */
 function simulatorsNeeded(env: NodeJS.ProcessEnv, config: Config): boolean {
-  const real = (name: string): boolean => (env[name] ?? "").trim() !== "";
-  return config.receipts.useSimulators || !real("USER_SERVICE_URL") || !real("ERP_SERVICE_URL");
+  return DOMAINS.some((d) => (d.simulators ?? []).some((s) => s.wanted(config, env)));
 }
 
 /** Forks bin/simulators.ts when wanted; resolves once it reports ready (or after 10 s). */

@@ -8,7 +8,7 @@
 import type { NatsHandles, KV } from "../../nats";
 import type { Logger } from "../../lib/logger";
 import type { ActorRuntime } from "../../actors/types";
-import { RECEIPT_KIND, REGISTRATION_SERVICES, type ReceiptCommand, type ReceiptState, type RegistrationService } from "./receipt.actor";
+import { REGISTRATION_SERVICES, receipt, type ReceiptCommand, type ReceiptState, type RegistrationService } from "./receipt.actor";
 import { AppError, errorMessage } from "../../lib/errors";
 import { checkUrl, type EgressPolicy } from "../../lib/egress";
 import type { ReceiptNames } from "./streams";
@@ -43,6 +43,11 @@ export interface ReceiptApiDeps {
   readonly now?: () => number;
   /** Admission control: an error to refuse new receipts with while the node is overloaded. */
   readonly admission?: () => AppError | undefined;
+}
+
+/** True once the actor handled the receipt's submit (its status is set). */
+function hasStatus(s: ReceiptState): s is ReceiptState & { status: ReceiptStatus } {
+  return s.status !== null;
 }
 
 /** A submission as the action hands it over. */
@@ -111,6 +116,7 @@ function checkCallbackUrl(url: string | undefined, egress: EgressPolicy): string
 /** Creates the receipts API over `deps`. */
 export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
   const now = deps.now ?? Date.now;
+  const receipts = receipt.on(deps.runtime);
   const limits = deps.limits ?? DEFAULT_BODY_LIMITS;
   let idemKv: Promise<KV> | null = null;
   const kv = (): Promise<KV> => (idemKv ??= deps.nats.kvm.open(deps.names.idempotencyBucket).catch((err: unknown) => {
@@ -132,9 +138,10 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
     return isReceiptRecord(v) ? v : undefined;
   }
 
+  /** The actor's state once the receipt was submitted to it (a status set), else undefined. */
   async function actorState(id: string): Promise<(ReceiptState & { status: ReceiptStatus }) | undefined> {
-    const s = await deps.runtime.getState<ReceiptState>(RECEIPT_KIND, id);
-    return s && s.status !== null ? (s as ReceiptState & { status: ReceiptStatus }) : undefined;
+    const s = await receipts.state(id);
+    return s && hasStatus(s) ? s : undefined;
   }
 
   /** Claims the Idempotency-Key for a new receipt, or returns the receipt it already names. */
@@ -199,7 +206,7 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
       const submit: ReceiptCommand = { type: "submit", receipt: submittedFromRecord(record) };
       await Promise.all([
         deps.nats.js.publish(deps.names.recordSubject(id), JSON.stringify(record), { msgID: id }),
-        deps.runtime.send(RECEIPT_KIND, id, submit, { id: `submit-${id}` }),
+        receipts.send(id, submit, { id: `submit-${id}` }),
       ]);
       return { id, status: "RECEIVED", statusUrl: statusUrl(id), replayed };
     },
@@ -272,12 +279,14 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
     async callback(service, raw, headers) {
       const failure = verifyWebhook(deps.callbackSecrets[service], headers, raw, now());
       if (failure !== null) throw new AppError("INVALID_SIGNATURE", `callback signature not accepted (${failure})`);
-      let body: Record<string, unknown>;
+      let parsed: unknown;
       try {
-        body = JSON.parse(raw) as Record<string, unknown>;
+        parsed = JSON.parse(raw);
       } catch {
         throw new AppError("INVALID_JSON", "callback body is not JSON");
       }
+      // a body that is JSON but no object has none of the fields: refused below like a missing receiptId
+      const body: Readonly<Record<string, unknown>> = typeof parsed === "object" && parsed !== null ? { ...parsed } : {};
       const receiptId = body["receiptId"];
       const status = body["status"];
       if (typeof receiptId !== "string" || !isReceiptId(receiptId)) throw new AppError("VALIDATION_ERROR", "receiptId must be a receipt id", [{ path: "/receiptId", message: "invalid" }]);
@@ -291,7 +300,7 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
       }
       // no existence check: the service is authenticated, and the actor ignores what is not its own
       const webhookId = headers["webhook-id"] ?? "";
-      const r = await deps.runtime.send(RECEIPT_KIND, receiptId, msg, { id: `cb-${service}-${webhookId}` });
+      const r = await receipts.send(receiptId, msg, { id: `cb-${service}-${webhookId}` });
       return { accepted: true, duplicate: r.duplicate };
     },
 
@@ -300,7 +309,7 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
       const st = await actorState(id);
       if (!st) throw notFound();
       if (st.status !== "FAILED") throw new AppError("CONFLICT", `only FAILED receipts can be retried; this one is ${st.status}`);
-      await deps.runtime.send(RECEIPT_KIND, id, { type: "retry", requestedBy } satisfies ReceiptCommand, { id: `retry-${id}-${st.operatorRetries + 1}` });
+      await receipts.send(id, { type: "retry", requestedBy }, { id: `retry-${id}-${st.operatorRetries + 1}` });
       return statusFromState(st, now());
     },
   };

@@ -18,6 +18,22 @@ export interface DeliveryInfo {
   readonly failedAt?: number | null;
 }
 
+const numberOrNull = (v: unknown): boolean => v === null || typeof v === "number";
+
+/** True when `v` has the shape {@link DeliveryLog.record} writes (guards what comes back from Redis). */
+function isDeliveryInfo(v: unknown): v is DeliveryInfo {
+  if (typeof v !== "object" || v === null) return false;
+  const d: Readonly<Record<string, unknown>> = { ...v };
+  return (
+    typeof d["attempts"] === "number" &&
+    typeof d["lastAttemptAt"] === "number" &&
+    numberOrNull(d["lastStatus"]) &&
+    (d["lastError"] === null || typeof d["lastError"] === "string") &&
+    numberOrNull(d["deliveredAt"]) &&
+    (d["failedAt"] === undefined || numberOrNull(d["failedAt"]))
+  );
+}
+
 /** Records and reads delivery attempts. */
 export interface DeliveryLog {
   record(receiptId: string, webhookId: string, info: DeliveryInfo): Promise<void>;
@@ -38,11 +54,13 @@ export function redisDeliveryLog(redis: Redis, namespace: string, ttlSec: number
       const all = await redis.hgetall(key(receiptId));
       const out: Record<string, DeliveryInfo> = {};
       for (const [k, v] of Object.entries(all)) {
+        let info: unknown;
         try {
-          out[k] = JSON.parse(v) as DeliveryInfo;
+          info = JSON.parse(v);
         } catch {
-          // skip a corrupt entry
+          continue; // skip a corrupt entry
         }
+        if (isDeliveryInfo(info)) out[k] = info;
       }
       return out;
     },

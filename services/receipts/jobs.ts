@@ -15,13 +15,16 @@
  */
 import { httpRequest, jsonOf, reasonOf, retryAfterMs, type HttpResponse } from "../../lib/http-client";
 import type { Config } from "../../config";
-import type { JobContext, JobDefinition } from "../../actors/types";
+import type { JobContext } from "../../actors/types";
+import type { DomainJob } from "../../node/domain";
 import {
-  RECEIPT_JOBS,
+  REGISTRATION_JOBS,
+  clientWebhook,
   type RegistrationJobData,
   type RegistrationJobResult,
   type RegistrationService,
   type WebhookJobData,
+  type WebhookJobResult,
 } from "./receipt.actor";
 import { RetryableError, TerminalError, errorMessage } from "../../lib/errors";
 import { EgressRefusedError, type Egress } from "../../lib/egress-http";
@@ -30,13 +33,13 @@ import { signWebhook } from "./webhooks";
 import type { DeliveryLog } from "./deliveries";
 import { WEBHOOK_DELIVERY_FAILED } from "./status";
 
-/** Where to sign client webhooks (implemented by the gateway's client store). */
+/** Where to sign client webhooks (the gateway domain's `clients.webhook` action, see service.ts). */
 export interface ClientLookup {
   /** The client's registered webhook URL and secret, or undefined for an unknown client. */
   webhookOf(clientId: string): Promise<{ url: string | null; secret: string } | undefined>;
 }
 
-/** What jobs need from the node that runs them (bound when the node's services start). */
+/** What the receipts jobs need from the node that runs them (what the domain's `start` returns as `deps`). */
 export interface ReceiptJobDeps {
   readonly clients: ClientLookup;
   readonly deliveries: DeliveryLog;
@@ -78,10 +81,11 @@ export async function register(baseUrl: string, callbackUrl: string, data: Regis
     throw new RetryableError(`${data.service} service unreachable: ${signal.aborted ? "timeout" : errorMessage(err)}`);
   }
   if (res.status === 201 || res.status === 200) {
-    const body = jsonOf(res) as { registrationId?: unknown } | undefined;
+    const body = jsonOf(res);
     if (body === undefined || body === null) throw new RetryableError(`${data.service} service answered ${res.status} without JSON`);
-    if (typeof body.registrationId !== "string" || body.registrationId === "") throw new RetryableError(`${data.service} service answered ${res.status} without a registrationId`);
-    return { registrationId: body.registrationId };
+    const registrationId = typeof body === "object" && "registrationId" in body ? body.registrationId : undefined;
+    if (typeof registrationId !== "string" || registrationId === "") throw new RetryableError(`${data.service} service answered ${res.status} without a registrationId`);
+    return { registrationId };
   }
   if (res.status === 202) return { pending: true };
   if (res.status === 422 || res.status === 400) {
@@ -94,12 +98,12 @@ export async function register(baseUrl: string, callbackUrl: string, data: Regis
   throw new RetryableError(`${data.service} service answered ${res.status}: ${reason}`, after);
 }
 
-/** A registration job for `service` at `baseUrl`. */
-export function registrationJob(service: RegistrationService, baseUrl: string, config: Config): JobDefinition<RegistrationJobData, RegistrationJobResult> {
+/** A registration job for `service` at `baseUrl` (it needs no deps: the registration APIs are operator configuration). */
+export function registrationJob(service: RegistrationService, baseUrl: string, config: Config): DomainJob<RegistrationJobData, RegistrationJobResult, ReceiptJobDeps> {
   const rc = config.receipts;
   const callbackUrl = callbackUrlFor(rc.publicUrl, service);
   return {
-    name: RECEIPT_JOBS[service],
+    name: REGISTRATION_JOBS[service].name,
     run: (data, ctx) => register(baseUrl, callbackUrl, data, ctx.signal),
     concurrency: rc.jobConcurrency,
     timeoutMs: rc.callTimeoutMs,
@@ -114,7 +118,7 @@ export function registrationJob(service: RegistrationService, baseUrl: string, c
  * TerminalError (dead-lettered, no retries); anything else is retried until the deadline. Each
  * attempt is logged (best effort: the log is observability) with the generic error only.
  */
-export async function deliverWebhook(deps: ReceiptJobDeps, data: WebhookJobData, ctx: JobContext): Promise<{ status: number }> {
+export async function deliverWebhook(deps: ReceiptJobDeps, data: WebhookJobData, ctx: JobContext): Promise<WebhookJobResult> {
   const report = async (ok: boolean, status: number | null, final = false): Promise<void> => {
     const at = Date.now();
     const info = { attempts: ctx.attempt, lastAttemptAt: at, lastStatus: status, lastError: ok ? null : WEBHOOK_DELIVERY_FAILED, deliveredAt: ok ? at : null, failedAt: final ? at : null };
@@ -144,15 +148,11 @@ export async function deliverWebhook(deps: ReceiptJobDeps, data: WebhookJobData,
   throw new RetryableError(`webhook to ${data.url} answered ${res.status}`, res.status === 429 ? retryAfterMs(res) : undefined);
 }
 
-/** The client webhook job; `deps` is read at run time (bound once the node's services exist). */
-export function webhookJob(config: Config, deps: () => ReceiptJobDeps | undefined): JobDefinition<WebhookJobData, { status: number }> {
+/** The client webhook job; its deps are what the receipts domain's `start` returned on this node. */
+export function webhookJob(config: Config): DomainJob<WebhookJobData, WebhookJobResult, ReceiptJobDeps> {
   return {
-    name: RECEIPT_JOBS.webhook,
-    async run(data, ctx) {
-      const d = deps();
-      if (!d) throw new RetryableError("receipts service not started on this node yet", 1000);
-      return deliverWebhook(d, data, ctx);
-    },
+    name: clientWebhook.name,
+    run: (data, ctx, deps) => deliverWebhook(deps, data, ctx),
     concurrency: 64,
     timeoutMs: 10_000,
     deadlineMs: config.receipts.webhookDeadlineMs,
@@ -163,10 +163,14 @@ export function webhookJob(config: Config, deps: () => ReceiptJobDeps | undefine
 }
 
 /** Every job of the receipts domain. */
-export function receiptJobs(config: Config, deps: () => ReceiptJobDeps | undefined): JobDefinition<any, any>[] {
+export function receiptJobs(config: Config): [
+  DomainJob<RegistrationJobData, RegistrationJobResult, ReceiptJobDeps>,
+  DomainJob<RegistrationJobData, RegistrationJobResult, ReceiptJobDeps>,
+  DomainJob<WebhookJobData, WebhookJobResult, ReceiptJobDeps>,
+] {
   return [
     registrationJob("tax", config.receipts.taxApiUrl, config),
     registrationJob("warehouse", config.receipts.warehouseApiUrl, config),
-    webhookJob(config, deps),
+    webhookJob(config),
   ];
 }

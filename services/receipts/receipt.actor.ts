@@ -19,25 +19,16 @@
  */
 import type { ActorKind, ActorMessage, Effect, HandlerContext, HandlerResult, JobResult } from "../../actors/types";
 import { isJobResult } from "../../actors/types";
+import { defineJob, defineKind, type JobRef } from "../../actors/refs";
 import { TerminalError, type ErrorDetail } from "../../lib/errors";
 import type { ReceiptDocument, ReceiptFormat, ReceiptStatus, ReceiptSummary } from "./model";
 import { isTerminal } from "./model";
 import type { ReceiptTypeRegistry } from "./registry";
 
-/** The actor kind's name. */
-export const RECEIPT_KIND = "receipt";
-
 /** The external services a receipt is registered with. */
 export const REGISTRATION_SERVICES = ["tax", "warehouse"] as const;
+/** One of {@link REGISTRATION_SERVICES}. */
 export type RegistrationService = (typeof REGISTRATION_SERVICES)[number];
-
-/** Job names (one subject token each). */
-export const RECEIPT_JOBS = {
-  tax: "taxreg",
-  warehouse: "whreg",
-  /** A client webhook delivery. */
-  webhook: "rcpthook",
-} as const;
 
 const SHORT: Record<RegistrationService, string> = { tax: "tax", warehouse: "wh" };
 
@@ -133,7 +124,8 @@ export type ReceiptCommand =
   /** From the sweeper: re-ask services whose callback is overdue, fail those past the deadline. */
   | { readonly type: "recheck" };
 
-export type ReceiptMessage = ReceiptCommand | JobResult;
+/** Everything a receipt actor's mailbox takes: commands and the results of its registration jobs. */
+export type ReceiptMessage = ReceiptCommand | JobResult<RegistrationJobResult>;
 
 /** The data of a registration job (tax or warehouse). */
 export interface RegistrationJobData {
@@ -158,6 +150,30 @@ export interface WebhookJobData {
   readonly body: string;
   readonly event: WebhookEvent;
 }
+
+/** A delivered webhook: the HTTP status the client's endpoint answered (2xx). */
+export interface WebhookJobResult {
+  readonly status: number;
+}
+
+/**
+ * The receipt kind's typed reference: `receipt.on(runtime).send(id, command)` from the API and
+ * the sweeper, `receipt.on(runtime).state(id)` for the hot status.
+ */
+export const receipt = defineKind<ReceiptState, ReceiptMessage>("receipt");
+
+/** The tax registration job (subject token `taxreg`: stored job streams keep this name). */
+export const taxRegistration = defineJob<RegistrationJobData, RegistrationJobResult>("taxreg");
+/** The warehouse (logistics) registration job (subject token `whreg`). */
+export const warehouseRegistration = defineJob<RegistrationJobData, RegistrationJobResult>("whreg");
+/** The client webhook delivery job (subject token `rcpthook`); its result goes nowhere (no replyTo). */
+export const clientWebhook = defineJob<WebhookJobData, WebhookJobResult>("rcpthook");
+
+/** The registration job of each service. */
+export const REGISTRATION_JOBS: Readonly<Record<RegistrationService, JobRef<RegistrationJobData, RegistrationJobResult>>> = {
+  tax: taxRegistration,
+  warehouse: warehouseRegistration,
+};
 
 /** The status update published on every status change (consumed by the Postgres writer). */
 export interface ReceiptStatusUpdate {
@@ -222,8 +238,12 @@ interface Draft {
   effects: Effect[];
 }
 
-function serviceOfJob(job: string): RegistrationService | undefined {
-  return REGISTRATION_SERVICES.find((svc) => RECEIPT_JOBS[svc] === job);
+/** The service whose registration job `data` is the result of, if it is one. */
+function registrationResultOf(data: unknown): { svc: RegistrationService; result: JobResult<RegistrationJobResult> } | undefined {
+  for (const svc of REGISTRATION_SERVICES) {
+    if (REGISTRATION_JOBS[svc].isResult(data)) return { svc, result: data };
+  }
+  return undefined;
 }
 
 function setStep(d: Draft, svc: RegistrationService, step: RegistrationStep): void {
@@ -248,7 +268,7 @@ function startRegistration(d: Draft, svc: RegistrationService, now: number, dead
     currency: summary.currency,
     document,
   };
-  d.effects.push({ type: "job", job: RECEIPT_JOBS[svc], id: jobId, data, deadlineMs: Math.max(1, deadlineAt - now) });
+  d.effects.push(REGISTRATION_JOBS[svc].effect(data, { id: jobId, deadlineMs: Math.max(1, deadlineAt - now) }));
 }
 
 function webhookEvent(status: ReceiptStatus): WebhookEvent | undefined {
@@ -329,7 +349,7 @@ function settle(d: Draft, opts: ReceiptActorOptions, now: number, before: Receip
         const hook: WebhookRecord = { id, event, createdAt: now, deadline: now + opts.webhookDeadlineMs };
         d.s = { ...d.s, webhooks: [...d.s.webhooks, hook] };
         const data: WebhookJobData = { receiptId: d.s.id, clientId: d.s.clientId, url, body: webhookBody(d.s, event, now, opts.publicUrl), event };
-        d.effects.push({ type: "job", job: RECEIPT_JOBS.webhook, id, data, deadlineMs: opts.webhookDeadlineMs, replyTo: null });
+        d.effects.push(clientWebhook.effect(data, { id, deadlineMs: opts.webhookDeadlineMs, replyTo: null }));
       }
     }
   } else if (d.s.status !== next) {
@@ -382,18 +402,30 @@ function onSubmit(d: Draft, r: SubmittedReceipt, opts: ReceiptActorOptions, now:
   for (const svc of REGISTRATION_SERVICES) startRegistration(d, svc, now, deadlineAt);
 }
 
-function onRegistrationResult(d: Draft, svc: RegistrationService, r: JobResult["$job"], _opts: ReceiptActorOptions, now: number): void {
+/** The registration id a job result brings, if any (results come off the wire: checked, not trusted). */
+function registrationIdOf(result: RegistrationJobResult | undefined): string | undefined {
+  if (typeof result !== "object" || result === null || !("registrationId" in result)) return undefined;
+  const id: unknown = result.registrationId;
+  return typeof id === "string" && id !== "" ? id : undefined;
+}
+
+/** True when a job result says the service answered 202 (a callback will follow). */
+function isPending(result: RegistrationJobResult | undefined): boolean {
+  return typeof result === "object" && result !== null && "pending" in result && result.pending === true;
+}
+
+function onRegistrationResult(d: Draft, svc: RegistrationService, r: JobResult<RegistrationJobResult>["$job"], now: number): void {
   const step = d.s.steps[svc];
   if (FINAL_STEP.includes(step.state)) return;
-  const result = (r.ok ? r.result : undefined) as Partial<{ registrationId: string; pending: boolean }> | undefined;
-  const registrationId = typeof result?.registrationId === "string" && result.registrationId !== "" ? result.registrationId : undefined;
+  const result = r.ok ? r.result : undefined;
+  const registrationId = registrationIdOf(result);
   const current = r.id === step.jobId;
   // an older job's outcome only matters when it brings a registration
   if (!current && registrationId === undefined) return;
   const attempts = step.attempts + r.attempts;
   if (registrationId !== undefined) {
     setStep(d, svc, { ...step, state: "registered", reference: registrationId, attempts, lastError: null, pendingSince: null });
-  } else if (r.ok && result?.pending === true) {
+  } else if (r.ok && isPending(result)) {
     if (step.state === "awaiting-callback") return;
     setStep(d, svc, { ...step, state: "awaiting-callback", attempts, pendingSince: now });
   } else if (r.ok) {
@@ -443,8 +475,9 @@ function onRetry(d: Draft, opts: ReceiptActorOptions, now: number): void {
   }
 }
 
+/** True when `data` has the shape of a command (an object with a string `type`; which one is checked by the switch). */
 function isCommand(data: unknown): data is ReceiptCommand {
-  return typeof data === "object" && data !== null && typeof (data as { type?: unknown }).type === "string";
+  return typeof data === "object" && data !== null && "type" in data && typeof data.type === "string";
 }
 
 /**
@@ -456,13 +489,13 @@ export function handleReceipt(state: ReceiptState, msg: ActorMessage<ReceiptMess
   const d: Draft = { s: state, effects: [] };
   const data: unknown = msg.data;
   if (isJobResult(data)) {
-    const r = data.$job;
-    const svc = serviceOfJob(r.job);
     // results for a receipt that was never submitted cannot be ours
     if (state.status === null || state.status === "INVALID") return { state };
-    if (svc) onRegistrationResult(d, svc, r, opts, now);
+    const registration = registrationResultOf(data);
+    if (registration) onRegistrationResult(d, registration.svc, registration.result.$job, now);
     // webhook jobs carry no replyTo; anything else is not ours and changes nothing
   } else if (isCommand(data)) {
+    const type: string = data.type;
     switch (data.type) {
       case "submit":
         onSubmit(d, data.receipt, opts, now);
@@ -477,7 +510,7 @@ export function handleReceipt(state: ReceiptState, msg: ActorMessage<ReceiptMess
         if (d.s.status === "REGISTERING") onRecheck(d, opts, now);
         break;
       default:
-        throw new TerminalError(`unknown receipt message type ${JSON.stringify((data as { type: string }).type)}`);
+        throw new TerminalError(`unknown receipt message type ${JSON.stringify(type)}`);
     }
   } else {
     throw new TerminalError("a receipt message must be an object with a type or a job result");
@@ -486,14 +519,13 @@ export function handleReceipt(state: ReceiptState, msg: ActorMessage<ReceiptMess
   return d.effects.length > 0 ? { state: d.s, effects: d.effects } : { state: d.s };
 }
 
-/** The receipt actor kind. */
+/** The receipt actor kind (the {@link receipt} reference implemented with `opts`). */
 export function receiptKind(opts: ReceiptActorOptions): ActorKind<ReceiptState, ReceiptMessage> {
-  return {
-    name: RECEIPT_KIND,
+  return receipt.implement({
     ...(opts.partitions !== undefined ? { partitions: opts.partitions } : {}),
     initialState: initialReceiptState,
     handle: (state, msg, ctx) => handleReceipt(state, msg, ctx, opts),
-  };
+  });
 }
 
 /** True when a receipt in `state` can be retried by an operator. */

@@ -34,6 +34,6 @@ export function submittedFromRecord(r: ReceiptRecord): SubmittedReceipt {
 /** True when `v` has the shape of a record (guards what comes off the stream). */
 export function isReceiptRecord(v: unknown): v is ReceiptRecord {
   if (typeof v !== "object" || v === null) return false;
-  const r = v as Record<string, unknown>;
+  const r: Readonly<Record<string, unknown>> = { ...v };
   return typeof r["id"] === "string" && typeof r["clientId"] === "string" && typeof r["type"] === "string" && typeof r["createdAt"] === "number" && typeof r["original"] === "string" && typeof r["document"] === "object" && r["document"] !== null;
 }

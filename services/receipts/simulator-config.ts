@@ -2,12 +2,7 @@
  * Behaviour of a simulated registration service (tax or warehouse), settable at run time
  * through `PUT /admin/config`. Every rate is a probability in [0, 1] drawn per request.
  */
-
-/** A range of milliseconds; each draw is uniform in [min, max]. */
-export interface MsRange {
-  readonly min: number;
-  readonly max: number;
-}
+import type { MsRange } from "../../lib/sim-http";
 
 /** What the simulator does. */
 export interface SimConfig {
@@ -99,9 +94,4 @@ export function mergeSimConfig(current: SimConfig, patch: unknown): { config: Si
     }
   }
   return problems.length > 0 ? { problems } : { config: next as unknown as SimConfig };
-}
-
-/** A uniform draw from `r` using `random`. */
-export function draw(r: MsRange, random: () => number = Math.random): number {
-  return r.min + Math.floor(random() * (r.max - r.min + 1));
 }

@@ -16,12 +16,12 @@
  * duplicate, early, late and lost callbacks) are drawn per request from the configuration.
  */
 import { httpRequest } from "../../lib/http-client";
-import { configRoute, listen, readBody, send } from "../../lib/sim-http";
+import { configRoute, draw, listen, readBody, send } from "../../lib/sim-http";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../../lib/logger";
 import { signWebhook } from "./webhooks";
-import { DEFAULT_SIM_CONFIG, draw, mergeSimConfig, type SimConfig } from "./simulator-config";
+import { DEFAULT_SIM_CONFIG, mergeSimConfig, type SimConfig } from "./simulator-config";
 import { RegistrationBook, type Registration } from "./simulator-book";
 
 /** How to start one simulator. */
@@ -82,11 +82,16 @@ interface RegistrationRequest {
 
 function checkRequest(body: unknown): RegistrationRequest | string {
   if (typeof body !== "object" || body === null) return "the body must be a JSON object";
-  const b = body as Record<string, unknown>;
-  for (const f of ["receiptId", "type", "issuedAt", "currency", "callbackUrl"]) if (typeof b[f] !== "string" || b[f] === "") return `${f} must be a non-empty string`;
-  if (typeof b["total"] !== "number") return "total must be a number";
-  if (typeof b["document"] !== "object" || b["document"] === null) return "document must be an object";
-  return b as unknown as RegistrationRequest;
+  const { receiptId, type, issuedAt, currency, callbackUrl, total, document }: Readonly<Record<string, unknown>> = { ...body };
+  const nonEmpty = (v: unknown): v is string => typeof v === "string" && v !== "";
+  if (!nonEmpty(receiptId)) return "receiptId must be a non-empty string";
+  if (!nonEmpty(type)) return "type must be a non-empty string";
+  if (!nonEmpty(issuedAt)) return "issuedAt must be a non-empty string";
+  if (!nonEmpty(currency)) return "currency must be a non-empty string";
+  if (!nonEmpty(callbackUrl)) return "callbackUrl must be a non-empty string";
+  if (typeof total !== "number") return "total must be a number";
+  if (typeof document !== "object" || document === null) return "document must be an object";
+  return { receiptId, type, issuedAt, total, currency, callbackUrl, document };
 }
 
 /** Starts a simulator; resolves once it listens. */

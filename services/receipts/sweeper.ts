@@ -11,7 +11,7 @@
  */
 import type { Logger } from "../../lib/logger";
 import type { ActorRuntime } from "../../actors/types";
-import { RECEIPT_KIND, type ReceiptCommand } from "./receipt.actor";
+import { receipt, type ReceiptCommand } from "./receipt.actor";
 import { errorMessage } from "../../lib/errors";
 import type { ReceiptStore } from "./store";
 
@@ -32,6 +32,7 @@ export function startSweeper(opts: {
   const orphanAfterMs = opts.orphanAfterMs ?? 60_000;
   const intervalMs = opts.intervalMs ?? Math.max(250, Math.min(30_000, Math.floor(Math.min(opts.callbackWaitMs, orphanAfterMs) / 2)));
   const batch = opts.batch ?? 1000;
+  const receipts = receipt.on(opts.runtime);
   let running = false;
 
   async function sweep(): Promise<{ resubmitted: number; rechecked: number }> {
@@ -46,7 +47,7 @@ export function startSweeper(opts: {
         const receipt = await opts.store.submission(id);
         if (!receipt) continue;
         const msg: ReceiptCommand = { type: "submit", receipt };
-        await opts.runtime.send(RECEIPT_KIND, id, msg, { id: `submit-${id}` });
+        await receipts.send(id, msg, { id: `submit-${id}` });
         resubmitted++;
       }
       // Under a backlog a submit may only be queued, not lost: the repeat is then ignored (same
@@ -55,7 +56,7 @@ export function startSweeper(opts: {
       const stalled = await opts.store.stalled("REGISTERING", new Date(now - opts.callbackWaitMs), since, batch);
       const window = Math.floor(now / opts.callbackWaitMs);
       const recheck: ReceiptCommand = { type: "recheck" };
-      await Promise.all(stalled.map((id) => opts.runtime.send(RECEIPT_KIND, id, recheck, { id: `recheck-${id}-${window}` })));
+      await Promise.all(stalled.map((id) => receipts.send(id, recheck, { id: `recheck-${id}-${window}` })));
       return { resubmitted, rechecked: stalled.length };
     } finally {
       running = false;

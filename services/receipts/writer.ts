@@ -26,7 +26,7 @@ export type ConsumerLoop = BatchLoop<Record<string, number>>;
 
 function isStatusUpdate(v: unknown): v is ReceiptStatusUpdate {
   if (typeof v !== "object" || v === null) return false;
-  const u = v as Record<string, unknown>;
+  const u: Readonly<Record<string, unknown>> = { ...v };
   return typeof u["id"] === "string" && typeof u["version"] === "number" && typeof u["status"] === "string" && typeof u["createdAt"] === "number";
 }
 

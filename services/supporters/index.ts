@@ -28,7 +28,7 @@ import { createSupportersApi } from "./api";
 import { supporterRoutes } from "./routes";
 import { supportersService } from "./service";
 import { supporterRepl } from "./repl";
-import { supporterSimulators } from "./simulator";
+import { supporterSimulators } from "./simulators";
 
 /** The supporter kind, addressed in this namespace. */
 function supporterKinds(config: Config, topo: Topology) {

@@ -18,8 +18,6 @@
 import { configRoute, draw, listen, readBody, send, type MsRange } from "../../lib/sim-http";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { Logger } from "../../lib/logger";
-import type { Config } from "../../config";
-import type { DomainSimulator } from "../../node/domain";
 import { errorMessage } from "../../lib/errors";
 import { isRecord } from "./model";
 
@@ -368,40 +366,3 @@ export async function startSupporterSimulator(opts: SupporterSimOptions): Promis
   log.info({ url: sim.url }, "simulator listening");
   return sim;
 }
-
-/**
- * The initial behaviour of a simulator from a JSON patch `raw` (as for PUT /admin/config; the
- * defaults when empty); `name` names the setting in errors.
- */
-export function initialSupporterSimConfig(name: string, raw: string | undefined): SupporterSimConfig {
-  if (!raw) return DEFAULT_SUPPORTER_SIM_CONFIG;
-  let patch: unknown;
-  try {
-    patch = JSON.parse(raw);
-  } catch {
-    throw new Error(`${name} is not JSON`);
-  }
-  const r = mergeSupporterSimConfig(DEFAULT_SUPPORTER_SIM_CONFIG, patch);
-  if ("problems" in r) throw new Error(`${name}: ${r.problems.join("; ")}`);
-  return r.config;
-}
-
-/**
- * The domain's simulators (the module's `simulators`): the user service on SIM_USER_PORT and the
- * ERP service on SIM_ERP_PORT, their initial behaviour from SIM_USER_CONFIG / SIM_ERP_CONFIG.
- */
-export const supporterSimulators: readonly DomainSimulator[] = (["user", "erp"] as const).map((service) => ({
-  name: `${service} service`,
-  async start(config: Config, log: Logger) {
-    const sim = config.supporters.sim;
-    const setting = service === "user" ? "SIM_USER_CONFIG" : "SIM_ERP_CONFIG";
-    const s = await startSupporterSimulator({
-      service,
-      host: sim.host,
-      port: service === "user" ? sim.userPort : sim.erpPort,
-      logger: log,
-      config: initialSupporterSimConfig(setting, process.env[setting]),
-    });
-    return { url: s.url, stop: () => s.close() };
-  },
-}));

@@ -2,7 +2,11 @@ import { expect } from "chai";
 import {
   handleReceipt,
   initialReceiptState,
-  RECEIPT_JOBS,
+  clientWebhook,
+  receipt,
+  receiptKind,
+  taxRegistration,
+  warehouseRegistration,
   type ReceiptActorOptions,
   type ReceiptMessage,
   type ReceiptState,
@@ -17,6 +21,8 @@ import { TerminalError } from "../../lib/errors";
 import { statusFromState } from "../../services/receipts/status";
 
 const registry = new ReceiptTypeRegistry(RECEIPT_TYPES);
+/** The job names, from the typed references. */
+const RECEIPT_JOBS = { tax: taxRegistration.name, warehouse: warehouseRegistration.name, webhook: clientWebhook.name } as const;
 const DEADLINE = 24 * 3600_000;
 const opts: ReceiptActorOptions = {
   registry,
@@ -74,6 +80,12 @@ class Harness {
 }
 
 describe("receipt actor (pure handler)", () => {
+  it("keeps the kind and job names of stored streams (receipt, taxreg, whreg, rcpthook)", () => {
+    expect(receipt.name).to.equal("receipt");
+    expect(receiptKind(opts).name).to.equal("receipt");
+    expect(RECEIPT_JOBS).to.deep.equal({ tax: "taxreg", warehouse: "whreg", webhook: "rcpthook" });
+  });
+
   it("submit of a valid receipt starts tax and warehouse registrations in parallel", () => {
     const h = new Harness();
     const effects = h.send({ type: "submit", receipt: submitted() });

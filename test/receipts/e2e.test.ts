@@ -11,7 +11,7 @@ import { receiptNames } from "../../services/receipts/streams";
 import { readReceipt } from "../../services/receipts/parse";
 import { newReceiptId } from "../../services/receipts/ids";
 import { fingerprint } from "../../services/receipts/idempotency";
-import { receiptTypes } from "../../services/receipts/service";
+import { receiptTypes } from "../../services/receipts/types";
 import type { ReceiptRecord } from "../../services/receipts/record";
 import { NATS_URL } from "../support/namespace";
 import { freshNamespace } from "../support/namespace";

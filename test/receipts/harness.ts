@@ -9,7 +9,7 @@ import pino from "pino";
 import { loadConfig } from "../../node/config";
 import type { RunningNode } from "../../node/start";
 import { clientAdminDeps, createClient, type CreatedClient } from "../../services/gateway/clients";
-import { startSimulator, type Simulator } from "../../services/receipts/simulators";
+import { startSimulator, type Simulator } from "../../services/receipts/simulator";
 import { verifyWebhook } from "../../services/receipts/webhooks";
 import { DATABASE_URL, NATS_URL, REDIS_URL, cleanupNamespace } from "../support/namespace";
 import { cleanupRedis } from "../gateway/harness";

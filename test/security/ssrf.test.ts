@@ -23,7 +23,7 @@ import { statusFromState } from "../../services/receipts/status";
 import { newWebhookSecret } from "../../services/receipts/webhooks";
 import type { DeliveryInfo } from "../../services/receipts/deliveries";
 import type { WebhookJobData } from "../../services/receipts/receipt.actor";
-import { RECEIPT_TYPES } from "../../services/receipts";
+import { RECEIPT_TYPES } from "../../services/receipts/types";
 import { call, cleanupReceipts, freePort, makeClient, receiptsEnv, startSims, type Sims } from "../receipts/harness";
 import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";

@@ -18,7 +18,7 @@ import type { ReceiptRecord } from "../../services/receipts/record";
 import type { ReceiptDlqAlarm } from "../../services/receipts/writer";
 import type { ReceiptStatusUpdate } from "../../services/receipts/receipt.actor";
 import { receiptNames, type ReceiptNames } from "../../services/receipts/streams";
-import { receiptTypes } from "../../services/receipts/service";
+import { receiptTypes } from "../../services/receipts/types";
 import { freshNamespace, NATS_URL } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { call, cleanupReceipts, freePort, makeClient, receiptsEnv, startInProcess, startSims, type InProcessNode, type Sims } from "../receipts/harness";

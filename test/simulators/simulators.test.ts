@@ -3,7 +3,7 @@ import { expect } from "chai";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
-import { startSimulator, type Simulator } from "../../services/receipts/simulators";
+import { startSimulator, type Simulator } from "../../services/receipts/simulator";
 import { newWebhookSecret, verifyWebhook } from "../../services/receipts/webhooks";
 import { waitFor } from "../support/wait";
 
