@@ -32,20 +32,35 @@ const boundaries = {
       if (typeof spec !== "string" || !spec.startsWith(".")) return;
       const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec));
       const rootFile = !target.includes("/") && existsSync(path.join(ROOT, `${target}.ts`));
-      const to = target === "services" || target === "services/index" ? "services/index.ts" : rootFile ? "." : areaOf(`${target}/x`);
+      const to =
+        target === "services" || target === "services/index"
+          ? "services/index.ts"
+          : rootFile
+            ? "."
+            : areaOf(`${target}/x`);
       if (to === from) return;
       // the registry lists each domain by its module (services/<domain>/index.ts), nothing deeper
       if (file === "services/index.ts" && /^services\/[a-z-]+(\/index)?$/.test(target)) return;
       if (to === "services/index.ts") {
         if (from === "node") return;
-        context.report({ node, messageId: "cross", data: { from: file, to: spec, why: "only node/ assembles the registry" } });
+        context.report({
+          node,
+          messageId: "cross",
+          data: { from: file, to: spec, why: "only node/ assembles the registry" },
+        });
       } else if (to.startsWith("services/")) {
-        const why = from.startsWith("services/") ? "domains talk through actions, events and subjects" : "the platform imports no domain";
+        const why = from.startsWith("services/")
+          ? "domains talk through actions, events and subjects"
+          : "the platform imports no domain";
         context.report({ node, messageId: "cross", data: { from: file, to: spec, why } });
       } else if (!PLATFORM.has(to) && !["test", "bin"].includes(to)) {
         context.report({ node, messageId: "cross", data: { from: file, to: spec, why: "not a platform folder" } });
       } else if (["test", "bin"].includes(to)) {
-        context.report({ node, messageId: "cross", data: { from: file, to: spec, why: "tests and entry points are not imported" } });
+        context.report({
+          node,
+          messageId: "cross",
+          data: { from: file, to: spec, why: "tests and entry points are not imported" },
+        });
       }
     };
     return {
@@ -73,7 +88,10 @@ export default tseslint.config(
       // off: it also flags every `broker.call(...) as Promise<T>` (Moleculer's call is untyped
       // across the wire; typed service contracts are the fix, not a type argument instead)
       "@typescript-eslint/no-unnecessary-type-assertion": "off",
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" },
+      ],
       // logs are structured pino
       "no-console": "error",
     },
@@ -84,7 +102,14 @@ export default tseslint.config(
     rules: {
       "no-restricted-imports": [
         "error",
-        { patterns: [{ group: ["pg", "ioredis", "moleculer", "moleculer-*", "@nats-io/*", "nats", "node:*"], message: "actor handlers are pure: I/O belongs in jobs" }] },
+        {
+          patterns: [
+            {
+              group: ["pg", "ioredis", "moleculer", "moleculer-*", "@nats-io/*", "nats", "node:*"],
+              message: "actor handlers are pure: I/O belongs in jobs",
+            },
+          ],
+        },
       ],
     },
   },

@@ -13,7 +13,11 @@ import { callerGuard, type StandingIdentity } from "./node/caller-guard";
  * Broker options for `config`; `overrides` win (the REPL uses this). `identity` is who this
  * broker's own calls are made as: the node (default) or, for the REPL and tools, an operator.
  */
-export function brokerOptions(config: Config, overrides: Partial<BrokerOptions> = {}, identity: StandingIdentity = { kind: "node", subject: config.nodeId }): BrokerOptions {
+export function brokerOptions(
+  config: Config,
+  overrides: Partial<BrokerOptions> = {},
+  identity: StandingIdentity = { kind: "node", subject: config.nodeId },
+): BrokerOptions {
   const guard = callerGuard({ tokens: callerTokens(config.cluster.secret, config.namespace), identity });
   return {
     namespace: config.namespace,

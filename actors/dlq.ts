@@ -3,7 +3,14 @@
  * payload and headers plus the error, attempts, delivery count and original subject. Operators
  * list entries and replay them to the original subject (which removes them from the DLQ).
  */
-import { headers as natsHeaders, isJsApiError, JetStreamApiCodes, type JsMsg, type NatsHandles, type StoredMsg } from "../nats";
+import {
+  headers as natsHeaders,
+  isJsApiError,
+  JetStreamApiCodes,
+  type JsMsg,
+  type NatsHandles,
+  type StoredMsg,
+} from "../nats";
 import type { DlqEntry } from "./types";
 import { headersToRecord } from "./codec";
 import { DlqHeaders, REPLAYED_FROM_HEADER } from "./dlq-headers";
@@ -40,7 +47,9 @@ export class DeadLetters {
       let m: StoredMsg | null;
       try {
         // next_by_subj (server 2.9+) is missing from the client typings of MsgRequest.
-        m = await this.h.jsm.streams.getMessage(this.stream, { seq, next_by_subj: filter } as unknown as { seq: number });
+        m = await this.h.jsm.streams.getMessage(this.stream, { seq, next_by_subj: filter } as unknown as {
+          seq: number;
+        });
       } catch (err) {
         if (isJsApiError(err, JetStreamApiCodes.NoMessageFound)) break;
         throw err;

@@ -9,7 +9,13 @@ import { partitionOf } from "../streams/subjects";
 
 /** An effect ready to execute: a durable publish or a live-plane event. */
 export type ResolvedEffect =
-  | { readonly t: "pub"; readonly subject: string; readonly id: string; readonly data: unknown; readonly headers?: Readonly<Record<string, string>> }
+  | {
+      readonly t: "pub";
+      readonly subject: string;
+      readonly id: string;
+      readonly data: unknown;
+      readonly headers?: Readonly<Record<string, string>>;
+    }
   | { readonly t: "emit"; readonly event: string; readonly payload: unknown };
 
 /** What resolution needs to know about the world. */
@@ -33,7 +39,13 @@ export function resolveEffects(effects: readonly Effect[] | undefined, c: Resolv
     switch (e.type) {
       case "send": {
         const p = partitionOf(e.key, c.partitionsOf(e.kind));
-        return { t: "pub", subject: c.topology.actors.subject(e.kind, p, e.key), id, data: e.data, ...(e.headers ? { headers: e.headers } : {}) };
+        return {
+          t: "pub",
+          subject: c.topology.actors.subject(e.kind, p, e.key),
+          id,
+          data: e.data,
+          ...(e.headers ? { headers: e.headers } : {}),
+        };
       }
       case "job": {
         const envelope: JobEnvelope = {

@@ -90,7 +90,16 @@ export class KindHost {
   private readonly cells = new Map<string, Cell>();
   private readonly generations = new Map<number, number>();
   private generationCounter = 0;
-  readonly stats: HostStats = { handled: 0, writes: 0, duplicates: 0, deadLettered: 0, misrouted: 0, retries: 0, loads: 0, evictions: 0 };
+  readonly stats: HostStats = {
+    handled: 0,
+    writes: 0,
+    duplicates: 0,
+    deadLettered: 0,
+    misrouted: 0,
+    retries: 0,
+    loads: 0,
+    evictions: 0,
+  };
   /** Publish-to-handled latency of messages handled here (ms). */
   readonly latency = new LatencyHistogram();
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -156,7 +165,19 @@ export class KindHost {
       // Over the limit, evict a few of the least recently used if idle (O(1) per delivery);
       // the sweep does the rest.
       if (this.cells.size >= this.opts.maxResident) this.evictIdle(1, 8);
-      cell = { key, partition, generation, loaded: false, state: undefined, revision: 0, lastSeq: 0, lastEffects: [], queue: [], running: false, lastActive: this.now() };
+      cell = {
+        key,
+        partition,
+        generation,
+        loaded: false,
+        state: undefined,
+        revision: 0,
+        lastSeq: 0,
+        lastEffects: [],
+        queue: [],
+        running: false,
+        lastActive: this.now(),
+      };
     } else {
       this.cells.delete(key); // re-insert: Map order is least recently used first
     }
@@ -254,7 +275,9 @@ export class KindHost {
         const r = this.kind.handle(state, msg, { kind: this.kind.name, key: cell.key, now });
         state = r.state;
         lastSeq = p.seq;
-        effects.push(...resolveEffects(r.effects, { ...this.resolve, kind: this.kind.name, key: cell.key, seq: p.seq, now }));
+        effects.push(
+          ...resolveEffects(r.effects, { ...this.resolve, kind: this.kind.name, key: cell.key, seq: p.seq, now }),
+        );
         settled.push(p);
       } catch (err) {
         failed = { p, err };
@@ -270,13 +293,22 @@ export class KindHost {
   }
 
   /** Writes state (if it changed), runs effects, acks. False if the state moved under us. */
-  private async commit(cell: Cell, state: unknown, lastSeq: number, effects: ResolvedEffect[], settled: Pending[]): Promise<boolean> {
+  private async commit(
+    cell: Cell,
+    state: unknown,
+    lastSeq: number,
+    effects: ResolvedEffect[],
+    settled: Pending[],
+  ): Promise<boolean> {
     if (lastSeq !== cell.lastSeq) {
       const value = encodeJson({ s: state, q: lastSeq, e: effects } satisfies StoredActor);
       for (let attempt = 1; ; attempt++) {
         if (!this.alive(cell)) return false;
         try {
-          cell.revision = cell.revision === 0 ? await this.io.kv.create(cell.key, value) : await this.io.kv.update(cell.key, value, cell.revision);
+          cell.revision =
+            cell.revision === 0
+              ? await this.io.kv.create(cell.key, value)
+              : await this.io.kv.update(cell.key, value, cell.revision);
           this.stats.writes++;
           break;
         } catch (err) {
@@ -287,7 +319,10 @@ export class KindHost {
             await this.load(cell);
             return false;
           }
-          this.log.warn({ kind: this.kind.name, key: cell.key, err: errorMessage(err) }, "state write failed; retrying");
+          this.log.warn(
+            { kind: this.kind.name, key: cell.key, err: errorMessage(err) },
+            "state write failed; retrying",
+          );
           await sleep(backoffDelay(attempt, 50, 2000));
         }
       }
@@ -324,7 +359,10 @@ export class KindHost {
     if (!terminal && p.attempts < policy.maxAttempts) {
       this.stats.retries++;
       const delay = backoffDelay(p.attempts, policy.backoffMs, policy.maxBackoffMs);
-      this.log.warn({ kind: this.kind.name, key: cell.key, seq: p.seq, attempt: p.attempts, delay, err: errorMessage(err) }, "handler failed; retrying");
+      this.log.warn(
+        { kind: this.kind.name, key: cell.key, seq: p.seq, attempt: p.attempts, delay, err: errorMessage(err) },
+        "handler failed; retrying",
+      );
       await sleep(delay);
       return; // still at the head of the queue: the loop retries it
     }
@@ -335,12 +373,18 @@ export class KindHost {
         break;
       } catch (dlqErr) {
         // Never ack a message whose dead letter was not stored.
-        this.log.error({ kind: this.kind.name, key: cell.key, err: errorMessage(dlqErr) }, "dead letter publish failed; retrying");
+        this.log.error(
+          { kind: this.kind.name, key: cell.key, err: errorMessage(dlqErr) },
+          "dead letter publish failed; retrying",
+        );
         await sleep(backoffDelay(attempt, 100, 5000));
       }
     }
     if (!this.alive(cell)) return;
-    this.log.error({ kind: this.kind.name, key: cell.key, seq: p.seq, attempts: p.attempts, err: reason }, "message dead-lettered");
+    this.log.error(
+      { kind: this.kind.name, key: cell.key, seq: p.seq, attempts: p.attempts, err: reason },
+      "message dead-lettered",
+    );
     this.stats.deadLettered++;
     cell.queue.shift();
     p.msg.ack();

@@ -74,7 +74,10 @@ export class JobWorker {
 
   /** Starts consuming the job's durable consumer. */
   async start(): Promise<void> {
-    const consumer = await this.io.h.js.consumers.get(this.io.topology.jobs.stream, this.io.topology.jobs.consumer(this.def.name));
+    const consumer = await this.io.h.js.consumers.get(
+      this.io.topology.jobs.stream,
+      this.io.topology.jobs.consumer(this.def.name),
+    );
     this.messages = await consumer.consume({ max_messages: this.concurrency });
     this.loop = this.run(this.messages);
   }
@@ -131,7 +134,12 @@ export class JobWorker {
       this.stats.shortCircuited++;
       if (this.stopped) return; // unacked: redelivered after the ack wait, to this or another node
       if (Date.now() + wait >= env.deadline) {
-        await this.finish(msg, env, { ok: false, error: "deadline exceeded while the service was failing (circuit open)", terminal: false, attempts: attempt - 1 });
+        await this.finish(msg, env, {
+          ok: false,
+          error: "deadline exceeded while the service was failing (circuit open)",
+          terminal: false,
+          attempts: attempt - 1,
+        });
         return;
       }
       await sleep(Math.min(wait + Math.round(Math.random() * 100), jobAckWaitMs(this.def) / 3), this.stopping.signal);
@@ -155,14 +163,25 @@ export class JobWorker {
       }
       this.breaker.failure();
       const backoff = this.def.backoff ?? JOB_DEFAULTS.backoff;
-      const delay = err instanceof RetryableError && err.retryAfterMs !== undefined ? err.retryAfterMs : backoffDelay(attempt, backoff.baseMs, backoff.maxMs);
+      const delay =
+        err instanceof RetryableError && err.retryAfterMs !== undefined
+          ? err.retryAfterMs
+          : backoffDelay(attempt, backoff.baseMs, backoff.maxMs);
       if (Date.now() + delay >= env.deadline) {
         this.stats.failed++;
-        await this.finish(msg, env, { ok: false, error: `deadline exceeded; last error: ${errorMessage(err)}`, terminal: false, attempts: attempt });
+        await this.finish(msg, env, {
+          ok: false,
+          error: `deadline exceeded; last error: ${errorMessage(err)}`,
+          terminal: false,
+          attempts: attempt,
+        });
         return;
       }
       this.stats.retried++;
-      this.log.debug({ job: this.def.name, id: env.id, attempt, delay, err: errorMessage(err) }, "job failed; retrying");
+      this.log.debug(
+        { job: this.def.name, id: env.id, attempt, delay, err: errorMessage(err) },
+        "job failed; retrying",
+      );
       msg.nak(delay);
     } finally {
       clearTimeout(timeout);

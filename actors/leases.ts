@@ -110,7 +110,12 @@ export class LeaseManager {
       const key = this.key(ref);
       const lease = this.leases.get(key);
       const owner = this.owned.has(key) ? this.nodeId : lease && !this.expired(lease, now) ? lease.owner : null;
-      return { kind: ref.kind, partition: ref.partition, owner, desired: desiredOwner(ref.kind, ref.partition, live) ?? null };
+      return {
+        kind: ref.kind,
+        partition: ref.partition,
+        owner,
+        desired: desiredOwner(ref.kind, ref.partition, live) ?? null,
+      };
     });
   }
 
@@ -143,7 +148,7 @@ export class LeaseManager {
         }
         let owner: string;
         try {
-          owner = (e.json<{ owner: string }>()).owner;
+          owner = e.json<{ owner: string }>().owner;
         } catch {
           continue;
         }
@@ -199,7 +204,10 @@ export class LeaseManager {
         await this.callbacks.acquired(ref);
         this.log.info({ kind: ref.kind, partition: ref.partition }, "partition acquired");
       } catch (err) {
-        this.log.error({ kind: ref.kind, partition: ref.partition, err: errorMessage(err) }, "partition start failed; giving the lease back");
+        this.log.error(
+          { kind: ref.kind, partition: ref.partition, err: errorMessage(err) },
+          "partition start failed; giving the lease back",
+        );
         this.owned.delete(key);
         await this.kv.delete(key, { previousSeq: revision }).catch(() => undefined);
       }
@@ -255,7 +263,11 @@ export class LeaseManager {
     if (!this.stopping) {
       ops.push(
         this.kv
-          .update(this.topo.leases.nodeKey(this.nodeId), JSON.stringify({ owner: this.nodeId, at: now }), this.nodeRevision)
+          .update(
+            this.topo.leases.nodeKey(this.nodeId),
+            JSON.stringify({ owner: this.nodeId, at: now }),
+            this.nodeRevision,
+          )
           .then((rev) => (this.nodeRevision = rev))
           .catch(() => this.announce().catch(() => undefined)),
       );

@@ -4,7 +4,15 @@
  * create, deliver-all on a work-queue stream), so everything not yet acked is delivered again,
  * in stream order, before anything newer: per-key order holds across owners.
  */
-import { AckPolicy, DeliverPolicy, isJsApiError, JetStreamApiCodes, type ConsumerMessages, type JsMsg, type NatsHandles } from "../nats";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  isJsApiError,
+  JetStreamApiCodes,
+  type ConsumerMessages,
+  type JsMsg,
+  type NatsHandles,
+} from "../nats";
 import type { Logger } from "../lib/logger";
 import type { Topology } from "../streams/subjects";
 import type { KindHost } from "./host";
@@ -111,7 +119,11 @@ export class PartitionWorker {
         }
       }
     } catch (err) {
-      if (!this.stopped) this.log.error({ kind: this.kind, partition: this.partition, err: errorMessage(err) }, "partition consumer failed");
+      if (!this.stopped)
+        this.log.error(
+          { kind: this.kind, partition: this.partition, err: errorMessage(err) },
+          "partition consumer failed",
+        );
     }
   }
 

@@ -5,14 +5,7 @@
  * is typed from that declaration. Nothing here does I/O; `ActorClient` goes through the
  * runtime it is given.
  */
-import type {
-  ActorKind,
-  ActorRuntime,
-  Effect,
-  JobContext,
-  JobDefinition,
-  JobResult,
-} from "./types";
+import type { ActorKind, ActorRuntime, Effect, JobContext, JobDefinition, JobResult } from "./types";
 
 /** Options of a message put in an actor's mailbox. */
 export interface SendOptions {

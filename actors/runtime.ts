@@ -9,7 +9,16 @@ import { errorMessage } from "../lib/errors";
 import { assertName, isValidKey, partitionOf, type Topology } from "../streams/subjects";
 import { partitionsFromDescription, runtimeDeclarations } from "../streams/runtime.stream";
 import type { Declaration } from "../streams/declarations";
-import type { ActorKind, ActorRuntime, ConsumerStats, DlqEntry, JobDefinition, JobResult, PartitionOwnership, RetryPolicy } from "./types";
+import type {
+  ActorKind,
+  ActorRuntime,
+  ConsumerStats,
+  DlqEntry,
+  JobDefinition,
+  JobResult,
+  PartitionOwnership,
+  RetryPolicy,
+} from "./types";
 import { KindHost, type HostStats } from "./host";
 import { PartitionWorker } from "./partition";
 import { LeaseManager, type PartitionRef } from "./leases";
@@ -91,7 +100,11 @@ export class Runtime implements ActorRuntime {
       this.topo,
       [...this.kindsByName.values()].map((k) => ({ name: k.name, partitions: this.partitionsOf(k.name) })),
       [...this.jobsByName.values()].map((j) => ({ name: j.name, ackWaitMs: jobAckWaitMs(j), maxAckPending: 20_000 })),
-      { replicas: this.opts.replicas, duplicateWindowMs: this.opts.duplicateWindowMs ?? 120_000, leaseTtlMs: this.opts.leaseTtlMs },
+      {
+        replicas: this.opts.replicas,
+        duplicateWindowMs: this.opts.duplicateWindowMs ?? 120_000,
+        leaseTtlMs: this.opts.leaseTtlMs,
+      },
     );
   }
 
@@ -102,7 +115,9 @@ export class Runtime implements ActorRuntime {
       const existing = partitionsFromDescription(info.config.description);
       const declared = this.partitionsOf(k.name);
       if (existing !== undefined && existing !== declared) {
-        throw new Error(`actor kind ${k.name}: its stream has ${existing} partitions but ${declared} are configured; the count cannot change on a live stream`);
+        throw new Error(
+          `actor kind ${k.name}: its stream has ${existing} partitions but ${declared} are configured; the count cannot change on a live stream`,
+        );
       }
     }
   }
@@ -122,14 +137,24 @@ export class Runtime implements ActorRuntime {
     for (const name of this.parts.hostedJobs) {
       const def = this.jobsByName.get(name);
       if (!def) throw new Error(`hosted job ${name} is not declared`);
-      const worker = new JobWorker(def, {
-        h: this.h,
-        topology: this.topo,
-        sendResult: async (kind, key, result: JobResult, id) => {
-          await this.send(kind, key, result, { id });
+      const worker = new JobWorker(
+        def,
+        {
+          h: this.h,
+          topology: this.topo,
+          sendResult: async (kind, key, result: JobResult, id) => {
+            await this.send(kind, key, result, { id });
+          },
+          deadLetter: (msg, error, attempts) =>
+            this.dlq.store(
+              msg,
+              this.topo.dlq.jobSubject(def.name, msg.subject.slice(msg.subject.lastIndexOf(".") + 1)),
+              error,
+              attempts,
+            ),
         },
-        deadLetter: (msg, error, attempts) => this.dlq.store(msg, this.topo.dlq.jobSubject(def.name, msg.subject.slice(msg.subject.lastIndexOf(".") + 1)), error, attempts),
-      }, this.log.child({ job: name }));
+        this.log.child({ job: name }),
+      );
       await worker.start();
       this.jobWorkers.set(name, worker);
     }
@@ -140,10 +165,18 @@ export class Runtime implements ActorRuntime {
       return;
     }
     const leaseKv = await this.h.kvm.open(this.topo.leases.bucket);
-    this.leases = new LeaseManager(leaseKv, this.topo, this.opts.nodeId, refs, this.opts.leaseTtlMs, {
-      acquired: (ref) => this.startPartition(ref),
-      released: (ref, drain) => this.stopPartition(ref, drain),
-    }, this.log.child({ part: "leases" }));
+    this.leases = new LeaseManager(
+      leaseKv,
+      this.topo,
+      this.opts.nodeId,
+      refs,
+      this.opts.leaseTtlMs,
+      {
+        acquired: (ref) => this.startPartition(ref),
+        released: (ref, drain) => this.stopPartition(ref, drain),
+      },
+      this.log.child({ part: "leases" }),
+    );
     await this.leases.start();
     this.started = true;
   }
@@ -163,7 +196,13 @@ export class Runtime implements ActorRuntime {
       {
         kv,
         runEffects: (effects) => this.runEffects(effects),
-        deadLetter: (msg: JsMsg, error, attempts) => this.dlq.store(msg, this.topo.dlq.actorSubject(kind.name, msg.subject.slice(msg.subject.lastIndexOf(".") + 1)), error, attempts),
+        deadLetter: (msg: JsMsg, error, attempts) =>
+          this.dlq.store(
+            msg,
+            this.topo.dlq.actorSubject(kind.name, msg.subject.slice(msg.subject.lastIndexOf(".") + 1)),
+            error,
+            attempts,
+          ),
       },
       {
         topology: this.topo,
@@ -188,10 +227,18 @@ export class Runtime implements ActorRuntime {
   private async startPartition(ref: PartitionRef): Promise<void> {
     const host = this.hosts.get(ref.kind);
     if (!host) throw new Error(`kind ${ref.kind} not hosted`);
-    const worker = new PartitionWorker(this.h, this.topo, ref.kind, ref.partition, host, {
-      maxInFlight: this.opts.maxInFlightPerPartition ?? 512,
-      ackWaitMs: this.opts.ackWaitMs ?? 30_000,
-    }, this.log);
+    const worker = new PartitionWorker(
+      this.h,
+      this.topo,
+      ref.kind,
+      ref.partition,
+      host,
+      {
+        maxInFlight: this.opts.maxInFlightPerPartition ?? 512,
+        ackWaitMs: this.opts.ackWaitMs ?? 30_000,
+      },
+      this.log,
+    );
     this.workers.set(this.workerKey(ref), worker);
     try {
       await worker.start();
@@ -231,11 +278,19 @@ export class Runtime implements ActorRuntime {
     return this.started && (this.leases?.allOwned() ?? true);
   }
 
-  async send(kind: string, key: string, data: unknown, opts: { id?: string; headers?: Record<string, string> } = {}): Promise<{ seq: number; duplicate: boolean }> {
+  async send(
+    kind: string,
+    key: string,
+    data: unknown,
+    opts: { id?: string; headers?: Record<string, string> } = {},
+  ): Promise<{ seq: number; duplicate: boolean }> {
     if (!isValidKey(key)) throw new Error(`invalid actor key ${JSON.stringify(key)}`);
     const subject = this.topo.actors.subject(kind, partitionOf(key, this.partitionsOf(kind)), key);
     const headers = recordToHeaders(opts.headers);
-    const ack = await this.h.js.publish(subject, encodeJson(data), { ...(opts.id ? { msgID: opts.id } : {}), ...(headers ? { headers } : {}) });
+    const ack = await this.h.js.publish(subject, encodeJson(data), {
+      ...(opts.id ? { msgID: opts.id } : {}),
+      ...(headers ? { headers } : {}),
+    });
     return { seq: ack.seq, duplicate: ack.duplicate };
   }
 
@@ -255,7 +310,7 @@ export class Runtime implements ActorRuntime {
     const kv = await this.stateBucket(kind);
     const e = await kv.get(key);
     if (!e || e.operation !== "PUT") return undefined;
-    return (e.json<{ s: S }>()).s;
+    return e.json<{ s: S }>().s;
   }
 
   partitions(): PartitionOwnership[] {
@@ -271,7 +326,13 @@ export class Runtime implements ActorRuntime {
   /** Handling counters per hosted kind. */
   hostStats(): Record<string, HostStats & Record<string, number>> {
     const out: Record<string, HostStats & Record<string, number>> = {};
-    for (const [name, host] of this.hosts) out[name] = { ...host.stats, latencyP50: host.latency.percentile(0.5), latencyP99: host.latency.percentile(0.99), latencyCount: host.latency.count };
+    for (const [name, host] of this.hosts)
+      out[name] = {
+        ...host.stats,
+        latencyP50: host.latency.percentile(0.5),
+        latencyP99: host.latency.percentile(0.99),
+        latencyCount: host.latency.count,
+      };
     return out;
   }
 

@@ -32,11 +32,31 @@ export interface HandlerContext {
  */
 export type Effect =
   /** A message to another actor (or this one), durably through its mailbox stream. */
-  | { readonly type: "send"; readonly kind: string; readonly key: string; readonly data: unknown; readonly id?: string; readonly headers?: Readonly<Record<string, string>> }
+  | {
+      readonly type: "send";
+      readonly kind: string;
+      readonly key: string;
+      readonly data: unknown;
+      readonly id?: string;
+      readonly headers?: Readonly<Record<string, string>>;
+    }
   /** A job for a worker; its result returns to this actor as a {@link JobResult} message. */
-  | { readonly type: "job"; readonly job: string; readonly data: unknown; readonly id?: string; readonly deadlineMs?: number; readonly replyTo?: { readonly kind: string; readonly key: string } | null }
+  | {
+      readonly type: "job";
+      readonly job: string;
+      readonly data: unknown;
+      readonly id?: string;
+      readonly deadlineMs?: number;
+      readonly replyTo?: { readonly kind: string; readonly key: string } | null;
+    }
   /** A durable publish to any subject captured by a stream. */
-  | { readonly type: "publish"; readonly subject: string; readonly data: unknown; readonly id?: string; readonly headers?: Readonly<Record<string, string>> }
+  | {
+      readonly type: "publish";
+      readonly subject: string;
+      readonly data: unknown;
+      readonly id?: string;
+      readonly headers?: Readonly<Record<string, string>>;
+    }
   /** A Moleculer broadcast event (live plane: at most once, never the only copy). */
   | { readonly type: "emit"; readonly event: string; readonly payload: unknown };
 
@@ -170,7 +190,12 @@ export interface ActorRuntime {
    * Puts a message in an actor's mailbox and resolves once JetStream stored it (publish ack).
    * `id` becomes `Nats-Msg-Id`: the same id within the duplicate window is stored once.
    */
-  send(kind: string, key: string, data: unknown, opts?: { id?: string; headers?: Record<string, string> }): Promise<{ seq: number; duplicate: boolean }>;
+  send(
+    kind: string,
+    key: string,
+    data: unknown,
+    opts?: { id?: string; headers?: Record<string, string> },
+  ): Promise<{ seq: number; duplicate: boolean }>;
   /** The stored state of an actor (from KV), or undefined if it never handled a message. */
   getState<S = unknown>(kind: string, key: string): Promise<S | undefined>;
   /** Ownership of every partition of every hosted kind, as this node sees it. */

@@ -25,10 +25,16 @@ const PARTITIONS = 32;
 const PAD = "x".repeat(2048 - 40);
 
 interface NodeStats {
-  stats: Record<string, { handled: number; writes: number; latencyP50: number; latencyP99: number; latencyCount: number }>;
+  stats: Record<
+    string,
+    { handled: number; writes: number; latencyP50: number; latencyP99: number; latencyCount: number }
+  >;
 }
 
-async function handledTotal(cluster: TestCluster, nodes: readonly string[]): Promise<{ handled: number; writes: number }> {
+async function handledTotal(
+  cluster: TestCluster,
+  nodes: readonly string[],
+): Promise<{ handled: number; writes: number }> {
   let handled = 0;
   let writes = 0;
   for (const nodeID of nodes) {
@@ -40,14 +46,25 @@ async function handledTotal(cluster: TestCluster, nodes: readonly string[]): Pro
 }
 
 /** Publishes `count` messages round-robin over the keys as fast as acks allow (pipelined). */
-async function blast(cluster: TestCluster, keys: string[], counters: Map<string, number>, count: number, onProgress: (sent: number) => void): Promise<void> {
+async function blast(
+  cluster: TestCluster,
+  keys: string[],
+  counters: Map<string, number>,
+  count: number,
+  onProgress: (sent: number) => void,
+): Promise<void> {
   const window = 4000;
   let inflight: Promise<unknown>[] = [];
   for (let i = 0; i < count; i++) {
     const key = keys[i % keys.length]!;
     const n = counters.get(key) ?? 0;
     counters.set(key, n + 1);
-    inflight.push(cluster.nats.js.publish(cluster.topo.actors.subject("probe", partitionOf(key, PARTITIONS), key), JSON.stringify({ n, pad: PAD })));
+    inflight.push(
+      cluster.nats.js.publish(
+        cluster.topo.actors.subject("probe", partitionOf(key, PARTITIONS), key),
+        JSON.stringify({ n, pad: PAD }),
+      ),
+    );
     if (inflight.length >= window) {
       await Promise.all(inflight);
       inflight = [];
@@ -58,7 +75,13 @@ async function blast(cluster: TestCluster, keys: string[], counters: Map<string,
 }
 
 /** Publishes at `rate` msg/s for `seconds`. */
-async function steady(cluster: TestCluster, keys: string[], counters: Map<string, number>, rate: number, seconds: number): Promise<number> {
+async function steady(
+  cluster: TestCluster,
+  keys: string[],
+  counters: Map<string, number>,
+  rate: number,
+  seconds: number,
+): Promise<number> {
   const tickMs = 20;
   const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
   const end = Date.now() + seconds * 1000;
@@ -70,7 +93,12 @@ async function steady(cluster: TestCluster, keys: string[], counters: Map<string
       const key = keys[sent % keys.length]!;
       const n = counters.get(key) ?? 0;
       counters.set(key, n + 1);
-      pending.push(cluster.nats.js.publish(cluster.topo.actors.subject("probe", partitionOf(key, PARTITIONS), key), JSON.stringify({ n, pad: PAD })));
+      pending.push(
+        cluster.nats.js.publish(
+          cluster.topo.actors.subject("probe", partitionOf(key, PARTITIONS), key),
+          JSON.stringify({ n, pad: PAD }),
+        ),
+      );
       sent++;
     }
     next += tickMs;
@@ -98,11 +126,16 @@ async function phase(nodes: string[], env: Record<string, string> = {}): Promise
     await blast(cluster, keys, counters, MESSAGES, () => undefined);
     for (const id of nodes) cluster.startNode(id);
     let firstHandledAt = 0;
-    await waitFor("backlog drained", async () => {
-      const { handled } = await handledTotal(cluster, nodes).catch(() => ({ handled: 0 }));
-      if (handled > 0 && firstHandledAt === 0) firstHandledAt = Date.now();
-      return handled >= MESSAGES;
-    }, 600_000, 50);
+    await waitFor(
+      "backlog drained",
+      async () => {
+        const { handled } = await handledTotal(cluster, nodes).catch(() => ({ handled: 0 }));
+        if (handled > 0 && firstHandledAt === 0) firstHandledAt = Date.now();
+        return handled >= MESSAGES;
+      },
+      600_000,
+      50,
+    );
     const drainS = (Date.now() - firstHandledAt) / 1000;
     const drainRate = Math.round(MESSAGES / drainS);
     const drainWrites = (await handledTotal(cluster, nodes)).writes;
@@ -120,14 +153,19 @@ async function phase(nodes: string[], env: Record<string, string> = {}): Promise
       }
     });
     let lastProgress = 0;
-    await waitFor("all messages handled", async () => {
-      const handled = (await handledTotal(cluster, nodes)).handled - base;
-      if (Date.now() - lastProgress > 2000) {
-        lastProgress = Date.now();
-        log.info({ handled, of: MESSAGES, perSec: Math.round(handled / ((Date.now() - start) / 1000)) }, "handling");
-      }
-      return handled >= MESSAGES;
-    }, 600_000, 100);
+    await waitFor(
+      "all messages handled",
+      async () => {
+        const handled = (await handledTotal(cluster, nodes)).handled - base;
+        if (Date.now() - lastProgress > 2000) {
+          lastProgress = Date.now();
+          log.info({ handled, of: MESSAGES, perSec: Math.round(handled / ((Date.now() - start) / 1000)) }, "handling");
+        }
+        return handled >= MESSAGES;
+      },
+      600_000,
+      100,
+    );
     await publishing;
     const elapsed = (Date.now() - start) / 1000;
     const writes = (await handledTotal(cluster, nodes)).writes - drainWrites;
@@ -137,7 +175,12 @@ async function phase(nodes: string[], env: Record<string, string> = {}): Promise
     for (const nodeID of nodes) await cluster.broker.call("runtime.resetLatency", {}, { nodeID });
     log.info({ rate: RATE, seconds: STEADY_S }, "latency phase: steady rate");
     const sent = await steady(cluster, keys, counters, RATE, STEADY_S);
-    await waitFor("steady messages handled", async () => (await handledTotal(cluster, nodes)).handled >= 2 * MESSAGES + sent, 120_000, 100);
+    await waitFor(
+      "steady messages handled",
+      async () => (await handledTotal(cluster, nodes)).handled >= 2 * MESSAGES + sent,
+      120_000,
+      100,
+    );
     let p50 = 0;
     let p99 = 0;
     for (const nodeID of nodes) {
@@ -146,7 +189,20 @@ async function phase(nodes: string[], env: Record<string, string> = {}): Promise
       p99 = Math.max(p99, r.stats["probe"]?.latencyP99 ?? 0);
     }
     log.info({ nodes: nodes.length, rate: RATE, p50Ms: p50, p99Ms: p99 }, "latency measured");
-    return { nodes: nodes.length, messages: MESSAGES, keys: KEYS, messageBytes: 2048, backlogDrainMsgPerSec: drainRate, backlogStateWrites: drainWrites, liveMsgPerSec: throughput, liveStateWrites: writes, liveElapsedS: elapsed, steadyRate: RATE, latencyP50Ms: p50, latencyP99Ms: p99 };
+    return {
+      nodes: nodes.length,
+      messages: MESSAGES,
+      keys: KEYS,
+      messageBytes: 2048,
+      backlogDrainMsgPerSec: drainRate,
+      backlogStateWrites: drainWrites,
+      liveMsgPerSec: throughput,
+      liveStateWrites: writes,
+      liveElapsedS: elapsed,
+      steadyRate: RATE,
+      latencyP50Ms: p50,
+      latencyP99Ms: p99,
+    };
   } finally {
     await cluster.close();
     await cleanupNamespace(ns);
@@ -158,7 +214,15 @@ async function main(): Promise<void> {
   // Coalescing off: exactly one KV write per message.
   const oneUncoalesced = await phase(["b1"], { ACTOR_MAX_BATCH: "1" });
   const two = await phase(["b1", "b2"]);
-  const result = { benchmark: "actors", at: new Date().toISOString(), machine: "2 cores", target: { oneNodeMsgPerSec: 10_000 }, oneNode: one, oneNodeOneWritePerMessage: oneUncoalesced, twoNodes: two };
+  const result = {
+    benchmark: "actors",
+    at: new Date().toISOString(),
+    machine: "2 cores",
+    target: { oneNodeMsgPerSec: 10_000 },
+    oneNode: one,
+    oneNodeOneWritePerMessage: oneUncoalesced,
+    twoNodes: two,
+  };
   const dir = path.resolve(__dirname, "..", "bench-results");
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, "actors.json"), JSON.stringify(result, null, 2));

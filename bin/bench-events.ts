@@ -76,15 +76,30 @@ async function main(): Promise<void> {
     await cluster.connect();
     const h = cluster.nats;
     await provision(h, eventDeclarations(cluster.topo, loadConfig({ NAMESPACE: ns, NATS_URL })));
-    await new TypeStore(await h.kvm.open(names.typesBucket), new EventTypeRegistry(), pino({ level: "silent" })).define("bench.tick", {
-      schema: { type: "object", required: ["n", "sentAt"], properties: { n: { type: "integer" }, sentAt: { type: "number" }, pad: { type: "string" } } },
-    });
-    log.info({ ns, quietRate: QUIET_RATE, noisyRate: NOISY_RATE, phaseSeconds: PHASE_S, flood: FLOOD }, "starting one events node");
+    await new TypeStore(await h.kvm.open(names.typesBucket), new EventTypeRegistry(), pino({ level: "silent" })).define(
+      "bench.tick",
+      {
+        schema: {
+          type: "object",
+          required: ["n", "sentAt"],
+          properties: { n: { type: "integer" }, sentAt: { type: "number" }, pad: { type: "string" } },
+        },
+      },
+    );
+    log.info(
+      { ns, quietRate: QUIET_RATE, noisyRate: NOISY_RATE, phaseSeconds: PHASE_S, flood: FLOOD },
+      "starting one events node",
+    );
     cluster.startNode("bench-ev-1");
-    await waitFor("events node owns every tenant partition", async () => {
-      const s = (await cluster.broker.call("events.stats")) as { partitions: number[] };
-      return s.partitions.length === loadConfig({}).events.partitions;
-    }, 60_000, 200);
+    await waitFor(
+      "events node owns every tenant partition",
+      async () => {
+        const s = (await cluster.broker.call("events.stats")) as { partitions: number[] };
+        return s.partitions.length === loadConfig({}).events.partitions;
+      },
+      60_000,
+      200,
+    );
 
     // publish-to-feed latency, measured here from each event's own send time
     const pad = "x".repeat(200);
@@ -103,12 +118,22 @@ async function main(): Promise<void> {
     const publishOne = (tenant: string): Promise<unknown> => {
       const n = seq.get(tenant) ?? 0;
       seq.set(tenant, n + 1);
-      const body = JSON.stringify({ clientId: tenant, eventId: `${tenant}-${n}`, type: "bench.tick", timestamp: Date.now(), data: { n, sentAt: Date.now(), pad } });
+      const body = JSON.stringify({
+        clientId: tenant,
+        eventId: `${tenant}-${n}`,
+        type: "bench.tick",
+        timestamp: Date.now(),
+        data: { n, sentAt: Date.now(), pad },
+      });
       return h.js.publish(names.inSubject(tenant), body);
     };
 
     /** Publishes at the given per-tenant rates for `seconds`, in 20 ms ticks. */
-    async function steady(rates: ReadonlyMap<string, number>, seconds: number, onTick?: (elapsed: number) => Promise<void> | void): Promise<void> {
+    async function steady(
+      rates: ReadonlyMap<string, number>,
+      seconds: number,
+      onTick?: (elapsed: number) => Promise<void> | void,
+    ): Promise<void> {
       const tickMs = 20;
       const carry = new Map<string, number>();
       const start = Date.now();
@@ -129,7 +154,9 @@ async function main(): Promise<void> {
         if (Date.now() - lastReport >= 5000) {
           lastReport = Date.now();
           // a report must not hold up publishing: run it aside, and log if it fails
-          void Promise.resolve(onTick?.((Date.now() - start) / 1000)).catch((err: unknown) => log.warn({ err: String(err) }, "progress report failed"));
+          void Promise.resolve(onTick?.((Date.now() - start) / 1000)).catch((err: unknown) =>
+            log.warn({ err: String(err) }, "progress report failed"),
+          );
         }
       }
       await Promise.all(pending);
@@ -155,8 +182,19 @@ async function main(): Promise<void> {
       log.info({ phase: name }, `phase ${name}: measuring ${PHASE_S} s`);
       await steady(rates, PHASE_S, async (elapsed) => {
         const s = (await cluster.broker.call("events.latency", { tenants: QUIET })) as Lat;
-        const st = (await cluster.broker.call("events.stats")) as { tenants: Record<string, { stored: number; queued: number }> };
-        log.info({ phase: name, elapsed: Math.round(elapsed), quietStored: s.count, quietP99: s.p99, noisyStored: st.tenants[NOISY]?.stored ?? 0 }, "progress");
+        const st = (await cluster.broker.call("events.stats")) as {
+          tenants: Record<string, { stored: number; queued: number }>;
+        };
+        log.info(
+          {
+            phase: name,
+            elapsed: Math.round(elapsed),
+            quietStored: s.count,
+            quietP99: s.p99,
+            noisyStored: st.tenants[NOISY]?.stored ?? 0,
+          },
+          "progress",
+        );
       });
       await floodDone;
       const quietStored = (await cluster.broker.call("events.latency", { tenants: QUIET })) as Lat;
@@ -171,7 +209,7 @@ async function main(): Promise<void> {
         phase: name,
         seconds: PHASE_S,
         quietRate: QUIET_RATE,
-        noisyRate: flood > 0 ? `backlog of ${flood}` : rates.get(NOISY) ?? 0,
+        noisyRate: flood > 0 ? `backlog of ${flood}` : (rates.get(NOISY) ?? 0),
         quietStored,
         quietFeed: summary(quietFeed),
         noisyStored,
@@ -180,10 +218,15 @@ async function main(): Promise<void> {
       };
       log.info({ ...r }, `phase ${name} done`);
       // let the node catch up before the next phase
-      await waitFor("noisy backlog drained", async () => {
-        const i = await h.jsm.streams.info(names.inStream);
-        return i.state.messages === 0;
-      }, 300_000, 500);
+      await waitFor(
+        "noisy backlog drained",
+        async () => {
+          const i = await h.jsm.streams.info(names.inStream);
+          return i.state.messages === 0;
+        },
+        300_000,
+        500,
+      );
       return r;
     }
 
@@ -203,15 +246,31 @@ async function main(): Promise<void> {
       withinTwiceNoisy: b.quietStored.p99 <= 2 * a.quietStored.p99,
       withinTwiceFlood: c.quietStored.p99 <= 2 * a.quietStored.p99,
     };
-    const out = { at: new Date().toISOString(), node: "1 node (child process), local NATS 2.9 + Postgres", config: { quietTenants: QUIET.length, quietRate: QUIET_RATE, noisyRate: NOISY_RATE, flood: FLOOD, phaseSeconds: PHASE_S }, results, verdict };
+    const out = {
+      at: new Date().toISOString(),
+      node: "1 node (child process), local NATS 2.9 + Postgres",
+      config: {
+        quietTenants: QUIET.length,
+        quietRate: QUIET_RATE,
+        noisyRate: NOISY_RATE,
+        flood: FLOOD,
+        phaseSeconds: PHASE_S,
+      },
+      results,
+      verdict,
+    };
     const dir = path.resolve(__dirname, "..", "bench-results");
     mkdirSync(dir, { recursive: true });
     writeFileSync(path.join(dir, "events.json"), `${JSON.stringify(out, null, 2)}\n`);
     const line = (r: PhaseResult): string =>
       `${r.phase.padEnd(18)} quiet intake->stored p50 ${String(r.quietStored.p50).padStart(7)} ms  p99 ${String(r.quietStored.p99).padStart(7)} ms (${r.quietStored.count} events) | publish->feed p99 ${String(r.quietFeed.p99).padStart(7)} ms | noisy stored ${r.noisyStoredCount}, p99 ${r.noisyStored.p99} ms`;
     process.stdout.write(`\n${results.map(line).join("\n")}\n`);
-    process.stdout.write(`quiet p99 with a noisy tenant at 20x: ${verdict.ratioNoisy}x its value without -> ${verdict.withinTwiceNoisy ? "within" : "NOT within"} twice\n`);
-    process.stdout.write(`quiet p99 during a noisy flood (beyond the node's capacity): ${verdict.ratioFlood}x its value without\n`);
+    process.stdout.write(
+      `quiet p99 with a noisy tenant at 20x: ${verdict.ratioNoisy}x its value without -> ${verdict.withinTwiceNoisy ? "within" : "NOT within"} twice\n`,
+    );
+    process.stdout.write(
+      `quiet p99 during a noisy flood (beyond the node's capacity): ${verdict.ratioFlood}x its value without\n`,
+    );
     process.stdout.write(`wrote bench-results/events.json\n`);
   } finally {
     await cluster.close();

@@ -68,11 +68,22 @@ async function sims(secret: string): Promise<void> {
   const tax = server((_req, res, raw) => {
     const body = JSON.parse(raw) as { receiptId: string; callbackUrl: string };
     send(res, 202, { status: "pending" });
-    setTimeout(() => {
-      const payload = JSON.stringify({ receiptId: body.receiptId, status: "registered", registrationId: `TAX-${body.receiptId}` });
-      const headers = signWebhook(secret, `msg_${randomUUID()}`, payload, Date.now());
-      void httpRequest(body.callbackUrl, { method: "POST", body: payload, headers: { "Content-Type": "application/json", ...headers } }).catch(failed);
-    }, rand(50, 300));
+    setTimeout(
+      () => {
+        const payload = JSON.stringify({
+          receiptId: body.receiptId,
+          status: "registered",
+          registrationId: `TAX-${body.receiptId}`,
+        });
+        const headers = signWebhook(secret, `msg_${randomUUID()}`, payload, Date.now());
+        void httpRequest(body.callbackUrl, {
+          method: "POST",
+          body: payload,
+          headers: { "Content-Type": "application/json", ...headers },
+        }).catch(failed);
+      },
+      rand(50, 300),
+    );
   });
   const wh = server((_req, res, raw) => {
     const body = JSON.parse(raw) as { receiptId: string };
@@ -82,34 +93,61 @@ async function sims(secret: string): Promise<void> {
 }
 
 /** The "platform": intake, two registrations, the callback, the client webhook. */
-async function platform(secret: string, taxPort: number, whPort: number, hookUrl: string, hookSecret: string): Promise<void> {
+async function platform(
+  secret: string,
+  taxPort: number,
+  whPort: number,
+  hookUrl: string,
+  hookSecret: string,
+): Promise<void> {
   const nc = PUBLISHES > 0 ? await connect({ servers: NATS_URL }) : null;
   const js = nc ? jetstream(nc) : null;
   const subject = process.env["FLOOR_SUBJECT"] ?? "";
-  const publish = (id: string, n: number): Promise<unknown> => js!.publish(`${subject}.${id}`, JSON.stringify({ id, n }));
+  const publish = (id: string, n: number): Promise<unknown> =>
+    js!.publish(`${subject}.${id}`, JSON.stringify({ id, n }));
   const receipts = new Map<string, { tax: boolean; wh: boolean }>();
   let port = 0;
   const done = (id: string): void => {
     const r = receipts.get(id);
     if (!r || !r.tax || !r.wh) return;
     receipts.delete(id);
-    const body = JSON.stringify({ type: "receipt.accepted", data: { id, status: "ACCEPTED" }, timestamp: new Date().toISOString() });
+    const body = JSON.stringify({
+      type: "receipt.accepted",
+      data: { id, status: "ACCEPTED" },
+      timestamp: new Date().toISOString(),
+    });
     const headers = signWebhook(hookSecret, `hook-${id}`, body, Date.now());
-    void httpRequest(hookUrl, { method: "POST", body, headers: { "Content-Type": "application/json", ...headers } }).catch(failed);
+    void httpRequest(hookUrl, {
+      method: "POST",
+      body,
+      headers: { "Content-Type": "application/json", ...headers },
+    }).catch(failed);
   };
   const register = async (id: string, doc: unknown): Promise<void> => {
     const reg = (p: number): Promise<unknown> =>
       httpRequest(`http://127.0.0.1:${p}/registrations`, {
         method: "POST",
         headers: { "Content-Type": "application/json", "Idempotency-Key": id },
-        body: JSON.stringify({ receiptId: id, type: "retail", issuedAt: "2026-01-01T00:00:00Z", total: 1, currency: "EUR", callbackUrl: `http://127.0.0.1:${port}/callbacks/tax`, document: doc }),
+        body: JSON.stringify({
+          receiptId: id,
+          type: "retail",
+          issuedAt: "2026-01-01T00:00:00Z",
+          total: 1,
+          currency: "EUR",
+          callbackUrl: `http://127.0.0.1:${port}/callbacks/tax`,
+          document: doc,
+        }),
       });
     const extra: Promise<unknown>[] = [];
     for (let n = 1; n < PUBLISHES; n++) extra.push(publish(id, n));
-    await Promise.all([reg(taxPort), reg(whPort).then(() => {
-      receipts.get(id)!.wh = true;
-      done(id);
-    }), ...extra]);
+    await Promise.all([
+      reg(taxPort),
+      reg(whPort).then(() => {
+        receipts.get(id)!.wh = true;
+        done(id);
+      }),
+      ...extra,
+    ]);
   };
   const platformServer = server((req, res, raw) => {
     if (req.url === "/receipts") {
@@ -117,10 +155,12 @@ async function platform(secret: string, taxPort: number, whPort: number, hookUrl
       const id = randomUUID();
       receipts.set(id, { tax: false, wh: false });
       const durable = PUBLISHES > 0 ? publish(id, 0) : Promise.resolve();
-      durable.then(() => {
-        send(res, 202, { id, status: "RECEIVED", statusUrl: `/receipts/${id}/status` });
-        return register(id, doc);
-      }).catch(failed);
+      durable
+        .then(() => {
+          send(res, 202, { id, status: "RECEIVED", statusUrl: `/receipts/${id}/status` });
+          return register(id, doc);
+        })
+        .catch(failed);
       return;
     }
     if (verifyWebhook(secret, req.headers, raw, Date.now()) !== null) return send(res, 401, { error: "bad signature" });
@@ -136,7 +176,11 @@ async function platform(secret: string, taxPort: number, whPort: number, hookUrl
   process.send?.({ port });
 }
 
-function spawnRole(role: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ child: ChildProcess; msg: Record<string, number> }> {
+function spawnRole(
+  role: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ child: ChildProcess; msg: Record<string, number> }> {
   const child = fork(__filename, [role, ...args], { execArgv: ["--import", "tsx"], env, cwd: ROOT });
   return new Promise((resolve, reject) => {
     child.once("message", (msg) => resolve({ child, msg: msg as Record<string, number> }));
@@ -152,7 +196,10 @@ async function main(): Promise<void> {
   const stream = `FLOOR_${randomUUID().slice(0, 8)}`;
   const subject = `floor.${stream.toLowerCase()}`;
   const nc = PUBLISHES > 0 ? await connect({ servers: NATS_URL }) : null;
-  if (nc) await (await jetstreamManager(nc)).streams.add({ name: stream, subjects: [`${subject}.>`], max_age: 10 * 60 * 1e9 });
+  if (nc)
+    await (
+      await jetstreamManager(nc)
+    ).streams.add({ name: stream, subjects: [`${subject}.>`], max_age: 10 * 60 * 1e9 });
 
   // the client's webhook receiver: time to accepted
   const sentAt = new Map<string, number>();
@@ -174,7 +221,11 @@ async function main(): Promise<void> {
   });
   const hookPort = await listenAny(hooks);
   const s = await spawnRole("sims", [secret]);
-  const p = await spawnRole("platform", [secret, String(s.msg["tax"]), String(s.msg["wh"]), `http://127.0.0.1:${hookPort}/hooks`, hookSecret], { ...process.env, FLOOR_SUBJECT: subject });
+  const p = await spawnRole(
+    "platform",
+    [secret, String(s.msg["tax"]), String(s.msg["wh"]), `http://127.0.0.1:${hookPort}/hooks`, hookSecret],
+    { ...process.env, FLOOR_SUBJECT: subject },
+  );
   const url = `http://127.0.0.1:${p.msg["port"]}/receipts`;
   const natsPid = natsServerPid();
   const pids = { platform: p.child.pid, simulators: s.child.pid, natsServer: natsPid };
@@ -209,7 +260,12 @@ async function main(): Promise<void> {
   log.info({ rate: RATE, seconds: SECONDS, publishes: PUBLISHES }, "warm-up");
   await run(WARMUP_S);
   await new Promise((r) => setTimeout(r, 1000));
-  const cpu0 = { platform: cpuMs(pids.platform), simulators: cpuMs(pids.simulators), natsServer: cpuMs(pids.natsServer), client: process.cpuUsage() };
+  const cpu0 = {
+    platform: cpuMs(pids.platform),
+    simulators: cpuMs(pids.simulators),
+    natsServer: cpuMs(pids.natsServer),
+    client: process.cpuUsage(),
+  };
   const accepted0 = accepted;
   const terminal0 = terminal;
   measuring = true;
@@ -217,7 +273,8 @@ async function main(): Promise<void> {
   const sent = await run(SECONDS);
   const sendSeconds = (performance.now() - t0) / 1000;
   const deadline = Date.now() + 10_000;
-  while (terminal - terminal0 < accepted - accepted0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (terminal - terminal0 < accepted - accepted0 && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 50));
   const c = process.cpuUsage(cpu0.client);
   const n = Math.max(1, terminal - terminal0);
   const per = (ms: number): number => Math.round((ms / n) * 100) / 100;
@@ -240,7 +297,10 @@ async function main(): Promise<void> {
     errors,
     acceptMs: { p50: accept.percentile(0.5), p99: accept.percentile(0.99) },
     toAcceptedMs: { p50: toAccepted.percentile(0.5), p99: toAccepted.percentile(0.99) },
-    cpuMsPerReceipt: { ...cpu, total: Math.round((cpu.platform + cpu.simulators + cpu.natsServer + cpu.client) * 100) / 100 },
+    cpuMsPerReceipt: {
+      ...cpu,
+      total: Math.round((cpu.platform + cpu.simulators + cpu.natsServer + cpu.client) * 100) / 100,
+    },
   };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   mkdirSync(path.join(ROOT, "bench-results"), { recursive: true });
@@ -257,7 +317,8 @@ async function main(): Promise<void> {
 
 const role = process.argv[2];
 if (role === "sims") void sims(process.argv[3]!);
-else if (role === "platform") void platform(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]), process.argv[6]!, process.argv[7]!);
+else if (role === "platform")
+  void platform(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]), process.argv[6]!, process.argv[7]!);
 else
   main().catch((err: unknown) => {
     process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -24,8 +24,24 @@ const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 32);
 const CLIENTS = Number(process.env["BENCH_CLIENTS"] ?? 10_000);
 
 const benchRoutes: readonly RouteSpec[] = [
-  { method: "GET", path: "/api/v1/bench/ping", action: "bench.ping", access: "bench:read", summary: "Benchmark GET (authenticated)", tags: ["bench"], responses: { 200: { description: "pong" } } },
-  { method: "GET", path: "/bench/ping", action: "bench.ping", access: "public", summary: "Benchmark GET (no auth)", tags: ["bench"], responses: { 200: { description: "pong" } } },
+  {
+    method: "GET",
+    path: "/api/v1/bench/ping",
+    action: "bench.ping",
+    access: "bench:read",
+    summary: "Benchmark GET (authenticated)",
+    tags: ["bench"],
+    responses: { 200: { description: "pong" } },
+  },
+  {
+    method: "GET",
+    path: "/bench/ping",
+    action: "bench.ping",
+    access: "public",
+    summary: "Benchmark GET (no auth)",
+    tags: ["bench"],
+    responses: { 200: { description: "pong" } },
+  },
 ];
 
 const benchService = (): ServiceSchema => ({
@@ -98,35 +114,55 @@ function log(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-function runPhase(name: string, port: number, urlPath: string, tokens: readonly string[], seconds: number, maxRequests = 0): Promise<Phase> {
+function runPhase(
+  name: string,
+  port: number,
+  urlPath: string,
+  tokens: readonly string[],
+  seconds: number,
+  maxRequests = 0,
+): Promise<Phase> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(WORKER, { eval: true, workerData: { port, path: urlPath, tokens, durationMs: seconds * 1000, connections: CONNECTIONS, maxRequests } });
-    let tick = 0;
-    w.on("message", (m: { type: string; n?: number; lat?: Float64Array; statuses?: Record<string, number>; errors?: number; seconds?: number }) => {
-      if (m.type === "progress") {
-        tick++;
-        log(`  ${name.padEnd(22)} ${String(tick).padStart(3)} s  ${String(m.n).padStart(7)} req/s`);
-        return;
-      }
-      const lat = m.lat!.sort();
-      let sum = 0;
-      for (const v of lat) sum += v;
-      const secs = m.seconds!;
-      resolve({
-        name,
-        path: urlPath,
-        seconds: secs,
-        requests: lat.length,
-        rps: Math.round(lat.length / secs),
-        p50Ms: pct(lat, 50),
-        p90Ms: pct(lat, 90),
-        p99Ms: pct(lat, 99),
-        meanMs: lat.length ? sum / lat.length / 1000 : 0,
-        statuses: m.statuses!,
-        errors: m.errors!,
-      });
-      void w.terminate();
+    const w = new Worker(WORKER, {
+      eval: true,
+      workerData: { port, path: urlPath, tokens, durationMs: seconds * 1000, connections: CONNECTIONS, maxRequests },
     });
+    let tick = 0;
+    w.on(
+      "message",
+      (m: {
+        type: string;
+        n?: number;
+        lat?: Float64Array;
+        statuses?: Record<string, number>;
+        errors?: number;
+        seconds?: number;
+      }) => {
+        if (m.type === "progress") {
+          tick++;
+          log(`  ${name.padEnd(22)} ${String(tick).padStart(3)} s  ${String(m.n).padStart(7)} req/s`);
+          return;
+        }
+        const lat = m.lat!.sort();
+        let sum = 0;
+        for (const v of lat) sum += v;
+        const secs = m.seconds!;
+        resolve({
+          name,
+          path: urlPath,
+          seconds: secs,
+          requests: lat.length,
+          rps: Math.round(lat.length / secs),
+          p50Ms: pct(lat, 50),
+          p90Ms: pct(lat, 90),
+          p99Ms: pct(lat, 99),
+          meanMs: lat.length ? sum / lat.length / 1000 : 0,
+          statuses: m.statuses!,
+          errors: m.errors!,
+        });
+        void w.terminate();
+      },
+    );
     w.on("error", reject);
   });
 }
@@ -134,14 +170,20 @@ function runPhase(name: string, port: number, urlPath: string, tokens: readonly 
 async function main(): Promise<void> {
   process.env["LOG_LEVEL"] ??= "warn";
   const ns = freshNamespace("bgw");
-  log(`gateway bench: namespace ${ns}, ${CLIENTS} clients, ${CONNECTIONS} connections, ${SECONDS} s per phase, ${os.cpus().length} CPUs`);
+  log(
+    `gateway bench: namespace ${ns}, ${CLIENTS} clients, ${CONNECTIONS} connections, ${SECONDS} s per phase, ${os.cpus().length} CPUs`,
+  );
   let gw: GatewayNode | undefined;
   try {
     gw = await startGatewayNode({
       ns,
       nodeId: "bench",
       // 1,000 token exchanges from one address: lift the per-IP token limit (10/s, burst 50).
-      env: { LOG_LEVEL: process.env["LOG_LEVEL"] ?? "warn", GATEWAY_TOKEN_BURST: "1000000", GATEWAY_TOKEN_PER_SEC: "1000000" },
+      env: {
+        LOG_LEVEL: process.env["LOG_LEVEL"] ?? "warn",
+        GATEWAY_TOKEN_BURST: "1000000",
+        GATEWAY_TOKEN_PER_SEC: "1000000",
+      },
       extraRoutes: benchRoutes,
       extraServices: () => [benchService()],
     });
@@ -154,7 +196,13 @@ async function main(): Promise<void> {
     for (let i = 0; i < CLIENTS; i += 2000) {
       const n = Math.min(2000, CLIENTS - i);
       created.push(
-        ...(await store.createMany(Array.from({ length: n }, (_, j) => ({ name: `bench-${i + j}`, scopes: ["bench:read"], rateLimit: { perSec: 1_000_000, burst: 1_000_000 } })))),
+        ...(await store.createMany(
+          Array.from({ length: n }, (_, j) => ({
+            name: `bench-${i + j}`,
+            scopes: ["bench:read"],
+            rateLimit: { perSec: 1_000_000, burst: 1_000_000 },
+          })),
+        )),
       );
       log(`  registered ${created.length} / ${CLIENTS} clients`);
     }
@@ -171,7 +219,11 @@ async function main(): Promise<void> {
           request(`${gw!.url}/oauth/token`, {
             method: "POST",
             headers: { "content-type": "application/x-www-form-urlencoded" },
-            body: new URLSearchParams({ grant_type: "client_credentials", client_id: c.client.id, client_secret: c.apiKey }).toString(),
+            body: new URLSearchParams({
+              grant_type: "client_credentials",
+              client_id: c.client.id,
+              client_secret: c.apiKey,
+            }).toString(),
           }),
         ),
       );
@@ -191,9 +243,13 @@ async function main(): Promise<void> {
 
     const [none, key, jwt] = phases as [Phase, Phase, Phase];
     log("");
-    log(`${"phase".padEnd(24)}${"req/s".padStart(9)}${"p50 ms".padStart(9)}${"p90 ms".padStart(9)}${"p99 ms".padStart(9)}${"mean ms".padStart(9)}  statuses`);
+    log(
+      `${"phase".padEnd(24)}${"req/s".padStart(9)}${"p50 ms".padStart(9)}${"p90 ms".padStart(9)}${"p99 ms".padStart(9)}${"mean ms".padStart(9)}  statuses`,
+    );
     for (const p of phases) {
-      log(`${p.name.padEnd(24)}${String(p.rps).padStart(9)}${p.p50Ms.toFixed(3).padStart(9)}${p.p90Ms.toFixed(3).padStart(9)}${p.p99Ms.toFixed(3).padStart(9)}${p.meanMs.toFixed(3).padStart(9)}  ${JSON.stringify(p.statuses)}${p.errors ? ` errors ${p.errors}` : ""}`);
+      log(
+        `${p.name.padEnd(24)}${String(p.rps).padStart(9)}${p.p50Ms.toFixed(3).padStart(9)}${p.p90Ms.toFixed(3).padStart(9)}${p.p99Ms.toFixed(3).padStart(9)}${p.meanMs.toFixed(3).padStart(9)}  ${JSON.stringify(p.statuses)}${p.errors ? ` errors ${p.errors}` : ""}`,
+      );
     }
     // Per-request cost of auth at equal concurrency: difference of mean latencies (and of CPU time per request).
     const overhead = {
@@ -205,7 +261,9 @@ async function main(): Promise<void> {
       jwtPerRequestCpuMs: 1000 / jwt.rps - 1000 / none.rps,
     };
     log("");
-    log(`auth overhead per request: API key ${overhead.apiKeyPerRequestCpuMs.toFixed(3)} ms of gateway time (1/rps), p50 +${overhead.apiKeyP50Ms.toFixed(3)} ms at ${CONNECTIONS} concurrent; JWT ${overhead.jwtPerRequestCpuMs.toFixed(3)} ms, p50 +${overhead.jwtP50Ms.toFixed(3)} ms`);
+    log(
+      `auth overhead per request: API key ${overhead.apiKeyPerRequestCpuMs.toFixed(3)} ms of gateway time (1/rps), p50 +${overhead.apiKeyP50Ms.toFixed(3)} ms at ${CONNECTIONS} concurrent; JWT ${overhead.jwtPerRequestCpuMs.toFixed(3)} ms, p50 +${overhead.jwtP50Ms.toFixed(3)} ms`,
+    );
 
     const dir = path.resolve(__dirname, "..", "bench-results");
     mkdirSync(dir, { recursive: true });

@@ -91,14 +91,21 @@ function child(script: string, env: NodeJS.ProcessEnv, name: string): ChildProce
   mkdirSync(dir, { recursive: true });
   const out = createWriteStream(path.join(dir, `${name}.log`), { flags: "a" });
   // BENCH_NODE_ARGS / BENCH_SIM_ARGS: extra node options for the nodes / the simulators (e.g. --cpu-prof)
-  const extra = (process.env[script === "start.ts" ? "BENCH_NODE_ARGS" : "BENCH_SIM_ARGS"] ?? "").split(" ").filter(Boolean);
-  const c = spawn(process.execPath, [...extra, "--import", "tsx", path.join(ROOT, "bin", script)], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const extra = (process.env[script === "start.ts" ? "BENCH_NODE_ARGS" : "BENCH_SIM_ARGS"] ?? "")
+    .split(" ")
+    .filter(Boolean);
+  const c = spawn(process.execPath, [...extra, "--import", "tsx", path.join(ROOT, "bin", script)], {
+    cwd: ROOT,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   c.stdout?.pipe(out);
   c.stderr?.pipe(out);
   return c;
 }
 
-async function json(url: string, init: RequestInit = {}): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any -- bench reads loose JSON answers
+async function json(url: string, init: RequestInit = {}): Promise<any> {
+  // eslint-disable-line @typescript-eslint/no-explicit-any -- bench reads loose JSON answers
   const res = await fetch(url, init);
   const text = await res.text();
   if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${text.slice(0, 200)}`);
@@ -159,8 +166,12 @@ async function main(): Promise<void> {
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       try {
-        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { timestamp: string; data: { id: string; status: string } };
-        if (!terminal.has(body.data.id)) terminal.set(body.data.id, { status: body.data.status, decidedAt: Date.parse(body.timestamp) });
+        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
+          timestamp: string;
+          data: { id: string; status: string };
+        };
+        if (!terminal.has(body.data.id))
+          terminal.set(body.data.id, { status: body.data.status, decidedAt: Date.parse(body.timestamp) });
       } catch {
         // ignore
       }
@@ -180,7 +191,13 @@ async function main(): Promise<void> {
     const [taxPort, whPort] = [await freePort(), await freePort()];
     simTax = `http://127.0.0.1:${taxPort}`;
     simWh = `http://127.0.0.1:${whPort}`;
-    procs.push(child("simulators.ts", { ...process.env, LOG_LEVEL: "warn", SIM_TAX_PORT: String(taxPort), SIM_WAREHOUSE_PORT: String(whPort) }, `${ns}-sims`));
+    procs.push(
+      child(
+        "simulators.ts",
+        { ...process.env, LOG_LEVEL: "warn", SIM_TAX_PORT: String(taxPort), SIM_WAREHOUSE_PORT: String(whPort) },
+        `${ns}-sims`,
+      ),
+    );
     await waitFor("simulators", async () => (await fetch(`${simWh}/health`).catch(() => undefined))?.ok, 30_000, 100);
     // BENCH_API_NODES > 0: API nodes (WORKERS=off) take the load and the callbacks; the
     // BENCH_NODES worker nodes host the actors, jobs and writers
@@ -212,19 +229,45 @@ async function main(): Promise<void> {
     for (let i = 0; i < NODES; i++) startNodeProc(`node${i + 1}`, await freePort(), {});
     apiPorts.forEach((port, i) => startNodeProc(`api${i + 1}`, port, { WORKERS: "off" }));
     gateways = API_NODES > 0 ? apiUrls : nodeUrls;
-    for (const g of nodeUrls) await waitFor(`node ${g} ready`, async () => (await fetch(`${g}/health/ready`).catch(() => undefined))?.status === 200, 90_000, 200);
+    for (const g of nodeUrls)
+      await waitFor(
+        `node ${g} ready`,
+        async () => (await fetch(`${g}/health/ready`).catch(() => undefined))?.status === 200,
+        90_000,
+        200,
+      );
   }
   log.info({ ns, gateways, simTax, simWh, rate: RATE, seconds: SECONDS }, "platform ready");
 
-  const broker = new ServiceBroker(brokerOptions(loadConfig({ ...process.env, NAMESPACE: ns, NODE_ID: `bench-client-${process.pid}`, LOG_LEVEL: "warn" }), { logger: false }));
+  const broker = new ServiceBroker(
+    brokerOptions(
+      loadConfig({ ...process.env, NAMESPACE: ns, NODE_ID: `bench-client-${process.pid}`, LOG_LEVEL: "warn" }),
+      { logger: false },
+    ),
+  );
   try {
     await broker.start();
     await broker.waitForServices(["clients"], 30_000);
-    const client = (await broker.call("clients.create", { params: {}, query: {}, body: { name: "bench", scopes: ["receipts:read", "receipts:write"], webhookUrl: hookUrl, rateLimit: { perSec: 1_000_000, burst: 1_000_000 } } })) as { apiKey: string };
+    const client = (await broker.call("clients.create", {
+      params: {},
+      query: {},
+      body: {
+        name: "bench",
+        scopes: ["receipts:read", "receipts:write"],
+        webhookUrl: hookUrl,
+        rateLimit: { perSec: 1_000_000, burst: 1_000_000 },
+      },
+    })) as { apiKey: string };
     await json(`${simTax}/admin/reset`, { method: "POST" });
     await json(`${simWh}/admin/reset`, { method: "POST" });
-    await json(`${simTax}/admin/config`, { method: "PUT", body: JSON.stringify({ mode: "async", latencyMs: { min: 1, max: 10 }, callbackDelayMs: { min: 50, max: 300 } }) });
-    await json(`${simWh}/admin/config`, { method: "PUT", body: JSON.stringify({ mode: "sync", latencyMs: { min: 20, max: 100 } }) });
+    await json(`${simTax}/admin/config`, {
+      method: "PUT",
+      body: JSON.stringify({ mode: "async", latencyMs: { min: 1, max: 10 }, callbackDelayMs: { min: 50, max: 300 } }),
+    });
+    await json(`${simWh}/admin/config`, {
+      method: "PUT",
+      body: JSON.stringify({ mode: "sync", latencyMs: { min: 20, max: 100 } }),
+    });
 
     const bodies = RECEIPT_TYPES.flatMap((t) => [
       { body: t.examples.json, type: "application/json" },
@@ -252,7 +295,11 @@ async function main(): Promise<void> {
         const t0 = performance.now();
         // keep-alive node:http (lib/http-client.ts): a fraction of fetch's CPU per request,
         // which counts here because the client shares the machine with the platform
-        return httpRequest(`${gateways[n % gateways.length]}/api/v1/receipts`, { method: "POST", headers: { Authorization: auth, "Content-Type": b.type }, body: b.body })
+        return httpRequest(`${gateways[n % gateways.length]}/api/v1/receipts`, {
+          method: "POST",
+          headers: { Authorization: auth, "Content-Type": b.type },
+          body: b.body,
+        })
           .then((res) => {
             statusCounts.set(res.status, (statusCounts.get(res.status) ?? 0) + 1);
             if (res.status === 202) {
@@ -284,8 +331,22 @@ async function main(): Promise<void> {
           if (now - lastReport >= 5000) {
             lastReport = now;
             // accept latency of the requests sent in the last window (answered so far)
-            const win = sent.filter((x) => x.sentAt >= now - 6000 && x.sentAt < now - 1000 && x.acceptMs !== undefined).map((x) => x.acceptMs!).sort((a, b) => a - b);
-            log.info({ phase: label, rate, sent: n, accepted: sent.filter((x) => x.id).length, terminal: terminal.size, inflight, windowAcceptP99Ms: round(percentile(win, 99)) }, "progress");
+            const win = sent
+              .filter((x) => x.sentAt >= now - 6000 && x.sentAt < now - 1000 && x.acceptMs !== undefined)
+              .map((x) => x.acceptMs!)
+              .sort((a, b) => a - b);
+            log.info(
+              {
+                phase: label,
+                rate,
+                sent: n,
+                accepted: sent.filter((x) => x.id).length,
+                terminal: terminal.size,
+                inflight,
+                windowAcceptP99Ms: round(percentile(win, 99)),
+              },
+              "progress",
+            );
           }
           if (n >= total) {
             clearInterval(tick);
@@ -309,7 +370,8 @@ async function main(): Promise<void> {
         const now = ids.reduce((a, id) => a + (terminal.has(id) ? 1 : 0), 0);
         if (now === ids.length) break;
         if (now > done) {
-          if (Date.now() - lastProgress > 5000) log.info({ phase: phase.label, terminal: now, of: ids.length }, "draining");
+          if (Date.now() - lastProgress > 5000)
+            log.info({ phase: phase.label, terminal: now, of: ids.length }, "draining");
           done = now;
           lastProgress = Date.now();
         } else if (Date.now() - lastProgress > drainS * 1000) {
@@ -322,7 +384,9 @@ async function main(): Promise<void> {
       const notTerminal: Record<string, number> = {};
       for (const id of ids.filter((x) => !terminal.has(x))) {
         try {
-          const st = (await json(`${gateways[0]}/api/v1/receipts/${id}/status`, { headers: { Authorization: auth } })) as { status: string };
+          const st = (await json(`${gateways[0]}/api/v1/receipts/${id}/status`, {
+            headers: { Authorization: auth },
+          })) as { status: string };
           if (terminalStatuses.has(st.status)) terminal.set(id, { status: st.status, decidedAt: NaN });
           else notTerminal[st.status] = (notTerminal[st.status] ?? 0) + 1;
         } catch (err) {
@@ -350,8 +414,18 @@ async function main(): Promise<void> {
         attempted: phase.sent.length,
         httpStatuses: Object.fromEntries([...phase.statusCounts].map(([k, v]) => [String(k), v])),
         sustainedReceiptsPerSec: round(accepted.length / phase.seconds),
-        acceptLatencyMs: { p50: round(percentile(acceptLat, 50)), p95: round(percentile(acceptLat, 95)), p99: round(percentile(acceptLat, 99)), max: round(acceptLat.at(-1) ?? 0) },
-        timeToAcceptedMs: { p50: round(percentile(toAccepted, 50)), p99: round(percentile(toAccepted, 99)), max: round(toAccepted.at(-1) ?? 0), measured: toAccepted.length },
+        acceptLatencyMs: {
+          p50: round(percentile(acceptLat, 50)),
+          p95: round(percentile(acceptLat, 95)),
+          p99: round(percentile(acceptLat, 99)),
+          max: round(acceptLat.at(-1) ?? 0),
+        },
+        timeToAcceptedMs: {
+          p50: round(percentile(toAccepted, 50)),
+          p99: round(percentile(toAccepted, 99)),
+          max: round(toAccepted.at(-1) ?? 0),
+          measured: toAccepted.length,
+        },
         terminal: terminalCount,
         byStatus,
         notTerminal,
@@ -368,7 +442,20 @@ async function main(): Promise<void> {
         toAccepted.length > 0 &&
         r.timeToAcceptedMs.p99 < 1000 &&
         r.lost === 0;
-      log.info({ phase: r.phase, rate: r.offeredRate, sustained: r.sustainedReceiptsPerSec, acceptP99: r.acceptLatencyMs.p99, toAcceptedP99: r.timeToAcceptedMs.p99, lost: r.lost, shed: r.shedByClient, httpStatuses: r.httpStatuses, sustainable: r.sustainable }, "phase measured");
+      log.info(
+        {
+          phase: r.phase,
+          rate: r.offeredRate,
+          sustained: r.sustainedReceiptsPerSec,
+          acceptP99: r.acceptLatencyMs.p99,
+          toAcceptedP99: r.timeToAcceptedMs.p99,
+          lost: r.lost,
+          shed: r.shedByClient,
+          httpStatuses: r.httpStatuses,
+          sustainable: r.sustainable,
+        },
+        "phase measured",
+      );
       return r;
     }
 
@@ -391,7 +478,12 @@ async function main(): Promise<void> {
         const c1 = cpuMark();
         const bench = process.cpuUsage(c0.bench);
         const per = (ms: number): number => round(ms / Math.max(1, r.submitted));
-        r.cpuMsPerReceipt = { nodes: per(c1.nodes - c0.nodes), simulators: per(c1.sims - c0.sims), natsServer: per(c1.nats - c0.nats), benchClient: per((bench.user + bench.system) / 1000) };
+        r.cpuMsPerReceipt = {
+          nodes: per(c1.nodes - c0.nodes),
+          simulators: per(c1.sims - c0.sims),
+          natsServer: per(c1.nats - c0.nats),
+          benchClient: per((bench.user + bench.system) / 1000),
+        };
       }
       return r;
     }
@@ -445,9 +537,14 @@ async function main(): Promise<void> {
         tax: "async: 202 after 1-10 ms, callback 50-300 ms later",
         warehouse: "sync: 201 after 20-100 ms",
         mix: "retail, invoice, fiscal; JSON and XML in turn (about 1-1.5 KB each)",
-        sustainableMeans: "every offered receipt accepted (>= 99% of the rate, none shed), accept p99 < 50 ms, time to ACCEPTED p99 < 1 s, lost = 0",
+        sustainableMeans:
+          "every offered receipt accepted (>= 99% of the rate, none shed), accept p99 < 50 ms, time to ACCEPTED p99 < 1 s, lost = 0",
       },
-      machine: { cpus: os.cpus().length, loadAverage1mAtStart: round(load0 ?? 0), loadAverage1mAtEnd: round(os.loadavg()[0] ?? 0) },
+      machine: {
+        cpus: os.cpus().length,
+        loadAverage1mAtStart: round(load0 ?? 0),
+        loadAverage1mAtEnd: round(os.loadavg()[0] ?? 0),
+      },
       ...mainResult,
       warmup: warmupResult,
       highestSustainableReceiptsPerSec: SEARCH ? highest : null,
@@ -456,13 +553,23 @@ async function main(): Promise<void> {
       search,
       lostInAllPhases: everyPhase.reduce((a, r) => a + r.lost, 0),
       simulators: {
-        tax: { registrations: simT.registrations, duplicateCalls: simT.duplicateCalls, doubleRegistrations: simT.doubleRegistrations },
-        warehouse: { registrations: simW.registrations, duplicateCalls: simW.duplicateCalls, doubleRegistrations: simW.doubleRegistrations },
+        tax: {
+          registrations: simT.registrations,
+          duplicateCalls: simT.duplicateCalls,
+          doubleRegistrations: simT.doubleRegistrations,
+        },
+        warehouse: {
+          registrations: simW.registrations,
+          duplicateCalls: simW.duplicateCalls,
+          doubleRegistrations: simW.doubleRegistrations,
+        },
       },
       targets: {
-        "1000 receipts/s for 60 s": mainResult.sustainedReceiptsPerSec >= 990 && RATE >= 1000 && SECONDS >= 60 && mainResult.shedByClient === 0,
+        "1000 receipts/s for 60 s":
+          mainResult.sustainedReceiptsPerSec >= 990 && RATE >= 1000 && SECONDS >= 60 && mainResult.shedByClient === 0,
         "accept p99 < 50 ms": mainResult.acceptLatencyMs.p99 < 50,
-        "time to ACCEPTED p99 < 1 s": mainResult.timeToAcceptedMs.measured > 0 && mainResult.timeToAcceptedMs.p99 < 1000,
+        "time to ACCEPTED p99 < 1 s":
+          mainResult.timeToAcceptedMs.measured > 0 && mainResult.timeToAcceptedMs.p99 < 1000,
         "lost = 0": mainResult.lost === 0,
       },
     };
@@ -473,7 +580,9 @@ async function main(): Promise<void> {
     await broker.stop().catch(() => undefined);
     hookServer.close();
     for (const p of procs) p.kill("SIGTERM");
-    await Promise.all(procs.map((p) => (p.exitCode !== null ? Promise.resolve() : new Promise((r) => p.once("exit", r)))));
+    await Promise.all(
+      procs.map((p) => (p.exitCode !== null ? Promise.resolve() : new Promise((r) => p.once("exit", r)))),
+    );
     if (!EXTERNAL) {
       await cleanupNamespace(ns).catch(() => undefined);
       await cleanupRedis(ns).catch(() => undefined);

@@ -14,7 +14,17 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createLogger } from "../lib/logger";
-import { cleanupSupporters, expectedHash, freePort, makeClientIn, Producers, startChild, startSims, supportersEnv, type ChildNode } from "../test/supporters/harness";
+import {
+  cleanupSupporters,
+  expectedHash,
+  freePort,
+  makeClientIn,
+  Producers,
+  startChild,
+  startSims,
+  supportersEnv,
+  type ChildNode,
+} from "../test/supporters/harness";
 import { fiveProducers, runLoad } from "../test/supporters/load";
 import { allDelivered, orderProblems } from "../test/supporters/checks";
 import { freshNamespace } from "../test/support/namespace";
@@ -32,7 +42,10 @@ async function gatewayBuckets(urls: readonly string[]): Promise<Map<number, numb
   for (const url of urls) {
     const text = await (await fetch(`${url}/metrics`)).text();
     for (const line of text.split("\n")) {
-      const m = /^http_request_duration_seconds_bucket\{le="([^"]+)",route="\/api\/v1\/supporter-events",method="POST",status="202"\} (\d+)/.exec(line);
+      const m =
+        /^http_request_duration_seconds_bucket\{le="([^"]+)",route="\/api\/v1\/supporter-events",method="POST",status="202"\} (\d+)/.exec(
+          line,
+        );
       if (!m) continue;
       const le = m[1] === "+Inf" ? Infinity : Number(m[1]);
       out.set(le, (out.get(le) ?? 0) + Number(m[2]));
@@ -46,7 +59,8 @@ function bucketQuantile(before: Map<number, number>, after: Map<number, number>,
   const bounds = [...after.keys()].sort((a, b) => a - b);
   const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
   if (total <= 0) return null;
-  for (const b of bounds) if ((after.get(b) ?? 0) - (before.get(b) ?? 0) >= q * total) return b === Infinity ? null : b * 1000;
+  for (const b of bounds)
+    if ((after.get(b) ?? 0) - (before.get(b) ?? 0) >= q * total) return b === Infinity ? null : b * 1000;
   return null;
 }
 
@@ -58,16 +72,33 @@ async function main(): Promise<void> {
   const nodes: ChildNode[] = [];
   let nats: Producers | null = null;
   try {
-    log.info({ ns, supporters: SUPPORTERS, messagesPerSupporter: MESSAGES, concurrency: CONCURRENCY }, "starting two nodes");
+    log.info(
+      { ns, supporters: SUPPORTERS, messagesPerSupporter: MESSAGES, concurrency: CONCURRENCY },
+      "starting two nodes",
+    );
     const ports = [await freePort(), await freePort()];
-    nodes.push(...(await Promise.all([startChild(supportersEnv(ns, "b1", ports[0]!, sims)), startChild(supportersEnv(ns, "b2", ports[1]!, sims))])));
+    nodes.push(
+      ...(await Promise.all([
+        startChild(supportersEnv(ns, "b1", ports[0]!, sims)),
+        startChild(supportersEnv(ns, "b2", ports[1]!, sims)),
+      ])),
+    );
     nats = await Producers.connect(ns);
     const writer = await makeClientIn(ns, ["supporters:write"]);
-    const producers = fiveProducers(nodes.map((n) => n.url), writer.apiKey);
+    const producers = fiveProducers(
+      nodes.map((n) => n.url),
+      writer.apiKey,
+    );
     // warm-up, not measured: JIT, credential caches, and as many keep-alive connections as the
     // measured run uses (otherwise its first second is a connection storm)
     const warm = Math.max(100, CONCURRENCY);
-    await runLoad({ nats, producers, supporters: Array.from({ length: warm }, (_, i) => 1_000_000 + i), perSupporter: 3, concurrency: CONCURRENCY });
+    await runLoad({
+      nats,
+      producers,
+      supporters: Array.from({ length: warm }, (_, i) => 1_000_000 + i),
+      perSupporter: 3,
+      concurrency: CONCURRENCY,
+    });
     // (no pause here: the server closes keep-alive connections idle for 5 s)
     const base = { erp: 0, user: 0 };
     const measured = (): { erp: number; user: number } => {
@@ -89,7 +120,15 @@ async function main(): Promise<void> {
     const progress = setInterval(() => {
       const d = measured();
       const s = (Date.now() - start) / 1000;
-      log.info({ seconds: Math.round(s), delivered: d.erp - base.erp, userCalls: d.user - base.user, deliveredPerSec: Math.round((d.erp - base.erp) / s) }, "progress");
+      log.info(
+        {
+          seconds: Math.round(s),
+          delivered: d.erp - base.erp,
+          userCalls: d.user - base.user,
+          deliveredPerSec: Math.round((d.erp - base.erp) / s),
+        },
+        "progress",
+      );
     }, 2000);
     const load = await runLoad({
       nats,
@@ -106,9 +145,20 @@ async function main(): Promise<void> {
     });
     const intakeS = load.elapsedMs / 1000;
     const deliveredAtIntakeEnd = measured().erp;
-    log.info({ sent: load.sent, seconds: intakeS, perSec: Math.round(load.sent / intakeS), p50: load.latency.percentile(0.5), p99: load.latency.percentile(0.99) }, "intake done; waiting for delivery");
+    log.info(
+      {
+        sent: load.sent,
+        seconds: intakeS,
+        perSec: Math.round(load.sent / intakeS),
+        p50: load.latency.percentile(0.5),
+        p99: load.latency.percentile(0.99),
+      },
+      "intake done; waiting for delivery",
+    );
     await waitFor("every message delivered", () => allDelivered(sims, producers, supporters, MESSAGES), 900_000, 100);
-    const lastErp = Math.max(...supporters.map((i) => Math.max(...sims.erp.book.deliveries(expectedHash(i)).map((d) => d.at))));
+    const lastErp = Math.max(
+      ...supporters.map((i) => Math.max(...sims.erp.book.deliveries(expectedHash(i)).map((d) => d.at))),
+    );
     clearInterval(progress);
     const deliverS = (lastErp - start) / 1000;
     const problems = orderProblems(sims, producers, supporters, MESSAGES);
@@ -117,18 +167,34 @@ async function main(): Promise<void> {
       benchmark: "supporters",
       at: new Date().toISOString(),
       machine: "2 cores, shared",
-      setup: { nodes: 2, supporters: SUPPORTERS, messagesPerSupporter: MESSAGES, messages: total, concurrency: CONCURRENCY, producers: "HTTP x2 (one per node), NATS request x2, JetStream publish x1", simLatencyMs: `0..${SIM_LATENCY}` },
+      setup: {
+        nodes: 2,
+        supporters: SUPPORTERS,
+        messagesPerSupporter: MESSAGES,
+        messages: total,
+        concurrency: CONCURRENCY,
+        producers: "HTTP x2 (one per node), NATS request x2, JetStream publish x1",
+        simLatencyMs: `0..${SIM_LATENCY}`,
+      },
       intake: {
         messages: load.sent,
         seconds: intakeS,
         messagesPerSec: Math.round(load.sent / intakeS),
         p50Ms: load.latency.percentile(0.5),
         p99Ms: load.latency.percentile(0.99),
-        byPath: Object.fromEntries(Object.entries(load.byKind).map(([k, h]) => [k, { count: h.count, p50Ms: h.percentile(0.5), p99Ms: h.percentile(0.99) }])),
+        byPath: Object.fromEntries(
+          Object.entries(load.byKind).map(([k, h]) => [
+            k,
+            { count: h.count, p50Ms: h.percentile(0.5), p99Ms: h.percentile(0.99) },
+          ]),
+        ),
         retriedSends: load.failures,
         firstErrors: load.errors,
         // the same HTTP requests as the gateway measured them (bucket upper bounds)
-        gatewaySide: { p50UnderMs: bucketQuantile(gwBefore, gwAfter, 0.5), p99UnderMs: bucketQuantile(gwBefore, gwAfter, 0.99) },
+        gatewaySide: {
+          p50UnderMs: bucketQuantile(gwBefore, gwAfter, 0.5),
+          p99UnderMs: bucketQuantile(gwBefore, gwAfter, 0.99),
+        },
       },
       delivery: {
         messages: total,

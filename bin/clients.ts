@@ -84,14 +84,18 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${USAGE}\n`);
     return values.help ? 0 : 2;
   }
-  if (!["create", "list", "get", "suspend", "activate", "rotate"].includes(command)) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  if (!["create", "list", "get", "suspend", "activate", "rotate"].includes(command))
+    throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   const needId = () => {
     if (!values.id) throw new UsageError(`${command} needs --id`);
     return values.id;
   };
 
   const config = loadConfig();
-  const log = pino({ level: config.logLevel === "silent" ? "silent" : config.logLevel, base: { name: "clients-cli" } }, pino.destination(2));
+  const log = pino(
+    { level: config.logLevel === "silent" ? "silent" : config.logLevel, base: { name: "clients-cli" } },
+    pino.destination(2),
+  );
   const pg = createPool(config.databaseUrl, config.namespace, 2);
   let redis: Redis | undefined;
   let nats: NatsHandles | undefined;
@@ -101,19 +105,30 @@ async function main(argv: string[]): Promise<number> {
     await sealClientSecrets(pg, keyring, log);
     if (command !== "create" && command !== "list" && command !== "get") {
       // Only changes need the caches and the notice.
-      const r = new Redis(config.redisUrl, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+      const r = new Redis(config.redisUrl, {
+        lazyConnect: true,
+        connectTimeout: 2000,
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: false,
+      });
       r.on("error", () => undefined);
       try {
         await r.connect();
         redis = r;
       } catch (err) {
         r.disconnect();
-        log.warn({ err: errorMessage(err) }, "redis unreachable: gateways will apply the change when their caches expire");
+        log.warn(
+          { err: errorMessage(err) },
+          "redis unreachable: gateways will apply the change when their caches expire",
+        );
       }
       try {
         nats = await connectNats(config.natsUrl, `clients-cli-${process.pid}`, 2000);
       } catch (err) {
-        log.warn({ err: errorMessage(err) }, "nats unreachable: no change notice; gateways apply the change within their cache TTL");
+        log.warn(
+          { err: errorMessage(err) },
+          "nats unreachable: no change notice; gateways apply the change within their cache TTL",
+        );
       }
     }
     const deps: ClientAdminDeps = {
@@ -130,33 +145,54 @@ async function main(argv: string[]): Promise<number> {
         if (!values.name || !values.scopes) throw new UsageError("create needs --name and --scopes");
         const perSec = intOpt(values["rate-per-sec"], "rate-per-sec");
         const burst = intOpt(values["rate-burst"], "rate-burst");
-        if ((perSec === undefined) !== (burst === undefined)) throw new UsageError("--rate-per-sec and --rate-burst go together");
+        if ((perSec === undefined) !== (burst === undefined))
+          throw new UsageError("--rate-per-sec and --rate-burst go together");
         const created = await createClient(deps, {
           name: values.name,
-          scopes: values.scopes.split(",").map((s) => s.trim()).filter(Boolean),
+          scopes: values.scopes
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean),
           webhookUrl: values["webhook-url"] ?? null,
           rateLimit: perSec !== undefined && burst !== undefined ? { perSec, burst } : null,
         });
-        out({ id: created.client.id, name: created.client.name, scopes: created.client.scopes, apiKey: created.apiKey, webhookSecret: created.webhookSecret });
+        out({
+          id: created.client.id,
+          name: created.client.name,
+          scopes: created.client.scopes,
+          apiKey: created.apiKey,
+          webhookSecret: created.webhookSecret,
+        });
         log.info({ clientId: created.client.id }, "client created; the API key and webhook secret are shown only now");
         break;
       }
       case "list": {
         const status = values.status as ClientStatus | undefined;
-        if (status !== undefined && status !== "active" && status !== "suspended") throw new UsageError("--status must be active or suspended");
+        if (status !== undefined && status !== "active" && status !== "suspended")
+          throw new UsageError("--status must be active or suspended");
         const limit = intOpt(values.limit, "limit");
         if (values.all) {
           const items: ClientRecord[] = [];
           let after: string | undefined = values.after;
           for (;;) {
-            const page = await listClients(deps, { limit: 1000, ...(after ? { after } : {}), ...(status ? { status } : {}) });
+            const page = await listClients(deps, {
+              limit: 1000,
+              ...(after ? { after } : {}),
+              ...(status ? { status } : {}),
+            });
             items.push(...page.items);
             if (!page.next) break;
             after = page.next;
           }
           out({ items, next: null });
         } else {
-          out(await listClients(deps, { ...(limit !== undefined ? { limit } : {}), ...(values.after ? { after: values.after } : {}), ...(status ? { status } : {}) }));
+          out(
+            await listClients(deps, {
+              ...(limit !== undefined ? { limit } : {}),
+              ...(values.after ? { after: values.after } : {}),
+              ...(status ? { status } : {}),
+            }),
+          );
         }
         break;
       }
@@ -187,7 +223,10 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof UsageError || (err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS"))) {
+    if (
+      err instanceof UsageError ||
+      (err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS"))
+    ) {
       process.stderr.write(`${err.message}\n${USAGE}\n`);
       process.exit(2);
     }
@@ -196,7 +235,9 @@ main(process.argv.slice(2)).then(
       process.exit(2);
     }
     if (err instanceof AppError) {
-      process.stderr.write(`${JSON.stringify({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } })}\n`);
+      process.stderr.write(
+        `${JSON.stringify({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } })}\n`,
+      );
       process.exit(1);
     }
     process.stderr.write(`clients: ${errorMessage(err)}\n`);

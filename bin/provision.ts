@@ -25,7 +25,9 @@ async function main(): Promise<void> {
     const domains = declareDomains(config, topology(config.namespace));
     const runtime = assembleRuntime(config, nats, log, domains);
     const decls = allDeclarations(runtime, domains);
-    const counts = await provision(nats, decls, (d, action, i, total) => log.info({ progress: `${i}/${total}`, action }, declName(d)));
+    const counts = await provision(nats, decls, (d, action, i, total) =>
+      log.info({ progress: `${i}/${total}`, action }, declName(d)),
+    );
     const applied = await migrate(pg, config.namespace, allMigrations(domains));
     // The data step of migration gateway-0002 (the gateway also runs it at start).
     if (config.master.keys.length > 0) await sealClientSecrets(pg, createKeyring(config.master.keys), log);

@@ -43,13 +43,16 @@ const git = (...args: string[]): string => execFileSync("git", args, { cwd: ROOT
 
 /** Every tracked or untracked (not ignored) file, relative to the root. */
 function files(): string[] {
-  return git("ls-files", "--cached", "--others", "--exclude-standard").split("\n").filter((f) => f && existsSync(path.join(ROOT, f)));
+  return git("ls-files", "--cached", "--others", "--exclude-standard")
+    .split("\n")
+    .filter((f) => f && existsSync(path.join(ROOT, f)));
 }
 
 /** The new path of `file` (relative), or `file` itself when no move covers it. */
 export function moved(file: string): string {
   for (const [from, to] of MOVES) {
-    if (from.endsWith("/") ? file.startsWith(from) : file === from) return from.endsWith("/") ? to + file.slice(from.length) : to;
+    if (from.endsWith("/") ? file.startsWith(from) : file === from)
+      return from.endsWith("/") ? to + file.slice(from.length) : to;
   }
   return file;
 }

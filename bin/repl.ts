@@ -12,7 +12,11 @@ import { replCommands } from "../node/repl-commands";
 async function main(): Promise<void> {
   let config;
   try {
-    config = loadConfig({ ...process.env, NODE_ID: process.env["NODE_ID"] ?? `repl-${process.pid}`, LOG_LEVEL: process.env["LOG_LEVEL"] ?? "warn" });
+    config = loadConfig({
+      ...process.env,
+      NODE_ID: process.env["NODE_ID"] ?? `repl-${process.pid}`,
+      LOG_LEVEL: process.env["LOG_LEVEL"] ?? "warn",
+    });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -22,7 +26,9 @@ async function main(): Promise<void> {
   }
   // Its calls are signed as an operator with CLUSTER_SECRET from the same configuration as the nodes.
   const operator = { kind: "operator", subject: `operator@${config.nodeId}` } as const;
-  const broker = new ServiceBroker(brokerOptions(config, { replOptions: { customCommands: replCommands() } as never }, operator));
+  const broker = new ServiceBroker(
+    brokerOptions(config, { replOptions: { customCommands: replCommands() } as never }, operator),
+  );
   await broker.start();
   // moleculer-repl starts synchronously; the broker types say void
   void broker.repl();

@@ -26,11 +26,14 @@ export function clusterConfig(r: EnvReader, env: Env): ClusterConfig {
   const given = r.str("CLUSTER_SECRET", "");
   if (given === "") {
     if (devMode) return { secret: DEV_CLUSTER_SECRET, devSecret: true };
-    r.problems.push("CLUSTER_SECRET is required outside dev mode (at least 32 characters, the same on every node, e.g. `openssl rand -base64 32`)");
+    r.problems.push(
+      "CLUSTER_SECRET is required outside dev mode (at least 32 characters, the same on every node, e.g. `openssl rand -base64 32`)",
+    );
     return { secret: "", devSecret: false };
   }
   if (given === DEV_CLUSTER_SECRET) {
-    if (!devMode) r.problems.push("CLUSTER_SECRET is the well-known development secret: set a secret of your own outside dev mode");
+    if (!devMode)
+      r.problems.push("CLUSTER_SECRET is the well-known development secret: set a secret of your own outside dev mode");
     return { secret: given, devSecret: true };
   }
   if (given.length < 32) r.problems.push("CLUSTER_SECRET is invalid: expected at least 32 characters");

@@ -68,11 +68,16 @@ export class EnvReader {
   list(name: string, def: string[], allowed?: readonly string[]): string[] {
     const raw = this.env[name];
     if (raw === undefined || raw.trim() === "") return def;
-    const items = raw.split(",").map((s) => s.trim()).filter(Boolean);
+    const items = raw
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (allowed) {
       for (const item of items) {
         if (!allowed.includes(item)) {
-          this.problems.push(`${name} contains unknown ${JSON.stringify(item)}: expected some of ${allowed.join(", ")}`);
+          this.problems.push(
+            `${name} contains unknown ${JSON.stringify(item)}: expected some of ${allowed.join(", ")}`,
+          );
         }
       }
     }

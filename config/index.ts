@@ -135,8 +135,18 @@ export class ConfigError extends Error {
 export function loadPlatformConfig(env: Env, opts: ConfigDomains): Config {
   const r = new EnvReader(env);
   const platform: PlatformConfig = {
-    nodeId: r.match("NODE_ID", `${os.hostname()}-${process.pid}`, /^[A-Za-z0-9_.-]{1,64}$/, "1-64 letters, digits, '_', '.', '-'"),
-    namespace: r.match("NAMESPACE", "sy", /^[a-z][a-z0-9]{0,15}$/, "a lower-case letter then up to 15 lower-case letters or digits"),
+    nodeId: r.match(
+      "NODE_ID",
+      `${os.hostname()}-${process.pid}`,
+      /^[A-Za-z0-9_.-]{1,64}$/,
+      "1-64 letters, digits, '_', '.', '-'",
+    ),
+    namespace: r.match(
+      "NAMESPACE",
+      "sy",
+      /^[a-z][a-z0-9]{0,15}$/,
+      "a lower-case letter then up to 15 lower-case letters or digits",
+    ),
     natsUrl: r.url("NATS_URL", "nats://127.0.0.1:4222", ["nats:", "tls:", "ws:", "wss:"], true),
     databaseUrl: r.url("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres", ["postgres:", "postgresql:"]),
     redisUrl: r.url("REDIS_URL", "redis://127.0.0.1:6379", ["redis:", "rediss:"]),
@@ -144,7 +154,12 @@ export function loadPlatformConfig(env: Env, opts: ConfigDomains): Config {
     workers: r.bool("WORKERS", true),
     port: r.int("PORT", 3000, 0, 65535),
     host: r.str("HOST", "127.0.0.1"),
-    logLevel: r.match("LOG_LEVEL", "info", /^(fatal|error|warn|info|debug|trace|silent)$/, "fatal, error, warn, info, debug, trace or silent") as Config["logLevel"],
+    logLevel: r.match(
+      "LOG_LEVEL",
+      "info",
+      /^(fatal|error|warn|info|debug|trace|silent)$/,
+      "fatal, error, warn, info, debug, trace or silent",
+    ) as Config["logLevel"],
     devMode: r.bool("DEV_MODE", env["NODE_ENV"] !== "production"),
     jetstream: { replicas: r.int("JS_REPLICAS", 1, 1, 5) },
     actors: {

@@ -33,8 +33,12 @@ export function masterConfig(r: EnvReader, env: Env, users: readonly string[]): 
   const hosting = users.filter((u) => services.length === 0 || services.includes(u));
   const list = r.str("MASTER_KEYS", "");
   const one = r.str("MASTER_KEY", "");
-  if (list !== "" && one !== "") r.problems.push("MASTER_KEY and MASTER_KEYS are both set: set MASTER_KEYS only (current key first)");
-  const keys = (list !== "" ? list : one).split(",").map((s) => s.trim()).filter(Boolean);
+  if (list !== "" && one !== "")
+    r.problems.push("MASTER_KEY and MASTER_KEYS are both set: set MASTER_KEYS only (current key first)");
+  const keys = (list !== "" ? list : one)
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const name = list !== "" ? "MASTER_KEYS" : "MASTER_KEY";
   keys.forEach((k, i) => {
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(k) || Buffer.from(k, "base64").length !== 32) {
@@ -47,6 +51,9 @@ export function masterConfig(r: EnvReader, env: Env, users: readonly string[]): 
   }
   if (keys.length > 0) return { keys, devKey: false };
   if (devMode) return { keys: [DEV_MASTER_KEY], devKey: true };
-  if (hosting.length > 0) r.problems.push(`MASTER_KEYS is required outside dev mode when the ${hosting.join(" or ")} service runs (base64 of 32 bytes, current first)`);
+  if (hosting.length > 0)
+    r.problems.push(
+      `MASTER_KEYS is required outside dev mode when the ${hosting.join(" or ")} service runs (base64 of 32 bytes, current first)`,
+    );
   return { keys: [], devKey: false };
 }

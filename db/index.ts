@@ -36,8 +36,12 @@ export async function migrate(pool: pg.Pool, schema: string, migrations: readonl
   try {
     await client.query("SELECT pg_advisory_lock(hashtext($1))", [`switchyard:${schema}`]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
-    await client.query(`CREATE TABLE IF NOT EXISTS ${quoteIdent(schema)}._migrations (id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
-    const done = new Set((await client.query<{ id: string }>(`SELECT id FROM ${quoteIdent(schema)}._migrations`)).rows.map((r) => r.id));
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${quoteIdent(schema)}._migrations (id text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    const done = new Set(
+      (await client.query<{ id: string }>(`SELECT id FROM ${quoteIdent(schema)}._migrations`)).rows.map((r) => r.id),
+    );
     for (const m of [...migrations].sort((a, b) => a.id.localeCompare(b.id))) {
       if (done.has(m.id)) continue;
       await client.query("BEGIN");

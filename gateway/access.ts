@@ -58,7 +58,8 @@ export function requireCaller(ctx: HasMeta, scopes: readonly Scope[]): string {
   if (!c || c.kind === "public") throw new AppError("UNAUTHORIZED", "authentication required");
   if (c.kind === "operator" || c.kind === "node") return OPERATOR;
   if (scopes.length === 0) throw new AppError("FORBIDDEN", "operators and nodes only");
-  if (!scopes.some((s) => c.scopes.includes(s))) throw new AppError("FORBIDDEN", `scope ${scopes.join(" or ")} required`);
+  if (!scopes.some((s) => c.scopes.includes(s)))
+    throw new AppError("FORBIDDEN", `scope ${scopes.join(" or ")} required`);
   return c.subject;
 }
 

@@ -27,14 +27,21 @@ export function negotiateMediaType(header: string | undefined, accepted: readonl
     const eq = p.indexOf("=");
     if (eq === -1) continue;
     const name = p.slice(0, eq).trim().toLowerCase();
-    const value = p.slice(eq + 1).trim().replace(/^"(.*)"$/, "$1").toLowerCase();
-    if (name === "charset" && value !== "utf-8" && value !== "utf8") throw refuse(`charset ${JSON.stringify(value).slice(0, 40)} is not supported (UTF-8 only)`);
+    const value = p
+      .slice(eq + 1)
+      .trim()
+      .replace(/^"(.*)"$/, "$1")
+      .toLowerCase();
+    if (name === "charset" && value !== "utf-8" && value !== "utf8")
+      throw refuse(`charset ${JSON.stringify(value).slice(0, 40)} is not supported (UTF-8 only)`);
   }
   let media: MediaType | undefined;
   if (type === "application/json" || /^application\/[a-z0-9.+-]+\+json$/.test(type)) media = "application/json";
-  else if (type === "application/xml" || type === "text/xml" || /^application\/[a-z0-9.+-]+\+xml$/.test(type)) media = "application/xml";
+  else if (type === "application/xml" || type === "text/xml" || /^application\/[a-z0-9.+-]+\+xml$/.test(type))
+    media = "application/xml";
   else if (type === "application/x-www-form-urlencoded") media = "application/x-www-form-urlencoded";
-  if (!media || !accepted.includes(media)) throw refuse(`Content-Type ${JSON.stringify(type.slice(0, 80))} is not accepted`);
+  if (!media || !accepted.includes(media))
+    throw refuse(`Content-Type ${JSON.stringify(type.slice(0, 80))} is not accepted`);
   return media;
 }
 
@@ -53,7 +60,10 @@ export function readBody(req: IncomingMessage, limit: number, timeoutMs: number)
   const declared = req.headers["content-length"];
   if (declared !== undefined) {
     const n = Number(declared);
-    if (n > limit) return Promise.reject(new AppError("PAYLOAD_TOO_LARGE", `request body of ${n} bytes exceeds the limit of ${limit} bytes`));
+    if (n > limit)
+      return Promise.reject(
+        new AppError("PAYLOAD_TOO_LARGE", `request body of ${n} bytes exceeds the limit of ${limit} bytes`),
+      );
   }
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -78,7 +88,10 @@ export function readBody(req: IncomingMessage, limit: number, timeoutMs: number)
     const onEnd = () => finish(null);
     const onError = () => finish(new AppError("BAD_REQUEST", "request body could not be read"));
     const onAborted = () => finish(new AppError("BAD_REQUEST", "request body was cut off"));
-    const timer = setTimeout(() => finish(new AppError("REQUEST_TIMEOUT", `request body did not arrive within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new AppError("REQUEST_TIMEOUT", `request body did not arrive within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     req.on("data", onData);
     req.on("end", onEnd);
     req.on("error", onError);
@@ -134,14 +147,17 @@ export function decodeBody(buf: Buffer, media: MediaType, keepRaw: boolean): Dec
       } catch (err) {
         throw new AppError("INVALID_JSON", `request body is not valid JSON: ${(err as Error).message.slice(0, 200)}`);
       }
-      if (jsonDepth(body) > MAX_JSON_DEPTH) throw new AppError("INVALID_JSON", `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+      if (jsonDepth(body) > MAX_JSON_DEPTH)
+        throw new AppError("INVALID_JSON", `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
       return keepRaw ? { body, raw } : { body };
     }
     case "application/xml": {
       const res = XMLValidator.validate(unbommed, { allowBooleanAttributes: true });
       if (res !== true) {
         const { msg, line, col } = res.err;
-        throw new AppError("INVALID_XML", "request body is not well-formed XML", [{ path: `line ${line}, column ${col}`, message: msg.slice(0, 200) }]);
+        throw new AppError("INVALID_XML", "request body is not well-formed XML", [
+          { path: `line ${line}, column ${col}`, message: msg.slice(0, 200) },
+        ]);
       }
       return { raw };
     }

@@ -41,7 +41,8 @@ export interface CallerClaims {
 }
 
 /** The outcome of a verification: the caller, or why there is none. */
-export type CallerCheck = { readonly ok: true; readonly caller: Caller } | { readonly ok: false; readonly reason: string };
+export type CallerCheck =
+  { readonly ok: true; readonly caller: Caller } | { readonly ok: false; readonly reason: string };
 
 /** Signs and verifies caller assertions of one cluster (secret) and namespace. */
 export interface CallerTokens {
@@ -94,7 +95,8 @@ export function createCallerTokens(secret: string, namespace: string): CallerTok
   }
 
   function bound(caller: Caller, requestId: string | null | undefined): CallerCheck {
-    if (caller.requestId !== undefined && caller.requestId !== requestId) return { ok: false, reason: "another request's assertion" };
+    if (caller.requestId !== undefined && caller.requestId !== requestId)
+      return { ok: false, reason: "another request's assertion" };
     return { ok: true, caller };
   }
 
@@ -103,7 +105,11 @@ export function createCallerTokens(secret: string, namespace: string): CallerTok
       const ttl = claims.ttlSec ?? CALLER_TTL_SEC;
       const now = Math.floor(Date.now() / 1000);
       const scopes = [...(claims.scopes ?? [])];
-      const token = await new SignJWT({ knd: claims.kind, scp: scopes, ...(claims.requestId !== undefined ? { rid: claims.requestId } : {}) })
+      const token = await new SignJWT({
+        knd: claims.kind,
+        scp: scopes,
+        ...(claims.requestId !== undefined ? { rid: claims.requestId } : {}),
+      })
         .setProtectedHeader({ alg: "HS256", typ: TYP })
         .setSubject(claims.subject)
         .setIssuer(ISSUER)
@@ -112,7 +118,13 @@ export function createCallerTokens(secret: string, namespace: string): CallerTok
         .setExpirationTime(now + ttl)
         .sign(key);
       // What this process signed it need not verify again.
-      remember(token, { kind: claims.kind, subject: claims.subject, scopes, expiresAt: (now + ttl) * 1000, ...(claims.requestId !== undefined ? { requestId: claims.requestId } : {}) });
+      remember(token, {
+        kind: claims.kind,
+        subject: claims.subject,
+        scopes,
+        expiresAt: (now + ttl) * 1000,
+        ...(claims.requestId !== undefined ? { requestId: claims.requestId } : {}),
+      });
       return token;
     },
 
@@ -126,12 +138,32 @@ export function createCallerTokens(secret: string, namespace: string): CallerTok
         return { ok: false, reason: "expired" };
       }
       try {
-        const { payload } = await jwtVerify(token, key, { algorithms: ["HS256"], typ: TYP, issuer: ISSUER, audience: namespace, clockTolerance: SKEW_SEC, requiredClaims: ["sub", "exp", "iat"] });
-        const { knd, scp, rid, sub, exp } = payload as { knd?: unknown; scp?: unknown; rid?: unknown; sub?: unknown; exp?: unknown };
-        if (!isCallerKind(knd) || typeof sub !== "string" || sub === "" || typeof exp !== "number") return { ok: false, reason: "malformed" };
+        const { payload } = await jwtVerify(token, key, {
+          algorithms: ["HS256"],
+          typ: TYP,
+          issuer: ISSUER,
+          audience: namespace,
+          clockTolerance: SKEW_SEC,
+          requiredClaims: ["sub", "exp", "iat"],
+        });
+        const { knd, scp, rid, sub, exp } = payload as {
+          knd?: unknown;
+          scp?: unknown;
+          rid?: unknown;
+          sub?: unknown;
+          exp?: unknown;
+        };
+        if (!isCallerKind(knd) || typeof sub !== "string" || sub === "" || typeof exp !== "number")
+          return { ok: false, reason: "malformed" };
         if (!Array.isArray(scp) || !scp.every((s) => typeof s === "string")) return { ok: false, reason: "malformed" };
         if (rid !== undefined && typeof rid !== "string") return { ok: false, reason: "malformed" };
-        const caller: Caller = { kind: knd, subject: sub, scopes: scp, expiresAt: exp * 1000, ...(typeof rid === "string" ? { requestId: rid } : {}) };
+        const caller: Caller = {
+          kind: knd,
+          subject: sub,
+          scopes: scp,
+          expiresAt: exp * 1000,
+          ...(typeof rid === "string" ? { requestId: rid } : {}),
+        };
         remember(token, caller);
         return bound(caller, requestId);
       } catch (err) {
@@ -162,8 +194,13 @@ export function callerTokens(secret: string, namespace: string): CallerTokens {
  * Moleculer broker): `broker.call(action, params, { meta: await operatorMeta(config) })`.
  * A broker built with `brokerOptions` signs its own calls and needs none.
  */
-export async function operatorMeta(config: { readonly namespace: string; readonly cluster: { readonly secret: string } }, who = "operator"): Promise<{ caller: string }> {
-  return { caller: await callerTokens(config.cluster.secret, config.namespace).sign({ kind: "operator", subject: who }) };
+export async function operatorMeta(
+  config: { readonly namespace: string; readonly cluster: { readonly secret: string } },
+  who = "operator",
+): Promise<{ caller: string }> {
+  return {
+    caller: await callerTokens(config.cluster.secret, config.namespace).sign({ kind: "operator", subject: who }),
+  };
 }
 
 const verified = new WeakMap<object, Caller>();

@@ -58,7 +58,8 @@ export function proxyItemProblem(item: string): string | undefined {
   if (slash === -1) return undefined;
   const bits = item.slice(slash + 1);
   const max = net.isIP(addr) === 4 ? 32 : 128;
-  if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) return `${JSON.stringify(item)} has an invalid prefix length (0-${max})`;
+  if (!/^\d{1,3}$/.test(bits) || Number(bits) > max)
+    return `${JSON.stringify(item)} has an invalid prefix length (0-${max})`;
   return undefined;
 }
 
@@ -94,7 +95,11 @@ function forwardedIp(item: string): string | undefined {
  * malformed item ends the walk at the trusted hop that passed it on (so garbage cannot mint
  * fresh identities). Undefined only when the socket has no address (it has closed).
  */
-export function clientIp(socketIp: string | undefined, forwardedFor: string | string[] | undefined, proxies: ProxyList): string | undefined {
+export function clientIp(
+  socketIp: string | undefined,
+  forwardedFor: string | string[] | undefined,
+  proxies: ProxyList,
+): string | undefined {
   let current = normalizeIp(socketIp);
   if (!current || proxies.empty || forwardedFor === undefined || !proxies.has(current)) return current;
   const items = (Array.isArray(forwardedFor) ? forwardedFor.join(",") : forwardedFor).split(",");

@@ -96,7 +96,14 @@ function detailsOf(err: Record<string, unknown>): ErrorDetail[] | undefined {
 /** Maps anything thrown to the answer the gateway gives. */
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof AppError) {
-    return { status: err.status, code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}), ...(err.headers ? { headers: err.headers } : {}), cause: err };
+    return {
+      status: err.status,
+      code: err.code,
+      message: err.message,
+      ...(err.details ? { details: err.details } : {}),
+      ...(err.headers ? { headers: err.headers } : {}),
+      cause: err,
+    };
   }
   if (typeof err === "object" && err !== null) {
     const e = err as Record<string, unknown>;
@@ -105,8 +112,10 @@ export function toHttpError(err: unknown): HttpError {
     // An AppError thrown on another node arrives as a plain error with its string code.
     if (isErrorCode(e["code"])) code = e["code"];
     // Moleculer's own types first: its REQUEST_TIMEOUT is the gateway's 504, not a client's 408.
-    else if (typeof e["type"] === "string") code = MOLECULER_TYPES[e["type"]] ?? (isErrorCode(e["type"]) ? e["type"] : undefined);
-    if (!code && typeof e["code"] === "number") code = STATUS_CODES[e["code"]] ?? (e["code"] >= 400 && e["code"] < 500 ? "BAD_REQUEST" : undefined);
+    else if (typeof e["type"] === "string")
+      code = MOLECULER_TYPES[e["type"]] ?? (isErrorCode(e["type"]) ? e["type"] : undefined);
+    if (!code && typeof e["code"] === "number")
+      code = STATUS_CODES[e["code"]] ?? (e["code"] >= 400 && e["code"] < 500 ? "BAD_REQUEST" : undefined);
     if (!code && typeof e["status"] === "number") code = STATUS_CODES[e["status"]];
     if (code) {
       const status = ErrorCodes[code];
@@ -117,7 +126,9 @@ export function toHttpError(err: unknown): HttpError {
         code,
         message: safe ? message : "internal error",
         ...(details && status < 500 ? { details } : {}),
-        ...(typeof e["headers"] === "object" && e["headers"] !== null && !Array.isArray(e["headers"]) ? { headers: e["headers"] as Record<string, string> } : {}),
+        ...(typeof e["headers"] === "object" && e["headers"] !== null && !Array.isArray(e["headers"])
+          ? { headers: e["headers"] as Record<string, string> }
+          : {}),
         cause: err,
       };
     }

@@ -19,7 +19,18 @@ export type {
   AuthenticatedClient,
 } from "./routes";
 export { SCOPE_PATTERN, checkRouteTable, toColonPath, toOpenApiPath } from "./routes";
-export { clientOf, callerOf, requireClient, requireScope, requireCaller, requireOperator, requireNodeOrOperator, hasScope, assertOwner, OPERATOR } from "./access";
+export {
+  clientOf,
+  callerOf,
+  requireClient,
+  requireScope,
+  requireCaller,
+  requireOperator,
+  requireNodeOrOperator,
+  hasScope,
+  assertOwner,
+  OPERATOR,
+} from "./access";
 export { callerTokens, operatorMeta, type Caller, type CallerKind, type CallerTokens } from "./caller";
 export { toHttpError, errorBody, ERROR_BODY_SCHEMA, type ErrorBody, type HttpError } from "./errors";
 export { buildOpenApi, missingFromOpenApi, type OpenApiDocument } from "./openapi";

@@ -18,12 +18,19 @@ export interface GatewayMetrics {
 }
 
 function counter(registry: Registry, name: string, help: string, labelNames: string[]): Counter<string> {
-  return (registry.getSingleMetric(name) as Counter<string> | undefined) ?? new Counter({ name, help, labelNames, registers: [registry] });
+  return (
+    (registry.getSingleMetric(name) as Counter<string> | undefined) ??
+    new Counter({ name, help, labelNames, registers: [registry] })
+  );
 }
 
 /** Registers (once per registry) and returns the gateway's metrics. */
 export function gatewayMetrics(registry: Registry): GatewayMetrics {
-  const requests = counter(registry, "http_requests_total", "HTTP requests answered by the gateway", ["route", "method", "status"]);
+  const requests = counter(registry, "http_requests_total", "HTTP requests answered by the gateway", [
+    "route",
+    "method",
+    "status",
+  ]);
   const duration =
     (registry.getSingleMetric("http_request_duration_seconds") as Histogram<string> | undefined) ??
     new Histogram({
@@ -33,9 +40,21 @@ export function gatewayMetrics(registry: Registry): GatewayMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     });
-  const cache = counter(registry, "gateway_auth_lookups_total", "Credential lookups by the layer that answered", ["layer"]);
-  const throttled = counter(registry, "gateway_throttled_total", "Requests refused by a per-IP limit or the Redis-down policy", ["limit"]);
-  const refused = counter(registry, "gateway_connections_refused_total", "Connections destroyed by the per-IP connection cap", []);
+  const cache = counter(registry, "gateway_auth_lookups_total", "Credential lookups by the layer that answered", [
+    "layer",
+  ]);
+  const throttled = counter(
+    registry,
+    "gateway_throttled_total",
+    "Requests refused by a per-IP limit or the Redis-down policy",
+    ["limit"],
+  );
+  const refused = counter(
+    registry,
+    "gateway_connections_refused_total",
+    "Connections destroyed by the per-IP connection cap",
+    [],
+  );
   const METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]);
   return {
     observe(route, method, status, seconds) {

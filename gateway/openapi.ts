@@ -52,12 +52,24 @@ function parameters(r: RouteSpec): unknown[] {
   const pprops = (r.params?.["properties"] ?? {}) as Record<string, JsonSchema>;
   for (const name of pathParamNames(r.path)) {
     const schema = pprops[name] ?? { type: "string" };
-    out.push({ name, in: "path", required: true, schema, ...(typeof schema["description"] === "string" ? { description: schema["description"] } : {}) });
+    out.push({
+      name,
+      in: "path",
+      required: true,
+      schema,
+      ...(typeof schema["description"] === "string" ? { description: schema["description"] } : {}),
+    });
   }
   const qprops = (r.query?.["properties"] ?? {}) as Record<string, JsonSchema>;
   const qreq = new Set((r.query?.["required"] ?? []) as string[]);
   for (const [name, schema] of Object.entries(qprops)) {
-    out.push({ name, in: "query", required: qreq.has(name), schema, ...(typeof schema["description"] === "string" ? { description: schema["description"] } : {}) });
+    out.push({
+      name,
+      in: "query",
+      required: qreq.has(name),
+      schema,
+      ...(typeof schema["description"] === "string" ? { description: schema["description"] } : {}),
+    });
   }
   out.push({ $ref: "#/components/parameters/RequestId" });
   return out;
@@ -67,7 +79,8 @@ function requestBody(r: RouteSpec): unknown {
   const b = r.body!;
   const content: Record<string, unknown> = {};
   for (const ct of b.contentTypes) {
-    if (ct === "application/xml") content[ct] = { schema: { type: "string", description: "An XML document (passed to the service as sent)" } };
+    if (ct === "application/xml")
+      content[ct] = { schema: { type: "string", description: "An XML document (passed to the service as sent)" } };
     else content[ct] = { schema: b.schema ?? {} };
   }
   return { required: b.required !== false, content, ...(b.description ? { description: b.description } : {}) };
@@ -90,8 +103,7 @@ export function buildOpenApi(routes: readonly RouteSpec[], info: OpenApiInfo): O
     for (const s of errorStatuses(r)) {
       if (!(String(s) in responses)) responses[String(s)] = { $ref: `#/components/responses/E${s}` };
     }
-    const security =
-      r.access === "public" ? [] : [{ apiKey: [] }, { oauth2: isScope(r.access) ? [r.access] : [] }];
+    const security = r.access === "public" ? [] : [{ apiKey: [] }, { oauth2: isScope(r.access) ? [r.access] : [] }];
     const op: Record<string, unknown> = {
       operationId: operationId(r),
       summary: r.summary,
@@ -148,7 +160,14 @@ export function buildOpenApi(routes: readonly RouteSpec[], info: OpenApiInfo): O
           flows: {
             clientCredentials: {
               tokenUrl: "/oauth/token",
-              scopes: Object.fromEntries([...scopes].sort().map((s) => [s, s === "admin" ? "Administer clients" : `${s.split(":")[1]} access to ${s.split(":")[0]}`])),
+              scopes: Object.fromEntries(
+                [...scopes]
+                  .sort()
+                  .map((s) => [
+                    s,
+                    s === "admin" ? "Administer clients" : `${s.split(":")[1]} access to ${s.split(":")[0]}`,
+                  ]),
+              ),
             },
           },
         },
@@ -162,7 +181,10 @@ export function buildOpenApi(routes: readonly RouteSpec[], info: OpenApiInfo): O
  * The served routes (method + path, either `{id}` or `:id` style) that the document does not
  * describe, as "GET /path" lines. Empty when everything served is documented.
  */
-export function missingFromOpenApi(served: readonly { method: string; path: string }[], doc: OpenApiDocument): string[] {
+export function missingFromOpenApi(
+  served: readonly { method: string; path: string }[],
+  doc: OpenApiDocument,
+): string[] {
   const missing: string[] = [];
   for (const s of served) {
     const path = toOpenApiPath(s.path);

@@ -178,11 +178,14 @@ export function checkRouteTable(routes: readonly RouteSpec[]): string[] {
       problems.push(`${key}: a path starts with "/" and does not end with one`);
     } else {
       for (const seg of r.path.split("/").slice(1)) {
-        if (!LITERAL_SEGMENT.test(seg) && !PARAM_SEGMENT.test(seg)) problems.push(`${key}: bad segment ${JSON.stringify(seg)}`);
+        if (!LITERAL_SEGMENT.test(seg) && !PARAM_SEGMENT.test(seg))
+          problems.push(`${key}: bad segment ${JSON.stringify(seg)}`);
       }
     }
-    if (!/^[A-Za-z$][A-Za-z0-9_$-]*(\.[A-Za-z$][A-Za-z0-9_$-]*)+$/.test(r.action)) problems.push(`${key}: bad action name ${JSON.stringify(r.action)}`);
-    if (isScope(r.access) && !SCOPE_PATTERN.test(r.access)) problems.push(`${key}: bad scope ${JSON.stringify(r.access)}`);
+    if (!/^[A-Za-z$][A-Za-z0-9_$-]*(\.[A-Za-z$][A-Za-z0-9_$-]*)+$/.test(r.action))
+      problems.push(`${key}: bad action name ${JSON.stringify(r.action)}`);
+    if (isScope(r.access) && !SCOPE_PATTERN.test(r.access))
+      problems.push(`${key}: bad scope ${JSON.stringify(r.access)}`);
     const names = pathParamNames(r.path);
     if (names.length > 0) {
       const props = (r.params?.["properties"] ?? {}) as Record<string, unknown>;

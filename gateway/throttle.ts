@@ -54,6 +54,11 @@ export function createIpThrottle(limits: IpThrottleLimits, now: () => number = D
 
 /** The 429 for a refused per-IP check, in the one error shape, with Retry-After (whole seconds). */
 export function ipLimitError(which: IpLimitName, d: BucketDecision): AppError {
-  const what = which === "token" ? "too many token requests from this address" : "too many failed authentications from this address";
-  return new AppError("RATE_LIMITED", `${what}: retry later`, undefined, { "Retry-After": String(Math.max(1, Math.ceil(d.retryAfterMs / 1000))) });
+  const what =
+    which === "token"
+      ? "too many token requests from this address"
+      : "too many failed authentications from this address";
+  return new AppError("RATE_LIMITED", `${what}: retry later`, undefined, {
+    "Retry-After": String(Math.max(1, Math.ceil(d.retryAfterMs / 1000))),
+  });
 }

@@ -16,7 +16,12 @@ export interface RouteValidators {
 }
 
 function newAjv(coerce: boolean): Ajv2020 {
-  const ajv = new Ajv2020({ allErrors: true, strict: false, coerceTypes: coerce ? "array" : false, useDefaults: coerce });
+  const ajv = new Ajv2020({
+    allErrors: true,
+    strict: false,
+    coerceTypes: coerce ? "array" : false,
+    useDefaults: coerce,
+  });
   addFormats(ajv);
   return ajv;
 }
@@ -44,7 +49,8 @@ export function compileValidators(routes: readonly RouteSpec[]): Map<RouteSpec, 
 export function schemaDetails(errors: readonly ErrorObject[] | null | undefined, where: string): ErrorDetail[] {
   return (errors ?? []).slice(0, 20).map((e) => {
     let path = `/${where}${e.instancePath}`;
-    if (e.keyword === "additionalProperties") path += `/${String((e.params as { additionalProperty?: string }).additionalProperty)}`;
+    if (e.keyword === "additionalProperties")
+      path += `/${String((e.params as { additionalProperty?: string }).additionalProperty)}`;
     if (e.keyword === "required") path += `/${String((e.params as { missingProperty?: string }).missingProperty)}`;
     return { path, message: e.message ?? "is invalid" };
   });
@@ -54,8 +60,16 @@ export function schemaDetails(errors: readonly ErrorObject[] | null | undefined,
  * Validates `data` (mutated in place by coercion and defaults) with `validate`; throws AppError
  * `code` naming every problem.
  */
-export function assertValid(validate: ValidateFunction | undefined, data: unknown, where: "params" | "query" | "body", code: ErrorCode): void {
+export function assertValid(
+  validate: ValidateFunction | undefined,
+  data: unknown,
+  where: "params" | "query" | "body",
+  code: ErrorCode,
+): void {
   if (!validate || validate(data)) return;
-  const message = where === "body" ? "request body does not match the schema" : `invalid ${where === "params" ? "path parameter" : "query parameter"}`;
+  const message =
+    where === "body"
+      ? "request body does not match the schema"
+      : `invalid ${where === "params" ? "path parameter" : "query parameter"}`;
   throw new AppError(code, message, schemaDetails(validate.errors, where));
 }

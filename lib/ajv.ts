@@ -30,7 +30,7 @@ export const MAX_FORMAT_LENGTH = 8192;
 
 /** Formats an "untrusted" Ajv leaves out, with the reason (see the module doc). */
 export const EXCLUDED_FORMATS: Readonly<Partial<Record<FormatName, string>>> = {
-  url: "its validator backtracks quadratically on long input; use \"uri\"",
+  url: 'its validator backtracks quadratically on long input; use "uri"',
 };
 
 /** A compiled pattern that matches in time linear in its input. */
@@ -55,7 +55,12 @@ export class UnsupportedPatternError extends Error {
   }
 }
 
-const FLAG_BITS: Readonly<Record<string, number>> = { i: RE2JS.CASE_INSENSITIVE, m: RE2JS.MULTILINE, s: RE2JS.DOTALL, u: 0 };
+const FLAG_BITS: Readonly<Record<string, number>> = {
+  i: RE2JS.CASE_INSENSITIVE,
+  m: RE2JS.MULTILINE,
+  s: RE2JS.DOTALL,
+  u: 0,
+};
 
 /**
  * Compiles an ECMAScript pattern (as JSON Schema's `pattern` means it) for RE2: the syntax is
@@ -75,17 +80,23 @@ export function compileLinearRegExp(pattern: string, flags = ""): LinearRegExp {
   try {
     re = RE2JS.compile(RE2JS.translateRegExp(pattern), bits);
   } catch (err) {
-    throw new UnsupportedPatternError(pattern, (err instanceof Error ? err.message : String(err)).replace(/^error parsing regexp: /, ""));
+    throw new UnsupportedPatternError(
+      pattern,
+      (err instanceof Error ? err.message : String(err)).replace(/^error parsing regexp: /, ""),
+    );
   }
   const text = `/${pattern}/${flags}`;
   return { test: (s: string) => re.test(s), toString: () => text };
 }
 
 /** Ajv's `code.regExp` engine over {@link compileLinearRegExp}. */
-export const linearRegExp: RegExpEngine = Object.assign((pattern: string, flags: string) => compileLinearRegExp(pattern, flags), {
-  // Only used by ajv's standalone code generation, which this project does not use.
-  code: 'require("./lib/ajv").linearRegExp',
-});
+export const linearRegExp: RegExpEngine = Object.assign(
+  (pattern: string, flags: string) => compileLinearRegExp(pattern, flags),
+  {
+    // Only used by ajv's standalone code generation, which this project does not use.
+    code: 'require("./lib/ajv").linearRegExp',
+  },
+);
 
 type StringValidate = (s: string) => boolean;
 
@@ -135,7 +146,13 @@ function addLinearUniqueItems(ajv: Ajv2020): void {
         const key = canonicalJson(data[i]);
         const j = seen.get(key);
         if (j !== undefined) {
-          validate.errors = [{ keyword: "uniqueItems", params: { i, j }, message: `must NOT have duplicate items (items ## ${j} and ${i} are identical)` }];
+          validate.errors = [
+            {
+              keyword: "uniqueItems",
+              params: { i, j },
+              message: `must NOT have duplicate items (items ## ${j} and ${i} are identical)`,
+            },
+          ];
           return false;
         }
         seen.set(key, i);

@@ -29,7 +29,18 @@ export const DEV_EGRESS_ALLOW: readonly string[] = ["localhost", "127.0.0.0/8", 
  * suffixes, cloud metadata services (`metadata.google.internal`), Kubernetes service names.
  */
 const LOCAL_SUFFIXES: readonly string[] = [
-  "localhost", "local", "localdomain", "internal", "intranet", "private", "corp", "home", "lan", "home.arpa", "arpa", "svc",
+  "localhost",
+  "local",
+  "localdomain",
+  "internal",
+  "intranet",
+  "private",
+  "corp",
+  "home",
+  "lan",
+  "home.arpa",
+  "arpa",
+  "svc",
 ];
 const METADATA_NAMES = new Set(["metadata.google.internal", "metadata.goog", "metadata", "instance-data"]);
 

@@ -62,7 +62,10 @@ export class AppError extends Error {
 
 /** A failure that will not go away by retrying (bad input, business refusal): DLQ or terminate. */
 export class TerminalError extends Error {
-  constructor(message: string, readonly reason?: string) {
+  constructor(
+    message: string,
+    readonly reason?: string,
+  ) {
     super(message);
     this.name = "TerminalError";
   }
@@ -70,7 +73,10 @@ export class TerminalError extends Error {
 
 /** A failure that may go away: retry after `retryAfterMs` (or the caller's backoff). */
 export class RetryableError extends Error {
-  constructor(message: string, readonly retryAfterMs?: number) {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
     super(message);
     this.name = "RetryableError";
   }

@@ -57,7 +57,11 @@ export function httpRequest(url: string, opts: HttpRequestOptions = {}): Promise
     const lib = u.protocol === "https:" ? https : http;
     const req = lib.request(
       u,
-      { method: opts.method ?? "GET", headers, agent: u.protocol === "https:" ? (opts.agents?.https ?? httpsAgent) : (opts.agents?.http ?? httpAgent) },
+      {
+        method: opts.method ?? "GET",
+        headers,
+        agent: u.protocol === "https:" ? (opts.agents?.https ?? httpsAgent) : (opts.agents?.http ?? httpAgent),
+      },
       (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
@@ -70,7 +74,9 @@ export function httpRequest(url: string, opts: HttpRequestOptions = {}): Promise
           }
           chunks.push(c);
         });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }),
+        );
         res.on("error", reject);
       },
     );
@@ -86,7 +92,12 @@ export function httpRequest(url: string, opts: HttpRequestOptions = {}): Promise
 export function reasonOf(res: HttpResponse): string {
   try {
     const v = JSON.parse(res.text) as { reason?: unknown; message?: unknown };
-    const r = typeof v.reason === "string" && v.reason !== "" ? v.reason : typeof v.message === "string" && v.message !== "" ? v.message : null;
+    const r =
+      typeof v.reason === "string" && v.reason !== ""
+        ? v.reason
+        : typeof v.message === "string" && v.message !== ""
+          ? v.message
+          : null;
     if (r) return r.slice(0, 1000);
   } catch {
     // not JSON

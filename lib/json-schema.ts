@@ -52,12 +52,26 @@ export type Infer<S> = S extends Schema<infer T> ? T : never;
 type Common = { readonly description?: string; readonly xml?: XmlAnnotation };
 
 /** A string; every string has a `maxLength` (default 200) so no field can carry 60 KB. */
-export function str(opts: Common & { readonly minLength?: number; readonly maxLength?: number; readonly pattern?: string; readonly format?: string } = {}): Schema<string> {
+export function str(
+  opts: Common & {
+    readonly minLength?: number;
+    readonly maxLength?: number;
+    readonly pattern?: string;
+    readonly format?: string;
+  } = {},
+): Schema<string> {
   return { schema: { type: "string", maxLength: 200, ...opts } };
 }
 
 /** A finite number; amounts use `multipleOf: 0.01`. */
-export function num(opts: Common & { readonly minimum?: number; readonly maximum?: number; readonly exclusiveMinimum?: number; readonly multipleOf?: number } = {}): Schema<number> {
+export function num(
+  opts: Common & {
+    readonly minimum?: number;
+    readonly maximum?: number;
+    readonly exclusiveMinimum?: number;
+    readonly multipleOf?: number;
+  } = {},
+): Schema<number> {
   return { schema: { type: "number", ...opts } };
 }
 
@@ -82,7 +96,10 @@ export function oneOf<const V extends readonly string[]>(values: V, opts: Common
 }
 
 /** An array of `item` (default at most 1,000 items). */
-export function arr<T>(item: Schema<T>, opts: Common & { readonly minItems?: number; readonly maxItems?: number } = {}): Schema<T[]> {
+export function arr<T>(
+  item: Schema<T>,
+  opts: Common & { readonly minItems?: number; readonly maxItems?: number } = {},
+): Schema<T[]> {
   return { schema: { type: "array", items: item.schema, maxItems: 1000, ...opts } };
 }
 

@@ -38,11 +38,26 @@ export interface SchemaLimits {
 }
 
 /** Defaults sized for schemas registered at run time: room for large real schemas, none for blow-ups. */
-export const DEFAULT_SCHEMA_LIMITS: SchemaLimits = { maxBytes: 64 * 1024, maxDepth: 64, maxKeywords: 4000, maxPatternProperties: 64, maxDataDepth: 32, maxApplications: 10_000 };
+export const DEFAULT_SCHEMA_LIMITS: SchemaLimits = {
+  maxBytes: 64 * 1024,
+  maxDepth: 64,
+  maxKeywords: 4000,
+  maxPatternProperties: 64,
+  maxDataDepth: 32,
+  maxApplications: 10_000,
+};
 
 /** Keywords whose value is one subschema, applied to the same value (in place) or to its parts. */
 const ONE_IN_PLACE = ["not", "if", "then", "else"];
-const ONE_DESCEND = ["items", "additionalItems", "contains", "additionalProperties", "propertyNames", "unevaluatedItems", "unevaluatedProperties"];
+const ONE_DESCEND = [
+  "items",
+  "additionalItems",
+  "contains",
+  "additionalProperties",
+  "propertyNames",
+  "unevaluatedItems",
+  "unevaluatedProperties",
+];
 /** Keywords whose value is an array of subschemas. */
 const ARRAY_IN_PLACE = ["allOf", "anyOf", "oneOf"];
 const ARRAY_DESCEND = ["prefixItems", "items"];
@@ -96,7 +111,8 @@ class Walker {
 
   /** The node of the schema at `pointer` (boolean schemas are leaves; non-schemas are left to ajv). */
   node(schema: unknown, pointer: string): Node {
-    if (typeof schema !== "object" || schema === null || Array.isArray(schema)) return { pointer, inPlace: [], descend: [] };
+    if (typeof schema !== "object" || schema === null || Array.isArray(schema))
+      return { pointer, inPlace: [], descend: [] };
     const known = this.nodes.get(schema);
     if (known) return known;
     const node: Node = { pointer, inPlace: [], descend: [] };
@@ -110,7 +126,8 @@ class Walker {
     for (const k of ONE_NONE) if (k in s) this.node(s[k], at(k));
     const each = (k: string, into: Node[] | null): void => {
       const v = s[k];
-      if (Array.isArray(v)) v.forEach((sub, i) => (into ? into.push(this.node(sub, `${at(k)}/${i}`)) : this.node(sub, `${at(k)}/${i}`)));
+      if (Array.isArray(v))
+        v.forEach((sub, i) => (into ? into.push(this.node(sub, `${at(k)}/${i}`)) : this.node(sub, `${at(k)}/${i}`)));
     };
     for (const k of ARRAY_IN_PLACE) each(k, node.inPlace);
     for (const k of ARRAY_DESCEND) each(k, node.descend);
@@ -141,13 +158,14 @@ class Walker {
     if ("$ref" in s) {
       const ref = s["$ref"];
       if (typeof ref !== "string" || (ref !== "#" && !ref.startsWith("#/"))) {
-        this.problem(`${pointer}/$ref`, "only local references (\"#\" or \"#/...\") are supported");
+        this.problem(`${pointer}/$ref`, 'only local references ("#" or "#/...") are supported');
       } else {
         node.ref = ref;
         this.unresolved.push(node);
       }
     }
-    for (const k of ["$dynamicRef", "$recursiveRef"]) if (k in s) this.problem(`${pointer}/${k}`, "is not supported: use $ref");
+    for (const k of ["$dynamicRef", "$recursiveRef"])
+      if (k in s) this.problem(`${pointer}/${k}`, "is not supported: use $ref");
     if ("$id" in s && s !== this.root) this.problem(`${pointer}/$id`, "is only supported at the root of the schema");
   }
 
@@ -155,7 +173,10 @@ class Walker {
     try {
       compileLinearRegExp(pattern, "u");
     } catch (err) {
-      this.problem(pointer, err instanceof UnsupportedPatternError ? err.message : `pattern ${JSON.stringify(pattern)} is invalid`);
+      this.problem(
+        pointer,
+        err instanceof UnsupportedPatternError ? err.message : `pattern ${JSON.stringify(pattern)} is invalid`,
+      );
     }
   }
 
@@ -164,7 +185,8 @@ class Walker {
     for (let node = this.unresolved.pop(); node; node = this.unresolved.pop()) {
       const ref = node.ref!;
       const target = this.resolve(ref);
-      if (target === undefined) this.problem(`${node.pointer}/$ref`, `${JSON.stringify(ref)} does not resolve in this schema`);
+      if (target === undefined)
+        this.problem(`${node.pointer}/$ref`, `${JSON.stringify(ref)} does not resolve in this schema`);
       else node.inPlace.push(this.node(target, ref.slice(1)));
     }
   }
@@ -250,10 +272,15 @@ function maxApplications(root: Node, order: readonly Node[], maxDataDepth: numbe
  * Problems of a schema from outside against `limits` (empty when it may be compiled), with JSON
  * pointers under `base` (see the module doc); at most 20.
  */
-export function schemaLimitProblems(schema: unknown, limits: SchemaLimits = DEFAULT_SCHEMA_LIMITS, base = ""): ErrorDetail[] {
+export function schemaLimitProblems(
+  schema: unknown,
+  limits: SchemaLimits = DEFAULT_SCHEMA_LIMITS,
+  base = "",
+): ErrorDetail[] {
   const at = base || "/";
   if (typeof schema === "boolean") return [];
-  if (typeof schema !== "object" || schema === null || Array.isArray(schema)) return [{ path: at, message: "must be a JSON Schema object" }];
+  if (typeof schema !== "object" || schema === null || Array.isArray(schema))
+    return [{ path: at, message: "must be a JSON Schema object" }];
   const bytes = Buffer.byteLength(JSON.stringify(schema), "utf8");
   if (bytes > limits.maxBytes) return [{ path: at, message: `is ${bytes} bytes; at most ${limits.maxBytes}` }];
   const depth = jsonDepth(schema, limits.maxDepth);
@@ -261,16 +288,31 @@ export function schemaLimitProblems(schema: unknown, limits: SchemaLimits = DEFA
   const w = new Walker(schema, base);
   const root = w.node(schema, "");
   w.resolveRefs();
-  if (w.keywords > limits.maxKeywords) w.problems.push({ path: at, message: `has ${w.keywords} keywords; at most ${limits.maxKeywords}` });
+  if (w.keywords > limits.maxKeywords)
+    w.problems.push({ path: at, message: `has ${w.keywords} keywords; at most ${limits.maxKeywords}` });
   if (w.patternProperties > limits.maxPatternProperties) {
-    w.problems.push({ path: at, message: `has ${w.patternProperties} patternProperties patterns; at most ${limits.maxPatternProperties}` });
+    w.problems.push({
+      path: at,
+      message: `has ${w.patternProperties} patternProperties patterns; at most ${limits.maxPatternProperties}`,
+    });
   }
   if (w.problems.length > 0) return w.problems;
   const o = inPlaceOrder(root);
-  if ("cycle" in o) return [{ path: `${base}${o.cycle}`, message: "is part of a $ref cycle that never goes into the data: validation would not end" }];
+  if ("cycle" in o)
+    return [
+      {
+        path: `${base}${o.cycle}`,
+        message: "is part of a $ref cycle that never goes into the data: validation would not end",
+      },
+    ];
   const n = maxApplications(root, o.order, limits.maxDataDepth, limits.maxApplications);
   if (n > limits.maxApplications) {
-    return [{ path: at, message: `applies more than ${limits.maxApplications} subschemas to one level of a document once its $refs are expanded; at most ${limits.maxApplications}` }];
+    return [
+      {
+        path: at,
+        message: `applies more than ${limits.maxApplications} subschemas to one level of a document once its $refs are expanded; at most ${limits.maxApplications}`,
+      },
+    ];
   }
   return [];
 }

@@ -80,7 +80,8 @@ export function masterKeyId(keyB64: string): string {
 
 function decodeKey(keyB64: string): Buffer {
   const k = Buffer.from(keyB64, "base64");
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(keyB64) || k.length !== 32) throw new Error("a master key must be the base64 of exactly 32 bytes");
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(keyB64) || k.length !== 32)
+    throw new Error("a master key must be the base64 of exactly 32 bytes");
   return k;
 }
 

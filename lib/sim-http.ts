@@ -35,7 +35,11 @@ export function send(res: ServerResponse, status: number, body?: unknown, header
 }
 
 /** Starts `server` on host:port (0: any free port); `close` also drops open keep-alive sockets. */
-export async function listen(server: Server, port: number, host: string): Promise<{ port: number; close(): Promise<void> }> {
+export async function listen(
+  server: Server,
+  port: number,
+  host: string,
+): Promise<{ port: number; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   server.on("connection", (s: Socket) => {
     sockets.add(s);
@@ -66,7 +70,12 @@ export async function configRoute<C>(
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
-  cfg: { get(): C; merge(current: C, patch: unknown): { config: C } | { problems: string[] }; set(next: C): void; maxBytes: number },
+  cfg: {
+    get(): C;
+    merge(current: C, patch: unknown): { config: C } | { problems: string[] };
+    set(next: C): void;
+    maxBytes: number;
+  },
 ): Promise<boolean> {
   if (url.pathname !== "/admin/config") return false;
   if (req.method === "GET") {
@@ -107,7 +116,12 @@ export function draw(r: MsRange, random: () => number = Math.random): number {
  * the environment variable `name`, the same shape as for `PUT /admin/config`) merged in by
  * `merge`. Throws, naming `name`, when `raw` is not JSON or the patch is invalid.
  */
-export function initialSimConfig<C>(name: string, raw: string | undefined, defaults: C, merge: (current: C, patch: unknown) => { config: C } | { problems: string[] }): C {
+export function initialSimConfig<C>(
+  name: string,
+  raw: string | undefined,
+  defaults: C,
+  merge: (current: C, patch: unknown) => { config: C } | { problems: string[] },
+): C {
   if (!raw) return defaults;
   let patch: unknown;
   try {

@@ -32,9 +32,16 @@ function pointer(path: string, key: string): string {
 }
 
 /** The problems of one string (a value or a key) at `path`. */
-function stringProblems(s: string, path: string, what: "string" | "key", rules: StorableRules, out: ErrorDetail[]): void {
+function stringProblems(
+  s: string,
+  path: string,
+  what: "string" | "key",
+  rules: StorableRules,
+  out: ErrorDetail[],
+): void {
   if (hasLoneSurrogate(s)) out.push({ path, message: `${what} contains a lone UTF-16 surrogate` });
-  if (rules.refuseNul === true && hasNul(s)) out.push({ path, message: `${what} contains the NUL character (\\u0000), which cannot be stored` });
+  if (rules.refuseNul === true && hasNul(s))
+    out.push({ path, message: `${what} contains the NUL character (\\u0000), which cannot be stored` });
 }
 
 /**
@@ -50,7 +57,8 @@ export function roundTripProblems(value: unknown, base: string, r: StorableRules
     const [v, path, depth] = stack.pop()!;
     if (typeof v === "number") {
       if (!Number.isFinite(v)) out.push({ path, message: "number is out of range (not finite)" });
-      else if (Number.isInteger(v) && !Number.isSafeInteger(v)) out.push({ path, message: "integer beyond 2^53 loses precision: send it as a string" });
+      else if (Number.isInteger(v) && !Number.isSafeInteger(v))
+        out.push({ path, message: "integer beyond 2^53 loses precision: send it as a string" });
     } else if (typeof v === "string") {
       stringProblems(v, path, "string", r, out);
     } else if (typeof v === "object" && v !== null) {

@@ -51,7 +51,9 @@ export function jsErrCode(err: unknown): number | undefined {
  */
 export function isWrongLastSequence(err: unknown): err is JetStreamApiError {
   const code = jsErrCode(err);
-  return code === JetStreamApiCodes.StreamWrongLastSequence || code === JetStreamApiCodes.StreamWrongLastSequenceUnknown;
+  return (
+    code === JetStreamApiCodes.StreamWrongLastSequence || code === JetStreamApiCodes.StreamWrongLastSequenceUnknown
+  );
 }
 
 /** True when a JetStream API call named a stream that does not exist. */

@@ -53,7 +53,11 @@ export function applyNatsTuning(): TuningReport {
   const proto = ProtocolHandler.prototype as unknown as ProtocolInternals;
   const coalescedWrites = typeof proto.sendCommand === "function" && /queueMicrotask/.test(String(proto.sendCommand));
   if (coalescedWrites) {
-    proto.sendCommand = function sendCommand(this: ProtocolInternals, cmd: string | Uint8Array, ...payloads: Uint8Array[]): void {
+    proto.sendCommand = function sendCommand(
+      this: ProtocolInternals,
+      cmd: string | Uint8Array,
+      ...payloads: Uint8Array[]
+    ): void {
       const buf = typeof cmd === "string" ? TE.encode(cmd) : cmd;
       this.outbound.fill(buf, ...payloads);
       if (this.outbound.size() >= this.pendingLimit) {
@@ -68,7 +72,8 @@ export function applyNatsTuning(): TuningReport {
     };
   }
   const req = RequestOne.prototype as unknown as RequestInternals;
-  const sharedCancelError = typeof req.cancel === "function" && /new errors_1\.RequestError\("cancelled"\)/.test(String(req.cancel));
+  const sharedCancelError =
+    typeof req.cancel === "function" && /new errors_1\.RequestError\("cancelled"\)/.test(String(req.cancel));
   if (sharedCancelError) {
     const cancelled = new RequestError("cancelled");
     req.cancel = function cancel(this: RequestInternals, err?: Error): void {

@@ -27,7 +27,7 @@ export function declareDomains(config: Config, topo: Topology = topology(config.
   return DOMAINS.map((module) => ({
     module: module,
     declared: (module as DomainModule<unknown>).declare(config, topo),
-    hosted: (config.services).includes(module.name),
+    hosted: config.services.includes(module.name),
   }));
 }
 
@@ -42,7 +42,12 @@ export function allRoutes(domains: readonly AssembledDomain[]): RouteSpec[] {
 }
 
 /** The runtime for `config`, with every domain's kinds and jobs; the hosted ones run here. */
-export function assembleRuntime(config: Config, nats: NatsHandles, log: Logger, domains: readonly AssembledDomain[]): Runtime {
+export function assembleRuntime(
+  config: Config,
+  nats: NatsHandles,
+  log: Logger,
+  domains: readonly AssembledDomain[],
+): Runtime {
   const hosted = config.workers ? domains.filter((d) => d.hosted) : [];
   return new Runtime(
     nats,

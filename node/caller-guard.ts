@@ -58,7 +58,11 @@ export function callerGuard(opts: CallerGuardOptions): Middleware {
       .sign({ kind: identity.kind, subject: identity.subject, ttlSec: CALLER_TTL_SEC })
       .then((token) => {
         const now = Date.now();
-        standing = { token, renewAt: now + (CALLER_TTL_SEC * 1000) / 2, expiresAt: now + CALLER_TTL_SEC * 1000 - 5_000 };
+        standing = {
+          token,
+          renewAt: now + (CALLER_TTL_SEC * 1000) / 2,
+          expiresAt: now + CALLER_TTL_SEC * 1000 - 5_000,
+        };
         return token;
       })
       .finally(() => {
@@ -85,7 +89,10 @@ export function callerGuard(opts: CallerGuardOptions): Middleware {
   }
 
   const refuse = (what: string, ctx: Context, reason: string): void => {
-    broker?.logger.warn({ [what]: ctx.action?.name ?? ctx.eventName, from: ctx.nodeID, reason }, `${what} refused: no valid caller assertion`);
+    broker?.logger.warn(
+      { [what]: ctx.action?.name ?? ctx.eventName, from: ctx.nodeID, reason },
+      `${what} refused: no valid caller assertion`,
+    );
   };
 
   const mw = {

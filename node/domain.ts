@@ -105,7 +105,10 @@ export function defineDomain<X = never>(module: DomainModule<X>): DomainModule<X
  * Binds `jobs` to the deps their domain's `start` will return: the runtime sees plain job
  * definitions; a run before `start` returned (it cannot happen: jobs start after services) fails.
  */
-export function bindJobs<X>(jobs: readonly DomainJob<unknown, unknown, X>[], started: () => DomainStarted<X> | undefined): JobDefinition[] {
+export function bindJobs<X>(
+  jobs: readonly DomainJob<unknown, unknown, X>[],
+  started: () => DomainStarted<X> | undefined,
+): JobDefinition[] {
   return jobs.map(({ run, ...rest }) => ({
     ...rest,
     run: (data: unknown, ctx: JobContext) => {

@@ -43,7 +43,8 @@ export function registerRuntimeMetrics(registry: Registry, runtime: Runtime): vo
       // otherwise grow the series count with their clients.
       this.reset();
       const byStream = new Map<string, number>();
-      for (const c of await runtime.consumerStats().catch(() => [])) byStream.set(c.stream, (byStream.get(c.stream) ?? 0) + c.pending + c.ackPending);
+      for (const c of await runtime.consumerStats().catch(() => []))
+        byStream.set(c.stream, (byStream.get(c.stream) ?? 0) + c.pending + c.ackPending);
       for (const [stream, n] of byStream) this.set({ stream }, n);
     },
   });

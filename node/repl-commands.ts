@@ -10,7 +10,11 @@ import type { ConsumerStats, DlqEntry, PartitionOwnership } from "../actors/type
 
 /** Node ids that run the `runtime` service. */
 function runtimeNodes(broker: ServiceBroker): string[] {
-  const nodes = broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true, withActions: false }) as Array<{ name: string; nodeID: string }>;
+  const nodes = broker.registry.getServiceList({
+    onlyAvailable: true,
+    skipInternal: true,
+    withActions: false,
+  }) as Array<{ name: string; nodeID: string }>;
   return [...new Set(nodes.filter((s) => s.name === "runtime").map((s) => s.nodeID))].sort();
 }
 
@@ -21,8 +25,19 @@ export async function partitionsCommand(broker: ServiceBroker): Promise<Partitio
 }
 
 /** Resident actors per kind on every node. */
-export async function actorsCommand(broker: ServiceBroker): Promise<Array<{ node: string; actors: Record<string, number>; heapUsed: number }>> {
-  return Promise.all(runtimeNodes(broker).map((nodeID) => broker.call("runtime.actors", {}, { nodeID }) as Promise<{ node: string; actors: Record<string, number>; heapUsed: number }>));
+export async function actorsCommand(
+  broker: ServiceBroker,
+): Promise<Array<{ node: string; actors: Record<string, number>; heapUsed: number }>> {
+  return Promise.all(
+    runtimeNodes(broker).map(
+      (nodeID) =>
+        broker.call("runtime.actors", {}, { nodeID }) as Promise<{
+          node: string;
+          actors: Record<string, number>;
+          heapUsed: number;
+        }>,
+    ),
+  );
 }
 
 /** Pending, ack-pending and redelivered counts of every consumer. */
@@ -31,17 +46,20 @@ export async function streamsCommand(broker: ServiceBroker): Promise<ConsumerSta
 }
 
 /** Dead letters (optionally filtered by subject pattern). */
-export async function dlqListCommand(broker: ServiceBroker, opts: { filter?: string; limit?: number; afterSeq?: number }): Promise<DlqEntry[]> {
+export async function dlqListCommand(
+  broker: ServiceBroker,
+  opts: { filter?: string; limit?: number; afterSeq?: number },
+): Promise<DlqEntry[]> {
   return (await broker.call("runtime.dlqList", opts)) as DlqEntry[];
 }
 
 /** Replays dead letters by DLQ sequence. */
-export async function dlqReplayCommand(broker: ServiceBroker, opts: { seqs: number[] }): Promise<{ replayed: number[]; missing: number[] }> {
+export async function dlqReplayCommand(
+  broker: ServiceBroker,
+  opts: { seqs: number[] },
+): Promise<{ replayed: number[]; missing: number[] }> {
   return (await broker.call("runtime.dlqReplay", opts)) as { replayed: number[]; missing: number[] };
 }
-
-
-
 
 function print(s: string): void {
   process.stdout.write(`${s}\n`);
@@ -60,7 +78,12 @@ function platformCommands(): ReplCommand[] {
       description: "Who owns which partition of each actor kind",
       action: async (broker, _args, { table }) => {
         const rows = await partitionsCommand(broker);
-        print(table([["kind", "partition", "owner", "desired"], ...rows.map((r) => [r.kind, r.partition, r.owner ?? "-", r.desired ?? "-"])]));
+        print(
+          table([
+            ["kind", "partition", "owner", "desired"],
+            ...rows.map((r) => [r.kind, r.partition, r.owner ?? "-", r.desired ?? "-"]),
+          ]),
+        );
       },
     },
     {
@@ -68,7 +91,12 @@ function platformCommands(): ReplCommand[] {
       description: "Resident actors per kind on each node",
       action: async (broker, _args, { table }) => {
         const rows = await actorsCommand(broker);
-        print(table([["node", "actors", "heap MB"], ...rows.map((r) => [r.node, JSON.stringify(r.actors), (r.heapUsed / 1048576).toFixed(1)])]));
+        print(
+          table([
+            ["node", "actors", "heap MB"],
+            ...rows.map((r) => [r.node, JSON.stringify(r.actors), (r.heapUsed / 1048576).toFixed(1)]),
+          ]),
+        );
       },
     },
     {
@@ -76,7 +104,12 @@ function platformCommands(): ReplCommand[] {
       description: "Pending, ack-pending and redelivered messages per consumer",
       action: async (broker, _args, { table }) => {
         const rows = await streamsCommand(broker);
-        print(table([["stream", "consumer", "pending", "ack pending", "redelivered", "waiting"], ...rows.map((r) => [r.stream, r.consumer, r.pending, r.ackPending, r.redelivered, r.waiting])]));
+        print(
+          table([
+            ["stream", "consumer", "pending", "ack pending", "redelivered", "waiting"],
+            ...rows.map((r) => [r.stream, r.consumer, r.pending, r.ackPending, r.redelivered, r.waiting]),
+          ]),
+        );
       },
     },
     {
@@ -94,7 +127,19 @@ function platformCommands(): ReplCommand[] {
           ...(o["limit"] !== undefined ? { limit: Number(o["limit"]) } : {}),
           ...(o["after"] !== undefined ? { afterSeq: Number(o["after"]) } : {}),
         });
-        print(table([["seq", "original subject", "attempts", "deliveries", "failed at", "error"], ...rows.map((r) => [r.seq, r.originalSubject, r.attempts, r.deliveryCount, r.failedAt, r.error.slice(0, 80)])]));
+        print(
+          table([
+            ["seq", "original subject", "attempts", "deliveries", "failed at", "error"],
+            ...rows.map((r) => [
+              r.seq,
+              r.originalSubject,
+              r.attempts,
+              r.deliveryCount,
+              r.failedAt,
+              r.error.slice(0, 80),
+            ]),
+          ]),
+        );
       },
     },
     {
@@ -102,7 +147,9 @@ function platformCommands(): ReplCommand[] {
       description: "Replay dead letters by sequence: dlq-replay 12 13 14",
       action: async (broker, args) => {
         const raw = args["seqs"];
-        const seqs = (Array.isArray(raw) ? raw : String(raw ?? "").split(/[\s,]+/)).map(Number).filter((n) => Number.isInteger(n) && n > 0);
+        const seqs = (Array.isArray(raw) ? raw : String(raw ?? "").split(/[\s,]+/))
+          .map(Number)
+          .filter((n) => Number.isInteger(n) && n > 0);
         const r = await dlqReplayCommand(broker, { seqs });
         print(`replayed: ${r.replayed.join(", ") || "none"}; missing: ${r.missing.join(", ") || "none"}`);
       },

@@ -16,9 +16,19 @@ function simulatorsNeeded(env: NodeJS.ProcessEnv, config: Config): boolean {
 }
 
 /** Forks bin/simulators.ts when wanted; resolves once it reports ready (or after 10 s). */
-export async function startSimulatorsIfWanted(config: Config, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess | null> {
+export async function startSimulatorsIfWanted(
+  config: Config,
+  log: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ChildProcess | null> {
   const script = path.join(__dirname, "..", "bin", "simulators.ts");
-  if (!config.devMode || !config.services.includes("simulators") || !simulatorsNeeded(env, config) || !existsSync(script)) return null;
+  if (
+    !config.devMode ||
+    !config.services.includes("simulators") ||
+    !simulatorsNeeded(env, config) ||
+    !existsSync(script)
+  )
+    return null;
   const child = fork(script, [], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
   child.on("exit", (code, signal) => log.warn({ code, signal }, "simulators exited"));
   await new Promise<void>((resolve) => {

@@ -51,7 +51,12 @@ function redactUrl(url: string): string {
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms)),
+      ),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -62,7 +67,9 @@ async function connectAll(config: Config): Promise<{ nats: NatsHandles; pg: Pool
   try {
     nats = await withTimeout(connectNats(config.natsUrl, `switchyard-${config.nodeId}`, 3000), 4000, "NATS connect");
   } catch (err) {
-    throw new StartupError(`cannot reach NATS at ${redactUrl(config.natsUrl)} (${errorMessage(err)}): start it with \`nats-server -js\` (or \`docker compose up -d nats1 nats2 nats3\`), or set NATS_URL`);
+    throw new StartupError(
+      `cannot reach NATS at ${redactUrl(config.natsUrl)} (${errorMessage(err)}): start it with \`nats-server -js\` (or \`docker compose up -d nats1 nats2 nats3\`), or set NATS_URL`,
+    );
   }
   const pg = createPool(config.databaseUrl, config.namespace);
   try {
@@ -70,10 +77,18 @@ async function connectAll(config: Config): Promise<{ nats: NatsHandles; pg: Pool
   } catch (err) {
     await nats.nc.close().catch(() => undefined);
     await pg.end().catch(() => undefined);
-    throw new StartupError(`cannot reach PostgreSQL at ${redactUrl(config.databaseUrl)} (${errorMessage(err)}): start it with \`pg_ctlcluster 15 main start\` (or \`docker compose up -d postgres\`), or set DATABASE_URL`);
+    throw new StartupError(
+      `cannot reach PostgreSQL at ${redactUrl(config.databaseUrl)} (${errorMessage(err)}): start it with \`pg_ctlcluster 15 main start\` (or \`docker compose up -d postgres\`), or set DATABASE_URL`,
+    );
   }
   // auto-pipelining: commands issued in one event-loop turn leave in one write (fewer syscalls at load)
-  const redis = new Redis(config.redisUrl, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 2, enableOfflineQueue: true, enableAutoPipelining: true });
+  const redis = new Redis(config.redisUrl, {
+    lazyConnect: true,
+    connectTimeout: 3000,
+    maxRetriesPerRequest: 2,
+    enableOfflineQueue: true,
+    enableAutoPipelining: true,
+  });
   redis.on("error", () => undefined); // reconnects on its own; callers see command errors
   try {
     await withTimeout(redis.connect(), 4000, "Redis connect");
@@ -81,7 +96,9 @@ async function connectAll(config: Config): Promise<{ nats: NatsHandles; pg: Pool
     await nats.nc.close().catch(() => undefined);
     await pg.end().catch(() => undefined);
     redis.disconnect();
-    throw new StartupError(`cannot reach Redis at ${redactUrl(config.redisUrl)} (${errorMessage(err)}): start it with \`redis-server --daemonize yes\` (or \`docker compose up -d redis\`), or set REDIS_URL`);
+    throw new StartupError(
+      `cannot reach Redis at ${redactUrl(config.redisUrl)} (${errorMessage(err)}): start it with \`redis-server --daemonize yes\` (or \`docker compose up -d redis\`), or set REDIS_URL`,
+    );
   }
   return { nats, pg, redis };
 }
@@ -107,12 +124,26 @@ export async function startNode(config: Config, logger?: Logger): Promise<Runnin
   const health = new HealthRegistry();
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
-  const ctx: NodeContext = { config, logger: log, nats, pg, redis, topology: topo, runtime, health, metrics, routes: allRoutes(domains) };
+  const ctx: NodeContext = {
+    config,
+    logger: log,
+    nats,
+    pg,
+    redis,
+    topology: topo,
+    runtime,
+    health,
+    metrics,
+    routes: allRoutes(domains),
+  };
   health.register("nats", () => !nats.nc.isClosed());
   health.register("partitions", () => ({ ok: runtime.isReady(), detail: { owned: runtime.ownedPartitions() } }));
   registerRuntimeMetrics(metrics, runtime);
 
-  if (config.cluster.devSecret) log.warn("cluster: calls are signed with the well-known development CLUSTER_SECRET (dev mode); anyone on NATS can sign as an operator: set CLUSTER_SECRET for anything real");
+  if (config.cluster.devSecret)
+    log.warn(
+      "cluster: calls are signed with the well-known development CLUSTER_SECRET (dev mode); anyone on NATS can sign as an operator: set CLUSTER_SECRET for anything real",
+    );
   const broker = new ServiceBroker(brokerOptions(config));
   for (const d of hosted) {
     d.started = await d.module.start(ctx);
@@ -130,7 +161,9 @@ export async function startNode(config: Config, logger?: Logger): Promise<Runnin
       log.info("draining");
       await runtime.stop().catch((err: unknown) => log.error({ err: errorMessage(err) }, "runtime stop failed"));
       for (const d of [...hosted].reverse()) {
-        await d.started?.stop?.().catch((err: unknown) => log.error({ err: errorMessage(err), domain: d.module.name }, "domain stop failed"));
+        await d.started
+          ?.stop?.()
+          .catch((err: unknown) => log.error({ err: errorMessage(err), domain: d.module.name }, "domain stop failed"));
       }
       await broker.stop().catch((err: unknown) => log.error({ err: errorMessage(err) }, "broker stop failed"));
       await nats.nc.drain().catch(() => undefined);

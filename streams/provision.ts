@@ -12,7 +12,10 @@ export type ProvisionAction = "created" | "updated" | "unchanged";
 
 /** Raised for a declaration that cannot be applied to what exists. */
 export class ProvisionError extends Error {
-  constructor(readonly declaration: string, message: string) {
+  constructor(
+    readonly declaration: string,
+    message: string,
+  ) {
     super(`${declaration}: ${message}`);
     this.name = "ProvisionError";
   }
@@ -21,7 +24,19 @@ export class ProvisionError extends Error {
 /** Fields of a stream that JetStream cannot change after creation. */
 const IMMUTABLE_STREAM_FIELDS = ["storage", "retention"] as const;
 /** Fields compared to decide whether an update is needed. */
-const MUTABLE_STREAM_FIELDS = ["subjects", "max_age", "max_bytes", "max_msgs", "max_msg_size", "discard", "duplicate_window", "num_replicas", "max_msgs_per_subject", "allow_rollup_hdrs", "deny_delete"] as const;
+const MUTABLE_STREAM_FIELDS = [
+  "subjects",
+  "max_age",
+  "max_bytes",
+  "max_msgs",
+  "max_msg_size",
+  "discard",
+  "duplicate_window",
+  "num_replicas",
+  "max_msgs_per_subject",
+  "allow_rollup_hdrs",
+  "deny_delete",
+] as const;
 
 function sameValue(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -51,10 +66,15 @@ async function provisionStream(h: NatsHandles, d: StreamDecl): Promise<Provision
   }
   for (const f of IMMUTABLE_STREAM_FIELDS) {
     if (d.config[f] !== undefined && !sameValue(d.config[f], existing[f])) {
-      throw new ProvisionError(declName(d), `${f} is ${JSON.stringify(existing[f])} on the server but declared ${JSON.stringify(d.config[f])}; this cannot change in place: migrate to a new stream or delete it`);
+      throw new ProvisionError(
+        declName(d),
+        `${f} is ${JSON.stringify(existing[f])} on the server but declared ${JSON.stringify(d.config[f])}; this cannot change in place: migrate to a new stream or delete it`,
+      );
     }
   }
-  const changed = MUTABLE_STREAM_FIELDS.filter((f) => d.config[f] !== undefined && !sameValue(d.config[f], existing[f]));
+  const changed = MUTABLE_STREAM_FIELDS.filter(
+    (f) => d.config[f] !== undefined && !sameValue(d.config[f], existing[f]),
+  );
   if (changed.length === 0) return "unchanged";
   try {
     await h.jsm.streams.update(name, { ...existing, ...d.config });
@@ -73,7 +93,10 @@ async function provisionConsumer(h: NatsHandles, d: ConsumerDecl): Promise<Provi
     try {
       await h.jsm.consumers.update(d.stream, d.config.durable_name, d.config);
     } catch (err) {
-      throw new ProvisionError(declName(d), `update of ${changed.map(([k]) => k).join(", ")} refused: ${(err as Error).message}`);
+      throw new ProvisionError(
+        declName(d),
+        `update of ${changed.map(([k]) => k).join(", ")} refused: ${(err as Error).message}`,
+      );
     }
     return "updated";
   } catch (err) {
@@ -83,7 +106,10 @@ async function provisionConsumer(h: NatsHandles, d: ConsumerDecl): Promise<Provi
     await h.jsm.consumers.add(d.stream, d.config);
   } catch (err) {
     // Created meanwhile by a node starting at the same time: fine if it is there now.
-    const exists = await h.jsm.consumers.info(d.stream, d.config.durable_name).then(() => true, () => false);
+    const exists = await h.jsm.consumers.info(d.stream, d.config.durable_name).then(
+      () => true,
+      () => false,
+    );
     if (!exists) throw err;
     return "unchanged";
   }
@@ -115,7 +141,9 @@ async function provisionKv(h: NatsHandles, d: KvDecl): Promise<ProvisionAction> 
 
 async function provisionObjectStore(h: NatsHandles, d: ObjectStoreDecl): Promise<ProvisionAction> {
   const objm = new Objm(h.nc);
-  return ensureBucket(h, `OBJ_${d.bucket}`, () => objm.create(d.bucket, { replicas: d.replicas ?? 1, ...(d.maxBytes ? { max_bytes: d.maxBytes } : {}) }));
+  return ensureBucket(h, `OBJ_${d.bucket}`, () =>
+    objm.create(d.bucket, { replicas: d.replicas ?? 1, ...(d.maxBytes ? { max_bytes: d.maxBytes } : {}) }),
+  );
 }
 
 /** Applies one declaration; see the module doc for the rules. */

@@ -41,7 +41,12 @@ export function partitionsFromDescription(description: string | undefined): numb
 }
 
 /** Everything the runtime needs provisioned, streams before consumers. */
-export function runtimeDeclarations(topo: Topology, kinds: readonly KindDecl[], jobs: readonly JobDecl[], o: RuntimeStreamOptions): Declaration[] {
+export function runtimeDeclarations(
+  topo: Topology,
+  kinds: readonly KindDecl[],
+  jobs: readonly JobDecl[],
+  o: RuntimeStreamOptions,
+): Declaration[] {
   const decls: Declaration[] = [];
   for (const k of kinds) {
     decls.push({
@@ -100,6 +105,12 @@ export function runtimeDeclarations(topo: Topology, kinds: readonly KindDecl[], 
     },
   });
   // Entries of dead nodes disappear after a minute; live ones are rewritten every ttl/3.
-  decls.push({ type: "kv", bucket: topo.leases.bucket, history: 1, ttlMs: Math.max(60_000, o.leaseTtlMs * 10), replicas: o.replicas });
+  decls.push({
+    type: "kv",
+    bucket: topo.leases.bucket,
+    history: 1,
+    ttlMs: Math.max(60_000, o.leaseTtlMs * 10),
+    replicas: o.replicas,
+  });
   return decls;
 }

@@ -131,7 +131,9 @@ describe("docker-compose.yml", function () {
       obj(serviceIn(doc, "node1")["depends_on"], "node1.depends_on")["redis"] = { condition: "service_ready" };
       const problems = schemaProblems(doc);
       expect(problems).to.include("/services/postgres/ports: must be array");
-      expect(problems).to.include("/services/node1/depends_on/redis/condition: must be equal to one of the allowed values");
+      expect(problems).to.include(
+        "/services/node1/depends_on/redis/condition: must be equal to one of the allowed values",
+      );
     });
   });
 
@@ -253,7 +255,10 @@ describe("docker-compose.yml", function () {
 
     it("rejects a copy naming an env_file that does not exist (an optional one may be absent)", function () {
       const doc = loadDoc();
-      serviceIn(doc, "node1")["env_file"] = ["deploy/does-not-exist.env", { path: "deploy/local.env", required: false }];
+      serviceIn(doc, "node1")["env_file"] = [
+        "deploy/does-not-exist.env",
+        { path: "deploy/local.env", required: false },
+      ];
       serviceIn(doc, "node2")["env_file"] = "package.json";
       expect(missingEnvFiles(doc, ROOT)).to.deep.equal(["node1: env_file deploy/does-not-exist.env does not exist"]);
     });
@@ -264,7 +269,9 @@ describe("docker-compose.yml", function () {
     const services = obj(doc["services"], "services");
     const svc = (name: string): Obj => obj(services[name], `service ${name}`);
     const image = (name: string): string => String(svc(name)["image"] ?? "");
-    const natsNames = Object.keys(services).filter((n) => /^nats:/.test(image(n))).sort();
+    const natsNames = Object.keys(services)
+      .filter((n) => /^nats:/.test(image(n)))
+      .sort();
     const confPath = (name: string): string => {
       const mount = volumesOf(svc(name)).find((v) => /\.conf:/.test(v));
       expect(mount, `${name} should mount a config file`).to.be.a("string");
@@ -279,7 +286,9 @@ describe("docker-compose.yml", function () {
         const m = /^nats:(\d+)\.(\d+)/.exec(image(n));
         expect(m, `${n} image ${image(n)} should name a version`).to.not.equal(null);
         const [major, minor] = [Number(m?.[1]), Number(m?.[2])];
-        expect(major > 2 || (major === 2 && minor >= 12), `${n} image ${image(n)} should be 2.12 or newer`).to.equal(true);
+        expect(major > 2 || (major === 2 && minor >= 12), `${n} image ${image(n)} should be 2.12 or newer`).to.equal(
+          true,
+        );
         const conf = confPath(n);
         expect(path.relative(ROOT, conf)).to.match(/^deploy\/nats\/[^/]+\.conf$/);
         expect(existsSync(conf), conf).to.equal(true);
@@ -318,18 +327,31 @@ describe("docker-compose.yml", function () {
 
     it("has NATS configs that nats-server parses (the 2.10+ sync_interval line aside)", function () {
       // The local server is 2.9, which predates sync_interval; the rest of the syntax is the same.
-      const bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"].find((p) => existsSync(p));
+      const bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"].find((p) =>
+        existsSync(p),
+      );
       if (!bin) this.skip();
       const dir = mkdtempSync(path.join(os.tmpdir(), "nats-conf-"));
       try {
         // The configs include the shared accounts (deploy/nats/accounts.conf), whose passwords
         // come from the environment the compose file gives each server.
-        writeFileSync(path.join(dir, "accounts.conf"), readFileSync(path.join(path.dirname(confPath(natsNames[0] ?? "")), "accounts.conf"), "utf8"));
+        writeFileSync(
+          path.join(dir, "accounts.conf"),
+          readFileSync(path.join(path.dirname(confPath(natsNames[0] ?? "")), "accounts.conf"), "utf8"),
+        );
         for (const n of natsNames) {
           const tmp = path.join(dir, `${n}.conf`);
           writeFileSync(tmp, readFileSync(confPath(n), "utf8").replace(/^\s*sync_interval\s*[:=].*$/m, ""));
-          const passwords = Object.fromEntries(Object.entries(envOf(svc(n), n)).filter(([k]) => /^NATS_.*PASSWORD$/.test(k)).map(([k, v]) => [k, v.replace(/^\$\{\w+:-(.*)\}$/, "$1")]));
-          const res = spawnSync(bin ?? "nats-server", ["-t", "-c", tmp], { encoding: "utf8", timeout: 30_000, env: { ...process.env, ...passwords } });
+          const passwords = Object.fromEntries(
+            Object.entries(envOf(svc(n), n))
+              .filter(([k]) => /^NATS_.*PASSWORD$/.test(k))
+              .map(([k, v]) => [k, v.replace(/^\$\{\w+:-(.*)\}$/, "$1")]),
+          );
+          const res = spawnSync(bin ?? "nats-server", ["-t", "-c", tmp], {
+            encoding: "utf8",
+            timeout: 30_000,
+            env: { ...process.env, ...passwords },
+          });
           expect(res.status, `${n}: ${res.stdout}${res.stderr}`).to.equal(0);
         }
       } finally {
@@ -345,7 +367,10 @@ describe("docker-compose.yml", function () {
       expect(image("postgres")).to.match(/^postgres:(15|16)\b/);
       const pgData = volumesOf(svc("postgres")).some((v) => v.endsWith(":/var/lib/postgresql/data"));
       expect(pgData, "postgres data volume").to.equal(true);
-      const pgHealth = list(obj(svc("postgres")["healthcheck"], "postgres.healthcheck")["test"], "postgres healthcheck");
+      const pgHealth = list(
+        obj(svc("postgres")["healthcheck"], "postgres.healthcheck")["test"],
+        "postgres healthcheck",
+      );
       expect(pgHealth.join(" ")).to.contain("pg_isready");
       expect(image("redis")).to.match(/^redis:7\b/);
       expect(image("minio")).to.match(/^minio\/minio\b/);
@@ -364,7 +389,8 @@ describe("docker-compose.yml", function () {
       expect(bucket).to.equal("switchyard");
       expect(script).to.match(/mc mb\b/);
       // The bucket is named either literally or through the init service's S3_BUCKET.
-      const initEnv = isObj(init["environment"]) || Array.isArray(init["environment"]) ? envOf(init, initName ?? "") : {};
+      const initEnv =
+        isObj(init["environment"]) || Array.isArray(init["environment"]) ? envOf(init, initName ?? "") : {};
       const viaEnv = script.includes("S3_BUCKET") && initEnv["S3_BUCKET"] === bucket;
       expect(script.includes(`/${bucket}`) || viaEnv, script).to.equal(true);
       for (const node of ["node1", "node2"]) {
@@ -395,15 +421,22 @@ describe("docker-compose.yml", function () {
         expect(env["NODE_ENV"], node).to.equal("production");
         const natsUrls = (env["NATS_URL"] ?? "").split(",");
         expect(natsUrls.map(hostOf).sort(), `${node} NATS_URL`).to.deep.equal(natsNames);
-        expect(natsUrls.every((u) => new URL(u).port === "4222"), `${node} NATS_URL ports`).to.equal(true);
+        expect(
+          natsUrls.every((u) => new URL(u).port === "4222"),
+          `${node} NATS_URL ports`,
+        ).to.equal(true);
         expect(Number(env["JS_REPLICAS"]), `${node} JS_REPLICAS`).to.equal(natsNames.length);
         expect(env["DATABASE_URL"], node).to.equal("postgres://postgres:postgres@postgres:5432/postgres");
-        expect(envOf(svc("postgres"), "postgres")["POSTGRES_PASSWORD"]).to.equal(new URL(env["DATABASE_URL"] ?? "").password);
+        expect(envOf(svc("postgres"), "postgres")["POSTGRES_PASSWORD"]).to.equal(
+          new URL(env["DATABASE_URL"] ?? "").password,
+        );
         expect(env["REDIS_URL"], node).to.equal("redis://redis:6379");
         expect(env["S3_ENDPOINT"], node).to.equal("http://minio:9000");
         const minioEnv = envOf(svc("minio"), "minio");
         expect(env["S3_ACCESS_KEY"], `${node} S3_ACCESS_KEY = MinIO root user`).to.equal(minioEnv["MINIO_ROOT_USER"]);
-        expect(env["S3_SECRET_KEY"], `${node} S3_SECRET_KEY = MinIO root password`).to.equal(minioEnv["MINIO_ROOT_PASSWORD"]);
+        expect(env["S3_SECRET_KEY"], `${node} S3_SECRET_KEY = MinIO root password`).to.equal(
+          minioEnv["MINIO_ROOT_PASSWORD"],
+        );
       }
     });
 
@@ -429,7 +462,8 @@ describe("docker-compose.yml", function () {
     const services = obj(doc["services"], "services");
     const svc = (name: string): Obj => obj(services[name], `service ${name}`);
     /** `${VAR:-default}` and `${VAR}` as Compose substitutes them with an empty shell environment. */
-    const substitute = (v: string): string => v.replace(/\$\{(\w+)(?::?-([^}]*))?\}/g, (_m, _name: string, def?: string) => def ?? "");
+    const substitute = (v: string): string =>
+      v.replace(/\$\{(\w+)(?::?-([^}]*))?\}/g, (_m, _name: string, def?: string) => def ?? "");
     /** A service's environment as its container gets it: env_file lines, then `environment`. */
     const containerEnv = (name: string): Record<string, string> => {
       const s = svc(name);
@@ -463,7 +497,10 @@ describe("docker-compose.yml", function () {
       expect(a.master).to.deep.equal(b.master);
       expect(a.events.dataKeys).to.deep.equal(b.events.dataKeys);
       expect([a.supporters.pepper, a.supporters.dataKey]).to.deep.equal([b.supporters.pepper, b.supporters.dataKey]);
-      expect([a.receipts.taxCallbackSecret, a.receipts.warehouseCallbackSecret]).to.deep.equal([b.receipts.taxCallbackSecret, b.receipts.warehouseCallbackSecret]);
+      expect([a.receipts.taxCallbackSecret, a.receipts.warehouseCallbackSecret]).to.deep.equal([
+        b.receipts.taxCallbackSecret,
+        b.receipts.warehouseCallbackSecret,
+      ]);
     });
 
     it("runs the simulators as their own service, signing callbacks with the nodes' secrets", function () {

@@ -12,7 +12,10 @@ const ROOT = path.resolve(__dirname, "..");
 
 /** Tracked and untracked (not ignored) TypeScript files, relative to the root. */
 function sources(): string[] {
-  return execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "--", "*.ts"], { cwd: ROOT, encoding: "utf8" })
+  return execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "--", "*.ts"], {
+    cwd: ROOT,
+    encoding: "utf8",
+  })
     .split("\n")
     .filter((f) => f !== "" && existsSync(path.join(ROOT, f)));
 }
@@ -118,6 +121,13 @@ describe("layout", function () {
       ["e", ["e"]],
     ]);
     expect(findCycles(g)).to.deep.equal([["a", "b", "c"], ["e"]]);
-    expect(findCycles(new Map([["a", ["b"]], ["b", []]]))).to.deep.equal([]);
+    expect(
+      findCycles(
+        new Map([
+          ["a", ["b"]],
+          ["b", []],
+        ]),
+      ),
+    ).to.deep.equal([]);
   });
 });

@@ -56,12 +56,19 @@ export class DlqMonitor {
   constructor(private readonly deps: DlqMonitorDeps) {
     const existing = deps.metrics.getSingleMetric(DLQ_DEPTH_METRIC);
     if (existing) deps.metrics.removeSingleMetric(DLQ_DEPTH_METRIC);
-    this.gauge = new Gauge({ name: DLQ_DEPTH_METRIC, help: "Dead-lettered events per tenant (tenants whose partition this node owns)", labelNames: ["tenant"], registers: [deps.metrics] });
+    this.gauge = new Gauge({
+      name: DLQ_DEPTH_METRIC,
+      help: "Dead-lettered events per tenant (tenants whose partition this node owns)",
+      labelNames: ["tenant"],
+      registers: [deps.metrics],
+    });
   }
 
   /** Takes the baseline and starts checking periodically. */
   async start(): Promise<void> {
-    await this.check().catch((err: unknown) => this.deps.logger.warn({ err: errorMessage(err) }, "DLQ baseline not taken yet"));
+    await this.check().catch((err: unknown) =>
+      this.deps.logger.warn({ err: errorMessage(err) }, "DLQ baseline not taken yet"),
+    );
     this.timer = setInterval(() => void this.check().catch(() => undefined), this.deps.intervalMs);
   }
 
@@ -109,9 +116,20 @@ export class DlqMonitor {
       }
       this.gauge.set({ tenant }, depth);
       if (!first && depth > before) {
-        const alarm: DlqAlarm = { domain: "events", tenant, depth, added: depth - before, subject: names.dlqSubject(tenant), node: this.deps.nodeId, at: new Date().toISOString() };
+        const alarm: DlqAlarm = {
+          domain: "events",
+          tenant,
+          depth,
+          added: depth - before,
+          subject: names.dlqSubject(tenant),
+          node: this.deps.nodeId,
+          at: new Date().toISOString(),
+        };
         this.raised++;
-        this.deps.logger.error({ alarm: "dlq", tenant, depth, added: alarm.added }, `ALARM: dead letters of tenant ${tenant} grew to ${depth}`);
+        this.deps.logger.error(
+          { alarm: "dlq", tenant, depth, added: alarm.added },
+          `ALARM: dead letters of tenant ${tenant} grew to ${depth}`,
+        );
         this.deps.raise(alarm);
       }
     }

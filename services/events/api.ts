@@ -97,8 +97,12 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
   return {
     async ingest(clientId, body) {
       const list = Array.isArray(body) ? body : [body];
-      if (list.length === 0) throw new AppError("VALIDATION_ERROR", "no events", [{ path: "/body", message: "send one event or an array of 1 to 1000" }]);
-      if (list.length > MAX_BATCH_EVENTS) throw new AppError("PAYLOAD_TOO_LARGE", `at most ${MAX_BATCH_EVENTS} events per request`);
+      if (list.length === 0)
+        throw new AppError("VALIDATION_ERROR", "no events", [
+          { path: "/body", message: "send one event or an array of 1 to 1000" },
+        ]);
+      if (list.length > MAX_BATCH_EVENTS)
+        throw new AppError("PAYLOAD_TOO_LARGE", `at most ${MAX_BATCH_EVENTS} events per request`);
       const events: ValidEvent[] = [];
       const problems: ErrorDetail[] = [];
       let forbidden = false;
@@ -110,13 +114,19 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
         const r = validateEnvelope(value, { maxBytes: deps.maxEventBytes, tenant: clientId, now, base });
         if (!r.ok) {
           if (r.rejection.code === "TENANT_MISMATCH") forbidden = true;
-          problems.push(...(r.rejection.details.length > 0 ? r.rejection.details : [{ path: base, message: r.rejection.message }]));
+          problems.push(
+            ...(r.rejection.details.length > 0 ? r.rejection.details : [{ path: base, message: r.rejection.message }]),
+          );
           return;
         }
         const check = registry.check(r.event.type, r.event.data, base);
         if (!check.ok) {
           if (check.rejection.code === "UNKNOWN_TYPE") unknownType = true;
-          problems.push(...(check.rejection.details.length > 0 ? check.rejection.details : [{ path: `${base}/data`, message: check.rejection.message }]));
+          problems.push(
+            ...(check.rejection.details.length > 0
+              ? check.rejection.details
+              : [{ path: `${base}/data`, message: check.rejection.message }]),
+          );
           return;
         }
         if (ids.has(r.event.eventId)) {
@@ -126,15 +136,29 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
         ids.add(r.event.eventId);
         events.push(r.event);
       });
-      if (forbidden) throw new AppError("FORBIDDEN", "clientId must be your own client id", problems.filter((p) => p.path.endsWith("/clientId")).slice(0, 50));
+      if (forbidden)
+        throw new AppError(
+          "FORBIDDEN",
+          "clientId must be your own client id",
+          problems.filter((p) => p.path.endsWith("/clientId")).slice(0, 50),
+        );
       if (problems.length > 0) {
-        const code = unknownType && problems.every((p) => p.path.endsWith("/type")) ? "UNKNOWN_TYPE" : "VALIDATION_ERROR";
-        throw new AppError(code, list.length === 1 ? "the event is not valid" : "some events are not valid; none was accepted", problems.slice(0, 100));
+        const code =
+          unknownType && problems.every((p) => p.path.endsWith("/type")) ? "UNKNOWN_TYPE" : "VALIDATION_ERROR";
+        throw new AppError(
+          code,
+          list.length === 1 ? "the event is not valid" : "some events are not valid; none was accepted",
+          problems.slice(0, 100),
+        );
       }
       // Re-serialise each event exactly as validated (one per message, so each is dead-lettered
       // or stored on its own) and publish them all before answering.
       // Every event was valid, so `events` and `list` run in step.
-      const acks = await Promise.all(events.map((e, i) => nats.js.publish(names.inSubject(clientId), JSON.stringify(list[i]), { msgID: `${clientId}:${e.eventId}` })));
+      const acks = await Promise.all(
+        events.map((e, i) =>
+          nats.js.publish(names.inSubject(clientId), JSON.stringify(list[i]), { msgID: `${clientId}:${e.eventId}` }),
+        ),
+      );
       return { accepted: acks.length, duplicates: acks.filter((a) => a.duplicate).length };
     },
 
@@ -149,7 +173,10 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
           data = openData(keyring, r);
         } catch (err) {
           if (err instanceof DecryptError) {
-            deps.logger.error({ clientId, seq: r.seq, keyId: r.keyId, err: err.message }, "stored event cannot be decrypted");
+            deps.logger.error(
+              { clientId, seq: r.seq, keyId: r.keyId, err: err.message },
+              "stored event cannot be decrypted",
+            );
             throw new AppError("INTERNAL", "stored event cannot be decrypted");
           }
           throw err;
@@ -166,7 +193,11 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
         };
       });
       const last = page.at(-1);
-      return { items, cursor: last ? encodeCursor({ seq: last.seq, storedAtMs: last.storedAtMs }) : after ?? encodeCursor(START), hasMore: rows.length > n };
+      return {
+        items,
+        cursor: last ? encodeCursor({ seq: last.seq, storedAtMs: last.storedAtMs }) : (after ?? encodeCursor(START)),
+        hasMore: rows.length > n,
+      };
     },
 
     types: () => registry.list(),
@@ -181,7 +212,11 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
 
     async deadLetters(opts) {
       const filter = opts.tenant ? names.dlqSubject(opts.tenant) : names.dlqFilter;
-      const entries = await deps.runtime.dlqList({ filter, limit: Math.min(Math.max(1, opts.limit ?? 100), 1000), afterSeq: opts.afterSeq ?? 0 });
+      const entries = await deps.runtime.dlqList({
+        filter,
+        limit: Math.min(Math.max(1, opts.limit ?? 100), 1000),
+        afterSeq: opts.afterSeq ?? 0,
+      });
       return entries.map((e) => toDeadLetter(names, e));
     },
 

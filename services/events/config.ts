@@ -61,16 +61,23 @@ export function eventsConfig(r: EnvReader, _env: Env, platform: PlatformConfig):
   const dataKeys: Record<string, string> = {};
   let order: string[] = [];
   if (rawKeys !== "") {
-    for (const item of rawKeys.split(",").map((s) => s.trim()).filter(Boolean)) {
+    for (const item of rawKeys
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       const colon = item.indexOf(":");
       const kid = colon > 0 ? item.slice(0, colon) : "";
       const b64 = colon > 0 ? item.slice(colon + 1) : "";
       if (!/^[A-Za-z0-9_-]{1,32}$/.test(kid)) {
-        r.problems.push(`EVENTS_DATA_KEYS has an entry without a valid key id (expected kid:base64key, kid of 1-32 letters, digits, '_', '-')`);
+        r.problems.push(
+          `EVENTS_DATA_KEYS has an entry without a valid key id (expected kid:base64key, kid of 1-32 letters, digits, '_', '-')`,
+        );
         continue;
       }
       if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || Buffer.from(b64, "base64").length !== 32) {
-        r.problems.push(`EVENTS_DATA_KEYS key ${JSON.stringify(kid)} is invalid: expected the base64 of exactly 32 bytes (AES-256)`);
+        r.problems.push(
+          `EVENTS_DATA_KEYS key ${JSON.stringify(kid)} is invalid: expected the base64 of exactly 32 bytes (AES-256)`,
+        );
         continue;
       }
       if (dataKeys[kid] !== undefined) r.problems.push(`EVENTS_DATA_KEYS lists key id ${JSON.stringify(kid)} twice`);
@@ -85,11 +92,14 @@ export function eventsConfig(r: EnvReader, _env: Env, platform: PlatformConfig):
       order = [DEV_EVENTS_DATA_KEY.id];
       devKey = true;
     } else if (hosted) {
-      r.problems.push("EVENTS_DATA_KEYS is required outside dev mode when the events service runs (kid:base64 of 32 bytes, comma-separated)");
+      r.problems.push(
+        "EVENTS_DATA_KEYS is required outside dev mode when the events service runs (kid:base64 of 32 bytes, comma-separated)",
+      );
     }
   }
   const dataKeyId = r.str("EVENTS_DATA_KEY_ID", order.at(-1) ?? "");
-  if (order.length > 0 && dataKeys[dataKeyId] === undefined) r.problems.push(`EVENTS_DATA_KEY_ID=${JSON.stringify(dataKeyId)} is not one of the ids in EVENTS_DATA_KEYS`);
+  if (order.length > 0 && dataKeys[dataKeyId] === undefined)
+    r.problems.push(`EVENTS_DATA_KEY_ID=${JSON.stringify(dataKeyId)} is not one of the ids in EVENTS_DATA_KEYS`);
   return {
     dataKeys,
     dataKeyId,
@@ -107,4 +117,3 @@ export function eventsConfig(r: EnvReader, _env: Env, platform: PlatformConfig):
     outMaxAgeMs: r.int("EVENTS_OUT_MAX_AGE_MS", 7 * 24 * 3600_000, 60_000, 365 * 24 * 3600_000),
   };
 }
-

@@ -31,7 +31,10 @@ export class DataKeyring {
   private readonly keys = new Map<string, Buffer>();
 
   /** `keys`: id → base64 of 32 bytes; `currentId` encrypts. Throws on a bad key or unknown current id. */
-  constructor(keys: Readonly<Record<string, string>>, readonly currentId: string) {
+  constructor(
+    keys: Readonly<Record<string, string>>,
+    readonly currentId: string,
+  ) {
     for (const [id, b64] of Object.entries(keys)) {
       const k = Buffer.from(b64, "base64");
       if (k.length !== 32) throw new Error(`data key ${id} is not 32 bytes`);
@@ -85,7 +88,9 @@ export interface SealedData {
  * JSON object it was when stored. Throws DecryptError when it does not decrypt.
  */
 export function openData(keyring: DataKeyring, row: SealedData): Record<string, unknown> {
-  const data: unknown = JSON.parse(keyring.decrypt(row.keyId, row.blob, rowAad(row.clientId, row.eventId)).toString("utf8"));
+  const data: unknown = JSON.parse(
+    keyring.decrypt(row.keyId, row.blob, rowAad(row.clientId, row.eventId)).toString("utf8"),
+  );
   if (!isJsonObject(data)) throw new Error(`stored data of ${row.clientId}:${row.eventId} is not a JSON object`);
   return data;
 }

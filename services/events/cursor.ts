@@ -23,8 +23,12 @@ export function encodeCursor(p: FeedPosition): string {
 
 /** Decodes a cursor made by {@link encodeCursor}; 400 INVALID_PARAMETER otherwise. */
 export function decodeCursor(cursor: string): FeedPosition {
-  const bad = (): AppError => new AppError("INVALID_PARAMETER", "after is not a valid cursor: pass the cursor of the previous page", [{ path: "/query/after", message: "invalid cursor" }]);
-  if (typeof cursor !== "string" || cursor.length === 0 || cursor.length > 64 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw bad();
+  const bad = (): AppError =>
+    new AppError("INVALID_PARAMETER", "after is not a valid cursor: pass the cursor of the previous page", [
+      { path: "/query/after", message: "invalid cursor" },
+    ]);
+  if (typeof cursor !== "string" || cursor.length === 0 || cursor.length > 64 || !/^[A-Za-z0-9_-]+$/.test(cursor))
+    throw bad();
   const m = /^e1\.(\d{1,15})\.(\d{1,15})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"));
   if (!m) throw bad();
   const seq = Number(m[1]);

@@ -34,8 +34,16 @@ export const ENVELOPE_SCHEMA = {
   additionalProperties: false,
   properties: {
     clientId: { type: "string", pattern: CLIENT_ID_PATTERN, description: "The tenant: your client id" },
-    eventId: { type: "string", pattern: EVENT_ID_PATTERN, description: "Unique per tenant; a repeated id is stored once" },
-    type: { type: "string", pattern: TYPE_NAME_PATTERN, description: "A registered event type (GET /api/v1/event-types)" },
+    eventId: {
+      type: "string",
+      pattern: EVENT_ID_PATTERN,
+      description: "Unique per tenant; a repeated id is stored once",
+    },
+    type: {
+      type: "string",
+      pattern: TYPE_NAME_PATTERN,
+      description: "A registered event type (GET /api/v1/event-types)",
+    },
     timestamp: {
       description: "When the event happened: RFC 3339 with offset, or epoch milliseconds",
       anyOf: [
@@ -49,7 +57,12 @@ export const ENVELOPE_SCHEMA = {
 
 // The envelope schema is this module's own (its patterns use lookahead): the trusted kind.
 // Its validator is the guard of the EventEnvelope type (model.ts) that the schema describes.
-const validateShape = createAjv({ trust: "trusted", allErrors: true, strict: true, formats: ["date-time"] }).compile<EventEnvelope>(ENVELOPE_SCHEMA);
+const validateShape = createAjv({
+  trust: "trusted",
+  allErrors: true,
+  strict: true,
+  formats: ["date-time"],
+}).compile<EventEnvelope>(ENVELOPE_SCHEMA);
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
@@ -97,14 +110,28 @@ export function validateEnvelope(value: unknown, opts: EnvelopeOptions): Envelop
   const problems = roundTripProblems(env.data, `${base}/data`, { maxDepth: MAX_DATA_DEPTH });
   if (problems.length > 0) return reject("INVALID_JSON", "data would not be stored as sent", problems);
   const ts = typeof env.timestamp === "number" ? env.timestamp : Date.parse(env.timestamp);
-  if (!Number.isFinite(ts) || ts < MIN_TIMESTAMP_MS) return reject("INVALID_ENVELOPE", "the envelope is not valid", [{ path: `${base}/timestamp`, message: "must be on or after 2000-01-01T00:00:00Z" }]);
-  if (ts > opts.now + MAX_FUTURE_MS) return reject("INVALID_ENVELOPE", "the envelope is not valid", [{ path: `${base}/timestamp`, message: "is more than 24 hours in the future" }]);
+  if (!Number.isFinite(ts) || ts < MIN_TIMESTAMP_MS)
+    return reject("INVALID_ENVELOPE", "the envelope is not valid", [
+      { path: `${base}/timestamp`, message: "must be on or after 2000-01-01T00:00:00Z" },
+    ]);
+  if (ts > opts.now + MAX_FUTURE_MS)
+    return reject("INVALID_ENVELOPE", "the envelope is not valid", [
+      { path: `${base}/timestamp`, message: "is more than 24 hours in the future" },
+    ]);
   if (opts.tenant !== undefined && env.clientId !== opts.tenant) {
-    return reject("TENANT_MISMATCH", "clientId is not the tenant this event was sent for", [{ path: `${base}/clientId`, message: "must equal the tenant of the subject or the authenticated client" }]);
+    return reject("TENANT_MISMATCH", "clientId is not the tenant this event was sent for", [
+      { path: `${base}/clientId`, message: "must equal the tenant of the subject or the authenticated client" },
+    ]);
   }
   const size = Buffer.byteLength(JSON.stringify(value), "utf8");
-  if (size > opts.maxBytes) return reject("TOO_LARGE", `the event is ${size} bytes; at most ${opts.maxBytes} are accepted`, [{ path: base || "/", message: "too large" }]);
-  return { ok: true, event: { clientId: env.clientId, eventId: env.eventId, type: env.type, timestampMs: ts, data: env.data } };
+  if (size > opts.maxBytes)
+    return reject("TOO_LARGE", `the event is ${size} bytes; at most ${opts.maxBytes} are accepted`, [
+      { path: base || "/", message: "too large" },
+    ]);
+  return {
+    ok: true,
+    event: { clientId: env.clientId, eventId: env.eventId, type: env.type, timestampMs: ts, data: env.data },
+  };
 }
 
 /**
@@ -112,7 +139,8 @@ export function validateEnvelope(value: unknown, opts: EnvelopeOptions): Envelop
  * then strict UTF-8, JSON, and {@link validateEnvelope}.
  */
 export function decodeEnvelope(bytes: Uint8Array, opts: EnvelopeOptions): EnvelopeResult {
-  if (bytes.length > opts.maxBytes) return reject("TOO_LARGE", `the event is ${bytes.length} bytes; at most ${opts.maxBytes} are accepted`);
+  if (bytes.length > opts.maxBytes)
+    return reject("TOO_LARGE", `the event is ${bytes.length} bytes; at most ${opts.maxBytes} are accepted`);
   if (bytes.length === 0) return reject("INVALID_JSON", "the message is empty");
   let text: string;
   try {

@@ -35,7 +35,11 @@ function startEvents(ctx: NodeContext): DomainStarted<never> {
   const store = createEventStore({ pg: ctx.pg });
   const keyring = new DataKeyring(ec.dataKeys, ec.dataKeyId);
   const registry = new EventTypeRegistry();
-  const storedTotal = new Counter({ name: "switchyard_events_stored_total", help: "Events stored by this node", registers: [ctx.metrics] });
+  const storedTotal = new Counter({
+    name: "switchyard_events_stored_total",
+    help: "Events stored by this node",
+    registers: [ctx.metrics],
+  });
   const deadTotal = new Counter({
     name: "switchyard_events_dead_lettered_total",
     help: "Events dead-lettered by this node, by reason code",
@@ -107,10 +111,15 @@ function startEvents(ctx: NodeContext): DomainStarted<never> {
   /** The service's `started`: the type watch and partition upkeep everywhere, the processor and DLQ monitor on workers. */
   const startLoops = async (broker: ServiceBroker): Promise<void> => {
     if (ec.devKey) {
-      log.warn({ keyId: ec.dataKeyId }, "events: event data is encrypted with the well-known DEV key (dev mode, EVENTS_DATA_KEYS unset); configure EVENTS_DATA_KEYS for anything real");
+      log.warn(
+        { keyId: ec.dataKeyId },
+        "events: event data is encrypted with the well-known DEV key (dev mode, EVENTS_DATA_KEYS unset); configure EVENTS_DATA_KEYS for anything real",
+      );
     }
     const ensure = (): void =>
-      void store.ensurePartitions(new Date(), 3).catch((err: unknown) => log.error({ err: errorMessage(err) }, "event partitions not ensured"));
+      void store
+        .ensurePartitions(new Date(), 3)
+        .catch((err: unknown) => log.error({ err: errorMessage(err) }, "event partitions not ensured"));
     ensure();
     partitionTimer = setInterval(ensure, 24 * 3600_000);
     partitionTimer.unref();
@@ -132,7 +141,10 @@ function startEvents(ctx: NodeContext): DomainStarted<never> {
     });
     await monitor.start();
     await processor.start();
-    ctx.health.register("events", () => ({ ok: processor.isReady(), detail: { partitions: processor.ownedPartitions().length } }));
+    ctx.health.register("events", () => ({
+      ok: processor.isReady(),
+      detail: { partitions: processor.ownedPartitions().length },
+    }));
     if (stopped) return stopLoops();
   };
 
@@ -164,8 +176,13 @@ function startEvents(ctx: NodeContext): DomainStarted<never> {
 export const eventsDomain = defineDomain({
   name: "events",
   config: eventsConfig,
-  summary: "multi-tenant event intake: envelope and per-type schema validation, an event store per (client, event id), DLQ, per-client fairness, a sender feed",
-  declare: (config, topo) => ({ migrations: eventMigrations, streams: eventDeclarations(topo, config), routes: eventRoutes }),
+  summary:
+    "multi-tenant event intake: envelope and per-type schema validation, an event store per (client, event id), DLQ, per-client fairness, a sender feed",
+  declare: (config, topo) => ({
+    migrations: eventMigrations,
+    streams: eventDeclarations(topo, config),
+    routes: eventRoutes,
+  }),
   start: startEvents,
   repl: eventReplCommands,
 });

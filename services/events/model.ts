@@ -73,7 +73,10 @@ export interface FeedEvent {
 
 /** Formats a rejection as one DLQ error line: "CODE: message (path: msg; ...)". */
 export function rejectionLine(r: Rejection): string {
-  const details = r.details.slice(0, 10).map((d) => `${d.path}: ${d.message}`).join("; ");
+  const details = r.details
+    .slice(0, 10)
+    .map((d) => `${d.path}: ${d.message}`)
+    .join("; ");
   return `${r.code}: ${r.message}${details ? ` (${details})` : ""}`;
 }
 

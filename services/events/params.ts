@@ -45,13 +45,15 @@ export function defineTypeInput(params: unknown): { name: string; def: TypeDefin
   const from = "schema" in body ? body : isJsonObject(params) ? params : {};
   const schema = from["schema"];
   const description = from["description"];
-  if (!isJsonObject(schema)) throw new AppError("VALIDATION_ERROR", "invalid event type definition", checkTypeDefinition(name, schema));
+  if (!isJsonObject(schema))
+    throw new AppError("VALIDATION_ERROR", "invalid event type definition", checkTypeDefinition(name, schema));
   return { name, def: { schema, ...(typeof description === "string" ? { description } : {}) } };
 }
 
 /** The input of `events.dlqList` (query string or flat): one tenant, after a DLQ sequence, a page size. */
 export function dlqListInput(params: unknown): { tenant?: string; afterSeq?: number; limit?: number } {
-  const q = isJsonObject(params) && isJsonObject(params["query"]) ? params["query"] : isJsonObject(params) ? params : {};
+  const q =
+    isJsonObject(params) && isJsonObject(params["query"]) ? params["query"] : isJsonObject(params) ? params : {};
   const tenant = q["tenant"];
   const after = numeric(q["after"]);
   const limit = numeric(q["limit"]);
@@ -66,7 +68,10 @@ export function dlqListInput(params: unknown): { tenant?: string; afterSeq?: num
 export function dlqReplayInput(params: unknown): number[] {
   const raw = source(params, "body", "seqs")["seqs"];
   const seqs = (Array.isArray(raw) ? raw : [raw]).map(Number).filter((n) => Number.isSafeInteger(n) && n > 0);
-  if (seqs.length === 0) throw new AppError("VALIDATION_ERROR", "seqs must list DLQ sequences", [{ path: "/seqs", message: "at least one positive integer" }]);
+  if (seqs.length === 0)
+    throw new AppError("VALIDATION_ERROR", "seqs must list DLQ sequences", [
+      { path: "/seqs", message: "at least one positive integer" },
+    ]);
   return seqs;
 }
 

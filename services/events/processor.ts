@@ -29,7 +29,16 @@
  * held (kept alive with `working()`), so per-tenant order is never broken; an event the store
  * refuses EVENTS_MAX_ATTEMPTS times (found by bisecting the batch) is dead-lettered.
  */
-import { AckPolicy, DeliverPolicy, isConsumerNotFound, type ConsumerMessages, type JsMsg, type KV, type NatsHandles, type PubAck } from "../../nats";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  isConsumerNotFound,
+  type ConsumerMessages,
+  type JsMsg,
+  type KV,
+  type NatsHandles,
+  type PubAck,
+} from "../../nats";
 import type { Logger } from "../../lib/logger";
 import { errorMessage } from "../../lib/errors";
 import { partitionOf, type Topology } from "../../streams/subjects";
@@ -47,8 +56,18 @@ import type { EventRow, EventStore, StoredRef } from "./store";
 import { rejectionLine, type EventRejectCode, type FeedEvent, type Rejection, type ValidEvent } from "./model";
 
 /** Tunables of the processor (from config `events`). */
-export interface ProcessorOptions
-  extends Pick<EventsConfig, "partitions" | "maxEventBytes" | "quantum" | "maxBatch" | "writeConcurrency" | "tenantBuffer" | "maxAttempts" | "discoverMs" | "idleMs"> {
+export interface ProcessorOptions extends Pick<
+  EventsConfig,
+  | "partitions"
+  | "maxEventBytes"
+  | "quantum"
+  | "maxBatch"
+  | "writeConcurrency"
+  | "tenantBuffer"
+  | "maxAttempts"
+  | "discoverMs"
+  | "idleMs"
+> {
   readonly nodeId: string;
   readonly leaseTtlMs: number;
   /** Ack wait of tenant consumers (default 60 s). */
@@ -89,7 +108,10 @@ export interface ProcessorStats {
   readonly batches: number;
   readonly storeRetries: number;
   readonly inflight: number;
-  readonly tenants: Record<string, TenantStats & { queued: number; latencyP50: number; latencyP99: number; latencyCount: number }>;
+  readonly tenants: Record<
+    string,
+    TenantStats & { queued: number; latencyP50: number; latencyP99: number; latencyCount: number }
+  >;
 }
 
 interface Held {
@@ -113,7 +135,13 @@ export function isTransientStoreError(err: unknown): boolean {
 const REFEED_SKEW_MS = 60_000;
 
 /** A feed message for a stored event. */
-function feedEvent(ref: StoredRef, type: string, typeVersion: number, eventTimeMs: number, data: Record<string, unknown>): FeedEvent {
+function feedEvent(
+  ref: StoredRef,
+  type: string,
+  typeVersion: number,
+  eventTimeMs: number,
+  data: Record<string, unknown>,
+): FeedEvent {
   return {
     seq: ref.seq,
     clientId: ref.clientId,
@@ -174,7 +202,9 @@ class TenantWorker {
     }
     if (this.closed) return;
     const consumer = await nats.js.consumers.get(names.inStream, durable);
-    this.messages = await consumer.consume({ max_messages: Math.max(1, Math.min(this.p.opts.tenantBuffer, this.p.opts.maxBatch * 2)) });
+    this.messages = await consumer.consume({
+      max_messages: Math.max(1, Math.min(this.p.opts.tenantBuffer, this.p.opts.maxBatch * 2)),
+    });
     this.loop = this.run(this.messages);
   }
 
@@ -190,7 +220,8 @@ class TenantWorker {
         this.p.arrived(this.tenant);
       }
     } catch (err) {
-      if (!this.closed) this.p.deps.logger.error({ tenant: this.tenant, err: errorMessage(err) }, "tenant consumer failed");
+      if (!this.closed)
+        this.p.deps.logger.error({ tenant: this.tenant, err: errorMessage(err) }, "tenant consumer failed");
     }
     if (!this.closed) this.p.workerEnded(this);
   }
@@ -264,21 +295,35 @@ export class EventProcessor {
   /** Takes partition leases and starts discovering tenants. */
   async start(): Promise<void> {
     const kv: KV = await this.deps.nats.kvm.open(this.deps.names.leasesBucket);
-    const refs: PartitionRef[] = Array.from({ length: this.opts.partitions }, (_, p) => ({ kind: this.deps.names.leaseKind, partition: p }));
-    this.leases = new LeaseManager(kv, this.deps.topology, this.opts.nodeId, refs, this.opts.leaseTtlMs, {
-      acquired: async (ref) => {
-        this.owned.add(ref.partition);
-        this.deps.logger.info({ partition: ref.partition }, "event partition acquired");
-        void this.discover();
+    const refs: PartitionRef[] = Array.from({ length: this.opts.partitions }, (_, p) => ({
+      kind: this.deps.names.leaseKind,
+      partition: p,
+    }));
+    this.leases = new LeaseManager(
+      kv,
+      this.deps.topology,
+      this.opts.nodeId,
+      refs,
+      this.opts.leaseTtlMs,
+      {
+        acquired: async (ref) => {
+          this.owned.add(ref.partition);
+          this.deps.logger.info({ partition: ref.partition }, "event partition acquired");
+          void this.discover();
+        },
+        released: (ref, drain) => this.release(ref.partition, drain),
       },
-      released: (ref, drain) => this.release(ref.partition, drain),
-    }, this.deps.logger.child({ part: "event-leases" }));
+      this.deps.logger.child({ part: "event-leases" }),
+    );
     await this.leases.start();
     this.discoverTimer = setInterval(() => void this.discover(), this.opts.discoverMs);
-    this.keepAliveTimer = setInterval(() => {
-      const threshold = Date.now() - this.ackWaitMs / 3;
-      for (const w of this.workers.values()) w.keepAlive(threshold);
-    }, Math.max(1000, Math.round(this.ackWaitMs / 3)));
+    this.keepAliveTimer = setInterval(
+      () => {
+        const threshold = Date.now() - this.ackWaitMs / 3;
+        for (const w of this.workers.values()) w.keepAlive(threshold);
+      },
+      Math.max(1000, Math.round(this.ackWaitMs / 3)),
+    );
   }
 
   /** Drains: stops discovery, finishes batches in flight, releases every partition. */
@@ -307,9 +352,23 @@ export class EventProcessor {
     const tenants: ProcessorStats["tenants"] = {};
     for (const [t, s] of this.tenantStats) {
       const h = this.latency.get(t);
-      tenants[t] = { ...s, queued: this.workers.get(t)?.queue.length ?? 0, latencyP50: h?.percentile(0.5) ?? 0, latencyP99: h?.percentile(0.99) ?? 0, latencyCount: h?.count ?? 0 };
+      tenants[t] = {
+        ...s,
+        queued: this.workers.get(t)?.queue.length ?? 0,
+        latencyP50: h?.percentile(0.5) ?? 0,
+        latencyP99: h?.percentile(0.99) ?? 0,
+        latencyCount: h?.count ?? 0,
+      };
     }
-    return { node: this.opts.nodeId, partitions: this.ownedPartitions(), workers: this.workers.size, batches: this.batches, storeRetries: this.storeRetries, inflight: this.inflight, tenants };
+    return {
+      node: this.opts.nodeId,
+      partitions: this.ownedPartitions(),
+      workers: this.workers.size,
+      batches: this.batches,
+      storeRetries: this.storeRetries,
+      inflight: this.inflight,
+      tenants,
+    };
   }
 
   /** Intake-to-stored latency of a group of tenants on this node (one merged distribution). */
@@ -330,7 +389,11 @@ export class EventProcessor {
 
   private statsOf(tenant: string): TenantStats {
     let s = this.tenantStats.get(tenant);
-    if (!s) this.tenantStats.set(tenant, (s = { received: 0, stored: 0, duplicates: 0, refed: 0, deadLettered: 0, redelivered: 0 }));
+    if (!s)
+      this.tenantStats.set(
+        tenant,
+        (s = { received: 0, stored: 0, duplicates: 0, refed: 0, deadLettered: 0, redelivered: 0 }),
+      );
     return s;
   }
 
@@ -349,7 +412,8 @@ export class EventProcessor {
       }
       const idleBefore = Date.now() - this.opts.idleMs;
       for (const w of this.workers.values()) {
-        if (w.queue.length === 0 && w.held.size === 0 && w.inflight === 0 && w.lastActivity < idleBefore) void this.closeWorker(w);
+        if (w.queue.length === 0 && w.held.size === 0 && w.inflight === 0 && w.lastActivity < idleBefore)
+          void this.closeWorker(w);
       }
     } catch (err) {
       if (!this.stopped) this.deps.logger.warn({ err: errorMessage(err) }, "tenant discovery failed; will retry");
@@ -429,7 +493,9 @@ export class EventProcessor {
       this.inflight++;
       w.inflight++;
       void this.runBatch(w, batch)
-        .catch((err: unknown) => this.deps.logger.error({ tenant: g.tenant, err: errorMessage(err) }, "event batch failed"))
+        .catch((err: unknown) =>
+          this.deps.logger.error({ tenant: g.tenant, err: errorMessage(err) }, "event batch failed"),
+        )
         .finally(() => {
           this.inflight--;
           w.inflight--;
@@ -454,7 +520,10 @@ export class EventProcessor {
     }
     msg.ack();
     this.statsOf(tenant).deadLettered++;
-    this.deps.logger.warn({ tenant, code: r.code, seq: msg.seq, reason: rejectionLine(r).slice(0, 300) }, "event dead-lettered");
+    this.deps.logger.warn(
+      { tenant, code: r.code, seq: msg.seq, reason: rejectionLine(r).slice(0, 300) },
+      "event dead-lettered",
+    );
     this.deps.onDeadLetter?.(tenant, r.code);
   }
 
@@ -489,10 +558,25 @@ export class EventProcessor {
     await Promise.all(dead);
     if (valid.length > 0) {
       const rows: EventRow[] = valid.map(({ event, version }) => {
-        const { keyId, blob } = this.deps.keyring.encrypt(Buffer.from(JSON.stringify(event.data), "utf8"), rowAad(event.clientId, event.eventId));
-        return { clientId: event.clientId, eventId: event.eventId, type: event.type, typeVersion: version, eventTimeMs: event.timestampMs, keyId, blob };
+        const { keyId, blob } = this.deps.keyring.encrypt(
+          Buffer.from(JSON.stringify(event.data), "utf8"),
+          rowAad(event.clientId, event.eventId),
+        );
+        return {
+          clientId: event.clientId,
+          eventId: event.eventId,
+          type: event.type,
+          typeVersion: version,
+          eventTimeMs: event.timestampMs,
+          keyId,
+          blob,
+        };
       });
-      const { fresh, poisoned } = await this.storeRows(tenant, rows, valid.map((v) => v.msg));
+      const { fresh, poisoned } = await this.storeRows(
+        tenant,
+        rows,
+        valid.map((v) => v.msg),
+      );
       const storedAt = Date.now();
       const freshIds = new Set(fresh.map((f) => f.eventId));
       const byId = new Map(valid.map((v) => [v.event.eventId, v]));
@@ -502,9 +586,14 @@ export class EventProcessor {
       // the intake stream before the row was stored (allowing for clock skew between NATS and
       // Postgres) is fed again from the stored row: Nats-Msg-Id makes that a no-op when the
       // first publish did land.
-      const known = valid.filter((v) => !freshIds.has(v.event.eventId) && !poisoned.has(v.event.eventId)).map((v) => v.event.eventId);
-      const storedRows = known.length > 0 ? await this.retrying(tenant, () => this.deps.store.stored(tenant, known)) : [];
-      const refeed = storedRows.filter((r) => Number(byId.get(r.eventId)!.msg.timestampNanos / 1_000_000n) <= r.storedAtMs + REFEED_SKEW_MS);
+      const known = valid
+        .filter((v) => !freshIds.has(v.event.eventId) && !poisoned.has(v.event.eventId))
+        .map((v) => v.event.eventId);
+      const storedRows =
+        known.length > 0 ? await this.retrying(tenant, () => this.deps.store.stored(tenant, known)) : [];
+      const refeed = storedRows.filter(
+        (r) => Number(byId.get(r.eventId)!.msg.timestampNanos / 1_000_000n) <= r.storedAtMs + REFEED_SKEW_MS,
+      );
       stats.duplicates += storedRows.length - refeed.length;
       const feed: FeedEvent[] = [
         ...fresh.map((ref) => {
@@ -539,7 +628,9 @@ export class EventProcessor {
   }
 
   private publishFeed(e: FeedEvent): Promise<PubAck> {
-    return this.deps.nats.js.publish(this.deps.names.outSubject(e.clientId), JSON.stringify(e), { msgID: `${e.clientId}:${e.eventId}` });
+    return this.deps.nats.js.publish(this.deps.names.outSubject(e.clientId), JSON.stringify(e), {
+      msgID: `${e.clientId}:${e.eventId}`,
+    });
   }
 
   /** Runs `fn` until it succeeds, backing off (outages of NATS or Postgres hold the batch). */
@@ -559,7 +650,10 @@ export class EventProcessor {
   private warnStore(tenant: string, err: unknown): void {
     if (Date.now() - this.lastStoreWarn < 2000) return;
     this.lastStoreWarn = Date.now();
-    this.deps.logger.warn({ tenant, err: errorMessage(err) }, "event store unavailable; holding the batch and retrying");
+    this.deps.logger.warn(
+      { tenant, err: errorMessage(err) },
+      "event store unavailable; holding the batch and retrying",
+    );
   }
 
   /**
@@ -567,7 +661,11 @@ export class EventProcessor {
    * refusal of the data is narrowed down by halving the batch (in order, so earlier rows commit
    * first) to single rows, each tried EVENTS_MAX_ATTEMPTS times before it is dead-lettered.
    */
-  private async storeRows(tenant: string, rows: readonly EventRow[], msgs: readonly JsMsg[]): Promise<{ fresh: StoredRef[]; poisoned: Set<string> }> {
+  private async storeRows(
+    tenant: string,
+    rows: readonly EventRow[],
+    msgs: readonly JsMsg[],
+  ): Promise<{ fresh: StoredRef[]; poisoned: Set<string> }> {
     const fresh: StoredRef[] = [];
     const poisoned = new Set<string>();
     const attempts = new Map<number, number>();
@@ -594,7 +692,16 @@ export class EventProcessor {
           attempts.set(from, n);
           if (n >= this.opts.maxAttempts) {
             poisoned.add(rows[from]!.eventId);
-            await this.deadLetter(tenant, msgs[from]!, { code: "STORE_FAILED", message: `the store refused the event ${n} times: ${errorMessage(err).slice(0, 300)}`, details: [] }, n);
+            await this.deadLetter(
+              tenant,
+              msgs[from]!,
+              {
+                code: "STORE_FAILED",
+                message: `the store refused the event ${n} times: ${errorMessage(err).slice(0, 300)}`,
+                details: [],
+              },
+              n,
+            );
             return;
           }
           this.storeRetries++;

@@ -58,7 +58,16 @@ function newAjv(): Ajv2020 {
   // Schemas come from admins: the untrusted kind (linear-time patterns, uniqueItems, formats).
   // Unknown keywords are refused (a typo would silently validate nothing); type strictness is
   // left off so that ordinary schemas written without "type" everywhere are accepted.
-  return createAjv({ trust: "untrusted", allErrors: true, strictSchema: true, strictNumbers: true, strictTypes: false, strictTuples: false, strictRequired: false, logger: false });
+  return createAjv({
+    trust: "untrusted",
+    allErrors: true,
+    strictSchema: true,
+    strictNumbers: true,
+    strictTypes: false,
+    strictTuples: false,
+    strictRequired: false,
+    logger: false,
+  });
 }
 
 /** ajv errors as problems with JSON pointers under `base`; at most 20. */
@@ -90,7 +99,8 @@ export function schemaProblems(errors: readonly ErrorObject[] | null | undefined
  */
 export function checkTypeDefinition(name: string, schema: unknown): Problem[] {
   const problems: Problem[] = [];
-  if (typeof name !== "string" || !NAME.test(name)) problems.push({ path: "/name", message: `must match ${TYPE_NAME_PATTERN}` });
+  if (typeof name !== "string" || !NAME.test(name))
+    problems.push({ path: "/name", message: `must match ${TYPE_NAME_PATTERN}` });
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) {
     problems.push({ path: "/schema", message: "must be a JSON Schema object" });
     return problems;
@@ -166,19 +176,44 @@ export class EventTypeRegistry {
 
   /** Every type, by name. */
   list(): EventTypeInfo[] {
-    return [...this.types.keys()].sort().map((n) => this.info(n)!).filter(Boolean);
+    return [...this.types.keys()]
+      .sort()
+      .map((n) => this.info(n)!)
+      .filter(Boolean);
   }
 
   /** Validates `data` against the latest version of `type`; `base` prefixes JSON pointers. */
   check(type: string, data: unknown, base = ""): TypeCheck {
     const v = this.latest(type);
-    if (!v) return { ok: false, rejection: { code: "UNKNOWN_TYPE", message: `event type ${JSON.stringify(type.slice(0, 64))} is not registered`, details: [{ path: `${base}/type`, message: "unknown event type" }] } };
+    if (!v)
+      return {
+        ok: false,
+        rejection: {
+          code: "UNKNOWN_TYPE",
+          message: `event type ${JSON.stringify(type.slice(0, 64))} is not registered`,
+          details: [{ path: `${base}/type`, message: "unknown event type" }],
+        },
+      };
     const validate = this.compile(v);
     if (validate instanceof Error) {
-      return { ok: false, rejection: { code: "SCHEMA_VIOLATION", message: `the schema of ${v.name} v${v.version} does not compile: ${validate.message.slice(0, 200)}`, details: [] } };
+      return {
+        ok: false,
+        rejection: {
+          code: "SCHEMA_VIOLATION",
+          message: `the schema of ${v.name} v${v.version} does not compile: ${validate.message.slice(0, 200)}`,
+          details: [],
+        },
+      };
     }
     if (validate(data)) return { ok: true, version: v.version };
-    return { ok: false, rejection: { code: "SCHEMA_VIOLATION", message: `data does not match ${v.name} v${v.version}`, details: schemaProblems(validate.errors, `${base}/data`) } };
+    return {
+      ok: false,
+      rejection: {
+        code: "SCHEMA_VIOLATION",
+        message: `data does not match ${v.name} v${v.version}`,
+        details: schemaProblems(validate.errors, `${base}/data`),
+      },
+    };
   }
 
   private compile(v: EventTypeVersion): ValidateFunction | Error {

@@ -35,13 +35,19 @@ const TYPE_VERSION: JsonSchema = {
 const TYPE_INFO: JsonSchema = {
   type: "object",
   required: ["name", "latest", "versions"],
-  properties: { name: { type: "string" }, latest: { type: "integer" }, versions: { type: "array", items: TYPE_VERSION } },
+  properties: {
+    name: { type: "string" },
+    latest: { type: "integer" },
+    versions: { type: "array", items: TYPE_VERSION },
+  },
 };
 
 const NAME_PARAMS: JsonSchema = {
   type: "object",
   required: ["name"],
-  properties: { name: { type: "string", pattern: TYPE_NAME_PATTERN, description: "Event type name, e.g. order.created" } },
+  properties: {
+    name: { type: "string", pattern: TYPE_NAME_PATTERN, description: "Event type name, e.g. order.created" },
+  },
 };
 
 const DEAD_LETTER: JsonSchema = {
@@ -49,7 +55,11 @@ const DEAD_LETTER: JsonSchema = {
   properties: {
     seq: { type: "integer", description: "DLQ sequence: the handle for replay" },
     tenant: { type: "string" },
-    code: { type: ["string", "null"], description: "INVALID_JSON, INVALID_ENCODING, TOO_LARGE, INVALID_ENVELOPE, TENANT_MISMATCH, UNKNOWN_TYPE, SCHEMA_VIOLATION or STORE_FAILED" },
+    code: {
+      type: ["string", "null"],
+      description:
+        "INVALID_JSON, INVALID_ENCODING, TOO_LARGE, INVALID_ENVELOPE, TENANT_MISMATCH, UNKNOWN_TYPE, SCHEMA_VIOLATION or STORE_FAILED",
+    },
     reason: { type: "string" },
     attempts: { type: "integer" },
     failedAt: { type: "string" },
@@ -71,14 +81,30 @@ export const eventRoutes: readonly RouteSpec[] = [
     tags: ["events"],
     body: {
       contentTypes: ["application/json"],
-      schema: { type: ["object", "array"], minItems: 1, maxItems: MAX_BATCH_EVENTS, items: ENVELOPE_SCHEMA, description: "An EventEnvelope or an array of them" },
+      schema: {
+        type: ["object", "array"],
+        minItems: 1,
+        maxItems: MAX_BATCH_EVENTS,
+        items: ENVELOPE_SCHEMA,
+        description: "An EventEnvelope or an array of them",
+      },
       limitBytes: 16 * 1024 * 1024,
       description: "One EventEnvelope, or an array of 1 to 1000 (the gateway's body limit applies)",
     },
     responses: {
       202: {
         description: "Accepted: stored in the intake stream; validation, storage and the sender feed follow",
-        schema: { type: "object", required: ["accepted", "duplicates"], properties: { accepted: { type: "integer" }, duplicates: { type: "integer", description: "Already received within the last 2 minutes (same clientId:eventId)" } } },
+        schema: {
+          type: "object",
+          required: ["accepted", "duplicates"],
+          properties: {
+            accepted: { type: "integer" },
+            duplicates: {
+              type: "integer",
+              description: "Already received within the last 2 minutes (same clientId:eventId)",
+            },
+          },
+        },
       },
     },
   },
@@ -101,7 +127,15 @@ export const eventRoutes: readonly RouteSpec[] = [
     responses: {
       200: {
         description: "A page of events",
-        schema: { type: "object", required: ["items", "cursor", "hasMore"], properties: { items: { type: "array", items: FEED_EVENT }, cursor: { type: "string" }, hasMore: { type: "boolean" } } },
+        schema: {
+          type: "object",
+          required: ["items", "cursor", "hasMore"],
+          properties: {
+            items: { type: "array", items: FEED_EVENT },
+            cursor: { type: "string" },
+            hasMore: { type: "boolean" },
+          },
+        },
       },
     },
   },
@@ -112,7 +146,12 @@ export const eventRoutes: readonly RouteSpec[] = [
     access: "authenticated",
     summary: "Registered event types with every version's JSON Schema",
     tags: ["events"],
-    responses: { 200: { description: "Every event type", schema: { type: "object", properties: { items: { type: "array", items: TYPE_INFO } } } } },
+    responses: {
+      200: {
+        description: "Every event type",
+        schema: { type: "object", properties: { items: { type: "array", items: TYPE_INFO } } },
+      },
+    },
   },
   {
     method: "GET",
@@ -130,7 +169,8 @@ export const eventRoutes: readonly RouteSpec[] = [
     action: "events.defineType",
     access: "admin",
     summary: "Operators: register a new version of an event type (or a new type)",
-    description: "The new version validates every event of the type from now on, on every node, without a restart. Versions are immutable.",
+    description:
+      "The new version validates every event of the type from now on, on every node, without a restart. Versions are immutable.",
     tags: ["events", "admin"],
     params: NAME_PARAMS,
     body: {
@@ -140,7 +180,10 @@ export const eventRoutes: readonly RouteSpec[] = [
         type: "object",
         required: ["schema"],
         additionalProperties: false,
-        properties: { schema: { type: "object", description: "JSON Schema (draft 2020-12) of data" }, description: { type: "string", maxLength: 2000 } },
+        properties: {
+          schema: { type: "object", description: "JSON Schema (draft 2020-12) of data" },
+          description: { type: "string", maxLength: 2000 },
+        },
       },
     },
     responses: { 201: { description: "The new version", schema: TYPE_VERSION } },
@@ -161,7 +204,15 @@ export const eventRoutes: readonly RouteSpec[] = [
         limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
       },
     },
-    responses: { 200: { description: "Dead letters, oldest first", schema: { type: "object", properties: { items: { type: "array", items: DEAD_LETTER }, depths: { type: "object" } } } } },
+    responses: {
+      200: {
+        description: "Dead letters, oldest first",
+        schema: {
+          type: "object",
+          properties: { items: { type: "array", items: DEAD_LETTER }, depths: { type: "object" } },
+        },
+      },
+    },
   },
   {
     method: "POST",
@@ -169,13 +220,30 @@ export const eventRoutes: readonly RouteSpec[] = [
     action: "events.dlqReplay",
     access: "admin",
     summary: "Operators: replay dead-lettered events to their intake subjects",
-    description: "Each entry is published again to its tenant's intake subject (and removed from the DLQ); it is validated against the current type registry.",
+    description:
+      "Each entry is published again to its tenant's intake subject (and removed from the DLQ); it is validated against the current type registry.",
     tags: ["events", "admin"],
     body: {
       contentTypes: ["application/json"],
-      schema: { type: "object", required: ["seqs"], additionalProperties: false, properties: { seqs: { type: "array", minItems: 1, maxItems: 10000, items: { type: "integer", minimum: 1 } } } },
+      schema: {
+        type: "object",
+        required: ["seqs"],
+        additionalProperties: false,
+        properties: { seqs: { type: "array", minItems: 1, maxItems: 10000, items: { type: "integer", minimum: 1 } } },
+      },
     },
-    responses: { 200: { description: "Replayed and missing sequences", schema: { type: "object", properties: { replayed: { type: "array", items: { type: "integer" } }, missing: { type: "array", items: { type: "integer" } } } } } },
+    responses: {
+      200: {
+        description: "Replayed and missing sequences",
+        schema: {
+          type: "object",
+          properties: {
+            replayed: { type: "array", items: { type: "integer" } },
+            missing: { type: "array", items: { type: "integer" } },
+          },
+        },
+      },
+    },
   },
   {
     method: "GET",

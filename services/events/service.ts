@@ -27,8 +27,14 @@ export interface LatencySummary {
 /** The contract of the `events` service for broker callers (REPL, benchmarks, tests), by action. */
 export interface EventsServiceApi {
   "events.types": { params: Record<string, never>; result: { items: ReturnType<EventsApi["types"]> } };
-  "events.defineType": { params: { name: string; schema: Record<string, unknown>; description?: string }; result: Awaited<ReturnType<EventsApi["defineType"]>> };
-  "events.dlqList": { params: { tenant?: string; after?: number; limit?: number }; result: { items: Awaited<ReturnType<EventsApi["deadLetters"]>>; depths: Record<string, number> } };
+  "events.defineType": {
+    params: { name: string; schema: Record<string, unknown>; description?: string };
+    result: Awaited<ReturnType<EventsApi["defineType"]>>;
+  };
+  "events.dlqList": {
+    params: { tenant?: string; after?: number; limit?: number };
+    result: { items: Awaited<ReturnType<EventsApi["deadLetters"]>>; depths: Record<string, number> };
+  };
   "events.dlqReplay": { params: { seqs: number[] }; result: Awaited<ReturnType<EventsApi["replay"]>> };
   "events.stats": { params: Record<string, never>; result: EventsStats };
   "events.latency": { params: { tenants: string[] }; result: LatencySummary };
@@ -57,7 +63,8 @@ export function createEventsService(deps: EventsServiceDeps): ServiceSchema {
     actions: {
       async ingest(c: Ctx) {
         const client = requireScope(c, "events:write");
-        const body = typeof c.params === "object" && c.params !== null && "body" in c.params ? c.params.body : undefined;
+        const body =
+          typeof c.params === "object" && c.params !== null && "body" in c.params ? c.params.body : undefined;
         const r = await api.ingest(client.id, body);
         c.meta.$statusCode = 202;
         return r;
@@ -95,7 +102,10 @@ export function createEventsService(deps: EventsServiceDeps): ServiceSchema {
       async dlqReplay(c: Ctx) {
         requireOperator(c);
         const r = await api.replay(dlqReplayInput(c.params));
-        log.info({ replayed: r.replayed.length, missing: r.missing.length, by: clientOf(c)?.id ?? "operator" }, "event dead letters replayed");
+        log.info(
+          { replayed: r.replayed.length, missing: r.missing.length, by: clientOf(c)?.id ?? "operator" },
+          "event dead letters replayed",
+        );
         return r;
       },
 

@@ -169,7 +169,12 @@ export function createEventStore({ pg }: { pg: Pool }): EventStore {
         ],
       );
       return res.rows
-        .map((r) => ({ clientId: r.client_id, eventId: r.event_id, seq: Number(r.seq), storedAtMs: r.stored_at.getTime() }))
+        .map((r) => ({
+          clientId: r.client_id,
+          eventId: r.event_id,
+          seq: Number(r.seq),
+          storedAtMs: r.stored_at.getTime(),
+        }))
         .sort((a, b) => a.seq - b.seq);
     },
 

@@ -116,6 +116,12 @@ export function eventDeclarations(topo: Topology, config: Config): Declaration[]
       },
     },
     { type: "kv", bucket: n.typesBucket, history: 5, replicas },
-    { type: "kv", bucket: n.leasesBucket, history: 1, ttlMs: Math.max(60_000, config.actors.leaseTtlMs * 10), replicas },
+    {
+      type: "kv",
+      bucket: n.leasesBucket,
+      history: 1,
+      ttlMs: Math.max(60_000, config.actors.leaseTtlMs * 10),
+      replicas,
+    },
   ];
 }

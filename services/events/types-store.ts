@@ -29,7 +29,13 @@ function decode(e: KvEntry): EventTypeVersion | undefined {
   if (!isJsonObject(v) || v["name"] !== key.name || v["version"] !== key.version) return undefined;
   const { schema, description, createdAt } = v;
   if (!isJsonObject(schema)) return undefined;
-  return { name: key.name, version: key.version, schema, description: typeof description === "string" ? description : "", createdAt: String(createdAt) };
+  return {
+    name: key.name,
+    version: key.version,
+    schema,
+    description: typeof description === "string" ? description : "",
+    createdAt: String(createdAt),
+  };
 }
 
 /** Keeps a registry in sync with the bucket and writes new versions to it. */
@@ -55,7 +61,11 @@ export class TypeStore {
       return;
     }
     const err = this.registry.apply(v);
-    if (err) this.log.error({ type: v.name, version: v.version, err: err.message }, "event type schema does not compile; its events will be dead-lettered");
+    if (err)
+      this.log.error(
+        { type: v.name, version: v.version, err: err.message },
+        "event type schema does not compile; its events will be dead-lettered",
+      );
     else this.log.debug({ type: v.name, version: v.version }, "event type applied");
   }
 
@@ -93,7 +103,8 @@ export class TypeStore {
    */
   async define(name: string, def: TypeDefinition, now = new Date()): Promise<EventTypeVersion> {
     const problems = checkTypeDefinition(name, def.schema);
-    if (typeof def.description === "string" && def.description.length > 2000) problems.push({ path: "/description", message: "at most 2000 characters" });
+    if (typeof def.description === "string" && def.description.length > 2000)
+      problems.push({ path: "/description", message: "at most 2000 characters" });
     if (problems.length > 0) throw new AppError("VALIDATION_ERROR", "invalid event type definition", problems);
     let version = 1;
     for await (const k of await this.kv.keys(`${name}.*`)) {
@@ -101,7 +112,13 @@ export class TypeStore {
       if (parsed && parsed.name === name && parsed.version >= version) version = parsed.version + 1;
     }
     for (let attempt = 0; attempt < 5; attempt++, version++) {
-      const v: EventTypeVersion = { name, version, schema: def.schema, description: def.description ?? "", createdAt: now.toISOString() };
+      const v: EventTypeVersion = {
+        name,
+        version,
+        schema: def.schema,
+        description: def.description ?? "",
+        createdAt: now.toISOString(),
+      };
       try {
         await this.kv.create(typeKey(name, version), JSON.stringify(v));
       } catch (err) {

@@ -4,7 +4,8 @@
  */
 
 /** Content-Security-Policy for the docs page: its own inline script and style, same-origin fetch. */
-export const DOCS_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:";
+export const DOCS_CSP =
+  "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:";
 
 /** The docs page for the document at `specUrl`. */
 export function docsHtml(specUrl: string, title = "Switchyard API"): string {

@@ -47,7 +47,10 @@ export function rawError(socket: Socket, status: number, code: string, message: 
 export type ErrorWriter = (req: IncomingMessage, res: ServerResponse, err: unknown) => void;
 
 /** The one error writer of the gateway; `stateOf` gives a request's state (its id and logger). */
-export function createErrorWriter(logger: Logger, stateOf: (req: IncomingMessage) => RequestState | undefined): ErrorWriter {
+export function createErrorWriter(
+  logger: Logger,
+  stateOf: (req: IncomingMessage) => RequestState | undefined,
+): ErrorWriter {
   return (req, res, err) => {
     const st = stateOf(req);
     const requestId = st?.requestId ?? String(res.getHeader("X-Request-Id") ?? randomUUID());
@@ -56,7 +59,17 @@ export function createErrorWriter(logger: Logger, stateOf: (req: IncomingMessage
     if (e.status >= 500) {
       // a deliberate refusal (an AppError such as admission control's 503) is expected: no stack
       if (e.cause instanceof AppError) log.warn({ code: e.code, reason: e.cause.message }, "request refused");
-      else log.error({ err: e.cause instanceof Error ? { name: e.cause.name, message: e.cause.message, stack: e.cause.stack } : e.cause, code: e.code }, "request failed");
+      else
+        log.error(
+          {
+            err:
+              e.cause instanceof Error
+                ? { name: e.cause.name, message: e.cause.message, stack: e.cause.stack }
+                : e.cause,
+            code: e.code,
+          },
+          "request failed",
+        );
     }
     if (res.headersSent) {
       if (!res.writableEnded) res.destroy();
@@ -83,7 +96,12 @@ export interface BodyLimits {
  * Path, query and body checks of a matched request: the action's params (see HttpCallParams).
  * 400 / 415 / 413 / 408 / 422 as AppErrors.
  */
-export async function prepareParams(req: IncomingMessage, st: RequestState, v: RouteValidators, limits: BodyLimits): Promise<HttpCallParams> {
+export async function prepareParams(
+  req: IncomingMessage,
+  st: RequestState,
+  v: RouteValidators,
+  limits: BodyLimits,
+): Promise<HttpCallParams> {
   const spec = st.spec;
   const params: Record<string, string> = { ...st.pathParams };
   assertValid(v.params, params, "params", "INVALID_PARAMETER");
@@ -94,7 +112,11 @@ export async function prepareParams(req: IncomingMessage, st: RequestState, v: R
   if (spec.body) {
     if (hasBody(req)) {
       const media = negotiateMediaType(req.headers["content-type"], spec.body.contentTypes);
-      const buf = await readBody(req, Math.min(spec.body.limitBytes ?? limits.bodyLimitBytes, limits.bodyLimitBytes), limits.bodyTimeoutMs);
+      const buf = await readBody(
+        req,
+        Math.min(spec.body.limitBytes ?? limits.bodyLimitBytes, limits.bodyLimitBytes),
+        limits.bodyTimeoutMs,
+      );
       if (buf.length > 0) {
         const decoded = decodeBody(buf, media, spec.body.raw === true);
         body = decoded.body;
@@ -114,7 +136,13 @@ export async function prepareParams(req: IncomingMessage, st: RequestState, v: R
       if (typeof val === "string") headers[h] = val;
     }
   }
-  return { params, query, ...(body !== undefined ? { body } : {}), ...(raw ? { raw } : {}), ...(headers ? { headers } : {}) };
+  return {
+    params,
+    query,
+    ...(body !== undefined ? { body } : {}),
+    ...(raw ? { raw } : {}),
+    ...(headers ? { headers } : {}),
+  };
 }
 
 /** What the node's HTTP server needs. */
@@ -140,44 +168,64 @@ export interface HttpServerDeps {
  */
 export function createHttpServer(deps: HttpServerDeps): http.Server {
   const { router, logger, metrics, proxies, states, sendError, handler } = deps;
-  const server = http.createServer({ requestTimeout: Math.max(deps.bodyTimeoutMs * 2, 30_000), headersTimeout: 20_000, keepAliveTimeout: 5_000 }, (req, res) => {
-    const requestId = requestIdFrom(req.headers["x-request-id"]);
-    // moleculer-web takes ctx.requestID from these headers: make it ours.
-    req.headers["x-request-id"] = requestId;
-    delete req.headers["x-correlation-id"];
-    res.setHeader("X-Request-Id", requestId);
-    res.setHeader("X-Content-Type-Options", "nosniff");
-    res.setHeader("Cache-Control", "no-store");
-    const start = process.hrtime.bigint();
-    const m = router.match(req.method, req.url);
-    const routeLabel = m.kind === "found" ? m.spec.path : "unmatched";
-    const log = logger.child({ requestId });
-    res.once("close", () => {
-      const status = res.writableFinished ? res.statusCode : 499;
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      metrics.observe(routeLabel, req.method ?? "", status, seconds);
-      (states.get(req)?.log ?? log).debug({ method: req.method, route: routeLabel, status, ms: Math.round(seconds * 1e6) / 1e3 }, "request");
-    });
-    if (m.kind !== "found") {
-      if (m.kind === "method") {
-        res.setHeader("Allow", m.allow.join(", "));
-        return sendError(req, res, new AppError("METHOD_NOT_ALLOWED", `method ${String(req.method).slice(0, 16)} not allowed; allowed: ${m.allow.join(", ")}`));
+  const server = http.createServer(
+    { requestTimeout: Math.max(deps.bodyTimeoutMs * 2, 30_000), headersTimeout: 20_000, keepAliveTimeout: 5_000 },
+    (req, res) => {
+      const requestId = requestIdFrom(req.headers["x-request-id"]);
+      // moleculer-web takes ctx.requestID from these headers: make it ours.
+      req.headers["x-request-id"] = requestId;
+      delete req.headers["x-correlation-id"];
+      res.setHeader("X-Request-Id", requestId);
+      res.setHeader("X-Content-Type-Options", "nosniff");
+      res.setHeader("Cache-Control", "no-store");
+      const start = process.hrtime.bigint();
+      const m = router.match(req.method, req.url);
+      const routeLabel = m.kind === "found" ? m.spec.path : "unmatched";
+      const log = logger.child({ requestId });
+      res.once("close", () => {
+        const status = res.writableFinished ? res.statusCode : 499;
+        const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+        metrics.observe(routeLabel, req.method ?? "", status, seconds);
+        (states.get(req)?.log ?? log).debug(
+          { method: req.method, route: routeLabel, status, ms: Math.round(seconds * 1e6) / 1e3 },
+          "request",
+        );
+      });
+      if (m.kind !== "found") {
+        if (m.kind === "method") {
+          res.setHeader("Allow", m.allow.join(", "));
+          return sendError(
+            req,
+            res,
+            new AppError(
+              "METHOD_NOT_ALLOWED",
+              `method ${String(req.method).slice(0, 16)} not allowed; allowed: ${m.allow.join(", ")}`,
+            ),
+          );
+        }
+        if (m.kind === "bad") return sendError(req, res, new AppError("BAD_REQUEST", m.reason));
+        return sendError(req, res, new AppError("NOT_FOUND", "no such route"));
       }
-      if (m.kind === "bad") return sendError(req, res, new AppError("BAD_REQUEST", m.reason));
-      return sendError(req, res, new AppError("NOT_FOUND", "no such route"));
-    }
-    const ip = clientIp(req.socket.remoteAddress, req.headers["x-forwarded-for"], proxies) ?? "";
-    states.set(req, { requestId, spec: m.spec, pathParams: m.params, ip, log });
-    handler(req, res).catch((err: unknown) => sendError(req, res, err));
+      const ip = clientIp(req.socket.remoteAddress, req.headers["x-forwarded-for"], proxies) ?? "";
+      states.set(req, { requestId, spec: m.spec, pathParams: m.params, ip, log });
+      handler(req, res).catch((err: unknown) => sendError(req, res, err));
+    },
+  );
+  capConnectionsPerIp(server, {
+    max: deps.maxConnectionsPerIp,
+    exempt: (ip) => proxies.has(ip),
+    onRefuse: () => metrics.connectionRefused(),
   });
-  capConnectionsPerIp(server, { max: deps.maxConnectionsPerIp, exempt: (ip) => proxies.has(ip), onRefuse: () => metrics.connectionRefused() });
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
     if (err.code === "ECONNRESET" || !socket.writable) return socket.destroy();
-    if (err.code === "HPE_HEADER_OVERFLOW") return rawError(socket, 431, "HEADERS_TOO_LARGE", "request headers too large");
+    if (err.code === "HPE_HEADER_OVERFLOW")
+      return rawError(socket, 431, "HEADERS_TOO_LARGE", "request headers too large");
     if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") return rawError(socket, 408, "REQUEST_TIMEOUT", "request timed out");
     rawError(socket, 400, "BAD_REQUEST", "malformed HTTP request");
   });
-  server.on("connect", (_req: IncomingMessage, socket: Socket) => rawError(socket, 405, "METHOD_NOT_ALLOWED", "CONNECT is not supported"));
+  server.on("connect", (_req: IncomingMessage, socket: Socket) =>
+    rawError(socket, 405, "METHOD_NOT_ALLOWED", "CONNECT is not supported"),
+  );
   return server;
 }
 

@@ -11,23 +11,33 @@ import type { ClientsApi } from "./service";
 type Result<A extends keyof ClientsApi> = ClientsApi[A]["result"];
 
 /** Calls `action` of the `clients` service with its typed params. */
-function call<A extends keyof ClientsApi>(broker: ServiceBroker, action: A, params: ClientsApi[A]["params"]): Promise<Result<A>> {
+function call<A extends keyof ClientsApi>(
+  broker: ServiceBroker,
+  action: A,
+  params: ClientsApi[A]["params"],
+): Promise<Result<A>> {
   return broker.call<Result<A>, ClientsApi[A]["params"]>(action, params);
 }
 
 /** Client administration through the `clients` service (the same code as the admin routes and CLI). */
 export const clientCommands = {
   /** Creates a client; the answer holds its API key and webhook secret (shown once). */
-  create: (broker: ServiceBroker, input: { name: string; scopes: string[]; webhookUrl?: string }) => call(broker, "clients.create", { params: {}, query: {}, body: input }),
+  create: (broker: ServiceBroker, input: { name: string; scopes: string[]; webhookUrl?: string }) =>
+    call(broker, "clients.create", { params: {}, query: {}, body: input }),
   /** One page of clients. */
-  list: (broker: ServiceBroker, query: { limit?: number; after?: string; status?: "active" | "suspended" } = {}) => call(broker, "clients.list", { params: {}, query }),
+  list: (broker: ServiceBroker, query: { limit?: number; after?: string; status?: "active" | "suspended" } = {}) =>
+    call(broker, "clients.list", { params: {}, query }),
   /** Suspends a client (refused on every node within seconds). */
   suspend: (broker: ServiceBroker, id: string) => call(broker, "clients.suspend", { params: { id }, query: {} }),
   /** Re-activates a suspended client. */
   activate: (broker: ServiceBroker, id: string) => call(broker, "clients.activate", { params: { id }, query: {} }),
   /** Issues a new API key; older keys keep working for `overlapSeconds` (default: the gateway's). */
   rotate: (broker: ServiceBroker, id: string, overlapSeconds?: number) =>
-    call(broker, "clients.rotate", { params: { id }, query: {}, body: overlapSeconds !== undefined ? { overlapSeconds } : {} }),
+    call(broker, "clients.rotate", {
+      params: { id },
+      query: {},
+      body: overlapSeconds !== undefined ? { overlapSeconds } : {},
+    }),
 };
 
 function print(s: string): void {
@@ -40,7 +50,8 @@ const STATUSES = ["active", "suspended"] as const;
 export const clientReplCommands: readonly ReplCommand[] = [
   {
     command: "clients-create",
-    description: "Create a client: clients-create --name acme --scopes orders:read,orders:write [--webhook-url URL] (prints its API key once)",
+    description:
+      "Create a client: clients-create --name acme --scopes orders:read,orders:write [--webhook-url URL] (prints its API key once)",
     options: [
       { option: "-n, --name <name>", description: "client name" },
       { option: "-s, --scopes <scopes>", description: "comma-separated scopes ({domain}:read, {domain}:write, admin)" },
@@ -53,7 +64,17 @@ export const clientReplCommands: readonly ReplCommand[] = [
         .map((x) => x.trim())
         .filter(Boolean);
       const webhookUrl = typeof o["webhookUrl"] === "string" ? o["webhookUrl"] : undefined;
-      print(JSON.stringify(await clientCommands.create(broker, { name: String(o["name"] ?? ""), scopes, ...(webhookUrl ? { webhookUrl } : {}) }), null, 2));
+      print(
+        JSON.stringify(
+          await clientCommands.create(broker, {
+            name: String(o["name"] ?? ""),
+            scopes,
+            ...(webhookUrl ? { webhookUrl } : {}),
+          }),
+          null,
+          2,
+        ),
+      );
     },
   },
   {
@@ -71,7 +92,12 @@ export const clientReplCommands: readonly ReplCommand[] = [
         ...(status ? { status } : {}),
         ...(o["limit"] !== undefined ? { limit: Number(o["limit"]) } : {}),
       });
-      print(table([["id", "name", "status", "scopes"], ...page.items.map((c) => [c.id, c.name, c.status, JSON.stringify(c.scopes)])]));
+      print(
+        table([
+          ["id", "name", "status", "scopes"],
+          ...page.items.map((c) => [c.id, c.name, c.status, JSON.stringify(c.scopes)]),
+        ]),
+      );
     },
   },
   {
@@ -90,7 +116,13 @@ export const clientReplCommands: readonly ReplCommand[] = [
     options: [{ option: "--overlap <seconds>", description: "how long old keys keep working" }],
     action: async (broker, args) => {
       const overlap = args.options["overlap"];
-      print(JSON.stringify(await clientCommands.rotate(broker, String(args["id"]), overlap !== undefined ? Number(overlap) : undefined), null, 2));
+      print(
+        JSON.stringify(
+          await clientCommands.rotate(broker, String(args["id"]), overlap !== undefined ? Number(overlap) : undefined),
+          null,
+          2,
+        ),
+      );
     },
   },
 ];

@@ -26,7 +26,9 @@ export const gatewayRoutes: readonly RouteSpec[] = [
     nodeLocal: true,
     summary: "Liveness: 200 while the process runs",
     tags: ["operations"],
-    responses: { 200: { description: "The process is alive", schema: { type: "object", properties: { status: { const: "ok" } } } } },
+    responses: {
+      200: { description: "The process is alive", schema: { type: "object", properties: { status: { const: "ok" } } } },
+    },
   },
   {
     method: "GET",
@@ -37,8 +39,18 @@ export const gatewayRoutes: readonly RouteSpec[] = [
     summary: "Readiness: 200 when every check of this node passes, else 503 with the report",
     tags: ["operations"],
     responses: {
-      200: { description: "Ready", schema: { type: "object", required: ["ready", "checks"], properties: { ready: { type: "boolean" }, checks: { type: "object" } } } },
-      503: { description: "Not ready: the error shape plus the report", schema: { type: "object", required: ["error", "report"] } },
+      200: {
+        description: "Ready",
+        schema: {
+          type: "object",
+          required: ["ready", "checks"],
+          properties: { ready: { type: "boolean" }, checks: { type: "object" } },
+        },
+      },
+      503: {
+        description: "Not ready: the error shape plus the report",
+        schema: { type: "object", required: ["error", "report"] },
+      },
     },
   },
   {
@@ -49,7 +61,9 @@ export const gatewayRoutes: readonly RouteSpec[] = [
     nodeLocal: true,
     summary: "Prometheus metrics of this node",
     tags: ["operations"],
-    responses: { 200: { description: "Prometheus text format", contentType: "text/plain", schema: { type: "string" } } },
+    responses: {
+      200: { description: "Prometheus text format", contentType: "text/plain", schema: { type: "string" } },
+    },
   },
   {
     method: "GET",
@@ -79,7 +93,12 @@ export const gatewayRoutes: readonly RouteSpec[] = [
     nodeLocal: true,
     summary: "Public keys that verify access tokens",
     tags: ["auth"],
-    responses: { 200: { description: "JSON Web Key Set", schema: { type: "object", required: ["keys"], properties: { keys: { type: "array" } } } } },
+    responses: {
+      200: {
+        description: "JSON Web Key Set",
+        schema: { type: "object", required: ["keys"], properties: { keys: { type: "array" } } },
+      },
+    },
   },
   {
     method: "POST",
@@ -111,7 +130,12 @@ export const gatewayRoutes: readonly RouteSpec[] = [
         schema: {
           type: "object",
           required: ["access_token", "token_type", "expires_in", "scope"],
-          properties: { access_token: { type: "string" }, token_type: { const: "Bearer" }, expires_in: { type: "integer" }, scope: { type: "string" } },
+          properties: {
+            access_token: { type: "string" },
+            token_type: { const: "Bearer" },
+            expires_in: { type: "integer" },
+            scope: { type: "string" },
+          },
         },
       },
     },
@@ -143,7 +167,11 @@ export const gatewayRoutes: readonly RouteSpec[] = [
     responses: {
       200: {
         description: "A page of clients",
-        schema: { type: "object", required: ["items", "next"], properties: { items: { type: "array", items: CLIENT_SCHEMA }, next: { type: ["string", "null"] } } },
+        schema: {
+          type: "object",
+          required: ["items", "next"],
+          properties: { items: { type: "array", items: CLIENT_SCHEMA }, next: { type: ["string", "null"] } },
+        },
       },
     },
   },
@@ -199,7 +227,11 @@ export const gatewayRoutes: readonly RouteSpec[] = [
       contentTypes: ["application/json"],
       required: false,
       limitBytes: 4096,
-      schema: { type: "object", additionalProperties: false, properties: { overlapSeconds: { type: "integer", minimum: 0, maximum: 2592000 } } },
+      schema: {
+        type: "object",
+        additionalProperties: false,
+        properties: { overlapSeconds: { type: "integer", minimum: 0, maximum: 2592000 } },
+      },
     },
     responses: {
       200: {
@@ -207,7 +239,11 @@ export const gatewayRoutes: readonly RouteSpec[] = [
         schema: {
           type: "object",
           required: ["id", "apiKey", "previousKeysExpireAt"],
-          properties: { id: CLIENT_ID_SCHEMA, apiKey: { type: "string" }, previousKeysExpireAt: { type: "string", format: "date-time" } },
+          properties: {
+            id: CLIENT_ID_SCHEMA,
+            apiKey: { type: "string" },
+            previousKeysExpireAt: { type: "string", format: "date-time" },
+          },
         },
       },
     },

@@ -28,7 +28,14 @@ import type { NodeContext } from "../../node/context";
 import { AppError } from "../../lib/errors";
 import { topology } from "../../streams/subjects";
 import type { Subscription } from "../../nats";
-import { checkRouteTable, isScope, toColonPath, type GatewayMeta, type HttpCallParams, type RouteSpec } from "../../gateway/routes";
+import {
+  checkRouteTable,
+  isScope,
+  toColonPath,
+  type GatewayMeta,
+  type HttpCallParams,
+  type RouteSpec,
+} from "../../gateway/routes";
 import { createRouter } from "../../gateway/router";
 import { compileValidators } from "../../gateway/validate";
 import { buildOpenApi } from "../../gateway/openapi";
@@ -65,14 +72,26 @@ import {
  * call the HTTP-shaped actions; `clients.webhook` is internal: nodes and operators only).
  */
 export interface ClientsApi {
-  "clients.create": { params: HttpCallParams<Record<string, string>, Record<string, unknown>, NewClientInput>; result: ClientRecord & { apiKey: string; webhookSecret: string } };
-  "clients.list": { params: HttpCallParams<Record<string, string>, { limit?: number; after?: string; status?: ClientStatus }>; result: ClientPage };
+  "clients.create": {
+    params: HttpCallParams<Record<string, string>, Record<string, unknown>, NewClientInput>;
+    result: ClientRecord & { apiKey: string; webhookSecret: string };
+  };
+  "clients.list": {
+    params: HttpCallParams<Record<string, string>, { limit?: number; after?: string; status?: ClientStatus }>;
+    result: ClientPage;
+  };
   "clients.get": { params: HttpCallParams<{ id: string }>; result: ClientRecord };
   "clients.suspend": { params: HttpCallParams<{ id: string }>; result: ClientRecord };
   "clients.activate": { params: HttpCallParams<{ id: string }>; result: ClientRecord };
-  "clients.rotate": { params: HttpCallParams<{ id: string }, Record<string, unknown>, { overlapSeconds?: number }>; result: { id: string; apiKey: string; previousKeysExpireAt: string } };
+  "clients.rotate": {
+    params: HttpCallParams<{ id: string }, Record<string, unknown>, { overlapSeconds?: number }>;
+    result: { id: string; apiKey: string; previousKeysExpireAt: string };
+  };
   "clients.me": { params: HttpCallParams; result: ClientRecord };
-  "clients.token": { params: HttpCallParams<Record<string, string>, Record<string, unknown>, Record<string, unknown>>; result: TokenResponse };
+  "clients.token": {
+    params: HttpCallParams<Record<string, string>, Record<string, unknown>, Record<string, unknown>>;
+    result: TokenResponse;
+  };
   /** A client's webhook URL and unsealed secret; null for an unknown client. No HTTP route. */
   "clients.webhook": { params: { id: string }; result: ClientWebhook | null };
 }
@@ -107,7 +126,8 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
   const openapi = buildOpenApi(routes, {
     title: "Switchyard API",
     version: "1",
-    description: "One HTTP front door for every Switchyard domain. Authenticate with an API key or an OAuth2 access token as a Bearer token.",
+    description:
+      "One HTTP front door for every Switchyard domain. Authenticate with an API key or an OAuth2 access token as a Bearer token.",
   });
   const metrics = gatewayMetrics(ctx.metrics);
   const { cache, tokens, auth, limiter, admin, ready } = createClientRegistry(ctx, (layer) => metrics.authCache(layer));
@@ -148,7 +168,10 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
   const localAliases: Record<string, unknown[]> = {};
   const apiAliases: Record<string, unknown[]> = {};
   for (const spec of routes) {
-    (spec.nodeLocal ? localAliases : apiAliases)[`${spec.method} ${toColonPath(spec.path)}`] = [inputMiddleware, spec.action];
+    (spec.nodeLocal ? localAliases : apiAliases)[`${spec.method} ${toColonPath(spec.path)}`] = [
+      inputMiddleware,
+      spec.action,
+    ];
   }
   const onError = function (req: IncomingMessage, res: ServerResponse, err: unknown) {
     sendError(req, res, err);
@@ -186,7 +209,13 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
           error: {
             code: "NOT_READY",
             message: "node is not ready",
-            details: failing.map(([name, r]) => ({ path: `/checks/${name}`, message: r.detail === undefined ? "failing" : String(typeof r.detail === "string" ? r.detail : JSON.stringify(r.detail)) })),
+            details: failing.map(([name, r]) => ({
+              path: `/checks/${name}`,
+              message:
+                r.detail === undefined
+                  ? "failing"
+                  : String(typeof r.detail === "string" ? r.detail : JSON.stringify(r.detail)),
+            })),
             requestId: c.requestID ?? "",
           },
           report,
@@ -236,7 +265,8 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
         try {
           p = await auth.authenticate(req.headers.authorization);
         } catch (err) {
-          if (err instanceof AppError && (err.status === 401 || err.status === 403)) ipThrottle.failedAuthentication(st.ip);
+          if (err instanceof AppError && (err.status === 401 || err.status === 403))
+            ipThrottle.failedAuthentication(st.ip);
           throw err;
         }
         st.principal = p;
@@ -256,14 +286,21 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
           const d = await limiter.take(p.client.id, p.rateLimit);
           if (d.unavailable) {
             metrics.throttled("redis_down");
-            throw new AppError("UNAVAILABLE", "rate limiting is unavailable: retry later", undefined, { "Retry-After": String(Math.ceil(d.retryAfterMs / 1000)) });
+            throw new AppError("UNAVAILABLE", "rate limiting is unavailable: retry later", undefined, {
+              "Retry-After": String(Math.ceil(d.retryAfterMs / 1000)),
+            });
           }
           res.setHeader("X-RateLimit-Limit", String(d.limit.burst));
           res.setHeader("X-RateLimit-Remaining", String(Math.max(0, d.remaining)));
           if (!d.allowed) {
-            throw new AppError("RATE_LIMITED", `rate limit exceeded (${d.limit.perSec}/s, burst ${d.limit.burst})`, undefined, {
-              "Retry-After": String(Math.max(1, Math.ceil(d.retryAfterMs / 1000))),
-            });
+            throw new AppError(
+              "RATE_LIMITED",
+              `rate limit exceeded (${d.limit.perSec}/s, burst ${d.limit.burst})`,
+              undefined,
+              {
+                "Retry-After": String(Math.max(1, Math.ceil(d.retryAfterMs / 1000))),
+              },
+            );
           }
         }
         if (isScope(spec.access) && !p.client.scopes.includes(spec.access)) {
@@ -273,9 +310,14 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
     },
     created() {
       // Pin node-local routes to this node (moleculer-web built its routes in its own created()).
-      const self = this as unknown as { routes: { name?: string; callOptions?: unknown }[]; broker: { nodeID: string } };
+      const self = this as unknown as {
+        routes: { name?: string; callOptions?: unknown }[];
+        broker: { nodeID: string };
+      };
       for (const r of self.routes) if (r.name === "local") r.callOptions = { nodeID: self.broker.nodeID };
-      const handler = (this as unknown as { httpHandler(req: IncomingMessage, res: ServerResponse): Promise<void> }).httpHandler.bind(this);
+      const handler = (
+        this as unknown as { httpHandler(req: IncomingMessage, res: ServerResponse): Promise<void> }
+      ).httpHandler.bind(this);
       server = createHttpServer({
         router,
         logger,
@@ -302,7 +344,10 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
       await listen(srv, config.port, config.host);
       ctx.health.register("gateway", () => ({ ok: srv.listening }));
       const addr = srv.address();
-      logger.info({ address: typeof addr === "object" && addr ? `${addr.address}:${addr.port}` : addr, routes: routes.length }, "gateway listening");
+      logger.info(
+        { address: typeof addr === "object" && addr ? `${addr.address}:${addr.port}` : addr, routes: routes.length },
+        "gateway listening",
+      );
     },
     async stopped() {
       subscription?.unsubscribe();
@@ -320,10 +365,18 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
         c.meta.$location = `/api/v1/admin/clients/${created.client.id}`;
         return { ...created.client, apiKey: created.apiKey, webhookSecret: created.webhookSecret };
       },
-      async list(c: GatewayContext<HttpCallParams<Record<string, string>, { limit?: number; after?: string; status?: ClientStatus }>>) {
+      async list(
+        c: GatewayContext<
+          HttpCallParams<Record<string, string>, { limit?: number; after?: string; status?: ClientStatus }>
+        >,
+      ) {
         requireOperator(c);
         const q = c.params.query;
-        return listClients(admin, { ...(q.limit !== undefined ? { limit: q.limit } : {}), ...(q.after ? { after: q.after } : {}), ...(q.status ? { status: q.status } : {}) });
+        return listClients(admin, {
+          ...(q.limit !== undefined ? { limit: q.limit } : {}),
+          ...(q.after ? { after: q.after } : {}),
+          ...(q.status ? { status: q.status } : {}),
+        });
       },
       async get(c: GatewayContext<HttpCallParams<{ id: string }>>) {
         requireOperator(c);
@@ -337,19 +390,30 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
         requireOperator(c);
         return activateClient(admin, c.params.params.id);
       },
-      async rotate(c: GatewayContext<HttpCallParams<{ id: string }, Record<string, unknown>, { overlapSeconds?: number }>>) {
+      async rotate(
+        c: GatewayContext<HttpCallParams<{ id: string }, Record<string, unknown>, { overlapSeconds?: number }>>,
+      ) {
         requireOperator(c);
         const overlap = c.params.body?.overlapSeconds;
-        const r = await rotateClientKey(admin, c.params.params.id, overlap !== undefined ? { overlapSec: overlap } : {});
+        const r = await rotateClientKey(
+          admin,
+          c.params.params.id,
+          overlap !== undefined ? { overlapSec: overlap } : {},
+        );
         return { id: r.client.id, apiKey: r.apiKey, previousKeysExpireAt: r.previousKeysExpireAt };
       },
       async me(c: GatewayContext) {
         const me = requireClient(c);
         return getClient(admin, me.id);
       },
-      async token(c: GatewayContext<HttpCallParams<Record<string, string>, Record<string, unknown>, Record<string, unknown>>>) {
+      async token(
+        c: GatewayContext<HttpCallParams<Record<string, string>, Record<string, unknown>, Record<string, unknown>>>,
+      ) {
         c.meta.$responseHeaders = { "Cache-Control": "no-store", Pragma: "no-cache" };
-        return exchangeClientCredentials({ auth, tokens }, parseTokenRequest(c.params.body ?? {}, c.params.headers?.["authorization"]));
+        return exchangeClientCredentials(
+          { auth, tokens },
+          parseTokenRequest(c.params.body ?? {}, c.params.headers?.["authorization"]),
+        );
       },
       webhook: {
         // internal, for domains that send client webhooks: no route, and no client (not even an admin) may read a secret
@@ -367,4 +431,3 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
 
   return [gatewayService as unknown as ServiceSchema, clientsService];
 }
-

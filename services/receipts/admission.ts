@@ -29,10 +29,20 @@ export interface AdmissionLimits {
 /** The 503 to refuse a new receipt with, or undefined to accept it. */
 export function admissionRefusal(load: Load, limits: AdmissionLimits): AppError | undefined {
   if (limits.maxLagMs > 0 && load.overloadedLagMs !== undefined) {
-    return new AppError("UNAVAILABLE", `this node is overloaded (event loop delay ${Math.round(load.overloadedLagMs)} ms, limit ${limits.maxLagMs} ms); retry later`, undefined, { "Retry-After": "1" });
+    return new AppError(
+      "UNAVAILABLE",
+      `this node is overloaded (event loop delay ${Math.round(load.overloadedLagMs)} ms, limit ${limits.maxLagMs} ms); retry later`,
+      undefined,
+      { "Retry-After": "1" },
+    );
   }
   if (limits.maxBacklog > 0 && load.backlog > limits.maxBacklog) {
-    return new AppError("UNAVAILABLE", `receipts arrive faster than they are registered (${load.backlog} messages and registrations waiting, limit ${limits.maxBacklog}); retry later`, undefined, { "Retry-After": "5" });
+    return new AppError(
+      "UNAVAILABLE",
+      `receipts arrive faster than they are registered (${load.backlog} messages and registrations waiting, limit ${limits.maxBacklog}); retry later`,
+      undefined,
+      { "Retry-After": "5" },
+    );
   }
   return undefined;
 }

@@ -8,7 +8,13 @@
 import type { NatsHandles, KV } from "../../nats";
 import type { Logger } from "../../lib/logger";
 import type { ActorRuntime } from "../../actors/types";
-import { REGISTRATION_SERVICES, receipt, type ReceiptCommand, type ReceiptState, type RegistrationService } from "./receipt.actor";
+import {
+  REGISTRATION_SERVICES,
+  receipt,
+  type ReceiptCommand,
+  type ReceiptState,
+  type RegistrationService,
+} from "./receipt.actor";
 import { AppError, errorMessage } from "../../lib/errors";
 import { checkUrl, type EgressPolicy } from "../../lib/egress";
 import type { ReceiptNames } from "./streams";
@@ -90,7 +96,11 @@ export interface ReceiptApi {
   original(clientId: string, id: string): Promise<{ contentType: string; bytes: Buffer }>;
   list(q: ListQuery): Promise<ReceiptPage>;
   /** Verifies and forwards a callback; resolves once the actor's mailbox has it. */
-  callback(service: RegistrationService, raw: string, headers: Readonly<Record<string, string | undefined>>): Promise<{ accepted: boolean; duplicate: boolean }>;
+  callback(
+    service: RegistrationService,
+    raw: string,
+    headers: Readonly<Record<string, string | undefined>>,
+  ): Promise<{ accepted: boolean; duplicate: boolean }>;
   /** An operator retry of a FAILED receipt (any client's). */
   retry(id: string, requestedBy: string): Promise<ReceiptStatusView>;
 }
@@ -110,7 +120,11 @@ function checkCallbackUrl(url: string | undefined, egress: EgressPolicy): string
   if (checked.ok) return url;
   const details = [{ path: "/headers/x-callback-url", message: checked.reason }];
   if (checked.refusal) throw new AppError("VALIDATION_ERROR", `X-Callback-Url ${checked.reason}`, details);
-  throw new AppError("INVALID_PARAMETER", "X-Callback-Url must be an http(s) URL of at most 2048 characters without credentials", details);
+  throw new AppError(
+    "INVALID_PARAMETER",
+    "X-Callback-Url must be an http(s) URL of at most 2048 characters without credentials",
+    details,
+  );
 }
 
 /** Creates the receipts API over `deps`. */
@@ -119,15 +133,18 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
   const receipts = receipt.on(deps.runtime);
   const limits = deps.limits ?? DEFAULT_BODY_LIMITS;
   let idemKv: Promise<KV> | null = null;
-  const kv = (): Promise<KV> => (idemKv ??= deps.nats.kvm.open(deps.names.idempotencyBucket).catch((err: unknown) => {
-    idemKv = null;
-    throw err;
-  }));
+  const kv = (): Promise<KV> =>
+    (idemKv ??= deps.nats.kvm.open(deps.names.idempotencyBucket).catch((err: unknown) => {
+      idemKv = null;
+      throw err;
+    }));
   const statusUrl = (id: string): string => `${deps.publicUrl}/api/v1/receipts/${id}/status`;
 
   /** The stored record of `id` while the receipt stream still has it. */
   async function streamRecord(id: string): Promise<ReceiptRecord | undefined> {
-    const m = await deps.nats.jsm.direct.getMessage(deps.names.stream, { last_by_subj: deps.names.recordSubject(id) }).catch(() => null);
+    const m = await deps.nats.jsm.direct
+      .getMessage(deps.names.stream, { last_by_subj: deps.names.recordSubject(id) })
+      .catch(() => null);
     if (!m) return undefined;
     let v: unknown;
     try {
@@ -145,7 +162,11 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
   }
 
   /** Claims the Idempotency-Key for a new receipt, or returns the receipt it already names. */
-  async function claimKey(clientId: string, key: string, fp: string): Promise<{ record: IdempotencyRecord; replayed: boolean }> {
+  async function claimKey(
+    clientId: string,
+    key: string,
+    fp: string,
+  ): Promise<{ record: IdempotencyRecord; replayed: boolean }> {
     const bucket = await kv();
     const slot = idempotencySlot(clientId, key);
     const t = now();
@@ -155,7 +176,8 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
       return { record: fresh, replayed: false };
     } catch (err) {
       const e = await bucket.get(slot);
-      if (!e || e.operation !== "PUT") throw new AppError("UNAVAILABLE", `idempotency store unavailable: ${errorMessage(err)}`);
+      if (!e || e.operation !== "PUT")
+        throw new AppError("UNAVAILABLE", `idempotency store unavailable: ${errorMessage(err)}`);
       return { record: reuse(e.json<IdempotencyRecord>(), fp), replayed: true };
     }
   }
@@ -226,7 +248,15 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
       }
       const row = await deps.store.get(id);
       if (!row || row.clientId !== clientId) throw notFound();
-      return statusFromRow({ id, status: row.status, reason: row.reason, taxReference: row.references.tax, warehouseReference: row.references.warehouse, createdAt: row.createdAt, updatedAt: row.updatedAt });
+      return statusFromRow({
+        id,
+        status: row.status,
+        reason: row.reason,
+        taxReference: row.references.tax,
+        warehouseReference: row.references.warehouse,
+        createdAt: row.createdAt,
+        updatedAt: row.updatedAt,
+      });
     },
 
     async get(clientId, id) {
@@ -286,17 +316,33 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
         throw new AppError("INVALID_JSON", "callback body is not JSON");
       }
       // a body that is JSON but no object has none of the fields: refused below like a missing receiptId
-      const body: Readonly<Record<string, unknown>> = typeof parsed === "object" && parsed !== null ? { ...parsed } : {};
+      const body: Readonly<Record<string, unknown>> =
+        typeof parsed === "object" && parsed !== null ? { ...parsed } : {};
       const receiptId = body["receiptId"];
       const status = body["status"];
-      if (typeof receiptId !== "string" || !isReceiptId(receiptId)) throw new AppError("VALIDATION_ERROR", "receiptId must be a receipt id", [{ path: "/receiptId", message: "invalid" }]);
+      if (typeof receiptId !== "string" || !isReceiptId(receiptId))
+        throw new AppError("VALIDATION_ERROR", "receiptId must be a receipt id", [
+          { path: "/receiptId", message: "invalid" },
+        ]);
       let msg: ReceiptCommand;
       if (status === "registered" && typeof body["registrationId"] === "string" && body["registrationId"] !== "") {
         msg = { type: "callback", service, status: "registered", registrationId: body["registrationId"].slice(0, 200) };
       } else if (status === "rejected") {
-        msg = { type: "callback", service, status: "rejected", reason: typeof body["reason"] === "string" && body["reason"] !== "" ? body["reason"].slice(0, 1000) : "no reason given" };
+        msg = {
+          type: "callback",
+          service,
+          status: "rejected",
+          reason:
+            typeof body["reason"] === "string" && body["reason"] !== ""
+              ? body["reason"].slice(0, 1000)
+              : "no reason given",
+        };
       } else {
-        throw new AppError("VALIDATION_ERROR", "status must be registered (with registrationId) or rejected (with reason)", [{ path: "/status", message: "invalid" }]);
+        throw new AppError(
+          "VALIDATION_ERROR",
+          "status must be registered (with registrationId) or rejected (with reason)",
+          [{ path: "/status", message: "invalid" }],
+        );
       }
       // no existence check: the service is authenticated, and the actor ignores what is not its own
       const webhookId = headers["webhook-id"] ?? "";
@@ -308,7 +354,8 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
       if (!isReceiptId(id)) throw notFound();
       const st = await actorState(id);
       if (!st) throw notFound();
-      if (st.status !== "FAILED") throw new AppError("CONFLICT", `only FAILED receipts can be retried; this one is ${st.status}`);
+      if (st.status !== "FAILED")
+        throw new AppError("CONFLICT", `only FAILED receipts can be retried; this one is ${st.status}`);
       await receipts.send(id, { type: "retry", requestedBy }, { id: `retry-${id}-${st.operatorRetries + 1}` });
       return statusFromState(st, now());
     },

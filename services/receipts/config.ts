@@ -85,7 +85,8 @@ function callbackSecrets(r: EnvReader, platform: PlatformConfig): { tax: string;
   const read = (service: keyof typeof CALLBACK_SECRET_VARS): string => {
     const name = CALLBACK_SECRET_VARS[service];
     const v = r.str(name, "");
-    if (v !== "" && !/^whsec_[A-Za-z0-9+/=]{22,}$/.test(v)) r.problems.push(`${name} is invalid: expected whsec_ followed by base64 (at least 16 bytes)`);
+    if (v !== "" && !/^whsec_[A-Za-z0-9+/=]{22,}$/.test(v))
+      r.problems.push(`${name} is invalid: expected whsec_ followed by base64 (at least 16 bytes)`);
     if (v !== "" && v === DEV_CALLBACK_SECRETS[service] && !devMode && hosted) {
       r.problems.push(`${name} is the well-known development secret: set a secret of your own outside dev mode`);
     }
@@ -98,7 +99,9 @@ function callbackSecrets(r: EnvReader, platform: PlatformConfig): { tax: string;
       if (out.tax === "") out.tax = DEV_CALLBACK_SECRETS.tax;
       if (out.warehouse === "") out.warehouse = DEV_CALLBACK_SECRETS.warehouse;
     } else if (hosted) {
-      r.problems.push("TAX_CALLBACK_SECRET and WAREHOUSE_CALLBACK_SECRET are required outside dev mode when the receipts service runs (whsec_ followed by base64)");
+      r.problems.push(
+        "TAX_CALLBACK_SECRET and WAREHOUSE_CALLBACK_SECRET are required outside dev mode when the receipts service runs (whsec_ followed by base64)",
+      );
     }
   }
   return out;
@@ -115,12 +118,16 @@ export function receiptsConfig(r: EnvReader, env: Env, platform: PlatformConfig)
   const secrets = callbackSecrets(r, platform);
   return {
     taxApiUrl: r.url("TAX_API_URL", `http://${sim.host}:${sim.taxPort}`, ["http:", "https:"]).replace(/\/+$/, ""),
-    warehouseApiUrl: r.url("WAREHOUSE_API_URL", `http://${sim.host}:${sim.warehousePort}`, ["http:", "https:"]).replace(/\/+$/, ""),
+    warehouseApiUrl: r
+      .url("WAREHOUSE_API_URL", `http://${sim.host}:${sim.warehousePort}`, ["http:", "https:"])
+      .replace(/\/+$/, ""),
     useSimulators: !set("TAX_API_URL") && !set("WAREHOUSE_API_URL"),
     taxCallbackSecret: secrets.tax,
     warehouseCallbackSecret: secrets.warehouse,
     devCallbackSecrets: secrets.dev,
-    publicUrl: r.url("PUBLIC_URL", `http://127.0.0.1:${env["PORT"] ?? "3000"}`, ["http:", "https:"]).replace(/\/+$/, ""),
+    publicUrl: r
+      .url("PUBLIC_URL", `http://127.0.0.1:${env["PORT"] ?? "3000"}`, ["http:", "https:"])
+      .replace(/\/+$/, ""),
     deadlineMs: r.int("RECEIPT_DEADLINE_MS", 24 * 3600_000, 1000, 30 * 24 * 3600_000),
     callbackWaitMs: r.int("RECEIPT_CALLBACK_WAIT_MS", 10 * 60_000, 100, 24 * 3600_000),
     webhookDeadlineMs: r.int("RECEIPT_WEBHOOK_DEADLINE_MS", 24 * 3600_000, 1000, 30 * 24 * 3600_000),
@@ -135,4 +142,3 @@ export function receiptsConfig(r: EnvReader, env: Env, platform: PlatformConfig)
     sim,
   };
 }
-

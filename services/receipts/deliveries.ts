@@ -48,7 +48,10 @@ export function redisDeliveryLog(redis: Redis, namespace: string, ttlSec: number
     async record(receiptId, webhookId, info) {
       // two plain commands rather than MULTI: the client's auto-pipelining sends them (and any
       // other record of the same event-loop turn) in one write; the log need not be atomic
-      await Promise.all([redis.hset(key(receiptId), webhookId, JSON.stringify(info)), redis.expire(key(receiptId), ttlSec)]);
+      await Promise.all([
+        redis.hset(key(receiptId), webhookId, JSON.stringify(info)),
+        redis.expire(key(receiptId), ttlSec),
+      ]);
     },
     async read(receiptId) {
       const all = await redis.hgetall(key(receiptId));

@@ -17,7 +17,8 @@ export function fingerprint(format: ReceiptFormat, body: Uint8Array): string {
 /** Checks an Idempotency-Key header value: 1-255 visible ASCII characters, else a 400. */
 export function checkIdempotencyKey(key: string | undefined): string | undefined {
   if (key === undefined || key === "") return undefined;
-  if (!KEY_PATTERN.test(key)) throw new AppError("INVALID_PARAMETER", "Idempotency-Key must be 1-255 visible ASCII characters");
+  if (!KEY_PATTERN.test(key))
+    throw new AppError("INVALID_PARAMETER", "Idempotency-Key must be 1-255 visible ASCII characters");
   return key;
 }
 
@@ -39,7 +40,9 @@ export interface IdempotencyRecord {
  */
 export function reuse(existing: IdempotencyRecord, fp: string): IdempotencyRecord {
   if (existing.fingerprint !== fp) {
-    throw new AppError("CONFLICT", "this Idempotency-Key was already used with a different body", [{ path: "/", message: `the key belongs to receipt ${existing.receiptId}` }]);
+    throw new AppError("CONFLICT", "this Idempotency-Key was already used with a different body", [
+      { path: "/", message: `the key belongs to receipt ${existing.receiptId}` },
+    ]);
   }
   return existing;
 }

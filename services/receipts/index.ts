@@ -45,7 +45,8 @@ function startReceipts(ctx: NodeContext): DomainStarted<ReceiptJobDeps> {
   const deliveries = redisDeliveryLog(ctx.redis, config.namespace, Math.ceil(rc.webhookDeadlineMs / 1000) + 7 * 86_400);
   // webhooks go only where the egress policy allows, checked again at connect time
   const egress = createEgress(config.egress.policy, config.egress.resolver);
-  if (config.egress.allow.length > 0) logger.info({ allow: config.egress.allow }, "webhook destinations allowed although not public (EGRESS_ALLOW)");
+  if (config.egress.allow.length > 0)
+    logger.info({ allow: config.egress.allow }, "webhook destinations allowed although not public (EGRESS_ALLOW)");
   // admission control (admission.ts): refuse new receipts while this process's CPU is
   // saturated, or while the actors' mailboxes hold too much (the receipt mailboxes and the
   // registration jobs not yet done: where receipts wait)
@@ -74,7 +75,12 @@ function startReceipts(ctx: NodeContext): DomainStarted<ReceiptJobDeps> {
     admission: () => admissionRefusal({ overloadedLagMs: lag?.check(), backlog: backlog?.messages ?? 0 }, rc),
   });
   ctx.metrics.removeSingleMetric(RECEIPT_DLQ_METRIC);
-  const deadLettered = new Counter({ name: RECEIPT_DLQ_METRIC, help: "Receipt records and status updates this node dead-lettered because Postgres cannot store them", labelNames: ["kind"], registers: [ctx.metrics] });
+  const deadLettered = new Counter({
+    name: RECEIPT_DLQ_METRIC,
+    help: "Receipt records and status updates this node dead-lettered because Postgres cannot store them",
+    labelNames: ["kind"],
+    registers: [ctx.metrics],
+  });
 
   const loops: ConsumerLoop[] = [];
   let partitionTimer: NodeJS.Timeout | undefined;
@@ -82,10 +88,15 @@ function startReceipts(ctx: NodeContext): DomainStarted<ReceiptJobDeps> {
 
   /** Once the broker runs: partitions kept ahead, and on worker nodes the writer and the sweeper. */
   async function started(b: ServiceBroker): Promise<void> {
-    if (rc.devCallbackSecrets) log.warn("receipts: callbacks are verified with the well-known development secrets (set TAX_CALLBACK_SECRET and WAREHOUSE_CALLBACK_SECRET for anything real)");
+    if (rc.devCallbackSecrets)
+      log.warn(
+        "receipts: callbacks are verified with the well-known development secrets (set TAX_CALLBACK_SECRET and WAREHOUSE_CALLBACK_SECRET for anything real)",
+      );
     // partitions for this month and the next three, then once a day
     const ensure = (): void =>
-      void store.ensurePartitions(new Date(), 4).catch((err: unknown) => log.error({ err: errorMessage(err) }, "receipt partitions not ensured"));
+      void store
+        .ensurePartitions(new Date(), 4)
+        .catch((err: unknown) => log.error({ err: errorMessage(err) }, "receipt partitions not ensured"));
     ensure();
     partitionTimer = setInterval(ensure, 24 * 3600_000);
     partitionTimer.unref();
@@ -107,7 +118,14 @@ function startReceipts(ctx: NodeContext): DomainStarted<ReceiptJobDeps> {
         },
       }),
     );
-    sweeper = startSweeper({ store, runtime: ctx.runtime, logger: log.child({ part: "sweeper" }), callbackWaitMs: rc.callbackWaitMs, orphanAfterMs: Math.min(60_000, rc.callbackWaitMs), deadlineMs: rc.deadlineMs });
+    sweeper = startSweeper({
+      store,
+      runtime: ctx.runtime,
+      logger: log.child({ part: "sweeper" }),
+      callbackWaitMs: rc.callbackWaitMs,
+      orphanAfterMs: Math.min(60_000, rc.callbackWaitMs),
+      deadlineMs: rc.deadlineMs,
+    });
     ctx.health.register("receipts", () => ({ ok: loops.every((l) => l.running()) }));
   }
 
@@ -130,7 +148,8 @@ function startReceipts(ctx: NodeContext): DomainStarted<ReceiptJobDeps> {
 export const receiptsDomain = defineDomain<ReceiptJobDeps>({
   name: "receipts",
   config: receiptsConfig,
-  summary: "receipt registration: JSON and XML receipts validated, registered with the tax and warehouse services, durable status, client webhooks",
+  summary:
+    "receipt registration: JSON and XML receipts validated, registered with the tax and warehouse services, durable status, client webhooks",
   declare: (config, topo) => ({
     migrations: receiptMigrations,
     streams: receiptDeclarations(topo, config),

@@ -60,7 +60,12 @@ const NEVER_OPEN = { failures: Number.MAX_SAFE_INTEGER, openMs: 1 } as const;
  * TerminalError with the service's reason (REJECTED); 429, 5xx, other answers, network
  * errors and timeouts → RetryableError (retried until the deadline, then FAILED).
  */
-export async function register(baseUrl: string, callbackUrl: string, data: RegistrationJobData, signal: AbortSignal): Promise<RegistrationJobResult> {
+export async function register(
+  baseUrl: string,
+  callbackUrl: string,
+  data: RegistrationJobData,
+  signal: AbortSignal,
+): Promise<RegistrationJobResult> {
   let res: HttpResponse;
   try {
     res = await httpRequest(`${baseUrl}/registrations`, {
@@ -82,9 +87,11 @@ export async function register(baseUrl: string, callbackUrl: string, data: Regis
   }
   if (res.status === 201 || res.status === 200) {
     const body = jsonOf(res);
-    if (body === undefined || body === null) throw new RetryableError(`${data.service} service answered ${res.status} without JSON`);
+    if (body === undefined || body === null)
+      throw new RetryableError(`${data.service} service answered ${res.status} without JSON`);
     const registrationId = typeof body === "object" && "registrationId" in body ? body.registrationId : undefined;
-    if (typeof registrationId !== "string" || registrationId === "") throw new RetryableError(`${data.service} service answered ${res.status} without a registrationId`);
+    if (typeof registrationId !== "string" || registrationId === "")
+      throw new RetryableError(`${data.service} service answered ${res.status} without a registrationId`);
     return { registrationId };
   }
   if (res.status === 202) return { pending: true };
@@ -99,7 +106,11 @@ export async function register(baseUrl: string, callbackUrl: string, data: Regis
 }
 
 /** A registration job for `service` at `baseUrl` (it needs no deps: the registration APIs are operator configuration). */
-export function registrationJob(service: RegistrationService, baseUrl: string, config: Config): DomainJob<RegistrationJobData, RegistrationJobResult, ReceiptJobDeps> {
+export function registrationJob(
+  service: RegistrationService,
+  baseUrl: string,
+  config: Config,
+): DomainJob<RegistrationJobData, RegistrationJobResult, ReceiptJobDeps> {
   const rc = config.receipts;
   const callbackUrl = callbackUrlFor(rc.publicUrl, service);
   return {
@@ -118,10 +129,21 @@ export function registrationJob(service: RegistrationService, baseUrl: string, c
  * TerminalError (dead-lettered, no retries); anything else is retried until the deadline. Each
  * attempt is logged (best effort: the log is observability) with the generic error only.
  */
-export async function deliverWebhook(deps: ReceiptJobDeps, data: WebhookJobData, ctx: JobContext): Promise<WebhookJobResult> {
+export async function deliverWebhook(
+  deps: ReceiptJobDeps,
+  data: WebhookJobData,
+  ctx: JobContext,
+): Promise<WebhookJobResult> {
   const report = async (ok: boolean, status: number | null, final = false): Promise<void> => {
     const at = Date.now();
-    const info = { attempts: ctx.attempt, lastAttemptAt: at, lastStatus: status, lastError: ok ? null : WEBHOOK_DELIVERY_FAILED, deliveredAt: ok ? at : null, failedAt: final ? at : null };
+    const info = {
+      attempts: ctx.attempt,
+      lastAttemptAt: at,
+      lastStatus: status,
+      lastError: ok ? null : WEBHOOK_DELIVERY_FAILED,
+      deliveredAt: ok ? at : null,
+      failedAt: final ? at : null,
+    };
     await deps.deliveries.record(data.receiptId, ctx.id, info).catch(() => undefined);
   };
   const client = await deps.clients.webhookOf(data.clientId);
@@ -130,10 +152,24 @@ export async function deliverWebhook(deps: ReceiptJobDeps, data: WebhookJobData,
   let res: HttpResponse;
   try {
     // Redirects are not followed: a webhook endpoint answers where it is registered.
-    res = await deps.egress.request(data.url, { method: "POST", headers: { "Content-Type": "application/json", "User-Agent": "switchyard-webhooks/1", ...headers }, body: data.body, signal: ctx.signal });
+    res = await deps.egress.request(data.url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "User-Agent": "switchyard-webhooks/1", ...headers },
+      body: data.body,
+      signal: ctx.signal,
+    });
   } catch (err) {
     if (err instanceof EgressRefusedError) {
-      deps.logger.warn({ receiptId: data.receiptId, clientId: data.clientId, webhookId: ctx.id, url: data.url, reason: err.refusal.reason }, "webhook destination refused");
+      deps.logger.warn(
+        {
+          receiptId: data.receiptId,
+          clientId: data.clientId,
+          webhookId: ctx.id,
+          url: data.url,
+          reason: err.refusal.reason,
+        },
+        "webhook destination refused",
+      );
       await report(false, null, true);
       throw new TerminalError(`webhook to ${data.url} refused: ${err.refusal.reason}`);
     }
@@ -145,7 +181,10 @@ export async function deliverWebhook(deps: ReceiptJobDeps, data: WebhookJobData,
     return { status: res.status };
   }
   await report(false, res.status);
-  throw new RetryableError(`webhook to ${data.url} answered ${res.status}`, res.status === 429 ? retryAfterMs(res) : undefined);
+  throw new RetryableError(
+    `webhook to ${data.url} answered ${res.status}`,
+    res.status === 429 ? retryAfterMs(res) : undefined,
+  );
 }
 
 /** The client webhook job; its deps are what the receipts domain's `start` returned on this node. */
@@ -163,7 +202,9 @@ export function webhookJob(config: Config): DomainJob<WebhookJobData, WebhookJob
 }
 
 /** Every job of the receipts domain. */
-export function receiptJobs(config: Config): [
+export function receiptJobs(
+  config: Config,
+): [
   DomainJob<RegistrationJobData, RegistrationJobResult, ReceiptJobDeps>,
   DomainJob<RegistrationJobData, RegistrationJobResult, ReceiptJobDeps>,
   DomainJob<WebhookJobData, WebhookJobResult, ReceiptJobDeps>,

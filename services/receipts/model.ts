@@ -18,7 +18,15 @@ export const RECEIPT_FORMATS: readonly ReceiptFormat[] = ["json", "xml"];
  * INVALID: business rules failed; REJECTED: an external service refused it; FAILED: a service
  * stayed unreachable past the deadline (an operator may retry).
  */
-export const RECEIPT_STATUSES = ["RECEIVED", "VALIDATED", "REGISTERING", "ACCEPTED", "INVALID", "REJECTED", "FAILED"] as const;
+export const RECEIPT_STATUSES = [
+  "RECEIVED",
+  "VALIDATED",
+  "REGISTERING",
+  "ACCEPTED",
+  "INVALID",
+  "REJECTED",
+  "FAILED",
+] as const;
 export type ReceiptStatus = (typeof RECEIPT_STATUSES)[number];
 
 /** Statuses after which nothing happens unless an operator acts (FAILED) or never (others). */

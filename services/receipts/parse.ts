@@ -43,7 +43,10 @@ export function formatOf(contentType: string | undefined): ReceiptFormat {
   }
   if (media === "application/json" || media.endsWith("+json")) return "json";
   if (media === "application/xml" || media === "text/xml" || media.endsWith("+xml")) return "xml";
-  throw new AppError("UNSUPPORTED_MEDIA_TYPE", `Content-Type ${JSON.stringify(contentType ?? "")} is not supported: send application/json or application/xml`);
+  throw new AppError(
+    "UNSUPPORTED_MEDIA_TYPE",
+    `Content-Type ${JSON.stringify(contentType ?? "")} is not supported: send application/json or application/xml`,
+  );
 }
 
 /**
@@ -81,9 +84,15 @@ function unknownType(message: string, path = "/type"): AppError {
  * Reads a submitted body into a schema-valid document of a registered type (see module doc).
  * Business rules are not checked here: a receipt that breaks them is stored and ends INVALID.
  */
-export function readReceipt(registry: ReceiptTypeRegistry, body: Uint8Array, contentType: string | undefined, limits: BodyLimits = DEFAULT_BODY_LIMITS): ReadReceipt {
+export function readReceipt(
+  registry: ReceiptTypeRegistry,
+  body: Uint8Array,
+  contentType: string | undefined,
+  limits: BodyLimits = DEFAULT_BODY_LIMITS,
+): ReadReceipt {
   const format = formatOf(contentType);
-  if (body.byteLength > limits.maxBytes) throw new AppError("PAYLOAD_TOO_LARGE", `the body is larger than ${limits.maxBytes} bytes`);
+  if (body.byteLength > limits.maxBytes)
+    throw new AppError("PAYLOAD_TOO_LARGE", `the body is larger than ${limits.maxBytes} bytes`);
   if (body.byteLength === 0) throw new AppError("BAD_REQUEST", "the body is empty");
   const text = decode(body);
   let type: ReceiptType | undefined;
@@ -96,9 +105,11 @@ export function readReceipt(registry: ReceiptTypeRegistry, body: Uint8Array, con
     } catch (err) {
       throw new AppError("INVALID_JSON", `the body is not valid JSON: ${(err as Error).message}`);
     }
-    if (typeof value !== "object" || value === null || Array.isArray(value)) throw unknownType("a receipt must be a JSON object with a \"type\" field", "/");
+    if (typeof value !== "object" || value === null || Array.isArray(value))
+      throw unknownType('a receipt must be a JSON object with a "type" field', "/");
     const name = (value as Record<string, unknown>)["type"];
-    if (typeof name !== "string") throw unknownType("the \"type\" field must name a receipt type (see GET /receipt-types)");
+    if (typeof name !== "string")
+      throw unknownType('the "type" field must name a receipt type (see GET /receipt-types)');
     type = registry.byName(name);
     if (!type) throw unknownType(`unknown receipt type ${JSON.stringify(name.slice(0, 64))} (see GET /receipt-types)`);
     candidate = value;
@@ -110,14 +121,22 @@ export function readReceipt(registry: ReceiptTypeRegistry, body: Uint8Array, con
   }
   const errors: ErrorDetail[] = registry.schemaErrors(type, candidate);
   if (errors.length > 0) {
-    throw new AppError("VALIDATION_ERROR", `the ${type.name} receipt does not match its schema (${errors.length} problem${errors.length === 1 ? "" : "s"})`, errors);
+    throw new AppError(
+      "VALIDATION_ERROR",
+      `the ${type.name} receipt does not match its schema (${errors.length} problem${errors.length === 1 ? "" : "s"})`,
+      errors,
+    );
   }
   // what Postgres jsonb cannot hold (NUL, lone surrogates: from JSON escapes or XML text alike)
   // is refused now, never accepted and then stuck in the writer. Depth was bounded while
   // parsing: this bound only keeps the walk finite and never refuses first.
   const unstorable = roundTripProblems(candidate, "", { maxDepth: limits.maxDepth + 1, refuseNul: true });
   if (unstorable.length > 0) {
-    throw new AppError("VALIDATION_ERROR", `the ${type.name} receipt cannot be stored as sent (${unstorable.length} problem${unstorable.length === 1 ? "" : "s"})`, unstorable);
+    throw new AppError(
+      "VALIDATION_ERROR",
+      `the ${type.name} receipt cannot be stored as sent (${unstorable.length} problem${unstorable.length === 1 ? "" : "s"})`,
+      unstorable,
+    );
   }
   const document = candidate as ReceiptDocument;
   return {

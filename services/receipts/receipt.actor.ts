@@ -118,8 +118,18 @@ export interface SubmittedReceipt {
 /** Messages a receipt actor understands (besides job results). */
 export type ReceiptCommand =
   | { readonly type: "submit"; readonly receipt: SubmittedReceipt }
-  | { readonly type: "callback"; readonly service: RegistrationService; readonly status: "registered"; readonly registrationId: string }
-  | { readonly type: "callback"; readonly service: RegistrationService; readonly status: "rejected"; readonly reason: string }
+  | {
+      readonly type: "callback";
+      readonly service: RegistrationService;
+      readonly status: "registered";
+      readonly registrationId: string;
+    }
+  | {
+      readonly type: "callback";
+      readonly service: RegistrationService;
+      readonly status: "rejected";
+      readonly reason: string;
+    }
   | { readonly type: "retry"; readonly requestedBy?: string }
   /** From the sweeper: re-ask services whose callback is overdue, fail those past the deadline. */
   | { readonly type: "recheck" };
@@ -170,7 +180,9 @@ export const warehouseRegistration = defineJob<RegistrationJobData, Registration
 export const clientWebhook = defineJob<WebhookJobData, WebhookJobResult>("rcpthook");
 
 /** The registration job of each service. */
-export const REGISTRATION_JOBS: Readonly<Record<RegistrationService, JobRef<RegistrationJobData, RegistrationJobResult>>> = {
+export const REGISTRATION_JOBS: Readonly<
+  Record<RegistrationService, JobRef<RegistrationJobData, RegistrationJobResult>>
+> = {
   tax: taxRegistration,
   warehouse: warehouseRegistration,
 };
@@ -205,7 +217,16 @@ export interface ReceiptActorOptions {
 }
 
 function emptyStep(): RegistrationStep {
-  return { state: "pending", reference: null, attempts: 0, lastError: null, jobId: null, generation: 0, pendingSince: null, deadlineAt: null };
+  return {
+    state: "pending",
+    reference: null,
+    attempts: 0,
+    lastError: null,
+    jobId: null,
+    generation: 0,
+    pendingSince: null,
+    deadlineAt: null,
+  };
 }
 
 /** The state of a receipt actor that has handled nothing. */
@@ -239,7 +260,9 @@ interface Draft {
 }
 
 /** The service whose registration job `data` is the result of, if it is one. */
-function registrationResultOf(data: unknown): { svc: RegistrationService; result: JobResult<RegistrationJobResult> } | undefined {
+function registrationResultOf(
+  data: unknown,
+): { svc: RegistrationService; result: JobResult<RegistrationJobResult> } | undefined {
   for (const svc of REGISTRATION_SERVICES) {
     if (REGISTRATION_JOBS[svc].isResult(data)) return { svc, result: data };
   }
@@ -348,7 +371,13 @@ function settle(d: Draft, opts: ReceiptActorOptions, now: number, before: Receip
         const id = `${d.s.id}-hook-${d.s.webhooks.length + 1}`;
         const hook: WebhookRecord = { id, event, createdAt: now, deadline: now + opts.webhookDeadlineMs };
         d.s = { ...d.s, webhooks: [...d.s.webhooks, hook] };
-        const data: WebhookJobData = { receiptId: d.s.id, clientId: d.s.clientId, url, body: webhookBody(d.s, event, now, opts.publicUrl), event };
+        const data: WebhookJobData = {
+          receiptId: d.s.id,
+          clientId: d.s.clientId,
+          url,
+          body: webhookBody(d.s, event, now, opts.publicUrl),
+          event,
+        };
         d.effects.push(clientWebhook.effect(data, { id, deadlineMs: opts.webhookDeadlineMs, replyTo: null }));
       }
     }
@@ -357,7 +386,9 @@ function settle(d: Draft, opts: ReceiptActorOptions, now: number, before: Receip
   }
   if (d.s === before) return;
   const statusChanged = d.s.status !== before.status;
-  const refsChanged = d.s.steps.tax.reference !== before.steps.tax.reference || d.s.steps.warehouse.reference !== before.steps.warehouse.reference;
+  const refsChanged =
+    d.s.steps.tax.reference !== before.steps.tax.reference ||
+    d.s.steps.warehouse.reference !== before.steps.warehouse.reference;
   d.s = { ...d.s, version: before.version + 1, updatedAt: now };
   if ((statusChanged || refsChanged) && d.s.status !== null) {
     const update: ReceiptStatusUpdate = {
@@ -370,7 +401,12 @@ function settle(d: Draft, opts: ReceiptActorOptions, now: number, before: Receip
       warehouseReference: d.s.steps.warehouse.reference,
       reason: d.s.reason,
     };
-    d.effects.push({ type: "publish", subject: opts.statusSubject(d.s.id), id: `${d.s.id}-st-${d.s.version}`, data: update });
+    d.effects.push({
+      type: "publish",
+      subject: opts.statusSubject(d.s.id),
+      id: `${d.s.id}-st-${d.s.version}`,
+      data: update,
+    });
   }
 }
 
@@ -379,7 +415,9 @@ function onSubmit(d: Draft, r: SubmittedReceipt, opts: ReceiptActorOptions, now:
   if (d.s.status !== null) return;
   if (r.id !== d.s.id) throw new TerminalError(`submit for ${r.id} reached actor ${d.s.id}`);
   const type = opts.registry.byName(r.type);
-  const errors: ErrorDetail[] = type ? type.rules(r.document) : [{ path: "/type", message: `unknown receipt type ${r.type}` }];
+  const errors: ErrorDetail[] = type
+    ? type.rules(r.document)
+    : [{ path: "/type", message: `unknown receipt type ${r.type}` }];
   d.s = {
     ...d.s,
     status: "RECEIVED",
@@ -414,7 +452,12 @@ function isPending(result: RegistrationJobResult | undefined): boolean {
   return typeof result === "object" && result !== null && "pending" in result && result.pending === true;
 }
 
-function onRegistrationResult(d: Draft, svc: RegistrationService, r: JobResult<RegistrationJobResult>["$job"], now: number): void {
+function onRegistrationResult(
+  d: Draft,
+  svc: RegistrationService,
+  r: JobResult<RegistrationJobResult>["$job"],
+  now: number,
+): void {
   const step = d.s.steps[svc];
   if (FINAL_STEP.includes(step.state)) return;
   const result = r.ok ? r.result : undefined;
@@ -424,12 +467,24 @@ function onRegistrationResult(d: Draft, svc: RegistrationService, r: JobResult<R
   if (!current && registrationId === undefined) return;
   const attempts = step.attempts + r.attempts;
   if (registrationId !== undefined) {
-    setStep(d, svc, { ...step, state: "registered", reference: registrationId, attempts, lastError: null, pendingSince: null });
+    setStep(d, svc, {
+      ...step,
+      state: "registered",
+      reference: registrationId,
+      attempts,
+      lastError: null,
+      pendingSince: null,
+    });
   } else if (r.ok && isPending(result)) {
     if (step.state === "awaiting-callback") return;
     setStep(d, svc, { ...step, state: "awaiting-callback", attempts, pendingSince: now });
   } else if (r.ok) {
-    setStep(d, svc, { ...step, state: "failed", attempts, lastError: "the service answered without a registration id" });
+    setStep(d, svc, {
+      ...step,
+      state: "failed",
+      attempts,
+      lastError: "the service answered without a registration id",
+    });
   } else if (r.terminal) {
     setStep(d, svc, { ...step, state: "rejected", attempts, lastError: r.error ?? "rejected" });
   } else {
@@ -446,7 +501,12 @@ function onRegistrationResult(d: Draft, svc: RegistrationService, r: JobResult<R
 function onRecheck(d: Draft, opts: ReceiptActorOptions, now: number): void {
   for (const svc of REGISTRATION_SERVICES) {
     const step = d.s.steps[svc];
-    if (step.state !== "awaiting-callback" || step.pendingSince === null || now - step.pendingSince < opts.callbackWaitMs) continue;
+    if (
+      step.state !== "awaiting-callback" ||
+      step.pendingSince === null ||
+      now - step.pendingSince < opts.callbackWaitMs
+    )
+      continue;
     if (step.deadlineAt !== null && now >= step.deadlineAt) {
       setStep(d, svc, { ...step, state: "failed", pendingSince: null, lastError: "no callback before the deadline" });
     } else {
@@ -460,7 +520,13 @@ function onCallback(d: Draft, c: Extract<ReceiptCommand, { type: "callback" }>):
   const step = d.s.steps[c.service];
   if (!step || FINAL_STEP.includes(step.state)) return;
   if (c.status === "registered") {
-    setStep(d, c.service, { ...step, state: "registered", reference: c.registrationId, lastError: null, pendingSince: null });
+    setStep(d, c.service, {
+      ...step,
+      state: "registered",
+      reference: c.registrationId,
+      lastError: null,
+      pendingSince: null,
+    });
   } else {
     setStep(d, c.service, { ...step, state: "rejected", lastError: c.reason, pendingSince: null });
   }
@@ -484,7 +550,12 @@ function isCommand(data: unknown): data is ReceiptCommand {
  * Handles one message (pure). Unknown messages are a TerminalError (they go to the DLQ for an
  * operator to see); everything else either changes the state or is ignored.
  */
-export function handleReceipt(state: ReceiptState, msg: ActorMessage<ReceiptMessage>, ctx: HandlerContext, opts: ReceiptActorOptions): HandlerResult<ReceiptState> {
+export function handleReceipt(
+  state: ReceiptState,
+  msg: ActorMessage<ReceiptMessage>,
+  ctx: HandlerContext,
+  opts: ReceiptActorOptions,
+): HandlerResult<ReceiptState> {
   const now = ctx.now;
   const d: Draft = { s: state, effects: [] };
   const data: unknown = msg.data;

@@ -28,12 +28,29 @@ export interface ReceiptRecord {
 
 /** The submit message for the receipt's actor (sent with the record, or by the sweeper). */
 export function submittedFromRecord(r: ReceiptRecord): SubmittedReceipt {
-  return { id: r.id, clientId: r.clientId, type: r.type, format: r.format, createdAt: r.createdAt, callbackUrl: r.callbackUrl, summary: r.summary, document: r.document };
+  return {
+    id: r.id,
+    clientId: r.clientId,
+    type: r.type,
+    format: r.format,
+    createdAt: r.createdAt,
+    callbackUrl: r.callbackUrl,
+    summary: r.summary,
+    document: r.document,
+  };
 }
 
 /** True when `v` has the shape of a record (guards what comes off the stream). */
 export function isReceiptRecord(v: unknown): v is ReceiptRecord {
   if (typeof v !== "object" || v === null) return false;
   const r: Readonly<Record<string, unknown>> = { ...v };
-  return typeof r["id"] === "string" && typeof r["clientId"] === "string" && typeof r["type"] === "string" && typeof r["createdAt"] === "number" && typeof r["original"] === "string" && typeof r["document"] === "object" && r["document"] !== null;
+  return (
+    typeof r["id"] === "string" &&
+    typeof r["clientId"] === "string" &&
+    typeof r["type"] === "string" &&
+    typeof r["createdAt"] === "number" &&
+    typeof r["original"] === "string" &&
+    typeof r["document"] === "object" &&
+    r["document"] !== null
+  );
 }

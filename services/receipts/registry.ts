@@ -48,13 +48,17 @@ export class ReceiptTypeRegistry {
     // OpenAPI's XML annotation: read by the XML mapper, ignored by validation.
     ajv.addKeyword({ keyword: "xml", schemaType: "object" });
     for (const t of types) {
-      if (!NAME_PATTERN.test(t.name)) throw new Error(`receipt type name ${JSON.stringify(t.name)} must match ${NAME_PATTERN}`);
+      if (!NAME_PATTERN.test(t.name))
+        throw new Error(`receipt type name ${JSON.stringify(t.name)} must match ${NAME_PATTERN}`);
       if (this.byNameMap.has(t.name)) throw new Error(`receipt type ${t.name} is registered twice`);
       const root = xmlRootOf(t);
-      if (this.byRootMap.has(root)) throw new Error(`XML root <${root}> is used by ${this.byRootMap.get(root)?.name} and ${t.name}`);
+      if (this.byRootMap.has(root))
+        throw new Error(`XML root <${root}> is used by ${this.byRootMap.get(root)?.name} and ${t.name}`);
       const s = t.schema.schema;
       if (s.type !== "object" || s.properties?.["type"]?.const !== t.name) {
-        throw new Error(`receipt type ${t.name}: the schema root must be an object whose "type" property is const ${JSON.stringify(t.name)}`);
+        throw new Error(
+          `receipt type ${t.name}: the schema root must be an object whose "type" property is const ${JSON.stringify(t.name)}`,
+        );
       }
       this.byNameMap.set(t.name, t);
       this.byRootMap.set(root, t);

@@ -16,7 +16,10 @@ const STEP: JsonSchema = {
   type: "object",
   required: ["state", "reference", "attempts", "lastError"],
   properties: {
-    state: { type: "string", enum: ["pending", "registering", "awaiting-callback", "registered", "rejected", "failed"] },
+    state: {
+      type: "string",
+      enum: ["pending", "registering", "awaiting-callback", "registered", "rejected", "failed"],
+    },
     reference: { type: ["string", "null"], description: "The service's registration id" },
     attempts: { type: "integer" },
     lastError: { type: ["string", "null"] },
@@ -36,7 +39,10 @@ export const STATUS_SCHEMA: JsonSchema = {
     steps: {
       type: "object",
       properties: {
-        validation: { type: "object", properties: { state: { type: "string", enum: ["pending", "passed", "failed"] }, errors: { type: "array" } } },
+        validation: {
+          type: "object",
+          properties: { state: { type: "string", enum: ["pending", "passed", "failed"] }, errors: { type: "array" } },
+        },
         tax: STEP,
         warehouse: STEP,
       },
@@ -53,8 +59,14 @@ export const STATUS_SCHEMA: JsonSchema = {
           event: { type: "string" },
           state: { type: "string", enum: ["pending", "delivered", "failed"] },
           attempts: { type: "integer" },
-          lastStatus: { type: ["integer", "null"], description: "HTTP status of the last attempt, when the endpoint answered" },
-          lastError: { type: ["string", "null"], description: 'null, or "webhook delivery failed" (the cause is logged on the platform, not shown)' },
+          lastStatus: {
+            type: ["integer", "null"],
+            description: "HTTP status of the last attempt, when the endpoint answered",
+          },
+          lastError: {
+            type: ["string", "null"],
+            description: 'null, or "webhook delivery failed" (the cause is logged on the platform, not shown)',
+          },
           deliveredAt: { type: ["string", "null"] },
         },
       },
@@ -62,7 +74,10 @@ export const STATUS_SCHEMA: JsonSchema = {
   },
 };
 
-const REFERENCES: JsonSchema = { type: "object", properties: { tax: { type: ["string", "null"] }, warehouse: { type: ["string", "null"] } } };
+const REFERENCES: JsonSchema = {
+  type: "object",
+  properties: { tax: { type: ["string", "null"] }, warehouse: { type: ["string", "null"] } },
+};
 
 const LIST_ITEM: JsonSchema = {
   type: "object",
@@ -100,11 +115,17 @@ function callbackRoute(service: "tax" | "warehouse"): RouteSpec {
     access: "public",
     rateLimited: false,
     summary: `Registration result from the ${service} service`,
-    description: "Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256>) with the service's shared secret; a bad signature is a 401.",
+    description:
+      "Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256>) with the service's shared secret; a bad signature is a 401.",
     tags: ["callbacks"],
     body: { contentTypes: ["application/json"], raw: true, schema: CALLBACK_BODY, limitBytes: 64 * 1024 },
     headers: ["webhook-id", "webhook-timestamp", "webhook-signature"],
-    responses: { 200: { description: "Accepted (duplicates and late callbacks too)", schema: { type: "object", properties: { received: { type: "boolean" } } } } },
+    responses: {
+      200: {
+        description: "Accepted (duplicates and late callbacks too)",
+        schema: { type: "object", properties: { received: { type: "boolean" } } },
+      },
+    },
   };
 }
 
@@ -117,7 +138,12 @@ export const receiptRoutes: readonly RouteSpec[] = [
     access: "authenticated",
     summary: "Receipt types with their JSON Schemas and examples",
     tags: ["receipts"],
-    responses: { 200: { description: "Every receipt type: name, version, formats, JSON Schema, one valid example per format", schema: { type: "object", properties: { items: { type: "array" } } } } },
+    responses: {
+      200: {
+        description: "Every receipt type: name, version, formats, JSON Schema, one valid example per format",
+        schema: { type: "object", properties: { items: { type: "array" } } },
+      },
+    },
   },
   {
     method: "POST",
@@ -128,12 +154,25 @@ export const receiptRoutes: readonly RouteSpec[] = [
     description:
       "JSON names its type in a top-level `type` field, XML by its root element (see GET /receipt-types). Answers 202 once the receipt is stored durably; registration with the tax and warehouse services follows (poll the status URL or receive a webhook). `Idempotency-Key`: the same key and body return the same receipt, another body is a 409. `X-Callback-Url` overrides the client's registered webhook URL; like it, it must name a public destination: loopback, private, link-local, metadata and other special-purpose addresses, and local or internal names (localhost, *.internal, single-label names), are refused with 422 (names are checked again against what they resolve to when the webhook is sent). While the answering node is overloaded (its event loop delay over RECEIPT_MAX_LAG_MS; Retry-After: 1) or the receipt actors are far behind (more than RECEIPT_MAX_BACKLOG messages waiting; Retry-After: 5), new receipts are refused with 503: nothing is stored, send again after Retry-After.",
     tags: ["receipts"],
-    body: { contentTypes: ["application/json", "application/xml"], raw: true, limitBytes: 512 * 1024, description: "A receipt document of a registered type" },
+    body: {
+      contentTypes: ["application/json", "application/xml"],
+      raw: true,
+      limitBytes: 512 * 1024,
+      description: "A receipt document of a registered type",
+    },
     headers: ["content-type", "idempotency-key", "x-callback-url"],
     responses: {
       202: {
         description: "Stored; registration under way",
-        schema: { type: "object", required: ["id", "status", "statusUrl"], properties: { id: { type: "string" }, status: { type: "string", const: "RECEIVED" }, statusUrl: { type: "string" } } },
+        schema: {
+          type: "object",
+          required: ["id", "status", "statusUrl"],
+          properties: {
+            id: { type: "string" },
+            status: { type: "string", const: "RECEIVED" },
+            statusUrl: { type: "string" },
+          },
+        },
         headers: { Location: { description: "The status URL", schema: { type: "string" } } },
       },
     },
@@ -158,7 +197,15 @@ export const receiptRoutes: readonly RouteSpec[] = [
         cursor: { type: "string", maxLength: 200 },
       },
     },
-    responses: { 200: { description: "A page of receipts", schema: { type: "object", properties: { items: { type: "array", items: LIST_ITEM }, nextCursor: { type: ["string", "null"] } } } } },
+    responses: {
+      200: {
+        description: "A page of receipts",
+        schema: {
+          type: "object",
+          properties: { items: { type: "array", items: LIST_ITEM }, nextCursor: { type: ["string", "null"] } },
+        },
+      },
+    },
   },
   {
     method: "GET",
@@ -181,7 +228,17 @@ export const receiptRoutes: readonly RouteSpec[] = [
     responses: {
       200: {
         description: "The receipt",
-        schema: { type: "object", properties: { id: { type: "string" }, type: { type: "string" }, format: { type: "string" }, status: STATUS, references: REFERENCES, document: { type: "object" } } },
+        schema: {
+          type: "object",
+          properties: {
+            id: { type: "string" },
+            type: { type: "string" },
+            format: { type: "string" },
+            status: STATUS,
+            references: REFERENCES,
+            document: { type: "object" },
+          },
+        },
       },
     },
   },

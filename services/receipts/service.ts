@@ -57,7 +57,10 @@ export function cachedClientLookup(inner: ClientLookup, ttlMs = 30_000): ClientL
 
 type Ctx<P = HttpCallParams> = Context<P, GatewayMeta>;
 type IdCall = HttpCallParams<{ id: string }>;
-type ListCall = HttpCallParams<Record<string, string>, { from?: string; to?: string; status?: ReceiptStatus; type?: string; limit?: number; cursor?: string }>;
+type ListCall = HttpCallParams<
+  Record<string, string>,
+  { from?: string; to?: string; status?: ReceiptStatus; type?: string; limit?: number; cursor?: string }
+>;
 
 /** What the service hands its node's lifecycle (index.ts): its broker once created, and when it started. */
 export interface ReceiptsServiceHooks {
@@ -68,7 +71,12 @@ export interface ReceiptsServiceHooks {
 }
 
 /** The Moleculer service "receipts" over `api` (see {@link ReceiptApi}). */
-export function receiptsService(api: ReceiptApi, publicUrl: string, loops: () => readonly ConsumerLoop[], hooks: ReceiptsServiceHooks): ServiceSchema {
+export function receiptsService(
+  api: ReceiptApi,
+  publicUrl: string,
+  loops: () => readonly ConsumerLoop[],
+  hooks: ReceiptsServiceHooks,
+): ServiceSchema {
   const callback = (service: RegistrationService) => async (c: Ctx) => {
     const raw = c.params.raw;
     if (!raw) throw new AppError("BAD_REQUEST", "a JSON body is required");

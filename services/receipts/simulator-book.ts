@@ -57,15 +57,30 @@ export class RegistrationBook {
   }
 
   /** Records a new registration (or rejection) under `key`. */
-  create(key: string, receiptId: string, status: Registration["status"], reason: string | null, now: number): Registration {
-    const r: Registration = { key, receiptId, registrationId: `${this.prefix}-${(++this.seq).toString().padStart(8, "0")}`, status, reason, duplicateCalls: 0, createdAt: now };
+  create(
+    key: string,
+    receiptId: string,
+    status: Registration["status"],
+    reason: string | null,
+    now: number,
+  ): Registration {
+    const r: Registration = {
+      key,
+      receiptId,
+      registrationId: `${this.prefix}-${(++this.seq).toString().padStart(8, "0")}`,
+      status,
+      reason,
+      duplicateCalls: 0,
+      createdAt: now,
+    };
     this.byKey.set(key, r);
     const c = this.byReceipt.get(receiptId);
     if (c) {
       c.registrations++;
       c.status = status;
       c.registrationId = r.registrationId;
-    } else this.byReceipt.set(receiptId, { registrations: 1, duplicateCalls: 0, status, registrationId: r.registrationId });
+    } else
+      this.byReceipt.set(receiptId, { registrations: 1, duplicateCalls: 0, status, registrationId: r.registrationId });
     return r;
   }
 
@@ -103,7 +118,15 @@ export class RegistrationBook {
       else if (c.status === "rejected") rejected++;
       else pending++;
     }
-    return { receipts: this.byReceipt.size, registrations, registered, rejected, pending, duplicateCalls, doubleRegistrations };
+    return {
+      receipts: this.byReceipt.size,
+      registrations,
+      registered,
+      rejected,
+      pending,
+      duplicateCalls,
+      doubleRegistrations,
+    };
   }
 
   /** Forgets everything. */

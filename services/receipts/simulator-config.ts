@@ -53,7 +53,15 @@ export const DEFAULT_SIM_CONFIG: SimConfig = {
   dropCallbackRate: 0,
 };
 
-const RATES = ["errorRate", "timeoutRate", "rejectRate", "duplicateCallbackRate", "earlyCallbackRate", "lateCallbackRate", "dropCallbackRate"] as const;
+const RATES = [
+  "errorRate",
+  "timeoutRate",
+  "rejectRate",
+  "duplicateCallbackRate",
+  "earlyCallbackRate",
+  "lateCallbackRate",
+  "dropCallbackRate",
+] as const;
 const RANGES = ["latencyMs", "callbackDelayMs"] as const;
 
 /**
@@ -61,7 +69,8 @@ const RANGES = ["latencyMs", "callbackDelayMs"] as const;
  * problems (one line each) when the update is not valid; unknown fields are problems too.
  */
 export function mergeSimConfig(current: SimConfig, patch: unknown): { config: SimConfig } | { problems: string[] } {
-  if (typeof patch !== "object" || patch === null || Array.isArray(patch)) return { problems: ["the body must be a JSON object"] };
+  if (typeof patch !== "object" || patch === null || Array.isArray(patch))
+    return { problems: ["the body must be a JSON object"] };
   const p = patch as Record<string, unknown>;
   const problems: string[] = [];
   const next: Record<string, unknown> = { ...current };
@@ -71,7 +80,15 @@ export function mergeSimConfig(current: SimConfig, patch: unknown): { config: Si
       else next[k] = v;
     } else if ((RANGES as readonly string[]).includes(k)) {
       const r = v as Partial<MsRange> | null;
-      if (typeof r !== "object" || r === null || !Number.isInteger(r.min) || !Number.isInteger(r.max) || (r.min as number) < 0 || (r.max as number) < (r.min as number) || (r.max as number) > 600_000) {
+      if (
+        typeof r !== "object" ||
+        r === null ||
+        !Number.isInteger(r.min) ||
+        !Number.isInteger(r.max) ||
+        (r.min as number) < 0 ||
+        (r.max as number) < (r.min as number) ||
+        (r.max as number) > 600_000
+      ) {
         problems.push(`${k} must be {min, max}: integers, 0 <= min <= max <= 600000`);
       } else next[k] = { min: r.min, max: r.max };
     } else if (k === "mode") {
@@ -84,10 +101,12 @@ export function mergeSimConfig(current: SimConfig, patch: unknown): { config: Si
       if (typeof v !== "boolean") problems.push("outage must be true or false");
       else next[k] = v;
     } else if (k === "rejectMarker") {
-      if (v !== null && (typeof v !== "string" || v.length === 0 || v.length > 200)) problems.push("rejectMarker must be null or 1-200 characters");
+      if (v !== null && (typeof v !== "string" || v.length === 0 || v.length > 200))
+        problems.push("rejectMarker must be null or 1-200 characters");
       else next[k] = v;
     } else if (k === "lateCallbackMs") {
-      if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 600_000) problems.push("lateCallbackMs must be an integer from 0 to 600000");
+      if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 600_000)
+        problems.push("lateCallbackMs must be an integer from 0 to 600000");
       else next[k] = v;
     } else {
       problems.push(`unknown setting ${JSON.stringify(k)}`);

@@ -66,7 +66,6 @@ export interface Simulator {
 
 const MAX_BODY = 2 * 1024 * 1024;
 
-
 const sleep = (ms: number): Promise<void> => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
 
 /** Fields every registration request must carry. */
@@ -82,7 +81,9 @@ interface RegistrationRequest {
 
 function checkRequest(body: unknown): RegistrationRequest | string {
   if (typeof body !== "object" || body === null) return "the body must be a JSON object";
-  const { receiptId, type, issuedAt, currency, callbackUrl, total, document }: Readonly<Record<string, unknown>> = { ...body };
+  const { receiptId, type, issuedAt, currency, callbackUrl, total, document }: Readonly<Record<string, unknown>> = {
+    ...body,
+  };
   const nonEmpty = (v: unknown): v is string => typeof v === "string" && v !== "";
   if (!nonEmpty(receiptId)) return "receiptId must be a non-empty string";
   if (!nonEmpty(type)) return "type must be a non-empty string";
@@ -101,7 +102,16 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
   const initial: SimConfig = { ...DEFAULT_SIM_CONFIG, ...opts.config };
   let config: SimConfig = initial;
   const book = new RegistrationBook(opts.name.toUpperCase().slice(0, 3));
-  const counters: SimCounters = { requests: 0, errors: 0, timeouts: 0, outageRefusals: 0, badRequests: 0, callbacksSent: 0, callbacksFailed: 0, callbacksDropped: 0 };
+  const counters: SimCounters = {
+    requests: 0,
+    errors: 0,
+    timeouts: 0,
+    outageRefusals: 0,
+    badRequests: 0,
+    callbacksSent: 0,
+    callbacksFailed: 0,
+    callbacksDropped: 0,
+  };
   const hanging = new Set<ServerResponse>();
   const timers = new Set<NodeJS.Timeout>();
   let closed = false;
@@ -120,7 +130,12 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     for (let attempt = 1; attempt <= 6 && !closed; attempt++) {
       try {
         const headers = signWebhook(opts.secret, webhookId, body, Date.now());
-        const res = await httpRequest(url, { method: "POST", body, headers: { "Content-Type": "application/json", ...headers }, signal: AbortSignal.timeout(5000) });
+        const res = await httpRequest(url, {
+          method: "POST",
+          body,
+          headers: { "Content-Type": "application/json", ...headers },
+          signal: AbortSignal.timeout(5000),
+        });
         if (res.status >= 200 && res.status < 300) {
           counters.callbacksSent++;
           return;
@@ -146,7 +161,10 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       counters.callbacksDropped++;
       return;
     }
-    const payload = reg.status === "rejected" ? { receiptId: reg.receiptId, status: "rejected", reason: reg.reason } : { receiptId: reg.receiptId, status: "registered", registrationId: reg.registrationId };
+    const payload =
+      reg.status === "rejected"
+        ? { receiptId: reg.receiptId, status: "rejected", reason: reg.reason }
+        : { receiptId: reg.receiptId, status: "registered", registrationId: reg.registrationId };
     const extra = random() < c.lateCallbackRate ? Math.floor(random() * c.lateCallbackMs) : 0;
     const duplicate = random() < c.duplicateCallbackRate;
     later(delayMs + extra, () => {
@@ -225,7 +243,13 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       const settled: Registration = { ...reg, status: reason ? "rejected" : "registered", reason };
       if (random() < c.earlyCallbackRate && !timeout) {
         book.settle(reg, settled.status as "registered" | "rejected");
-        await deliver(body.callbackUrl, settled.status === "rejected" ? { receiptId: reg.receiptId, status: "rejected", reason } : { receiptId: reg.receiptId, status: "registered", registrationId: reg.registrationId }, `msg_${randomUUID()}`);
+        await deliver(
+          body.callbackUrl,
+          settled.status === "rejected"
+            ? { receiptId: reg.receiptId, status: "rejected", reason }
+            : { receiptId: reg.receiptId, status: "registered", registrationId: reg.registrationId },
+          `msg_${randomUUID()}`,
+        );
       } else {
         scheduleCallback(settled, body.callbackUrl, delay);
       }
@@ -250,9 +274,18 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
     if (await configRoute(req, res, url, { get: () => config, merge: mergeSimConfig, set, maxBytes: MAX_BODY })) return;
     if (url.pathname === "/admin/registrations" && req.method === "GET") {
       const receiptId = url.searchParams.get("receiptId");
-      if (receiptId) return send(res, 200, { receiptId, ...(book.counts(receiptId) ?? { registrations: 0, duplicateCalls: 0, status: null, registrationId: null }) });
+      if (receiptId)
+        return send(res, 200, {
+          receiptId,
+          ...(book.counts(receiptId) ?? { registrations: 0, duplicateCalls: 0, status: null, registrationId: null }),
+        });
       const summary = book.summary();
-      return send(res, 200, { service: opts.name, ...summary, counters, ...(url.searchParams.get("summary") === "1" ? {} : { byReceipt: book.all() }) });
+      return send(res, 200, {
+        service: opts.name,
+        ...summary,
+        counters,
+        ...(url.searchParams.get("summary") === "1" ? {} : { byReceipt: book.all() }),
+      });
     }
     if (url.pathname === "/admin/reset" && req.method === "POST") {
       sim.reset();

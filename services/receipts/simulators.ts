@@ -11,7 +11,10 @@ import type { RegistrationService } from "./receipt.actor";
 import { startSimulator } from "./simulator";
 import { DEFAULT_SIM_CONFIG, mergeSimConfig } from "./simulator-config";
 
-const CONFIG_VARS: Readonly<Record<RegistrationService, string>> = { tax: "SIM_TAX_CONFIG", warehouse: "SIM_WAREHOUSE_CONFIG" };
+const CONFIG_VARS: Readonly<Record<RegistrationService, string>> = {
+  tax: "SIM_TAX_CONFIG",
+  warehouse: "SIM_WAREHOUSE_CONFIG",
+};
 
 /** The simulator of one registration service. */
 function registrationSimulator(service: RegistrationService): DomainSimulator {
@@ -34,4 +37,7 @@ function registrationSimulator(service: RegistrationService): DomainSimulator {
 }
 
 /** The tax and warehouse simulators. */
-export const receiptSimulators: readonly DomainSimulator[] = [registrationSimulator("tax"), registrationSimulator("warehouse")];
+export const receiptSimulators: readonly DomainSimulator[] = [
+  registrationSimulator("tax"),
+  registrationSimulator("warehouse"),
+];

@@ -59,7 +59,8 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 
 function webhookView(w: WebhookRecord, d: DeliveryInfo | undefined, now: number): WebhookView {
   const deliveredAt = d?.deliveredAt ?? null;
-  const state = deliveredAt !== null ? "delivered" : (d?.failedAt ?? null) !== null || now >= w.deadline ? "failed" : "pending";
+  const state =
+    deliveredAt !== null ? "delivered" : (d?.failedAt ?? null) !== null || now >= w.deadline ? "failed" : "pending";
   return {
     id: w.id,
     event: w.event,
@@ -84,7 +85,11 @@ const pending: RegistrationStepView = { state: "pending", reference: null, attem
  * The status of a receipt whose actor has handled it, with the delivery log of its webhooks
  * (`now` decides whether an undelivered webhook gave up).
  */
-export function statusFromState(s: ReceiptState & { status: ReceiptStatus }, now: number, deliveries: Readonly<Record<string, DeliveryInfo>> = {}): ReceiptStatusView {
+export function statusFromState(
+  s: ReceiptState & { status: ReceiptStatus },
+  now: number,
+  deliveries: Readonly<Record<string, DeliveryInfo>> = {},
+): ReceiptStatusView {
   const v = s.steps.validation;
   return {
     id: s.id,
@@ -104,7 +109,15 @@ export function statusFromState(s: ReceiptState & { status: ReceiptStatus }, now
 /** The status of a stored receipt its actor has not handled yet. */
 export function statusReceived(id: string, createdAt: number): ReceiptStatusView {
   const at = new Date(createdAt).toISOString();
-  return { id, status: "RECEIVED", reason: null, steps: { validation: { state: "pending" }, tax: pending, warehouse: pending }, createdAt: at, updatedAt: at, webhooks: [] };
+  return {
+    id,
+    status: "RECEIVED",
+    reason: null,
+    steps: { validation: { state: "pending" }, tax: pending, warehouse: pending },
+    createdAt: at,
+    updatedAt: at,
+    webhooks: [],
+  };
 }
 
 /** A status rebuilt from the long-term store (step details other than references are gone). */
@@ -123,7 +136,12 @@ export function statusFromRow(row: {
     attempts: ref ? 1 : 0,
     lastError: null,
   });
-  const validation = row.status === "INVALID" ? { state: "failed" as const } : row.status === "RECEIVED" ? { state: "pending" as const } : { state: "passed" as const };
+  const validation =
+    row.status === "INVALID"
+      ? { state: "failed" as const }
+      : row.status === "RECEIVED"
+        ? { state: "pending" as const }
+        : { state: "passed" as const };
   return {
     id: row.id,
     status: row.status,

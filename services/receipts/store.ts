@@ -158,13 +158,21 @@ export function encodeCursor(createdAt: string, id: string): string {
 export function decodeCursor(cursor: string): { createdAt: string; id: string } {
   try {
     const v = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown;
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && typeof v[1] === "string" && !Number.isNaN(Date.parse(v[0]))) {
+    if (
+      Array.isArray(v) &&
+      v.length === 2 &&
+      typeof v[0] === "string" &&
+      typeof v[1] === "string" &&
+      !Number.isNaN(Date.parse(v[0]))
+    ) {
       return { createdAt: v[0], id: v[1] };
     }
   } catch {
     // fall through
   }
-  throw new AppError("INVALID_PARAMETER", "cursor is not valid: pass nextCursor from the previous page", [{ path: "/cursor", message: "invalid cursor" }]);
+  throw new AppError("INVALID_PARAMETER", "cursor is not valid: pass nextCursor from the previous page", [
+    { path: "/cursor", message: "invalid cursor" },
+  ]);
 }
 
 const monthKey = (ms: number): string => new Date(ms).toISOString().slice(0, 7);
@@ -191,7 +199,8 @@ interface ListRow {
   reason: string | null;
 }
 
-const LIST_COLUMNS = "id, type, format, status, created_at, updated_at, issued_at, total, currency, tax_reference, warehouse_reference, reason";
+const LIST_COLUMNS =
+  "id, type, format, status, created_at, updated_at, issued_at, total, currency, tax_reference, warehouse_reference, reason";
 
 function listItem(r: ListRow): ReceiptListItem {
   return {
@@ -311,13 +320,21 @@ export function createReceiptStore({ pg }: { pg: Pool }): ReceiptStore {
 
     async get(id) {
       const created = new Date(timeOfId(id)).toISOString();
-      const res = await pg.query<ListRow & { client_id: string; type_version: number; content_type: string; document: Record<string, unknown> }>(
+      const res = await pg.query<
+        ListRow & { client_id: string; type_version: number; content_type: string; document: Record<string, unknown> }
+      >(
         `SELECT ${LIST_COLUMNS}, client_id, type_version, content_type, document FROM receipts WHERE id = $1 AND created_at = $2`,
         [id, created],
       );
       const r = res.rows[0];
       if (!r) return undefined;
-      return { ...listItem(r), clientId: r.client_id, typeVersion: r.type_version, contentType: r.content_type, document: r.document };
+      return {
+        ...listItem(r),
+        clientId: r.client_id,
+        typeVersion: r.type_version,
+        contentType: r.content_type,
+        document: r.document,
+      };
     },
 
     async original(id) {
@@ -332,7 +349,11 @@ export function createReceiptStore({ pg }: { pg: Pool }): ReceiptStore {
 
     async list(q) {
       const limit = Math.min(Math.max(1, q.limit ?? 100), MAX_PAGE);
-      const args: unknown[] = [q.clientId, (q.from ?? new Date(0)).toISOString(), (q.to ?? new Date(Date.now() + 86_400_000)).toISOString()];
+      const args: unknown[] = [
+        q.clientId,
+        (q.from ?? new Date(0)).toISOString(),
+        (q.to ?? new Date(Date.now() + 86_400_000)).toISOString(),
+      ];
       let where = "client_id = $1 AND created_at >= $2 AND created_at < $3";
       if (q.status) {
         if (!RECEIPT_STATUSES.includes(q.status)) throw new AppError("INVALID_PARAMETER", `unknown status ${q.status}`);
@@ -349,7 +370,10 @@ export function createReceiptStore({ pg }: { pg: Pool }): ReceiptStore {
         where += ` AND (created_at, id) < ($${args.length - 1}::timestamptz, $${args.length})`;
       }
       args.push(limit + 1);
-      const res = await pg.query<ListRow>(`SELECT ${LIST_COLUMNS} FROM receipts WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT $${args.length}`, args);
+      const res = await pg.query<ListRow>(
+        `SELECT ${LIST_COLUMNS} FROM receipts WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT $${args.length}`,
+        args,
+      );
       const rows = res.rows.slice(0, limit);
       const last = rows.at(-1);
       return {
@@ -367,7 +391,17 @@ export function createReceiptStore({ pg }: { pg: Pool }): ReceiptStore {
     },
 
     async submission(id) {
-      const res = await pg.query<{ client_id: string; type: string; format: ReceiptFormat; created_at: Date; callback_url: string | null; issued_at: Date | null; total: string | null; currency: string | null; document: ReceiptDocument }>(
+      const res = await pg.query<{
+        client_id: string;
+        type: string;
+        format: ReceiptFormat;
+        created_at: Date;
+        callback_url: string | null;
+        issued_at: Date | null;
+        total: string | null;
+        currency: string | null;
+        document: ReceiptDocument;
+      }>(
         "SELECT client_id, type, format, created_at, callback_url, issued_at, total, currency, document FROM receipts WHERE id = $1 AND created_at = $2",
         [id, new Date(timeOfId(id)).toISOString()],
       );
@@ -380,14 +414,21 @@ export function createReceiptStore({ pg }: { pg: Pool }): ReceiptStore {
         format: r.format,
         createdAt: r.created_at.getTime(),
         callbackUrl: r.callback_url,
-        summary: { issuedAt: (r.issued_at ?? new Date(0)).toISOString(), total: Number(r.total ?? 0), currency: r.currency ?? "" },
+        summary: {
+          issuedAt: (r.issued_at ?? new Date(0)).toISOString(),
+          total: Number(r.total ?? 0),
+          currency: r.currency ?? "",
+        },
         document: r.document,
       };
     },
 
     async ensurePartitions(from, months) {
       const first = `${from.toISOString().slice(0, 7)}-01`;
-      const res = await pg.query<{ n: number }>("SELECT receipts_ensure_partitions($1::date, $2) AS n", [first, months]);
+      const res = await pg.query<{ n: number }>("SELECT receipts_ensure_partitions($1::date, $2) AS n", [
+        first,
+        months,
+      ]);
       return res.rows[0]?.n ?? 0;
     },
   };

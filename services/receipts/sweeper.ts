@@ -30,7 +30,8 @@ export function startSweeper(opts: {
   batch?: number;
 }): { stop(): void; sweep(): Promise<{ resubmitted: number; rechecked: number }> } {
   const orphanAfterMs = opts.orphanAfterMs ?? 60_000;
-  const intervalMs = opts.intervalMs ?? Math.max(250, Math.min(30_000, Math.floor(Math.min(opts.callbackWaitMs, orphanAfterMs) / 2)));
+  const intervalMs =
+    opts.intervalMs ?? Math.max(250, Math.min(30_000, Math.floor(Math.min(opts.callbackWaitMs, orphanAfterMs) / 2)));
   const batch = opts.batch ?? 1000;
   const receipts = receipt.on(opts.runtime);
   let running = false;
@@ -52,7 +53,11 @@ export function startSweeper(opts: {
       }
       // Under a backlog a submit may only be queued, not lost: the repeat is then ignored (same
       // message id within the duplicate window, and the actor takes one submit per receipt).
-      if (resubmitted > 0) opts.logger.warn({ resubmitted, afterMs: orphanAfterMs }, "re-sent the submit of receipts still RECEIVED (lost, or queued behind a backlog)");
+      if (resubmitted > 0)
+        opts.logger.warn(
+          { resubmitted, afterMs: orphanAfterMs },
+          "re-sent the submit of receipts still RECEIVED (lost, or queued behind a backlog)",
+        );
       const stalled = await opts.store.stalled("REGISTERING", new Date(now - opts.callbackWaitMs), since, batch);
       const window = Math.floor(now / opts.callbackWaitMs);
       const recheck: ReceiptCommand = { type: "recheck" };

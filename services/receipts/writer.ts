@@ -27,7 +27,12 @@ export type ConsumerLoop = BatchLoop<Record<string, number>>;
 function isStatusUpdate(v: unknown): v is ReceiptStatusUpdate {
   if (typeof v !== "object" || v === null) return false;
   const u: Readonly<Record<string, unknown>> = { ...v };
-  return typeof u["id"] === "string" && typeof u["version"] === "number" && typeof u["status"] === "string" && typeof u["createdAt"] === "number";
+  return (
+    typeof u["id"] === "string" &&
+    typeof u["version"] === "number" &&
+    typeof u["status"] === "string" &&
+    typeof u["createdAt"] === "number"
+  );
 }
 
 /** A message of the receipt stream the writer dead-lettered because Postgres can never store it. */
@@ -99,7 +104,13 @@ export async function startReceiptWriter(opts: ReceiptWriterDeps): Promise<Consu
   const stats = { inserted: 0, updated: 0, batches: 0, failedBatches: 0, deferred: 0, dropped: 0, deadLettered: 0 };
   const deadRecords = new Set<string>();
 
-  async function deadLetter(msg: JsMsg, kind: ReceiptDeadLetter["kind"], receiptId: string, clientId: string | null, reason: string): Promise<void> {
+  async function deadLetter(
+    msg: JsMsg,
+    kind: ReceiptDeadLetter["kind"],
+    receiptId: string,
+    clientId: string | null,
+    reason: string,
+  ): Promise<void> {
     const dlqSubject = names.dlqSubject(receiptId);
     // stored before the ack: if the DLQ is unreachable this throws and the message comes back
     await dlq.store(msg, dlqSubject, reason, msg.info.deliveryCount);
@@ -110,7 +121,10 @@ export async function startReceiptWriter(opts: ReceiptWriterDeps): Promise<Consu
       deadRecords.add(receiptId);
     }
     const letter: ReceiptDeadLetter = { kind, receiptId, clientId, reason, dlqSubject, seq: msg.seq };
-    logger.error({ alarm: "dlq", ...letter }, `ALARM: receipt ${kind} of ${receiptId} dead-lettered: it cannot be stored`);
+    logger.error(
+      { alarm: "dlq", ...letter },
+      `ALARM: receipt ${kind} of ${receiptId} dead-lettered: it cannot be stored`,
+    );
     opts.onDeadLetter?.(letter);
   }
 
@@ -148,7 +162,13 @@ export async function startReceiptWriter(opts: ReceiptWriterDeps): Promise<Consu
           for (const x of slice) ack(x.msg);
         },
         poisoned: async (x, err) => {
-          await deadLetter(x.msg, "record", x.r.id, x.r.clientId, `the receipt record cannot be stored: ${refusal(err)}`);
+          await deadLetter(
+            x.msg,
+            "record",
+            x.r.id,
+            x.r.clientId,
+            `the receipt record cannot be stored: ${refusal(err)}`,
+          );
           settled.add(x.msg);
         },
       });
@@ -156,7 +176,13 @@ export async function startReceiptWriter(opts: ReceiptWriterDeps): Promise<Consu
       for (const x of updates) {
         if (!deadRecords.has(x.u.id)) live.push(x);
         else {
-          await deadLetter(x.msg, "status", x.u.id, null, "the receipt's record was dead-lettered: replay it first, then this update");
+          await deadLetter(
+            x.msg,
+            "status",
+            x.u.id,
+            null,
+            "the receipt's record was dead-lettered: replay it first, then this update",
+          );
           settled.add(x.msg);
         }
       }
@@ -170,7 +196,13 @@ export async function startReceiptWriter(opts: ReceiptWriterDeps): Promise<Consu
               stats.updated++;
               ack(msg);
             } else if (Date.now() - msg.time.getTime() >= orphanUpdateMs) {
-              await deadLetter(msg, "status", u.id, null, `the receipt's record is not in Postgres ${Math.round(orphanUpdateMs / 1000)} s after this update (dead-lettered or lost)`);
+              await deadLetter(
+                msg,
+                "status",
+                u.id,
+                null,
+                `the receipt's record is not in Postgres ${Math.round(orphanUpdateMs / 1000)} s after this update (dead-lettered or lost)`,
+              );
               settled.add(msg);
             } else {
               // its record is not written yet (the two are published in parallel): later
@@ -189,10 +221,23 @@ export async function startReceiptWriter(opts: ReceiptWriterDeps): Promise<Consu
     } catch (err) {
       stats.failedBatches++;
       const left = [...records, ...updates].filter((x) => !settled.has(x.msg));
-      logger.error({ err: errorMessage(err), size: batch.length, retried: left.length }, "receipt batch write failed; will retry");
+      logger.error(
+        { err: errorMessage(err), size: batch.length, retried: left.length },
+        "receipt batch write failed; will retry",
+      );
       for (const { msg } of left) msg.nak(backoffDelay(msg.info.deliveryCount, 1000, 30_000));
     }
   }
 
-  return consumeInBatches({ nats, stream: names.stream, consumer: names.writerConsumer, batchRows, batchMs, logger, name: "receipt writer", stats, write });
+  return consumeInBatches({
+    nats,
+    stream: names.stream,
+    consumer: names.writerConsumer,
+    batchRows,
+    batchMs,
+    logger,
+    name: "receipt writer",
+    stats,
+    write,
+  });
 }

@@ -65,9 +65,11 @@ export function checkXmlShape(xml: string, limits: XmlLimits = DEFAULT_XML_LIMIT
     else if (xml[j - 1] !== "/") {
       depth++;
       elements++;
-      if (depth > limits.maxDepth) throw new AppError("INVALID_XML", `XML nesting is deeper than ${limits.maxDepth} elements`);
+      if (depth > limits.maxDepth)
+        throw new AppError("INVALID_XML", `XML nesting is deeper than ${limits.maxDepth} elements`);
     } else elements++;
-    if (elements > limits.maxElements) throw new AppError("INVALID_XML", `XML has more than ${limits.maxElements} elements`);
+    if (elements > limits.maxElements)
+      throw new AppError("INVALID_XML", `XML has more than ${limits.maxElements} elements`);
     i = j + 1;
   }
 }
@@ -93,11 +95,18 @@ const parser = new XMLParser({
  */
 export function parseXml(xml: string, limits: XmlLimits = DEFAULT_XML_LIMITS): { root: string; node: unknown } {
   if (FORBIDDEN.test(xml)) throw new AppError("INVALID_XML", "DTDs and entity declarations are not allowed");
-  if (UNDECLARED_ENTITY.test(xml)) throw new AppError("INVALID_XML", "undeclared entity or bare '&' (only &amp; &lt; &gt; &quot; &apos; and character references are allowed)");
+  if (UNDECLARED_ENTITY.test(xml))
+    throw new AppError(
+      "INVALID_XML",
+      "undeclared entity or bare '&' (only &amp; &lt; &gt; &quot; &apos; and character references are allowed)",
+    );
   checkXmlShape(xml, limits);
   const valid = XMLValidator.validate(xml);
   if (valid !== true) {
-    throw new AppError("INVALID_XML", `malformed XML at line ${valid.err.line}, column ${valid.err.col}: ${valid.err.msg}`);
+    throw new AppError(
+      "INVALID_XML",
+      `malformed XML at line ${valid.err.line}, column ${valid.err.col}: ${valid.err.msg}`,
+    );
   }
   let tree: Record<string, unknown>;
   try {
@@ -106,7 +115,8 @@ export function parseXml(xml: string, limits: XmlLimits = DEFAULT_XML_LIMITS): {
     throw new AppError("INVALID_XML", `malformed XML: ${(err as Error).message}`);
   }
   const roots = Object.keys(tree);
-  if (roots.length !== 1 || roots[0] === undefined) throw new AppError("INVALID_XML", "an XML document must have exactly one root element");
+  if (roots.length !== 1 || roots[0] === undefined)
+    throw new AppError("INVALID_XML", "an XML document must have exactly one root element");
   return { root: roots[0], node: tree[roots[0]] };
 }
 
@@ -140,7 +150,9 @@ function asArray(v: unknown): unknown[] {
 }
 
 function isAttrOfNs(name: string): boolean {
-  return name === "xmlns" || name.startsWith("xmlns:") || name === "schemaLocation" || name === "noNamespaceSchemaLocation";
+  return (
+    name === "xmlns" || name.startsWith("xmlns:") || name === "schemaLocation" || name === "noNamespaceSchemaLocation"
+  );
 }
 
 /**
@@ -176,7 +188,11 @@ export function mapXml(schema: JsonSchema, node: unknown, skip: readonly string[
             if (src[name] === undefined) continue;
             items = asArray(src[name]);
           }
-          setOwn(out, prop, items.map((it) => mapXml(itemSchema, it)));
+          setOwn(
+            out,
+            prop,
+            items.map((it) => mapXml(itemSchema, it)),
+          );
         } else if (x.attribute) {
           const key = `@_${x.name ?? prop}`;
           used.add(key);

@@ -12,7 +12,16 @@ import type { ConsumerStats, DlqEntry, PartitionOwnership } from "../../actors/t
 /** The contract of the `runtime` service, for typed callers. */
 export interface RuntimeApi {
   "runtime.partitions": { params: Record<string, never>; result: { node: string; partitions: PartitionOwnership[] } };
-  "runtime.actors": { params: Record<string, never>; result: { node: string; actors: Record<string, number>; heapUsed: number; stats: Record<string, unknown>; jobs: Record<string, unknown> } };
+  "runtime.actors": {
+    params: Record<string, never>;
+    result: {
+      node: string;
+      actors: Record<string, number>;
+      heapUsed: number;
+      stats: Record<string, unknown>;
+      jobs: Record<string, unknown>;
+    };
+  };
   "runtime.streams": { params: Record<string, never>; result: ConsumerStats[] };
   "runtime.dlqList": { params: { filter?: string; limit?: number; afterSeq?: number }; result: DlqEntry[] };
   "runtime.dlqReplay": { params: { seqs: number[] }; result: { replayed: number[]; missing: number[] } };
@@ -37,7 +46,13 @@ export function runtimeService(ctx: NodeContext): ServiceSchema {
         handler: operatorOnly(() => ({ node: ctx.config.nodeId, partitions: rt.partitions() })),
       },
       actors: {
-        handler: operatorOnly(() => ({ node: ctx.config.nodeId, actors: rt.actorCounts(), heapUsed: process.memoryUsage().heapUsed, stats: rt.hostStats(), jobs: rt.jobStats() })),
+        handler: operatorOnly(() => ({
+          node: ctx.config.nodeId,
+          actors: rt.actorCounts(),
+          heapUsed: process.memoryUsage().heapUsed,
+          stats: rt.hostStats(),
+          jobs: rt.jobStats(),
+        })),
       },
       streams: {
         handler: operatorOnly(() => rt.consumerStats()),
@@ -54,10 +69,14 @@ export function runtimeService(ctx: NodeContext): ServiceSchema {
           limit: { type: "number", integer: true, min: 1, max: 1000, optional: true, convert: true },
           afterSeq: { type: "number", integer: true, min: 0, optional: true, convert: true },
         },
-        handler: operatorOnly((c: Context<{ filter?: string; limit?: number; afterSeq?: number }>) => rt.dlqList(c.params)),
+        handler: operatorOnly((c: Context<{ filter?: string; limit?: number; afterSeq?: number }>) =>
+          rt.dlqList(c.params),
+        ),
       },
       dlqReplay: {
-        params: { seqs: { type: "array", items: { type: "number", integer: true, min: 1, convert: true }, min: 1, max: 10000 } },
+        params: {
+          seqs: { type: "array", items: { type: "number", integer: true, min: 1, convert: true }, min: 1, max: 10000 },
+        },
         handler: operatorOnly((c: Context<{ seqs: number[] }>) => rt.dlqReplay(c.params.seqs)),
       },
       state: {

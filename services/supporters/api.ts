@@ -41,7 +41,17 @@ export interface Backlog {
   readonly intake: { readonly pending: number; readonly holder: string | null };
   /** Messages in supporter mailboxes not yet handled. */
   readonly mailboxes: { readonly pending: number };
-  readonly downstreams: Readonly<Record<Step, { readonly messagesPending: number; readonly oldestPending: string | null; readonly jobsWaiting: number; readonly breakers: Record<string, string> }>>;
+  readonly downstreams: Readonly<
+    Record<
+      Step,
+      {
+        readonly messagesPending: number;
+        readonly oldestPending: string | null;
+        readonly jobsWaiting: number;
+        readonly breakers: Record<string, string>;
+      }
+    >
+  >;
   /** Event-log records not yet in Postgres. */
   readonly eventLog: { readonly pending: number };
   /** Dead letters of the supporters domain. */
@@ -67,7 +77,12 @@ export interface SupporterData {
   readonly hash: string;
   /** True when the supporter's data key is gone (forgotten): nothing can be read. */
   readonly erased: boolean;
-  readonly messages: readonly { readonly id: string; readonly receivedAt: string | null; readonly identity: unknown; readonly events: unknown }[];
+  readonly messages: readonly {
+    readonly id: string;
+    readonly receivedAt: string | null;
+    readonly identity: unknown;
+    readonly events: unknown;
+  }[];
 }
 
 /**
@@ -84,7 +99,10 @@ export interface Reader {
  * The reader for a caller that passed its scope check: `client` undefined (an operator, never
  * the gateway) or holding the admin scope reads all; any other client its own records.
  */
-export function readerOf(client: { readonly id: string; readonly scopes: readonly string[] } | undefined, who: string): Reader {
+export function readerOf(
+  client: { readonly id: string; readonly scopes: readonly string[] } | undefined,
+  who: string,
+): Reader {
   return !client || client.scopes.includes("admin") ? { all: true, id: who } : { all: false, id: client.id };
 }
 
@@ -97,7 +115,11 @@ export interface SupportersApi {
   /** The supporter's queue as `reader` may see it; 404 when none of its messages is the reader's. */
   supporter(hash: string, reader: Reader): Promise<SupporterView | ClientSupporterView>;
   /** The event log as `reader` may see it (keyset pages by arrival sequence); 404 as above. */
-  events(hash: string, opts: { limit: number; afterSeq?: number }, reader: Reader): Promise<{ hash: string; items: EventLogEntry[]; forgottenAt: string[] }>;
+  events(
+    hash: string,
+    opts: { limit: number; afterSeq?: number },
+    reader: Reader,
+  ): Promise<{ hash: string; items: EventLogEntry[]; forgottenAt: string[] }>;
   data(hash: string): Promise<SupporterData>;
   /** The backlog; breaker states from `nodeJobStats` (every node's job counters; the service layer knows the cluster). */
   backlog(nodeJobStats: () => Promise<NodeJobStats[]>): Promise<Backlog>;
@@ -118,13 +140,18 @@ export interface SupportersApiDeps {
 }
 
 function checkHash(hash: string): void {
-  if (!isIdentityHash(hash)) throw new AppError("INVALID_PARAMETER", "not an identity hash", [{ path: "/params/hash", message: "must be 43 base64url characters" }]);
+  if (!isIdentityHash(hash))
+    throw new AppError("INVALID_PARAMETER", "not an identity hash", [
+      { path: "/params/hash", message: "must be 43 base64url characters" },
+    ]);
 }
 
 const notFound = (): AppError => new AppError("NOT_FOUND", "supporter not found");
 
 function waiting(stats: readonly ConsumerStats[], stream: string, consumer?: string): number {
-  return stats.filter((s) => s.stream === stream && (consumer === undefined || s.consumer === consumer)).reduce((n, s) => n + s.pending + s.ackPending, 0);
+  return stats
+    .filter((s) => s.stream === stream && (consumer === undefined || s.consumer === consumer))
+    .reduce((n, s) => n + s.pending + s.ackPending, 0);
 }
 
 function dlqView(e: DlqEntry): SupporterDlqView {
@@ -152,7 +179,8 @@ export function createSupportersApi(deps: SupportersApiDeps): SupportersApi {
     submit(value, by) {
       // An RTBF payload forgets whoever it names: only as strong a caller as the forget route's.
       const source = isRecord(value) ? value["source"] : undefined;
-      if (source === RTBF_SOURCE && !by.all) throw new AppError("FORBIDDEN", "scope admin required to send a forget request (source rtbf)");
+      if (source === RTBF_SOURCE && !by.all)
+        throw new AppError("FORBIDDEN", "scope admin required to send a forget request (source rtbf)");
       return deps.intake.submit(value, { via: "http", producer: by.id });
     },
 
@@ -176,7 +204,9 @@ export function createSupportersApi(deps: SupportersApiDeps): SupportersApi {
       const page = await store.events(hash, { ...opts, client: reader.id });
       // An empty page may still be the reader's (a page past its last message, or not yet logged).
       if (page.items.length === 0) {
-        const owned = (await store.clientSummary(hash, reader.id)).received > 0 || holdsItemOf(await supporters.state(hash), reader.id);
+        const owned =
+          (await store.clientSummary(hash, reader.id)).received > 0 ||
+          holdsItemOf(await supporters.state(hash), reader.id);
         if (!owned) throw notFound();
       }
       return { hash, ...page };
@@ -186,7 +216,12 @@ export function createSupportersApi(deps: SupportersApiDeps): SupportersApi {
       checkHash(hash);
       const dk = await keys.find(hash);
       const rows = await store.sealed(hash, 100);
-      if (!dk) return { hash, erased: true, messages: rows.map((r) => ({ id: r.id, receivedAt: r.receivedAt, identity: null, events: null })) };
+      if (!dk)
+        return {
+          hash,
+          erased: true,
+          messages: rows.map((r) => ({ id: r.id, receivedAt: r.receivedAt, identity: null, events: null })),
+        };
       return {
         hash,
         erased: false,
@@ -205,12 +240,18 @@ export function createSupportersApi(deps: SupportersApiDeps): SupportersApi {
     async backlog(nodeJobStats) {
       const [stats, log, nodes, holder, dlqInfo] = await Promise.all([
         runtime.consumerStats(),
-        store.backlog().catch((): LogBacklog => ({ user: { pending: -1, oldest: null }, erp: { pending: -1, oldest: null } })),
+        store
+          .backlog()
+          .catch((): LogBacklog => ({ user: { pending: -1, oldest: null }, erp: { pending: -1, oldest: null } })),
         nodeJobStats().catch(() => []),
-        deps.nats.kvm.open(names.leaseBucket).then((kv) => kv.get("pump")).catch(() => null),
+        deps.nats.kvm
+          .open(names.leaseBucket)
+          .then((kv) => kv.get("pump"))
+          .catch(() => null),
         deps.nats.jsm.streams.info(topo.dlq.stream, { subjects_filter: names.dlqFilter }).catch(() => null),
       ]);
-      const breakers = (job: string): Record<string, string> => Object.fromEntries(nodes.map((n) => [n.node, String(n.jobs[job]?.["breaker"] ?? "-")]));
+      const breakers = (job: string): Record<string, string> =>
+        Object.fromEntries(nodes.map((n) => [n.node, String(n.jobs[job]?.["breaker"] ?? "-")]));
       let holderName: string | null = null;
       try {
         holderName = holder && holder.operation === "PUT" ? holder.json<{ holder: string }>().holder : null;
@@ -222,8 +263,18 @@ export function createSupportersApi(deps: SupportersApiDeps): SupportersApi {
         intake: { pending: waiting(stats, names.inStream), holder: holderName },
         mailboxes: { pending: waiting(stats, topo.actors.stream(supporter.name)) },
         downstreams: {
-          user: { messagesPending: log.user.pending, oldestPending: log.user.oldest, jobsWaiting: waiting(stats, topo.jobs.stream, topo.jobs.consumer(userJob.name)), breakers: breakers(userJob.name) },
-          erp: { messagesPending: log.erp.pending, oldestPending: log.erp.oldest, jobsWaiting: waiting(stats, topo.jobs.stream, topo.jobs.consumer(erpJob.name)), breakers: breakers(erpJob.name) },
+          user: {
+            messagesPending: log.user.pending,
+            oldestPending: log.user.oldest,
+            jobsWaiting: waiting(stats, topo.jobs.stream, topo.jobs.consumer(userJob.name)),
+            breakers: breakers(userJob.name),
+          },
+          erp: {
+            messagesPending: log.erp.pending,
+            oldestPending: log.erp.oldest,
+            jobsWaiting: waiting(stats, topo.jobs.stream, topo.jobs.consumer(erpJob.name)),
+            breakers: breakers(erpJob.name),
+          },
         },
         eventLog: { pending: waiting(stats, names.logStream) },
         dlq: { entries: dlqEntries },
@@ -233,7 +284,11 @@ export function createSupportersApi(deps: SupportersApiDeps): SupportersApi {
     async dlq(opts) {
       if (opts.hash !== undefined) checkHash(opts.hash);
       const filter = opts.hash ? names.dlqSubject(opts.hash) : names.dlqFilter;
-      const entries = await runtime.dlqList({ filter, limit: opts.limit ?? 100, ...(opts.afterSeq !== undefined ? { afterSeq: opts.afterSeq } : {}) });
+      const entries = await runtime.dlqList({
+        filter,
+        limit: opts.limit ?? 100,
+        ...(opts.afterSeq !== undefined ? { afterSeq: opts.afterSeq } : {}),
+      });
       return entries.map(dlqView);
     },
 

@@ -91,10 +91,13 @@ export function supportersConfig(r: EnvReader, env: Env, platform: PlatformConfi
       if (pepper === "") pepper = DEV_SUPPORTER_SECRETS.pepper;
       if (dataKey === "") dataKey = DEV_SUPPORTER_SECRETS.dataKey;
     } else if (hosted) {
-      r.problems.push("SUPPORTERS_PEPPER and SUPPORTERS_DATA_KEY are required outside dev mode when the supporters service runs");
+      r.problems.push(
+        "SUPPORTERS_PEPPER and SUPPORTERS_DATA_KEY are required outside dev mode when the supporters service runs",
+      );
     }
   }
-  if (pepper !== "" && pepper.length < 32) r.problems.push("SUPPORTERS_PEPPER is invalid: expected at least 32 characters");
+  if (pepper !== "" && pepper.length < 32)
+    r.problems.push("SUPPORTERS_PEPPER is invalid: expected at least 32 characters");
   if (dataKey !== "" && (!/^[A-Za-z0-9+/]+={0,2}$/.test(dataKey) || Buffer.from(dataKey, "base64").length !== 32)) {
     r.problems.push("SUPPORTERS_DATA_KEY is invalid: expected the base64 of exactly 32 bytes (AES-256)");
   }
@@ -107,10 +110,19 @@ export function supportersConfig(r: EnvReader, env: Env, platform: PlatformConfi
     pepper,
     dataKey,
     devSecrets,
-    userServiceUrl: r.url("USER_SERVICE_URL", `http://${sim.host}:${sim.userPort}`, ["http:", "https:"]).replace(/\/+$/, ""),
-    erpServiceUrl: r.url("ERP_SERVICE_URL", `http://${sim.host}:${sim.erpPort}`, ["http:", "https:"]).replace(/\/+$/, ""),
+    userServiceUrl: r
+      .url("USER_SERVICE_URL", `http://${sim.host}:${sim.userPort}`, ["http:", "https:"])
+      .replace(/\/+$/, ""),
+    erpServiceUrl: r
+      .url("ERP_SERVICE_URL", `http://${sim.host}:${sim.erpPort}`, ["http:", "https:"])
+      .replace(/\/+$/, ""),
     useSimulators: !set("USER_SERVICE_URL") && !set("ERP_SERVICE_URL"),
-    defaultCountryCode: r.match("SUPPORTERS_DEFAULT_COUNTRY_CODE", "44", /^[1-9][0-9]{0,2}$/, "a country calling code of 1-3 digits, e.g. 44"),
+    defaultCountryCode: r.match(
+      "SUPPORTERS_DEFAULT_COUNTRY_CODE",
+      "44",
+      /^[1-9][0-9]{0,2}$/,
+      "a country calling code of 1-3 digits, e.g. 44",
+    ),
     callTimeoutMs: r.int("SUPPORTERS_CALL_TIMEOUT_MS", 5_000, 100, 120_000),
     jobConcurrency: r.int("SUPPORTERS_JOB_CONCURRENCY", 64, 1, 10_000),
     backoffBaseMs: r.int("SUPPORTERS_BACKOFF_BASE_MS", 500, 10, 60_000),

@@ -16,7 +16,15 @@ import { isRecord } from "./model";
 const RETRYABLE_4XX = new Set([401, 403, 408, 425, 429]);
 
 /** One call; resolves with the parsed 2xx body (or {}), throws Terminal/Retryable errors. */
-export async function callDownstream(service: "user" | "erp", method: string, url: string, key: string, body: unknown, signal: AbortSignal, okStatuses: readonly number[] = []): Promise<Record<string, unknown>> {
+export async function callDownstream(
+  service: "user" | "erp",
+  method: string,
+  url: string,
+  key: string,
+  body: unknown,
+  signal: AbortSignal,
+  okStatuses: readonly number[] = [],
+): Promise<Record<string, unknown>> {
   let res: HttpResponse;
   try {
     res = await httpRequest(url, {
@@ -36,20 +44,61 @@ export async function callDownstream(service: "user" | "erp", method: string, ur
   if (res.status >= 400 && res.status < 500 && !RETRYABLE_4XX.has(res.status)) {
     throw new TerminalError(`${service} service refused (${res.status}): ${reason}`, `${res.status} ${reason}`);
   }
-  throw new RetryableError(`${service} service answered ${res.status}: ${reason}`, res.status === 429 ? retryAfterMs(res) : undefined);
+  throw new RetryableError(
+    `${service} service answered ${res.status}: ${reason}`,
+    res.status === 429 ? retryAfterMs(res) : undefined,
+  );
 }
 
 /** Step 1: the identity to the user service. */
-export function putUser(baseUrl: string, d: { hash: string; key: string; messageId: string; source: string; receivedAt: number; identity: unknown }, signal: AbortSignal): Promise<Record<string, unknown>> {
-  return callDownstream("user", "PUT", `${baseUrl}/users/${d.hash}`, d.key, { hash: d.hash, messageId: d.messageId, source: d.source, receivedAt: new Date(d.receivedAt).toISOString(), identity: d.identity }, signal);
+export function putUser(
+  baseUrl: string,
+  d: { hash: string; key: string; messageId: string; source: string; receivedAt: number; identity: unknown },
+  signal: AbortSignal,
+): Promise<Record<string, unknown>> {
+  return callDownstream(
+    "user",
+    "PUT",
+    `${baseUrl}/users/${d.hash}`,
+    d.key,
+    {
+      hash: d.hash,
+      messageId: d.messageId,
+      source: d.source,
+      receivedAt: new Date(d.receivedAt).toISOString(),
+      identity: d.identity,
+    },
+    signal,
+  );
 }
 
 /** Step 2: the events to the ERP service. */
-export function postEvents(baseUrl: string, d: { hash: string; key: string; messageId: string; source: string; receivedAt: number; events: unknown }, signal: AbortSignal): Promise<Record<string, unknown>> {
-  return callDownstream("erp", "POST", `${baseUrl}/supporters/${d.hash}/events`, d.key, { hash: d.hash, messageId: d.messageId, source: d.source, receivedAt: new Date(d.receivedAt).toISOString(), events: d.events }, signal);
+export function postEvents(
+  baseUrl: string,
+  d: { hash: string; key: string; messageId: string; source: string; receivedAt: number; events: unknown },
+  signal: AbortSignal,
+): Promise<Record<string, unknown>> {
+  return callDownstream(
+    "erp",
+    "POST",
+    `${baseUrl}/supporters/${d.hash}/events`,
+    d.key,
+    {
+      hash: d.hash,
+      messageId: d.messageId,
+      source: d.source,
+      receivedAt: new Date(d.receivedAt).toISOString(),
+      events: d.events,
+    },
+    signal,
+  );
 }
 
 /** Right to be forgotten: the user service erases the supporter (404: nothing to erase). */
-export function eraseUser(baseUrl: string, d: { hash: string; key: string }, signal: AbortSignal): Promise<Record<string, unknown>> {
+export function eraseUser(
+  baseUrl: string,
+  d: { hash: string; key: string },
+  signal: AbortSignal,
+): Promise<Record<string, unknown>> {
   return callDownstream("user", "DELETE", `${baseUrl}/users/${d.hash}`, d.key, undefined, signal, [404]);
 }

@@ -58,7 +58,10 @@ function trimmed<T extends Record<string, unknown>>(o: T): T {
 }
 
 /** Normalises a schema-valid identity; errors name the field that cannot be normalised. */
-export function normaliseIdentity(identity: Identity, defaultCountryCode: string): { identity: NormalisedIdentity } | { errors: ErrorDetail[] } {
+export function normaliseIdentity(
+  identity: Identity,
+  defaultCountryCode: string,
+): { identity: NormalisedIdentity } | { errors: ErrorDetail[] } {
   const errors: ErrorDetail[] = [];
   const out: Record<string, unknown> = trimmed(identity as Record<string, unknown>);
   if (identity.email !== undefined) {
@@ -68,17 +71,28 @@ export function normaliseIdentity(identity: Identity, defaultCountryCode: string
   }
   if (identity.phone !== undefined) {
     const p = normalisePhone(identity.phone, defaultCountryCode);
-    if (p === null) errors.push({ path: "/identity/phone", message: "is not a phone number: expected E.164 (+447700900123), 00 then the country code, or a national number starting with 0" });
+    if (p === null)
+      errors.push({
+        path: "/identity/phone",
+        message:
+          "is not a phone number: expected E.164 (+447700900123), 00 then the country code, or a national number starting with 0",
+      });
     else out["phone"] = p;
   }
   if (errors.length > 0) return { errors };
-  if (out["email"] === undefined && out["phone"] === undefined) return { errors: [{ path: "/identity", message: "an email or a phone number is required" }] };
+  if (out["email"] === undefined && out["phone"] === undefined)
+    return { errors: [{ path: "/identity", message: "an email or a phone number is required" }] };
   return { identity: out as NormalisedIdentity };
 }
 
 /** The identity hash of a normalised identity (see module doc). */
 export function identityHash(identity: Pick<NormalisedIdentity, "email" | "phone">, pepper: string): string {
-  const basis = identity.email !== undefined ? `email:${identity.email}` : identity.phone !== undefined ? `phone:${identity.phone}` : null;
+  const basis =
+    identity.email !== undefined
+      ? `email:${identity.email}`
+      : identity.phone !== undefined
+        ? `phone:${identity.phone}`
+        : null;
   if (basis === null) throw new Error("an identity needs an email or a phone number");
   return createHmac("sha256", pepper).update(basis, "utf8").digest("base64url");
 }

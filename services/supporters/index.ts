@@ -56,7 +56,10 @@ async function startSupporters(ctx: NodeContext): Promise<DomainStarted<Supporte
   const store = createSupporterStore({ pg: ctx.pg });
   const prepare = { pepper: sc.pepper, defaultCountryCode: sc.defaultCountryCode, maxBytes: sc.maxMessageBytes };
   const intake = createIntake({ nats: ctx.nats, names, prepare, logger: log.child({ part: "intake" }) });
-  if (sc.devSecrets) log.warn("supporters: using the well-known development pepper and data key (set SUPPORTERS_PEPPER and SUPPORTERS_DATA_KEY in production)");
+  if (sc.devSecrets)
+    log.warn(
+      "supporters: using the well-known development pepper and data key (set SUPPORTERS_PEPPER and SUPPORTERS_DATA_KEY in production)",
+    );
 
   const keysKv = await ctx.nats.kvm.open(names.keysBucket);
   const keys = createKeyStore({ kv: keysKv, kek: sc.dataKey });
@@ -78,23 +81,56 @@ async function startSupporters(ctx: NodeContext): Promise<DomainStarted<Supporte
   try {
     // Delivery jobs read a supporter's key for every call: cached, dropped as soon as it changes.
     cachedKeys = await cachingKeyStore(keys, keysKv);
-    const api = createSupportersApi({ nats: ctx.nats, names, runtime: ctx.runtime, intake, keys, store, topology: ctx.topology, logger: log });
+    const api = createSupportersApi({
+      nats: ctx.nats,
+      names,
+      runtime: ctx.runtime,
+      intake,
+      keys,
+      store,
+      topology: ctx.topology,
+      logger: log,
+    });
     const requests = { answered: 0 };
     sub = ctx.nats.nc.subscribe(names.reqFilter, {
       queue: names.reqQueue,
       callback: (err, msg) => {
         if (err) return;
         requests.answered++;
-        void answerRequest(intake, msg, log).catch((e: unknown) => log.error({ err: errorMessage(e) }, "supporter request not answered"));
+        void answerRequest(intake, msg, log).catch((e: unknown) =>
+          log.error({ err: errorMessage(e) }, "supporter request not answered"),
+        );
       },
     });
     // An API node (WORKERS=off) answers and accepts; the writer and the intake pump run on worker nodes.
     if (config.workers) {
-      writer = await startSupporterWriter({ nats: ctx.nats, names, store, logger: log.child({ part: "writer" }), batchRows: sc.batchRows, batchMs: sc.batchMs });
-      pump = await startPump({ nats: ctx.nats, names, runtime: ctx.runtime, keys, prepare, nodeId: config.nodeId, batch: sc.pumpBatch, leaseMs: sc.pumpLeaseMs, logger: log.child({ part: "pump" }) });
+      writer = await startSupporterWriter({
+        nats: ctx.nats,
+        names,
+        store,
+        logger: log.child({ part: "writer" }),
+        batchRows: sc.batchRows,
+        batchMs: sc.batchMs,
+      });
+      pump = await startPump({
+        nats: ctx.nats,
+        names,
+        runtime: ctx.runtime,
+        keys,
+        prepare,
+        nodeId: config.nodeId,
+        batch: sc.pumpBatch,
+        leaseMs: sc.pumpLeaseMs,
+        logger: log.child({ part: "pump" }),
+      });
       ctx.health.register("supporters", () => ({ ok: (pump?.running() ?? false) && (writer?.running() ?? false) }));
     }
-    const pipeline = () => ({ node: config.nodeId, pump: { holding: pump?.holding() ?? false, ...pump?.stats }, writer: writer?.stats ?? null, requests });
+    const pipeline = () => ({
+      node: config.nodeId,
+      pump: { holding: pump?.holding() ?? false, ...pump?.stats },
+      writer: writer?.stats ?? null,
+      requests,
+    });
     return { services: [supportersService(api, pipeline)], deps: { keys: cachedKeys, runtime: ctx.runtime }, stop };
   } catch (err) {
     await stop().catch(() => undefined);
@@ -106,7 +142,8 @@ async function startSupporters(ctx: NodeContext): Promise<DomainStarted<Supporte
 export const supportersDomain = defineDomain<SupporterJobDeps>({
   name: "supporters",
   config: supportersConfig,
-  summary: "supporter identities and events from many producers, a pseudonymous identity hash, ordered forwarding to the user and ERP services",
+  summary:
+    "supporter identities and events from many producers, a pseudonymous identity hash, ordered forwarding to the user and ERP services",
   declare: (config, topo) => ({
     migrations: supporterMigrations,
     streams: supporterDeclarations(topo, config),

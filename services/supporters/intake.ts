@@ -73,7 +73,11 @@ export function createIntake(deps: IntakeDeps): Intake {
   const { nats, names, logger } = deps;
 
   /** Publishes a checked message: as the NATS producer of its source, or as gateway client `client`. */
-  async function store(prepared: Exclude<ReturnType<typeof prepareValue>, Refusal>, value: Record<string, unknown>, client?: string): Promise<Accepted> {
+  async function store(
+    prepared: Exclude<ReturnType<typeof prepareValue>, Refusal>,
+    value: Record<string, unknown>,
+    client?: string,
+  ): Promise<Accepted> {
     const messageId = prepared.messageId ?? newMessageId();
     const body = JSON.stringify({ ...value, source: prepared.source, messageId });
     const dedupe = `${prepared.source}.${messageId}`;
@@ -95,7 +99,10 @@ export function createIntake(deps: IntakeDeps): Intake {
   }
 
   function refuse(r: Refusal, origin: Origin, source: string | undefined): never {
-    logger.warn({ via: origin.via, producer: origin.producer, source, code: r.code, details: r.details }, "supporter payload refused");
+    logger.warn(
+      { via: origin.via, producer: origin.producer, source, code: r.code, details: r.details },
+      "supporter payload refused",
+    );
     throw refusalError(r);
   }
 
@@ -112,7 +119,10 @@ export function createIntake(deps: IntakeDeps): Intake {
       return store(prepared, fieldsOf(value));
     },
     async forget(hash, by) {
-      if (!isIdentityHash(hash)) throw new AppError("INVALID_PARAMETER", "not an identity hash", [{ path: "/params/hash", message: "must be 43 base64url characters" }]);
+      if (!isIdentityHash(hash))
+        throw new AppError("INVALID_PARAMETER", "not an identity hash", [
+          { path: "/params/hash", message: "must be 43 base64url characters" },
+        ]);
       const req: ForgetRequest = { hash, by };
       try {
         const ack = await nats.js.publish(names.forgetSubject, JSON.stringify(req));
@@ -129,7 +139,14 @@ export function createIntake(deps: IntakeDeps): Intake {
 /** The reply to a NATS request: the hash, or the error in the gateway's shape. */
 export type IntakeReply =
   | ({ readonly ok: true } & Accepted)
-  | { readonly ok: false; readonly error: { readonly code: string; readonly message: string; readonly details?: readonly { path: string; message: string }[] } };
+  | {
+      readonly ok: false;
+      readonly error: {
+        readonly code: string;
+        readonly message: string;
+        readonly details?: readonly { path: string; message: string }[];
+      };
+    };
 
 /** Answers one request on {ns}.supporters.req.{source}. */
 export async function answerRequest(intake: Intake, msg: Msg, logger: Logger): Promise<void> {
@@ -144,7 +161,10 @@ export async function answerRequest(intake: Intake, msg: Msg, logger: Logger): P
     reply = { ok: false, error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } };
   }
   if (!msg.reply) {
-    logger.warn({ source }, "supporter request without a reply subject (use the in.* subject to publish without an answer)");
+    logger.warn(
+      { source },
+      "supporter request without a reply subject (use the in.* subject to publish without an answer)",
+    );
     return;
   }
   msg.respond(JSON.stringify(reply));

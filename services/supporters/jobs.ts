@@ -16,7 +16,16 @@ import type { ActorRuntime, JobContext } from "../../actors/types";
 import type { JobRef } from "../../actors/refs";
 import type { DomainJob } from "../../node/domain";
 import { TerminalError, errorMessage } from "../../lib/errors";
-import { erpJob, forgetJob, userJob, type AttemptReport, type DeliveryResult, type ErpJobData, type ForgetJobData, type UserJobData } from "./model";
+import {
+  erpJob,
+  forgetJob,
+  userJob,
+  type AttemptReport,
+  type DeliveryResult,
+  type ErpJobData,
+  type ForgetJobData,
+  type UserJobData,
+} from "./model";
 import { supporter } from "./supporter.actor";
 import type { KeyStore } from "./keys";
 import { openJson, redact } from "./seal";
@@ -40,8 +49,17 @@ async function reporting<R>(deps: SupporterJobDeps, hash: string, ctx: JobContex
     return await run();
   } catch (err) {
     if (!(err instanceof TerminalError) && isPowerOfTwo(ctx.attempt)) {
-      const report: AttemptReport = { t: "attempt", job: ctx.id, attempt: ctx.attempt, error: redact(errorMessage(err)), at: Date.now() };
-      await supporter.on(deps.runtime).send(hash, report, { id: `${ctx.id}:a${ctx.attempt}` }).catch(() => undefined);
+      const report: AttemptReport = {
+        t: "attempt",
+        job: ctx.id,
+        attempt: ctx.attempt,
+        error: redact(errorMessage(err)),
+        at: Date.now(),
+      };
+      await supporter
+        .on(deps.runtime)
+        .send(hash, report, { id: `${ctx.id}:a${ctx.attempt}` })
+        .catch(() => undefined);
     }
     throw err;
   }
@@ -59,7 +77,13 @@ async function opened(keys: KeyStore, hash: string, kid: string, sealed: string)
 }
 
 /** The jobs of the supporters domain (their settings from `config`, their connections from `start`). */
-export function supporterJobs(config: Config): readonly [SupporterJob<UserJobData, DeliveryResult>, SupporterJob<ErpJobData, DeliveryResult>, SupporterJob<ForgetJobData, DeliveryResult>] {
+export function supporterJobs(
+  config: Config,
+): readonly [
+  SupporterJob<UserJobData, DeliveryResult>,
+  SupporterJob<ErpJobData, DeliveryResult>,
+  SupporterJob<ForgetJobData, DeliveryResult>,
+] {
   const sc = config.supporters;
   const common = {
     concurrency: sc.jobConcurrency,
@@ -68,12 +92,27 @@ export function supporterJobs(config: Config): readonly [SupporterJob<UserJobDat
     backoff: { baseMs: sc.backoffBaseMs, maxMs: sc.backoffMaxMs },
     breaker: { failures: sc.breakerFailures, openMs: sc.breakerOpenMs },
   };
-  const job = <D, R>(ref: JobRef<D, R>, run: SupporterJob<D, R>["run"]): SupporterJob<D, R> => ({ name: ref.name, ...common, run });
+  const job = <D, R>(ref: JobRef<D, R>, run: SupporterJob<D, R>["run"]): SupporterJob<D, R> => ({
+    name: ref.name,
+    ...common,
+    run,
+  });
   const user = job(userJob, (data, ctx, d) =>
     reporting(d, data.hash, ctx, async () => {
       const identity = await opened(d.keys, data.hash, data.kid, data.identity);
       if (identity === undefined) return { erased: true } as const;
-      const r = await putUser(sc.userServiceUrl, { hash: data.hash, key: data.key, messageId: data.id, source: data.source, receivedAt: data.receivedAt, identity }, ctx.signal);
+      const r = await putUser(
+        sc.userServiceUrl,
+        {
+          hash: data.hash,
+          key: data.key,
+          messageId: data.id,
+          source: data.source,
+          receivedAt: data.receivedAt,
+          identity,
+        },
+        ctx.signal,
+      );
       return { ok: true, ...(typeof r["userId"] === "string" ? { ref: r["userId"] } : {}) } as const;
     }),
   );
@@ -81,7 +120,18 @@ export function supporterJobs(config: Config): readonly [SupporterJob<UserJobDat
     reporting(d, data.hash, ctx, async () => {
       const events = await opened(d.keys, data.hash, data.kid, data.events);
       if (events === undefined) return { erased: true } as const;
-      const r = await postEvents(sc.erpServiceUrl, { hash: data.hash, key: data.key, messageId: data.id, source: data.source, receivedAt: data.receivedAt, events }, ctx.signal);
+      const r = await postEvents(
+        sc.erpServiceUrl,
+        {
+          hash: data.hash,
+          key: data.key,
+          messageId: data.id,
+          source: data.source,
+          receivedAt: data.receivedAt,
+          events,
+        },
+        ctx.signal,
+      );
       return { ok: true, ...(typeof r["ref"] === "string" ? { ref: r["ref"] } : {}) } as const;
     }),
   );

@@ -35,7 +35,11 @@ export class KvLease {
   async renew(): Promise<boolean> {
     if (!this.held) return false;
     try {
-      this.revision = await this.kv.update(this.key, JSON.stringify({ holder: this.holder, at: Date.now() }), this.revision);
+      this.revision = await this.kv.update(
+        this.key,
+        JSON.stringify({ holder: this.holder, at: Date.now() }),
+        this.revision,
+      );
       return true;
     } catch {
       this.revision = 0;

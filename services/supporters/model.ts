@@ -178,7 +178,15 @@ export type LogRecord =
       /** The message's owner (see {@link IntakeMessage.client}). */
       readonly client?: string;
     }
-  | { readonly k: "step"; readonly hash: string; readonly id: string; readonly step: Step; readonly status: StepOutcome; readonly at: number; readonly reason: string | null }
+  | {
+      readonly k: "step";
+      readonly hash: string;
+      readonly id: string;
+      readonly step: Step;
+      readonly status: StepOutcome;
+      readonly at: number;
+      readonly reason: string | null;
+    }
   | { readonly k: "forget"; readonly hash: string; readonly at: number; readonly by: string };
 
 /** How a step ended for one message. */

@@ -32,7 +32,8 @@ export interface PrepareOptions {
 
 /** Parses JSON bytes (or takes an already parsed value) and prepares it; see {@link prepareValue}. */
 export function prepareBytes(bytes: Uint8Array, source: string, o: PrepareOptions): PreparedMessage | Refusal {
-  if (bytes.length > o.maxBytes) return { code: "PAYLOAD_TOO_LARGE", message: `a message may have at most ${o.maxBytes} bytes`, details: [] };
+  if (bytes.length > o.maxBytes)
+    return { code: "PAYLOAD_TOO_LARGE", message: `a message may have at most ${o.maxBytes} bytes`, details: [] };
   let value: unknown;
   try {
     value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
@@ -48,11 +49,19 @@ export function prepareBytes(bytes: Uint8Array, source: string, o: PrepareOption
  */
 export function prepareValue(value: unknown, source: string | undefined, o: PrepareOptions): PreparedMessage | Refusal {
   const checked = checkPayload(value, source);
-  if (!checked.ok) return { code: "VALIDATION_ERROR", message: "the payload does not match the schema", details: checked.errors };
+  if (!checked.ok)
+    return { code: "VALIDATION_ERROR", message: "the payload does not match the schema", details: checked.errors };
   const p: SupporterPayload = checked.payload;
   const n = normaliseIdentity(p.identity, o.defaultCountryCode);
-  if ("errors" in n) return { code: "VALIDATION_ERROR", message: "the identity cannot be normalised", details: n.errors };
-  return { source: p.source, hash: identityHash(n.identity, o.pepper), messageId: p.messageId, identity: n.identity, events: p.events };
+  if ("errors" in n)
+    return { code: "VALIDATION_ERROR", message: "the identity cannot be normalised", details: n.errors };
+  return {
+    source: p.source,
+    hash: identityHash(n.identity, o.pepper),
+    messageId: p.messageId,
+    identity: n.identity,
+    events: p.events,
+  };
 }
 
 /** True when `r` is a refusal. */

@@ -22,7 +22,15 @@
  * named in the Switchyard-Client header of a ctl.{source} message (the HTTP intake's subject),
  * or `nats:{source}` for a message a NATS producer put on in.{source}.
  */
-import { AckPolicy, DeliverPolicy, isJsApiError, JetStreamApiCodes, type ConsumerMessages, type JsMsg, type NatsHandles } from "../../nats";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  isJsApiError,
+  JetStreamApiCodes,
+  type ConsumerMessages,
+  type JsMsg,
+  type NatsHandles,
+} from "../../nats";
 import type { Logger } from "../../lib/logger";
 import type { ActorRuntime } from "../../actors/types";
 import { backoffDelay } from "../../actors/backoff";
@@ -32,7 +40,16 @@ import type { SupporterNames } from "./streams";
 import { isRefusal, prepareBytes, type PrepareOptions, type PreparedMessage } from "./prepare";
 import { isIdentityHash } from "./identity";
 import { sealJson, type DataKey } from "./seal";
-import { OWNER_HEADER, OWNER_PATTERN, RTBF_SOURCE, isSource, natsOwner, type ForgetCommand, type IntakeMessage, type LogRecord } from "./model";
+import {
+  OWNER_HEADER,
+  OWNER_PATTERN,
+  RTBF_SOURCE,
+  isSource,
+  natsOwner,
+  type ForgetCommand,
+  type IntakeMessage,
+  type LogRecord,
+} from "./model";
 import { supporter } from "./supporter.actor";
 import type { KeyStore } from "./keys";
 import { KvLease } from "./lease";
@@ -143,7 +160,10 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
   }
 
   /** What to do with one intake message (decided synchronously, in stream order). */
-  type Plan = { readonly kind: "none" } | { readonly kind: "forget"; readonly hash: string; readonly by: string } | { readonly kind: "msg"; readonly prepared: PreparedMessage; readonly owner: string };
+  type Plan =
+    | { readonly kind: "none" }
+    | { readonly kind: "forget"; readonly hash: string; readonly by: string }
+    | { readonly kind: "msg"; readonly prepared: PreparedMessage; readonly owner: string };
 
   function plan(msg: JsMsg): Plan {
     if (msg.subject === d.names.forgetSubject) {
@@ -165,19 +185,47 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
     const viaGateway = msg.subject === d.names.gatewaySubject(source);
     const owner = viaGateway ? (msg.headers?.get(OWNER_HEADER) ?? "") : natsOwner(source);
     const prepared = !isSource(source)
-      ? ({ code: "VALIDATION_ERROR", message: "unknown source", details: [{ path: "/source", message: "unknown source" }] } as const)
+      ? ({
+          code: "VALIDATION_ERROR",
+          message: "unknown source",
+          details: [{ path: "/source", message: "unknown source" }],
+        } as const)
       : !OWNER_PATTERN.test(owner)
-        ? ({ code: "VALIDATION_ERROR", message: "no client", details: [{ path: `/headers/${OWNER_HEADER}`, message: "missing or malformed" }] } as const)
+        ? ({
+            code: "VALIDATION_ERROR",
+            message: "no client",
+            details: [{ path: `/headers/${OWNER_HEADER}`, message: "missing or malformed" }],
+          } as const)
         : prepareBytes(msg.data, source, d.prepare);
     if (isRefusal(prepared)) {
       stats.refused++;
       const producerId = msg.headers?.get("Nats-Msg-Id") ?? null;
-      log.warn({ source, viaGateway, seq: msg.seq, producerId, bytes: msg.data.length, code: prepared.code, details: prepared.details }, "supporter payload refused at intake");
+      log.warn(
+        {
+          source,
+          viaGateway,
+          seq: msg.seq,
+          producerId,
+          bytes: msg.data.length,
+          code: prepared.code,
+          details: prepared.details,
+        },
+        "supporter payload refused at intake",
+      );
       // Only the source's own producers hear about refusals on its subject (never a gateway client's).
-      if (!viaGateway) d.nats.nc.publish(d.names.rejectedSubject(source), JSON.stringify({ seq: msg.seq, messageId: producerId, error: { code: prepared.code, message: prepared.message, details: prepared.details } }));
+      if (!viaGateway)
+        d.nats.nc.publish(
+          d.names.rejectedSubject(source),
+          JSON.stringify({
+            seq: msg.seq,
+            messageId: producerId,
+            error: { code: prepared.code, message: prepared.message, details: prepared.details },
+          }),
+        );
       return { kind: "none" };
     }
-    if (prepared.source === RTBF_SOURCE) return { kind: "forget", hash: prepared.hash, by: viaGateway ? owner : RTBF_SOURCE };
+    if (prepared.source === RTBF_SOURCE)
+      return { kind: "forget", hash: prepared.hash, by: viaGateway ? owner : RTBF_SOURCE };
     return { kind: "msg", prepared, owner };
   }
 
@@ -191,24 +239,54 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
       stats.forgets++;
       log.info({ hash: p.hash, by: p.by, seq: msg.seq }, "supporter forgotten: data key deleted");
       return forwarding([
-        durably(() => d.nats.js.publish(d.names.logSubject(p.hash), JSON.stringify(rec), { msgID: `log:in:${msg.seq}` }), alive),
+        durably(
+          () => d.nats.js.publish(d.names.logSubject(p.hash), JSON.stringify(rec), { msgID: `log:in:${msg.seq}` }),
+          alive,
+        ),
         durably(() => mailboxes.send(p.hash, cmd, { id: `in:${msg.seq}` }), alive),
       ]);
     }
     if (!dk) throw new Error("no data key");
     const prepared = p.prepared;
     const producerId = msg.headers?.get("Nats-Msg-Id") ?? "";
-    const messageId = prepared.messageId ?? (/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/.test(producerId) ? producerId : `s${msg.seq}`);
+    const messageId =
+      prepared.messageId ?? (/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/.test(producerId) ? producerId : `s${msg.seq}`);
     const id = `${prepared.source}.${messageId}`;
     const identity = sealJson(dk, prepared.hash, prepared.identity);
     const events = prepared.events.length > 0 ? sealJson(dk, prepared.hash, prepared.events) : null;
     const types = prepared.events.map((e) => e.type);
     const client = p.owner;
-    const rec: LogRecord = { k: "msg", hash: prepared.hash, id, source: prepared.source, seq: msg.seq, receivedAt: at, types, kid: dk.kid, identity, events, client };
-    const cmd: IntakeMessage = { t: "msg", id, source: prepared.source, seq: msg.seq, receivedAt: at, kid: dk.kid, identity, events, types, client };
+    const rec: LogRecord = {
+      k: "msg",
+      hash: prepared.hash,
+      id,
+      source: prepared.source,
+      seq: msg.seq,
+      receivedAt: at,
+      types,
+      kid: dk.kid,
+      identity,
+      events,
+      client,
+    };
+    const cmd: IntakeMessage = {
+      t: "msg",
+      id,
+      source: prepared.source,
+      seq: msg.seq,
+      receivedAt: at,
+      kid: dk.kid,
+      identity,
+      events,
+      types,
+      client,
+    };
     stats.forwarded++;
     return forwarding([
-      durably(() => d.nats.js.publish(d.names.logSubject(prepared.hash), JSON.stringify(rec), { msgID: `log:in:${msg.seq}` }), alive),
+      durably(
+        () => d.nats.js.publish(d.names.logSubject(prepared.hash), JSON.stringify(rec), { msgID: `log:in:${msg.seq}` }),
+        alive,
+      ),
       durably(() => mailboxes.send(prepared.hash, cmd, { id: `in:${msg.seq}` }), alive),
     ]);
   }
@@ -257,15 +335,18 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
     let lost = false;
     let broken = false;
     const alive = (): boolean => !lost && !broken && !stopped;
-    const renew = setInterval(() => {
-      void lease.renew().then((ok) => {
-        if (!ok && !lost) {
-          lost = true;
-          log.warn("pump lease lost; stopping this session");
-          void iter.close().catch(() => undefined);
-        }
-      });
-    }, Math.max(300, Math.floor(d.leaseMs / 3)));
+    const renew = setInterval(
+      () => {
+        void lease.renew().then((ok) => {
+          if (!ok && !lost) {
+            lost = true;
+            log.warn("pump lease lost; stopping this session");
+            void iter.close().catch(() => undefined);
+          }
+        });
+      },
+      Math.max(300, Math.floor(d.leaseMs / 3)),
+    );
     log.info({ node: d.nodeId }, "pump lease taken; forwarding intake");
     const inflight: { msg: JsMsg; done: Promise<void>; settled: boolean; ok: boolean }[] = [];
     /** Acks, in stream order, every message at the head whose forwards were stored. */
@@ -311,7 +392,10 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
             if (alive()) {
               // Unexpected: end the session; the next one starts again at the first unacked message.
               broken = true;
-              log.error({ seq: msg.seq, err: errorMessage(err) }, "pump could not forward a message; restarting the session");
+              log.error(
+                { seq: msg.seq, err: errorMessage(err) },
+                "pump could not forward a message; restarting the session",
+              );
               void iter.close().catch(() => undefined);
             }
             ackSettled();

@@ -13,14 +13,19 @@ const TENANCY =
 const HASH_PARAMS: JsonSchema = {
   type: "object",
   required: ["hash"],
-  properties: { hash: { type: "string", pattern: "^[A-Za-z0-9_-]{43}$", description: "Identity hash (43 base64url characters)" } },
+  properties: {
+    hash: { type: "string", pattern: "^[A-Za-z0-9_-]{43}$", description: "Identity hash (43 base64url characters)" },
+  },
 };
 
 const ACCEPTED: JsonSchema = {
   type: "object",
   required: ["hash", "messageId", "duplicate"],
   properties: {
-    hash: { type: "string", description: "The supporter's identity hash: HMAC-SHA256 of the normalised email (or phone), base64url" },
+    hash: {
+      type: "string",
+      description: "The supporter's identity hash: HMAC-SHA256 of the normalised email (or phone), base64url",
+    },
     messageId: { type: "string" },
     duplicate: { type: "boolean", description: "True when this message id was accepted before (a resend)" },
   },
@@ -43,11 +48,30 @@ const SUPPORTER_VIEW: JsonSchema = {
   properties: {
     hash: { type: "string" },
     known: { type: "boolean" },
-    pending: { type: "object", properties: { user: { type: "integer" }, erp: { type: "integer" }, total: { type: "integer" } } },
+    pending: {
+      type: "object",
+      properties: { user: { type: "integer" }, erp: { type: "integer" }, total: { type: "integer" } },
+    },
     lanes: { type: "object", properties: { user: LANE, erp: LANE } },
     queue: { type: "array", items: { type: "object" } },
-    parked: { type: "array", items: { type: "object", properties: { id: { type: "string" }, client: { type: "string" }, step: { type: "string" }, reason: { type: "string" }, at: { type: "integer" } } } },
-    counts: { type: "object", description: "Admins: all counters of the supporter. Other clients: received, userDelivered, erpDelivered, parked and erased of their own messages (from the event log)" },
+    parked: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: {
+          id: { type: "string" },
+          client: { type: "string" },
+          step: { type: "string" },
+          reason: { type: "string" },
+          at: { type: "integer" },
+        },
+      },
+    },
+    counts: {
+      type: "object",
+      description:
+        "Admins: all counters of the supporter. Other clients: received, userDelivered, erpDelivered, parked and erased of their own messages (from the event log)",
+    },
     forgottenAt: { type: ["string", "null"] },
   },
 };
@@ -62,7 +86,12 @@ export const supporterRoutes: readonly RouteSpec[] = [
     summary: "Send a supporter identity and events; get the identity hash",
     description: `A source (${SOURCES.join(", ")}), an identity (email and/or phone, names, address) and a list of events. Answers 202 with the identity hash once the message is stored; the identity then goes to the user service and the events to the ERP service, per supporter and in arrival order, whatever their availability. A payload from the \`rtbf\` source is a forget request for the identity it carries (scope admin required, 403 otherwise). Producers on NATS publish the same payload to \`{ns}.supporters.in.<source>\` (JetStream) or request on \`{ns}.supporters.req.<source>\`. The message belongs to your client (see the supporter reads); \`messageId\` dedupes your own resends only, so \`duplicate\` says nothing about other clients' messages. The hash is answered for any identity and reveals nothing else.`,
     tags: ["supporters"],
-    body: { contentTypes: ["application/json"], schema: httpPayloadSchema.schema as JsonSchema, limitBytes: 64 * 1024, description: "The supporter payload" },
+    body: {
+      contentTypes: ["application/json"],
+      schema: httpPayloadSchema.schema as JsonSchema,
+      limitBytes: 64 * 1024,
+      description: "The supporter payload",
+    },
     responses: { 202: { description: "Stored; propagation under way", schema: ACCEPTED } },
   },
   {
@@ -71,10 +100,16 @@ export const supporterRoutes: readonly RouteSpec[] = [
     action: "supporters.forget",
     access: "admin",
     summary: "Right to be forgotten: erase a supporter's personal data (scope admin)",
-    description: "Admin only (403 for any other client, whatever the hash): forgetting erases what every tenant sent about the identity. The supporter's own request comes through the RTBF producer (source `rtbf`). Deletes the supporter's data key (everything Switchyard holds on them becomes unreadable: actor state, streams, dead letters, the Postgres event log), erases the sealed columns of the event log, and asks the user service to erase them. The hash and the event log's rows (types, times, statuses) stay, so relations between data remain.",
+    description:
+      "Admin only (403 for any other client, whatever the hash): forgetting erases what every tenant sent about the identity. The supporter's own request comes through the RTBF producer (source `rtbf`). Deletes the supporter's data key (everything Switchyard holds on them becomes unreadable: actor state, streams, dead letters, the Postgres event log), erases the sealed columns of the event log, and asks the user service to erase them. The hash and the event log's rows (types, times, statuses) stay, so relations between data remain.",
     tags: ["supporters"],
     params: HASH_PARAMS,
-    responses: { 202: { description: "Forget requested (ordered after the supporter's earlier messages)", schema: { type: "object", properties: { hash: { type: "string" }, requestedAt: { type: "string" } } } } },
+    responses: {
+      202: {
+        description: "Forget requested (ordered after the supporter's earlier messages)",
+        schema: { type: "object", properties: { hash: { type: "string" }, requestedAt: { type: "string" } } },
+      },
+    },
   },
   {
     method: "GET",
@@ -99,19 +134,43 @@ export const supporterRoutes: readonly RouteSpec[] = [
     query: {
       type: "object",
       additionalProperties: false,
-      properties: { limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 }, after: { type: "integer", minimum: 0, default: 0, description: "Arrival sequence to continue after" } },
+      properties: {
+        limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
+        after: { type: "integer", minimum: 0, default: 0, description: "Arrival sequence to continue after" },
+      },
     },
-    responses: { 200: { description: "A page of the event log", schema: { type: "object", properties: { hash: { type: "string" }, items: { type: "array" }, forgottenAt: { type: "array", items: { type: "string" } } } } } },
+    responses: {
+      200: {
+        description: "A page of the event log",
+        schema: {
+          type: "object",
+          properties: {
+            hash: { type: "string" },
+            items: { type: "array" },
+            forgottenAt: { type: "array", items: { type: "string" } },
+          },
+        },
+      },
+    },
   },
   {
     method: "GET",
     path: "/api/v1/admin/supporters/{hash}/data",
     action: "supporters.data",
     access: "admin",
-    summary: "Operators: what Switchyard holds on a supporter, decrypted (nothing once forgotten); admin only, every tenant's messages",
+    summary:
+      "Operators: what Switchyard holds on a supporter, decrypted (nothing once forgotten); admin only, every tenant's messages",
     tags: ["supporters", "admin"],
     params: HASH_PARAMS,
-    responses: { 200: { description: "The newest 100 messages with their identity and events", schema: { type: "object", properties: { hash: { type: "string" }, erased: { type: "boolean" }, messages: { type: "array" } } } } },
+    responses: {
+      200: {
+        description: "The newest 100 messages with their identity and events",
+        schema: {
+          type: "object",
+          properties: { hash: { type: "string" }, erased: { type: "boolean" }, messages: { type: "array" } },
+        },
+      },
+    },
   },
   {
     method: "GET",
@@ -138,7 +197,12 @@ export const supporterRoutes: readonly RouteSpec[] = [
         after: { type: "integer", minimum: 0, default: 0 },
       },
     },
-    responses: { 200: { description: "Dead letters, oldest first (no personal data)", schema: { type: "object", properties: { items: { type: "array" } } } } },
+    responses: {
+      200: {
+        description: "Dead letters, oldest first (no personal data)",
+        schema: { type: "object", properties: { items: { type: "array" } } },
+      },
+    },
   },
   {
     method: "POST",
@@ -149,8 +213,18 @@ export const supporterRoutes: readonly RouteSpec[] = [
     tags: ["supporters", "admin"],
     body: {
       contentTypes: ["application/json"],
-      schema: { type: "object", required: ["seqs"], additionalProperties: false, properties: { seqs: { type: "array", minItems: 1, maxItems: 1000, items: { type: "integer", minimum: 1 } } } },
+      schema: {
+        type: "object",
+        required: ["seqs"],
+        additionalProperties: false,
+        properties: { seqs: { type: "array", minItems: 1, maxItems: 1000, items: { type: "integer", minimum: 1 } } },
+      },
     },
-    responses: { 200: { description: "Replayed, missing and refused (not a supporters dead letter) sequences", schema: { type: "object" } } },
+    responses: {
+      200: {
+        description: "Replayed, missing and refused (not a supporters dead letter) sequences",
+        schema: { type: "object" },
+      },
+    },
   },
 ];

@@ -25,7 +25,8 @@ function freeObject(description: string, maxProperties = 100): Schema<Record<str
 export const MESSAGE_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$";
 
 /** An email address, possibly with surrounding whitespace. */
-export const EMAIL_PATTERN = '^\\s*[^\\s@<>()\\[\\],;:"\\\\]+@[^\\s@<>()\\[\\],;:"\\\\.]+(\\.[^\\s@<>()\\[\\],;:"\\\\.]+)+\\s*$';
+export const EMAIL_PATTERN =
+  '^\\s*[^\\s@<>()\\[\\],;:"\\\\]+@[^\\s@<>()\\[\\],;:"\\\\.]+(\\.[^\\s@<>()\\[\\],;:"\\\\.]+)+\\s*$';
 
 const address = obj(
   {
@@ -46,22 +47,37 @@ export const identitySchema = obj(
   {},
   {
     // A pattern, not format "email": surrounding spaces are normalised away, not refused.
-    email: str({ pattern: EMAIL_PATTERN, maxLength: 254, description: "An email address; trimmed and lower-cased before hashing" }),
-    phone: str({ pattern: "^[+0-9 ()./-]{4,32}$", maxLength: 32, description: "E.164 (+447700900123) or a national number (07700 900123)" }),
+    email: str({
+      pattern: EMAIL_PATTERN,
+      maxLength: 254,
+      description: "An email address; trimmed and lower-cased before hashing",
+    }),
+    phone: str({
+      pattern: "^[+0-9 ()./-]{4,32}$",
+      maxLength: 32,
+      description: "E.164 (+447700900123) or a national number (07700 900123)",
+    }),
     title: str({ maxLength: 20 }),
     firstName: str({ maxLength: 100 }),
     lastName: str({ maxLength: 100 }),
     dateOfBirth: str({ format: "date" }),
     address,
   },
-  { description: "The supporter's identity (personal data). The identity hash is taken from the email, or from the phone number when there is no email." },
+  {
+    description:
+      "The supporter's identity (personal data). The identity hash is taken from the email, or from the phone number when there is no email.",
+  },
 );
 export type Identity = Infer<typeof identitySchema>;
 
 /** One supporter event. */
 export const eventSchema = obj(
   {
-    type: str({ pattern: "^[a-z][a-z0-9]*([._-][a-z0-9]+)*$", maxLength: 64, description: "e.g. giftaid.declared, payment.received" }),
+    type: str({
+      pattern: "^[a-z][a-z0-9]*([._-][a-z0-9]+)*$",
+      maxLength: 64,
+      description: "e.g. giftaid.declared, payment.received",
+    }),
     occurredAt: str({ format: "date-time" }),
   },
   {
@@ -75,15 +91,25 @@ export type SupporterEvent = Infer<typeof eventSchema>;
 export const eventsSchema = arr(eventSchema, { minItems: 0, maxItems: 50 });
 
 const payloadOptional = {
-  messageId: str({ pattern: MESSAGE_ID_PATTERN, maxLength: 100, description: "Makes resends idempotent (within the producer's source)" }),
+  messageId: str({
+    pattern: MESSAGE_ID_PATTERN,
+    maxLength: 100,
+    description: "Makes resends idempotent (within the producer's source)",
+  }),
 };
 
 /** The payload on NATS: the source comes from the subject. */
-export const natsPayloadSchema = obj({ identity: identitySchema, events: eventsSchema }, { source: oneOf(SOURCES), ...payloadOptional });
+export const natsPayloadSchema = obj(
+  { identity: identitySchema, events: eventsSchema },
+  { source: oneOf(SOURCES), ...payloadOptional },
+);
 export type NatsPayload = Infer<typeof natsPayloadSchema>;
 
 /** The payload over HTTP: the source is in the body. */
-export const httpPayloadSchema = obj({ source: oneOf(SOURCES), identity: identitySchema, events: eventsSchema }, payloadOptional);
+export const httpPayloadSchema = obj(
+  { source: oneOf(SOURCES), identity: identitySchema, events: eventsSchema },
+  payloadOptional,
+);
 export type SupporterPayload = Infer<typeof httpPayloadSchema>;
 
 /** Deepest nesting allowed inside an event's `data`. */
@@ -108,7 +134,10 @@ function validators(): { http: ValidateFunction<NatsPayload>; nats: ValidateFunc
   if (!compiled) {
     const ajv = new Ajv2020({ allErrors: true, strict: false });
     addFormats(ajv);
-    compiled = { http: ajv.compile<NatsPayload>(httpPayloadSchema.schema), nats: ajv.compile<NatsPayload>(natsPayloadSchema.schema) };
+    compiled = {
+      http: ajv.compile<NatsPayload>(httpPayloadSchema.schema),
+      nats: ajv.compile<NatsPayload>(natsPayloadSchema.schema),
+    };
   }
   return compiled;
 }
@@ -124,7 +153,9 @@ function details(errors: readonly ErrorObject[] | null | undefined): ErrorDetail
 }
 
 /** The outcome of checking a payload. */
-export type CheckedPayload = { readonly ok: true; readonly payload: SupporterPayload } | { readonly ok: false; readonly errors: readonly ErrorDetail[] };
+export type CheckedPayload =
+  | { readonly ok: true; readonly payload: SupporterPayload }
+  | { readonly ok: false; readonly errors: readonly ErrorDetail[] };
 
 /**
  * Checks a parsed payload against the schema and the rules a schema cannot say (an email or a
@@ -138,12 +169,16 @@ export function checkPayload(value: unknown, source?: string): CheckedPayload {
   const p = value;
   const errors: ErrorDetail[] = [];
   if (source !== undefined) {
-    if (!isSource(source)) errors.push({ path: "/source", message: `unknown source; expected one of ${SOURCES.join(", ")}` });
-    else if (p.source !== undefined && p.source !== source) errors.push({ path: "/source", message: "must match the subject's source" });
+    if (!isSource(source))
+      errors.push({ path: "/source", message: `unknown source; expected one of ${SOURCES.join(", ")}` });
+    else if (p.source !== undefined && p.source !== source)
+      errors.push({ path: "/source", message: "must match the subject's source" });
   }
-  if (p.identity.email === undefined && p.identity.phone === undefined) errors.push({ path: "/identity", message: "an email or a phone number is required" });
+  if (p.identity.email === undefined && p.identity.phone === undefined)
+    errors.push({ path: "/identity", message: "an email or a phone number is required" });
   p.events.forEach((e, i) => {
-    if (e.data !== undefined && depthOf(e.data, MAX_DATA_DEPTH + 1) > MAX_DATA_DEPTH) errors.push({ path: `/events/${i}/data`, message: `must not be nested more than ${MAX_DATA_DEPTH} deep` });
+    if (e.data !== undefined && depthOf(e.data, MAX_DATA_DEPTH + 1) > MAX_DATA_DEPTH)
+      errors.push({ path: `/events/${i}/data`, message: `must not be nested more than ${MAX_DATA_DEPTH} deep` });
   });
   if (errors.length > 0) return { ok: false, errors };
   const from = source ?? p.source;

@@ -28,7 +28,11 @@ function runtimeNodes(broker: ServiceBroker): string[] {
 function nodeJobStats(broker: ServiceBroker): Promise<NodeJobStats[]> {
   return Promise.all(
     runtimeNodes(broker).map(async (nodeID): Promise<NodeJobStats> => {
-      const r = await broker.call<{ jobs: NodeJobStats["jobs"] }, Record<string, never>>("runtime.actors", {}, { nodeID });
+      const r = await broker.call<{ jobs: NodeJobStats["jobs"] }, Record<string, never>>(
+        "runtime.actors",
+        {},
+        { nodeID },
+      );
       return { node: nodeID, jobs: r.jobs };
     }),
   );
@@ -61,7 +65,11 @@ export function supportersService(api: SupportersApi, pipeline: () => Record<str
 
       events(c: Ctx<HttpCallParams<{ hash: string }, { limit?: number; after?: number }>>) {
         const who = callerWith(c, ["admin", "supporters:read"]);
-        return api.events(c.params.params.hash, { limit: c.params.query.limit ?? 100, afterSeq: c.params.query.after ?? 0 }, readerOf(clientOf(c), who));
+        return api.events(
+          c.params.params.hash,
+          { limit: c.params.query.limit ?? 100, afterSeq: c.params.query.after ?? 0 },
+          readerOf(clientOf(c), who),
+        );
       },
 
       data(c: Ctx<HashCall>) {
@@ -77,7 +85,9 @@ export function supportersService(api: SupportersApi, pipeline: () => Record<str
       async dlq(c: Ctx<HttpCallParams<Record<string, string>, { hash?: string; limit?: number; after?: number }>>) {
         callerWith(c, ["admin"]);
         const q = c.params.query;
-        return { items: await api.dlq({ ...(q.hash ? { hash: q.hash } : {}), limit: q.limit ?? 100, afterSeq: q.after ?? 0 }) };
+        return {
+          items: await api.dlq({ ...(q.hash ? { hash: q.hash } : {}), limit: q.limit ?? 100, afterSeq: q.after ?? 0 }),
+        };
       },
 
       replay(c: Ctx<HttpCallParams<Record<string, string>, Record<string, unknown>, { seqs: number[] }>>) {
@@ -96,7 +106,11 @@ export function supportersService(api: SupportersApi, pipeline: () => Record<str
 
       /** Operators (REPL `supporters-dlq`). */
       dlqList: {
-        params: { hash: { type: "string", max: 64, optional: true }, limit: { type: "number", integer: true, min: 1, max: 1000, optional: true, convert: true }, afterSeq: { type: "number", integer: true, min: 0, optional: true, convert: true } },
+        params: {
+          hash: { type: "string", max: 64, optional: true },
+          limit: { type: "number", integer: true, min: 1, max: 1000, optional: true, convert: true },
+          afterSeq: { type: "number", integer: true, min: 0, optional: true, convert: true },
+        },
         handler(c: Ctx<{ hash?: string; limit?: number; afterSeq?: number }>) {
           callerWith(c, ["admin"]);
           return api.dlq(c.params);

@@ -49,7 +49,10 @@ export const DEFAULT_SUPPORTER_SIM_CONFIG: SupporterSimConfig = {
 };
 
 /** Applies a partial update; returns the new configuration or one problem per line. */
-export function mergeSupporterSimConfig(current: SupporterSimConfig, patch: unknown): { config: SupporterSimConfig } | { problems: string[] } {
+export function mergeSupporterSimConfig(
+  current: SupporterSimConfig,
+  patch: unknown,
+): { config: SupporterSimConfig } | { problems: string[] } {
   if (!isRecord(patch) || Array.isArray(patch)) return { problems: ["the body must be a JSON object"] };
   const problems: string[] = [];
   const next: { -readonly [K in keyof SupporterSimConfig]: SupporterSimConfig[K] } = { ...current };
@@ -60,7 +63,15 @@ export function mergeSupporterSimConfig(current: SupporterSimConfig, patch: unkn
     } else if (k === "latencyMs") {
       const min = isRecord(v) ? v["min"] : undefined;
       const max = isRecord(v) ? v["max"] : undefined;
-      if (typeof min !== "number" || typeof max !== "number" || !Number.isInteger(min) || !Number.isInteger(max) || min < 0 || max < min || max > 600_000) {
+      if (
+        typeof min !== "number" ||
+        typeof max !== "number" ||
+        !Number.isInteger(min) ||
+        !Number.isInteger(max) ||
+        min < 0 ||
+        max < min ||
+        max > 600_000
+      ) {
         problems.push("latencyMs must be {min, max}: integers, 0 <= min <= max <= 600000");
       } else next[k] = { min, max };
     } else if (k === "outage") {
@@ -70,7 +81,8 @@ export function mergeSupporterSimConfig(current: SupporterSimConfig, patch: unkn
       if (v !== "503" && v !== "reset") problems.push("outageMode must be 503 or reset");
       else next[k] = v;
     } else if (k === "rejectMarker") {
-      if (v !== null && (typeof v !== "string" || v.length === 0 || v.length > 200)) problems.push("rejectMarker must be null or 1-200 characters");
+      if (v !== null && (typeof v !== "string" || v.length === 0 || v.length > 200))
+        problems.push("rejectMarker must be null or 1-200 characters");
       else next[k] = v;
     } else problems.push(`unknown setting ${JSON.stringify(k)}`);
   }
@@ -176,7 +188,6 @@ export interface SupporterSimulator {
 const MAX_BODY = 1024 * 1024;
 const HASH = /^[A-Za-z0-9_-]{43}$/;
 
-
 const sleep = (ms: number): Promise<void> => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
 
 /** Starts a user-service or ERP-service simulator; resolves once it listens. */
@@ -186,11 +197,25 @@ export async function startSupporterSimulator(opts: SupporterSimOptions): Promis
   const initial: SupporterSimConfig = { ...DEFAULT_SUPPORTER_SIM_CONFIG, ...opts.config };
   let config = initial;
   const book = new DeliveryBook();
-  const counters: SupporterSimCounters = { requests: 0, delivered: 0, duplicates: 0, rejected: 0, errors: 0, timeouts: 0, outageRefusals: 0, badRequests: 0, erased: 0 };
+  const counters: SupporterSimCounters = {
+    requests: 0,
+    delivered: 0,
+    duplicates: 0,
+    rejected: 0,
+    errors: 0,
+    timeouts: 0,
+    outageRefusals: 0,
+    badRequests: 0,
+    erased: 0,
+  };
   const hanging = new Set<ServerResponse>();
 
   /** Outage, key, body, latency, errors: the checks every call goes through. Null: answered. */
-  async function gate(req: IncomingMessage, res: ServerResponse, needBody: boolean): Promise<{ key: string; body: Record<string, unknown>; raw: string } | null> {
+  async function gate(
+    req: IncomingMessage,
+    res: ServerResponse,
+    needBody: boolean,
+  ): Promise<{ key: string; body: Record<string, unknown>; raw: string } | null> {
     counters.requests++;
     const c = config;
     if (c.outage) {
@@ -237,13 +262,21 @@ export async function startSupporterSimulator(opts: SupporterSimOptions): Promis
 
   function refuses(raw: string): string | null {
     const c = config;
-    if (c.rejectMarker !== null && raw.includes(c.rejectMarker)) return `the ${opts.service} service refused the message: it contains ${c.rejectMarker}`;
+    if (c.rejectMarker !== null && raw.includes(c.rejectMarker))
+      return `the ${opts.service} service refused the message: it contains ${c.rejectMarker}`;
     if (random() < c.rejectRate) return `the ${opts.service} service refused the message (simulated)`;
     return null;
   }
 
   /** Records a delivery (or answers a repeat) and answers, or hangs (timeout fault). */
-  function deliver(res: ServerResponse, hash: string, g: { key: string; body: Record<string, unknown>; raw: string }, status: number, answer: Record<string, unknown>, apply: () => void): void {
+  function deliver(
+    res: ServerResponse,
+    hash: string,
+    g: { key: string; body: Record<string, unknown>; raw: string },
+    status: number,
+    answer: Record<string, unknown>,
+    apply: () => void,
+  ): void {
     const first = book.repeat(g.key);
     if (first) {
       counters.duplicates++;
@@ -293,7 +326,13 @@ export async function startSupporterSimulator(opts: SupporterSimOptions): Promis
       }
       return send(res, 405, { reason: "method not allowed" });
     }
-    if (opts.service === "erp" && parts[0] === "supporters" && parts.length === 3 && parts[2] === "events" && HASH.test(parts[1]!)) {
+    if (
+      opts.service === "erp" &&
+      parts[0] === "supporters" &&
+      parts.length === 3 &&
+      parts[2] === "events" &&
+      HASH.test(parts[1]!)
+    ) {
       const hash = parts[1]!;
       if (req.method !== "POST") return send(res, 405, { reason: "method not allowed" });
       const g = await gate(req, res, true);
@@ -312,11 +351,21 @@ export async function startSupporterSimulator(opts: SupporterSimOptions): Promis
       config = next;
       log.info({ config }, "configuration changed");
     };
-    if (await configRoute(req, res, url, { get: () => config, merge: mergeSupporterSimConfig, set, maxBytes: MAX_BODY })) return;
-    if (url.pathname === "/admin/summary" && req.method === "GET") return send(res, 200, { service: opts.service, ...book.size(), counters });
+    if (
+      await configRoute(req, res, url, { get: () => config, merge: mergeSupporterSimConfig, set, maxBytes: MAX_BODY })
+    )
+      return;
+    if (url.pathname === "/admin/summary" && req.method === "GET")
+      return send(res, 200, { service: opts.service, ...book.size(), counters });
     if (url.pathname === "/admin/supporters" && req.method === "GET") {
       const hash = url.searchParams.get("hash") ?? "";
-      return send(res, 200, { hash, deliveries: book.deliveries(hash), ...(opts.service === "user" ? { identity: book.identities.get(hash) ?? null, erased: book.erased.has(hash) } : {}) });
+      return send(res, 200, {
+        hash,
+        deliveries: book.deliveries(hash),
+        ...(opts.service === "user"
+          ? { identity: book.identities.get(hash) ?? null, erased: book.erased.has(hash) }
+          : {}),
+      });
     }
     if (url.pathname === "/admin/reset" && req.method === "POST") {
       sim.reset();

@@ -25,7 +25,12 @@ function downstreamSimulator(service: "user" | "erp"): DomainSimulator {
         host: sc.host,
         port: service === "user" ? sc.userPort : sc.erpPort,
         logger,
-        config: initialSimConfig(VARS[service].config, env[VARS[service].config], DEFAULT_SUPPORTER_SIM_CONFIG, mergeSupporterSimConfig),
+        config: initialSimConfig(
+          VARS[service].config,
+          env[VARS[service].config],
+          DEFAULT_SUPPORTER_SIM_CONFIG,
+          mergeSupporterSimConfig,
+        ),
       });
       return { url: sim.url, stop: () => sim.close() };
     },
@@ -33,4 +38,7 @@ function downstreamSimulator(service: "user" | "erp"): DomainSimulator {
 }
 
 /** The user-service and ERP-service simulators. */
-export const supporterSimulators: readonly DomainSimulator[] = [downstreamSimulator("user"), downstreamSimulator("erp")];
+export const supporterSimulators: readonly DomainSimulator[] = [
+  downstreamSimulator("user"),
+  downstreamSimulator("erp"),
+];

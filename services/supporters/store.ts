@@ -111,7 +111,10 @@ export interface SupporterStore {
    * rows that client owns, and only the forgets at or after its first message (those that
    * erased its data: earlier ones are another tenant's business).
    */
-  events(hash: string, opts: { limit: number; afterSeq?: number; client?: string }): Promise<{ items: EventLogEntry[]; forgottenAt: string[] }>;
+  events(
+    hash: string,
+    opts: { limit: number; afterSeq?: number; client?: string },
+  ): Promise<{ items: EventLogEntry[]; forgottenAt: string[] }>;
   /** The rows of `hash` that `client` owns, summed up; `received` 0 when it owns none. */
   clientSummary(hash: string, client: string): Promise<ClientLogSummary>;
   /** The newest sealed rows of a supporter. */
@@ -137,7 +140,15 @@ function mergeSteps(records: readonly Extract<LogRecord, { k: "step" }>[]): Step
   const byKey = new Map<string, StepRow>();
   for (const r of records) {
     const key = `${r.hash}\u0000${r.id}`;
-    const row = byKey.get(key) ?? { hash: r.hash, id: r.id, user_status: null, user_at: null, erp_status: null, erp_at: null, reason: null };
+    const row = byKey.get(key) ?? {
+      hash: r.hash,
+      id: r.id,
+      user_status: null,
+      user_at: null,
+      erp_status: null,
+      erp_at: null,
+      reason: null,
+    };
     const s: Step = r.step;
     if (s === "user" && (row.user_at === null || r.at >= row.user_at)) {
       row.user_status = r.status;
@@ -199,7 +210,22 @@ export function createSupporterStore(deps: { pg: Pool }): SupporterStore {
                events_ct = CASE WHEN m.kid IS NULL THEN EXCLUDED.events_ct ELSE m.events_ct END,
                kid = COALESCE(m.kid, EXCLUDED.kid),
                erp_status = CASE WHEN m.erp_at IS NULL AND EXCLUDED.erp_status = 'none' THEN 'none' ELSE m.erp_status END`,
-            [JSON.stringify([...msgs.values()].map((r) => ({ hash: r.hash, id: r.id, source: r.source, client: r.client ?? null, seq: r.seq, received_at: r.receivedAt, types: r.types, kid: r.kid, identity: r.identity, events: r.events })))],
+            [
+              JSON.stringify(
+                [...msgs.values()].map((r) => ({
+                  hash: r.hash,
+                  id: r.id,
+                  source: r.source,
+                  client: r.client ?? null,
+                  seq: r.seq,
+                  received_at: r.receivedAt,
+                  types: r.types,
+                  kid: r.kid,
+                  identity: r.identity,
+                  events: r.events,
+                })),
+              ),
+            ],
           );
         }
         const rows = mergeSteps(steps);
@@ -284,7 +310,15 @@ export function createSupporterStore(deps: { pg: Pool }): SupporterStore {
     },
 
     async clientSummary(hash, client) {
-      const r = await pg.query<{ received: string; ud: string; ed: string; parked: string; erased: string; first: Date | null; last: Date | null }>(
+      const r = await pg.query<{
+        received: string;
+        ud: string;
+        ed: string;
+        parked: string;
+        erased: string;
+        first: Date | null;
+        last: Date | null;
+      }>(
         `SELECT count(*) AS received,
                 count(*) FILTER (WHERE user_status = 'delivered') AS ud,
                 count(*) FILTER (WHERE erp_status = 'delivered') AS ed,
@@ -295,15 +329,35 @@ export function createSupporterStore(deps: { pg: Pool }): SupporterStore {
         [hash, client],
       );
       const x = r.rows[0]!;
-      return { received: Number(x.received), userDelivered: Number(x.ud), erpDelivered: Number(x.ed), parked: Number(x.parked), erased: Number(x.erased), firstAt: iso(x.first), lastAt: iso(x.last) };
+      return {
+        received: Number(x.received),
+        userDelivered: Number(x.ud),
+        erpDelivered: Number(x.ed),
+        parked: Number(x.parked),
+        erased: Number(x.erased),
+        firstAt: iso(x.first),
+        lastAt: iso(x.last),
+      };
     },
 
     async sealed(hash, limit) {
-      const r = await pg.query<{ id: string; kid: string | null; identity_ct: string | null; events_ct: string | null; received_at: Date | null }>(
+      const r = await pg.query<{
+        id: string;
+        kid: string | null;
+        identity_ct: string | null;
+        events_ct: string | null;
+        received_at: Date | null;
+      }>(
         "SELECT id, kid, identity_ct, events_ct, received_at FROM supporter_messages WHERE hash = $1 AND seq IS NOT NULL ORDER BY seq DESC LIMIT $2",
         [hash, limit],
       );
-      return r.rows.map((x) => ({ id: x.id, kid: x.kid, identity: x.identity_ct, events: x.events_ct, receivedAt: iso(x.received_at) }));
+      return r.rows.map((x) => ({
+        id: x.id,
+        kid: x.kid,
+        identity: x.identity_ct,
+        events: x.events_ct,
+        receivedAt: iso(x.received_at),
+      }));
     },
 
     async backlog() {

@@ -170,7 +170,16 @@ export function initialSupporterState(hash: string): SupporterState {
     lanes: { user: IDLE, erp: IDLE },
     recent: [],
     parked: [],
-    counts: { received: 0, userDelivered: 0, erpDelivered: 0, parked: 0, duplicates: 0, erased: 0, forgets: 0, reissued: 0 },
+    counts: {
+      received: 0,
+      userDelivered: 0,
+      erpDelivered: 0,
+      parked: 0,
+      duplicates: 0,
+      erased: 0,
+      forgets: 0,
+      reissued: 0,
+    },
     jobSeq: 0,
     firstAt: null,
     lastAt: null,
@@ -202,11 +211,23 @@ function isIntake(d: Record<string, unknown>): d is Record<string, unknown> & In
 }
 
 function isForget(d: Record<string, unknown>): d is Record<string, unknown> & ForgetCommand {
-  return d["t"] === "forget" && typeof d["id"] === "string" && typeof d["at"] === "number" && typeof d["by"] === "string" && typeof d["seq"] === "number";
+  return (
+    d["t"] === "forget" &&
+    typeof d["id"] === "string" &&
+    typeof d["at"] === "number" &&
+    typeof d["by"] === "string" &&
+    typeof d["seq"] === "number"
+  );
 }
 
 function isAttempt(d: Record<string, unknown>): d is Record<string, unknown> & AttemptReport {
-  return d["t"] === "attempt" && typeof d["job"] === "string" && typeof d["attempt"] === "number" && typeof d["error"] === "string" && typeof d["at"] === "number";
+  return (
+    d["t"] === "attempt" &&
+    typeof d["job"] === "string" &&
+    typeof d["attempt"] === "number" &&
+    typeof d["error"] === "string" &&
+    typeof d["at"] === "number"
+  );
 }
 
 /** The command a mailbox message carries (whatever was published there: checked, never trusted). */
@@ -247,13 +268,37 @@ function count(w: Work, patch: Partial<Record<keyof SupporterCounts, number>>): 
 
 /** The message as it was handed to the actor, for a dead letter (a replay comes back as it). */
 function asIntake(m: QueuedMessage, from: Step | undefined): IntakeMessage {
-  return { t: "msg", id: m.id, source: m.source, seq: m.seq, receivedAt: m.receivedAt, kid: m.kid, identity: m.identity, events: m.events, types: m.types, ...(from ? { from } : {}), ...(m.client !== undefined ? { client: m.client } : {}) };
+  return {
+    t: "msg",
+    id: m.id,
+    source: m.source,
+    seq: m.seq,
+    receivedAt: m.receivedAt,
+    kid: m.kid,
+    identity: m.identity,
+    events: m.events,
+    types: m.types,
+    ...(from ? { from } : {}),
+    ...(m.client !== undefined ? { client: m.client } : {}),
+  };
 }
 
 /** Parks `item` in the DLQ with `reason` and takes it off the queue. */
-function park(w: Work, o: SupporterActorOptions, ctx: HandlerContext, item: QueueItem, step: Step, reason: string, attempts: number, status: StepOutcome): void {
+function park(
+  w: Work,
+  o: SupporterActorOptions,
+  ctx: HandlerContext,
+  item: QueueItem,
+  step: Step,
+  reason: string,
+  attempts: number,
+  status: StepOutcome,
+): void {
   const why = redact(reason);
-  const data: IntakeMessage | ForgetCommand = item.kind === "msg" ? asIntake(item, step === "erp" ? "erp" : undefined) : { t: "forget", id: item.id, seq: item.seq, at: item.at, by: item.by };
+  const data: IntakeMessage | ForgetCommand =
+    item.kind === "msg"
+      ? asIntake(item, step === "erp" ? "erp" : undefined)
+      : { t: "forget", id: item.id, seq: item.seq, at: item.at, by: item.by };
   w.effects.push({
     type: "publish",
     subject: o.dlqSubject(w.s.hash),
@@ -271,13 +316,23 @@ function park(w: Work, o: SupporterActorOptions, ctx: HandlerContext, item: Queu
   w.s = {
     ...w.s,
     queue: w.s.queue.filter((i) => i.id !== item.id),
-    parked: [...w.s.parked, { id: item.id, step, reason: why, at: ctx.now, ...(item.kind === "msg" && item.client !== undefined ? { client: item.client } : {}) }].slice(-PARKED),
+    parked: [
+      ...w.s.parked,
+      {
+        id: item.id,
+        step,
+        reason: why,
+        at: ctx.now,
+        ...(item.kind === "msg" && item.client !== undefined ? { client: item.client } : {}),
+      },
+    ].slice(-PARKED),
   };
   count(w, { parked: 1 });
   if (item.kind === "msg") {
     log(w, o, { k: "step", hash: w.s.hash, id: item.id, step, status, at: ctx.now, reason: why });
     // Step 2 of a message parked at step 1 will not happen either (until a replay).
-    if (step === "user" && item.erp !== "none") log(w, o, { k: "step", hash: w.s.hash, id: item.id, step: "erp", status, at: ctx.now, reason: why });
+    if (step === "user" && item.erp !== "none")
+      log(w, o, { k: "step", hash: w.s.hash, id: item.id, step: "erp", status, at: ctx.now, reason: why });
   }
 }
 
@@ -339,7 +394,8 @@ function onForget(w: Work, f: ForgetCommand, msg: ActorMessage): void {
 function onAttempt(w: Work, r: AttemptReport): void {
   for (const step of ["user", "erp"] as const) {
     const lane = w.s.lanes[step];
-    if (lane.job === r.job && r.attempt >= lane.attempts) setLane(w, step, { ...lane, attempts: r.attempt, lastError: redact(r.error), lastErrorAt: r.at });
+    if (lane.job === r.job && r.attempt >= lane.attempts)
+      setLane(w, step, { ...lane, attempts: r.attempt, lastError: redact(r.error), lastErrorAt: r.at });
   }
 }
 
@@ -359,14 +415,29 @@ function onResult(w: Work, o: SupporterActorOptions, ctx: HandlerContext, res: J
     }
     const erased = out !== undefined && "erased" in out && out.erased === true;
     if (step === "user") {
-      setItem(w, item.id, erased ? { user: "erased", erp: item.erp === "none" ? "none" : "erased", identity: "", events: null } : { user: "done", identity: "" });
+      setItem(
+        w,
+        item.id,
+        erased
+          ? { user: "erased", erp: item.erp === "none" ? "none" : "erased", identity: "", events: null }
+          : { user: "done", identity: "" },
+      );
       count(w, erased ? { erased: 1 } : { userDelivered: 1 });
     } else {
       setItem(w, item.id, erased ? { erp: "erased", events: null } : { erp: "done", events: null });
       count(w, erased ? { erased: 1 } : { erpDelivered: 1 });
     }
-    log(w, o, { k: "step", hash: w.s.hash, id: item.id, step, status: erased ? "erased" : "delivered", at: ctx.now, reason: null });
-    if (erased && step === "user" && item.erp !== "none") log(w, o, { k: "step", hash: w.s.hash, id: item.id, step: "erp", status: "erased", at: ctx.now, reason: null });
+    log(w, o, {
+      k: "step",
+      hash: w.s.hash,
+      id: item.id,
+      step,
+      status: erased ? "erased" : "delivered",
+      at: ctx.now,
+      reason: null,
+    });
+    if (erased && step === "user" && item.erp !== "none")
+      log(w, o, { k: "step", hash: w.s.hash, id: item.id, step: "erp", status: "erased", at: ctx.now, reason: null });
     return;
   }
   if (r.terminal) {
@@ -374,7 +445,12 @@ function onResult(w: Work, o: SupporterActorOptions, ctx: HandlerContext, res: J
     return;
   }
   // The job's deadline passed (the downstream stayed down): issue it again, same idempotency key.
-  setLane(w, step, { ...IDLE, attempts: r.attempts, lastError: redact(r.error ?? "deadline exceeded"), lastErrorAt: ctx.now });
+  setLane(w, step, {
+    ...IDLE,
+    attempts: r.attempts,
+    lastError: redact(r.error ?? "deadline exceeded"),
+    lastErrorAt: ctx.now,
+  });
   count(w, { reissued: 1 });
 }
 
@@ -393,12 +469,15 @@ function advance(w: Work, o: SupporterActorOptions, ctx: HandlerContext): void {
   // A message whose sealed data is gone (forgotten) has nothing left to send.
   for (const i of w.s.queue) {
     if (i.kind !== "msg") continue;
-    if (i.user === "pending" && i.identity === "" && w.s.lanes.user.item !== i.id) setItem(w, i.id, { user: "erased", erp: i.erp === "pending" ? "erased" : i.erp });
+    if (i.user === "pending" && i.identity === "" && w.s.lanes.user.item !== i.id)
+      setItem(w, i.id, { user: "erased", erp: i.erp === "pending" ? "erased" : i.erp });
   }
   for (const i of w.s.queue) {
-    if (i.kind === "msg" && i.erp === "pending" && i.events === null && w.s.lanes.erp.item !== i.id) setItem(w, i.id, { erp: "erased" });
+    if (i.kind === "msg" && i.erp === "pending" && i.events === null && w.s.lanes.erp.item !== i.id)
+      setItem(w, i.id, { erp: "erased" });
   }
-  const settled = (i: QueueItem): boolean => (i.kind === "forget" ? i.done : i.user !== "pending" && i.erp !== "pending");
+  const settled = (i: QueueItem): boolean =>
+    i.kind === "forget" ? i.done : i.user !== "pending" && i.erp !== "pending";
   const done = w.s.queue.filter(settled);
   if (done.length > 0) {
     const ids = done.filter((i) => i.kind === "msg").map((i) => i.id);
@@ -414,7 +493,15 @@ function advance(w: Work, o: SupporterActorOptions, ctx: HandlerContext): void {
       setLane(w, "user", { ...w.s.lanes.user, job: id, item: next.id, since: ctx.now });
     } else if (next) {
       const id = jobId(w, "u");
-      const data: UserJobData = { hash: w.s.hash, id: next.id, source: next.source, receivedAt: next.receivedAt, kid: next.kid, identity: next.identity, key: idemKey(w.s.hash, next) };
+      const data: UserJobData = {
+        hash: w.s.hash,
+        id: next.id,
+        source: next.source,
+        receivedAt: next.receivedAt,
+        kid: next.kid,
+        identity: next.identity,
+        key: idemKey(w.s.hash, next),
+      };
       w.effects.push(userJob.effect(data, { id, deadlineMs: o.jobDeadlineMs }));
       setLane(w, "user", { ...w.s.lanes.user, job: id, item: next.id, since: ctx.now });
     }
@@ -425,7 +512,15 @@ function advance(w: Work, o: SupporterActorOptions, ctx: HandlerContext): void {
     // Step 2 of a message waits for its step 1; later messages wait behind it (ERP order).
     if (next && next.user === "done" && next.events !== null) {
       const id = jobId(w, "e");
-      const data: ErpJobData = { hash: w.s.hash, id: next.id, source: next.source, receivedAt: next.receivedAt, kid: next.kid, events: next.events, key: idemKey(w.s.hash, next) };
+      const data: ErpJobData = {
+        hash: w.s.hash,
+        id: next.id,
+        source: next.source,
+        receivedAt: next.receivedAt,
+        kid: next.kid,
+        events: next.events,
+        key: idemKey(w.s.hash, next),
+      };
       w.effects.push(erpJob.effect(data, { id, deadlineMs: o.jobDeadlineMs }));
       setLane(w, "erp", { ...w.s.lanes.erp, job: id, item: next.id, since: ctx.now });
     }
@@ -436,7 +531,12 @@ function advance(w: Work, o: SupporterActorOptions, ctx: HandlerContext): void {
  * The pure handler (exported for tests). It takes any mailbox message: whatever was published
  * to a mailbox is checked here, and anything but a command or a delivery result is refused.
  */
-export function handleSupporter(o: SupporterActorOptions, state: SupporterState, msg: ActorMessage, ctx: HandlerContext): HandlerResult<SupporterState> {
+export function handleSupporter(
+  o: SupporterActorOptions,
+  state: SupporterState,
+  msg: ActorMessage,
+  ctx: HandlerContext,
+): HandlerResult<SupporterState> {
   const w: Work = { s: state, effects: [] };
   const d = msg.data;
   if (isDeliveryResult(d)) {

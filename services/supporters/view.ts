@@ -46,7 +46,10 @@ export interface SupporterView {
 }
 
 /** The counters a client sees: its own messages only (from its rows of the event log). */
-export type ClientCounts = Pick<SupporterState["counts"], "received" | "userDelivered" | "erpDelivered" | "parked" | "erased">;
+export type ClientCounts = Pick<
+  SupporterState["counts"],
+  "received" | "userDelivered" | "erpDelivered" | "parked" | "erased"
+>;
 
 /** A supporter as one client sees it: {@link SupporterView} of its own items, with its own counters. */
 export type ClientSupporterView = Omit<SupporterView, "counts"> & { readonly counts: ClientCounts };
@@ -54,18 +57,44 @@ export type ClientSupporterView = Omit<SupporterView, "counts"> & { readonly cou
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 function lane(l: Lane): LaneView {
-  return { inFlight: l.item, job: l.job, since: iso(l.since), attempts: l.attempts, lastError: l.lastError, lastErrorAt: iso(l.lastErrorAt) };
+  return {
+    inFlight: l.item,
+    job: l.job,
+    since: iso(l.since),
+    attempts: l.attempts,
+    lastError: l.lastError,
+    lastErrorAt: iso(l.lastErrorAt),
+  };
 }
 
 function item(i: QueueItem): QueueItemView {
-  if (i.kind === "forget") return { id: i.id, kind: "forget", source: null, receivedAt: new Date(i.at).toISOString(), types: [], user: i.done ? "done" : "pending", erp: "none" };
-  return { id: i.id, kind: "msg", source: i.source, receivedAt: new Date(i.receivedAt).toISOString(), types: i.types, user: i.user, erp: i.erp };
+  if (i.kind === "forget")
+    return {
+      id: i.id,
+      kind: "forget",
+      source: null,
+      receivedAt: new Date(i.at).toISOString(),
+      types: [],
+      user: i.done ? "done" : "pending",
+      erp: "none",
+    };
+  return {
+    id: i.id,
+    kind: "msg",
+    source: i.source,
+    receivedAt: new Date(i.receivedAt).toISOString(),
+    types: i.types,
+    user: i.user,
+    erp: i.erp,
+  };
 }
 
 /** True when `client` sent a message that `state` still holds (queued or parked). */
 export function holdsItemOf(state: SupporterState | undefined, client: string): boolean {
   if (!state) return false;
-  return state.queue.some((i) => i.kind === "msg" && i.client === client) || state.parked.some((p) => p.client === client);
+  return (
+    state.queue.some((i) => i.kind === "msg" && i.client === client) || state.parked.some((p) => p.client === client)
+  );
 }
 
 /**
@@ -74,7 +103,12 @@ export function holdsItemOf(state: SupporterState | undefined, client: string): 
  * supporter's forget time only when that forget came after the client's first message (it
  * erased the client's data). The caller checked that the client owns something of `hash`.
  */
-export function clientSupporterView(hash: string, state: SupporterState | undefined, client: string, summary: ClientLogSummary): ClientSupporterView {
+export function clientSupporterView(
+  hash: string,
+  state: SupporterState | undefined,
+  client: string,
+  summary: ClientLogSummary,
+): ClientSupporterView {
   const all = supporterView(hash, state);
   const mine = (state?.queue ?? []).filter((i): i is QueuedMessage => i.kind === "msg" && i.client === client);
   const ids = new Set(mine.map((i) => i.id));
@@ -93,7 +127,13 @@ export function clientSupporterView(hash: string, state: SupporterState | undefi
     lanes: { user: own(all.lanes.user), erp: own(all.lanes.erp) },
     queue: mine.slice(0, 50).map(item),
     parked: (state?.parked ?? []).filter((p) => p.client === client),
-    counts: { received: summary.received, userDelivered: summary.userDelivered, erpDelivered: summary.erpDelivered, parked: summary.parked, erased: summary.erased },
+    counts: {
+      received: summary.received,
+      userDelivered: summary.userDelivered,
+      erpDelivered: summary.erpDelivered,
+      parked: summary.parked,
+      erased: summary.erased,
+    },
     firstAt: iso(firstMs),
     lastAt: iso(lastMs),
     forgottenAt: forgot !== null && firstMs !== null && forgot >= firstMs ? iso(forgot) : null,
@@ -104,7 +144,27 @@ export function clientSupporterView(hash: string, state: SupporterState | undefi
 export function supporterView(hash: string, state: SupporterState | undefined): SupporterView {
   if (!state) {
     const idle: LaneView = { inFlight: null, job: null, since: null, attempts: 0, lastError: null, lastErrorAt: null };
-    return { hash, known: false, pending: { user: 0, erp: 0, total: 0 }, lanes: { user: idle, erp: idle }, queue: [], parked: [], counts: { received: 0, userDelivered: 0, erpDelivered: 0, parked: 0, duplicates: 0, erased: 0, forgets: 0, reissued: 0 }, firstAt: null, lastAt: null, forgottenAt: null };
+    return {
+      hash,
+      known: false,
+      pending: { user: 0, erp: 0, total: 0 },
+      lanes: { user: idle, erp: idle },
+      queue: [],
+      parked: [],
+      counts: {
+        received: 0,
+        userDelivered: 0,
+        erpDelivered: 0,
+        parked: 0,
+        duplicates: 0,
+        erased: 0,
+        forgets: 0,
+        reissued: 0,
+      },
+      firstAt: null,
+      lastAt: null,
+      forgottenAt: null,
+    };
   }
   const user = state.queue.filter((i) => (i.kind === "forget" ? !i.done : i.user === "pending")).length;
   const erp = state.queue.filter((i) => i.kind === "msg" && i.erp === "pending").length;

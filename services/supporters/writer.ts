@@ -21,7 +21,14 @@ function isLogRecord(v: unknown): v is LogRecord {
 }
 
 /** Starts the writer. */
-export async function startSupporterWriter(opts: { nats: NatsHandles; names: SupporterNames; store: SupporterStore; logger: Logger; batchRows: number; batchMs: number }): Promise<WriterLoop> {
+export async function startSupporterWriter(opts: {
+  nats: NatsHandles;
+  names: SupporterNames;
+  store: SupporterStore;
+  logger: Logger;
+  batchRows: number;
+  batchMs: number;
+}): Promise<WriterLoop> {
   const { nats, names, store, logger, batchRows, batchMs } = opts;
   const stats = { written: 0, batches: 0, failedBatches: 0, dropped: 0 };
 
@@ -57,5 +64,15 @@ export async function startSupporterWriter(opts: { nats: NatsHandles; names: Sup
     }
   }
 
-  return consumeInBatches({ nats, stream: names.logStream, consumer: names.writerConsumer, batchRows, batchMs, logger, name: "event-log writer", stats, write });
+  return consumeInBatches({
+    nats,
+    stream: names.logStream,
+    consumer: names.writerConsumer,
+    batchRows,
+    batchMs,
+    logger,
+    name: "event-log writer",
+    stats,
+    write,
+  });
 }

@@ -22,7 +22,12 @@ function keysFor(prefix: string, count: number): string[] {
 }
 
 /** Waits until every key has handled `perKey` messages; returns the states. */
-async function waitAllHandled(cluster: TestCluster, keys: readonly string[], perKey: number, timeoutMs: number): Promise<Map<string, ProbeState>> {
+async function waitAllHandled(
+  cluster: TestCluster,
+  keys: readonly string[],
+  perKey: number,
+  timeoutMs: number,
+): Promise<Map<string, ProbeState>> {
   const states = new Map<string, ProbeState>();
   await waitFor(
     `${keys.length} keys x ${perKey} messages handled`,
@@ -48,7 +53,13 @@ function expectExactFold(states: Map<string, ProbeState>, keys: readonly string[
     const s = states.get(k);
     return !s || s.count !== perKey || s.last !== perKey - 1 || s.violations !== 0 || s.digest !== digest;
   });
-  expect(bad, `keys with lost, doubled or reordered updates: ${bad.slice(0, 5).map((k) => `${k}=${JSON.stringify(states.get(k))}`).join(" ")}`).to.deep.equal([]);
+  expect(
+    bad,
+    `keys with lost, doubled or reordered updates: ${bad
+      .slice(0, 5)
+      .map((k) => `${k}=${JSON.stringify(states.get(k))}`)
+      .join(" ")}`,
+  ).to.deep.equal([]);
 }
 
 describe("actor runtime on a cluster of node processes", function () {
@@ -129,10 +140,14 @@ describe("actor runtime on a cluster of node processes", function () {
     const states = await waitAllHandled(cluster, keys, 20, 60_000);
     expectExactFold(states, keys, 20);
 
-    const entries = await waitFor("the DLQ entry", async () => {
-      const list = await dlqListCommand(cluster.broker, {});
-      return list.length > 0 ? list : null;
-    }, 30_000);
+    const entries = await waitFor(
+      "the DLQ entry",
+      async () => {
+        const list = await dlqListCommand(cluster.broker, {});
+        return list.length > 0 ? list : null;
+      },
+      30_000,
+    );
     expect(entries).to.have.length(1);
     const entry = entries[0]!;
     expect(entry.originalSubject).to.match(new RegExp(`^${ns}\\.actor\\.probe\\.\\d+\\.poisoned$`));
@@ -140,16 +155,24 @@ describe("actor runtime on a cluster of node processes", function () {
     expect(entry.attempts).to.equal(3);
     expect(entry.deliveryCount).to.be.at.least(1);
     expect(entry.data).to.deep.equal({ n: 0, poison: true });
-    const after = await waitFor("the message behind the poison", async () => (await cluster.state<ProbeState>("probe", "poisoned"))?.count === 1, 30_000);
+    const after = await waitFor(
+      "the message behind the poison",
+      async () => (await cluster.state<ProbeState>("probe", "poisoned"))?.count === 1,
+      30_000,
+    );
     expect(after).to.equal(true);
 
     const replay = await dlqReplayCommand(cluster.broker, { seqs: [entry.seq] });
     expect(replay.replayed).to.deep.equal([entry.seq]);
     // Re-delivered: it fails again and comes back as a new entry that records the replay.
-    const again = await waitFor("the replayed message back in the DLQ", async () => {
-      const list = await dlqListCommand(cluster.broker, {});
-      return list.find((e) => e.headers["Sy-Replayed-From"] === String(entry.seq)) ?? null;
-    }, 30_000);
+    const again = await waitFor(
+      "the replayed message back in the DLQ",
+      async () => {
+        const list = await dlqListCommand(cluster.broker, {});
+        return list.find((e) => e.headers["Sy-Replayed-From"] === String(entry.seq)) ?? null;
+      },
+      30_000,
+    );
     expect(again.seq).to.be.greaterThan(entry.seq);
     expect((await dlqListCommand(cluster.broker, {})).map((e) => e.seq)).to.not.include(entry.seq);
   });
@@ -161,17 +184,27 @@ describe("actor runtime on a cluster of node processes", function () {
     let maxResident = 0;
     let maxHeap = 0;
     const sample = async (): Promise<void> => {
-      const r = (await cluster.broker.call("runtime.actors", {}, { nodeID: "n1" })) as { actors: Record<string, number>; heapUsed: number };
+      const r = (await cluster.broker.call("runtime.actors", {}, { nodeID: "n1" })) as {
+        actors: Record<string, number>;
+        heapUsed: number;
+      };
       maxResident = Math.max(maxResident, r.actors["probe"] ?? 0);
       maxHeap = Math.max(maxHeap, r.heapUsed);
     };
     const sampler = setInterval(() => void sample().catch(() => undefined), 200);
     try {
       await cluster.publish("probe", keys, 0, 1, PARTITIONS, (_k, n) => ({ n, pad: "x".repeat(200) }), 5000);
-      await waitFor("100,000 actors handled", async () => {
-        const r = (await cluster.broker.call("runtime.actors", {}, { nodeID: "n1" })) as { stats: Record<string, { handled: number }> };
-        return (r.stats["probe"]?.handled ?? 0) >= 100_000;
-      }, 180_000, 500);
+      await waitFor(
+        "100,000 actors handled",
+        async () => {
+          const r = (await cluster.broker.call("runtime.actors", {}, { nodeID: "n1" })) as {
+            stats: Record<string, { handled: number }>;
+          };
+          return (r.stats["probe"]?.handled ?? 0) >= 100_000;
+        },
+        180_000,
+        500,
+      );
       await sample();
     } finally {
       clearInterval(sampler);
@@ -182,10 +215,17 @@ describe("actor runtime on a cluster of node processes", function () {
     // Peak heap under a 100,000-message flood includes messages in flight and garbage not yet
     // collected (seen up to 430 MB); unbounded residency would keep growing past this.
     expect(maxHeap, "heap used").to.be.below(512 * 1024 * 1024);
-    const idle = await waitFor("idle actors to leave memory", async () => {
-      const r = (await cluster.broker.call("runtime.actors", {}, { nodeID: "n1" })) as { actors: Record<string, number> };
-      return (r.actors["probe"] ?? 0) === 0 ? true : null;
-    }, 15_000, 200);
+    const idle = await waitFor(
+      "idle actors to leave memory",
+      async () => {
+        const r = (await cluster.broker.call("runtime.actors", {}, { nodeID: "n1" })) as {
+          actors: Record<string, number>;
+        };
+        return (r.actors["probe"] ?? 0) === 0 ? true : null;
+      },
+      15_000,
+      200,
+    );
     expect(idle).to.equal(true);
     // A second message to evicted actors folds onto the state reloaded from KV.
     const again = keys.slice(0, 500);

@@ -32,7 +32,15 @@ const taskKind: ActorKind<TaskState, TaskMsg> = {
     const m = msg.data;
     return {
       state: { ...state, requested: [...state.requested, m.mode] },
-      effects: [{ type: "job", job: m.run, data: { mode: m.mode, key: msg.key }, deadlineMs: m.mode === "never" ? 1500 : 60_000, ...(m.replyTo === null ? { replyTo: null } : {}) }],
+      effects: [
+        {
+          type: "job",
+          job: m.run,
+          data: { mode: m.mode, key: msg.key },
+          deadlineMs: m.mode === "never" ? 1500 : 60_000,
+          ...(m.replyTo === null ? { replyTo: null } : {}),
+        },
+      ],
     };
   },
 };
@@ -80,7 +88,12 @@ describe("jobs and effects (one in-process runtime, real NATS)", function () {
     runtime = new Runtime(
       h,
       topology(ns),
-      { kinds: [taskKind], hostedKinds: new Set(["task"]), jobs: [flakyJob, breakerJob], hostedJobs: new Set(["flaky", "guarded"]) },
+      {
+        kinds: [taskKind],
+        hostedKinds: new Set(["task"]),
+        jobs: [flakyJob, breakerJob],
+        hostedJobs: new Set(["flaky", "guarded"]),
+      },
       { nodeId: "j1", partitions: 4, leaseTtlMs: 3000, idleMs: 60_000, maxResident: 1000, replicas: 1 },
       createLogger({ level: "silent" }),
     );
@@ -96,10 +109,14 @@ describe("jobs and effects (one in-process runtime, real NATS)", function () {
   });
 
   async function resultsOf(key: string, count: number): Promise<TaskState["results"]> {
-    return waitFor(`${count} job result(s) for ${key}`, async () => {
-      const s = await runtime.getState<TaskState>("task", key);
-      return s && s.results.length >= count ? s.results : null;
-    }, 20_000);
+    return waitFor(
+      `${count} job result(s) for ${key}`,
+      async () => {
+        const s = await runtime.getState<TaskState>("task", key);
+        return s && s.results.length >= count ? s.results : null;
+      },
+      20_000,
+    );
   }
 
   it("returns a job's result to the actor that asked for it", async () => {
@@ -133,7 +150,11 @@ describe("jobs and effects (one in-process runtime, real NATS)", function () {
 
   it("dead-letters a failed job that has no reply address", async () => {
     await runtime.send("task", "t-orphan", { run: "flaky", mode: "refuse", replyTo: null });
-    const entry = await waitFor("the job's dead letter", async () => (await runtime.dlqList({ filter: `${ns}.dlq.job.flaky.t-orphan` }))[0] ?? null, 20_000);
+    const entry = await waitFor(
+      "the job's dead letter",
+      async () => (await runtime.dlqList({ filter: `${ns}.dlq.job.flaky.t-orphan` }))[0] ?? null,
+      20_000,
+    );
     expect(entry.error).to.equal("bad receipt");
     expect(entry.originalSubject).to.equal(`${ns}.job.flaky.t-orphan`);
   });

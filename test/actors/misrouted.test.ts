@@ -19,7 +19,12 @@ describe("actor runtime: misrouted messages", function () {
   let nats: NatsHandles;
 
   before(async function () {
-    const env = nodeEnv(ns, { NODE_ID: `${ns}-n1`, PORT: String(await freePort()), SERVICES: "runtime,probe,gateway", ACTOR_PARTITIONS: "8" });
+    const env = nodeEnv(ns, {
+      NODE_ID: `${ns}-n1`,
+      PORT: String(await freePort()),
+      SERVICES: "runtime,probe,gateway",
+      ACTOR_PARTITIONS: "8",
+    });
     node = await startInProcess(env as Record<string, string>);
     nats = await connectNats(NATS_URL, `${ns}-producer`);
   });

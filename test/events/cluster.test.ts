@@ -23,26 +23,40 @@ describe("events: tenant partitions across nodes, failover", function () {
   this.timeout(150_000);
   const ns = freshNamespace("tec");
   const names = eventNames(ns);
-  const cluster = new TestCluster(ns, { SERVICES: "runtime,events", LEASE_TTL_MS: "2000", EVENTS_PARTITIONS: "8", EVENTS_DISCOVER_MS: "200" });
+  const cluster = new TestCluster(ns, {
+    SERVICES: "runtime,events",
+    LEASE_TTL_MS: "2000",
+    EVENTS_PARTITIONS: "8",
+    EVENTS_DISCOVER_MS: "200",
+  });
 
   after(async () => {
     await cluster.close();
     await cleanupNamespace(ns);
   });
 
-  const partitionsOf = async (node: string): Promise<number[]> => ((await cluster.broker.call("events.stats", {}, { nodeID: node })) as { partitions: number[] }).partitions;
+  const partitionsOf = async (node: string): Promise<number[]> =>
+    ((await cluster.broker.call("events.stats", {}, { nodeID: node })) as { partitions: number[] }).partitions;
 
   it("stores every event exactly once and in order per tenant when a node is killed mid-stream", async () => {
     await cluster.connect();
     const h = cluster.nats;
     await provision(h, eventDeclarations(cluster.topo, loadConfig({ NAMESPACE: ns, NATS_URL })));
-    await new TypeStore(await h.kvm.open(names.typesBucket), new EventTypeRegistry(), pino({ level: "silent" })).define("tick", { schema: { type: "object", required: ["i"] } });
+    await new TypeStore(await h.kvm.open(names.typesBucket), new EventTypeRegistry(), pino({ level: "silent" })).define(
+      "tick",
+      { schema: { type: "object", required: ["i"] } },
+    );
     cluster.startNode("ec-1");
     cluster.startNode("ec-2");
-    await waitFor("both nodes hold tenant partitions", async () => {
-      const [a, b] = await Promise.all([partitionsOf("ec-1"), partitionsOf("ec-2")]);
-      return a.length + b.length === 8 && a.length > 0 && b.length > 0;
-    }, 60_000, 200);
+    await waitFor(
+      "both nodes hold tenant partitions",
+      async () => {
+        const [a, b] = await Promise.all([partitionsOf("ec-1"), partitionsOf("ec-2")]);
+        return a.length + b.length === 8 && a.length > 0 && b.length > 0;
+      },
+      60_000,
+      200,
+    );
 
     const sent = new Map<string, string[]>(TENANTS.map((t) => [t, []]));
     let killed = false;
@@ -51,7 +65,12 @@ describe("events: tenant partitions across nodes, failover", function () {
       for (const t of TENANTS) {
         const id = `${t}-${String(round).padStart(4, "0")}`;
         sent.get(t)!.push(id);
-        pending.push(h.js.publish(names.inSubject(t), JSON.stringify({ clientId: t, eventId: id, type: "tick", timestamp: Date.now(), data: { i: round } })));
+        pending.push(
+          h.js.publish(
+            names.inSubject(t),
+            JSON.stringify({ clientId: t, eventId: id, type: "tick", timestamp: Date.now(), data: { i: round } }),
+          ),
+        );
       }
       if (round === 40 && !killed) {
         killed = true;
@@ -65,28 +84,44 @@ describe("events: tenant partitions across nodes, failover", function () {
 
     const total = TENANTS.length * 120;
     const count = async (): Promise<number> => {
-      const r = (await cluster.broker.call("events.stats", {}, { nodeID: "ec-2" })) as { tenants: Record<string, { stored: number }> };
+      const r = (await cluster.broker.call("events.stats", {}, { nodeID: "ec-2" })) as {
+        tenants: Record<string, { stored: number }>;
+      };
       return Object.values(r.tenants).reduce((s, x) => s + x.stored, 0);
     };
     // the survivor stored its share plus everything after the kill; read the store to be sure
-    await waitFor("every event fed", async () => {
-      let fed = 0;
-      for (const t of TENANTS) fed += (await readFeed(h, names, t)).length;
-      return fed === total;
-    }, 60_000, 500);
+    await waitFor(
+      "every event fed",
+      async () => {
+        let fed = 0;
+        for (const t of TENANTS) fed += (await readFeed(h, names, t)).length;
+        return fed === total;
+      },
+      60_000,
+      500,
+    );
     expect(await count()).to.be.greaterThan(0);
     const pg = createPool(DATABASE_URL, ns, 1);
     try {
       for (const t of TENANTS) {
-        const rows = await pg.query<{ event_id: string }>("SELECT event_id FROM events WHERE client_id = $1 ORDER BY seq", [t]);
-        expect(rows.rows.map((r) => r.event_id), `store of ${t}`).to.deep.equal(sent.get(t));
+        const rows = await pg.query<{ event_id: string }>(
+          "SELECT event_id FROM events WHERE client_id = $1 ORDER BY seq",
+          [t],
+        );
+        expect(
+          rows.rows.map((r) => r.event_id),
+          `store of ${t}`,
+        ).to.deep.equal(sent.get(t));
       }
     } finally {
       await pg.end();
     }
     for (const t of TENANTS) {
       const feed = await readFeed(h, names, t);
-      expect(feed.map((e) => e.eventId), `push feed of ${t}`).to.deep.equal(sent.get(t));
+      expect(
+        feed.map((e) => e.eventId),
+        `push feed of ${t}`,
+      ).to.deep.equal(sent.get(t));
       const seqs = feed.map((e) => e.seq);
       expect(seqs, `store order of ${t}`).to.deep.equal([...seqs].sort((x, y) => x - y));
       expect(new Set(seqs).size).to.equal(seqs.length);

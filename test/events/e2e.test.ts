@@ -14,16 +14,41 @@ import type { DlqAlarm } from "../../services/events/alarms";
 import type { FeedEvent } from "../../services/events/model";
 import { eventCommands } from "../../services/events/repl";
 import { dlqListCommand, dlqReplayCommand } from "../../node/repl-commands";
-import { KEY1, KEY2, call, cleanupEvents, makeClient, postJson, readFeed, startEventsNode, testNats, type EventsNode, type TestClient } from "./harness";
+import {
+  KEY1,
+  KEY2,
+  call,
+  cleanupEvents,
+  makeClient,
+  postJson,
+  readFeed,
+  startEventsNode,
+  testNats,
+  type EventsNode,
+  type TestClient,
+} from "./harness";
 
-const ORDER_V1 = { type: "object", required: ["amount"], additionalProperties: false, properties: { amount: { type: "number" }, note: { type: "string" } } };
-const ORDER_V2 = { type: "object", required: ["amount"], additionalProperties: false, properties: { amount: { type: ["number", "string"] }, note: { type: "string" } } };
+const ORDER_V1 = {
+  type: "object",
+  required: ["amount"],
+  additionalProperties: false,
+  properties: { amount: { type: "number" }, note: { type: "string" } },
+};
+const ORDER_V2 = {
+  type: "object",
+  required: ["amount"],
+  additionalProperties: false,
+  properties: { amount: { type: ["number", "string"] }, note: { type: "string" } },
+};
 
 describe("events end to end (HTTP, NATS, Postgres)", function () {
   this.timeout(90_000);
   const ns = freshNamespace("tev");
   const alarms: DlqAlarm[] = [];
-  const alarmListener: ServiceSchema = { name: "alarmlistener", events: { "alarm.dlq": { handler: (c: { params: DlqAlarm }) => void alarms.push(c.params) } } };
+  const alarmListener: ServiceSchema = {
+    name: "alarmlistener",
+    events: { "alarm.dlq": { handler: (c: { params: DlqAlarm }) => void alarms.push(c.params) } },
+  };
   let n: EventsNode;
   let nats: NatsHandles;
   let names: EventNames;
@@ -33,10 +58,25 @@ describe("events end to end (HTTP, NATS, Postgres)", function () {
   let reader: TestClient;
 
   const api = (path: string): string => `${n.url}/api/v1${path}`;
-  const ev = (clientId: string, eventId: string, type: string, data: Record<string, unknown>) => ({ clientId, eventId, type, timestamp: new Date().toISOString(), data });
-  const publish = (tenant: string, body: unknown, msgID?: string) => nats.js.publish(names.inSubject(tenant), typeof body === "string" ? body : JSON.stringify(body), msgID ? { msgID } : {});
-  const q = async <T = Record<string, unknown>>(sql: string, args: unknown[] = []): Promise<T[]> => (await n.node.ctx.pg.query(sql, args)).rows as T[];
-  const storedIds = async (tenant: string): Promise<string[]> => (await q<{ event_id: string }>("SELECT event_id FROM events WHERE client_id = $1 ORDER BY seq", [tenant])).map((r) => r.event_id);
+  const ev = (clientId: string, eventId: string, type: string, data: Record<string, unknown>) => ({
+    clientId,
+    eventId,
+    type,
+    timestamp: new Date().toISOString(),
+    data,
+  });
+  const publish = (tenant: string, body: unknown, msgID?: string) =>
+    nats.js.publish(
+      names.inSubject(tenant),
+      typeof body === "string" ? body : JSON.stringify(body),
+      msgID ? { msgID } : {},
+    );
+  const q = async <T = Record<string, unknown>>(sql: string, args: unknown[] = []): Promise<T[]> =>
+    (await n.node.ctx.pg.query(sql, args)).rows as T[];
+  const storedIds = async (tenant: string): Promise<string[]> =>
+    (await q<{ event_id: string }>("SELECT event_id FROM events WHERE client_id = $1 ORDER BY seq", [tenant])).map(
+      (r) => r.event_id,
+    );
   const define = async (name: string, schema: unknown) => {
     const r = await postJson(api(`/admin/event-types/${name}/versions`), admin.key, { schema });
     expect(r.status, r.text).to.equal(201);
@@ -63,8 +103,16 @@ describe("events end to end (HTTP, NATS, Postgres)", function () {
     b = await makeClient(n.node, ["events:read", "events:write"]);
     reader = await makeClient(n.node, ["events:read"]);
     await define("order.created", ORDER_V1);
-    await define("user.signup", { type: "object", required: ["email"], properties: { email: { type: "string", format: "email" } } });
-    await define("page.view", { type: "object", required: ["url"], properties: { url: { type: "string", format: "uri" } } });
+    await define("user.signup", {
+      type: "object",
+      required: ["email"],
+      properties: { email: { type: "string", format: "email" } },
+    });
+    await define("page.view", {
+      type: "object",
+      required: ["url"],
+      properties: { url: { type: "string", format: "uri" } },
+    });
   });
 
   after(async () => {
@@ -94,27 +142,45 @@ describe("events end to end (HTTP, NATS, Postgres)", function () {
     // tenant b over plain NATS (a JetStream publish ack per event), single POST too
     const batchB = make(b.id, "b", 25);
     for (const e of batchB) await publish(b.id, e, `${b.id}:${e.eventId}`);
-    expect((await postJson(api("/events"), b.key, ev(b.id, "b-http", "page.view", { url: "https://example.com/x" }))).status).to.equal(202);
+    expect(
+      (await postJson(api("/events"), b.key, ev(b.id, "b-http", "page.view", { url: "https://example.com/x" }))).status,
+    ).to.equal(202);
     // a NATS-only tenant, and repeats of a's ids with new message ids (past the intake's dedupe):
     // the store must make them no-ops
     const batchC = make("tenant-c", "c", 20);
     for (const e of batchC) await publish("tenant-c", e);
-    for (const e of batchA.slice(0, 5)) await publish(a.id, e.type === "order.created" ? { ...e, data: { amount: 999 } } : e);
+    for (const e of batchA.slice(0, 5))
+      await publish(a.id, e.type === "order.created" ? { ...e, data: { amount: 999 } } : e);
 
     const expectA = batchA.map((e) => e.eventId);
     const expectB = [...batchB.map((e) => e.eventId), "b-http"];
     const expectC = batchC.map((e) => e.eventId);
-    await waitFor("every event stored", async () => (await storedIds(a.id)).length === 30 && (await storedIds(b.id)).length === 26 && (await storedIds("tenant-c")).length === 20, 30_000, 100);
-    await waitFor("the repeats processed", async () => {
-      const s = (await call(api("/admin/events/stats"), admin.key)).json;
-      return s.tenants[a.id]?.duplicates === 5;
-    }, 15_000, 100);
+    await waitFor(
+      "every event stored",
+      async () =>
+        (await storedIds(a.id)).length === 30 &&
+        (await storedIds(b.id)).length === 26 &&
+        (await storedIds("tenant-c")).length === 20,
+      30_000,
+      100,
+    );
+    await waitFor(
+      "the repeats processed",
+      async () => {
+        const s = (await call(api("/admin/events/stats"), admin.key)).json;
+        return s.tenants[a.id]?.duplicates === 5;
+      },
+      15_000,
+      100,
+    );
 
     // once each, in publish order per tenant, the first version of a repeated id kept
     expect(await storedIds(a.id)).to.deep.equal(expectA);
     expect(await storedIds(b.id)).to.deep.equal(expectB);
     expect(await storedIds("tenant-c")).to.deep.equal(expectC);
-    expect((await q<{ n: string }>("SELECT count(*) AS n FROM event_keys WHERE client_id = $1", [a.id]))[0]!.n).to.equal("30");
+    expect(
+      (await q<{ n: string }>("SELECT count(*) AS n FROM event_keys WHERE client_id = $1", [a.id]))[0]!.n,
+    ).to.equal("30");
 
     // polling feed: keyset pages of 7, the caller's tenant only, decrypted, in order
     const polledA = await pollAll(a.key, 7);
@@ -130,9 +196,16 @@ describe("events end to end (HTTP, NATS, Postgres)", function () {
     expect(again.json.cursor).to.equal(last.json.cursor);
 
     // push feed: the same events in the same order, one message each
-    for (const [tenant, ids] of [[a.id, expectA], [b.id, expectB], ["tenant-c", expectC]] as const) {
+    for (const [tenant, ids] of [
+      [a.id, expectA],
+      [b.id, expectB],
+      ["tenant-c", expectC],
+    ] as const) {
       const pushed = await readFeed(nats, names, tenant);
-      expect(pushed.map((e) => e.eventId), tenant).to.deep.equal(ids);
+      expect(
+        pushed.map((e) => e.eventId),
+        tenant,
+      ).to.deep.equal(ids);
       const seqs = pushed.map((e) => e.seq);
       expect(seqs, "increasing store sequence").to.deep.equal([...seqs].sort((x, y) => x - y));
     }
@@ -140,13 +213,25 @@ describe("events end to end (HTTP, NATS, Postgres)", function () {
   });
 
   it("keeps tenants apart over HTTP: another clientId is 403, a read-only client cannot write, reads see only the caller's events", async () => {
-    const other = await postJson(api("/events"), a.key, ev(b.id, "steal-1", "page.view", { url: "https://example.com" }));
+    const other = await postJson(
+      api("/events"),
+      a.key,
+      ev(b.id, "steal-1", "page.view", { url: "https://example.com" }),
+    );
     expect(other.status, other.text).to.equal(403);
     expect(other.json.error.code).to.equal("FORBIDDEN");
-    const inBatch = await postJson(api("/events"), a.key, [ev(a.id, "mine-1", "page.view", { url: "https://example.com" }), ev(b.id, "steal-2", "page.view", { url: "https://example.com" })]);
+    const inBatch = await postJson(api("/events"), a.key, [
+      ev(a.id, "mine-1", "page.view", { url: "https://example.com" }),
+      ev(b.id, "steal-2", "page.view", { url: "https://example.com" }),
+    ]);
     expect(inBatch.status).to.equal(403);
-    expect(inBatch.json.error.details).to.deep.equal([{ path: "/body/1/clientId", message: "must equal the tenant of the subject or the authenticated client" }]);
-    expect((await postJson(api("/events"), reader.key, ev(reader.id, "r-1", "page.view", { url: "https://example.com" }))).status).to.equal(403);
+    expect(inBatch.json.error.details).to.deep.equal([
+      { path: "/body/1/clientId", message: "must equal the tenant of the subject or the authenticated client" },
+    ]);
+    expect(
+      (await postJson(api("/events"), reader.key, ev(reader.id, "r-1", "page.view", { url: "https://example.com" })))
+        .status,
+    ).to.equal(403);
     expect((await call(api("/events"), reader.key)).json.items).to.deep.equal([]);
     expect((await call(api("/events"), null)).status).to.equal(401);
     expect(await storedIds(b.id)).to.not.include.members(["steal-1", "steal-2"]);
@@ -161,18 +246,32 @@ describe("events end to end (HTTP, NATS, Postgres)", function () {
     await publish(t, ev("someone-else", "d-tenant", "order.created", { amount: 1 }));
     await publish(t, '{"clientId": "tenant-d", "eventId": "d-trunc"');
     const want = ["INVALID_ENVELOPE", "UNKNOWN_TYPE", "SCHEMA_VIOLATION", "TENANT_MISMATCH", "INVALID_JSON"];
-    const entries = await waitFor("five dead letters of tenant-d", async () => {
-      const r = await call(api(`/admin/events/dlq?tenant=${t}`), admin.key);
-      return r.json?.items?.length === 5 ? (r.json.items as Array<{ seq: number; code: string; reason: string; tenant: string; data: any }>) : undefined;
-    }, 20_000, 100);
+    const entries = await waitFor(
+      "five dead letters of tenant-d",
+      async () => {
+        const r = await call(api(`/admin/events/dlq?tenant=${t}`), admin.key);
+        return r.json?.items?.length === 5
+          ? (r.json.items as Array<{ seq: number; code: string; reason: string; tenant: string; data: any }>)
+          : undefined;
+      },
+      20_000,
+      100,
+    );
     expect(entries.map((e) => e.code)).to.deep.equal(want);
     expect(entries.every((e) => e.tenant === t)).to.equal(true);
-    expect(entries[2]!.reason).to.equal("SCHEMA_VIOLATION: data does not match order.created v1 (/data/amount: must be number)");
+    expect(entries[2]!.reason).to.equal(
+      "SCHEMA_VIOLATION: data does not match order.created v1 (/data/amount: must be number)",
+    );
     expect(entries[0]!.reason).to.contain("/eventId: is required");
     expect(entries[2]!.data.eventId).to.equal("d-schema");
 
     // the alarm: a Moleculer event and the per-tenant depth gauge
-    const alarm = await waitFor("alarm.dlq for tenant-d", () => alarms.filter((x) => x.tenant === t).at(-1), 10_000, 50);
+    const alarm = await waitFor(
+      "alarm.dlq for tenant-d",
+      () => alarms.filter((x) => x.tenant === t).at(-1),
+      10_000,
+      50,
+    );
     expect(alarm.domain).to.equal("events");
     expect(alarm.subject).to.equal(names.dlqSubject(t));
     await waitFor("alarm at depth 5", () => alarms.some((x) => x.tenant === t && x.depth === 5), 10_000, 50);
@@ -192,29 +291,54 @@ describe("events end to end (HTTP, NATS, Postgres)", function () {
     const replay = await postJson(api("/admin/events/dlq/replay"), admin.key, { seqs: [entries[2]!.seq, 999_999] });
     expect(replay.status, replay.text).to.equal(200);
     expect(replay.json).to.deep.equal({ replayed: [entries[2]!.seq], missing: [999_999] });
-    expect(await dlqReplayCommand(n.node.broker, { seqs: [entries[1]!.seq] })).to.deep.equal({ replayed: [entries[1]!.seq], missing: [] });
+    expect(await dlqReplayCommand(n.node.broker, { seqs: [entries[1]!.seq] })).to.deep.equal({
+      replayed: [entries[1]!.seq],
+      missing: [],
+    });
     await waitFor("replayed events stored", async () => (await storedIds(t)).length === 2, 15_000, 100);
     expect((await storedIds(t)).sort()).to.deep.equal(["d-schema", "d-unknown"]);
-    const row = (await q<{ type_version: number }>("SELECT type_version FROM events WHERE client_id = $1 AND event_id = 'd-schema'", [t]))[0]!;
+    const row = (
+      await q<{ type_version: number }>(
+        "SELECT type_version FROM events WHERE client_id = $1 AND event_id = 'd-schema'",
+        [t],
+      )
+    )[0]!;
     expect(row.type_version).to.equal(2);
-    const left = (await call(api(`/admin/events/dlq?tenant=${t}`), admin.key)).json.items.map((e: { code: string }) => e.code);
+    const left = (await call(api(`/admin/events/dlq?tenant=${t}`), admin.key)).json.items.map(
+      (e: { code: string }) => e.code,
+    );
     expect(left).to.deep.equal(["INVALID_ENVELOPE", "TENANT_MISMATCH", "INVALID_JSON"]);
     // the REPL's events-dlq shows the same, with the depth per tenant
     const viaRepl = await eventCommands.dlq(n.node.broker, { tenant: t });
     expect(viaRepl.items.map((e) => e.code)).to.deep.equal(left);
-    await waitFor("depth 3 after replay", async () => (await eventCommands.dlq(n.node.broker, { tenant: t })).depths[t] === 3, 10_000, 100);
+    await waitFor(
+      "depth 3 after replay",
+      async () => (await eventCommands.dlq(n.node.broker, { tenant: t })).depths[t] === 3,
+      10_000,
+      100,
+    );
     // other domains' dead letters are not replayed through the events route
     const foreign = await nats.js.publish(`${ns}.dlq.actor.probe.k1`, "{}", { headers: natsHeaders() });
-    expect((await postJson(api("/admin/events/dlq/replay"), admin.key, { seqs: [foreign.seq] })).json).to.deep.equal({ replayed: [], missing: [foreign.seq] });
+    expect((await postJson(api("/admin/events/dlq/replay"), admin.key, { seqs: [foreign.seq] })).json).to.deep.equal({
+      replayed: [],
+      missing: [foreign.seq],
+    });
   });
 
   it("applies a new type on every node without a restart (the registry is watched)", async () => {
     const second = await startEventsNode(ns, "ev-2");
     try {
       // defined through the REPL command on the first node
-      expect((await eventCommands.define(n.node.broker, "late.type", { type: "object", required: ["k"] }, "test")).version).to.equal(1);
+      expect(
+        (await eventCommands.define(n.node.broker, "late.type", { type: "object", required: ["k"] }, "test")).version,
+      ).to.equal(1);
       // the second node's registry (its own watch) knows it at once
-      await waitFor("type visible on the second node", async () => (await call(`${second.url}/api/v1/event-types/late.type`, a.key)).status === 200, 10_000, 50);
+      await waitFor(
+        "type visible on the second node",
+        async () => (await call(`${second.url}/api/v1/event-types/late.type`, a.key)).status === 200,
+        10_000,
+        50,
+      );
       const r = await postJson(`${second.url}/api/v1/events`, a.key, ev(a.id, "late-1", "late.type", { k: 1 }));
       expect(r.status, r.text).to.equal(202);
       const bad = await postJson(`${second.url}/api/v1/events`, a.key, ev(a.id, "late-2", "late.type", {}));
@@ -222,10 +346,15 @@ describe("events end to end (HTTP, NATS, Postgres)", function () {
       expect(bad.json.error.details).to.deep.equal([{ path: "/body/data/k", message: "is required" }]);
       await waitFor("late-1 stored", async () => (await storedIds(a.id)).includes("late-1"), 15_000, 100);
       // the REPL's events-stats sees both nodes, and every tenant partition on exactly one of them
-      const stats = await waitFor("both nodes in events-stats, partitions settled", async () => {
-        const s = await eventCommands.stats(n.node.broker);
-        return s.length === 2 && s.flatMap((x) => x.partitions).length === 4 ? s : undefined;
-      }, 15_000, 100);
+      const stats = await waitFor(
+        "both nodes in events-stats, partitions settled",
+        async () => {
+          const s = await eventCommands.stats(n.node.broker);
+          return s.length === 2 && s.flatMap((x) => x.partitions).length === 4 ? s : undefined;
+        },
+        15_000,
+        100,
+      );
       expect(stats.flatMap((x) => x.partitions).sort()).to.deep.equal([0, 1, 2, 3]);
     } finally {
       await second.stop();
@@ -234,12 +363,17 @@ describe("events end to end (HTTP, NATS, Postgres)", function () {
 
   it("keeps data unreadable in Postgres without the key; the key gives it back; rotation keeps old rows readable", async () => {
     const marker = "PLAINTEXT-MARKER-7f3a";
-    expect((await postJson(api("/events"), a.key, ev(a.id, "secret-1", "order.created", { amount: 1, note: marker }))).status).to.equal(202);
+    expect(
+      (await postJson(api("/events"), a.key, ev(a.id, "secret-1", "order.created", { amount: 1, note: marker })))
+        .status,
+    ).to.equal(202);
     await waitFor("secret-1 stored", async () => (await storedIds(a.id)).includes("secret-1"), 15_000, 100);
-    const row = (await q<{ key_id: string; data_enc: Buffer; enc_text: string }>(
-      "SELECT key_id, data_enc, encode(data_enc, 'escape') AS enc_text FROM events WHERE client_id = $1 AND event_id = 'secret-1'",
-      [a.id],
-    ))[0]!;
+    const row = (
+      await q<{ key_id: string; data_enc: Buffer; enc_text: string }>(
+        "SELECT key_id, data_enc, encode(data_enc, 'escape') AS enc_text FROM events WHERE client_id = $1 AND event_id = 'secret-1'",
+        [a.id],
+      )
+    )[0]!;
     expect(row.key_id).to.equal("k1");
     expect(row.data_enc.includes(Buffer.from(marker))).to.equal(false);
     expect(row.enc_text).to.not.contain(marker);
@@ -250,12 +384,26 @@ describe("events end to end (HTTP, NATS, Postgres)", function () {
 
     // rotate: restart with k2 current and k1 kept for reading
     await n.stop();
-    n = await startEventsNode(ns, "ev-1b", { EVENTS_DATA_KEYS: `k1:${KEY1},k2:${KEY2}`, EVENTS_DATA_KEY_ID: "k2" }, [alarmListener]);
-    expect((await postJson(api("/events"), a.key, ev(a.id, "secret-2", "order.created", { amount: 2, note: marker }))).status).to.equal(202);
+    n = await startEventsNode(ns, "ev-1b", { EVENTS_DATA_KEYS: `k1:${KEY1},k2:${KEY2}`, EVENTS_DATA_KEY_ID: "k2" }, [
+      alarmListener,
+    ]);
+    expect(
+      (await postJson(api("/events"), a.key, ev(a.id, "secret-2", "order.created", { amount: 2, note: marker })))
+        .status,
+    ).to.equal(202);
     await waitFor("secret-2 stored", async () => (await storedIds(a.id)).includes("secret-2"), 20_000, 100);
-    const keys = await q<{ event_id: string; key_id: string }>("SELECT event_id, key_id FROM events WHERE client_id = $1 AND event_id LIKE 'secret-%' ORDER BY seq", [a.id]);
-    expect(keys).to.deep.equal([{ event_id: "secret-1", key_id: "k1" }, { event_id: "secret-2", key_id: "k2" }]);
+    const keys = await q<{ event_id: string; key_id: string }>(
+      "SELECT event_id, key_id FROM events WHERE client_id = $1 AND event_id LIKE 'secret-%' ORDER BY seq",
+      [a.id],
+    );
+    expect(keys).to.deep.equal([
+      { event_id: "secret-1", key_id: "k1" },
+      { event_id: "secret-2", key_id: "k2" },
+    ]);
     const polled = (await pollAll(a.key, 1000)).filter((e) => e.eventId.startsWith("secret-"));
-    expect(polled.map((e) => e.data)).to.deep.equal([{ amount: 1, note: marker }, { amount: 2, note: marker }]);
+    expect(polled.map((e) => e.data)).to.deep.equal([
+      { amount: 1, note: marker },
+      { amount: 2, note: marker },
+    ]);
   });
 });

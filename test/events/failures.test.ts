@@ -16,13 +16,24 @@ describe("events: store failures", function () {
   let adminKey: string;
 
   const ids = async (tenant: string): Promise<string[]> =>
-    (await n.node.ctx.pg.query<{ event_id: string }>("SELECT event_id FROM events WHERE client_id = $1 ORDER BY seq", [tenant])).rows.map((r) => r.event_id);
+    (
+      await n.node.ctx.pg.query<{ event_id: string }>("SELECT event_id FROM events WHERE client_id = $1 ORDER BY seq", [
+        tenant,
+      ])
+    ).rows.map((r) => r.event_id);
 
   async function publishBatch(tenant: string, count: number): Promise<string[]> {
     const { h, names } = await testNats(ns);
     try {
       const sent = Array.from({ length: count }, (_, i) => `${tenant}-${String(i).padStart(2, "0")}`);
-      await Promise.all(sent.map((id, i) => h.js.publish(names.inSubject(tenant), JSON.stringify({ clientId: tenant, eventId: id, type: "tick", timestamp: Date.now(), data: { i } }))));
+      await Promise.all(
+        sent.map((id, i) =>
+          h.js.publish(
+            names.inSubject(tenant),
+            JSON.stringify({ clientId: tenant, eventId: id, type: "tick", timestamp: Date.now(), data: { i } }),
+          ),
+        ),
+      );
       return sent;
     } finally {
       await h.nc.close();
@@ -33,7 +44,10 @@ describe("events: store failures", function () {
     n = await startEventsNode(ns, "ex-1", { EVENTS_MAX_ATTEMPTS: "3" });
     const admin = await makeClient(n.node, ["admin"]);
     adminKey = admin.key;
-    expect((await postJson(`${n.url}/api/v1/admin/event-types/tick/versions`, admin.key, { schema: { type: "object" } })).status).to.equal(201);
+    expect(
+      (await postJson(`${n.url}/api/v1/admin/event-types/tick/versions`, admin.key, { schema: { type: "object" } }))
+        .status,
+    ).to.equal(201);
     await n.node.ctx.pg.query(`
       CREATE TABLE test_faults (event_id text PRIMARY KEY, mode text NOT NULL);
       CREATE SEQUENCE test_transient_tries;
@@ -63,10 +77,16 @@ describe("events: store failures", function () {
 
   it("dead-letters a row the store keeps refusing, after EVENTS_MAX_ATTEMPTS tries, and stores the rest of its batch in order", async () => {
     const sent = await publishBatch("poison", 20);
-    const dead = await waitFor("poison-07 dead-lettered", async () => {
-      const r = await call(`${n.url}/api/v1/admin/events/dlq?tenant=poison`, adminKey);
-      return r.json?.items?.[0] as { code: string; reason: string; attempts: number; data: { eventId: string } } | undefined;
-    }, 30_000, 100);
+    const dead = await waitFor(
+      "poison-07 dead-lettered",
+      async () => {
+        const r = await call(`${n.url}/api/v1/admin/events/dlq?tenant=poison`, adminKey);
+        return r.json?.items?.[0] as
+          { code: string; reason: string; attempts: number; data: { eventId: string } } | undefined;
+      },
+      30_000,
+      100,
+    );
     expect(dead.code).to.equal("STORE_FAILED");
     expect(dead.attempts).to.equal(3);
     expect(dead.reason).to.match(/^STORE_FAILED: the store refused the event 3 times: test: refused row poison-07/);

@@ -36,15 +36,21 @@ describe("events: fairness (integration, bounded)", function () {
     try {
       await provision(h, eventDeclarations(topology(ns), loadConfig({ NAMESPACE: ns, NATS_URL })));
       // the type exists before any node processes (as an admin would have defined it)
-      await new TypeStore(await h.kvm.open(names.typesBucket), new EventTypeRegistry(), pino({ level: "silent" })).define("tick", { schema: { type: "object", required: ["i"] } });
-      const ev = (t: string, i: number) => JSON.stringify({ clientId: t, eventId: `${t}-${i}`, type: "tick", timestamp: Date.now(), data: { i } });
+      await new TypeStore(
+        await h.kvm.open(names.typesBucket),
+        new EventTypeRegistry(),
+        pino({ level: "silent" }),
+      ).define("tick", { schema: { type: "object", required: ["i"] } });
+      const ev = (t: string, i: number) =>
+        JSON.stringify({ clientId: t, eventId: `${t}-${i}`, type: "tick", timestamp: Date.now(), data: { i } });
       let pending: Promise<unknown>[] = [];
       for (let i = 0; i < NOISY; i++) {
         pending.push(h.js.publish(names.inSubject("noisy"), ev("noisy", i)));
         if (pending.length >= 1000) await Promise.all(pending.splice(0));
       }
       await Promise.all(pending.splice(0));
-      for (let i = 0; i < PER_QUIET; i++) for (let q = 0; q < QUIET; q++) pending.push(h.js.publish(names.inSubject(`quiet${q}`), ev(`quiet${q}`, i)));
+      for (let i = 0; i < PER_QUIET; i++)
+        for (let q = 0; q < QUIET; q++) pending.push(h.js.publish(names.inSubject(`quiet${q}`), ev(`quiet${q}`, i)));
       await Promise.all(pending);
     } finally {
       await h.nc.close();
@@ -52,19 +58,29 @@ describe("events: fairness (integration, bounded)", function () {
 
     n = await startEventsNode(ns, "ef-1");
     const pg = n.node.ctx.pg;
-    const count = async (): Promise<number> => Number((await pg.query<{ n: string }>("SELECT count(*) AS n FROM events")).rows[0]!.n);
+    const count = async (): Promise<number> =>
+      Number((await pg.query<{ n: string }>("SELECT count(*) AS n FROM events")).rows[0]!.n);
     await waitFor("every event stored", async () => (await count()) === NOISY + QUIET * PER_QUIET, 60_000, 200);
 
-    const rows = (await pg.query<{ client_id: string; event_id: string; seq: string }>("SELECT client_id, event_id, seq FROM events ORDER BY seq")).rows;
+    const rows = (
+      await pg.query<{ client_id: string; event_id: string; seq: string }>(
+        "SELECT client_id, event_id, seq FROM events ORDER BY seq",
+      )
+    ).rows;
     const noisyBefore: number[] = [];
     for (let q = 0; q < QUIET; q++) {
       const mine = rows.filter((r) => r.client_id === `quiet${q}`);
-      expect(mine.map((r) => r.event_id), "per-tenant order").to.deep.equal(Array.from({ length: PER_QUIET }, (_, i) => `quiet${q}-${i}`));
+      expect(
+        mine.map((r) => r.event_id),
+        "per-tenant order",
+      ).to.deep.equal(Array.from({ length: PER_QUIET }, (_, i) => `quiet${q}-${i}`));
       const lastSeq = Number(mine.at(-1)!.seq);
       noisyBefore.push(rows.filter((r) => r.client_id === "noisy" && Number(r.seq) < lastSeq).length);
     }
     const worst = Math.max(...noisyBefore);
-    process.stdout.write(`      noisy events stored before each quiet tenant finished: ${noisyBefore.join(", ")} (of ${NOISY}; FIFO: ${NOISY})\n`);
+    process.stdout.write(
+      `      noisy events stored before each quiet tenant finished: ${noisyBefore.join(", ")} (of ${NOISY}; FIFO: ${NOISY})\n`,
+    );
     expect(worst).to.be.below(NOISY / 4);
   });
 });

@@ -30,7 +30,12 @@ export interface EventsNode {
 }
 
 /** Environment of an events node in `ns`. */
-export function eventsEnv(ns: string, nodeId: string, port: number, extra: Record<string, string> = {}): Record<string, string> {
+export function eventsEnv(
+  ns: string,
+  nodeId: string,
+  port: number,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     NAMESPACE: ns,
     NODE_ID: nodeId,
@@ -55,13 +60,23 @@ export function eventsEnv(ns: string, nodeId: string, port: number, extra: Recor
 }
 
 /** Starts an events node in this process and waits until it is ready. */
-export async function startEventsNode(ns: string, nodeId: string, extra: Record<string, string> = {}, services: ServiceSchema[] = []): Promise<EventsNode> {
+export async function startEventsNode(
+  ns: string,
+  nodeId: string,
+  extra: Record<string, string> = {},
+  services: ServiceSchema[] = [],
+): Promise<EventsNode> {
   const port = await freePort();
   const node = await startNode(loadConfig(eventsEnv(ns, nodeId, port, extra)));
   for (const s of services) node.broker.createService(s);
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitFor(`node ${nodeId} ready`, async () => (await fetch(`${url}/health/ready`).catch(() => undefined))?.status === 200, 30_000, 100);
+    await waitFor(
+      `node ${nodeId} ready`,
+      async () => (await fetch(`${url}/health/ready`).catch(() => undefined))?.status === 200,
+      30_000,
+      100,
+    );
   } catch (err) {
     await node.stop();
     throw err;
@@ -77,13 +92,20 @@ export interface TestClient {
 
 /** Creates a client in the registry (as an admin would). */
 export async function makeClient(node: RunningNode, scopes: string[]): Promise<TestClient> {
-  const c = await createClient(clientAdminDeps(node.ctx), { name: `c-${Math.random().toString(36).slice(2, 8)}`, scopes });
+  const c = await createClient(clientAdminDeps(node.ctx), {
+    name: `c-${Math.random().toString(36).slice(2, 8)}`,
+    scopes,
+  });
   return { id: c.client.id, key: c.apiKey };
 }
 
 /** POSTs JSON. */
 export function postJson(url: string, key: string, body: unknown): Promise<Answer> {
-  return call(url, key, { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+  return call(url, key, {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: { "Content-Type": "application/json" },
+  });
 }
 
 /** A direct NATS connection of the test (plain producer and feed reader). */
@@ -99,7 +121,10 @@ export async function readFeed(h: NatsHandles, names: EventNames, tenant: string
     let m;
     try {
       // next_by_subj (server 2.9+) is missing from the client typings of MsgRequest.
-      m = await h.jsm.streams.getMessage(names.outStream, { seq, next_by_subj: names.outSubject(tenant) } as unknown as { seq: number });
+      m = await h.jsm.streams.getMessage(names.outStream, {
+        seq,
+        next_by_subj: names.outSubject(tenant),
+      } as unknown as { seq: number });
     } catch (err) {
       if (isJsApiError(err, JetStreamApiCodes.NoMessageFound)) break;
       throw err;

@@ -10,7 +10,16 @@ import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import type { NatsHandles } from "../../nats";
 import type { EventNames } from "../../services/events/streams";
-import { call, cleanupEvents, makeClient, postJson, startEventsNode, testNats, type EventsNode, type TestClient } from "./harness";
+import {
+  call,
+  cleanupEvents,
+  makeClient,
+  postJson,
+  startEventsNode,
+  testNats,
+  type EventsNode,
+  type TestClient,
+} from "./harness";
 
 interface RawAnswer {
   readonly status: number;
@@ -51,7 +60,10 @@ function sendRaw(port: number, raw: Buffer): Promise<RawAnswer> {
     socket.on("close", () => {
       const a = parse();
       if (a) finish(null, a);
-      else finish(new Error(`closed without a complete answer: ${JSON.stringify(buf.subarray(0, 200).toString("latin1"))}`));
+      else
+        finish(
+          new Error(`closed without a complete answer: ${JSON.stringify(buf.subarray(0, 200).toString("latin1"))}`),
+        );
     });
     socket.write(raw);
   });
@@ -67,8 +79,19 @@ describe("events: hostile payloads", function () {
   let w: TestClient;
   let other: TestClient;
 
-  const envelope = (over: Record<string, unknown> = {}) => ({ clientId: w.id, eventId: "h-1", type: "order.created", timestamp: "2026-01-01T00:00:00Z", data: { amount: 1 }, ...over });
-  const stored = async (tenant: string): Promise<number> => Number((await n.node.ctx.pg.query<{ n: string }>("SELECT count(*) AS n FROM events WHERE client_id = $1", [tenant])).rows[0]!.n);
+  const envelope = (over: Record<string, unknown> = {}) => ({
+    clientId: w.id,
+    eventId: "h-1",
+    type: "order.created",
+    timestamp: "2026-01-01T00:00:00Z",
+    data: { amount: 1 },
+    ...over,
+  });
+  const stored = async (tenant: string): Promise<number> =>
+    Number(
+      (await n.node.ctx.pg.query<{ n: string }>("SELECT count(*) AS n FROM events WHERE client_id = $1", [tenant]))
+        .rows[0]!.n,
+    );
 
   before(async () => {
     n = await startEventsNode(ns, "eh-1", { EVENTS_MAX_EVENT_BYTES: "8192", GATEWAY_BODY_TIMEOUT_MS: "500" });
@@ -77,7 +100,13 @@ describe("events: hostile payloads", function () {
     const admin = await makeClient(n.node, ["admin"]);
     w = await makeClient(n.node, ["events:read", "events:write"]);
     other = await makeClient(n.node, ["events:read", "events:write"]);
-    const d = await postJson(`${n.url}/api/v1/admin/event-types/order.created/versions`, admin.key, { schema: { type: "object", required: ["amount"], properties: { amount: { type: "number" }, note: { type: "string" } } } });
+    const d = await postJson(`${n.url}/api/v1/admin/event-types/order.created/versions`, admin.key, {
+      schema: {
+        type: "object",
+        required: ["amount"],
+        properties: { amount: { type: "number" }, note: { type: "string" } },
+      },
+    });
     expect(d.status, d.text).to.equal(201);
   });
 
@@ -88,11 +117,24 @@ describe("events: hostile payloads", function () {
   });
 
   it("answers every hostile HTTP request with a 4xx in the uniform shape and stores nothing", async () => {
-    const req = (body: Buffer | string | undefined, headers: Record<string, string> = {}, contentLength?: number): Buffer => {
+    const req = (
+      body: Buffer | string | undefined,
+      headers: Record<string, string> = {},
+      contentLength?: number,
+    ): Buffer => {
       const b = body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(body) ? body : Buffer.from(body, "utf8");
-      const h: Record<string, string> = { host: "127.0.0.1", connection: "close", authorization: `Bearer ${w.key}`, "content-type": "application/json", ...headers };
+      const h: Record<string, string> = {
+        host: "127.0.0.1",
+        connection: "close",
+        authorization: `Bearer ${w.key}`,
+        "content-type": "application/json",
+        ...headers,
+      };
       if (body !== undefined || contentLength !== undefined) h["content-length"] = String(contentLength ?? b.length);
-      const head = `POST /api/v1/events HTTP/1.1\r\n${Object.entries(h).filter(([, v]) => v !== "").map(([k, v]) => `${k}: ${v}`).join("\r\n")}\r\n\r\n`;
+      const head = `POST /api/v1/events HTTP/1.1\r\n${Object.entries(h)
+        .filter(([, v]) => v !== "")
+        .map(([k, v]) => `${k}: ${v}`)
+        .join("\r\n")}\r\n\r\n`;
       return Buffer.concat([Buffer.from(head, "latin1"), b]);
     };
     const json = (v: unknown): string => JSON.stringify(v);
@@ -112,21 +154,47 @@ describe("events: hostile payloads", function () {
       ["latin-1 charset", req(valid, { "content-type": "application/json; charset=iso-8859-1" }), 415],
       ["no content type", req(valid, { "content-type": "" }), 415],
       ["no body", req(undefined), 400],
-      ["invalid UTF-8", req(Buffer.concat([Buffer.from('{"clientId":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}')])), 400],
-      ["overlong UTF-8 encoding of '/'", req(Buffer.concat([Buffer.from(`{"clientId":"${w.id}","eventId":"a`), Buffer.from([0xc0, 0xaf]), Buffer.from('b"}')])), 400],
+      [
+        "invalid UTF-8",
+        req(Buffer.concat([Buffer.from('{"clientId":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}')])),
+        400,
+      ],
+      [
+        "overlong UTF-8 encoding of '/'",
+        req(
+          Buffer.concat([
+            Buffer.from(`{"clientId":"${w.id}","eventId":"a`),
+            Buffer.from([0xc0, 0xaf]),
+            Buffer.from('b"}'),
+          ]),
+        ),
+        400,
+      ],
       ["deep nesting of the body", req(json(deepBody)), 400],
       ["deep nesting of data", req(json(envelope({ data: { amount: 1, x: deepData } }))), 422],
       ["a number that overflows (1e400)", req(valid.replace('"amount":1', '"amount":1e400')), 422],
       ["an integer beyond 2^53", req(valid.replace('"amount":1', '"amount":18446744073709551616')), 422],
       ["a lone surrogate", req(valid.replace('"amount":1', '"amount":1,"note":"\\ud800"')), 422],
       ["a huge event id", req(json(envelope({ eventId: "e".repeat(10_000) }))), 422],
-      ["a huge data field (above EVENTS_MAX_EVENT_BYTES)", req(json(envelope({ data: { amount: 1, note: "x".repeat(100_000) } }))), 422],
-      ["a body above the gateway limit", req(json(envelope({ data: { amount: 1, note: "x".repeat(1_100_000) } }))), 413],
+      [
+        "a huge data field (above EVENTS_MAX_EVENT_BYTES)",
+        req(json(envelope({ data: { amount: 1, note: "x".repeat(100_000) } }))),
+        422,
+      ],
+      [
+        "a body above the gateway limit",
+        req(json(envelope({ data: { amount: 1, note: "x".repeat(1_100_000) } }))),
+        413,
+      ],
       ["path traversal in the event id", req(json(envelope({ eventId: "../../etc/passwd" }))), 422],
       ["encoded traversal in the event id", req(json(envelope({ eventId: "%2e%2e%2fsecret" }))), 422],
       ["path traversal in the client id", req(json(envelope({ clientId: "../" + w.id }))), 422],
       ["another tenant's client id", req(json(envelope({ clientId: other.id }))), 403],
-      ["a duplicate clientId key (the last wins: another tenant)", req(valid.replace(`"clientId":"${w.id}"`, `"clientId":"${w.id}","clientId":"${other.id}"`)), 403],
+      [
+        "a duplicate clientId key (the last wins: another tenant)",
+        req(valid.replace(`"clientId":"${w.id}"`, `"clientId":"${w.id}","clientId":"${other.id}"`)),
+        403,
+      ],
       ["__proto__ in the envelope", req(valid.replace('{"clientId"', '{"__proto__":{"admin":true},"clientId"')), 422],
       ["null", req("null"), 422],
       ["a string", req('"event"'), 422],
@@ -138,7 +206,11 @@ describe("events: hostile payloads", function () {
       ["data violating the schema", req(json(envelope({ data: { amount: "1" } }))), 422],
       ["a timestamp without offset", req(json(envelope({ timestamp: "2026-01-01T00:00:00" }))), 422],
       ["a repeated eventId in one batch", req(json([envelope(), envelope()])), 422],
-      ["one bad event in a batch (all or nothing)", req(json([envelope({ eventId: "ok-1" }), envelope({ eventId: "bad/1" })])), 422],
+      [
+        "one bad event in a batch (all or nothing)",
+        req(json([envelope({ eventId: "ok-1" }), envelope({ eventId: "bad/1" })])),
+        422,
+      ],
       ["no credentials", req(valid, { authorization: "" }), 401],
     ];
     const failures: string[] = [];
@@ -147,7 +219,10 @@ describe("events: hostile payloads", function () {
       let shape = false;
       try {
         const body = JSON.parse(a.body) as { error?: { code?: unknown; message?: unknown; requestId?: unknown } };
-        shape = typeof body.error?.code === "string" && typeof body.error.message === "string" && typeof body.error.requestId === "string";
+        shape =
+          typeof body.error?.code === "string" &&
+          typeof body.error.message === "string" &&
+          typeof body.error.requestId === "string";
       } catch {
         shape = false;
       }
@@ -164,12 +239,21 @@ describe("events: hostile payloads", function () {
 
   it("dead-letters every hostile NATS publish with its reason (or refuses it at publish) and stores nothing", async () => {
     const t = "hostile-t";
-    const ok = { clientId: t, eventId: "x-1", type: "order.created", timestamp: "2026-01-01T00:00:00Z", data: { amount: 1 } };
+    const ok = {
+      clientId: t,
+      eventId: "x-1",
+      type: "order.created",
+      timestamp: "2026-01-01T00:00:00Z",
+      data: { amount: 1 },
+    };
     const text = JSON.stringify(ok);
     let deep = "1";
     for (let i = 0; i < 300; i++) deep = `[${deep}]`;
     const payloads: Array<[string, string | Uint8Array]> = [
-      ["INVALID_ENCODING", Buffer.concat([Buffer.from(text.slice(0, 20)), Buffer.from([0xff, 0xfe]), Buffer.from(text.slice(20))])],
+      [
+        "INVALID_ENCODING",
+        Buffer.concat([Buffer.from(text.slice(0, 20)), Buffer.from([0xff, 0xfe]), Buffer.from(text.slice(20))]),
+      ],
       ["INVALID_JSON", text.slice(0, 30)],
       ["INVALID_JSON", ""],
       ["INVALID_JSON", text.replace('"amount":1', '"amount":NaN')],
@@ -197,16 +281,30 @@ describe("events: hostile payloads", function () {
     expect(refused, "an oversized publish is refused").to.equal(true);
 
     const admin = await makeClient(n.node, ["admin"]);
-    const dead = await waitFor("every hostile publish dead-lettered", async () => {
-      const r = await call(`${n.url}/api/v1/admin/events/dlq?tenant=${t}&limit=100`, admin.key);
-      return r.json?.items?.length === payloads.length ? (r.json.items as Array<{ code: string; reason: string }>) : undefined;
-    }, 20_000, 100);
+    const dead = await waitFor(
+      "every hostile publish dead-lettered",
+      async () => {
+        const r = await call(`${n.url}/api/v1/admin/events/dlq?tenant=${t}&limit=100`, admin.key);
+        return r.json?.items?.length === payloads.length
+          ? (r.json.items as Array<{ code: string; reason: string }>)
+          : undefined;
+      },
+      20_000,
+      100,
+    );
     expect(dead.map((d) => d.code)).to.deep.equal(payloads.map(([code]) => code));
     expect(dead.every((d) => d.reason.startsWith(`${d.code}: `))).to.equal(true);
-    const odd = await waitFor("odd tenant dead-lettered", async () => {
-      const r = await call(`${n.url}/api/v1/admin/events/dlq?limit=1000`, admin.key);
-      return (r.json?.items as Array<{ tenant: string; code: string }> | undefined)?.find((d) => d.tenant === "bad%tok");
-    }, 20_000, 100);
+    const odd = await waitFor(
+      "odd tenant dead-lettered",
+      async () => {
+        const r = await call(`${n.url}/api/v1/admin/events/dlq?limit=1000`, admin.key);
+        return (r.json?.items as Array<{ tenant: string; code: string }> | undefined)?.find(
+          (d) => d.tenant === "bad%tok",
+        );
+      },
+      20_000,
+      100,
+    );
     expect(odd.code).to.equal("INVALID_ENVELOPE");
     expect(await stored(t)).to.equal(0);
     expect(await stored("bad%tok")).to.equal(0);

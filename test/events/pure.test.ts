@@ -8,7 +8,14 @@ import { EventTypeRegistry, checkTypeDefinition, parseTypeKey, typeKey } from ".
 import { DataKeyring, DecryptError, openData, rowAad } from "../../services/events/crypto";
 import { decodeCursor, encodeCursor } from "../../services/events/cursor";
 import { codeOfLine, isRejectCode, rejectionLine } from "../../services/events/model";
-import { defineTypeInput, dlqListInput, dlqReplayInput, feedInput, tenantsInput, typeNameOf } from "../../services/events/params";
+import {
+  defineTypeInput,
+  dlqListInput,
+  dlqReplayInput,
+  feedInput,
+  tenantsInput,
+  typeNameOf,
+} from "../../services/events/params";
 import { isTransientStoreError } from "../../services/events/processor";
 import { LatencyHistogram } from "../../lib/histogram";
 import { eventNames } from "../../services/events/streams";
@@ -16,14 +23,27 @@ import { AppError } from "../../lib/errors";
 
 const NOW = Date.parse("2026-06-01T12:00:00Z");
 const OPTS = { maxBytes: 4096, now: NOW };
-const ok = { clientId: "cl_a", eventId: "e-1", type: "order.created", timestamp: "2026-06-01T11:59:00Z", data: { amount: 5 } };
+const ok = {
+  clientId: "cl_a",
+  eventId: "e-1",
+  type: "order.created",
+  timestamp: "2026-06-01T11:59:00Z",
+  data: { amount: 5 },
+};
 const bytes = (v: unknown): Uint8Array => Buffer.from(typeof v === "string" ? v : JSON.stringify(v), "utf8");
 
 describe("events: envelope (pure)", () => {
   it("accepts a valid envelope and normalises the timestamp (RFC 3339 or epoch ms)", () => {
     const r = decodeEnvelope(bytes(ok), { ...OPTS, tenant: "cl_a" });
     expect(r.ok).to.equal(true);
-    if (r.ok) expect(r.event).to.deep.equal({ clientId: "cl_a", eventId: "e-1", type: "order.created", timestampMs: Date.parse(ok.timestamp), data: { amount: 5 } });
+    if (r.ok)
+      expect(r.event).to.deep.equal({
+        clientId: "cl_a",
+        eventId: "e-1",
+        type: "order.created",
+        timestampMs: Date.parse(ok.timestamp),
+        data: { amount: 5 },
+      });
     const ms = validateEnvelope({ ...ok, timestamp: NOW - 1000 }, OPTS);
     expect(ms.ok && ms.event.timestampMs).to.equal(NOW - 1000);
   });
@@ -80,7 +100,9 @@ describe("events: envelope (pure)", () => {
     expect(codeOf(bytes(JSON.stringify(ok).slice(0, 20)))).to.equal("INVALID_JSON");
     expect(codeOf(bytes(JSON.stringify(ok).replace('"amount":5', '"amount":NaN')))).to.equal("INVALID_JSON");
     expect(codeOf(bytes(JSON.stringify(ok).replace('"amount":5', '"amount":1e400')))).to.equal("INVALID_JSON");
-    expect(codeOf(bytes(JSON.stringify(ok).replace('"amount":5', '"amount":12345678901234567890')))).to.equal("INVALID_JSON");
+    expect(codeOf(bytes(JSON.stringify(ok).replace('"amount":5', '"amount":12345678901234567890')))).to.equal(
+      "INVALID_JSON",
+    );
     expect(codeOf(bytes("[".repeat(5000) + "]".repeat(5000)), 1e6)).to.equal("INVALID_ENVELOPE");
     expect(codeOf(bytes({ ...ok, data: { s: "x".repeat(5000) } }))).to.equal("TOO_LARGE");
     expect(codeOf(bytes(JSON.stringify(ok)))).to.equal(undefined);
@@ -102,8 +124,18 @@ describe("events: envelope (pure)", () => {
 });
 
 describe("events: type registry (pure)", () => {
-  const v1 = { name: "order.created", version: 1, schema: { type: "object", required: ["amount"], properties: { amount: { type: "number" } } }, description: "", createdAt: "2026-01-01T00:00:00Z" };
-  const v2 = { ...v1, version: 2, schema: { type: "object", required: ["amount"], properties: { amount: { type: ["number", "string"] } } } };
+  const v1 = {
+    name: "order.created",
+    version: 1,
+    schema: { type: "object", required: ["amount"], properties: { amount: { type: "number" } } },
+    description: "",
+    createdAt: "2026-01-01T00:00:00Z",
+  };
+  const v2 = {
+    ...v1,
+    version: 2,
+    schema: { type: "object", required: ["amount"], properties: { amount: { type: ["number", "string"] } } },
+  };
 
   it("validates data against the latest version and names it", () => {
     const reg = new EventTypeRegistry();
@@ -130,7 +162,9 @@ describe("events: type registry (pure)", () => {
     expect(checkTypeDefinition("Order", v1.schema).map((p) => p.path)).to.deep.equal(["/name"]);
     expect(checkTypeDefinition("a..b", v1.schema).map((p) => p.path)).to.deep.equal(["/name"]);
     expect(checkTypeDefinition("x", { type: "object", propertys: {} })[0]?.message).to.match(/does not compile/);
-    expect(checkTypeDefinition("x", { $ref: "https://example.com/s.json" })).to.deep.equal([{ path: "/schema/$ref", message: 'only local references ("#" or "#/...") are supported' }]);
+    expect(checkTypeDefinition("x", { $ref: "https://example.com/s.json" })).to.deep.equal([
+      { path: "/schema/$ref", message: 'only local references ("#" or "#/...") are supported' },
+    ]);
     expect(checkTypeDefinition("x", [] as unknown)[0]?.path).to.equal("/schema");
   });
 
@@ -164,19 +198,27 @@ describe("events: data encryption (pure)", () => {
     const fresh = ring.encrypt(Buffer.from("new"), rowAad("t", "2"));
     expect(fresh.keyId).to.equal("k2");
     expect(ring.decrypt(old.keyId, old.blob, rowAad("t", "1")).toString()).to.equal("old");
-    expect(() => new DataKeyring({ k2 }, "k2").decrypt(old.keyId, old.blob, rowAad("t", "1"))).to.throw(DecryptError, /not configured/);
+    expect(() => new DataKeyring({ k2 }, "k2").decrypt(old.keyId, old.blob, rowAad("t", "1"))).to.throw(
+      DecryptError,
+      /not configured/,
+    );
     expect(() => new DataKeyring({ k1 }, "k9")).to.throw(/not configured/);
   });
 });
 
 describe("events: stored data (pure)", () => {
   const ring = new DataKeyring({ k1: Buffer.alloc(32, 1).toString("base64") }, "k1");
-  const seal = (clientId: string, eventId: string, v: unknown) => ({ clientId, eventId, ...ring.encrypt(Buffer.from(JSON.stringify(v)), rowAad(clientId, eventId)) });
+  const seal = (clientId: string, eventId: string, v: unknown) => ({
+    clientId,
+    eventId,
+    ...ring.encrypt(Buffer.from(JSON.stringify(v)), rowAad(clientId, eventId)),
+  });
 
   it("opens a row's data to the object it was; a moved row does not decrypt; a non-object is refused", () => {
     expect(openData(ring, seal("cl_a", "e1", { amount: 5 }))).to.deep.equal({ amount: 5 });
     expect(() => openData(ring, { ...seal("cl_a", "e1", { amount: 5 }), eventId: "e2" })).to.throw(DecryptError);
-    for (const v of [[1, 2], "text", 3, null]) expect(() => openData(ring, seal("cl_a", "e3", v)), JSON.stringify(v)).to.throw(/not a JSON object/);
+    for (const v of [[1, 2], "text", 3, null])
+      expect(() => openData(ring, seal("cl_a", "e3", v)), JSON.stringify(v)).to.throw(/not a JSON object/);
   });
 });
 
@@ -190,22 +232,35 @@ describe("events: action inputs, HTTP and flat (pure)", () => {
 
   it("reads a type definition from the body or the flat params; a schema that is not an object is a 422", () => {
     const schema = { type: "object" };
-    expect(defineTypeInput({ params: { name: "a.b" }, query: {}, body: { schema, description: "d" } })).to.deep.equal({ name: "a.b", def: { schema, description: "d" } });
+    expect(defineTypeInput({ params: { name: "a.b" }, query: {}, body: { schema, description: "d" } })).to.deep.equal({
+      name: "a.b",
+      def: { schema, description: "d" },
+    });
     expect(defineTypeInput({ name: "a.b", schema })).to.deep.equal({ name: "a.b", def: { schema } });
     expect(defineTypeInput({ name: "a.b", schema, description: 7 })).to.deep.equal({ name: "a.b", def: { schema } });
     for (const bad of [{ name: "a.b" }, { name: "a.b", schema: [1] }, { name: "a.b", schema: "x" }]) {
-      expect(() => defineTypeInput(bad), JSON.stringify(bad)).to.throw(AppError).that.satisfies((e: AppError) => e.code === "VALIDATION_ERROR" && (e.details ?? []).some((d) => d.path === "/schema"));
+      expect(() => defineTypeInput(bad), JSON.stringify(bad))
+        .to.throw(AppError)
+        .that.satisfies(
+          (e: AppError) => e.code === "VALIDATION_ERROR" && (e.details ?? []).some((d) => d.path === "/schema"),
+        );
     }
   });
 
   it("reads DLQ listing and replay inputs from the query/body or flat; replay needs a positive sequence", () => {
-    expect(dlqListInput({ params: {}, query: { tenant: "cl_a", after: 5, limit: 10 } })).to.deep.equal({ tenant: "cl_a", afterSeq: 5, limit: 10 });
+    expect(dlqListInput({ params: {}, query: { tenant: "cl_a", after: 5, limit: 10 } })).to.deep.equal({
+      tenant: "cl_a",
+      afterSeq: 5,
+      limit: 10,
+    });
     expect(dlqListInput({ tenant: "", after: "7" })).to.deep.equal({ afterSeq: 7 });
     expect(dlqListInput(undefined)).to.deep.equal({});
     expect(dlqReplayInput({ params: {}, query: {}, body: { seqs: [3, 4] } })).to.deep.equal([3, 4]);
     expect(dlqReplayInput({ seqs: 9 })).to.deep.equal([9]);
     for (const bad of [{ seqs: [] }, { seqs: [0, -1, 1.5, "x"] }, {}]) {
-      expect(() => dlqReplayInput(bad), JSON.stringify(bad)).to.throw(AppError).with.property("code", "VALIDATION_ERROR");
+      expect(() => dlqReplayInput(bad), JSON.stringify(bad))
+        .to.throw(AppError)
+        .with.property("code", "VALIDATION_ERROR");
     }
   });
 
@@ -221,8 +276,17 @@ describe("events: cursor, names and error classes (pure)", () => {
   it("round-trips positions and refuses anything else with 400", () => {
     const c = encodeCursor({ seq: 42, storedAtMs: 1_790_000_000_000 });
     expect(decodeCursor(c)).to.deep.equal({ seq: 42, storedAtMs: 1_790_000_000_000 });
-    for (const bad of ["", "abc", "x".repeat(100), Buffer.from("e1.-1.0").toString("base64url"), Buffer.from("e1.1.2.3").toString("base64url"), "../etc"]) {
-      expect(() => decodeCursor(bad), bad).to.throw(AppError).with.property("code", "INVALID_PARAMETER");
+    for (const bad of [
+      "",
+      "abc",
+      "x".repeat(100),
+      Buffer.from("e1.-1.0").toString("base64url"),
+      Buffer.from("e1.1.2.3").toString("base64url"),
+      "../etc",
+    ]) {
+      expect(() => decodeCursor(bad), bad)
+        .to.throw(AppError)
+        .with.property("code", "INVALID_PARAMETER");
     }
   });
 

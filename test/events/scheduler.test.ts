@@ -19,7 +19,8 @@ describe("events: fair scheduler (pure)", () => {
       served.set(g.tenant, (served.get(g.tenant) ?? 0) + g.max);
       s.complete(g.tenant, g.max);
       const values = [...served.values()];
-      if (served.size === 10) expect(Math.max(...values) - Math.min(...values), `spread after ${step + 1} grants`).to.be.at.most(50);
+      if (served.size === 10)
+        expect(Math.max(...values) - Math.min(...values), `spread after ${step + 1} grants`).to.be.at.most(50);
     }
     expect(served.get("noisy")).to.equal(served.get("q0"));
   });
@@ -97,7 +98,12 @@ describe("events: fair scheduler (pure)", () => {
 
   describe("in virtual time (one noisy tenant at 20x the rate of nine quiet ones)", () => {
     /** Arrival times (virtual ms) of `count` events, evenly spaced from `offset`. */
-    function arrivals(tenant: string, perSecond: number, seconds: number, offset: number): Array<{ tenant: string; t: number }> {
+    function arrivals(
+      tenant: string,
+      perSecond: number,
+      seconds: number,
+      offset: number,
+    ): Array<{ tenant: string; t: number }> {
       const out: Array<{ tenant: string; t: number }> = [];
       const gap = 1000 / perSecond;
       for (let t = offset; t < seconds * 1000; t += gap) out.push({ tenant, t });
@@ -108,7 +114,11 @@ describe("events: fair scheduler (pure)", () => {
      * A discrete-event run: `slots` parallel writers (4: EVENTS_WRITE_CONCURRENCY), a batch of n events costs 2 + 0.2·n ms.
      * "fair" uses the scheduler (one grant per tenant); "fifo" takes batches from one shared queue.
      */
-    function simulate(events: Array<{ tenant: string; t: number }>, policy: "fair" | "fifo", slots = 4): Map<string, number[]> {
+    function simulate(
+      events: Array<{ tenant: string; t: number }>,
+      policy: "fair" | "fifo",
+      slots = 4,
+    ): Map<string, number[]> {
       const sorted = [...events].sort((a, b) => a.t - b.t);
       const cost = (n: number): number => 2 + 0.2 * n;
       const s = new FairScheduler({ quantum: 50, maxBatch: 200 });
@@ -153,7 +163,11 @@ describe("events: fair scheduler (pure)", () => {
             const g = s.next();
             if (!g) break;
             const times = queues.get(g.tenant)!.splice(0, g.max);
-            running.push({ end: now + cost(times.length), tenant: g.tenant, items: times.map((t) => ({ tenant: g.tenant, t })) });
+            running.push({
+              end: now + cost(times.length),
+              tenant: g.tenant,
+              items: times.map((t) => ({ tenant: g.tenant, t })),
+            });
           }
         }
       }

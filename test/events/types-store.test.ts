@@ -31,8 +31,12 @@ describe("events: type store (real KV)", function () {
 
   it("gives concurrent definitions of one type distinct versions; a taken number is never overwritten", async () => {
     const log = createLogger({ level: "silent" });
-    const stores = await Promise.all(Array.from({ length: 5 }, async () => new TypeStore(await h.kvm.open(bucket), new EventTypeRegistry(), log)));
-    const defined = await Promise.all(stores.map((s, i) => s.define("race.type", { schema: { type: "object" }, description: `admin ${i}` })));
+    const stores = await Promise.all(
+      Array.from({ length: 5 }, async () => new TypeStore(await h.kvm.open(bucket), new EventTypeRegistry(), log)),
+    );
+    const defined = await Promise.all(
+      stores.map((s, i) => s.define("race.type", { schema: { type: "object" }, description: `admin ${i}` })),
+    );
     expect(defined.map((v) => v.version).sort()).to.deep.equal([1, 2, 3, 4, 5]);
     const kv = await h.kvm.open(bucket);
     for (const v of defined) {

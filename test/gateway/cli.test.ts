@@ -20,7 +20,11 @@ describe("clients CLI", function () {
 
   async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
     try {
-      const r = await run(process.execPath, ["--import", "tsx", path.join(ROOT, "bin", "clients.ts"), ...args], { cwd: ROOT, env: nodeEnv(ns), timeout: 60_000 });
+      const r = await run(process.execPath, ["--import", "tsx", path.join(ROOT, "bin", "clients.ts"), ...args], {
+        cwd: ROOT,
+        env: nodeEnv(ns),
+        timeout: 60_000,
+      });
       return { ...r, code: 0 };
     } catch (err) {
       const e = err as { stdout: string; stderr: string; code: number };
@@ -38,7 +42,15 @@ describe("clients CLI", function () {
   });
 
   it("create prints exactly one JSON object with id, name, scopes, apiKey, webhookSecret; the key works", async function () {
-    const r = await cli("create", "--name", "acme", "--scopes", "notes:read,notes:write", "--webhook-url", "https://acme.example/hooks");
+    const r = await cli(
+      "create",
+      "--name",
+      "acme",
+      "--scopes",
+      "notes:read,notes:write",
+      "--webhook-url",
+      "https://acme.example/hooks",
+    );
     expect(r.code, r.stderr).to.equal(0);
     const lines = r.stdout.trim().split("\n");
     expect(lines).to.have.length(1);
@@ -51,21 +63,39 @@ describe("clients CLI", function () {
   });
 
   it("suspend (from outside the cluster) reaches the running gateway within 5 s; activate and rotate work", async function () {
-    const created = JSON.parse((await cli("create", "--name", "beta", "--scopes", "notes:read")).stdout) as { id: string; apiKey: string };
+    const created = JSON.parse((await cli("create", "--name", "beta", "--scopes", "notes:read")).stdout) as {
+      id: string;
+      apiKey: string;
+    };
     const auth = { authorization: `Bearer ${created.apiKey}` };
     expect((await request(`${gw.url}/api/v1/me`, { headers: auth })).status).to.equal(200);
     const s = await cli("suspend", "--id", created.id);
     expect(s.code, s.stderr).to.equal(0);
     const t0 = Date.now();
     expect((JSON.parse(s.stdout) as { status: string }).status).to.equal("suspended");
-    await waitFor("gateway to refuse", async () => (await request(`${gw.url}/api/v1/me`, { headers: auth })).status === 403, 5000, 25);
+    await waitFor(
+      "gateway to refuse",
+      async () => (await request(`${gw.url}/api/v1/me`, { headers: auth })).status === 403,
+      5000,
+      25,
+    );
     expect(Date.now() - t0).to.be.below(5000);
     expect((await cli("activate", "--id", created.id)).code).to.equal(0);
-    await waitFor("gateway to accept again", async () => (await request(`${gw.url}/api/v1/me`, { headers: auth })).status === 200, 5000, 25);
+    await waitFor(
+      "gateway to accept again",
+      async () => (await request(`${gw.url}/api/v1/me`, { headers: auth })).status === 200,
+      5000,
+      25,
+    );
     const rot = await cli("rotate", "--id", created.id, "--overlap-seconds", "0");
     expect(rot.code, rot.stderr).to.equal(0);
     const k2 = (JSON.parse(rot.stdout) as { apiKey: string }).apiKey;
-    await waitFor("old key refused", async () => (await request(`${gw.url}/api/v1/me`, { headers: auth })).status === 401, 5000, 25);
+    await waitFor(
+      "old key refused",
+      async () => (await request(`${gw.url}/api/v1/me`, { headers: auth })).status === 401,
+      5000,
+      25,
+    );
     expect((await request(`${gw.url}/api/v1/me`, { headers: { authorization: `Bearer ${k2}` } })).status).to.equal(200);
   });
 

@@ -14,7 +14,14 @@ import { migrate } from "../../db";
 import { startNode, type RunningNode } from "../../node/start";
 import type { NodeContext } from "../../node/context";
 import { createGatewayServices } from "../../services/gateway/service";
-import { clientMigrations, clientAdminDeps, createClient, type ClientAdminDeps, type CreatedClient, type NewClientInput } from "../../services/gateway/clients";
+import {
+  clientMigrations,
+  clientAdminDeps,
+  createClient,
+  type ClientAdminDeps,
+  type CreatedClient,
+  type NewClientInput,
+} from "../../services/gateway/clients";
 import { assertOwner, requireScope, type GatewayMeta, type HttpCallParams, type RouteSpec } from "../../gateway";
 import { AppError } from "../../lib/errors";
 import { DATABASE_URL, NATS_URL, REDIS_URL, cleanupNamespace } from "../support/namespace";
@@ -44,7 +51,12 @@ export const notesRoutes: readonly RouteSpec[] = [
     body: {
       contentTypes: ["application/json", "application/xml"],
       raw: true,
-      schema: { type: "object", required: ["text"], additionalProperties: false, properties: { text: { type: "string", maxLength: 10000 } } },
+      schema: {
+        type: "object",
+        required: ["text"],
+        additionalProperties: false,
+        properties: { text: { type: "string", maxLength: 10000 } },
+      },
     },
     responses: { 201: { description: "Stored" } },
   },
@@ -65,7 +77,11 @@ export const notesRoutes: readonly RouteSpec[] = [
     access: "notes:read",
     summary: "List your notes (test domain)",
     tags: ["notes"],
-    query: { type: "object", additionalProperties: false, properties: { limit: { type: "integer", minimum: 1, maximum: 100, default: 10 } } },
+    query: {
+      type: "object",
+      additionalProperties: false,
+      properties: { limit: { type: "integer", minimum: 1, maximum: 100, default: 10 } },
+    },
     responses: { 200: { description: "Your notes" } },
   },
 ];
@@ -84,7 +100,9 @@ export function notesService(): ServiceSchema {
   return {
     name: "notes",
     actions: {
-      create(ctx: Context<HttpCallParams<Record<string, string>, Record<string, unknown>, { text: string }>, GatewayMeta>) {
+      create(
+        ctx: Context<HttpCallParams<Record<string, string>, Record<string, unknown>, { text: string }>, GatewayMeta>,
+      ) {
         const client = requireScope(ctx, "notes:write");
         const raw = ctx.params.raw;
         if (!raw) throw new AppError("BAD_REQUEST", "raw body expected");
@@ -92,7 +110,14 @@ export function notesService(): ServiceSchema {
         notes.set(id, { id, owner: client.id, contentType: raw.contentType, raw: raw.text });
         ctx.meta.$statusCode = 201;
         ctx.meta.$location = `/api/v1/notes/${id}`;
-        return { id, owner: client.id, contentType: raw.contentType, bytes: raw.bytes, sha256: createHash("sha256").update(raw.text, "utf8").digest("hex"), parsed: ctx.params.body ?? null };
+        return {
+          id,
+          owner: client.id,
+          contentType: raw.contentType,
+          bytes: raw.bytes,
+          sha256: createHash("sha256").update(raw.text, "utf8").digest("hex"),
+          parsed: ctx.params.body ?? null,
+        };
       },
       get(ctx: Context<HttpCallParams<{ id: string }>, GatewayMeta>) {
         const n = notes.get(ctx.params.params.id);
@@ -138,7 +163,11 @@ export async function startGatewayNode(opts: StartOptions): Promise<GatewayNode>
   const node = await startNode(config);
   try {
     await migrate(node.ctx.pg, opts.ns, clientMigrations);
-    const schemas = [...createGatewayServices(node.ctx, { extraRoutes: [...notesRoutes, ...(opts.extraRoutes ?? [])] }), ...(opts.notes ? [notesService()] : []), ...(opts.extraServices?.(node.ctx) ?? [])];
+    const schemas = [
+      ...createGatewayServices(node.ctx, { extraRoutes: [...notesRoutes, ...(opts.extraRoutes ?? [])] }),
+      ...(opts.notes ? [notesService()] : []),
+      ...(opts.extraServices?.(node.ctx) ?? []),
+    ];
     for (const s of schemas) node.broker.createService(s);
     const svc = node.broker.getLocalService("gateway") as unknown as { server?: Server };
     const server = await waitFor("gateway listening", () => (svc.server?.listening ? svc.server : undefined), 15_000);
@@ -159,8 +188,16 @@ export async function startGatewayNode(opts: StartOptions): Promise<GatewayNode>
 }
 
 /** Creates a client straight in the registry (as the CLI would). */
-export function makeClient(admin: ClientAdminDeps, input: Partial<NewClientInput> & { scopes: string[] }): Promise<CreatedClient> {
-  return createClient(admin, { name: input.name ?? `client-${Math.random().toString(36).slice(2, 8)}`, scopes: input.scopes, ...(input.rateLimit ? { rateLimit: input.rateLimit } : {}), ...(input.webhookUrl ? { webhookUrl: input.webhookUrl } : {}) });
+export function makeClient(
+  admin: ClientAdminDeps,
+  input: Partial<NewClientInput> & { scopes: string[] },
+): Promise<CreatedClient> {
+  return createClient(admin, {
+    name: input.name ?? `client-${Math.random().toString(36).slice(2, 8)}`,
+    scopes: input.scopes,
+    ...(input.rateLimit ? { rateLimit: input.rateLimit } : {}),
+    ...(input.webhookUrl ? { webhookUrl: input.webhookUrl } : {}),
+  });
 }
 
 /** Deletes every Redis key of the namespace. */
@@ -188,7 +225,10 @@ export async function cleanupAll(ns: string): Promise<void> {
 export type { Answer };
 
 /** Sends one request with fetch (loopback only) and reads the whole answer. */
-export async function request(url: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<Answer> {
+export async function request(
+  url: string,
+  init: RequestInit & { headers?: Record<string, string> } = {},
+): Promise<Answer> {
   return answerOf(await fetch(url, { ...init, redirect: "manual" }));
 }
 
@@ -202,7 +242,8 @@ export function isUniformError(body: unknown, code?: string): boolean {
   const allowed = new Set(["code", "message", "details", "requestId"]);
   if (!Object.keys(err).every((k) => allowed.has(k))) return false;
   if (typeof err["code"] !== "string" || !/^[A-Z][A-Z_]+$/.test(err["code"])) return false;
-  if (typeof err["message"] !== "string" || typeof err["requestId"] !== "string" || err["requestId"] === "") return false;
+  if (typeof err["message"] !== "string" || typeof err["requestId"] !== "string" || err["requestId"] === "")
+    return false;
   if (err["details"] !== undefined && !Array.isArray(err["details"])) return false;
   if (!keys.includes("error")) return false;
   return code === undefined || err["code"] === code;

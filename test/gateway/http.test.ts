@@ -23,7 +23,12 @@ describe("gateway over HTTP (one node)", function () {
   const auth = (c: CreatedClient | string) => ({ authorization: `Bearer ${typeof c === "string" ? c : c.apiKey}` });
 
   before(async function () {
-    gw = await startGatewayNode({ ns, nodeId: "h1", notes: true, env: { GATEWAY_BODY_LIMIT_BYTES: "4096", GATEWAY_BODY_TIMEOUT_MS: "500" } });
+    gw = await startGatewayNode({
+      ns,
+      nodeId: "h1",
+      notes: true,
+      env: { GATEWAY_BODY_LIMIT_BYTES: "4096", GATEWAY_BODY_TIMEOUT_MS: "500" },
+    });
     rw = await makeClient(gw.admin, { name: "rw", scopes: ["notes:read", "notes:write"] });
     ro = await makeClient(gw.admin, { name: "ro", scopes: ["notes:read"] });
     other = await makeClient(gw.admin, { name: "other", scopes: ["notes:read", "notes:write"] });
@@ -64,7 +69,11 @@ describe("gateway over HTTP (one node)", function () {
 
   describe("403 without the scope", function () {
     it("refuses a read-only client on a write route", async function () {
-      const r = await request(`${gw.url}/api/v1/notes`, { method: "POST", headers: { ...auth(ro), "content-type": "application/json" }, body: '{"text":"x"}' });
+      const r = await request(`${gw.url}/api/v1/notes`, {
+        method: "POST",
+        headers: { ...auth(ro), "content-type": "application/json" },
+        body: '{"text":"x"}',
+      });
       expect(r.status).to.equal(403);
       expect(isUniformError(r.json, "FORBIDDEN"), r.text).to.equal(true);
     });
@@ -78,20 +87,30 @@ describe("gateway over HTTP (one node)", function () {
     it("refuses a suspended client with CLIENT_SUSPENDED, and lets it in again after activation", async function () {
       const c = await makeClient(gw.admin, { scopes: ["notes:read"] });
       expect((await request(`${gw.url}/api/v1/notes`, { headers: auth(c) })).status).to.equal(200);
-      const s = await request(`${gw.url}/api/v1/admin/clients/${c.client.id}/suspend`, { method: "POST", headers: auth(adminClient) });
+      const s = await request(`${gw.url}/api/v1/admin/clients/${c.client.id}/suspend`, {
+        method: "POST",
+        headers: auth(adminClient),
+      });
       expect(s.status).to.equal(200);
       expect((s.json as { status: string }).status).to.equal("suspended");
       const r = await request(`${gw.url}/api/v1/notes`, { headers: auth(c) });
       expect(r.status).to.equal(403);
       expect(isUniformError(r.json, "CLIENT_SUSPENDED")).to.equal(true);
-      await request(`${gw.url}/api/v1/admin/clients/${c.client.id}/activate`, { method: "POST", headers: auth(adminClient) });
+      await request(`${gw.url}/api/v1/admin/clients/${c.client.id}/activate`, {
+        method: "POST",
+        headers: auth(adminClient),
+      });
       expect((await request(`${gw.url}/api/v1/notes`, { headers: auth(c) })).status).to.equal(200);
     });
   });
 
   describe("tenant isolation", function () {
     it("answers 404 for another client's resource, 200 for one's own, and lists only one's own", async function () {
-      const created = await request(`${gw.url}/api/v1/notes`, { method: "POST", headers: { ...auth(rw), "content-type": "application/json" }, body: '{"text":"mine"}' });
+      const created = await request(`${gw.url}/api/v1/notes`, {
+        method: "POST",
+        headers: { ...auth(rw), "content-type": "application/json" },
+        body: '{"text":"mine"}',
+      });
       expect(created.status).to.equal(201);
       const id = (created.json as { id: string }).id;
       expect(created.headers.get("location")).to.equal(`/api/v1/notes/${id}`);
@@ -103,7 +122,9 @@ describe("gateway over HTTP (one node)", function () {
       const missing = await request(`${gw.url}/api/v1/notes/n999999`, { headers: auth(other) });
       expect(missing.status).to.equal(404);
       // Same answer for "someone else's" and "does not exist": nothing to learn.
-      expect((theirs.json as { error: { message: string } }).error.message).to.equal((missing.json as { error: { message: string } }).error.message);
+      expect((theirs.json as { error: { message: string } }).error.message).to.equal(
+        (missing.json as { error: { message: string } }).error.message,
+      );
       const list = await request(`${gw.url}/api/v1/notes`, { headers: auth(other) });
       expect((list.json as { owner: string }[]).every((n) => n.owner === other.client.id)).to.equal(true);
     });
@@ -118,7 +139,11 @@ describe("gateway over HTTP (one node)", function () {
   describe("bodies", function () {
     it("413 when Content-Length exceeds the limit", async function () {
       const body = JSON.stringify({ text: "x".repeat(5000) });
-      const r = await request(`${gw.url}/api/v1/notes`, { method: "POST", headers: { ...auth(rw), "content-type": "application/json" }, body });
+      const r = await request(`${gw.url}/api/v1/notes`, {
+        method: "POST",
+        headers: { ...auth(rw), "content-type": "application/json" },
+        body,
+      });
       expect(r.status).to.equal(413);
       expect(isUniformError(r.json, "PAYLOAD_TOO_LARGE"), r.text).to.equal(true);
     });
@@ -131,27 +156,46 @@ describe("gateway over HTTP (one node)", function () {
           controller.close();
         },
       });
-      const r = await request(`${gw.url}/api/v1/notes`, { method: "POST", headers: { ...auth(rw), "content-type": "application/json" }, body: stream, duplex: "half" } as RequestInit & { duplex: string; headers: Record<string, string> });
+      const r = await request(`${gw.url}/api/v1/notes`, {
+        method: "POST",
+        headers: { ...auth(rw), "content-type": "application/json" },
+        body: stream,
+        duplex: "half",
+      } as RequestInit & { duplex: string; headers: Record<string, string> });
       expect(r.status).to.equal(413);
       expect(isUniformError(r.json, "PAYLOAD_TOO_LARGE")).to.equal(true);
     });
 
-    for (const ct of ["text/plain", "multipart/form-data; boundary=x", "application/octet-stream", "application/json; charset=latin1"]) {
+    for (const ct of [
+      "text/plain",
+      "multipart/form-data; boundary=x",
+      "application/octet-stream",
+      "application/json; charset=latin1",
+    ]) {
       it(`415 for ${ct}`, async function () {
-        const r = await request(`${gw.url}/api/v1/notes`, { method: "POST", headers: { ...auth(rw), "content-type": ct }, body: '{"text":"x"}' });
+        const r = await request(`${gw.url}/api/v1/notes`, {
+          method: "POST",
+          headers: { ...auth(rw), "content-type": ct },
+          body: '{"text":"x"}',
+        });
         expect(r.status).to.equal(415);
         expect(isUniformError(r.json, "UNSUPPORTED_MEDIA_TYPE"), r.text).to.equal(true);
       });
     }
 
     it("415 when Content-Type is missing", async function () {
-      const r = await request(`${gw.url}/api/v1/notes`, { method: "POST", headers: auth(rw), body: new Uint8Array(Buffer.from('{"text":"x"}')) });
+      const r = await request(`${gw.url}/api/v1/notes`, {
+        method: "POST",
+        headers: auth(rw),
+        body: new Uint8Array(Buffer.from('{"text":"x"}')),
+      });
       expect(r.status).to.equal(415);
       expect(isUniformError(r.json, "UNSUPPORTED_MEDIA_TYPE")).to.equal(true);
     });
 
     it("400 INVALID_JSON, 422 VALIDATION_ERROR with details, 400 INVALID_XML, 400 INVALID_ENCODING", async function () {
-      const post = (ct: string, body: string | Uint8Array) => request(`${gw.url}/api/v1/notes`, { method: "POST", headers: { ...auth(rw), "content-type": ct }, body });
+      const post = (ct: string, body: string | Uint8Array) =>
+        request(`${gw.url}/api/v1/notes`, { method: "POST", headers: { ...auth(rw), "content-type": ct }, body });
       const bad = await post("application/json", '{"text": ');
       expect(bad.status).to.equal(400);
       expect(isUniformError(bad.json, "INVALID_JSON")).to.equal(true);
@@ -164,14 +208,21 @@ describe("gateway over HTTP (one node)", function () {
       const xml = await post("application/xml", "<note><text>unclosed</note>");
       expect(xml.status).to.equal(400);
       expect(isUniformError(xml.json, "INVALID_XML")).to.equal(true);
-      const enc = await post("application/json", new Uint8Array([0x7b, 0x22, 0x74, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]));
+      const enc = await post(
+        "application/json",
+        new Uint8Array([0x7b, 0x22, 0x74, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
+      );
       expect(enc.status).to.equal(400);
       expect(isUniformError(enc.json, "INVALID_ENCODING")).to.equal(true);
     });
 
     it("hands the action the exact bytes of an XML body with its content type", async function () {
       const xml = '<?xml version="1.0" encoding="UTF-8"?>\n<note a="1">  <text>Grüße &amp; €</text>\r\n</note>';
-      const r = await request(`${gw.url}/api/v1/notes`, { method: "POST", headers: { ...auth(rw), "content-type": "text/xml; charset=utf-8" }, body: xml });
+      const r = await request(`${gw.url}/api/v1/notes`, {
+        method: "POST",
+        headers: { ...auth(rw), "content-type": "text/xml; charset=utf-8" },
+        body: xml,
+      });
       expect(r.status, r.text).to.equal(201);
       const j = r.json as { contentType: string; bytes: number; sha256: string; parsed: unknown };
       expect(j.contentType).to.equal("application/xml");
@@ -182,7 +233,11 @@ describe("gateway over HTTP (one node)", function () {
 
     it("hands the action the exact JSON text as well as the parsed body when the route asks", async function () {
       const text = '{ "text" :   "spaced\\u00e9" }';
-      const r = await request(`${gw.url}/api/v1/notes`, { method: "POST", headers: { ...auth(rw), "content-type": "application/json" }, body: text });
+      const r = await request(`${gw.url}/api/v1/notes`, {
+        method: "POST",
+        headers: { ...auth(rw), "content-type": "application/json" },
+        body: text,
+      });
       expect(r.status).to.equal(201);
       const j = r.json as { sha256: string; parsed: { text: string } };
       expect(j.sha256).to.equal(createHash("sha256").update(text).digest("hex"));
@@ -222,7 +277,9 @@ describe("gateway over HTTP (one node)", function () {
       const err = await request(`${gw.url}/api/v1/me`, { headers: { "x-request-id": "trace-42" } });
       expect(err.headers.get("x-request-id")).to.equal("trace-42");
       expect((err.json as { error: { requestId: string } }).error.requestId).to.equal("trace-42");
-      const insane = await request(`${gw.url}/health/live`, { headers: { "x-request-id": "<script>" + "x".repeat(200) } });
+      const insane = await request(`${gw.url}/health/live`, {
+        headers: { "x-request-id": "<script>" + "x".repeat(200) },
+      });
       expect(insane.headers.get("x-request-id")).to.match(/^[0-9a-f-]{36}$/);
       const none = await request(`${gw.url}/health/live`);
       expect(none.headers.get("x-request-id")).to.match(/^[0-9a-f-]{36}$/);
@@ -232,7 +289,9 @@ describe("gateway over HTTP (one node)", function () {
   describe("rate limits", function () {
     it("429 with Retry-After once the client's bucket is empty; other clients unaffected", async function () {
       const c = await makeClient(gw.admin, { scopes: ["notes:read"], rateLimit: { perSec: 1, burst: 5 } });
-      const answers = await Promise.all(Array.from({ length: 12 }, () => request(`${gw.url}/api/v1/notes`, { headers: auth(c) })));
+      const answers = await Promise.all(
+        Array.from({ length: 12 }, () => request(`${gw.url}/api/v1/notes`, { headers: auth(c) })),
+      );
       const limited = answers.filter((a) => a.status === 429);
       expect(answers.filter((a) => a.status === 200).length).to.be.at.most(6);
       expect(limited.length).to.be.at.least(6);
@@ -246,7 +305,11 @@ describe("gateway over HTTP (one node)", function () {
 
   describe("OAuth2 client credentials and JWTs", function () {
     const token = (body: Record<string, string>, headers: Record<string, string> = {}) =>
-      request(`${gw.url}/oauth/token`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", ...headers }, body: new URLSearchParams(body).toString() });
+      request(`${gw.url}/oauth/token`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+        body: new URLSearchParams(body).toString(),
+      });
 
     it("issues a token (form or Basic) that works as a bearer token, with the JWKS published", async function () {
       const r = await token({ grant_type: "client_credentials", client_id: rw.client.id, client_secret: rw.apiKey });
@@ -263,22 +326,43 @@ describe("gateway over HTTP (one node)", function () {
       expect(jwks.keys.every((k) => k.d === undefined)).to.equal(true);
       const me = await request(`${gw.url}/api/v1/me`, { headers: { authorization: `Bearer ${t.access_token}` } });
       expect(me.status).to.equal(200);
-      const basic = await token({ grant_type: "client_credentials" }, { authorization: `Basic ${Buffer.from(`${rw.client.id}:${rw.apiKey}`).toString("base64")}` });
+      const basic = await token(
+        { grant_type: "client_credentials" },
+        { authorization: `Basic ${Buffer.from(`${rw.client.id}:${rw.apiKey}`).toString("base64")}` },
+      );
       expect(basic.status).to.equal(200);
     });
 
     it("narrows a token to the requested scope, and enforces it", async function () {
-      const r = await token({ grant_type: "client_credentials", client_id: rw.client.id, client_secret: rw.apiKey, scope: "notes:read" });
+      const r = await token({
+        grant_type: "client_credentials",
+        client_id: rw.client.id,
+        client_secret: rw.apiKey,
+        scope: "notes:read",
+      });
       const t = (r.json as { access_token: string }).access_token;
-      const w = await request(`${gw.url}/api/v1/notes`, { method: "POST", headers: { authorization: `Bearer ${t}`, "content-type": "application/json" }, body: '{"text":"x"}' });
+      const w = await request(`${gw.url}/api/v1/notes`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${t}`, "content-type": "application/json" },
+        body: '{"text":"x"}',
+      });
       expect(w.status).to.equal(403);
-      const bad = await token({ grant_type: "client_credentials", client_id: rw.client.id, client_secret: rw.apiKey, scope: "admin" });
+      const bad = await token({
+        grant_type: "client_credentials",
+        client_id: rw.client.id,
+        client_secret: rw.apiKey,
+        scope: "admin",
+      });
       expect(bad.status).to.equal(400);
       expect(isUniformError(bad.json, "INVALID_SCOPE")).to.equal(true);
     });
 
     it("refuses bad client credentials and grants in the uniform shape", async function () {
-      const wrongSecret = await token({ grant_type: "client_credentials", client_id: rw.client.id, client_secret: ro.apiKey });
+      const wrongSecret = await token({
+        grant_type: "client_credentials",
+        client_id: rw.client.id,
+        client_secret: ro.apiKey,
+      });
       expect(wrongSecret.status).to.equal(401);
       expect(isUniformError(wrongSecret.json, "INVALID_CLIENT")).to.equal(true);
       const grant = await token({ grant_type: "password", client_id: rw.client.id, client_secret: rw.apiKey });
@@ -287,7 +371,11 @@ describe("gateway over HTTP (one node)", function () {
     });
 
     it("refuses forged tokens: alg none, another key, tampered payload, expired", async function () {
-      const good = ((await token({ grant_type: "client_credentials", client_id: ro.client.id, client_secret: ro.apiKey })).json as { access_token: string }).access_token;
+      const good = (
+        (await token({ grant_type: "client_credentials", client_id: ro.client.id, client_secret: ro.apiKey })).json as {
+          access_token: string;
+        }
+      ).access_token;
       const [h, p, s] = good.split(".") as [string, string, string];
       const payload = decodeJwt(good);
       const header = decodeProtectedHeader(good);
@@ -295,10 +383,17 @@ describe("gateway over HTTP (one node)", function () {
       const tampered = `${h}.${b64u(JSON.stringify({ ...payload, scope: "notes:read notes:write admin" }))}.${s}`;
       const { privateKey } = await generateKeyPair("ES256");
       const sign = (claims: JWTPayload, exp: number) =>
-        new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: header.kid!, typ: "at+jwt" }).setExpirationTime(exp).sign(privateKey);
+        new SignJWT(claims)
+          .setProtectedHeader({ alg: "ES256", kid: header.kid!, typ: "at+jwt" })
+          .setExpirationTime(exp)
+          .sign(privateKey);
       const { exp: _exp, ...withoutExp } = payload;
       const otherKey = await sign(withoutExp, Math.floor(Date.now() / 1000) + 600);
-      for (const [name, t] of [["none", none], ["tampered", tampered], ["other key", otherKey]] as const) {
+      for (const [name, t] of [
+        ["none", none],
+        ["tampered", tampered],
+        ["other key", otherKey],
+      ] as const) {
         const r = await request(`${gw.url}/api/v1/me`, { headers: { authorization: `Bearer ${t}` } });
         expect(r.status, name).to.equal(401);
         expect(isUniformError(r.json, "UNAUTHORIZED")).to.equal(true);
@@ -307,9 +402,18 @@ describe("gateway over HTTP (one node)", function () {
 
     it("stops tokens of a suspended client", async function () {
       const c = await makeClient(gw.admin, { scopes: ["notes:read"] });
-      const t = ((await token({ grant_type: "client_credentials", client_id: c.client.id, client_secret: c.apiKey })).json as { access_token: string }).access_token;
-      expect((await request(`${gw.url}/api/v1/me`, { headers: { authorization: `Bearer ${t}` } })).status).to.equal(200);
-      await request(`${gw.url}/api/v1/admin/clients/${c.client.id}/suspend`, { method: "POST", headers: auth(adminClient) });
+      const t = (
+        (await token({ grant_type: "client_credentials", client_id: c.client.id, client_secret: c.apiKey })).json as {
+          access_token: string;
+        }
+      ).access_token;
+      expect((await request(`${gw.url}/api/v1/me`, { headers: { authorization: `Bearer ${t}` } })).status).to.equal(
+        200,
+      );
+      await request(`${gw.url}/api/v1/admin/clients/${c.client.id}/suspend`, {
+        method: "POST",
+        headers: auth(adminClient),
+      });
       const r = await request(`${gw.url}/api/v1/me`, { headers: { authorization: `Bearer ${t}` } });
       expect(r.status).to.equal(403);
       expect(isUniformError(r.json, "CLIENT_SUSPENDED")).to.equal(true);
@@ -335,13 +439,21 @@ describe("gateway over HTTP (one node)", function () {
       expect((list.json as { items: unknown[]; next: string | null }).items).to.have.length(2);
       expect((list.json as { next: string | null }).next).to.be.a("string");
 
-      const rot = await request(`${gw.url}/api/v1/admin/clients/${c.id}/rotate`, { method: "POST", headers: { ...auth(adminClient), "content-type": "application/json" }, body: '{"overlapSeconds":3600}' });
+      const rot = await request(`${gw.url}/api/v1/admin/clients/${c.id}/rotate`, {
+        method: "POST",
+        headers: { ...auth(adminClient), "content-type": "application/json" },
+        body: '{"overlapSeconds":3600}',
+      });
       expect(rot.status, rot.text).to.equal(200);
       const k2 = (rot.json as { apiKey: string }).apiKey;
       expect((await request(`${gw.url}/api/v1/me`, { headers: auth(c.apiKey) })).status).to.equal(200);
       expect((await request(`${gw.url}/api/v1/me`, { headers: auth(k2) })).status).to.equal(200);
 
-      const rot2 = await request(`${gw.url}/api/v1/admin/clients/${c.id}/rotate`, { method: "POST", headers: { ...auth(adminClient), "content-type": "application/json" }, body: '{"overlapSeconds":0}' });
+      const rot2 = await request(`${gw.url}/api/v1/admin/clients/${c.id}/rotate`, {
+        method: "POST",
+        headers: { ...auth(adminClient), "content-type": "application/json" },
+        body: '{"overlapSeconds":0}',
+      });
       const k3 = (rot2.json as { apiKey: string }).apiKey;
       for (const old of [c.apiKey, k2]) {
         const r = await request(`${gw.url}/api/v1/me`, { headers: auth(old) });
@@ -352,7 +464,11 @@ describe("gateway over HTTP (one node)", function () {
     });
 
     it("422 for an invalid new client, 404 for an unknown one", async function () {
-      const bad = await request(`${gw.url}/api/v1/admin/clients`, { method: "POST", headers: { ...auth(adminClient), "content-type": "application/json" }, body: '{"name":"x","scopes":["everything"]}' });
+      const bad = await request(`${gw.url}/api/v1/admin/clients`, {
+        method: "POST",
+        headers: { ...auth(adminClient), "content-type": "application/json" },
+        body: '{"name":"x","scopes":["everything"]}',
+      });
       expect(bad.status).to.equal(422);
       expect(isUniformError(bad.json, "VALIDATION_ERROR")).to.equal(true);
       const nf = await request(`${gw.url}/api/v1/admin/clients/cl_aaaaaaaaaaaaaaaa`, { headers: auth(adminClient) });
@@ -369,7 +485,10 @@ describe("gateway over HTTP (one node)", function () {
       try {
         const r = await request(`${gw.url}/health/ready`);
         expect(r.status).to.equal(503);
-        const j = r.json as { error: { code: string; requestId: string }; report: { ready: boolean; checks: Record<string, { ok: boolean }> } };
+        const j = r.json as {
+          error: { code: string; requestId: string };
+          report: { ready: boolean; checks: Record<string, { ok: boolean }> };
+        };
         expect(j.error.code).to.equal("NOT_READY");
         expect(j.error.requestId).to.equal(r.headers.get("x-request-id"));
         expect(j.report.ready).to.equal(false);
@@ -384,7 +503,9 @@ describe("gateway over HTTP (one node)", function () {
       const r = await request(`${gw.url}/metrics`);
       expect(r.status).to.equal(200);
       expect(r.headers.get("content-type")).to.match(/^text\/plain/);
-      expect(r.text).to.match(/http_requests_total\{route="\/api\/v1\/notes\/\{id\}",method="GET",status="(200|404)"\} \d+/);
+      expect(r.text).to.match(
+        /http_requests_total\{route="\/api\/v1\/notes\/\{id\}",method="GET",status="(200|404)"\} \d+/,
+      );
       expect(r.text).to.include("http_request_duration_seconds_bucket");
       expect(r.text).to.include('route="unmatched"');
     });

@@ -30,7 +30,11 @@ describe("OpenAPI document", function () {
     expect(r.status).to.equal(200);
     doc = r.json as OpenApiDocument;
     // What moleculer-web really routes, from the running service.
-    const aliases = await gw.node.broker.call<ServedAlias[], Record<string, never>>("gateway.listAliases", {}, { nodeID: gw.ctx.config.nodeId });
+    const aliases = await gw.node.broker.call<ServedAlias[], Record<string, never>>(
+      "gateway.listAliases",
+      {},
+      { nodeID: gw.ctx.config.nodeId },
+    );
     served = aliases.map((a) => ({ method: a.methods, path: a.fullPath }));
   });
 
@@ -58,28 +62,45 @@ describe("OpenAPI document", function () {
     const copy = JSON.parse(JSON.stringify(doc)) as OpenApiDocument;
     delete copy.paths[openapiPath]![victim.method.toLowerCase()];
     expect(missingFromOpenApi(served, copy)).to.deep.equal([`${victim.method} ${openapiPath}`]);
-    expect(missingFromOpenApi([...served, { method: "GET", path: "/api/v1/undocumented/:id" }], doc)).to.deep.equal(["GET /api/v1/undocumented/{id}"]);
+    expect(missingFromOpenApi([...served, { method: "GET", path: "/api/v1/undocumented/:id" }], doc)).to.deep.equal([
+      "GET /api/v1/undocumented/{id}",
+    ]);
   });
 
   it("routes every documented operation (no documented path answers 'no such route')", async function () {
     const ops: [string, string][] = [];
-    for (const [p, item] of Object.entries(doc.paths)) for (const m of Object.keys(item)) ops.push([m.toUpperCase(), p]);
+    for (const [p, item] of Object.entries(doc.paths))
+      for (const m of Object.keys(item)) ops.push([m.toUpperCase(), p]);
     expect(ops.length).to.equal(served.length);
     for (const [method, p] of ops) {
       const url = gw.url + p.replace(/\{[^}]+\}/g, "x");
-      const r = await request(url, { method, ...(method === "POST" ? { headers: { "content-type": "application/json" }, body: "{}" } : {}) });
+      const r = await request(url, {
+        method,
+        ...(method === "POST" ? { headers: { "content-type": "application/json" }, body: "{}" } : {}),
+      });
       expect(r.status, `${method} ${p}`).not.to.equal(405);
-      if (r.status === 404) expect((r.json as { error: { message: string } }).error.message, `${method} ${p}`).not.to.equal("no such route");
-      if (r.status >= 400) expect(isUniformError(r.json) || p === "/health/ready", `${method} ${p}: ${r.text.slice(0, 200)}`).to.equal(true);
+      if (r.status === 404)
+        expect((r.json as { error: { message: string } }).error.message, `${method} ${p}`).not.to.equal(
+          "no such route",
+        );
+      if (r.status >= 400)
+        expect(isUniformError(r.json) || p === "/health/ready", `${method} ${p}: ${r.text.slice(0, 200)}`).to.equal(
+          true,
+        );
       // Other domains' routes are served too; their services do not run in this test (503).
-      if (r.status >= 500) expect(isUniformError(r.json, "UNAVAILABLE"), `${method} ${p}: ${r.status} ${r.text.slice(0, 200)}`).to.equal(true);
+      if (r.status >= 500)
+        expect(isUniformError(r.json, "UNAVAILABLE"), `${method} ${p}: ${r.status} ${r.text.slice(0, 200)}`).to.equal(
+          true,
+        );
     }
   });
 
   it("is generated from the same table as the aliases (all domains, plus test routes)", function () {
     const routes = collectRoutes(allRoutes(declareDomains(loadConfig({}))));
     const fromTable = buildOpenApi(routes, { title: "t", version: "1" });
-    for (const r of routes) expect(fromTable.paths[r.path]?.[r.method.toLowerCase()], `${r.method} ${r.path}`).to.not.equal(undefined);
-    for (const r of routes) expect(doc.paths[r.path]?.[r.method.toLowerCase()], `${r.method} ${r.path}`).to.not.equal(undefined);
+    for (const r of routes)
+      expect(fromTable.paths[r.path]?.[r.method.toLowerCase()], `${r.method} ${r.path}`).to.not.equal(undefined);
+    for (const r of routes)
+      expect(doc.paths[r.path]?.[r.method.toLowerCase()], `${r.method} ${r.path}`).to.not.equal(undefined);
   });
 });

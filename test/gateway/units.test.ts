@@ -11,7 +11,15 @@ import { toHttpError, errorBody } from "../../gateway/errors";
 import { requestIdFrom } from "../../gateway/request-id";
 import { assertOwner, clientOf, requireCaller, requireOperator, requireScope } from "../../gateway/access";
 import { bindCaller, createCallerTokens, type Caller } from "../../gateway/caller";
-import { newApiKey, parseApiKey, hashApiKey, sameHash, newClientId, newWebhookSecret, CLIENT_ID_PATTERN } from "../../services/gateway/clients/keys";
+import {
+  newApiKey,
+  parseApiKey,
+  hashApiKey,
+  sameHash,
+  newClientId,
+  newWebhookSecret,
+  CLIENT_ID_PATTERN,
+} from "../../services/gateway/clients/keys";
 import { checkNewClient } from "../../services/gateway/clients/types";
 import { AppError } from "../../lib/errors";
 
@@ -37,7 +45,12 @@ function code(fn: () => unknown): string | undefined {
 describe("gateway pure pieces", function () {
   describe("route table", function () {
     it("accepts a sound table and reports every problem of a bad one", function () {
-      expect(checkRouteTable([r("GET", "/a/{id}", { params: { type: "object", properties: { id: { type: "string" } } } }), r("POST", "/a")])).to.deep.equal([]);
+      expect(
+        checkRouteTable([
+          r("GET", "/a/{id}", { params: { type: "object", properties: { id: { type: "string" } } } }),
+          r("POST", "/a"),
+        ]),
+      ).to.deep.equal([]);
       const problems = checkRouteTable([
         r("GET", "/a"),
         r("GET", "/a"),
@@ -64,7 +77,12 @@ describe("gateway pure pieces", function () {
   });
 
   describe("router", function () {
-    const router = createRouter([r("GET", "/api/v1/items/{id}"), r("DELETE", "/api/v1/items/{id}"), r("GET", "/api/v1/items/search"), r("POST", "/api/v1/items")]);
+    const router = createRouter([
+      r("GET", "/api/v1/items/{id}"),
+      r("DELETE", "/api/v1/items/{id}"),
+      r("GET", "/api/v1/items/search"),
+      r("POST", "/api/v1/items"),
+    ]);
 
     it("matches literals before parameters, decodes parameters, ignores the query and a trailing slash", function () {
       const s = router.match("GET", "/api/v1/items/search?q=1");
@@ -76,7 +94,14 @@ describe("gateway pure pieces", function () {
     it("405 with the allowed methods, 404 for unknown or traversing paths, bad for broken encoding", function () {
       const m = router.match("PUT", "/api/v1/items/x");
       expect(m).to.deep.equal({ kind: "method", allow: ["GET", "DELETE"] });
-      for (const u of ["/api/v1/items/x/y", "/api/v1/../v1/items", "/API/v1/items", "//api/v1/items", "/api/v1/items//"]) expect(router.match("GET", u).kind, u).to.equal("none");
+      for (const u of [
+        "/api/v1/items/x/y",
+        "/api/v1/../v1/items",
+        "/API/v1/items",
+        "//api/v1/items",
+        "/api/v1/items//",
+      ])
+        expect(router.match("GET", u).kind, u).to.equal("none");
       expect(router.match("GET", "/api/v1/items/%E0%A4%A").kind).to.equal("bad");
       expect(router.match("GET", "*").kind).to.equal("bad");
       expect(router.match("GET", "http://x/api").kind).to.equal("bad");
@@ -90,7 +115,10 @@ describe("gateway pure pieces", function () {
       expect(negotiateMediaType("application/vnd.acme+json", json)).to.equal("application/json");
       expect(negotiateMediaType("text/xml", ["application/xml"])).to.equal("application/xml");
       for (const ct of [undefined, "", "text/plain", "application/json; charset=latin1", "application/xml"]) {
-        expect(code(() => negotiateMediaType(ct, json)), String(ct)).to.equal("UNSUPPORTED_MEDIA_TYPE");
+        expect(
+          code(() => negotiateMediaType(ct, json)),
+          String(ct),
+        ).to.equal("UNSUPPORTED_MEDIA_TYPE");
       }
     });
 
@@ -101,7 +129,9 @@ describe("gateway pure pieces", function () {
       expect(d.raw!.text).to.equal(text);
       expect(d.raw!.bytes).to.equal(Buffer.byteLength(text));
       expect(decodeBody(Buffer.from("{}"), "application/json", false).raw).to.equal(undefined);
-      expect(code(() => decodeBody(Buffer.from([0x22, 0xff, 0x22]), "application/json", false))).to.equal("INVALID_ENCODING");
+      expect(code(() => decodeBody(Buffer.from([0x22, 0xff, 0x22]), "application/json", false))).to.equal(
+        "INVALID_ENCODING",
+      );
       expect(code(() => decodeBody(Buffer.from("{"), "application/json", false))).to.equal("INVALID_JSON");
       const deep = "[".repeat(MAX_JSON_DEPTH + 1) + "]".repeat(MAX_JSON_DEPTH + 1);
       expect(code(() => decodeBody(Buffer.from(deep), "application/json", false))).to.equal("INVALID_JSON");
@@ -113,7 +143,10 @@ describe("gateway pure pieces", function () {
     });
 
     it("parses forms and queries with repeated names as arrays", function () {
-      expect(decodeBody(Buffer.from("a=1&b=2&a=3"), "application/x-www-form-urlencoded", false).body).to.deep.equal({ a: ["1", "3"], b: "2" });
+      expect(decodeBody(Buffer.from("a=1&b=2&a=3"), "application/x-www-form-urlencoded", false).body).to.deep.equal({
+        a: ["1", "3"],
+        b: "2",
+      });
       expect(parseQuery("/x?limit=5&tag=a&tag=b")).to.deep.equal({ limit: "5", tag: ["a", "b"] });
       expect(parseQuery("/x")).to.deep.equal({});
     });
@@ -121,28 +154,54 @@ describe("gateway pure pieces", function () {
 
   describe("errors", function () {
     it("maps AppErrors, AppErrors restored from another node, Moleculer errors and anything else", function () {
-      const local = toHttpError(new AppError("VALIDATION_ERROR", "bad", [{ path: "/a", message: "m" }], { "X-A": "1" }));
+      const local = toHttpError(
+        new AppError("VALIDATION_ERROR", "bad", [{ path: "/a", message: "m" }], { "X-A": "1" }),
+      );
       expect(local).to.include({ status: 422, code: "VALIDATION_ERROR", message: "bad" });
       expect(local.headers).to.deep.equal({ "X-A": "1" });
       // What Moleculer's Regenerator makes of a remote AppError: a plain Error with the string code.
-      const remote = Object.assign(new Error("nope"), { name: "AppError", code: "NOT_FOUND", type: undefined, data: undefined });
+      const remote = Object.assign(new Error("nope"), {
+        name: "AppError",
+        code: "NOT_FOUND",
+        type: undefined,
+        data: undefined,
+      });
       expect(toHttpError(remote)).to.include({ status: 404, code: "NOT_FOUND", message: "nope" });
-      expect(toHttpError(new Errors.MoleculerClientError("gone", 404, "NOT_FOUND"))).to.include({ status: 404, code: "NOT_FOUND" });
-      expect(toHttpError(new Errors.ValidationError("invalid", "VALIDATION_ERROR", [{ field: "x", message: "req" }]))).to.deep.include({ status: 422, code: "VALIDATION_ERROR", details: [{ path: "x", message: "req" }] });
-      expect(toHttpError(new Errors.RequestTimeoutError({ action: "a.b", nodeID: "n" }))).to.include({ status: 504, code: "GATEWAY_TIMEOUT" });
-      expect(toHttpError(new Errors.ServiceNotFoundError({ action: "a.b" }))).to.include({ status: 503, code: "UNAVAILABLE" });
-      expect(toHttpError(new Errors.MoleculerClientError("conflict", 409, "SOME_TYPE"))).to.include({ status: 409, code: "CONFLICT" });
+      expect(toHttpError(new Errors.MoleculerClientError("gone", 404, "NOT_FOUND"))).to.include({
+        status: 404,
+        code: "NOT_FOUND",
+      });
+      expect(
+        toHttpError(new Errors.ValidationError("invalid", "VALIDATION_ERROR", [{ field: "x", message: "req" }])),
+      ).to.deep.include({ status: 422, code: "VALIDATION_ERROR", details: [{ path: "x", message: "req" }] });
+      expect(toHttpError(new Errors.RequestTimeoutError({ action: "a.b", nodeID: "n" }))).to.include({
+        status: 504,
+        code: "GATEWAY_TIMEOUT",
+      });
+      expect(toHttpError(new Errors.ServiceNotFoundError({ action: "a.b" }))).to.include({
+        status: 503,
+        code: "UNAVAILABLE",
+      });
+      expect(toHttpError(new Errors.MoleculerClientError("conflict", 409, "SOME_TYPE"))).to.include({
+        status: 409,
+        code: "CONFLICT",
+      });
       const internal = toHttpError(new TypeError("secret detail at /srv/x.js"));
       expect(internal).to.include({ status: 500, code: "INTERNAL", message: "internal error" });
-      expect(toHttpError(Object.assign(new Error("db password wrong"), { code: "INTERNAL" })).message).to.equal("internal error");
+      expect(toHttpError(Object.assign(new Error("db password wrong"), { code: "INTERNAL" })).message).to.equal(
+        "internal error",
+      );
       expect(toHttpError("a string")).to.include({ status: 500, code: "INTERNAL" });
-      expect(errorBody(local, "rid")).to.deep.equal({ error: { code: "VALIDATION_ERROR", message: "bad", details: [{ path: "/a", message: "m" }], requestId: "rid" } });
+      expect(errorBody(local, "rid")).to.deep.equal({
+        error: { code: "VALIDATION_ERROR", message: "bad", details: [{ path: "/a", message: "m" }], requestId: "rid" },
+      });
     });
 
     it("takes a sane request id and generates one otherwise", function () {
       expect(requestIdFrom("abc.DEF-1:2_3")).to.equal("abc.DEF-1:2_3");
       expect(requestIdFrom(["first", "second"])).to.equal("first");
-      for (const bad of [undefined, "", "has space", "x".repeat(129), "<script>", "a\nb"]) expect(requestIdFrom(bad)).to.match(/^[0-9a-f-]{36}$/);
+      for (const bad of [undefined, "", "has space", "x".repeat(129), "<script>", "a\nb"])
+        expect(requestIdFrom(bad)).to.match(/^[0-9a-f-]{36}$/);
     });
   });
 
@@ -154,7 +213,14 @@ describe("gateway pure pieces", function () {
       expect(sameHash(k.hash, hashApiKey(k.key))).to.equal(true);
       expect(sameHash(k.hash, hashApiKey(k.key + "x"))).to.equal(false);
       expect(sameHash(k.hash, "")).to.equal(false);
-      for (const bad of ["sy_live_", `sy_live_${k.keyId}`, k.key + "A", k.key.replace("sy_live_", "sy_test_"), `sy_live_${k.keyId.toUpperCase()}_${"a".repeat(43)}`]) expect(parseApiKey(bad)).to.equal(undefined);
+      for (const bad of [
+        "sy_live_",
+        `sy_live_${k.keyId}`,
+        k.key + "A",
+        k.key.replace("sy_live_", "sy_test_"),
+        `sy_live_${k.keyId.toUpperCase()}_${"a".repeat(43)}`,
+      ])
+        expect(parseApiKey(bad)).to.equal(undefined);
       expect(newClientId()).to.match(CLIENT_ID_PATTERN);
       const secret = newWebhookSecret();
       expect(secret).to.match(/^whsec_/);
@@ -162,13 +228,20 @@ describe("gateway pure pieces", function () {
     });
 
     it("normalises new clients and lists every problem", function () {
-      expect(checkNewClient({ name: " acme ", scopes: ["receipts:write", "receipts:read", "receipts:read"] })).to.deep.equal({ name: "acme", scopes: ["receipts:read", "receipts:write"], webhookUrl: null, rateLimit: null });
+      expect(
+        checkNewClient({ name: " acme ", scopes: ["receipts:write", "receipts:read", "receipts:read"] }),
+      ).to.deep.equal({ name: "acme", scopes: ["receipts:read", "receipts:write"], webhookUrl: null, rateLimit: null });
       try {
         checkNewClient({ name: "", scopes: ["all"], webhookUrl: "ftp://x", rateLimit: { perSec: 0, burst: 1 } });
         expect.fail("should throw");
       } catch (err) {
         expect((err as AppError).code).to.equal("VALIDATION_ERROR");
-        expect((err as AppError).details!.map((d) => d.path)).to.deep.equal(["/name", "/scopes", "/webhookUrl", "/rateLimit"]);
+        expect((err as AppError).details!.map((d) => d.path)).to.deep.equal([
+          "/name",
+          "/scopes",
+          "/webhookUrl",
+          "/rateLimit",
+        ]);
       }
     });
   });
@@ -177,7 +250,8 @@ describe("gateway pure pieces", function () {
     /** A context whose verified caller is `client` (as the broker middleware binds it). */
     const ctx = (client?: { id: string; scopes: string[] }) => {
       const c = { meta: {} };
-      if (client) bindCaller(c, { kind: "client", subject: client.id, scopes: client.scopes, expiresAt: Date.now() + 60_000 });
+      if (client)
+        bindCaller(c, { kind: "client", subject: client.id, scopes: client.scopes, expiresAt: Date.now() + 60_000 });
       return c;
     };
     const as = (caller: Omit<Caller, "expiresAt">) => {
@@ -197,12 +271,18 @@ describe("gateway pure pieces", function () {
       expect(requireOperator(ctx({ id: "a", scopes: ["admin"] }))).to.equal("a");
       expect(code(() => requireOperator(ctx({ id: "a", scopes: ["receipts:read"] })))).to.equal("FORBIDDEN");
       expect(requireCaller(ctx({ id: "a", scopes: ["supporters:read"] }), ["admin", "supporters:read"])).to.equal("a");
-      expect(code(() => requireCaller(as({ kind: "public", subject: "anonymous", scopes: [] }), ["admin"]))).to.equal("UNAUTHORIZED");
-      expect(code(() => requireScope(as({ kind: "operator", subject: "ops", scopes: [] }), "admin"))).to.equal("UNAUTHORIZED");
+      expect(code(() => requireCaller(as({ kind: "public", subject: "anonymous", scopes: [] }), ["admin"]))).to.equal(
+        "UNAUTHORIZED",
+      );
+      expect(code(() => requireScope(as({ kind: "operator", subject: "ops", scopes: [] }), "admin"))).to.equal(
+        "UNAUTHORIZED",
+      );
     });
     it("requireScope: 401 without a client, 403 without the scope", function () {
       expect(code(() => requireScope(ctx(), "receipts:read"))).to.equal("UNAUTHORIZED");
-      expect(code(() => requireScope(ctx({ id: "a", scopes: ["receipts:read"] }), "receipts:write"))).to.equal("FORBIDDEN");
+      expect(code(() => requireScope(ctx({ id: "a", scopes: ["receipts:read"] }), "receipts:write"))).to.equal(
+        "FORBIDDEN",
+      );
       expect(requireScope(ctx({ id: "a", scopes: ["receipts:write"] }), "receipts:write").id).to.equal("a");
     });
     it("assertOwner: 404 for another client's resource and for none", function () {
@@ -229,8 +309,10 @@ describe("gateway pure pieces", function () {
         return r.ok ? "ok" : r.reason;
       };
       expect(await reason(t)).to.equal("ok");
-      expect(await reason(t, createCallerTokens("another-cluster-secret-0123456789abcdef", "ns1"))).to.equal("bad signature");
-      expect(await reason(t, createCallerTokens(secret, "ns2"))).to.equal('claim aud invalid');
+      expect(await reason(t, createCallerTokens("another-cluster-secret-0123456789abcdef", "ns1"))).to.equal(
+        "bad signature",
+      );
+      expect(await reason(t, createCallerTokens(secret, "ns2"))).to.equal("claim aud invalid");
       const bound = await tokens.sign({ kind: "client", subject: "c1", scopes: [], requestId: "r1" });
       expect(await reason(bound, verifier(), "r2")).to.equal("another request's assertion");
       const expired = await tokens.sign({ kind: "operator", subject: "ops", ttlSec: -60 });
@@ -242,7 +324,8 @@ describe("gateway pure pieces", function () {
       expect(await reason(tampered)).to.equal("bad signature");
       const none = `${Buffer.from(JSON.stringify({ alg: "none", typ: "sy-caller+jwt" })).toString("base64url")}.${p}.`;
       expect(await reason(none)).to.not.equal("ok");
-      for (const junk of [undefined, "", 42, { kind: "operator" }, "a.b.c"]) expect(await reason(junk)).to.not.equal("ok");
+      for (const junk of [undefined, "", 42, { kind: "operator" }, "a.b.c"])
+        expect(await reason(junk)).to.not.equal("ok");
     });
   });
 });

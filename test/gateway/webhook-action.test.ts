@@ -32,15 +32,22 @@ describe("clients.webhook (internal: nodes and operators only)", function () {
   let bare: CreatedClient;
   let admin: CreatedClient;
 
-  const webhookOf = (id: string, meta?: Record<string, unknown>) => gw.node.broker.call("clients.webhook", { id }, meta ? { meta } : {});
-  const sign = (claims: Parameters<ReturnType<typeof callerTokens>["sign"]>[0]) => callerTokens(gw.ctx.config.cluster.secret, ns).sign(claims);
+  const webhookOf = (id: string, meta?: Record<string, unknown>) =>
+    gw.node.broker.call("clients.webhook", { id }, meta ? { meta } : {});
+  const sign = (claims: Parameters<ReturnType<typeof callerTokens>["sign"]>[0]) =>
+    callerTokens(gw.ctx.config.cluster.secret, ns).sign(claims);
 
   before(async function () {
     gw = await startGatewayNode({ ns, nodeId: "w1" });
     hooked = await makeClient(gw.admin, { scopes: ["notes:read"], webhookUrl: "https://hooks.example.com/in" });
     bare = await makeClient(gw.admin, { scopes: ["notes:read"] });
     admin = await makeClient(gw.admin, { scopes: ["admin"] });
-    plain = new ServiceBroker({ namespace: ns, nodeID: `plain-${process.pid}`, transporter: { type: "NATS", options: { url: NATS_URL } }, logger: false });
+    plain = new ServiceBroker({
+      namespace: ns,
+      nodeID: `plain-${process.pid}`,
+      transporter: { type: "NATS", options: { url: NATS_URL } },
+      logger: false,
+    });
     await plain.start();
     await plain.waitForServices(["clients"], 15_000);
   });
@@ -52,7 +59,10 @@ describe("clients.webhook (internal: nodes and operators only)", function () {
   });
 
   it("answers a node's own call with the URL and the unsealed secret shown at creation", async function () {
-    expect(await webhookOf(hooked.client.id)).to.deep.equal({ url: "https://hooks.example.com/in", secret: hooked.webhookSecret });
+    expect(await webhookOf(hooked.client.id)).to.deep.equal({
+      url: "https://hooks.example.com/in",
+      secret: hooked.webhookSecret,
+    });
     expect(hooked.webhookSecret).to.match(/^whsec_/);
   });
 
@@ -64,7 +74,10 @@ describe("clients.webhook (internal: nodes and operators only)", function () {
 
   it("answers an operator (a plain broker given operatorMeta)", async function () {
     const meta = await operatorMeta(gw.ctx.config);
-    expect(await plain.call("clients.webhook", { id: hooked.client.id }, { meta })).to.deep.equal({ url: "https://hooks.example.com/in", secret: hooked.webhookSecret });
+    expect(await plain.call("clients.webhook", { id: hooked.client.id }, { meta })).to.deep.equal({
+      url: "https://hooks.example.com/in",
+      secret: hooked.webhookSecret,
+    });
   });
 
   it("refuses client callers with 403, even one holding scope admin, and public callers with 401", async function () {
@@ -78,12 +91,19 @@ describe("clients.webhook (internal: nodes and operators only)", function () {
 
   it("refuses unsigned and forged callers with 401", async function () {
     expect(await codeOf(plain.call("clients.webhook", { id: hooked.client.id }))).to.equal("UNAUTHORIZED");
-    const forged = await createCallerTokens(DEV_CLUSTER_SECRET === gw.ctx.config.cluster.secret ? "another-secret-entirely" : DEV_CLUSTER_SECRET, ns).sign({ kind: "node", subject: "w1" });
-    expect(await codeOf(plain.call("clients.webhook", { id: hooked.client.id }, { meta: { caller: forged } }))).to.equal("UNAUTHORIZED");
+    const forged = await createCallerTokens(
+      DEV_CLUSTER_SECRET === gw.ctx.config.cluster.secret ? "another-secret-entirely" : DEV_CLUSTER_SECRET,
+      ns,
+    ).sign({ kind: "node", subject: "w1" });
+    expect(
+      await codeOf(plain.call("clients.webhook", { id: hooked.client.id }, { meta: { caller: forged } })),
+    ).to.equal("UNAUTHORIZED");
   });
 
   it("has no HTTP route", async function () {
-    const r = await request(`${gw.url}/api/v1/admin/clients/${hooked.client.id}/webhook`, { headers: { authorization: `Bearer ${admin.apiKey}` } });
+    const r = await request(`${gw.url}/api/v1/admin/clients/${hooked.client.id}/webhook`, {
+      headers: { authorization: `Bearer ${admin.apiKey}` },
+    });
     expect(r.status).to.equal(404);
     expect(gw.ctx.routes.some((s) => s.action === "clients.webhook")).to.equal(false);
   });

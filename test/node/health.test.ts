@@ -27,12 +27,22 @@ describe("node health and shutdown", function () {
   it("answers /health/ready 200 once partitions are owned, and releases its leases on SIGTERM", async () => {
     const port = await freePort();
     cluster.startNode("h1", { SERVICES: "runtime,probe,gateway", PORT: String(port) });
-    const live = await waitFor("/health/live", async () => (await fetch(`http://127.0.0.1:${port}/health/live`)).status === 200, 30_000, 100);
+    const live = await waitFor(
+      "/health/live",
+      async () => (await fetch(`http://127.0.0.1:${port}/health/live`)).status === 200,
+      30_000,
+      100,
+    );
     expect(live).to.equal(true);
-    const ready = await waitFor("/health/ready 200", async () => {
-      const r = await fetch(`http://127.0.0.1:${port}/health/ready`);
-      return r.status === 200 ? r : null;
-    }, 30_000, 100);
+    const ready = await waitFor(
+      "/health/ready 200",
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/health/ready`);
+        return r.status === 200 ? r : null;
+      },
+      30_000,
+      100,
+    );
     expect(ready.status).to.equal(200);
     expect((await cluster.leases("probe", 8)).size).to.equal(8);
 

@@ -19,8 +19,20 @@ describe("REPL commands", function () {
     await cluster.connect();
     port = await freePort();
     cluster.startNode("r1", { SERVICES: "runtime,probe,gateway", PORT: String(port) });
-    await waitFor("node ready", async () => (await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200, 30_000, 100);
-    await waitFor("services discovered", () => cluster.broker.registry.getServiceList({ onlyAvailable: true }).some((s: { name: string }) => s.name === "clients"), 10_000);
+    await waitFor(
+      "node ready",
+      async () => (await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200,
+      30_000,
+      100,
+    );
+    await waitFor(
+      "services discovered",
+      () =>
+        cluster.broker.registry
+          .getServiceList({ onlyAvailable: true })
+          .some((s: { name: string }) => s.name === "clients"),
+      10_000,
+    );
   });
 
   after(async () => {
@@ -30,9 +42,26 @@ describe("REPL commands", function () {
 
   it("lists every command with a description", () => {
     const names = replCommands().map((c) => c.command.split(" ")[0]);
-    expect(names).to.include.members(["partitions", "actors", "streams", "dlq-list", "dlq-replay", "clients-create", "clients-list", "clients-suspend", "clients-activate", "clients-rotate"]);
+    expect(names).to.include.members([
+      "partitions",
+      "actors",
+      "streams",
+      "dlq-list",
+      "dlq-replay",
+      "clients-create",
+      "clients-list",
+      "clients-suspend",
+      "clients-activate",
+      "clients-rotate",
+    ]);
     // a domain's commands come from its module's `repl` (services/<domain>/repl.ts), whether this node hosts it or not
-    expect(names).to.include.members(["event-types", "event-type-define", "events-dlq", "events-replay", "events-stats"]);
+    expect(names).to.include.members([
+      "event-types",
+      "event-type-define",
+      "events-dlq",
+      "events-replay",
+      "events-stats",
+    ]);
     expect(names).to.include.members(["supporter", "supporters-backlog", "supporters-dlq", "supporters-replay"]);
     expect(new Set(names).size, "no command twice").to.equal(names.length);
     for (const c of replCommands()) expect(c.description, c.command).to.be.a("string").that.is.not.empty;
@@ -58,7 +87,11 @@ describe("REPL commands", function () {
     const page = await clientCommands.list(cluster.broker);
     expect(page.items.map((c) => c["id"])).to.include(id);
     expect((await clientCommands.suspend(cluster.broker, id))["status"]).to.equal("suspended");
-    await waitFor("suspension applied", async () => (await fetch(`http://127.0.0.1:${port}/api/v1/me`, { headers: auth })).status === 403, 5000);
+    await waitFor(
+      "suspension applied",
+      async () => (await fetch(`http://127.0.0.1:${port}/api/v1/me`, { headers: auth })).status === 403,
+      5000,
+    );
     expect((await clientCommands.activate(cluster.broker, id))["status"]).to.equal("active");
     const rotated = await clientCommands.rotate(cluster.broker, id, 0);
     expect(rotated).to.include.keys("apiKey");

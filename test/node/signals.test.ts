@@ -59,7 +59,13 @@ describe("npm start and signals", function () {
   });
 
   it("drains and exits the node when npm start itself gets SIGTERM", async function () {
-    const [port, taxPort, whPort, userPort, erpPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const [port, taxPort, whPort, userPort, erpPort] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
     const env = nodeEnv(ns, {
       NODE_ID: `${ns}-n1`,
       PORT: String(port),
@@ -74,7 +80,12 @@ describe("npm start and signals", function () {
     npm.stdout?.on("data", (d: Buffer) => (output += d.toString()));
     npm.stderr?.on("data", (d: Buffer) => (output += d.toString()));
     const exited = new Promise<number | null>((resolve) => npm!.once("exit", (code) => resolve(code)));
-    await waitFor("npm start ready", async () => (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined))?.status === 200, 60_000, 200);
+    await waitFor(
+      "npm start ready",
+      async () => (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined))?.status === 200,
+      60_000,
+      200,
+    );
     expect(processesOf(ns).length, "the node (and its simulators) run under npm").to.be.greaterThan(1);
 
     npm.kill("SIGTERM");

@@ -22,7 +22,11 @@ import { statusFromState } from "../../services/receipts/status";
 
 const registry = new ReceiptTypeRegistry(RECEIPT_TYPES);
 /** The job names, from the typed references. */
-const RECEIPT_JOBS = { tax: taxRegistration.name, warehouse: warehouseRegistration.name, webhook: clientWebhook.name } as const;
+const RECEIPT_JOBS = {
+  tax: taxRegistration.name,
+  warehouse: warehouseRegistration.name,
+  webhook: clientWebhook.name,
+} as const;
 const DEADLINE = 24 * 3600_000;
 const opts: ReceiptActorOptions = {
   registry,
@@ -39,7 +43,17 @@ function submitted(overrides: Partial<SubmittedReceipt> = {}, mutate?: (doc: any
   const doc = JSON.parse(RECEIPT_TYPES[0]!.examples.json);
   mutate?.(doc);
   const r = readReceipt(registry, Buffer.from(JSON.stringify(doc)), "application/json");
-  return { id: ID, clientId: "c1", type: r.type.name, format: r.format, createdAt: T0, callbackUrl: "https://client.example/hook", summary: r.summary, document: r.document, ...overrides };
+  return {
+    id: ID,
+    clientId: "c1",
+    type: r.type.name,
+    format: r.format,
+    createdAt: T0,
+    callbackUrl: "https://client.example/hook",
+    summary: r.summary,
+    document: r.document,
+    ...overrides,
+  };
 }
 
 /** Drives the pure handler like the runtime would, collecting effects. */
@@ -50,14 +64,21 @@ class Harness {
   now = T0;
 
   send(data: ReceiptMessage | Record<string, unknown>): Effect[] {
-    const r = handleReceipt(this.state, { key: ID, seq: ++this.seq, data: data as ReceiptMessage, headers: {}, publishedAt: this.now, deliveryCount: 1 }, { kind: "receipt", key: ID, now: this.now }, opts);
+    const r = handleReceipt(
+      this.state,
+      { key: ID, seq: ++this.seq, data: data as ReceiptMessage, headers: {}, publishedAt: this.now, deliveryCount: 1 },
+      { kind: "receipt", key: ID, now: this.now },
+      opts,
+    );
     this.state = r.state;
     const effects = [...(r.effects ?? [])];
     this.effects.push(...effects);
     return effects;
   }
   jobs(job?: string): Extract<Effect, { type: "job" }>[] {
-    return this.effects.filter((e): e is Extract<Effect, { type: "job" }> => e.type === "job" && (job === undefined || e.job === job));
+    return this.effects.filter(
+      (e): e is Extract<Effect, { type: "job" }> => e.type === "job" && (job === undefined || e.job === job),
+    );
   }
   lastJob(job: string): Extract<Effect, { type: "job" }> {
     const j = this.jobs(job).at(-1);
@@ -97,8 +118,26 @@ describe("receipt actor (pure handler)", () => {
       ["whreg", `${ID}-wh-1`],
     ]);
     expect(jobs[0]!.deadlineMs).to.equal(DEADLINE);
-    expect(jobs[0]!.data).to.deep.include({ receiptId: ID, service: "tax", type: "retail", total: 155.8, currency: "UAH", issuedAt: "2024-12-31T18:25:43.000Z" });
-    expect(h.statusUpdates()).to.deep.equal([{ id: ID, createdAt: T0, version: 1, status: "REGISTERING", updatedAt: T0, taxReference: null, warehouseReference: null, reason: null }]);
+    expect(jobs[0]!.data).to.deep.include({
+      receiptId: ID,
+      service: "tax",
+      type: "retail",
+      total: 155.8,
+      currency: "UAH",
+      issuedAt: "2024-12-31T18:25:43.000Z",
+    });
+    expect(h.statusUpdates()).to.deep.equal([
+      {
+        id: ID,
+        createdAt: T0,
+        version: 1,
+        status: "REGISTERING",
+        updatedAt: T0,
+        taxReference: null,
+        warehouseReference: null,
+        reason: null,
+      },
+    ]);
   });
 
   it("reaches ACCEPTED with both references and sends one receipt.accepted webhook", () => {
@@ -117,7 +156,11 @@ describe("receipt actor (pure handler)", () => {
     expect(hooks).to.have.length(1);
     expect(hooks[0]!.event).to.equal("receipt.accepted");
     expect(hooks[0]!.url).to.equal("https://client.example/hook");
-    expect(JSON.parse(hooks[0]!.body).data).to.deep.include({ id: ID, status: "ACCEPTED", references: { tax: "TAX-1", warehouse: "WH-1" } });
+    expect(JSON.parse(hooks[0]!.body).data).to.deep.include({
+      id: ID,
+      status: "ACCEPTED",
+      references: { tax: "TAX-1", warehouse: "WH-1" },
+    });
     const hookJob = h.lastJob(RECEIPT_JOBS.webhook);
     expect(hookJob.replyTo).to.equal(null);
     expect(hookJob.id).to.equal(`${ID}-hook-1`);
@@ -226,7 +269,10 @@ describe("receipt actor (pure handler)", () => {
     expect(h.state.status).to.equal("ACCEPTED");
     expect(h.state.steps.tax.attempts).to.equal(41);
     expect(h.webhooks().map((w) => w.event)).to.deep.equal(["receipt.failed", "receipt.accepted"]);
-    expect(h.webhooks().map((_, i) => h.jobs(RECEIPT_JOBS.webhook)[i]!.id)).to.deep.equal([`${ID}-hook-1`, `${ID}-hook-2`]);
+    expect(h.webhooks().map((_, i) => h.jobs(RECEIPT_JOBS.webhook)[i]!.id)).to.deep.equal([
+      `${ID}-hook-1`,
+      `${ID}-hook-2`,
+    ]);
   });
 
   it("a late registered callback turns FAILED into ACCEPTED", () => {
@@ -248,7 +294,12 @@ describe("receipt actor (pure handler)", () => {
     expect(h.state.status).to.equal("FAILED");
     expect(h.state.reason).to.equal("tax service: down; warehouse service: down too");
     h.send({ type: "retry" });
-    expect(h.jobs().filter((j) => j.job !== RECEIPT_JOBS.webhook).map((j) => j.id)).to.deep.equal([`${ID}-tax-1`, `${ID}-wh-1`, `${ID}-tax-2`, `${ID}-wh-2`]);
+    expect(
+      h
+        .jobs()
+        .filter((j) => j.job !== RECEIPT_JOBS.webhook)
+        .map((j) => j.id),
+    ).to.deep.equal([`${ID}-tax-1`, `${ID}-wh-1`, `${ID}-tax-2`, `${ID}-wh-2`]);
   });
 
   it("a pending registration whose callback never comes fails at the deadline", () => {
@@ -268,12 +319,21 @@ describe("receipt actor (pure handler)", () => {
     h.registered("tax", "T");
     h.registered("warehouse", "W");
     const hookId = `${ID}-hook-1`;
-    expect(h.state.webhooks).to.deep.equal([{ id: hookId, event: "receipt.accepted", createdAt: T0, deadline: T0 + 3600_000 }]);
+    expect(h.state.webhooks).to.deep.equal([
+      { id: hookId, event: "receipt.accepted", createdAt: T0, deadline: T0 + 3600_000 },
+    ]);
     const st = h.state as ReceiptState & { status: "ACCEPTED" };
     expect(statusFromState(st, T0 + 1).webhooks[0]).to.deep.include({ state: "pending", attempts: 0 });
     expect(statusFromState(st, T0 + 3600_000).webhooks[0]).to.deep.include({ state: "failed" });
-    const delivered = statusFromState(st, T0 + 3600_000, { [hookId]: { attempts: 2, lastAttemptAt: T0 + 20, lastStatus: 204, lastError: null, deliveredAt: T0 + 20 } });
-    expect(delivered.webhooks[0]).to.deep.include({ state: "delivered", attempts: 2, lastStatus: 204, deliveredAt: new Date(T0 + 20).toISOString() });
+    const delivered = statusFromState(st, T0 + 3600_000, {
+      [hookId]: { attempts: 2, lastAttemptAt: T0 + 20, lastStatus: 204, lastError: null, deliveredAt: T0 + 20 },
+    });
+    expect(delivered.webhooks[0]).to.deep.include({
+      state: "delivered",
+      attempts: 2,
+      lastStatus: 204,
+      deliveredAt: new Date(T0 + 20).toISOString(),
+    });
     expect(delivered).to.deep.include({ id: ID, status: "ACCEPTED", reason: null });
     expect(delivered.steps.tax).to.deep.equal({ state: "registered", reference: "T", attempts: 1, lastError: null });
   });

@@ -15,7 +15,19 @@ import { receiptNames } from "../../services/receipts/streams";
 import { NATS_URL, freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { isUniformError } from "../gateway/harness";
-import { call, cleanupReceipts, freePort, makeClient, receiptsEnv, startChild, startInProcess, startSims, type ChildNode, type InProcessNode, type Sims } from "./harness";
+import {
+  call,
+  cleanupReceipts,
+  freePort,
+  makeClient,
+  receiptsEnv,
+  startChild,
+  startInProcess,
+  startSims,
+  type ChildNode,
+  type InProcessNode,
+  type Sims,
+} from "./harness";
 
 describe("receipts: admission control on the actors' backlog", function () {
   this.timeout(120_000);
@@ -28,7 +40,9 @@ describe("receipts: admission control on the actors' backlog", function () {
   before(async () => {
     sims = await startSims();
     h = await connectNats(NATS_URL, `admission-${ns}`);
-    apiNode = await startInProcess(receiptsEnv(ns, "api-1", await freePort(), sims, { WORKERS: "off", RECEIPT_MAX_BACKLOG: "3" }));
+    apiNode = await startInProcess(
+      receiptsEnv(ns, "api-1", await freePort(), sims, { WORKERS: "off", RECEIPT_MAX_BACKLOG: "3" }),
+    );
   });
 
   after(async () => {
@@ -43,7 +57,8 @@ describe("receipts: admission control on the actors' backlog", function () {
     const c = await makeClient(apiNode.node, ["receipts:read", "receipts:write"]);
     const api = `${apiNode.url}/api/v1`;
     const body = RECEIPT_TYPES[0]!.examples.json;
-    const post = () => call(`${api}/receipts`, c.apiKey, { method: "POST", body, headers: { "Content-Type": "application/json" } });
+    const post = () =>
+      call(`${api}/receipts`, c.apiKey, { method: "POST", body, headers: { "Content-Type": "application/json" } });
     const accepted: string[] = [];
     // no worker: every accepted receipt stays in the mailboxes (one submit message each)
     for (let i = 0; i < 4; i++) {
@@ -51,11 +66,16 @@ describe("receipts: admission control on the actors' backlog", function () {
       expect(r.status, r.text).to.equal(202);
       accepted.push(r.json.id as string);
     }
-    const refused = await waitFor("a 503", async () => {
-      const r = await post();
-      if (r.status === 202) accepted.push(r.json.id as string);
-      return r.status === 503 ? r : undefined;
-    }, 15_000, 200);
+    const refused = await waitFor(
+      "a 503",
+      async () => {
+        const r = await post();
+        if (r.status === 202) accepted.push(r.json.id as string);
+        return r.status === 503 ? r : undefined;
+      },
+      15_000,
+      200,
+    );
     expect(refused.headers.get("retry-after")).to.equal("5");
     expect(isUniformError(refused.json, "UNAVAILABLE")).to.equal(true);
     expect(refused.json.error.message).to.match(/retry later/);
@@ -66,13 +86,23 @@ describe("receipts: admission control on the actors' backlog", function () {
 
     // a worker drains the mailboxes: the gate opens and every accepted receipt is registered
     worker = await startChild(receiptsEnv(ns, "worker-1", await freePort(), sims, { PUBLIC_URL: apiNode.url }));
-    const again = await waitFor("a 202 again", async () => {
-      const r = await post();
-      return r.status === 202 ? r : undefined;
-    }, 30_000, 250);
+    const again = await waitFor(
+      "a 202 again",
+      async () => {
+        const r = await post();
+        return r.status === 202 ? r : undefined;
+      },
+      30_000,
+      250,
+    );
     accepted.push(again.json.id as string);
     for (const id of accepted) {
-      await waitFor(`receipt ${id} ACCEPTED`, async () => (await call(`${api}/receipts/${id}/status`, c.apiKey)).json?.status === "ACCEPTED", 30_000, 100);
+      await waitFor(
+        `receipt ${id} ACCEPTED`,
+        async () => (await call(`${api}/receipts/${id}/status`, c.apiKey)).json?.status === "ACCEPTED",
+        30_000,
+        100,
+      );
     }
   });
 });
@@ -101,11 +131,17 @@ describe("receipts: admission control on the node's event loop delay", function 
     const c = await makeClient(node.node, ["receipts:read", "receipts:write"]);
     const api = `${node.url}/api/v1`;
     const body = RECEIPT_TYPES[0]!.examples.json;
-    const post = () => call(`${api}/receipts`, c.apiKey, { method: "POST", body, headers: { "Content-Type": "application/json" } });
-    const first = await waitFor("a 202 on a calm node", async () => {
-      const r = await post();
-      return r.status === 202 ? r : undefined;
-    }, 15_000, 100);
+    const post = () =>
+      call(`${api}/receipts`, c.apiKey, { method: "POST", body, headers: { "Content-Type": "application/json" } });
+    const first = await waitFor(
+      "a 202 on a calm node",
+      async () => {
+        const r = await post();
+        return r.status === 202 ? r : undefined;
+      },
+      15_000,
+      100,
+    );
     const accepted = [first.json.id as string];
     // The node shares this process: stalling it is what a saturated CPU looks like to it. Two
     // stalls, each read as one slow window, make the two windows in a row that close the gate
@@ -130,21 +166,36 @@ describe("receipts: admission control on the node's event loop delay", function 
     expect(isUniformError(refused.json, "UNAVAILABLE")).to.equal(true);
     expect(refused.json.error.message).to.match(/overloaded \(event loop delay \d+ ms, limit 20 ms\)/);
     // once a calm window has been read, receipts are accepted and registered again
-    const again = await waitFor("a 202 again", async () => {
-      const r = await post();
-      return r.status === 202 ? r : undefined;
-    }, 15_000, 100);
+    const again = await waitFor(
+      "a 202 again",
+      async () => {
+        const r = await post();
+        return r.status === 202 ? r : undefined;
+      },
+      15_000,
+      100,
+    );
     accepted.push(again.json.id as string);
     for (const id of accepted) {
-      await waitFor(`receipt ${id} ACCEPTED`, async () => (await call(`${api}/receipts/${id}/status`, c.apiKey)).json?.status === "ACCEPTED", 30_000, 100);
+      await waitFor(
+        `receipt ${id} ACCEPTED`,
+        async () => (await call(`${api}/receipts/${id}/status`, c.apiKey)).json?.status === "ACCEPTED",
+        30_000,
+        100,
+      );
     }
     // nothing of the refused receipts was stored: the client's list holds the accepted ones only
     // (the stream is no witness here: its worker consumes records and adds status updates)
-    const listed = await waitFor("the accepted receipts in the list", async () => {
-      const r = await call(`${api}/receipts?limit=100`, c.apiKey);
-      const ids = ((r.json?.items ?? []) as { id: string }[]).map((i) => i.id);
-      return ids.length >= accepted.length ? ids : undefined;
-    }, 30_000, 200);
+    const listed = await waitFor(
+      "the accepted receipts in the list",
+      async () => {
+        const r = await call(`${api}/receipts?limit=100`, c.apiKey);
+        const ids = ((r.json?.items ?? []) as { id: string }[]).map((i) => i.id);
+        return ids.length >= accepted.length ? ids : undefined;
+      },
+      30_000,
+      200,
+    );
     expect([...listed].sort()).to.deep.equal([...accepted].sort());
   });
 });

@@ -41,8 +41,16 @@ describe("receipts: client webhook lookup through clients.webhook", function () 
   });
 
   it("retries (RetryableError) an answer of another shape and a lookup before the service exists", async function () {
-    expect(await gatewayClientLookup(() => broker).webhookOf("odd").catch((e: unknown) => e)).to.be.instanceOf(RetryableError);
-    expect(await gatewayClientLookup(() => undefined).webhookOf("known").catch((e: unknown) => e)).to.be.instanceOf(RetryableError);
+    expect(
+      await gatewayClientLookup(() => broker)
+        .webhookOf("odd")
+        .catch((e: unknown) => e),
+    ).to.be.instanceOf(RetryableError);
+    expect(
+      await gatewayClientLookup(() => undefined)
+        .webhookOf("known")
+        .catch((e: unknown) => e),
+    ).to.be.instanceOf(RetryableError);
   });
 
   it("asks once per client within the cache's time", async function () {

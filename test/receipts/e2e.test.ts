@@ -16,7 +16,19 @@ import type { ReceiptRecord } from "../../services/receipts/record";
 import { NATS_URL } from "../support/namespace";
 import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
-import { call, cleanupReceipts, freePort, makeClient, receiptsEnv, startInProcess, startSims, WebhookReceiver, type Answer, type InProcessNode, type Sims } from "./harness";
+import {
+  call,
+  cleanupReceipts,
+  freePort,
+  makeClient,
+  receiptsEnv,
+  startInProcess,
+  startSims,
+  WebhookReceiver,
+  type Answer,
+  type InProcessNode,
+  type Sims,
+} from "./harness";
 
 const DEADLINE_MS = 4000;
 
@@ -32,20 +44,35 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
   let reader: { id: string; key: string };
   let admin: { id: string; key: string };
 
-  const post = (body: string, contentType: string, key = writer.key, headers: Record<string, string> = {}): Promise<Answer> =>
+  const post = (
+    body: string,
+    contentType: string,
+    key = writer.key,
+    headers: Record<string, string> = {},
+  ): Promise<Answer> =>
     call(`${api}/receipts`, key, { method: "POST", body, headers: { "Content-Type": contentType, ...headers } });
   const status = (id: string, key = writer.key): Promise<Answer> => call(`${api}/receipts/${id}/status`, key);
   const until = async (id: string, want: string, timeoutMs = 15_000): Promise<any> =>
-    waitFor(`receipt ${id} ${want}`, async () => {
-      const s = await status(id);
-      return s.json?.status === want ? s.json : undefined;
-    }, timeoutMs, 50);
+    waitFor(
+      `receipt ${id} ${want}`,
+      async () => {
+        const s = await status(id);
+        return s.json?.status === want ? s.json : undefined;
+      },
+      timeoutMs,
+      50,
+    );
 
   before(async () => {
     sims = await startSims();
     hooks = await new WebhookReceiver().start();
     const port = await freePort();
-    node = await startInProcess(receiptsEnv(ns, "e2e-1", port, sims, { RECEIPT_DEADLINE_MS: String(DEADLINE_MS), RECEIPT_CALLBACK_WAIT_MS: "1500" }));
+    node = await startInProcess(
+      receiptsEnv(ns, "e2e-1", port, sims, {
+        RECEIPT_DEADLINE_MS: String(DEADLINE_MS),
+        RECEIPT_CALLBACK_WAIT_MS: "1500",
+      }),
+    );
     api = `${node.url}/api/v1`;
     const w = await makeClient(node.node, ["receipts:read", "receipts:write"]);
     writer = { id: w.client.id, key: w.apiKey };
@@ -106,7 +133,10 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
           return g.status === 200 ? g : undefined;
         });
         expect(got.json).to.deep.include({ id: r.json.id, type: type.name, format, status: "ACCEPTED" });
-        expect(got.json.references).to.deep.equal({ tax: s.steps.tax.reference, warehouse: s.steps.warehouse.reference });
+        expect(got.json.references).to.deep.equal({
+          tax: s.steps.tax.reference,
+          warehouse: s.steps.warehouse.reference,
+        });
         expect(got.json.document.type).to.equal(type.name);
         const orig = await call(`${api}/receipts/${r.json.id}/original`, writer.key);
         expect(orig.status).to.equal(200);
@@ -119,7 +149,13 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
   }
 
   it("async registrations complete through signed callbacks, also duplicate, early and late ones", async () => {
-    sims.tax.setConfig({ mode: "async", callbackDelayMs: { min: 20, max: 80 }, duplicateCallbackRate: 1, lateCallbackRate: 0.5, lateCallbackMs: 300 });
+    sims.tax.setConfig({
+      mode: "async",
+      callbackDelayMs: { min: 20, max: 80 },
+      duplicateCallbackRate: 1,
+      lateCallbackRate: 0.5,
+      lateCallbackMs: 300,
+    });
     sims.warehouse.setConfig({ mode: "async", callbackDelayMs: { min: 0, max: 5 }, earlyCallbackRate: 1 });
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
@@ -136,7 +172,11 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
     // a late, contradicting callback changes nothing
     const late = JSON.stringify({ receiptId: ids[0], status: "rejected", reason: "too late" });
     const secret = loadConfig({}).receipts.taxCallbackSecret;
-    const cb = await call(`${api}/callbacks/tax`, null, { method: "POST", body: late, headers: { "Content-Type": "application/json", ...signWebhook(secret, "msg_late_1", late, Date.now()) } });
+    const cb = await call(`${api}/callbacks/tax`, null, {
+      method: "POST",
+      body: late,
+      headers: { "Content-Type": "application/json", ...signWebhook(secret, "msg_late_1", late, Date.now()) },
+    });
     expect(cb.status).to.equal(200);
     const after = (await status(ids[0]!)).json;
     expect(after.status).to.equal("ACCEPTED");
@@ -144,10 +184,21 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
 
   it("refuses callbacks with a bad signature (401)", async () => {
     const body = JSON.stringify({ receiptId: "01JABCDEFGHJKMNPQRSTVWXYZ0", status: "registered", registrationId: "X" });
-    const bad = await call(`${api}/callbacks/warehouse`, null, { method: "POST", body, headers: { "Content-Type": "application/json", ...signWebhook("whsec_" + Buffer.alloc(24, 1).toString("base64"), "msg_1", body, Date.now()) } });
+    const bad = await call(`${api}/callbacks/warehouse`, null, {
+      method: "POST",
+      body,
+      headers: {
+        "Content-Type": "application/json",
+        ...signWebhook("whsec_" + Buffer.alloc(24, 1).toString("base64"), "msg_1", body, Date.now()),
+      },
+    });
     expect(bad.status).to.equal(401);
     expect(bad.json.error.code).to.equal("INVALID_SIGNATURE");
-    const none = await call(`${api}/callbacks/tax`, null, { method: "POST", body, headers: { "Content-Type": "application/json" } });
+    const none = await call(`${api}/callbacks/tax`, null, {
+      method: "POST",
+      body,
+      headers: { "Content-Type": "application/json" },
+    });
     expect(none.status).to.equal(401);
   });
 
@@ -162,7 +213,9 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
   it("business-rule failures end INVALID with details, register nothing and send receipt.invalid", async () => {
     const doc = JSON.parse(RECEIPT_TYPES[0]!.examples.json);
     doc.totals.gross = 1000;
-    const r = await post(JSON.stringify(doc), "application/json", writer.key, { "X-Callback-Url": `${hooks.url}/hooks/${writer.id}` });
+    const r = await post(JSON.stringify(doc), "application/json", writer.key, {
+      "X-Callback-Url": `${hooks.url}/hooks/${writer.id}`,
+    });
     expect(r.status).to.equal(202);
     const s = await until(r.json.id, "INVALID");
     expect(s.steps.validation.state).to.equal("failed");
@@ -182,7 +235,9 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
     const doc = JSON.parse(RECEIPT_TYPES[0]!.examples.json);
     doc.cashier = "SIM-REJECT";
     sims.warehouse.setConfig({ rejectMarker: null });
-    const r = await post(JSON.stringify(doc), "application/json", writer.key, { "X-Callback-Url": `${hooks.url}/hooks/${writer.id}` });
+    const r = await post(JSON.stringify(doc), "application/json", writer.key, {
+      "X-Callback-Url": `${hooks.url}/hooks/${writer.id}`,
+    });
     const s = await until(r.json.id, "REJECTED");
     expect(s.reason).to.match(/^tax service rejected the receipt: .*SIM-REJECT/);
     expect(s.steps.tax.state).to.equal("rejected");
@@ -194,13 +249,17 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
 
   it("a service unreachable past the deadline: FAILED (with webhook), then an operator retry reaches ACCEPTED", async () => {
     sims.tax.setConfig({ outage: true });
-    const r = await post(RECEIPT_TYPES[1]!.examples.xml, "application/xml", writer.key, { "X-Callback-Url": `${hooks.url}/hooks/${writer.id}` });
+    const r = await post(RECEIPT_TYPES[1]!.examples.xml, "application/xml", writer.key, {
+      "X-Callback-Url": `${hooks.url}/hooks/${writer.id}`,
+    });
     const failed = await until(r.json.id, "FAILED", DEADLINE_MS + 15_000);
     expect(failed.steps.tax.state).to.equal("failed");
     expect(failed.steps.tax.attempts).to.be.greaterThan(1);
     expect(failed.steps.warehouse.state).to.equal("registered");
     expect(failed.reason).to.match(/tax service/);
-    await waitFor("failed webhook", () => hooks.got.find((h) => h.body.data.id === r.json.id && h.body.type === "receipt.failed"));
+    await waitFor("failed webhook", () =>
+      hooks.got.find((h) => h.body.data.id === r.json.id && h.body.type === "receipt.failed"),
+    );
     // only operators may retry
     expect((await call(`${api}/receipts/${r.json.id}/retry`, writer.key, { method: "POST" })).status).to.equal(403);
     sims.tax.setConfig({ outage: false });
@@ -210,7 +269,9 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
     expect(ok.steps.tax.state).to.equal("registered");
     expect(sims.tax.book.counts(r.json.id)?.registrations).to.equal(1);
     expect(sims.warehouse.book.counts(r.json.id)?.registrations).to.equal(1);
-    await waitFor("accepted webhook", () => hooks.got.find((h) => h.body.data.id === r.json.id && h.body.type === "receipt.accepted"));
+    await waitFor("accepted webhook", () =>
+      hooks.got.find((h) => h.body.data.id === r.json.id && h.body.type === "receipt.accepted"),
+    );
     // a second retry of a receipt that is not FAILED is a 409
     expect((await call(`${api}/receipts/${r.json.id}/retry`, admin.key, { method: "POST" })).status).to.equal(409);
   });
@@ -227,7 +288,9 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
     await until(a.json.id, "ACCEPTED");
     const c = await post(body, "application/xml", writer.key, { "Idempotency-Key": key });
     expect(c.json).to.deep.equal(a.json);
-    const conflict = await post(RECEIPT_TYPES[0]!.examples.xml, "application/xml", writer.key, { "Idempotency-Key": key });
+    const conflict = await post(RECEIPT_TYPES[0]!.examples.xml, "application/xml", writer.key, {
+      "Idempotency-Key": key,
+    });
     expect(conflict.status).to.equal(409);
     expect(conflict.json.error.code).to.equal("CONFLICT");
     // another client's identical key is its own
@@ -266,14 +329,28 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
       expect(r.json.error.code).to.be.a("string");
       expect(r.json.error.requestId).to.be.a("string");
     }
-    const unknown = await call(`${api}/receipts`, c.apiKey, { method: "POST", body: '{"type":"unknown"}', headers: { "Content-Type": "application/json" } });
-    expect(unknown.json.error.details).to.deep.equal([{ path: "/type", message: 'unknown receipt type "unknown" (see GET /receipt-types)' }]);
-    const schema = await call(`${api}/receipts`, c.apiKey, { method: "POST", body: JSON.stringify(wrong), headers: { "Content-Type": "application/json" } });
+    const unknown = await call(`${api}/receipts`, c.apiKey, {
+      method: "POST",
+      body: '{"type":"unknown"}',
+      headers: { "Content-Type": "application/json" },
+    });
+    expect(unknown.json.error.details).to.deep.equal([
+      { path: "/type", message: 'unknown receipt type "unknown" (see GET /receipt-types)' },
+    ]);
+    const schema = await call(`${api}/receipts`, c.apiKey, {
+      method: "POST",
+      body: JSON.stringify(wrong),
+      headers: { "Content-Type": "application/json" },
+    });
     expect(schema.json.error.details).to.deep.include({ path: "/lines", message: "must be array" });
     const ready = await call(`${node.url}/health/ready`, null);
     expect(ready.status).to.equal(200);
     // one valid receipt afterwards: once it is listed, anything stored before it would be too
-    const valid = await call(`${api}/receipts`, c.apiKey, { method: "POST", body: RECEIPT_TYPES[0]!.examples.json, headers: { "Content-Type": "application/json" } });
+    const valid = await call(`${api}/receipts`, c.apiKey, {
+      method: "POST",
+      body: RECEIPT_TYPES[0]!.examples.json,
+      headers: { "Content-Type": "application/json" },
+    });
     expect(valid.status).to.equal(202);
     const list = await waitFor("valid receipt listed", async () => {
       const l = await call(`${api}/receipts`, c.apiKey);
@@ -292,7 +369,15 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
     }
     const list = await call(`${api}/receipts?limit=10000`, other.key);
     expect(list.json.items.map((i: { id: string }) => i.id)).to.not.include(r.json.id);
-    expect((await call(`${api}/receipts`, reader.key, { method: "POST", body: "{}", headers: { "Content-Type": "application/json" } })).status).to.equal(403);
+    expect(
+      (
+        await call(`${api}/receipts`, reader.key, {
+          method: "POST",
+          body: "{}",
+          headers: { "Content-Type": "application/json" },
+        })
+      ).status,
+    ).to.equal(403);
     expect((await call(`${api}/receipts/${r.json.id}/status`, null)).status).to.equal(401);
     expect((await call(`${api}/receipts/01JABCDEFGHJKMNPQRSTVWXYZ0/status`, writer.key)).status).to.equal(404);
   });
@@ -331,17 +416,29 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
     const c = await makeClient(node.node, ["receipts:read", "receipts:write"]);
     const ids: string[] = [];
     for (let i = 0; i < 7; i++) {
-      const r = await call(`${api}/receipts`, c.apiKey, { method: "POST", body: RECEIPT_TYPES[i % 2]!.examples.json, headers: { "Content-Type": "application/json" } });
+      const r = await call(`${api}/receipts`, c.apiKey, {
+        method: "POST",
+        body: RECEIPT_TYPES[i % 2]!.examples.json,
+        headers: { "Content-Type": "application/json" },
+      });
       ids.push(r.json.id);
     }
-    await waitFor("all stored and accepted", async () => {
-      const l = await call(`${api}/receipts?status=ACCEPTED&limit=100`, c.apiKey);
-      return l.json.items.length === 7;
-    }, 20_000, 100);
+    await waitFor(
+      "all stored and accepted",
+      async () => {
+        const l = await call(`${api}/receipts?status=ACCEPTED&limit=100`, c.apiKey);
+        return l.json.items.length === 7;
+      },
+      20_000,
+      100,
+    );
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: Answer = await call(`${api}/receipts?limit=3${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, c.apiKey);
+      const page: Answer = await call(
+        `${api}/receipts?limit=3${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+        c.apiKey,
+      );
       expect(page.status).to.equal(200);
       seen.push(...page.json.items.map((i: { id: string }) => i.id));
       cursor = page.json.nextCursor;

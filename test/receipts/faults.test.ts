@@ -18,7 +18,16 @@ import { brokerOptions } from "../../moleculer.config";
 import { RECEIPT_TYPES } from "../../services/receipts/types";
 import { freshNamespace, NATS_URL } from "../support/namespace";
 import { waitFor } from "../support/wait";
-import { cleanupReceipts, freePort, receiptsEnv, ReceiptLoad, startChild, startSims, TerminalCollector, type Sims } from "./harness";
+import {
+  cleanupReceipts,
+  freePort,
+  receiptsEnv,
+  ReceiptLoad,
+  startChild,
+  startSims,
+  TerminalCollector,
+  type Sims,
+} from "./harness";
 
 const OUTAGE_S = Number(process.env["RECEIPT_FAULT_OUTAGE_S"] ?? 15);
 const RATE = Number(process.env["RECEIPT_FAULT_RATE"] ?? 40);
@@ -36,12 +45,18 @@ describe("receipts under faults (two nodes, load)", function () {
     { body: t.examples.json, type: "application/json" },
     { body: t.examples.xml, type: "application/xml" },
   ]);
-  const gateways = (): string[] => [...nodes.values()].filter((n) => n.proc.exitCode === null && n.proc.signalCode === null).map((n) => n.url);
+  const gateways = (): string[] =>
+    [...nodes.values()].filter((n) => n.proc.exitCode === null && n.proc.signalCode === null).map((n) => n.url);
 
   /** Waits until every accepted receipt has a terminal webhook; returns the statuses seen. */
   async function settle(load: ReceiptLoad, timeoutMs: number): Promise<Map<string, string>> {
     const ids = [...load.accepted.values()];
-    await waitFor(`${ids.length} receipts terminal`, () => ids.every((id) => hooks.terminal.has(id)), timeoutMs, 250).catch(() => undefined);
+    await waitFor(
+      `${ids.length} receipts terminal`,
+      () => ids.every((id) => hooks.terminal.has(id)),
+      timeoutMs,
+      250,
+    ).catch(() => undefined);
     const out = new Map<string, string>();
     for (const id of ids) {
       const seen = hooks.terminal.get(id);
@@ -50,7 +65,9 @@ describe("receipts under faults (two nodes, load)", function () {
         continue;
       }
       // no webhook (yet): ask
-      const res = await fetch(`${gateways()[0]}/api/v1/receipts/${id}/status`, { headers: { Authorization: `Bearer ${apiKey}` } });
+      const res = await fetch(`${gateways()[0]}/api/v1/receipts/${id}/status`, {
+        headers: { Authorization: `Bearer ${apiKey}` },
+      });
       out.set(id, res.ok ? ((await res.json()) as { status: string }).status : `HTTP ${res.status}`);
     }
     return out;
@@ -67,23 +84,41 @@ describe("receipts under faults (two nodes, load)", function () {
     hooks = await new TerminalCollector().start();
     for (const id of ["f1", "f2"]) {
       const port = await freePort();
-      const env = receiptsEnv(ns, id, port, sims, { RECEIPT_CALLBACK_WAIT_MS: "3000", ACTOR_PARTITIONS: "8", RECEIPT_CALL_TIMEOUT_MS: "2000" });
+      const env = receiptsEnv(ns, id, port, sims, {
+        RECEIPT_CALLBACK_WAIT_MS: "3000",
+        ACTOR_PARTITIONS: "8",
+        RECEIPT_CALL_TIMEOUT_MS: "2000",
+      });
       nodes.set(id, { proc: (await startChild(env, `${ns}-${id}`)).child, url: `http://127.0.0.1:${port}` });
     }
-    broker = new ServiceBroker(brokerOptions(loadConfig({ NAMESPACE: ns, NATS_URL, NODE_ID: `faults-client-${process.pid}`, LOG_LEVEL: "warn" }), { logger: false }));
+    broker = new ServiceBroker(
+      brokerOptions(
+        loadConfig({ NAMESPACE: ns, NATS_URL, NODE_ID: `faults-client-${process.pid}`, LOG_LEVEL: "warn" }),
+        { logger: false },
+      ),
+    );
     await broker.start();
     await broker.waitForServices(["clients"], 30_000);
     const created = (await broker.call("clients.create", {
       params: {},
       query: {},
-      body: { name: "faults", scopes: ["receipts:read", "receipts:write"], webhookUrl: hooks.url, rateLimit: { perSec: 100_000, burst: 100_000 } },
+      body: {
+        name: "faults",
+        scopes: ["receipts:read", "receipts:write"],
+        webhookUrl: hooks.url,
+        rateLimit: { perSec: 100_000, burst: 100_000 },
+      },
     })) as { apiKey: string };
     apiKey = created.apiKey;
   });
 
   after(async () => {
     for (const n of nodes.values()) if (n.proc.exitCode === null) n.proc.kill("SIGKILL");
-    await Promise.all([...nodes.values()].map((n) => (n.proc.exitCode !== null || n.proc.signalCode !== null ? undefined : new Promise((r) => n.proc.once("exit", r)))));
+    await Promise.all(
+      [...nodes.values()].map((n) =>
+        n.proc.exitCode !== null || n.proc.signalCode !== null ? undefined : new Promise((r) => n.proc.once("exit", r)),
+      ),
+    );
     await broker?.stop().catch(() => undefined);
     await sims?.close();
     await hooks?.close();
@@ -115,7 +150,16 @@ describe("receipts under faults (two nodes, load)", function () {
     }
     expect(load.pending.size).to.equal(0);
     const statuses = await settle(load, 90_000);
-    log.info({ accepted: load.accepted.size, statuses: countBy(statuses), tax: sims.tax.book.summary(), warehouse: sims.warehouse.book.summary(), outageRefusals: sims.tax.counters.outageRefusals }, "outage test");
+    log.info(
+      {
+        accepted: load.accepted.size,
+        statuses: countBy(statuses),
+        tax: sims.tax.book.summary(),
+        warehouse: sims.warehouse.book.summary(),
+        outageRefusals: sims.tax.counters.outageRefusals,
+      },
+      "outage test",
+    );
     expect(countBy(statuses)).to.deep.equal({ ACCEPTED: load.accepted.size });
     expect(sims.tax.book.summary()).to.deep.include({ doubleRegistrations: 0, registered: load.accepted.size });
     expect(sims.warehouse.book.summary()).to.deep.include({ doubleRegistrations: 0, registered: load.accepted.size });
@@ -132,14 +176,26 @@ describe("receipts under faults (two nodes, load)", function () {
       await waitFor("load under way", () => load.accepted.size >= RATE * 4, 30_000);
       const victim = nodes.get("f2")!;
       victim.proc.kill("SIGKILL");
-      await new Promise<void>((r) => (victim.proc.exitCode !== null || victim.proc.signalCode !== null ? r() : victim.proc.once("exit", () => r())));
+      await new Promise<void>((r) =>
+        victim.proc.exitCode !== null || victim.proc.signalCode !== null ? r() : victim.proc.once("exit", () => r()),
+      );
       await new Promise((r) => setTimeout(r, 5000));
     } finally {
       await load.stop();
     }
     expect(load.pending.size, JSON.stringify(Object.fromEntries(load.errors))).to.equal(0);
     const statuses = await settle(load, 150_000);
-    log.info({ accepted: load.accepted.size, clientErrors: Object.fromEntries(load.errors), statuses: countBy(statuses), tax: sims.tax.book.summary(), warehouse: sims.warehouse.book.summary(), taxCallbacks: sims.tax.counters }, "kill -9 test");
+    log.info(
+      {
+        accepted: load.accepted.size,
+        clientErrors: Object.fromEntries(load.errors),
+        statuses: countBy(statuses),
+        tax: sims.tax.book.summary(),
+        warehouse: sims.warehouse.book.summary(),
+        taxCallbacks: sims.tax.counters,
+      },
+      "kill -9 test",
+    );
     expect(countBy(statuses)).to.deep.equal({ ACCEPTED: load.accepted.size });
     // every receipt registered once with each service, whatever was retried or redelivered
     expect(sims.tax.book.summary()).to.deep.include({ doubleRegistrations: 0, receipts: load.accepted.size });

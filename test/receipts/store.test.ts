@@ -60,7 +60,15 @@ describe("receipt store (Postgres)", function () {
     expect(await store.insertBatch(recs)).to.equal(3);
     expect(await store.insertBatch(recs)).to.equal(0);
     const got = await store.get(recs[0]!.id);
-    expect(got).to.deep.include({ id: recs[0]!.id, clientId: "c1", type: "retail", format: "xml", status: "RECEIVED", total: 12.5, currency: "EUR" });
+    expect(got).to.deep.include({
+      id: recs[0]!.id,
+      clientId: "c1",
+      type: "retail",
+      format: "xml",
+      status: "RECEIVED",
+      total: 12.5,
+      currency: "EUR",
+    });
     expect(got!.document).to.deep.equal({ type: "retail", n: now });
     const orig = await store.original(recs[0]!.id);
     expect(orig!.contentType).to.equal("application/xml; charset=utf-8");
@@ -90,7 +98,9 @@ describe("receipt store (Postgres)", function () {
       reason: null,
     });
     const ghost = { ...upd(1, "REGISTERING"), id: newReceiptId(now) };
-    expect(await store.applyStatusBatch([upd(3, "ACCEPTED"), upd(1, "REGISTERING"), ghost])).to.deep.equal({ missing: [ghost.id] });
+    expect(await store.applyStatusBatch([upd(3, "ACCEPTED"), upd(1, "REGISTERING"), ghost])).to.deep.equal({
+      missing: [ghost.id],
+    });
     // an older version arriving late changes nothing
     expect(await store.applyStatusBatch([upd(2, "REGISTERING")])).to.deep.equal({ missing: [] });
     const got = await store.get(r.id);
@@ -99,7 +109,9 @@ describe("receipt store (Postgres)", function () {
 
   it("lists a client's receipts newest first with keyset pagination, filters and no one else's", async () => {
     const base = Date.UTC(2024, 11, 30, 23, 59, 59);
-    const mine = Array.from({ length: 25 }, (_, i) => record("lister", base + i * 3600_000, { type: i % 2 === 0 ? "retail" : "invoice" }));
+    const mine = Array.from({ length: 25 }, (_, i) =>
+      record("lister", base + i * 3600_000, { type: i % 2 === 0 ? "retail" : "invoice" }),
+    );
     await store.insertBatch([...mine, record("someone-else", base + 5)]);
     const seen: string[] = [];
     let cursor: string | undefined;
@@ -112,7 +124,12 @@ describe("receipt store (Postgres)", function () {
     } while (cursor);
     expect(pages).to.equal(3);
     expect(seen).to.deep.equal(mine.map((m) => m.id).reverse());
-    const ranged = await store.list({ clientId: "lister", from: new Date(base + 5 * 3600_000), to: new Date(base + 10 * 3600_000), type: "invoice" });
+    const ranged = await store.list({
+      clientId: "lister",
+      from: new Date(base + 5 * 3600_000),
+      to: new Date(base + 10 * 3600_000),
+      type: "invoice",
+    });
     expect(ranged.items.map((i) => i.id)).to.deep.equal([mine[9]!.id, mine[7]!.id, mine[5]!.id]);
     expect(ranged.nextCursor).to.equal(null);
     const none = await store.list({ clientId: "lister", status: "ACCEPTED" });
@@ -135,13 +152,24 @@ describe("receipt store (Postgres)", function () {
     const fresh = record("c9", now - 1000);
     const done = record("c9", now - 60_000);
     await store.insertBatch([stuck, fresh, done]);
-    const upd = (r: ReceiptRecord, status: "REGISTERING" | "ACCEPTED") => ({ id: r.id, createdAt: r.createdAt, version: 1, status, updatedAt: r.createdAt, taxReference: null, warehouseReference: null, reason: null });
+    const upd = (r: ReceiptRecord, status: "REGISTERING" | "ACCEPTED") => ({
+      id: r.id,
+      createdAt: r.createdAt,
+      version: 1,
+      status,
+      updatedAt: r.createdAt,
+      taxReference: null,
+      warehouseReference: null,
+      reason: null,
+    });
     await store.applyStatusBatch([upd(stuck, "REGISTERING"), upd(fresh, "REGISTERING"), upd(done, "ACCEPTED")]);
     const ids = await store.stalled("REGISTERING", new Date(now - 10_000), new Date(now - 3600_000), 100);
     expect(ids).to.deep.equal([stuck.id]);
     const orphan = record("c9", now - 120_000, { callbackUrl: "https://c.example/h" });
     await store.insertBatch([orphan]);
-    expect(await store.stalled("RECEIVED", new Date(now - 60_000), new Date(now - 3600_000), 100)).to.include(orphan.id);
+    expect(await store.stalled("RECEIVED", new Date(now - 60_000), new Date(now - 3600_000), 100)).to.include(
+      orphan.id,
+    );
     const sub = await store.submission(orphan.id);
     expect(sub).to.deep.equal({
       id: orphan.id,

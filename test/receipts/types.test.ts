@@ -24,7 +24,9 @@ describe("receipt types", () => {
   it("registers at least three types, one of them XML-native, with distinct schemas", () => {
     const names = registry.list().map((t) => t.name);
     expect(names).to.include.members(["retail", "invoice", "fiscal"]);
-    const schemas = new Set(registry.list().map((t) => JSON.stringify(Object.keys(t.schema.schema.properties ?? {}).sort())));
+    const schemas = new Set(
+      registry.list().map((t) => JSON.stringify(Object.keys(t.schema.schema.properties ?? {}).sort())),
+    );
     expect(schemas.size).to.equal(registry.list().length);
     expect(registry.byXmlRoot("CHECK")?.name).to.equal("fiscal");
   });
@@ -32,7 +34,11 @@ describe("receipt types", () => {
   for (const t of RECEIPT_TYPES) {
     for (const format of ["json", "xml"] as const) {
       it(`${t.name}: the ${format} example is schema-valid and passes its business rules`, () => {
-        const r = readReceipt(registry, bytes(t.examples[format]), format === "json" ? "application/json" : "application/xml");
+        const r = readReceipt(
+          registry,
+          bytes(t.examples[format]),
+          format === "json" ? "application/json" : "application/xml",
+        );
         expect(r.type.name).to.equal(t.name);
         expect(r.format).to.equal(format);
         expect(r.document.type).to.equal(t.name);
@@ -63,7 +69,8 @@ describe("receipt types", () => {
     expect(doc["items"]).to.have.length(1);
     expect(doc["items"][0].quantity).to.equal(2);
     expect(doc["taxSummary"][0]).to.deep.equal({ rate: 20, taxableAmount: 91, taxAmount: 18.2 });
-    const f = readReceipt(registry, bytes(RECEIPT_TYPES[2]!.examples.xml), "text/xml; charset=utf-8").document as Record<string, any>;
+    const f = readReceipt(registry, bytes(RECEIPT_TYPES[2]!.examples.xml), "text/xml; charset=utf-8")
+      .document as Record<string, any>;
     expect(f["version"]).to.equal(1);
     expect(f["rows"]).to.have.length(2);
     expect(f["rows"][1]).to.deep.include({ rowNum: 2, code: "4820000000035", amount: 1, price: 27.5, cost: 27.5 });
@@ -141,7 +148,10 @@ describe("receipt types", () => {
       const doc = readReceipt(r, bytes("<parkingTicket><a>x</a></parkingTicket>"), "application/xml");
       expect(doc.type.name).to.equal("parking");
       expect(doc.document).to.deep.equal({ type: "parking", a: "x" });
-      const e = expectAppError(() => readReceipt(r, bytes('{"type":"parking","a":1}'), "application/json"), "VALIDATION_ERROR");
+      const e = expectAppError(
+        () => readReceipt(r, bytes('{"type":"parking","a":1}'), "application/json"),
+        "VALIDATION_ERROR",
+      );
       expect(e.details).to.deep.equal([{ path: "/a", message: "must be string" }]);
     });
   });

@@ -39,7 +39,9 @@ describe("Standard Webhooks signatures", () => {
     const now = Date.now();
     const h = signWebhook(secret, id, body, now);
     const old = signWebhook(newWebhookSecret(), id, body, now)["webhook-signature"];
-    expect(verifyWebhook(secret, { ...h, "webhook-signature": `${old} ${h["webhook-signature"]}` }, body, now)).to.equal(null);
+    expect(
+      verifyWebhook(secret, { ...h, "webhook-signature": `${old} ${h["webhook-signature"]}` }, body, now),
+    ).to.equal(null);
   });
 
   it("signs with the secret's decoded bytes", () => {

@@ -17,7 +17,17 @@ import { RECEIPT_TYPES } from "../../services/receipts/types";
 import { signWebhook } from "../../services/receipts/webhooks";
 import { freshNamespace, nodeEnv } from "../support/namespace";
 import { waitFor } from "../support/wait";
-import { call, cleanupReceipts, freePort, makeClient, receiptsEnv, startInProcess, startSims, type InProcessNode, type Sims } from "../receipts/harness";
+import {
+  call,
+  cleanupReceipts,
+  freePort,
+  makeClient,
+  receiptsEnv,
+  startInProcess,
+  startSims,
+  type InProcessNode,
+  type Sims,
+} from "../receipts/harness";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const newSecret = (): string => `whsec_${randomBytes(24).toString("base64")}`;
@@ -36,7 +46,11 @@ function problemsOf(env: Record<string, string>): string {
 /** Runs bin/start.ts with `env` until it exits (or 60 s); its exit code and stderr. */
 function runStart(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bin", "start.ts")], { cwd: ROOT, env: nodeEnv(env["NAMESPACE"]!, env), stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bin", "start.ts")], {
+      cwd: ROOT,
+      env: nodeEnv(env["NAMESPACE"]!, env),
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let stderr = "";
     child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
     const timer = setTimeout(() => {
@@ -50,7 +64,6 @@ function runStart(env: Record<string, string>): Promise<{ code: number | null; s
   });
 }
 
-
 /** A master key for production-mode nodes of this test (secrets at rest are sealed with it). */
 const TEST_MASTER_KEY = Buffer.alloc(32, 11).toString("base64");
 /** The cluster secret of those nodes (every Moleculer call is signed with it). */
@@ -60,17 +73,31 @@ describe("security: registration callback secrets (issue 11, item 1)", function 
 
   describe("production start without callback secrets", () => {
     // production with every other secret of these services set, so the callback secrets are what is checked
-    const prod = { NODE_ENV: "production", SERVICES: "runtime,gateway,receipts", TAX_CALLBACK_SECRET: "", WAREHOUSE_CALLBACK_SECRET: "", MASTER_KEYS: TEST_MASTER_KEY, CLUSTER_SECRET: TEST_CLUSTER_SECRET };
+    const prod = {
+      NODE_ENV: "production",
+      SERVICES: "runtime,gateway,receipts",
+      TAX_CALLBACK_SECRET: "",
+      WAREHOUSE_CALLBACK_SECRET: "",
+      MASTER_KEYS: TEST_MASTER_KEY,
+      CLUSTER_SECRET: TEST_CLUSTER_SECRET,
+    };
 
     it("loadConfig refuses a receipts node without them, naming both variables", () => {
       const problems = problemsOf(prod);
-      expect(problems).to.match(/TAX_CALLBACK_SECRET/).and.match(/WAREHOUSE_CALLBACK_SECRET/).and.match(/required outside dev mode/);
+      expect(problems)
+        .to.match(/TAX_CALLBACK_SECRET/)
+        .and.match(/WAREHOUSE_CALLBACK_SECRET/)
+        .and.match(/required outside dev mode/);
       // one of the two is not enough
       expect(problemsOf({ ...prod, TAX_CALLBACK_SECRET: newSecret() })).to.match(/WAREHOUSE_CALLBACK_SECRET/);
     });
 
     it("loadConfig refuses the well-known development secrets outside dev mode", () => {
-      const problems = problemsOf({ ...prod, TAX_CALLBACK_SECRET: DEV_CALLBACK_SECRETS.tax, WAREHOUSE_CALLBACK_SECRET: DEV_CALLBACK_SECRETS.warehouse });
+      const problems = problemsOf({
+        ...prod,
+        TAX_CALLBACK_SECRET: DEV_CALLBACK_SECRETS.tax,
+        WAREHOUSE_CALLBACK_SECRET: DEV_CALLBACK_SECRETS.warehouse,
+      });
       expect(problems).to.match(/TAX_CALLBACK_SECRET is the well-known development secret/);
       expect(problems).to.match(/WAREHOUSE_CALLBACK_SECRET is the well-known development secret/);
       // and the refusal never echoes a secret
@@ -81,11 +108,21 @@ describe("security: registration callback secrets (issue 11, item 1)", function 
       const tax = newSecret();
       const warehouse = newSecret();
       const c = loadConfig({ ...prod, TAX_CALLBACK_SECRET: tax, WAREHOUSE_CALLBACK_SECRET: warehouse });
-      expect(c.receipts).to.deep.include({ taxCallbackSecret: tax, warehouseCallbackSecret: warehouse, devCallbackSecrets: false });
+      expect(c.receipts).to.deep.include({
+        taxCallbackSecret: tax,
+        warehouseCallbackSecret: warehouse,
+        devCallbackSecrets: false,
+      });
       const dev = loadConfig({ SERVICES: "runtime,gateway,receipts" });
-      expect(dev.receipts).to.deep.include({ taxCallbackSecret: DEV_CALLBACK_SECRETS.tax, warehouseCallbackSecret: DEV_CALLBACK_SECRETS.warehouse, devCallbackSecrets: true });
+      expect(dev.receipts).to.deep.include({
+        taxCallbackSecret: DEV_CALLBACK_SECRETS.tax,
+        warehouseCallbackSecret: DEV_CALLBACK_SECRETS.warehouse,
+        devCallbackSecrets: true,
+      });
       // a production node that does not host receipts verifies no callbacks and needs no secrets
-      expect(problemsOf({ NODE_ENV: "production", SERVICES: "runtime,probe", CLUSTER_SECRET: TEST_CLUSTER_SECRET })).to.equal("");
+      expect(
+        problemsOf({ NODE_ENV: "production", SERVICES: "runtime,probe", CLUSTER_SECRET: TEST_CLUSTER_SECRET }),
+      ).to.equal("");
     });
 
     it("bin/start.ts exits non-zero with a message naming both variables", async () => {
@@ -93,7 +130,9 @@ describe("security: registration callback secrets (issue 11, item 1)", function 
       const r = await runStart({ ...prod, NAMESPACE: ns, NODE_ID: `${ns}-start`, PORT: String(await freePort()) });
       expect(r.code, r.stderr).to.not.equal(0);
       expect(r.code, r.stderr).to.not.equal(null);
-      expect(r.stderr).to.match(/TAX_CALLBACK_SECRET/).and.match(/WAREHOUSE_CALLBACK_SECRET/);
+      expect(r.stderr)
+        .to.match(/TAX_CALLBACK_SECRET/)
+        .and.match(/WAREHOUSE_CALLBACK_SECRET/);
     });
   });
 
@@ -107,13 +146,23 @@ describe("security: registration callback secrets (issue 11, item 1)", function 
 
     const statusOf = async (id: string): Promise<any> => (await call(`${api}/receipts/${id}/status`, key)).json;
     const postCallback = (secret: string, webhookId: string, body: string) =>
-      call(`${api}/callbacks/tax`, null, { method: "POST", body, headers: { "Content-Type": "application/json", ...signWebhook(secret, webhookId, body, Date.now()) } });
+      call(`${api}/callbacks/tax`, null, {
+        method: "POST",
+        body,
+        headers: { "Content-Type": "application/json", ...signWebhook(secret, webhookId, body, Date.now()) },
+      });
 
     before(async () => {
       sims = await startSims(secrets);
       const port = await freePort();
       node = await startInProcess(
-        receiptsEnv(ns, "scb-1", port, sims, { NODE_ENV: "production", TAX_CALLBACK_SECRET: secrets.tax, WAREHOUSE_CALLBACK_SECRET: secrets.warehouse, MASTER_KEYS: TEST_MASTER_KEY, CLUSTER_SECRET: TEST_CLUSTER_SECRET }),
+        receiptsEnv(ns, "scb-1", port, sims, {
+          NODE_ENV: "production",
+          TAX_CALLBACK_SECRET: secrets.tax,
+          WAREHOUSE_CALLBACK_SECRET: secrets.warehouse,
+          MASTER_KEYS: TEST_MASTER_KEY,
+          CLUSTER_SECRET: TEST_CLUSTER_SECRET,
+        }),
       );
       expect(node.node.ctx.config.devMode).to.equal(false);
       api = `${node.url}/api/v1`;
@@ -129,13 +178,25 @@ describe("security: registration callback secrets (issue 11, item 1)", function 
     it("refuses a callback signed with the dev secret and leaves the receipt as it was; the real one still works", async () => {
       // the tax service answers 202 and its callback is lost: the receipt waits for it
       sims.tax.setConfig({ mode: "async", dropCallbackRate: 1, callbackDelayMs: { min: 1, max: 5 } });
-      const r = await call(`${api}/receipts`, key, { method: "POST", body: RECEIPT_TYPES[0]!.examples.json, headers: { "Content-Type": "application/json" } });
+      const r = await call(`${api}/receipts`, key, {
+        method: "POST",
+        body: RECEIPT_TYPES[0]!.examples.json,
+        headers: { "Content-Type": "application/json" },
+      });
       expect(r.status, r.text).to.equal(202);
       const id: string = r.json.id;
-      const waiting = await waitFor("receipt awaiting the tax callback", async () => {
-        const s = await statusOf(id);
-        return s?.status === "REGISTERING" && s.steps.tax.state === "awaiting-callback" && s.steps.warehouse.state === "registered" ? s : undefined;
-      }, 20_000);
+      const waiting = await waitFor(
+        "receipt awaiting the tax callback",
+        async () => {
+          const s = await statusOf(id);
+          return s?.status === "REGISTERING" &&
+            s.steps.tax.state === "awaiting-callback" &&
+            s.steps.warehouse.state === "registered"
+            ? s
+            : undefined;
+        },
+        20_000,
+      );
 
       const forged = JSON.stringify({ receiptId: id, status: "rejected", reason: "forged by an attacker" });
       const refused = await postCallback(DEV_CALLBACK_SECRETS.tax, "msg_forged_1", forged);
@@ -154,10 +215,14 @@ describe("security: registration callback secrets (issue 11, item 1)", function 
       const real = JSON.stringify({ receiptId: id, status: "registered", registrationId });
       const ok = await postCallback(secrets.tax, "msg_real_1", real);
       expect(ok.status, ok.text).to.equal(200);
-      const done = await waitFor("receipt ACCEPTED", async () => {
-        const s = await statusOf(id);
-        return s?.status === "ACCEPTED" ? s : undefined;
-      }, 20_000);
+      const done = await waitFor(
+        "receipt ACCEPTED",
+        async () => {
+          const s = await statusOf(id);
+          return s?.status === "ACCEPTED" ? s : undefined;
+        },
+        20_000,
+      );
       expect(done.reason).to.equal(null);
       expect(done.steps.tax).to.deep.include({ state: "registered", reference: registrationId, lastError: null });
     });

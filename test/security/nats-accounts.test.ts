@@ -49,7 +49,10 @@ describe("security: NATS accounts separate producers from nodes (deploy/nats)", 
     dir = mkdtempSync(path.join(os.tmpdir(), "nats-accounts-"));
     copyFileSync(path.join(NATS_DIR, "accounts.conf"), path.join(dir, "accounts.conf"));
     writeFileSync(path.join(dir, "server.conf"), testServerConfig(port, dir));
-    server = spawn(NATS_SERVER, ["-c", path.join(dir, "server.conf")], { env: { ...process.env, ...PASSWORDS }, stdio: ["ignore", "ignore", "pipe"] });
+    server = spawn(NATS_SERVER, ["-c", path.join(dir, "server.conf")], {
+      env: { ...process.env, ...PASSWORDS },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let stderr = "";
     server.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
     url = `127.0.0.1:${port}`;
@@ -63,7 +66,13 @@ describe("security: NATS accounts separate producers from nodes (deploy/nats)", 
       100,
     );
     await node.jsm.streams.add({ name: STREAM, subjects: ["sy.events.in.>"] });
-    producer = await connect({ servers: url, user: "producer-acme", pass: PASSWORDS.NATS_PRODUCER_ACME_PASSWORD, inboxPrefix: "_INBOX_acme", name: "accounts-test-producer" });
+    producer = await connect({
+      servers: url,
+      user: "producer-acme",
+      pass: PASSWORDS.NATS_PRODUCER_ACME_PASSWORD,
+      inboxPrefix: "_INBOX_acme",
+      name: "accounts-test-producer",
+    });
   });
 
   after(async function () {
@@ -103,9 +112,13 @@ describe("security: NATS accounts separate producers from nodes (deploy/nats)", 
   }
 
   it("acks the producer's JetStream publish to its intake subject and answers its supporter request", async function () {
-    const ack = await jetstream(producer).publish("sy.events.in.acme", JSON.stringify({ eventId: "e-1" }), { msgID: "acme:e-1" });
+    const ack = await jetstream(producer).publish("sy.events.in.acme", JSON.stringify({ eventId: "e-1" }), {
+      msgID: "acme:e-1",
+    });
     expect(ack.stream).to.equal(STREAM);
-    const responder = node.nc.subscribe("sy.supporters.req.>", { callback: (_e, m) => void m.respond(JSON.stringify({ ok: true, hash: "h" })) });
+    const responder = node.nc.subscribe("sy.supporters.req.>", {
+      callback: (_e, m) => void m.respond(JSON.stringify({ ok: true, hash: "h" })),
+    });
     await node.nc.flush();
     const r = await producer.request("sy.supporters.req.acme", "{}", { timeout: 5000 });
     expect(r.json<{ ok: boolean }>().ok).to.equal(true);
@@ -113,7 +126,16 @@ describe("security: NATS accounts separate producers from nodes (deploy/nats)", 
   });
 
   it("drops the producer's publishes to Moleculer subjects, the JetStream API and another tenant", async function () {
-    const forbidden = ["MOL.REQ.n1", "MOL-sy.REQ.n1", "MOL-sy.DISCOVER", `$JS.API.STREAM.DELETE.${STREAM}`, "$JS.API.STREAM.PURGE." + STREAM, "sy.events.in.other", "sy.actor.receipt.0.k", "sy.job.x.k"];
+    const forbidden = [
+      "MOL.REQ.n1",
+      "MOL-sy.REQ.n1",
+      "MOL-sy.DISCOVER",
+      `$JS.API.STREAM.DELETE.${STREAM}`,
+      "$JS.API.STREAM.PURGE." + STREAM,
+      "sy.events.in.other",
+      "sy.actor.receipt.0.k",
+      "sy.job.x.k",
+    ];
     expect(await seenBeforeMarker(forbidden)).to.deep.equal([]);
     expect((await node.jsm.streams.info(STREAM)).config.name, "the stream survived").to.equal(STREAM);
   });
@@ -133,7 +155,10 @@ describe("security: NATS accounts separate producers from nodes (deploy/nats)", 
     for (const subject of ["MOL.>", "MOL-sy.>", "_INBOX.>", "$JS.API.>", "sy.events.in.>"]) {
       const sub = producer.subscribe(subject);
       // A deadline, not a pause: the server's refusal closes the subscription at once.
-      const closed = await Promise.race([sub.closed, new Promise<string>((r) => setTimeout(() => r("still open after 5 s"), 5000).unref())]);
+      const closed = await Promise.race([
+        sub.closed,
+        new Promise<string>((r) => setTimeout(() => r("still open after 5 s"), 5000).unref()),
+      ]);
       expect(closed, subject).to.be.instanceOf(Error);
       expect(String((closed as Error).message), subject).to.match(/permissions violation/i);
     }

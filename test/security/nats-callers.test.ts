@@ -67,18 +67,49 @@ describe("security: NATS callers must prove who they are (issue 11, item 2)", fu
 
   /** The configuration a REPL or tool on this cluster runs with (`secretOverride`: a wrong one). */
   const configFor = (nodeId: string, secretOverride?: string) =>
-    loadConfig({ NAMESPACE: ns, NATS_URL, NODE_ID: nodeId, LOG_LEVEL: "warn", CLUSTER_SECRET: secretOverride ?? secret });
+    loadConfig({
+      NAMESPACE: ns,
+      NATS_URL,
+      NODE_ID: nodeId,
+      LOG_LEVEL: "warn",
+      CLUSTER_SECRET: secretOverride ?? secret,
+    });
 
   const discovered = (b: ServiceBroker) =>
-    waitFor("the node's services discovered", () => ["clients", "supporters", "events", "runtime"].every((n) => b.registry.getServiceList({ onlyAvailable: true }).some((s: { name: string }) => s.name === n)), 20_000);
+    waitFor(
+      "the node's services discovered",
+      () =>
+        ["clients", "supporters", "events", "runtime"].every((n) =>
+          b.registry.getServiceList({ onlyAvailable: true }).some((s: { name: string }) => s.name === n),
+        ),
+      20_000,
+    );
 
   before(async function () {
     ns = freshNamespace();
     const port = await freePort();
-    node = await startChild({ NAMESPACE: ns, NODE_ID: "n1", PORT: String(port), SERVICES, ACTOR_PARTITIONS: "4", CLUSTER_SECRET: secret });
+    node = await startChild({
+      NAMESPACE: ns,
+      NODE_ID: "n1",
+      PORT: String(port),
+      SERVICES,
+      ACTOR_PARTITIONS: "4",
+      CLUSTER_SECRET: secret,
+    });
     // A plain broker: the NATS transporter and the namespace are all it takes to join.
-    intruder = new ServiceBroker({ namespace: ns, nodeID: `intruder-${process.pid}`, transporter: { type: "NATS", options: { url: NATS_URL } }, logger: false });
-    repl = new ServiceBroker(brokerOptions(configFor(`repl-${process.pid}`), { logger: false }, { kind: "operator", subject: "test-operator" }));
+    intruder = new ServiceBroker({
+      namespace: ns,
+      nodeID: `intruder-${process.pid}`,
+      transporter: { type: "NATS", options: { url: NATS_URL } },
+      logger: false,
+    });
+    repl = new ServiceBroker(
+      brokerOptions(
+        configFor(`repl-${process.pid}`),
+        { logger: false },
+        { kind: "operator", subject: "test-operator" },
+      ),
+    );
     await Promise.all([intruder.start(), repl.start()]);
     await Promise.all([discovered(intruder), discovered(repl)]);
     nats = await connectNats(NATS_URL, `raw-${ns}`);
@@ -93,12 +124,17 @@ describe("security: NATS callers must prove who they are (issue 11, item 2)", fu
   });
 
   it("refuses every operator action to a plain broker without a caller assertion (401)", async function () {
-    for (const [action, params] of TARGETS) expect(await codeOf(intruder.call(action, params, { nodeID: "n1" })), action).to.equal("UNAUTHORIZED");
+    for (const [action, params] of TARGETS)
+      expect(await codeOf(intruder.call(action, params, { nodeID: "n1" })), action).to.equal("UNAUTHORIZED");
   });
 
   it("ignores a forged meta.client, even one claiming scope admin", async function () {
-    const meta = { client: { id: "c_forged", scopes: ["admin", "supporters:read", "supporters:write"] }, user: { id: "c_forged", scopes: ["admin"] } };
-    for (const [action, params] of TARGETS) expect(await codeOf(intruder.call(action, params, { nodeID: "n1", meta })), action).to.equal("UNAUTHORIZED");
+    const meta = {
+      client: { id: "c_forged", scopes: ["admin", "supporters:read", "supporters:write"] },
+      user: { id: "c_forged", scopes: ["admin"] },
+    };
+    for (const [action, params] of TARGETS)
+      expect(await codeOf(intruder.call(action, params, { nodeID: "n1", meta })), action).to.equal("UNAUTHORIZED");
   });
 
   it("refuses assertions signed with another secret (the dev one), expired, or of another namespace", async function () {
@@ -109,16 +145,27 @@ describe("security: NATS callers must prove who they are (issue 11, item 2)", fu
       await createCallerTokens(secret, "otherns").sign({ kind: "operator", subject: "ops" }),
     ];
     for (const caller of forged) {
-      for (const [action, params] of TARGETS) expect(await codeOf(intruder.call(action, params, { nodeID: "n1", meta: { caller } })), action).to.equal("UNAUTHORIZED");
+      for (const [action, params] of TARGETS)
+        expect(await codeOf(intruder.call(action, params, { nodeID: "n1", meta: { caller } })), action).to.equal(
+          "UNAUTHORIZED",
+        );
     }
   });
 
   it("refuses a REPL whose CLUSTER_SECRET is not the cluster's", async function () {
-    const wrong = new ServiceBroker(brokerOptions(configFor(`repl-wrong-${process.pid}`, DEV_CLUSTER_SECRET), { logger: false }, { kind: "operator", subject: "ops" }));
+    const wrong = new ServiceBroker(
+      brokerOptions(
+        configFor(`repl-wrong-${process.pid}`, DEV_CLUSTER_SECRET),
+        { logger: false },
+        { kind: "operator", subject: "ops" },
+      ),
+    );
     await wrong.start();
     try {
       await discovered(wrong);
-      expect(await codeOf(clientCommands.create(wrong, { name: "intruder", scopes: ["admin"] }))).to.equal("UNAUTHORIZED");
+      expect(await codeOf(clientCommands.create(wrong, { name: "intruder", scopes: ["admin"] }))).to.equal(
+        "UNAUTHORIZED",
+      );
       expect(await codeOf(dlqReplayCommand(wrong, { seqs: [1] }))).to.equal("UNAUTHORIZED");
     } finally {
       await wrong.stop();
@@ -130,7 +177,11 @@ describe("security: NATS callers must prove who they are (issue 11, item 2)", fu
     const responses = nats.nc.subscribe(`MOL-${ns}.RES.n1`);
     const answer = (async () => {
       for await (const m of responses) {
-        const p = JSON.parse(new TextDecoder().decode(m.data)) as { id: string; success: boolean; error?: { code?: unknown } };
+        const p = JSON.parse(new TextDecoder().decode(m.data)) as {
+          id: string;
+          success: boolean;
+          error?: { code?: unknown };
+        };
         if (p.id === id) return p;
       }
       return undefined;
@@ -164,12 +215,30 @@ describe("security: NATS callers must prove who they are (issue 11, item 2)", fu
   it("drops events from a broker without a valid assertion, delivers signed ones", async function () {
     const seen: string[] = [];
     const listener = new ServiceBroker(brokerOptions(configFor(`listener-${process.pid}`), { logger: false }));
-    listener.createService({ name: "listener", events: { "intruder.test"(ctx: { params: { n: string } }) { seen.push(ctx.params.n); } } });
+    listener.createService({
+      name: "listener",
+      events: {
+        "intruder.test"(ctx: { params: { n: string } }) {
+          seen.push(ctx.params.n);
+        },
+      },
+    });
     await listener.start();
     try {
-      await waitFor("the listener discovered", () => intruder.registry.getServiceList({ onlyAvailable: true }).some((s: { name: string }) => s.name === "listener"), 10_000);
+      await waitFor(
+        "the listener discovered",
+        () =>
+          intruder.registry
+            .getServiceList({ onlyAvailable: true })
+            .some((s: { name: string }) => s.name === "listener"),
+        10_000,
+      );
       await intruder.broadcast("intruder.test", { n: "unsigned" });
-      await intruder.broadcast("intruder.test", { n: "forged" }, { meta: { caller: await createCallerTokens(DEV_CLUSTER_SECRET, ns).sign({ kind: "node", subject: "n1" }) } });
+      await intruder.broadcast(
+        "intruder.test",
+        { n: "forged" },
+        { meta: { caller: await createCallerTokens(DEV_CLUSTER_SECRET, ns).sign({ kind: "node", subject: "n1" }) } },
+      );
       await intruder.broadcast("intruder.test", { n: "signed" }, { meta: await operatorMeta(configFor("tool")) });
       // One sender, one connection: the earlier events were handled (or dropped) before this one.
       await waitFor("the signed event", () => seen.includes("signed"), 10_000);

@@ -29,10 +29,18 @@ const REQUEST_TIMEOUT_MS = 5_000;
 const READY_BUDGET_MS = 100;
 
 /** One HTTP call that fails (rejects) when no answer comes within `timeoutMs`. */
-async function timedCall(url: string, key: string | null, init: { method?: string; body?: unknown } = {}, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Answer> {
+async function timedCall(
+  url: string,
+  key: string | null,
+  init: { method?: string; body?: unknown } = {},
+  timeoutMs = REQUEST_TIMEOUT_MS,
+): Promise<Answer> {
   const res = await fetch(url, {
     method: init.method ?? "GET",
-    headers: { ...(key ? { Authorization: `Bearer ${key}` } : {}), ...(init.body !== undefined ? { "Content-Type": "application/json" } : {}) },
+    headers: {
+      ...(key ? { Authorization: `Bearer ${key}` } : {}),
+      ...(init.body !== undefined ? { "Content-Type": "application/json" } : {}),
+    },
     ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
     signal: AbortSignal.timeout(timeoutMs),
   }).catch((err: unknown) => {
@@ -66,7 +74,9 @@ function median(xs: readonly number[]): number {
 
 async function expectResponsive(url: string): Promise<void> {
   const ms = await readyLatencies(url);
-  expect(median(ms), `median /health/ready latency of ${ms.map((m) => m.toFixed(1)).join(", ")} ms`).to.be.below(READY_BUDGET_MS);
+  expect(median(ms), `median /health/ready latency of ${ms.map((m) => m.toFixed(1)).join(", ")} ms`).to.be.below(
+    READY_BUDGET_MS,
+  );
 }
 
 describe("security: a hostile event-type pattern cannot stall a node (ReDoS)", function () {
@@ -80,8 +90,15 @@ describe("security: a hostile event-type pattern cannot stall a node (ReDoS)", f
   let producer: { id: string; key: string };
 
   const api = (path: string): string => `${node.url}/api/v1${path}`;
-  const ev = (eventId: string, s: string) => ({ clientId: producer.id, eventId, type: TYPE, timestamp: new Date().toISOString(), data: { s } });
-  const define = (name: string, schema: unknown): Promise<Answer> => timedCall(api(`/admin/event-types/${name}/versions`), adminKey, { method: "POST", body: { schema } });
+  const ev = (eventId: string, s: string) => ({
+    clientId: producer.id,
+    eventId,
+    type: TYPE,
+    timestamp: new Date().toISOString(),
+    data: { s },
+  });
+  const define = (name: string, schema: unknown): Promise<Answer> =>
+    timedCall(api(`/admin/event-types/${name}/versions`), adminKey, { method: "POST", body: { schema } });
 
   before(async () => {
     node = await startChild(eventsEnv(ns, "redos-1", await freePort()));
@@ -89,7 +106,12 @@ describe("security: a hostile event-type pattern cannot stall a node (ReDoS)", f
     const p = await makeClientIn(ns, ["events:read", "events:write"]);
     producer = { id: p.client.id, key: p.apiKey };
     ({ h: nats, names } = await testNats(ns));
-    const r = await define(TYPE, { type: "object", required: ["s"], additionalProperties: false, properties: { s: { type: "string", pattern: EVIL_PATTERN } } });
+    const r = await define(TYPE, {
+      type: "object",
+      required: ["s"],
+      additionalProperties: false,
+      properties: { s: { type: "string", pattern: EVIL_PATTERN } },
+    });
     expect(r.status, r.text).to.equal(201);
   });
 
@@ -105,14 +127,22 @@ describe("security: a hostile event-type pattern cannot stall a node (ReDoS)", f
   });
 
   it("refuses backreference and lookaround patterns at registration with a 422 naming the pattern", async () => {
-    const backref = await define("redos.backref", { type: "object", properties: { s: { type: "string", pattern: "^(a+)\\1$" } } });
+    const backref = await define("redos.backref", {
+      type: "object",
+      properties: { s: { type: "string", pattern: "^(a+)\\1$" } },
+    });
     expect(backref.status, backref.text).to.equal(422);
     expect(backref.json.error.code).to.equal("VALIDATION_ERROR");
-    const detail = (backref.json.error.details as Array<{ path: string; message: string }>).find((d) => d.path === "/schema/properties/s/pattern");
+    const detail = (backref.json.error.details as Array<{ path: string; message: string }>).find(
+      (d) => d.path === "/schema/properties/s/pattern",
+    );
     expect(detail, backref.text).to.not.equal(undefined);
     expect(detail!.message).to.contain(JSON.stringify("^(a+)\\1$")); // named as written in JSON
 
-    const lookahead = await define("redos.lookahead", { type: "object", patternProperties: { "^(?!x)": { type: "string" } } });
+    const lookahead = await define("redos.lookahead", {
+      type: "object",
+      patternProperties: { "^(?!x)": { type: "string" } },
+    });
     expect(lookahead.status, lookahead.text).to.equal(422);
     expect(lookahead.text).to.contain("(?!x)");
     // nothing of either was registered
@@ -127,31 +157,50 @@ describe("security: a hostile event-type pattern cannot stall a node (ReDoS)", f
     await expectResponsive(node.url);
     const r = await evil;
     expect(r.status, r.text).to.equal(422);
-    expect(r.json.error.details).to.deep.equal([{ path: "/body/data/s", message: `must match pattern "${EVIL_PATTERN}"` }]);
-    const good = await timedCall(api("/events"), producer.key, { method: "POST", body: ev("http-good", "a".repeat(40)) });
+    expect(r.json.error.details).to.deep.equal([
+      { path: "/body/data/s", message: `must match pattern "${EVIL_PATTERN}"` },
+    ]);
+    const good = await timedCall(api("/events"), producer.key, {
+      method: "POST",
+      body: ev("http-good", "a".repeat(40)),
+    });
     expect(good.status, good.text).to.equal(202);
     await expectResponsive(node.url);
   });
 
   it("validates evil events published on NATS: dead-lettered as schema violations, the valid one stored, the node stays fast", async () => {
     const count = 20;
-    for (let i = 0; i < count; i++) await nats.js.publish(names.inSubject(producer.id), JSON.stringify(ev(`nats-evil-${i}`, EVIL)));
+    for (let i = 0; i < count; i++)
+      await nats.js.publish(names.inSubject(producer.id), JSON.stringify(ev(`nats-evil-${i}`, EVIL)));
     await nats.js.publish(names.inSubject(producer.id), JSON.stringify(ev("nats-good", "aaaa")));
     await expectResponsive(node.url);
 
-    const dead = await waitFor("the evil events in the DLQ", async () => {
-      const r = await timedCall(api(`/admin/events/dlq?tenant=${producer.id}`), adminKey);
-      const items = (r.json?.items ?? []) as Array<{ code: string; reason: string }>;
-      return items.length >= count ? items : undefined;
-    }, 30_000, 200);
+    const dead = await waitFor(
+      "the evil events in the DLQ",
+      async () => {
+        const r = await timedCall(api(`/admin/events/dlq?tenant=${producer.id}`), adminKey);
+        const items = (r.json?.items ?? []) as Array<{ code: string; reason: string }>;
+        return items.length >= count ? items : undefined;
+      },
+      30_000,
+      200,
+    );
     expect(dead).to.have.length(count);
-    for (const d of dead) expect(d.reason).to.equal(`SCHEMA_VIOLATION: data does not match ${TYPE} v1 (/data/s: must match pattern "${EVIL_PATTERN}")`);
+    for (const d of dead)
+      expect(d.reason).to.equal(
+        `SCHEMA_VIOLATION: data does not match ${TYPE} v1 (/data/s: must match pattern "${EVIL_PATTERN}")`,
+      );
 
-    const stored = await waitFor("the valid events in the feed", async () => {
-      const r = await timedCall(api("/events?limit=100"), producer.key);
-      const ids = ((r.json?.items ?? []) as Array<{ eventId: string }>).map((e) => e.eventId);
-      return ids.includes("nats-good") ? ids : undefined;
-    }, 30_000, 200);
+    const stored = await waitFor(
+      "the valid events in the feed",
+      async () => {
+        const r = await timedCall(api("/events?limit=100"), producer.key);
+        const ids = ((r.json?.items ?? []) as Array<{ eventId: string }>).map((e) => e.eventId);
+        return ids.includes("nats-good") ? ids : undefined;
+      },
+      30_000,
+      200,
+    );
     expect(stored.sort()).to.deep.equal(["http-good", "nats-good"]);
     await expectResponsive(node.url);
   });

@@ -10,7 +10,16 @@
 import { expect } from "chai";
 import { createHash, randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
-import { SignJWT, exportJWK, generateKeyPair, importJWK, calculateJwkThumbprint, jwtVerify, decodeProtectedHeader, type JWK } from "jose";
+import {
+  SignJWT,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  calculateJwkThumbprint,
+  jwtVerify,
+  decodeProtectedHeader,
+  type JWK,
+} from "jose";
 import { createPool, migrate, quoteIdent, type Pool } from "../../db";
 import { clientMigrations, createClientStore, type CreatedClient } from "../../services/gateway/clients";
 import { newApiKey, newClientId, newWebhookSecret } from "../../services/gateway/clients/keys";
@@ -48,11 +57,23 @@ async function columnsHolding(pg: Pool, schema: string, needle: string): Promise
 /** The forms a secret's bytes could be stored in (as given, base64, base64url, hex). */
 function formsOf(secret: string, b64: string): string[] {
   const bytes = Buffer.from(b64, b64.includes("-") || b64.includes("_") ? "base64url" : "base64");
-  return [...new Set([secret, b64, bytes.toString("base64").replace(/=+$/, ""), bytes.toString("base64url"), bytes.toString("hex")])];
+  return [
+    ...new Set([
+      secret,
+      b64,
+      bytes.toString("base64").replace(/=+$/, ""),
+      bytes.toString("base64url"),
+      bytes.toString("hex"),
+    ]),
+  ];
 }
 
 /** Every value of every row of `table` (jsonb comes back parsed, the rest as text). */
-async function rowValues(pg: Pool, schema: string, table: string): Promise<{ row: Record<string, unknown>; values: unknown[] }[]> {
+async function rowValues(
+  pg: Pool,
+  schema: string,
+  table: string,
+): Promise<{ row: Record<string, unknown>; values: unknown[] }[]> {
   const res = await pg.query<Record<string, unknown>>(`SELECT * FROM ${quoteIdent(schema)}.${quoteIdent(table)}`);
   return res.rows.map((row) => ({ row, values: Object.values(row) }));
 }
@@ -95,7 +116,8 @@ async function mint(jwk: JWK, kid: string, ns: string, clientId: string): Promis
     .sign(key);
 }
 
-const adminList = (gw: GatewayNode, bearer: string) => request(`${gw.url}/api/v1/admin/clients`, { headers: { authorization: `Bearer ${bearer}` } });
+const adminList = (gw: GatewayNode, bearer: string) =>
+  request(`${gw.url}/api/v1/admin/clients`, { headers: { authorization: `Bearer ${bearer}` } });
 
 describe("security: secrets at rest (issue 11, item 8)", function () {
   this.timeout(120_000);
@@ -126,7 +148,11 @@ describe("security: secrets at rest (issue 11, item 8)", function () {
       const t = await request(`${gw.url}/oauth/token`, {
         method: "POST",
         headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams({ grant_type: "client_credentials", client_id: admin.client.id, client_secret: admin.apiKey }).toString(),
+        body: new URLSearchParams({
+          grant_type: "client_credentials",
+          client_id: admin.client.id,
+          client_secret: admin.apiKey,
+        }).toString(),
       });
       expect(t.status, t.text).to.equal(200);
     });
@@ -164,7 +190,8 @@ describe("security: secrets at rest (issue 11, item 8)", function () {
       const ds = [...new Set([...exposed, ...opened].map((j) => j.d!))];
       expect(ds.length, "the private key was found (in the clear or sealed)").to.be.greaterThan(0);
       for (const d of ds) {
-        for (const form of formsOf(d, d)) expect(await columnsHolding(pg, ns, form), `columns holding d=${form.slice(0, 8)}...`).to.deep.equal([]);
+        for (const form of formsOf(d, d))
+          expect(await columnsHolding(pg, ns, form), `columns holding d=${form.slice(0, 8)}...`).to.deep.equal([]);
       }
       // Whatever the row holds, used as a JWK, makes no token the gateway takes.
       const accepted: string[] = [];
@@ -179,7 +206,13 @@ describe("security: secrets at rest (issue 11, item 8)", function () {
     it("a forged client entry planted in Redis under a real cache key gives no admin: 403 with the true scopes, entry replaced", async function () {
       const victim = await makeClient(gw.admin, { name: "sec-victim", scopes: ["receipts:read"] });
       const rk = redisClientEntry(ns, victim.client.id);
-      const forged = JSON.stringify({ id: victim.client.id, scopes: ["admin"], status: "active", rateLimit: null, version: Number.MAX_SAFE_INTEGER });
+      const forged = JSON.stringify({
+        id: victim.client.id,
+        scopes: ["admin"],
+        status: "active",
+        rateLimit: null,
+        version: Number.MAX_SAFE_INTEGER,
+      });
       await redis.set(rk, forged, "EX", 300);
       const r = await adminList(gw, victim.apiKey);
       expect(r.status, r.text).to.equal(403);
@@ -191,7 +224,13 @@ describe("security: secrets at rest (issue 11, item 8)", function () {
       // A forged entry in the current format with a made-up MAC fares no better.
       const victim2 = await makeClient(gw.admin, { name: "sec-victim2", scopes: ["receipts:read"] });
       const rk2 = redisClientEntry(ns, victim2.client.id);
-      const json = JSON.stringify({ id: victim2.client.id, scopes: ["admin"], status: "active", rateLimit: null, version: Number.MAX_SAFE_INTEGER });
+      const json = JSON.stringify({
+        id: victim2.client.id,
+        scopes: ["admin"],
+        status: "active",
+        rateLimit: null,
+        version: Number.MAX_SAFE_INTEGER,
+      });
       const forged2 = `m1.${keyring.currentId}.${Buffer.alloc(32, 7).toString("base64url")}.${json}`;
       await redis.set(rk2, forged2, "EX", 300);
       expect((await adminList(gw, victim2.apiKey)).status).to.equal(403);
@@ -205,7 +244,9 @@ describe("security: secrets at rest (issue 11, item 8)", function () {
     it("a genuine entry copied under another client's cache key is not accepted", async function () {
       // The admin has authenticated, so its own genuine client entry is in Redis.
       expect((await adminList(gw, admin.apiKey)).status).to.equal(200);
-      const adminRaw = await waitFor("the admin's entry cached in redis", () => redis.get(redisClientEntry(ns, admin.client.id)));
+      const adminRaw = await waitFor("the admin's entry cached in redis", () =>
+        redis.get(redisClientEntry(ns, admin.client.id)),
+      );
       const victim = await makeClient(gw.admin, { name: "sec-victim3", scopes: ["receipts:read"] });
       const rk = redisClientEntry(ns, victim.client.id);
       await redis.set(rk, adminRaw, "EX", 300);
@@ -224,7 +265,13 @@ describe("security: secrets at rest (issue 11, item 8)", function () {
       const rk = redisKeyEntry(ns, keyId);
       await redis.set(
         rk,
-        JSON.stringify({ keyId, clientId: admin.client.id, hash: createHash("sha256").update(apiKey).digest("hex"), expiresAt: null, version: Number.MAX_SAFE_INTEGER }),
+        JSON.stringify({
+          keyId,
+          clientId: admin.client.id,
+          hash: createHash("sha256").update(apiKey).digest("hex"),
+          expiresAt: null,
+          version: Number.MAX_SAFE_INTEGER,
+        }),
         "EX",
         300,
       );
@@ -246,15 +293,32 @@ describe("security: secrets at rest (issue 11, item 8)", function () {
     before(async function () {
       pg = createPool(DATABASE_URL, ns, 2);
       // The schema as the first version made it, and rows as it wrote them.
-      await migrate(pg, ns, clientMigrations.filter((m) => m.id === "gateway-0001"));
+      await migrate(
+        pg,
+        ns,
+        clientMigrations.filter((m) => m.id === "gateway-0001"),
+      );
       const pair = await generateKeyPair("ES256", { extractable: true });
       legacyPriv = await exportJWK(pair.privateKey);
       legacyPub = await exportJWK(pair.publicKey);
       legacyKid = await calculateJwkThumbprint(legacyPub);
-      await pg.query(`INSERT INTO gateway_signing_keys (kid, alg, private_jwk, public_jwk) VALUES ($1, 'ES256', $2, $3)`, [legacyKid, legacyPriv, legacyPub]);
-      await pg.query(`INSERT INTO clients (id, name, scopes, webhook_secret) VALUES ($1, 'legacy', '{admin}', $2)`, [legacy.clientId, legacy.secret]);
-      await pg.query(`INSERT INTO client_keys (key_id, client_id, key_hash) VALUES ($1, $2, $3)`, [legacy.key.keyId, legacy.clientId, legacy.key.hash]);
-      expect(await columnsHolding(pg, ns, legacyPriv.d!), "the plaintext key is there before the upgrade").to.deep.equal(["gateway_signing_keys.private_jwk"]);
+      await pg.query(
+        `INSERT INTO gateway_signing_keys (kid, alg, private_jwk, public_jwk) VALUES ($1, 'ES256', $2, $3)`,
+        [legacyKid, legacyPriv, legacyPub],
+      );
+      await pg.query(`INSERT INTO clients (id, name, scopes, webhook_secret) VALUES ($1, 'legacy', '{admin}', $2)`, [
+        legacy.clientId,
+        legacy.secret,
+      ]);
+      await pg.query(`INSERT INTO client_keys (key_id, client_id, key_hash) VALUES ($1, $2, $3)`, [
+        legacy.key.keyId,
+        legacy.clientId,
+        legacy.key.hash,
+      ]);
+      expect(
+        await columnsHolding(pg, ns, legacyPriv.d!),
+        "the plaintext key is there before the upgrade",
+      ).to.deep.equal(["gateway_signing_keys.private_jwk"]);
       // The upgraded node starts on it.
       gw = await startGatewayNode({ ns, nodeId: "sec2" });
     });
@@ -266,8 +330,10 @@ describe("security: secrets at rest (issue 11, item 8)", function () {
     });
 
     it("holds neither the old private key nor the old webhook secret anywhere once the node started", async function () {
-      for (const form of formsOf(legacyPriv.d!, legacyPriv.d!)) expect(await columnsHolding(pg, ns, form)).to.deep.equal([]);
-      for (const form of formsOf(legacy.secret, legacy.secret.slice("whsec_".length))) expect(await columnsHolding(pg, ns, form)).to.deep.equal([]);
+      for (const form of formsOf(legacyPriv.d!, legacyPriv.d!))
+        expect(await columnsHolding(pg, ns, form)).to.deep.equal([]);
+      for (const form of formsOf(legacy.secret, legacy.secret.slice("whsec_".length)))
+        expect(await columnsHolding(pg, ns, form)).to.deep.equal([]);
       const rows = await rowValues(pg, ns, "gateway_signing_keys");
       expect(privateJwksIn(rows.flatMap((r) => r.values)), "usable private JWKs in the table").to.deep.equal([]);
     });
@@ -276,15 +342,23 @@ describe("security: secrets at rest (issue 11, item 8)", function () {
       const t = await request(`${gw.url}/oauth/token`, {
         method: "POST",
         headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams({ grant_type: "client_credentials", client_id: legacy.clientId, client_secret: legacy.key.key }).toString(),
+        body: new URLSearchParams({
+          grant_type: "client_credentials",
+          client_id: legacy.clientId,
+          client_secret: legacy.key.key,
+        }).toString(),
       });
       expect(t.status, t.text).to.equal(200);
       const token = (t.json as { access_token: string }).access_token;
       expect(decodeProtectedHeader(token).kid).to.equal(legacyKid);
-      await jwtVerify(token, await importJWK(legacyPub, "ES256"), { issuer: `switchyard:${ns}`, audience: `switchyard:${ns}` });
+      await jwtVerify(token, await importJWK(legacyPub, "ES256"), {
+        issuer: `switchyard:${ns}`,
+        audience: `switchyard:${ns}`,
+      });
       expect((await adminList(gw, token)).status).to.equal(200);
       expect((await createClientStore({ pg, keyring }).webhookOf(legacy.clientId))?.secret).to.equal(legacy.secret);
-      const snapshot = async () => JSON.stringify([await rowValues(pg, ns, "clients"), await rowValues(pg, ns, "gateway_signing_keys")]);
+      const snapshot = async () =>
+        JSON.stringify([await rowValues(pg, ns, "clients"), await rowValues(pg, ns, "gateway_signing_keys")]);
       const before = await snapshot();
       expect(await sealClientSecrets(pg, keyring)).to.deep.equal({ sealed: 0, resealed: 0, unreadable: 0 });
       expect(await snapshot()).to.equal(before);
@@ -292,12 +366,20 @@ describe("security: secrets at rest (issue 11, item 8)", function () {
 
     it("re-seals everything under a new current master key, after which the old key is no longer needed", async function () {
       const next = randomBytes(32).toString("base64");
-      expect(await sealClientSecrets(pg, createKeyring([next, DEV_MASTER_KEY]))).to.deep.equal({ sealed: 0, resealed: 2, unreadable: 0 });
+      expect(await sealClientSecrets(pg, createKeyring([next, DEV_MASTER_KEY]))).to.deep.equal({
+        sealed: 0,
+        resealed: 2,
+        unreadable: 0,
+      });
       const onlyNext = createKeyring([next]);
-      expect((await createClientStore({ pg, keyring: onlyNext }).webhookOf(legacy.clientId))?.secret).to.equal(legacy.secret);
+      expect((await createClientStore({ pg, keyring: onlyNext }).webhookOf(legacy.clientId))?.secret).to.equal(
+        legacy.secret,
+      );
       const row = (await rowValues(pg, ns, "gateway_signing_keys"))[0]!;
       const opened = row.values.filter((v): v is string => typeof v === "string" && v.startsWith("sy1."));
-      expect(opened.map((v) => JSON.parse(onlyNext.openText(v, signingKeyContext(legacyKid))).d)).to.deep.equal([legacyPriv.d]);
+      expect(opened.map((v) => JSON.parse(onlyNext.openText(v, signingKeyContext(legacyKid))).d)).to.deep.equal([
+        legacyPriv.d,
+      ]);
     });
   });
 });

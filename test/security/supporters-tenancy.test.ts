@@ -21,7 +21,19 @@ import type { CreatedClient } from "../../services/gateway/clients";
 import { identityHash, normaliseEmail } from "../../services/supporters/identity";
 import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
-import { Producers, call, cleanupSupporters, freePort, makeClient, startInProcess, startSims, supportersEnv, type Answer, type InProcessNode, type Sims } from "../supporters/harness";
+import {
+  Producers,
+  call,
+  cleanupSupporters,
+  freePort,
+  makeClient,
+  startInProcess,
+  startSims,
+  supportersEnv,
+  type Answer,
+  type InProcessNode,
+  type Sims,
+} from "../supporters/harness";
 
 interface LogItem {
   id: string;
@@ -49,12 +61,33 @@ describe("security: supporters tenancy (no cross-tenant read or forget)", functi
 
   const url = (p: string): string => `${node.url}/api/v1${p}`;
   const event = (type: string, k: number) => ({ type, occurredAt: "2025-03-01T10:00:00Z", data: { k } });
-  const send = (key: string, messageId: string, type: string, k: number, who = email, source = "giftaid"): Promise<Answer> =>
-    call(url("/supporter-events"), key, { method: "POST", body: JSON.stringify({ source, messageId, identity: { email: who, firstName: `Name${tag}` }, events: [event(type, k)] }) });
-  const eventsOf = async (key: string, query = ""): Promise<Answer> => call(url(`/supporters/${hash}/events${query}`), key);
-  const delivered = (items: LogItem[] | undefined, n: number): boolean => items?.length === n && items.every((x) => x.user.status === "delivered" && x.erp.status === "delivered");
+  const send = (
+    key: string,
+    messageId: string,
+    type: string,
+    k: number,
+    who = email,
+    source = "giftaid",
+  ): Promise<Answer> =>
+    call(url("/supporter-events"), key, {
+      method: "POST",
+      body: JSON.stringify({
+        source,
+        messageId,
+        identity: { email: who, firstName: `Name${tag}` },
+        events: [event(type, k)],
+      }),
+    });
+  const eventsOf = async (key: string, query = ""): Promise<Answer> =>
+    call(url(`/supporters/${hash}/events${query}`), key);
+  const delivered = (items: LogItem[] | undefined, n: number): boolean =>
+    items?.length === n && items.every((x) => x.user.status === "delivered" && x.erp.status === "delivered");
   /** The answer without what differs per request. */
-  const shape = (r: Answer): unknown => ({ status: r.status, code: r.json?.error?.code, message: r.json?.error?.message });
+  const shape = (r: Answer): unknown => ({
+    status: r.status,
+    code: r.json?.error?.code,
+    message: r.json?.error?.message,
+  });
 
   before(async () => {
     sims = await startSims();
@@ -79,12 +112,22 @@ describe("security: supporters tenancy (no cross-tenant read or forget)", functi
     const sent = await send(b.apiKey, "b1", "tenantb.secret", 1);
     expect(sent.status, sent.text).to.equal(202);
     expect(sent.json.hash).to.equal(hash);
-    await waitFor("B's message delivered and logged", async () => delivered((await eventsOf(b.apiKey)).json?.items, 1), 30_000, 100);
+    await waitFor(
+      "B's message delivered and logged",
+      async () => delivered((await eventsOf(b.apiKey)).json?.items, 1),
+      30_000,
+      100,
+    );
 
     const mine = await send(a.apiKey, "a1", "tenanta.own", 1);
     expect(mine.status, mine.text).to.equal(202);
     expect(mine.json).to.deep.include({ hash, duplicate: false });
-    await waitFor("A's message delivered and logged", async () => delivered((await eventsOf(admin.apiKey)).json?.items, 2), 30_000, 100);
+    await waitFor(
+      "A's message delivered and logged",
+      async () => delivered((await eventsOf(admin.apiKey)).json?.items, 2),
+      30_000,
+      100,
+    );
 
     const aLog = await eventsOf(a.apiKey);
     expect(aLog.status, aLog.text).to.equal(200);
@@ -102,7 +145,11 @@ describe("security: supporters tenancy (no cross-tenant read or forget)", functi
   });
 
   it("a client that sent nothing about the hash gets 404, exactly as for a hash that does not exist", async () => {
-    for (const p of [`/supporters/${hash}`, `/supporters/${hash}/events`, `/supporters/${hash}/events?after=0&limit=5`]) {
+    for (const p of [
+      `/supporters/${hash}`,
+      `/supporters/${hash}/events`,
+      `/supporters/${hash}/events?after=0&limit=5`,
+    ]) {
       const known = await call(url(p), c.apiKey);
       const unknown = await call(url(p.replace(hash, unknownHash)), c.apiKey);
       expect(known.status, `${p}: ${known.text}`).to.equal(404);
@@ -148,17 +195,32 @@ describe("security: supporters tenancy (no cross-tenant read or forget)", functi
   it("a NATS producer's message belongs to its source: no gateway client sees it, admins do", async () => {
     const r = await nats.request("sms", { messageId: "n1", identity: { email }, events: [event("nats.event", 1)] });
     expect(r).to.deep.include({ ok: true, hash, duplicate: false });
-    const all = await waitFor("the NATS message logged", async () => {
-      const items = (await eventsOf(admin.apiKey)).json?.items as Array<LogItem & { client: string }> | undefined;
-      return items?.some((x) => x.id === "sms.n1" && x.client === "nats:sms") ? items : undefined;
-    }, 30_000, 100);
+    const all = await waitFor(
+      "the NATS message logged",
+      async () => {
+        const items = (await eventsOf(admin.apiKey)).json?.items as Array<LogItem & { client: string }> | undefined;
+        return items?.some((x) => x.id === "sms.n1" && x.client === "nats:sms") ? items : undefined;
+      },
+      30_000,
+      100,
+    );
     expect(all.find((x) => x.id === "giftaid.b1")?.client).to.equal(b.client.id);
     for (const key of [a.apiKey, b.apiKey]) expect((await eventsOf(key)).text).to.not.contain("sms.n1");
   });
 
   it("B pages through its own messages by arrival sequence", async () => {
-    for (const [key, id, k] of [[b.apiKey, "b3", 3], [a.apiKey, "a2", 2], [b.apiKey, "b4", 4]] as const) expect((await send(key, id, "page.event", k)).status).to.equal(202);
-    await waitFor("B's four messages logged", async () => delivered((await eventsOf(b.apiKey)).json?.items, 4), 30_000, 100);
+    for (const [key, id, k] of [
+      [b.apiKey, "b3", 3],
+      [a.apiKey, "a2", 2],
+      [b.apiKey, "b4", 4],
+    ] as const)
+      expect((await send(key, id, "page.event", k)).status).to.equal(202);
+    await waitFor(
+      "B's four messages logged",
+      async () => delivered((await eventsOf(b.apiKey)).json?.items, 4),
+      30_000,
+      100,
+    );
     const seen: string[] = [];
     let after = 0;
     for (let page = 0; page < 10; page++) {
@@ -175,11 +237,21 @@ describe("security: supporters tenancy (no cross-tenant read or forget)", functi
   it("an admin forgets the supporter; B then sees its own messages erased", async () => {
     const f = await call(url(`/supporters/${hash}/forget`), admin.apiKey, { method: "POST" });
     expect(f.status, f.text).to.equal(202);
-    const bLog = await waitFor("B sees the forget", async () => {
-      const r = (await eventsOf(b.apiKey)).json;
-      return r?.forgottenAt?.length === 1 && (r.items as LogItem[]).every((x) => !x.hasPersonalData) ? r : undefined;
-    }, 30_000, 100);
-    expect((bLog.items as LogItem[]).map((x) => x.id)).to.deep.equal(["giftaid.b1", "giftaid.b2", "giftaid.b3", "giftaid.b4"]);
+    const bLog = await waitFor(
+      "B sees the forget",
+      async () => {
+        const r = (await eventsOf(b.apiKey)).json;
+        return r?.forgottenAt?.length === 1 && (r.items as LogItem[]).every((x) => !x.hasPersonalData) ? r : undefined;
+      },
+      30_000,
+      100,
+    );
+    expect((bLog.items as LogItem[]).map((x) => x.id)).to.deep.equal([
+      "giftaid.b1",
+      "giftaid.b2",
+      "giftaid.b3",
+      "giftaid.b4",
+    ]);
     await waitFor("the user service erased the supporter", () => sims.user.book.erased.has(hash), 30_000, 100);
     expect((await call(url(`/admin/supporters/${hash}/data`), admin.apiKey)).json.erased).to.equal(true);
   });

@@ -46,7 +46,15 @@ function send(port: number, path: string, o: SendOptions = {}): Promise<Reply> {
     const headers: Record<string, string> = { ...(o.xff ? { "x-forwarded-for": o.xff } : {}), ...o.headers };
     if (o.body !== undefined) headers["content-length"] = String(Buffer.byteLength(o.body));
     const req = http.request(
-      { host: "127.0.0.1", port, path, method: o.method ?? "GET", headers, agent: false, ...(o.localAddress ? { localAddress: o.localAddress } : {}) },
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        method: o.method ?? "GET",
+        headers,
+        agent: false,
+        ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
@@ -85,7 +93,8 @@ async function pool<T>(n: number, width: number, job: (i: number) => Promise<T>)
 }
 
 /** A well-formed API key whose key id is random (so unknown). */
-const madeUpKey = (keyId = randomBytes(8).toString("hex")) => `sy_live_${keyId}_${randomBytes(32).toString("base64url")}`;
+const madeUpKey = (keyId = randomBytes(8).toString("hex")) =>
+  `sy_live_${keyId}_${randomBytes(32).toString("base64url")}`;
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
 /** The value of counter `name` with `labels` on the node's /metrics (0 when absent). */
@@ -139,10 +148,14 @@ describe("security: throttling callers the gateway does not know (issue 11, item
   it("answers a flood of made-up keys 429 with Retry-After after the limit, with no lookup; another address is served", async function () {
     const flooder = "203.0.113.7";
     const missesBefore = await lookups(gw.port, "miss");
-    const replies = await pool(300, 20, () => send(gw.port, "/api/v1/me", { xff: flooder, headers: bearer(madeUpKey()) }));
+    const replies = await pool(300, 20, () =>
+      send(gw.port, "/api/v1/me", { xff: flooder, headers: bearer(madeUpKey()) }),
+    );
     const missesAfter = await lookups(gw.port, "miss");
     const refused = replies.filter((r) => r.status === 429);
-    expect(countOf(replies, 401) + refused.length, `statuses ${JSON.stringify(replies.map((r) => r.status))}`).to.equal(300);
+    expect(countOf(replies, 401) + refused.length, `statuses ${JSON.stringify(replies.map((r) => r.status))}`).to.equal(
+      300,
+    );
     // burst 20 at 1/s, plus at most one round of 20 concurrent requests that passed the check together
     expect(refused.length).to.be.at.least(200);
     for (const r of refused) expectLimited(r);
@@ -157,7 +170,9 @@ describe("security: throttling callers the gateway does not know (issue 11, item
   });
 
   it("believes X-Forwarded-For only from a trusted proxy: rotating it from elsewhere does not escape the limit", async function () {
-    const replies = await pool(100, 10, (i) => send(gw.port, "/api/v1/me", { localAddress: "127.0.0.2", xff: `192.0.2.${i + 1}` }));
+    const replies = await pool(100, 10, (i) =>
+      send(gw.port, "/api/v1/me", { localAddress: "127.0.0.2", xff: `192.0.2.${i + 1}` }),
+    );
     expect(countOf(replies, 401) + countOf(replies, 429)).to.equal(100);
     // burst 20 at 1/s, plus at most one round of 10 concurrent requests
     expect(countOf(replies, 429)).to.be.at.least(40);
@@ -165,17 +180,31 @@ describe("security: throttling callers the gateway does not know (issue 11, item
   });
 
   it("answers a flood of bad client secrets at /oauth/token 429, while another address gets its token", async function () {
-    const form = (secret: string) => new URLSearchParams({ grant_type: "client_credentials", client_id: good.client.id, client_secret: secret }).toString();
+    const form = (secret: string) =>
+      new URLSearchParams({
+        grant_type: "client_credentials",
+        client_id: good.client.id,
+        client_secret: secret,
+      }).toString();
     const headers = { "content-type": "application/x-www-form-urlencoded" };
     const replies: Reply[] = [];
-    for (let i = 0; i < 60; i++) replies.push(await send(gw.port, "/oauth/token", { method: "POST", xff: "203.0.113.20", headers, body: form(madeUpKey()) }));
+    for (let i = 0; i < 60; i++)
+      replies.push(
+        await send(gw.port, "/oauth/token", { method: "POST", xff: "203.0.113.20", headers, body: form(madeUpKey()) }),
+      );
     expect(countOf(replies, 401) + countOf(replies, 429), JSON.stringify(replies.map((r) => r.status))).to.equal(60);
     // burst 10 at 1/s, every attempt counted
     expect(countOf(replies, 429)).to.be.at.least(30);
     for (const r of replies.filter((x) => x.status === 429)) expectLimited(r);
-    for (const r of replies.filter((x) => x.status === 401)) expect(isUniformError(r.json, "INVALID_CLIENT")).to.equal(true);
+    for (const r of replies.filter((x) => x.status === 401))
+      expect(isUniformError(r.json, "INVALID_CLIENT")).to.equal(true);
 
-    const ok = await send(gw.port, "/oauth/token", { method: "POST", xff: "198.51.100.10", headers, body: form(good.apiKey) });
+    const ok = await send(gw.port, "/oauth/token", {
+      method: "POST",
+      xff: "198.51.100.10",
+      headers,
+      body: form(good.apiKey),
+    });
     expect(ok.status, JSON.stringify(ok.json)).to.equal(200);
     expect(ok.json.token_type).to.equal("Bearer");
   });
@@ -189,7 +218,10 @@ describe("security: throttling callers the gateway does not know (issue 11, item
     let sent = 0;
     while (sent < 30 || Date.now() - start < 1000) {
       // A fresh address each time: the per-IP limit stays out of this.
-      const r = await send(gw.port, "/api/v1/me", { xff: `198.18.${Math.floor(sent / 250)}.${(sent % 250) + 1}`, headers: bearer(key) });
+      const r = await send(gw.port, "/api/v1/me", {
+        xff: `198.18.${Math.floor(sent / 250)}.${(sent % 250) + 1}`,
+        headers: bearer(key),
+      });
       expect(r.status, JSON.stringify(r.json)).to.equal(401);
       sent++;
     }
@@ -197,7 +229,9 @@ describe("security: throttling callers the gateway does not know (issue 11, item
     expect((await lookups(gw.port, "negative")) - negativeBefore).to.equal(sent - 1);
     // A client created now is not held up by the cache: its key works at once.
     const fresh = await makeClient(gw.admin, { scopes: ["notes:read"] });
-    expect((await send(gw.port, "/api/v1/me", { xff: "198.51.100.11", headers: bearer(fresh.apiKey) })).status).to.equal(200);
+    expect(
+      (await send(gw.port, "/api/v1/me", { xff: "198.51.100.11", headers: bearer(fresh.apiKey) })).status,
+    ).to.equal(200);
   });
 
   describe("per-IP connection cap", function () {
@@ -249,7 +283,12 @@ describe("security: throttling callers the gateway does not know (issue 11, item
       expect((await probe("127.0.0.4", false)).answered, "another address").to.equal(true);
 
       held[0]!.destroy();
-      await waitFor("a slot freed by a closed connection", async () => (await probe("127.0.0.3", false)).answered, 10_000, 50);
+      await waitFor(
+        "a slot freed by a closed connection",
+        async () => (await probe("127.0.0.3", false)).answered,
+        10_000,
+        50,
+      );
     });
   });
 });
@@ -266,14 +305,22 @@ describe("security: the rate limiter with Redis down (issue 11, item 7)", functi
   before(async function () {
     // A Redis of this test's own, to kill: the shared one stays up for everyone else.
     const port = await freePort();
-    redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
-    await waitFor("redis-server up", () => new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: "127.0.0.1", port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on("error", () => resolve(false));
-    }), 10_000, 50);
+    redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+      stdio: "ignore",
+    });
+    await waitFor(
+      "redis-server up",
+      () =>
+        new Promise<boolean>((resolve) => {
+          const s = net.connect({ host: "127.0.0.1", port }, () => {
+            s.destroy();
+            resolve(true);
+          });
+          s.on("error", () => resolve(false));
+        }),
+      10_000,
+      50,
+    );
     const REDIS_URL = `redis://127.0.0.1:${port}`;
     closed = await startGatewayNode({ ns, nodeId: "rc1", env: { REDIS_URL, RATE_LIMIT_REDIS_DOWN: "closed" } });
     open = await startGatewayNode({ ns, nodeId: "ro1", env: { REDIS_URL, RATE_LIMIT_REDIS_DOWN: "open" } });
@@ -296,16 +343,26 @@ describe("security: the rate limiter with Redis down (issue 11, item 7)", functi
     redis!.kill("SIGKILL");
     await dead;
 
-    const refused = await waitFor("503 from the fail-closed node", async () => {
-      const r = await send(closed.port, "/api/v1/me", { headers: bearer(plenty.apiKey) });
-      return r.status === 503 ? r : undefined;
-    }, 20_000, 100);
+    const refused = await waitFor(
+      "503 from the fail-closed node",
+      async () => {
+        const r = await send(closed.port, "/api/v1/me", { headers: bearer(plenty.apiKey) });
+        return r.status === 503 ? r : undefined;
+      },
+      20_000,
+      100,
+    );
     expect(isUniformError(refused.json, "UNAVAILABLE"), JSON.stringify(refused.json)).to.equal(true);
     expect(Number(refused.headers["retry-after"])).to.be.at.least(1);
 
     await waitFor("the open node sees Redis gone", () => open.ctx.redis.status !== "ready", 20_000, 50);
-    const replies = await Promise.all(Array.from({ length: 12 }, () => send(open.port, "/api/v1/me", { headers: bearer(limited.apiKey) })));
-    expect(countOf(replies, 200) + countOf(replies, 429), JSON.stringify(replies.map((r) => [r.status, r.json]))).to.equal(12);
+    const replies = await Promise.all(
+      Array.from({ length: 12 }, () => send(open.port, "/api/v1/me", { headers: bearer(limited.apiKey) })),
+    );
+    expect(
+      countOf(replies, 200) + countOf(replies, 429),
+      JSON.stringify(replies.map((r) => [r.status, r.json])),
+    ).to.equal(12);
     // burst 5 at 1/s, counted in the node's memory
     expect(countOf(replies, 200)).to.be.at.most(7);
     for (const r of replies.filter((x) => x.status === 429)) expectLimited(r);

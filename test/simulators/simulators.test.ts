@@ -36,17 +36,33 @@ async function receiver(secret: string): Promise<{ url: string; got: Received[];
   };
 }
 
-function registration(sim: Simulator, receiptId: string, callbackUrl: string, opts: { key?: string; document?: unknown; signal?: AbortSignal } = {}) {
+function registration(
+  sim: Simulator,
+  receiptId: string,
+  callbackUrl: string,
+  opts: { key?: string; document?: unknown; signal?: AbortSignal } = {},
+) {
   return fetch(`${sim.url}/registrations`, {
     method: "POST",
     headers: { "Content-Type": "application/json", "Idempotency-Key": opts.key ?? receiptId },
-    body: JSON.stringify({ receiptId, type: "retail", issuedAt: "2025-01-01T00:00:00Z", total: 10, currency: "EUR", callbackUrl, document: opts.document ?? { type: "retail" } }),
+    body: JSON.stringify({
+      receiptId,
+      type: "retail",
+      issuedAt: "2025-01-01T00:00:00Z",
+      total: 10,
+      currency: "EUR",
+      callbackUrl,
+      document: opts.document ?? { type: "retail" },
+    }),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
 }
 
 async function admin(sim: Simulator, path: string, method = "GET", body?: unknown): Promise<any> {
-  const res = await fetch(`${sim.url}${path}`, { method, ...(body !== undefined ? { body: JSON.stringify(body), headers: { "Content-Type": "application/json" } } : {}) });
+  const res = await fetch(`${sim.url}${path}`, {
+    method,
+    ...(body !== undefined ? { body: JSON.stringify(body), headers: { "Content-Type": "application/json" } } : {}),
+  });
   return { status: res.status, body: await res.json() };
 }
 
@@ -175,7 +191,11 @@ describe("registration simulators", () => {
     expect(bad.body.problems).to.have.length(3);
     const noKey = await fetch(`${sim.url}/registrations`, { method: "POST", body: "{}" });
     expect(noKey.status).to.equal(400);
-    const badBody = await fetch(`${sim.url}/registrations`, { method: "POST", body: "{}", headers: { "Idempotency-Key": "x" } });
+    const badBody = await fetch(`${sim.url}/registrations`, {
+      method: "POST",
+      body: "{}",
+      headers: { "Idempotency-Key": "x" },
+    });
     expect(badBody.status).to.equal(400);
   });
 

@@ -39,7 +39,9 @@ describe("nats client tuning", () => {
 
   it("answers requests and JetStream publishes, and a timed-out request still rejects", async () => {
     const sub = h.nc.subscribe(`${ns}.echo`, { callback: (_e, m) => void m.respond(m.data) });
-    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => h.nc.request(`${ns}.echo`, String(i), { timeout: 5000 })));
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => h.nc.request(`${ns}.echo`, String(i), { timeout: 5000 })),
+    );
     expect(answers.map((m) => m.string())).to.deep.equal(Array.from({ length: 200 }, (_, i) => String(i)));
     sub.unsubscribe();
 

@@ -40,7 +40,12 @@ export class TestCluster {
   /** Connects the test's own NATS client and Moleculer broker. */
   async connect(): Promise<void> {
     this.nats = await connectNats(NATS_URL, `test-${this.ns}`);
-    const config = loadConfig({ NAMESPACE: this.ns, NATS_URL, NODE_ID: `test-client-${process.pid}`, LOG_LEVEL: "warn" });
+    const config = loadConfig({
+      NAMESPACE: this.ns,
+      NATS_URL,
+      NODE_ID: `test-client-${process.pid}`,
+      LOG_LEVEL: "warn",
+    });
     this.broker = new ServiceBroker(brokerOptions(config, { logger: false }));
     await this.broker.start();
   }
@@ -100,7 +105,15 @@ export class TestCluster {
   }
 
   /** Publishes `data(n)` for n in [from, to) to each key, interleaved across keys, pipelined. */
-  async publish(kind: string, keys: readonly string[], from: number, to: number, partitions: number, data: (key: string, n: number) => unknown, window = 2000): Promise<number> {
+  async publish(
+    kind: string,
+    keys: readonly string[],
+    from: number,
+    to: number,
+    partitions: number,
+    data: (key: string, n: number) => unknown,
+    window = 2000,
+  ): Promise<number> {
     let inflight: Promise<unknown>[] = [];
     let count = 0;
     for (let n = from; n < to; n++) {

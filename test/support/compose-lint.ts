@@ -114,7 +114,8 @@ export function unpinnedImages(doc: unknown): string[] {
     }
     const { tag, digest } = imageRef(String(image));
     if (digest !== undefined) {
-      if (!/^sha256:[0-9a-f]{64}$/.test(digest)) problems.push(`${name}: image ${String(image)} has a malformed digest`);
+      if (!/^sha256:[0-9a-f]{64}$/.test(digest))
+        problems.push(`${name}: image ${String(image)} has a malformed digest`);
       continue;
     }
     if (tag === undefined) problems.push(`${name}: image ${String(image)} has no tag (that is "latest")`);

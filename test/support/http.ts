@@ -9,7 +9,11 @@ export interface Answer {
 }
 
 /** Calls `url` with an API key (or none) and reads the whole answer. */
-export async function call(url: string, apiKey: string | null, init: { method?: string; body?: string | Uint8Array; headers?: Record<string, string> } = {}): Promise<Answer> {
+export async function call(
+  url: string,
+  apiKey: string | null,
+  init: { method?: string; body?: string | Uint8Array; headers?: Record<string, string> } = {},
+): Promise<Answer> {
   const res = await fetch(url, {
     method: init.method ?? "GET",
     headers: { ...(apiKey ? { Authorization: `Bearer ${apiKey}` } : {}), ...init.headers },

@@ -13,7 +13,8 @@ import { waitFor } from "./wait";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
-const isReady = async (url: string): Promise<boolean> => (await fetch(`${url}/health/ready`).catch(() => undefined))?.status === 200;
+const isReady = async (url: string): Promise<boolean> =>
+  (await fetch(`${url}/health/ready`).catch(() => undefined))?.status === 200;
 
 /** A node in this process. */
 export interface InProcessNode {
@@ -49,7 +50,11 @@ export async function startChild(env: Record<string, string>, logName?: string):
   mkdirSync(dir, { recursive: true });
   const id = env["NODE_ID"]!;
   const log = createWriteStream(path.join(dir, `${logName ?? `${env["NAMESPACE"]}-${id}`}.log`), { flags: "a" });
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bin", "start.ts")], { cwd: ROOT, env: nodeEnv(env["NAMESPACE"]!, env), stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bin", "start.ts")], {
+    cwd: ROOT,
+    env: nodeEnv(env["NAMESPACE"]!, env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   const url = `http://127.0.0.1:${env["PORT"]}`;
@@ -60,10 +65,15 @@ export async function startChild(env: Record<string, string>, logName?: string):
     return exited;
   };
   try {
-    await waitFor(`node ${id} ready`, async () => {
-      if (child.exitCode !== null) throw new Error(`node ${id} exited with ${child.exitCode}`);
-      return isReady(url);
-    }, 60_000, 200);
+    await waitFor(
+      `node ${id} ready`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`node ${id} exited with ${child.exitCode}`);
+        return isReady(url);
+      },
+      60_000,
+      200,
+    );
   } catch (err) {
     await stop("SIGKILL");
     throw err;

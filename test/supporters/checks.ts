@@ -20,8 +20,17 @@ export type Expected = number | ((i: number) => number);
 const countOf = (to: Expected, i: number): number => (typeof to === "number" ? to : to(i));
 
 /** True when both services have every expected message of every supporter. */
-export function allDelivered(sims: Sims, _producers: readonly Producer[], supporters: readonly number[], to: Expected): boolean {
-  return supporters.every((i) => sims.erp.book.deliveries(expectedHash(i)).length >= countOf(to, i) && sims.user.book.deliveries(expectedHash(i)).length >= countOf(to, i));
+export function allDelivered(
+  sims: Sims,
+  _producers: readonly Producer[],
+  supporters: readonly number[],
+  to: Expected,
+): boolean {
+  return supporters.every(
+    (i) =>
+      sims.erp.book.deliveries(expectedHash(i)).length >= countOf(to, i) &&
+      sims.user.book.deliveries(expectedHash(i)).length >= countOf(to, i),
+  );
 }
 
 /** Counts of delivered messages at both services. */
@@ -33,7 +42,12 @@ export function deliveredCount(sims: Sims): { user: number; erp: number } {
  * Every problem with what the services received for `supporters` (messages 0..to-1): missing,
  * extra or out-of-order messages, and step 2 before step 1. Empty when all is well.
  */
-export function orderProblems(sims: Sims, producers: readonly Producer[], supporters: readonly number[], to: Expected): string[] {
+export function orderProblems(
+  sims: Sims,
+  producers: readonly Producer[],
+  supporters: readonly number[],
+  to: Expected,
+): string[] {
   const problems: string[] = [];
   for (const i of supporters) {
     const hash = expectedHash(i);
@@ -42,12 +56,15 @@ export function orderProblems(sims: Sims, producers: readonly Producer[], suppor
     const erp = sims.erp.book.deliveries(hash);
     const u = user.map((d) => d.messageId);
     const e = erp.map((d) => d.messageId);
-    if (JSON.stringify(u) !== JSON.stringify(want)) problems.push(`supporter ${i}: user service got ${JSON.stringify(u)}, expected ${JSON.stringify(want)}`);
-    if (JSON.stringify(e) !== JSON.stringify(want)) problems.push(`supporter ${i}: ERP service got ${JSON.stringify(e)}, expected ${JSON.stringify(want)}`);
+    if (JSON.stringify(u) !== JSON.stringify(want))
+      problems.push(`supporter ${i}: user service got ${JSON.stringify(u)}, expected ${JSON.stringify(want)}`);
+    if (JSON.stringify(e) !== JSON.stringify(want))
+      problems.push(`supporter ${i}: ERP service got ${JSON.stringify(e)}, expected ${JSON.stringify(want)}`);
     const userOrder = new Map(user.map((d) => [d.messageId, d.order]));
     for (const d of erp) {
       const uo = userOrder.get(d.messageId);
-      if (uo === undefined || uo > d.order) problems.push(`supporter ${i}: ${d.messageId} reached the ERP service before the user service`);
+      if (uo === undefined || uo > d.order)
+        problems.push(`supporter ${i}: ${d.messageId} reached the ERP service before the user service`);
     }
     if (problems.length > 20) break;
   }

@@ -13,7 +13,20 @@ import { loadConfig } from "../../node/config";
 import { brokerOptions } from "../../moleculer.config";
 import { supporterCommands } from "../../services/supporters/repl";
 import { NATS_URL } from "../support/namespace";
-import { Producers, call, cleanupSupporters, expectedHash, freePort, makeClientIn, payloadOf, startChild, startSims, supportersEnv, type ChildNode, type Sims } from "./harness";
+import {
+  Producers,
+  call,
+  cleanupSupporters,
+  expectedHash,
+  freePort,
+  makeClientIn,
+  payloadOf,
+  startChild,
+  startSims,
+  supportersEnv,
+  type ChildNode,
+  type Sims,
+} from "./harness";
 import { fiveProducers, runLoad, type Producer } from "./load";
 import { allDelivered, deliveredCount, orderProblems } from "./checks";
 
@@ -35,13 +48,23 @@ describe("supporters end to end (two nodes, real servers)", function () {
   before(async () => {
     sims = await startSims();
     const ports = [await freePort(), await freePort()];
-    nodes = await Promise.all([startChild(supportersEnv(ns, "s1", ports[0]!, sims)), startChild(supportersEnv(ns, "s2", ports[1]!, sims))]);
+    nodes = await Promise.all([
+      startChild(supportersEnv(ns, "s1", ports[0]!, sims)),
+      startChild(supportersEnv(ns, "s2", ports[1]!, sims)),
+    ]);
     nats = await Producers.connect(ns);
     writer = await makeClientIn(ns, ["supporters:write", "supporters:read"]);
     admin = await makeClientIn(ns, ["admin"]);
-    producers = fiveProducers(nodes.map((n) => n.url), writer.apiKey);
+    producers = fiveProducers(
+      nodes.map((n) => n.url),
+      writer.apiKey,
+    );
     // An operator's broker, as the REPL joins the cluster.
-    broker = new ServiceBroker(brokerOptions(loadConfig({ NAMESPACE: ns, NATS_URL, NODE_ID: `repl-${process.pid}`, LOG_LEVEL: "warn" }), { logger: false }));
+    broker = new ServiceBroker(
+      brokerOptions(loadConfig({ NAMESPACE: ns, NATS_URL, NODE_ID: `repl-${process.pid}`, LOG_LEVEL: "warn" }), {
+        logger: false,
+      }),
+    );
     await broker.start();
   });
 
@@ -59,8 +82,26 @@ describe("supporters end to end (two nodes, real servers)", function () {
     sims.user.setConfig({ errorRate: 0.01, timeoutRate: 0.001, latencyMs: { min: 0, max: 2 } });
     sims.erp.setConfig({ errorRate: 0.01, timeoutRate: 0.001, latencyMs: { min: 0, max: 2 } });
     const supporters = Array.from({ length: N }, (_, i) => i);
-    const load = await runLoad({ nats, producers, supporters, perSupporter: M, concurrency: 100, onProgress: (sent) => sent % 5000 === 0 && log.info({ sent }, "sent") });
-    log.info({ sent: load.sent, elapsedMs: load.elapsedMs, p50: load.latency.percentile(0.5), p99: load.latency.percentile(0.99), http99: load.byKind.http.percentile(0.99), request99: load.byKind.request.percentile(0.99), publish99: load.byKind.publish.percentile(0.99) }, "intake done");
+    const load = await runLoad({
+      nats,
+      producers,
+      supporters,
+      perSupporter: M,
+      concurrency: 100,
+      onProgress: (sent) => sent % 5000 === 0 && log.info({ sent }, "sent"),
+    });
+    log.info(
+      {
+        sent: load.sent,
+        elapsedMs: load.elapsedMs,
+        p50: load.latency.percentile(0.5),
+        p99: load.latency.percentile(0.99),
+        http99: load.byKind.http.percentile(0.99),
+        request99: load.byKind.request.percentile(0.99),
+        publish99: load.byKind.publish.percentile(0.99),
+      },
+      "intake done",
+    );
     expect(load.sent).to.equal(N * M);
     let last = 0;
     await waitFor(
@@ -79,20 +120,44 @@ describe("supporters end to end (two nodes, real servers)", function () {
     expect(orderProblems(sims, producers, supporters, M)).to.deep.equal([]);
     expect(deliveredCount(sims)).to.deep.equal({ user: N * M, erp: N * M });
     // Repeated calls happened (timeouts after processing) and were absorbed by the idempotency keys.
-    log.info({ userDuplicates: sims.user.counters.duplicates, erpDuplicates: sims.erp.counters.duplicates, userTimeouts: sims.user.counters.timeouts, erpTimeouts: sims.erp.counters.timeouts }, "duplicates absorbed");
+    log.info(
+      {
+        userDuplicates: sims.user.counters.duplicates,
+        erpDuplicates: sims.erp.counters.duplicates,
+        userTimeouts: sims.user.counters.timeouts,
+        erpTimeouts: sims.erp.counters.timeouts,
+      },
+      "duplicates absorbed",
+    );
     expect(sims.user.counters.duplicates + sims.erp.counters.duplicates).to.be.greaterThan(0);
     // The event log has them all, delivered (an admin sees every producer's; the writer its own).
     const some = expectedHash(7 % N);
-    await waitFor("event log written", async () => {
-      const r = await call(`${nodes[1]!.url}/api/v1/supporters/${some}/events`, admin.apiKey);
-      return r.status === 200 && (r.json.items as Array<{ user: { status: string }; erp: { status: string } }>).filter((x) => x.user.status === "delivered" && x.erp.status === "delivered").length === M;
-    }, 30_000, 200);
+    await waitFor(
+      "event log written",
+      async () => {
+        const r = await call(`${nodes[1]!.url}/api/v1/supporters/${some}/events`, admin.apiKey);
+        return (
+          r.status === 200 &&
+          (r.json.items as Array<{ user: { status: string }; erp: { status: string } }>).filter(
+            (x) => x.user.status === "delivered" && x.erp.status === "delivered",
+          ).length === M
+        );
+      },
+      30_000,
+      200,
+    );
   });
 
   it("a resend with the same message id is acknowledged as a duplicate and delivered once", async () => {
     const p = payloadOf(N + 1, 0, "giftaid");
-    const a = await call(`${nodes[0]!.url}/api/v1/supporter-events`, writer.apiKey, { method: "POST", body: JSON.stringify(p) });
-    const b = await call(`${nodes[1]!.url}/api/v1/supporter-events`, writer.apiKey, { method: "POST", body: JSON.stringify(p) });
+    const a = await call(`${nodes[0]!.url}/api/v1/supporter-events`, writer.apiKey, {
+      method: "POST",
+      body: JSON.stringify(p),
+    });
+    const b = await call(`${nodes[1]!.url}/api/v1/supporter-events`, writer.apiKey, {
+      method: "POST",
+      body: JSON.stringify(p),
+    });
     expect([a.status, b.status]).to.deep.equal([202, 202]);
     expect(a.json).to.deep.include({ hash: expectedHash(N + 1), duplicate: false });
     expect(b.json).to.deep.include({ hash: expectedHash(N + 1), duplicate: true });
@@ -106,14 +171,27 @@ describe("supporters end to end (two nodes, real servers)", function () {
     const i = N + 2;
     const hash = expectedHash(i);
     const bad = payloadOf(i, 0, "giftaid");
-    const refused = { ...bad, events: [{ type: "test.event", occurredAt: "2025-01-01T00:00:00Z", data: { note: "SIM-REJECT" } }] };
+    const refused = {
+      ...bad,
+      events: [{ type: "test.event", occurredAt: "2025-01-01T00:00:00Z", data: { note: "SIM-REJECT" } }],
+    };
     for (const p of [refused, payloadOf(i, 1, "giftaid")]) {
-      const r = await call(`${nodes[0]!.url}/api/v1/supporter-events`, writer.apiKey, { method: "POST", body: JSON.stringify(p) });
+      const r = await call(`${nodes[0]!.url}/api/v1/supporter-events`, writer.apiKey, {
+        method: "POST",
+        body: JSON.stringify(p),
+      });
       expect(r.status).to.equal(202);
     }
-    await waitFor("the next message delivered", () => sims.erp.book.deliveries(hash).some((d) => d.messageId === "giftaid.s" + i + "-m1"), 20_000);
+    await waitFor(
+      "the next message delivered",
+      () => sims.erp.book.deliveries(hash).some((d) => d.messageId === "giftaid.s" + i + "-m1"),
+      20_000,
+    );
     expect(sims.erp.book.deliveries(hash).map((d) => d.messageId)).to.deep.equal([`giftaid.s${i}-m1`]);
-    expect(sims.user.book.deliveries(hash).map((d) => d.messageId)).to.deep.equal([`giftaid.s${i}-m0`, `giftaid.s${i}-m1`]);
+    expect(sims.user.book.deliveries(hash).map((d) => d.messageId)).to.deep.equal([
+      `giftaid.s${i}-m0`,
+      `giftaid.s${i}-m1`,
+    ]);
     const view = await call(`${nodes[1]!.url}/api/v1/supporters/${hash}`, writer.apiKey);
     expect(view.status).to.equal(200);
     expect(view.json.parked).to.have.length(1);
@@ -125,22 +203,36 @@ describe("supporters end to end (two nodes, real servers)", function () {
     expect(dlq.json.items[0].error).to.contain("erp service").and.contain("SIM-REJECT");
     expect(JSON.stringify(dlq.json)).to.not.contain("@example"); // no personal data in the listing
     // the same through the REPL's commands
-    await waitFor("supporters service seen by the REPL broker", () => broker.registry.getServiceList({ onlyAvailable: true }).some((x: { name: string }) => x.name === "supporters"), 15_000);
+    await waitFor(
+      "supporters service seen by the REPL broker",
+      () =>
+        broker.registry.getServiceList({ onlyAvailable: true }).some((x: { name: string }) => x.name === "supporters"),
+      15_000,
+    );
     const replDlq = await supporterCommands.dlq(broker, { hash });
     expect(replDlq.map((e) => e.seq)).to.deep.equal([dlq.json.items[0].seq]);
     const shown = await supporterCommands.show(broker, hash);
     expect(shown.parked.map((p) => p.id)).to.deep.equal([`giftaid.s${i}-m0`]);
     // fix the cause, replay: ERP gets it (step 1 is not repeated)
     sims.erp.setConfig({ rejectMarker: null });
-    const rp = await call(`${nodes[1]!.url}/api/v1/admin/supporters/dlq/replay`, admin.apiKey, { method: "POST", body: JSON.stringify({ seqs: [dlq.json.items[0].seq] }) });
+    const rp = await call(`${nodes[1]!.url}/api/v1/admin/supporters/dlq/replay`, admin.apiKey, {
+      method: "POST",
+      body: JSON.stringify({ seqs: [dlq.json.items[0].seq] }),
+    });
     expect(rp.status).to.equal(200);
     expect(rp.json.replayed).to.deep.equal([dlq.json.items[0].seq]);
     await waitFor("replayed message delivered", () => sims.erp.book.deliveries(hash).length === 2, 20_000);
-    expect(sims.erp.book.deliveries(hash).map((d) => d.messageId)).to.deep.equal([`giftaid.s${i}-m1`, `giftaid.s${i}-m0`]);
+    expect(sims.erp.book.deliveries(hash).map((d) => d.messageId)).to.deep.equal([
+      `giftaid.s${i}-m1`,
+      `giftaid.s${i}-m0`,
+    ]);
     expect(sims.user.book.deliveries(hash)).to.have.length(2);
     sims.erp.setConfig({ rejectMarker: "SIM-REJECT" });
     // a replay of another domain's dead letter is refused by this route
-    const other = await call(`${nodes[1]!.url}/api/v1/admin/supporters/dlq/replay`, admin.apiKey, { method: "POST", body: JSON.stringify({ seqs: [999999] }) });
+    const other = await call(`${nodes[1]!.url}/api/v1/admin/supporters/dlq/replay`, admin.apiKey, {
+      method: "POST",
+      body: JSON.stringify({ seqs: [999999] }),
+    });
     expect(other.json.missing).to.deep.equal([999999]);
   });
 

@@ -9,7 +9,17 @@ import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { createLogger } from "../../lib/logger";
 import { supporterNames } from "../../services/supporters/streams";
-import { Producers, cleanupSupporters, freePort, makeClientIn, startChild, startSims, supportersEnv, type ChildNode, type Sims } from "./harness";
+import {
+  Producers,
+  cleanupSupporters,
+  freePort,
+  makeClientIn,
+  startChild,
+  startSims,
+  supportersEnv,
+  type ChildNode,
+  type Sims,
+} from "./harness";
 import { fiveProducers, runLoad } from "./load";
 import { allDelivered, orderProblems } from "./checks";
 
@@ -70,11 +80,19 @@ describe("supporters: the pump's node killed under load", function () {
     });
     const result = await load;
     expect(killed).to.equal(true);
-    const second = await waitFor("the pump moved", async () => {
-      const h = await holder();
-      return h === survivorId ? h : undefined;
-    }, 30_000, 200);
-    log.info({ from: first, to: second, sent: result.sent, retried: result.failures }, "pump moved; restarting the killed node");
+    const second = await waitFor(
+      "the pump moved",
+      async () => {
+        const h = await holder();
+        return h === survivorId ? h : undefined;
+      },
+      30_000,
+      200,
+    );
+    log.info(
+      { from: first, to: second, sent: result.sent, retried: result.failures },
+      "pump moved; restarting the killed node",
+    );
     await start(first);
     await waitFor("every message at both services", () => allDelivered(sims, producers, supporters, 10), 120_000, 200);
     expect(orderProblems(sims, producers, supporters, 10)).to.deep.equal([]);

@@ -40,7 +40,13 @@ export async function startSims(): Promise<Sims> {
 }
 
 /** Environment of a supporters node in `ns` talking to `sims`, gateway on `port`. */
-export function supportersEnv(ns: string, nodeId: string, port: number, sims: Sims, extra: Record<string, string> = {}): Record<string, string> {
+export function supportersEnv(
+  ns: string,
+  nodeId: string,
+  port: number,
+  sims: Sims,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     NAMESPACE: ns,
     NODE_ID: nodeId,
@@ -65,7 +71,11 @@ export function supportersEnv(ns: string, nodeId: string, port: number, sims: Si
 
 /** Creates a client with `scopes` (as an admin would). */
 export function makeClient(node: RunningNode, scopes: string[]): Promise<CreatedClient> {
-  return createClient(clientAdminDeps(node.ctx), { name: `c-${Math.random().toString(36).slice(2, 8)}`, scopes, rateLimit: { perSec: 100_000, burst: 100_000 } });
+  return createClient(clientAdminDeps(node.ctx), {
+    name: `c-${Math.random().toString(36).slice(2, 8)}`,
+    scopes,
+    rateLimit: { perSec: 100_000, burst: 100_000 },
+  });
 }
 
 /** Creates a client straight in the registry of `ns` (nodes may be child processes). */
@@ -74,7 +84,10 @@ export async function makeClientIn(ns: string, scopes: string[]): Promise<Create
   try {
     // Nodes of these tests run with the dev master key.
     const keyring = createKeyring([DEV_MASTER_KEY]);
-    return await createClient({ store: createClientStore({ pg, keyring }), namespace: ns }, { name: `c-${Math.random().toString(36).slice(2, 8)}`, scopes, rateLimit: { perSec: 100_000, burst: 100_000 } });
+    return await createClient(
+      { store: createClientStore({ pg, keyring }), namespace: ns },
+      { name: `c-${Math.random().toString(36).slice(2, 8)}`, scopes, rateLimit: { perSec: 100_000, burst: 100_000 } },
+    );
   } finally {
     await pg.end();
   }
@@ -92,29 +105,45 @@ export interface Answer {
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
 /** An HTTP call with an API key (node:http with a keep-alive pool; loopback only). */
-export function call(url: string, apiKey: string | null, init: { method?: string; body?: string | Uint8Array; headers?: Record<string, string> } = {}): Promise<Answer> {
+export function call(
+  url: string,
+  apiKey: string | null,
+  init: { method?: string; body?: string | Uint8Array; headers?: Record<string, string> } = {},
+): Promise<Answer> {
   const u = new URL(url);
   const headers: Record<string, string | number> = {
     ...(apiKey ? { Authorization: `Bearer ${apiKey}` } : {}),
-    ...(init.body !== undefined ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(init.body) } : {}),
+    ...(init.body !== undefined
+      ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(init.body) }
+      : {}),
     ...init.headers,
   };
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method: init.method ?? "GET", agent, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("error", reject);
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, text, json });
-      });
-    });
+    const req = http.request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: `${u.pathname}${u.search}`,
+        method: init.method ?? "GET",
+        agent,
+        headers,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, text, json });
+        });
+      },
+    );
     req.setTimeout(30_000, () => req.destroy(new Error("request timed out")));
     req.on("error", reject);
     req.end(init.body);
@@ -137,8 +166,19 @@ export function payloadOf(i: number, k: number, source: SupporterPayload["source
   return {
     source,
     messageId: `s${i}-m${k}`,
-    identity: { email: emailOf(i, k), firstName: `First${i}`, lastName: `Last${i}`, phone: `07700 9${String(i % 100000).padStart(5, "0")}` },
-    events: [{ type: "test.event", occurredAt: new Date(1_700_000_000_000 + k * 1000).toISOString(), data: { k, supporter: i } }],
+    identity: {
+      email: emailOf(i, k),
+      firstName: `First${i}`,
+      lastName: `Last${i}`,
+      phone: `07700 9${String(i % 100000).padStart(5, "0")}`,
+    },
+    events: [
+      {
+        type: "test.event",
+        occurredAt: new Date(1_700_000_000_000 + k * 1000).toISOString(),
+        data: { k, supporter: i },
+      },
+    ],
   };
 }
 

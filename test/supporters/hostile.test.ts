@@ -15,9 +15,23 @@ import { createPool } from "../../db";
 import { supporterNames } from "../../services/supporters/streams";
 import { topology } from "../../streams/subjects";
 import { isUniformError } from "../gateway/harness";
-import { Producers, cleanupSupporters, freePort, makeClientIn, startChild, startSims, supportersEnv, type ChildNode, type Sims } from "./harness";
+import {
+  Producers,
+  cleanupSupporters,
+  freePort,
+  makeClientIn,
+  startChild,
+  startSims,
+  supportersEnv,
+  type ChildNode,
+  type Sims,
+} from "./harness";
 
-const good = { source: "giftaid", identity: { email: "hostile.target@example.org", firstName: "Val" }, events: [{ type: "giftaid.declared", occurredAt: "2025-03-01T10:00:00Z", data: { amount: 5 } }] };
+const good = {
+  source: "giftaid",
+  identity: { email: "hostile.target@example.org", firstName: "Val" },
+  events: [{ type: "giftaid.declared", occurredAt: "2025-03-01T10:00:00Z", data: { amount: 5 } }],
+};
 const SECRET = "s3cr3t-v4lue";
 
 function nested(depth: number): unknown {
@@ -32,7 +46,11 @@ const HTTP_CASES: Array<[string, string | Uint8Array, string]> = [
   ["invalid UTF-8", Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]), "application/json"],
   ["text/plain", JSON.stringify(good), "text/plain"],
   ["XML", "<supporter/>", "application/xml"],
-  ["70 KB", JSON.stringify({ ...good, identity: { ...good.identity, lastName: "x".repeat(70_000) } }), "application/json"],
+  [
+    "70 KB",
+    JSON.stringify({ ...good, identity: { ...good.identity, lastName: "x".repeat(70_000) } }),
+    "application/json",
+  ],
   ["empty", "", "application/json"],
   ["an array", "[]", "application/json"],
   ["null", "null", "application/json"],
@@ -42,15 +60,56 @@ const HTTP_CASES: Array<[string, string | Uint8Array, string]> = [
   ["bad email", JSON.stringify({ ...good, identity: { email: `${SECRET}-at-nowhere` } }), "application/json"],
   ["bad phone", JSON.stringify({ ...good, identity: { phone: `12345678` } }), "application/json"],
   ["email as a number", JSON.stringify({ ...good, identity: { email: 42 } }), "application/json"],
-  ["__proto__ in identity", `{"source":"sms","identity":{"email":"a@b.org","__proto__":{"admin":true}},"events":[]}`, "application/json"],
-  ["constructor.prototype", `{"source":"sms","identity":{"email":"a@b.org"},"events":[],"constructor":{"prototype":{"x":1}}}`, "application/json"],
-  ["51 events", JSON.stringify({ ...good, events: Array.from({ length: 51 }, () => good.events[0]) }), "application/json"],
-  ["bad event type", JSON.stringify({ ...good, events: [{ type: "DROP TABLE;", occurredAt: "2025-03-01T10:00:00Z" }] }), "application/json"],
-  ["bad occurredAt", JSON.stringify({ ...good, events: [{ type: "a.b", occurredAt: "yesterday" }] }), "application/json"],
-  ["data with 101 keys", JSON.stringify({ ...good, events: [{ type: "a.b", occurredAt: "2025-03-01T10:00:00Z", data: Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, i])) }] }), "application/json"],
-  ["data nested 20 deep", JSON.stringify({ ...good, events: [{ type: "a.b", occurredAt: "2025-03-01T10:00:00Z", data: nested(20) }] }), "application/json"],
+  [
+    "__proto__ in identity",
+    `{"source":"sms","identity":{"email":"a@b.org","__proto__":{"admin":true}},"events":[]}`,
+    "application/json",
+  ],
+  [
+    "constructor.prototype",
+    `{"source":"sms","identity":{"email":"a@b.org"},"events":[],"constructor":{"prototype":{"x":1}}}`,
+    "application/json",
+  ],
+  [
+    "51 events",
+    JSON.stringify({ ...good, events: Array.from({ length: 51 }, () => good.events[0]) }),
+    "application/json",
+  ],
+  [
+    "bad event type",
+    JSON.stringify({ ...good, events: [{ type: "DROP TABLE;", occurredAt: "2025-03-01T10:00:00Z" }] }),
+    "application/json",
+  ],
+  [
+    "bad occurredAt",
+    JSON.stringify({ ...good, events: [{ type: "a.b", occurredAt: "yesterday" }] }),
+    "application/json",
+  ],
+  [
+    "data with 101 keys",
+    JSON.stringify({
+      ...good,
+      events: [
+        {
+          type: "a.b",
+          occurredAt: "2025-03-01T10:00:00Z",
+          data: Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, i])),
+        },
+      ],
+    }),
+    "application/json",
+  ],
+  [
+    "data nested 20 deep",
+    JSON.stringify({ ...good, events: [{ type: "a.b", occurredAt: "2025-03-01T10:00:00Z", data: nested(20) }] }),
+    "application/json",
+  ],
   ["JSON nested 20000 deep", `${"[".repeat(20_000)}${"]".repeat(20_000)}`, "application/json"],
-  ["name of 10,000 characters", JSON.stringify({ ...good, identity: { ...good.identity, firstName: "x".repeat(10_000) } }), "application/json"],
+  [
+    "name of 10,000 characters",
+    JSON.stringify({ ...good, identity: { ...good.identity, firstName: "x".repeat(10_000) } }),
+    "application/json",
+  ],
   ["path-like message id", JSON.stringify({ ...good, messageId: "../../etc/passwd" }), "application/json"],
   ["extra field", JSON.stringify({ ...good, isAdmin: true }), "application/json"],
 ];
@@ -60,13 +119,26 @@ const NATS_CASES: Array<[string, string, string | Uint8Array, string]> = [
   ["not JSON", "sms", "{nope", "INVALID_JSON"],
   ["invalid UTF-8", "sms", Buffer.from([0x7b, 0xff, 0x7d]), "INVALID_JSON"],
   ["empty", "sms", "", "INVALID_JSON"],
-  ["40 KB", "sms", JSON.stringify({ ...good, source: undefined, identity: { ...good.identity, lastName: "x".repeat(40_000) } }), "PAYLOAD_TOO_LARGE"],
+  [
+    "40 KB",
+    "sms",
+    JSON.stringify({ ...good, source: undefined, identity: { ...good.identity, lastName: "x".repeat(40_000) } }),
+    "PAYLOAD_TOO_LARGE",
+  ],
   ["unknown source subject", "fax", JSON.stringify({ identity: good.identity, events: [] }), "VALIDATION_ERROR"],
   ["source mismatch", "sms", JSON.stringify(good), "VALIDATION_ERROR"],
   ["bad email", "sms", JSON.stringify({ identity: { email: `${SECRET}@` }, events: [] }), "VALIDATION_ERROR"],
   ["bad phone", "sms", JSON.stringify({ identity: { phone: "+0" }, events: [] }), "VALIDATION_ERROR"],
   ["no email or phone", "sms", JSON.stringify({ identity: { lastName: SECRET }, events: [] }), "VALIDATION_ERROR"],
-  ["data nested 20 deep", "sms", JSON.stringify({ identity: good.identity, events: [{ type: "a.b", occurredAt: "2025-03-01T10:00:00Z", data: nested(20) }] }), "VALIDATION_ERROR"],
+  [
+    "data nested 20 deep",
+    "sms",
+    JSON.stringify({
+      identity: good.identity,
+      events: [{ type: "a.b", occurredAt: "2025-03-01T10:00:00Z", data: nested(20) }],
+    }),
+    "VALIDATION_ERROR",
+  ],
   ["a number", "sms", "42", "VALIDATION_ERROR"],
   ["__proto__", "sms", `{"identity":{"email":"a@b.org"},"events":[],"__proto__":{"x":1}}`, "VALIDATION_ERROR"],
 ];
@@ -96,29 +168,48 @@ describe("supporters: hostile and malformed payloads", function () {
 
   it("HTTP: every hostile body gets a 4xx in the uniform error shape, with details for schema violations", async () => {
     for (const [name, body, type] of HTTP_CASES) {
-      const res = await fetch(`${node.url}/api/v1/supporter-events`, { method: "POST", headers: { Authorization: `Bearer ${writer.apiKey}`, "Content-Type": type }, body });
+      const res = await fetch(`${node.url}/api/v1/supporter-events`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${writer.apiKey}`, "Content-Type": type },
+        body,
+      });
       const text = await res.text();
       expect(res.status, `${name}: ${text.slice(0, 200)}`).to.be.within(400, 499);
       const json: unknown = JSON.parse(text);
       expect(isUniformError(json), `${name}: ${text.slice(0, 200)}`).to.equal(true);
-      if (res.status === 422) expect((json as { error: { details?: unknown[] } }).error.details, name).to.be.an("array").that.is.not.empty;
+      if (res.status === 422)
+        expect((json as { error: { details?: unknown[] } }).error.details, name).to.be.an("array").that.is.not.empty;
       expect(text, name).to.not.contain(SECRET);
       requestIds.push([res.headers.get("x-request-id") ?? "", res.status]);
     }
-    const noKey = await fetch(`${node.url}/api/v1/supporter-events`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(good) });
+    const noKey = await fetch(`${node.url}/api/v1/supporter-events`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(good),
+    });
     expect(noKey.status).to.equal(401);
     const reader = await makeClientIn(ns, ["supporters:read"]);
-    const wrongScope = await fetch(`${node.url}/api/v1/supporter-events`, { method: "POST", headers: { Authorization: `Bearer ${reader.apiKey}`, "Content-Type": "application/json" }, body: JSON.stringify(good) });
+    const wrongScope = await fetch(`${node.url}/api/v1/supporter-events`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${reader.apiKey}`, "Content-Type": "application/json" },
+      body: JSON.stringify(good),
+    });
     expect(wrongScope.status).to.equal(403);
     const admin = await makeClientIn(ns, ["admin"]);
-    const forgetBadHash = await fetch(`${node.url}/api/v1/supporters/not-a-hash/forget`, { method: "POST", headers: { Authorization: `Bearer ${admin.apiKey}` } });
+    const forgetBadHash = await fetch(`${node.url}/api/v1/supporters/not-a-hash/forget`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${admin.apiKey}` },
+    });
     expect(forgetBadHash.status).to.equal(400);
   });
 
   it("NATS request/reply: every hostile payload gets an error reply with a code and details", async () => {
     for (const [name, source, payload, code] of NATS_CASES) {
       const m = await nats.h.nc.request(nats.names.reqSubject(source), payload, { timeout: 10_000 });
-      const r = m.json<{ ok: boolean; error?: { code: string; message: string; details?: Array<{ path: string; message: string }> } }>();
+      const r = m.json<{
+        ok: boolean;
+        error?: { code: string; message: string; details?: Array<{ path: string; message: string }> };
+      }>();
       expect(r.ok, name).to.equal(false);
       expect(r.error?.code, `${name}: ${JSON.stringify(r)}`).to.equal(code);
       if (code === "VALIDATION_ERROR") expect(r.error?.details, name).to.be.an("array").that.is.not.empty;
@@ -136,7 +227,9 @@ describe("supporters: hostile and malformed payloads", function () {
     });
     await nats.h.nc.flush();
     let tooLarge: unknown = null;
-    await nats.publish("sms", JSON.stringify({ identity: good.identity, events: [], pad: "x".repeat(40_000) })).catch((err: unknown) => (tooLarge = err));
+    await nats
+      .publish("sms", JSON.stringify({ identity: good.identity, events: [], pad: "x".repeat(40_000) }))
+      .catch((err: unknown) => (tooLarge = err));
     expect(tooLarge, "a 40 KB publish must fail").to.not.equal(null);
     await nats.publish("sms", "{nope", "producer-1");
     await nats.publish("sms", JSON.stringify({ identity: { email: `${SECRET}@` }, events: [] }), "producer-2");
@@ -144,10 +237,19 @@ describe("supporters: hostile and malformed payloads", function () {
     await nats.publish("fax", JSON.stringify({ identity: good.identity, events: [] }));
     await waitFor("three rejection notices", () => notices.length >= 3, 20_000, 50);
     sub.unsubscribe();
-    expect(notices.map((n) => (n as { error: { code: string } }).error.code).sort()).to.deep.equal(["INVALID_JSON", "VALIDATION_ERROR", "VALIDATION_ERROR"]);
+    expect(notices.map((n) => (n as { error: { code: string } }).error.code).sort()).to.deep.equal([
+      "INVALID_JSON",
+      "VALIDATION_ERROR",
+      "VALIDATION_ERROR",
+    ]);
     expect(JSON.stringify(notices)).to.not.contain(SECRET);
     expect(notices.some((n) => (n as { messageId: string | null }).messageId === "producer-1")).to.equal(true);
-    await waitFor("intake stream empty", async () => (await nats.h.jsm.streams.info(names.inStream)).state.messages === 0, 20_000, 100);
+    await waitFor(
+      "intake stream empty",
+      async () => (await nats.h.jsm.streams.info(names.inStream)).state.messages === 0,
+      20_000,
+      100,
+    );
   });
 
   it("nothing was stored, nothing was sent downstream, and every refusal was logged without the values", async () => {
@@ -168,17 +270,26 @@ describe("supporters: hostile and malformed payloads", function () {
     expect(sims.user.counters.requests + sims.erp.counters.requests).to.equal(0);
     const logFile = path.join(__dirname, "..", "..", "var", "test-logs", `${ns}-h1.log`);
     await waitFor("log flushed", () => readFileSync(logFile, "utf8").includes(requestIds.at(-1)![0]), 10_000, 100);
-    const lines = readFileSync(logFile, "utf8").split("\n").filter(Boolean).map((l) => {
-      try {
-        return JSON.parse(l) as Record<string, unknown>;
-      } catch {
-        return {};
-      }
-    });
+    const lines = readFileSync(logFile, "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => {
+        try {
+          return JSON.parse(l) as Record<string, unknown>;
+        } catch {
+          return {};
+        }
+      });
     // every HTTP refusal: the gateway's request log line with its status
-    for (const [id, status] of requestIds) expect(lines.some((l) => l["requestId"] === id && l["status"] === status), `request ${id}`).to.equal(true);
+    for (const [id, status] of requestIds)
+      expect(
+        lines.some((l) => l["requestId"] === id && l["status"] === status),
+        `request ${id}`,
+      ).to.equal(true);
     // every NATS and JetStream refusal: the domain's warning with code and paths
-    const refusals = lines.filter((l) => l["msg"] === "supporter payload refused" || l["msg"] === "supporter payload refused at intake");
+    const refusals = lines.filter(
+      (l) => l["msg"] === "supporter payload refused" || l["msg"] === "supporter payload refused at intake",
+    );
     expect(refusals.length).to.be.at.least(NATS_CASES.length + 3);
     expect(refusals.every((l) => typeof l["code"] === "string")).to.equal(true);
     expect(readFileSync(logFile, "utf8")).to.not.contain(SECRET);

@@ -11,7 +11,12 @@ import { call, expectedHash, payloadOf, type Producers } from "./harness";
 
 /** One producer: where and how it sends. */
 export type Producer =
-  | { readonly kind: "http"; readonly url: string; readonly apiKey: string; readonly source: SupporterPayload["source"] }
+  | {
+      readonly kind: "http";
+      readonly url: string;
+      readonly apiKey: string;
+      readonly source: SupporterPayload["source"];
+    }
   | { readonly kind: "request"; readonly source: SupporterPayload["source"] }
   | { readonly kind: "publish"; readonly source: SupporterPayload["source"] };
 
@@ -40,7 +45,10 @@ export function producerOf(producers: readonly Producer[], i: number, k: number)
 export async function sendOne(nats: Producers, p: Producer, i: number, k: number): Promise<void> {
   const payload = payloadOf(i, k, p.source);
   if (p.kind === "http") {
-    const a = await call(`${p.url}/api/v1/supporter-events`, p.apiKey, { method: "POST", body: JSON.stringify(payload) });
+    const a = await call(`${p.url}/api/v1/supporter-events`, p.apiKey, {
+      method: "POST",
+      body: JSON.stringify(payload),
+    });
     if (a.status !== 202) throw new Error(`HTTP ${a.status}: ${a.text.slice(0, 300)}`);
     if (a.json.hash !== expectedHash(i)) throw new Error(`wrong hash for supporter ${i}`);
     return;
@@ -134,7 +142,13 @@ async function sendSure(nats: Producers, p: Producer, i: number, k: number, onFa
  * robin) whose previous message was acknowledged, so each supporter's messages stay in order.
  * Resolves with the messages sent per supporter and the acknowledgement latencies.
  */
-export async function runPaced(opts: { nats: Producers; producers: readonly Producer[]; supporters: readonly number[]; ratePerSec: number; durationMs: number }): Promise<{ sent: Map<number, number>; total: number; failures: number; latency: LatencyHistogram }> {
+export async function runPaced(opts: {
+  nats: Producers;
+  producers: readonly Producer[];
+  supporters: readonly number[];
+  ratePerSec: number;
+  durationMs: number;
+}): Promise<{ sent: Map<number, number>; total: number; failures: number; latency: LatencyHistogram }> {
   const sent = new Map<number, number>(opts.supporters.map((i) => [i, 0]));
   const busy = new Set<number>();
   const latency = new LatencyHistogram();
@@ -161,13 +175,15 @@ export async function runPaced(opts: { nats: Producers; producers: readonly Prod
       const k = sent.get(who)!;
       busy.add(who);
       const t0 = performance.now();
-      const p: Promise<void> = sendSure(opts.nats, producerOf(opts.producers, who, k), who, k, () => failures++).then(() => {
-        latency.record(performance.now() - t0);
-        sent.set(who, k + 1);
-        total++;
-        busy.delete(who);
-        pending.delete(p);
-      });
+      const p: Promise<void> = sendSure(opts.nats, producerOf(opts.producers, who, k), who, k, () => failures++).then(
+        () => {
+          latency.record(performance.now() - t0);
+          sent.set(who, k + 1);
+          total++;
+          busy.delete(who);
+          pending.delete(p);
+        },
+      );
       pending.add(p);
     }
     // pacing the load generator (not waiting for a condition)
@@ -178,4 +194,3 @@ export async function runPaced(opts: { nats: Producers; producers: readonly Prod
   await Promise.all(pending);
   return { sent, total, failures, latency };
 }
-

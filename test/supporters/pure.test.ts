@@ -4,12 +4,24 @@
  * actor's state machine (order, lanes, refusals, deadlines, forget, bounds, duplicates, replays).
  */
 import { expect } from "chai";
-import { identityHash, isIdentityHash, normaliseEmail, normaliseIdentity, normalisePhone } from "../../services/supporters/identity";
+import {
+  identityHash,
+  isIdentityHash,
+  normaliseEmail,
+  normaliseIdentity,
+  normalisePhone,
+} from "../../services/supporters/identity";
 import { checkPayload } from "../../services/supporters/schema";
 import { isRefusal, prepareBytes, prepareValue } from "../../services/supporters/prepare";
 import { kidOf, newDataKey, openJson, redact, sealJson, unwrapKey, wrapKey } from "../../services/supporters/seal";
 import { erpJob, forgetJob, userJob, type IntakeMessage } from "../../services/supporters/model";
-import { handleSupporter, initialSupporterState, supporter, type SupporterActorOptions, type SupporterState } from "../../services/supporters/supporter.actor";
+import {
+  handleSupporter,
+  initialSupporterState,
+  supporter,
+  type SupporterActorOptions,
+  type SupporterState,
+} from "../../services/supporters/supporter.actor";
 import type { ActorMessage, Effect, JobResult } from "../../actors/types";
 import { DlqHeaders, REPLAYED_FROM_HEADER } from "../../actors/dlq-headers";
 import { clientSupporterView, holdsItemOf, supporterView } from "../../services/supporters/view";
@@ -48,14 +60,30 @@ describe("supporters: identity", () => {
 });
 
 describe("supporters: payload schema", () => {
-  const ok = { source: "giftaid", identity: { email: "jo@example.org" }, events: [{ type: "giftaid.declared", occurredAt: "2025-03-01T10:00:00Z", data: { amount: 5 } }] };
+  const ok = {
+    source: "giftaid",
+    identity: { email: "jo@example.org" },
+    events: [{ type: "giftaid.declared", occurredAt: "2025-03-01T10:00:00Z", data: { amount: 5 } }],
+  };
 
   it("accepts a valid payload and names every violation of an invalid one", () => {
     expect(checkPayload(ok).ok).to.equal(true);
-    const bad = checkPayload({ source: "fax", identity: { email: "not-an-email", shoeSize: 9 }, events: [{ type: "Bad Type", occurredAt: "yesterday" }], extra: 1 });
+    const bad = checkPayload({
+      source: "fax",
+      identity: { email: "not-an-email", shoeSize: 9 },
+      events: [{ type: "Bad Type", occurredAt: "yesterday" }],
+      extra: 1,
+    });
     expect(bad.ok).to.equal(false);
     const paths = bad.ok ? [] : bad.errors.map((e) => e.path);
-    expect(paths).to.include.members(["/source", "/identity/email", "/identity/shoeSize", "/events/0/type", "/events/0/occurredAt", "/extra"]);
+    expect(paths).to.include.members([
+      "/source",
+      "/identity/email",
+      "/identity/shoeSize",
+      "/events/0/type",
+      "/events/0/occurredAt",
+      "/extra",
+    ]);
     // values are never echoed (they may be personal data)
     expect(JSON.stringify(bad)).to.not.contain("not-an-email");
   });
@@ -65,7 +93,10 @@ describe("supporters: payload schema", () => {
     expect(noId.ok === false && noId.errors[0]?.path).to.equal("/identity");
     let deep: unknown = 1;
     for (let i = 0; i < 12; i++) deep = { d: deep };
-    const nested = checkPayload({ ...ok, events: [{ type: "x", occurredAt: "2025-03-01T10:00:00Z", data: deep as Record<string, unknown> }] });
+    const nested = checkPayload({
+      ...ok,
+      events: [{ type: "x", occurredAt: "2025-03-01T10:00:00Z", data: deep as Record<string, unknown> }],
+    });
     expect(nested.ok === false && nested.errors[0]?.path).to.equal("/events/0/data");
     const { source: _s, ...natsOk } = ok;
     expect(checkPayload(natsOk, "giftaid").ok).to.equal(true);
@@ -101,7 +132,9 @@ describe("supporters: sealing", () => {
   });
 
   it("redacts emails and phone numbers from reasons", () => {
-    expect(redact("user jo@example.org with phone +44 7700 900123 refused")).to.equal("user [email] with phone [number] refused");
+    expect(redact("user jo@example.org with phone +44 7700 900123 refused")).to.equal(
+      "user [email] with phone [number] refused",
+    );
   });
 });
 
@@ -134,7 +167,18 @@ class Sim {
   }
 
   message(n: number, opts: { events?: boolean; client?: string } = {}): Effect[] {
-    const m: IntakeMessage = { t: "msg", id: `sms.m${n}`, source: "sms", seq: n, receivedAt: n, kid: "k1", identity: `v1.k1.iv.ident${n}`, events: opts.events === false ? null : `v1.k1.iv.events${n}`, types: ["x.y"], ...(opts.client ? { client: opts.client } : {}) };
+    const m: IntakeMessage = {
+      t: "msg",
+      id: `sms.m${n}`,
+      source: "sms",
+      seq: n,
+      receivedAt: n,
+      kid: "k1",
+      identity: `v1.k1.iv.ident${n}`,
+      events: opts.events === false ? null : `v1.k1.iv.events${n}`,
+      types: ["x.y"],
+      ...(opts.client ? { client: opts.client } : {}),
+    };
     return this.deliver(m);
   }
 
@@ -143,7 +187,9 @@ class Sim {
   }
 
   result(job: Extract<Effect, { type: "job" }>, outcome: Partial<JobResult["$job"]> = {}): Effect[] {
-    const r: JobResult = { $job: { id: job.id!, job: job.job, ok: true, result: { ok: true }, attempts: 1, ...outcome } };
+    const r: JobResult = {
+      $job: { id: job.id!, job: job.job, ok: true, result: { ok: true }, attempts: 1, ...outcome },
+    };
     return this.deliver(r);
   }
 }
@@ -176,8 +222,16 @@ describe("supporters: actor state machine", () => {
     const s = new Sim();
     const u1 = s.jobs(s.message(1))[0]!;
     s.message(2);
-    const eff = s.result(u1, { ok: false, terminal: true, error: "user service refused (422): bad jo@example.org", result: undefined, attempts: 1 });
-    const dlq = eff.find((e): e is Extract<Effect, { type: "publish" }> => e.type === "publish" && e.subject === OPTS.dlqSubject(HASH));
+    const eff = s.result(u1, {
+      ok: false,
+      terminal: true,
+      error: "user service refused (422): bad jo@example.org",
+      result: undefined,
+      attempts: 1,
+    });
+    const dlq = eff.find(
+      (e): e is Extract<Effect, { type: "publish" }> => e.type === "publish" && e.subject === OPTS.dlqSubject(HASH),
+    );
     expect(dlq, "dead letter").to.not.equal(undefined);
     expect(dlq!.headers?.[DlqHeaders.Subject]).to.equal(OPTS.mailboxSubject(HASH));
     expect(dlq!.headers?.[DlqHeaders.Error]).to.contain("[email]").and.not.contain("jo@example.org");
@@ -190,7 +244,15 @@ describe("supporters: actor state machine", () => {
   it("a job past its deadline is issued again with the same idempotency key; nothing is dropped", () => {
     const s = new Sim();
     const u1 = s.jobs(s.message(1))[0]!;
-    const again = s.jobs(s.result(u1, { ok: false, terminal: false, error: "deadline exceeded; last error: 503", attempts: 40, result: undefined }));
+    const again = s.jobs(
+      s.result(u1, {
+        ok: false,
+        terminal: false,
+        error: "deadline exceeded; last error: 503",
+        attempts: 40,
+        result: undefined,
+      }),
+    );
     expect(again).to.have.length(1);
     expect(again[0]!.id).to.not.equal(u1.id);
     expect((again[0]!.data as { key: string }).key).to.equal((u1.data as { key: string }).key);
@@ -212,8 +274,26 @@ describe("supporters: actor state machine", () => {
     s.result(e1);
     s.message(1); // completed already: a duplicate
     expect(s.state.counts.duplicates).to.equal(2);
-    const replay = s.jobs(s.deliver({ t: "msg", id: "sms.m1", source: "sms", seq: 1, receivedAt: 1, kid: "k1", identity: "", events: "v1.k1.iv.e", types: ["x.y"], from: "erp" }, { [REPLAYED_FROM_HEADER]: "77" }));
-    expect(replay.map((j) => [j.job, (j.data as { key: string }).key])).to.deep.equal([[erpJob.name, `${HASH}:sms.m1:r77`]]);
+    const replay = s.jobs(
+      s.deliver(
+        {
+          t: "msg",
+          id: "sms.m1",
+          source: "sms",
+          seq: 1,
+          receivedAt: 1,
+          kid: "k1",
+          identity: "",
+          events: "v1.k1.iv.e",
+          types: ["x.y"],
+          from: "erp",
+        },
+        { [REPLAYED_FROM_HEADER]: "77" },
+      ),
+    );
+    expect(replay.map((j) => [j.job, (j.data as { key: string }).key])).to.deep.equal([
+      [erpJob.name, `${HASH}:sms.m1:r77`],
+    ]);
   });
 
   it("bounds the queue: the overflow is parked in the DLQ, not dropped", () => {
@@ -268,8 +348,21 @@ describe("supporters: actor state machine", () => {
     s.message(2, { client: "cl_a" });
     s.message(3, { client: "cl_b" });
     s.deliver({ t: "attempt", job: u1.id, attempt: 2, error: "timeout", at: 5 });
-    const summary = { received: 2, userDelivered: 0, erpDelivered: 0, parked: 0, erased: 0, firstAt: new Date(1).toISOString(), lastAt: new Date(3).toISOString() };
-    const a = clientSupporterView(HASH, s.state, "cl_a", { ...summary, received: 1, firstAt: new Date(2).toISOString(), lastAt: new Date(2).toISOString() });
+    const summary = {
+      received: 2,
+      userDelivered: 0,
+      erpDelivered: 0,
+      parked: 0,
+      erased: 0,
+      firstAt: new Date(1).toISOString(),
+      lastAt: new Date(3).toISOString(),
+    };
+    const a = clientSupporterView(HASH, s.state, "cl_a", {
+      ...summary,
+      received: 1,
+      firstAt: new Date(2).toISOString(),
+      lastAt: new Date(2).toISOString(),
+    });
     expect(a.queue.map((i) => i.id)).to.deep.equal(["sms.m2"]);
     expect(a.pending).to.deep.equal({ user: 1, erp: 1, total: 1 });
     expect(a.lanes.user.inFlight).to.equal(null); // B's message is in flight: A sees an idle lane
@@ -280,14 +373,20 @@ describe("supporters: actor state machine", () => {
     expect(holdsItemOf(s.state, "cl_a")).to.equal(true);
     expect(holdsItemOf(s.state, "cl_c")).to.equal(false);
     // a refusal parks B's message: only B sees the parked entry (which keeps its owner for a replay)
-    const dlq = s.result(u1, { ok: false, terminal: true, error: "422 bad" }).find((e) => e.type === "publish" && e.subject === OPTS.dlqSubject(HASH));
+    const dlq = s
+      .result(u1, { ok: false, terminal: true, error: "422 bad" })
+      .find((e) => e.type === "publish" && e.subject === OPTS.dlqSubject(HASH));
     expect((dlq as { data: IntakeMessage }).data.client).to.equal("cl_b");
     expect(clientSupporterView(HASH, s.state, "cl_b", summary).parked.map((p) => p.id)).to.deep.equal(["sms.m1"]);
     expect(clientSupporterView(HASH, s.state, "cl_a", summary).parked).to.deep.equal([]);
     // a forget before A's first message is not A's business; after it, it is
     s.deliver({ t: "forget", id: "forget.9", seq: 9, at: 10, by: "operator" });
-    expect(clientSupporterView(HASH, s.state, "cl_a", { ...summary, firstAt: new Date(2).toISOString() }).forgottenAt).to.equal(new Date(10).toISOString());
-    expect(clientSupporterView(HASH, s.state, "cl_a", { ...summary, firstAt: new Date(11).toISOString() }).forgottenAt).to.equal(null);
+    expect(
+      clientSupporterView(HASH, s.state, "cl_a", { ...summary, firstAt: new Date(2).toISOString() }).forgottenAt,
+    ).to.equal(new Date(10).toISOString());
+    expect(
+      clientSupporterView(HASH, s.state, "cl_a", { ...summary, firstAt: new Date(11).toISOString() }).forgottenAt,
+    ).to.equal(null);
   });
 
   it("malformed messages are terminal errors (runtime DLQ)", () => {
@@ -300,9 +399,16 @@ describe("supporters: actor state machine", () => {
     const s = new Sim();
     s.message(1);
     const before = s.state;
-    const effects = s.deliver({ $job: { id: s.jobs()[0]!.id!, job: "otherjob", ok: true, result: { ok: true }, attempts: 1 } });
+    const effects = s.deliver({
+      $job: { id: s.jobs()[0]!.id!, job: "otherjob", ok: true, result: { ok: true }, attempts: 1 },
+    });
     expect(effects).to.deep.equal([]);
     expect(s.state).to.deep.equal(before);
-    expect([supporter.name, userJob.name, erpJob.name, forgetJob.name]).to.deep.equal(["supporter", "supuser", "superp", "supforget"]);
+    expect([supporter.name, userJob.name, erpJob.name, forgetJob.name]).to.deep.equal([
+      "supporter",
+      "supuser",
+      "superp",
+      "supforget",
+    ]);
   });
 });

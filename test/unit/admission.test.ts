@@ -80,7 +80,9 @@ describe("admission control", () => {
       expect(e!.message).to.match(/101 messages and registrations waiting, limit 100/);
     });
     it("ignores a signal whose limit is 0", () => {
-      expect(admissionRefusal({ overloadedLagMs: 500, backlog: 10 ** 9 }, { maxLagMs: 0, maxBacklog: 0 })).to.equal(undefined);
+      expect(admissionRefusal({ overloadedLagMs: 500, backlog: 10 ** 9 }, { maxLagMs: 0, maxBacklog: 0 })).to.equal(
+        undefined,
+      );
     });
   });
 });

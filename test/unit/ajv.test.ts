@@ -10,7 +10,14 @@ import { fullFormats } from "ajv-formats/dist/formats";
 import { compileLinearRegExp, createAjv, MAX_FORMAT_LENGTH, UnsupportedPatternError } from "../../lib/ajv";
 import { DEFAULT_SCHEMA_LIMITS, schemaLimitProblems } from "../../lib/schema-limits";
 
-const strictish = { allErrors: true, strictSchema: true, strictTypes: false, strictTuples: false, strictRequired: false, logger: false } as const;
+const strictish = {
+  allErrors: true,
+  strictSchema: true,
+  strictTypes: false,
+  strictTuples: false,
+  strictRequired: false,
+  logger: false,
+} as const;
 
 describe("lib/ajv: the one Ajv factory", () => {
   it("runs patterns on RE2 with JSON Schema's semantics (unanchored search, ECMAScript escapes)", () => {
@@ -49,7 +56,23 @@ describe("lib/ajv: the one Ajv factory", () => {
   it("decides uniqueItems as ajv does, in O(n log n)", () => {
     const ours = createAjv(strictish).compile({ type: "array", uniqueItems: true });
     const theirs = new Ajv2020({ allErrors: true }).compile({ type: "array", uniqueItems: true });
-    const arrays: unknown[][] = [[], [1], [1, 2, 1], [1, "1"], [{ a: 1, b: [2] }, { b: [2], a: 1 }], [{ a: 1 }, { a: 2 }], [[1, 2], [2, 1]], [null, 0, false, ""], [0, -0]];
+    const arrays: unknown[][] = [
+      [],
+      [1],
+      [1, 2, 1],
+      [1, "1"],
+      [
+        { a: 1, b: [2] },
+        { b: [2], a: 1 },
+      ],
+      [{ a: 1 }, { a: 2 }],
+      [
+        [1, 2],
+        [2, 1],
+      ],
+      [null, 0, false, ""],
+      [0, -0],
+    ];
     for (const a of arrays) {
       expect(ours(a), JSON.stringify(a)).to.equal(theirs(a));
       if (!theirs(a)) expect(ours.errors?.[0]?.message).to.equal(theirs.errors?.[0]?.message);
@@ -86,9 +109,15 @@ describe("lib/ajv: the one Ajv factory", () => {
   });
 
   it("keeps the native engine for trusted schemas (lookaround allowed)", () => {
-    const v = createAjv({ trust: "trusted", strict: true }).compile({ type: "string", pattern: "^(?!x)[a-z]+$", format: "url" });
+    const v = createAjv({ trust: "trusted", strict: true }).compile({
+      type: "string",
+      pattern: "^(?!x)[a-z]+$",
+      format: "url",
+    });
     expect(v("abc")).to.equal(false); // url format: not a URL
-    expect(createAjv({ trust: "trusted" }).compile({ type: "string", pattern: "^(?!x)[a-z]+$" })("xyz")).to.equal(false);
+    expect(createAjv({ trust: "trusted" }).compile({ type: "string", pattern: "^(?!x)[a-z]+$" })("xyz")).to.equal(
+      false,
+    );
   });
 });
 
@@ -96,15 +125,39 @@ describe("lib/schema-limits: bounds on a schema from outside", () => {
   const L = DEFAULT_SCHEMA_LIMITS;
 
   it("accepts ordinary schemas, recursive ones included", () => {
-    expect(schemaLimitProblems({ type: "object", required: ["a"], properties: { a: { type: "string", pattern: "^[a-z]+$" }, b: { type: "array", items: { type: "number" }, uniqueItems: true } } })).to.deep.equal([]);
-    const tree = { $defs: { node: { type: "object", properties: { name: { type: "string" }, children: { type: "array", items: { $ref: "#/$defs/node" } } } } }, $ref: "#/$defs/node" };
+    expect(
+      schemaLimitProblems({
+        type: "object",
+        required: ["a"],
+        properties: {
+          a: { type: "string", pattern: "^[a-z]+$" },
+          b: { type: "array", items: { type: "number" }, uniqueItems: true },
+        },
+      }),
+    ).to.deep.equal([]);
+    const tree = {
+      $defs: {
+        node: {
+          type: "object",
+          properties: { name: { type: "string" }, children: { type: "array", items: { $ref: "#/$defs/node" } } },
+        },
+      },
+      $ref: "#/$defs/node",
+    };
     expect(schemaLimitProblems(tree)).to.deep.equal([]);
     expect(schemaLimitProblems(true)).to.deep.equal([]);
   });
 
   it("names every pattern RE2 cannot run, with its JSON pointer", () => {
-    const p = schemaLimitProblems({ properties: { pattern: { pattern: "(a)\\1" }, q: { patternProperties: { "^(?=x)": true } } } }, L, "/schema");
-    expect(p.map((x) => x.path)).to.deep.equal(["/schema/properties/pattern/pattern", "/schema/properties/q/patternProperties/^(?=x)"]);
+    const p = schemaLimitProblems(
+      { properties: { pattern: { pattern: "(a)\\1" }, q: { patternProperties: { "^(?=x)": true } } } },
+      L,
+      "/schema",
+    );
+    expect(p.map((x) => x.path)).to.deep.equal([
+      "/schema/properties/pattern/pattern",
+      "/schema/properties/q/patternProperties/^(?=x)",
+    ]);
     expect(p[0]!.message).to.contain(JSON.stringify("(a)\\1"));
     // "pattern" as a property name is not a keyword
     expect(schemaLimitProblems({ properties: { pattern: { type: "string" } } })).to.deep.equal([]);
@@ -118,11 +171,15 @@ describe("lib/schema-limits: bounds on a schema from outside", () => {
     // compact keywords (8 bytes each), so that the count and not the size is over
     let chain: Record<string, unknown> = {};
     for (let i = 0; i < 30; i++) chain = { not: chain };
-    const many = Object.fromEntries(Array.from({ length: Math.ceil(L.maxKeywords / 30) + 1 }, (_, i) => [`p${i}`, chain]));
+    const many = Object.fromEntries(
+      Array.from({ length: Math.ceil(L.maxKeywords / 30) + 1 }, (_, i) => [`p${i}`, chain]),
+    );
     const parsed: unknown = JSON.parse(JSON.stringify({ properties: many })); // as it arrives: no shared objects
     expect(schemaLimitProblems(parsed)[0]!.message).to.match(/keywords; at most/);
     const pats = Object.fromEntries(Array.from({ length: L.maxPatternProperties + 1 }, (_, i) => [`^p${i}`, true]));
-    expect(schemaLimitProblems({ patternProperties: pats })[0]!.message).to.match(/patternProperties patterns; at most/);
+    expect(schemaLimitProblems({ patternProperties: pats })[0]!.message).to.match(
+      /patternProperties patterns; at most/,
+    );
   });
 
   it("refuses remote, dynamic and unresolvable references, and a nested $id", () => {
@@ -130,15 +187,25 @@ describe("lib/schema-limits: bounds on a schema from outside", () => {
     expect(schemaLimitProblems({ $ref: "#anchor" })[0]!.path).to.equal("/$ref");
     expect(schemaLimitProblems({ $dynamicRef: "#meta" })[0]!.path).to.equal("/$dynamicRef");
     expect(schemaLimitProblems({ $ref: "#/$defs/missing" })[0]!.message).to.match(/does not resolve/);
-    expect(schemaLimitProblems({ properties: { a: { $id: "https://example.com/a" } } })[0]!.path).to.equal("/properties/a/$id");
+    expect(schemaLimitProblems({ properties: { a: { $id: "https://example.com/a" } } })[0]!.path).to.equal(
+      "/properties/a/$id",
+    );
   });
 
   it("refuses $ref blow-ups and $ref loops that never go into the data", () => {
     const defs: Record<string, unknown> = { d30: false };
-    for (let i = 0; i < 30; i++) defs[`d${i}`] = { anyOf: [{ $ref: `#/$defs/d${i + 1}` }, { $ref: `#/$defs/d${i + 1}` }] };
-    expect(schemaLimitProblems({ $defs: defs, $ref: "#/$defs/d0" })[0]!.message).to.match(/applies more than 10000 subschemas/);
+    for (let i = 0; i < 30; i++)
+      defs[`d${i}`] = { anyOf: [{ $ref: `#/$defs/d${i + 1}` }, { $ref: `#/$defs/d${i + 1}` }] };
+    expect(schemaLimitProblems({ $defs: defs, $ref: "#/$defs/d0" })[0]!.message).to.match(
+      /applies more than 10000 subschemas/,
+    );
     // the same doubling one level of data at a time: 2^depth applications at depth 32
-    const perLevel = { $defs: { n: { anyOf: [{ properties: { a: { $ref: "#/$defs/n" } } }, { properties: { a: { $ref: "#/$defs/n" } } }] } }, $ref: "#/$defs/n" };
+    const perLevel = {
+      $defs: {
+        n: { anyOf: [{ properties: { a: { $ref: "#/$defs/n" } } }, { properties: { a: { $ref: "#/$defs/n" } } }] },
+      },
+      $ref: "#/$defs/n",
+    };
     expect(schemaLimitProblems(perLevel)[0]!.message).to.match(/applies more than/);
     const loop = { $defs: { a: { allOf: [{ $ref: "#/$defs/b" }] }, b: { $ref: "#/$defs/a" } }, $ref: "#/$defs/a" };
     expect(schemaLimitProblems(loop)[0]!.message).to.match(/\$ref cycle/);

@@ -12,7 +12,13 @@ describe("config", () => {
     expect(c.workers).to.equal(true);
   });
   it("reads and validates variables", () => {
-    const c = loadConfig({ NATS_URL: "nats://a:4222,nats://b:4222", PORT: "3001", SERVICES: "runtime,probe", NODE_ID: "n-1", WORKERS: "off" });
+    const c = loadConfig({
+      NATS_URL: "nats://a:4222,nats://b:4222",
+      PORT: "3001",
+      SERVICES: "runtime,probe",
+      NODE_ID: "n-1",
+      WORKERS: "off",
+    });
     expect(c.workers).to.equal(false);
     expect(c.natsUrl).to.equal("nats://a:4222,nats://b:4222");
     expect(c.port).to.equal(3001);
@@ -20,13 +26,24 @@ describe("config", () => {
   });
   it("reports every problem at once, one line each", () => {
     try {
-      loadConfig({ NATS_URL: "http://x", PORT: "70000", SERVICES: "runtime,nope", NAMESPACE: "Bad NS", LOG_LEVEL: "loud" });
+      loadConfig({
+        NATS_URL: "http://x",
+        PORT: "70000",
+        SERVICES: "runtime,nope",
+        NAMESPACE: "Bad NS",
+        LOG_LEVEL: "loud",
+      });
       expect.fail("should throw");
     } catch (err) {
       expect(err).to.be.instanceOf(ConfigError);
       const problems = (err as ConfigError).problems;
       expect(problems.length).to.be.at.least(5);
-      expect(problems.join("\n")).to.match(/NATS_URL/).and.match(/PORT/).and.match(/SERVICES contains unknown "nope"/).and.match(/NAMESPACE/).and.match(/LOG_LEVEL/);
+      expect(problems.join("\n"))
+        .to.match(/NATS_URL/)
+        .and.match(/PORT/)
+        .and.match(/SERVICES contains unknown "nope"/)
+        .and.match(/NAMESPACE/)
+        .and.match(/LOG_LEVEL/);
     }
   });
   it("uses the dev CLUSTER_SECRET in dev mode only: outside it the secret is required, not the dev one, 32+ characters", () => {
@@ -46,7 +63,9 @@ describe("config", () => {
       }
     };
     expect(problem(prod)).to.match(/CLUSTER_SECRET is required outside dev mode/);
-    expect(problem({ ...prod, CLUSTER_SECRET: DEV_CLUSTER_SECRET })).to.match(/CLUSTER_SECRET is the well-known development secret/);
+    expect(problem({ ...prod, CLUSTER_SECRET: DEV_CLUSTER_SECRET })).to.match(
+      /CLUSTER_SECRET is the well-known development secret/,
+    );
     expect(problem({ ...prod, CLUSTER_SECRET: "short" })).to.match(/CLUSTER_SECRET is invalid/);
     expect(problem({ ...prod, DEV_MODE: "true" })).to.equal("accepted");
   });

@@ -18,7 +18,11 @@ interface Entry {
 
 /** What JetStream answers to a KV create of an existing key or an update at a stale revision. */
 function wrongLastSequence(seq: number): JetStreamApiError {
-  return new JetStreamApiError({ code: 400, err_code: JetStreamApiCodes.StreamWrongLastSequence, description: `wrong last sequence: ${seq}` });
+  return new JetStreamApiError({
+    code: 400,
+    err_code: JetStreamApiCodes.StreamWrongLastSequence,
+    description: `wrong last sequence: ${seq}`,
+  });
 }
 
 /** The subset of KV the host uses, in memory, with revision checks (and their errors) like JetStream's. */
@@ -90,7 +94,19 @@ describe("KindHost delivery rules", () => {
       runEffects: async (e) => void effects.push([...e]),
       deadLetter: async (msg, error, attempts) => void dead.push({ seq: msg.seq, error, attempts }),
     };
-    host = new KindHost(sumKind as ActorKind, io, { topology: topology("ns"), partitionsOf: () => 1, jobDeadlineMs: () => 1000 }, { partitions: 1, idleMs: 60_000, maxResident: 100, maxBatch: 64, retry: { maxAttempts: 2, backoffMs: 1, maxBackoffMs: 2 } }, createLogger({ level: "silent" }));
+    host = new KindHost(
+      sumKind as ActorKind,
+      io,
+      { topology: topology("ns"), partitionsOf: () => 1, jobDeadlineMs: () => 1000 },
+      {
+        partitions: 1,
+        idleMs: 60_000,
+        maxResident: 100,
+        maxBatch: 64,
+        retry: { maxAttempts: 2, backoffMs: 1, maxBackoffMs: 2 },
+      },
+      createLogger({ level: "silent" }),
+    );
     host.openPartition(0);
   });
 

@@ -89,8 +89,18 @@ describe("JetStream API errors by code (real server)", function () {
   it("says no to an unrelated error, and to one that only has the words", async () => {
     const invalidKey = await rejectionOf(kv.put("no spaces allowed", "x"));
     expect(isJsApiError(invalidKey)).to.equal(false);
-    for (const err of [invalidKey, new Error("wrong last sequence: 3"), new Error("stream not found"), new Error("consumer not found"), "wrong last sequence", null]) {
-      expect([isWrongLastSequence(err), isStreamNotFound(err), isConsumerNotFound(err), isNoMessageFound(err)], String(err)).to.deep.equal([false, false, false, false]);
+    for (const err of [
+      invalidKey,
+      new Error("wrong last sequence: 3"),
+      new Error("stream not found"),
+      new Error("consumer not found"),
+      "wrong last sequence",
+      null,
+    ]) {
+      expect(
+        [isWrongLastSequence(err), isStreamNotFound(err), isConsumerNotFound(err), isNoMessageFound(err)],
+        String(err),
+      ).to.deep.equal([false, false, false, false]);
     }
   });
 });

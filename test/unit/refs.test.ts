@@ -15,7 +15,9 @@ interface Counter {
 type CounterMessage = { readonly add: number } | { readonly reset: true };
 
 const counter = defineKind<Counter, CounterMessage>("counter");
-const charge = defineJob<{ readonly amount: number; readonly currency: string }, { readonly chargeId: string }>("charge");
+const charge = defineJob<{ readonly amount: number; readonly currency: string }, { readonly chargeId: string }>(
+  "charge",
+);
 
 /** Type-level cases only: never called. */
 export function typeCases(runtime: ActorRuntime): void {
@@ -37,8 +39,11 @@ export function typeCases(runtime: ActorRuntime): void {
     const n: number = s.n;
     return n;
   });
-  // @ts-expect-error the probe's state has no `total`
-  void probe.on(runtime).state("k").then((s) => s?.total);
+  const probes = probe.on(runtime);
+  void probes.state("k").then((s) => {
+    // @ts-expect-error the probe's state has no `total`
+    return s?.total;
+  });
 
   charge.effect({ amount: 100, currency: "EUR" });
   // @ts-expect-error wrong job data
@@ -62,12 +67,25 @@ export function typeCases(runtime: ActorRuntime): void {
 
 describe("typed kind and job references", function () {
   it("build send and job effects with the definition's name", function () {
-    expect(counter.send("k1", { add: 3 }, { id: "x" })).to.deep.equal({ type: "send", kind: "counter", key: "k1", data: { add: 3 }, id: "x" });
-    expect(charge.effect({ amount: 1, currency: "EUR" }, { deadlineMs: 5 })).to.deep.equal({ type: "job", job: "charge", data: { amount: 1, currency: "EUR" }, deadlineMs: 5 });
+    expect(counter.send("k1", { add: 3 }, { id: "x" })).to.deep.equal({
+      type: "send",
+      kind: "counter",
+      key: "k1",
+      data: { add: 3 },
+      id: "x",
+    });
+    expect(charge.effect({ amount: 1, currency: "EUR" }, { deadlineMs: 5 })).to.deep.equal({
+      type: "job",
+      job: "charge",
+      data: { amount: 1, currency: "EUR" },
+      deadlineMs: 5,
+    });
   });
 
   it("recognise only their own job's results", function () {
-    const mine: JobResult<{ chargeId: string }> = { $job: { id: "j1", job: "charge", ok: true, result: { chargeId: "c1" }, attempts: 1 } };
+    const mine: JobResult<{ chargeId: string }> = {
+      $job: { id: "j1", job: "charge", ok: true, result: { chargeId: "c1" }, attempts: 1 },
+    };
     const other = { $job: { id: "j2", job: "refund", ok: true, result: {}, attempts: 1 } };
     expect(charge.isResult(mine)).to.equal(true);
     expect(charge.isResult(other)).to.equal(false);
@@ -79,7 +97,11 @@ describe("typed kind and job references", function () {
 
   it("give the implemented kind the reference's name", function () {
     expect(probeKind.name).to.equal(probe.name);
-    const r = probeKind.handle(probeKind.initialState("a"), { key: "a", seq: 1, data: { n: 0, forwardTo: "b" }, headers: {}, publishedAt: 1, deliveryCount: 1 }, { kind: "probe", key: "a", now: 1 });
+    const r = probeKind.handle(
+      probeKind.initialState("a"),
+      { key: "a", seq: 1, data: { n: 0, forwardTo: "b" }, headers: {}, publishedAt: 1, deliveryCount: 1 },
+      { kind: "probe", key: "a", now: 1 },
+    );
     expect(r.effects).to.deep.equal([{ type: "send", kind: "probe", key: "b", data: { n: 0, from: "a" } }]);
   });
 });

@@ -30,7 +30,8 @@ describe("runtime, pure parts", () => {
   describe("keys and names", () => {
     it("accepts one-token keys and refuses subject syntax", () => {
       expect(isValidKey("abc-DEF_09=")).to.equal(true);
-      for (const bad of ["", "a.b", "a*", "a>", "a b", "ä", "x".repeat(201)]) expect(isValidKey(bad), bad).to.equal(false);
+      for (const bad of ["", "a.b", "a*", "a>", "a b", "ä", "x".repeat(201)])
+        expect(isValidKey(bad), bad).to.equal(false);
     });
     it("names everything inside the namespace", () => {
       const t = topology("ns1");
@@ -116,12 +117,24 @@ describe("runtime, pure parts", () => {
         ],
         ctx,
       );
-      expect(r[0]).to.deep.equal({ t: "pub", subject: `ns.actor.probe.${partitionOf("p1", 8)}.p1`, id: "receipt:r1:42:0", data: { n: 1 } });
+      expect(r[0]).to.deep.equal({
+        t: "pub",
+        subject: `ns.actor.probe.${partitionOf("p1", 8)}.p1`,
+        id: "receipt:r1:42:0",
+        data: { n: 1 },
+      });
       expect(r[1]).to.deep.equal({
         t: "pub",
         subject: "ns.job.taxreg.r1",
         id: "receipt:r1:42:1",
-        data: { id: "receipt:r1:42:1", job: "taxreg", data: { a: 1 }, createdAt: 1000, deadline: 6000, replyTo: { kind: "receipt", key: "r1" } },
+        data: {
+          id: "receipt:r1:42:1",
+          job: "taxreg",
+          data: { a: 1 },
+          createdAt: 1000,
+          deadline: 6000,
+          replyTo: { kind: "receipt", key: "r1" },
+        },
       });
       expect(r[2]).to.deep.equal({ t: "pub", subject: "ns.x.y", id: "custom", data: 1 });
       expect(r[3]).to.deep.equal({ t: "emit", event: "receipt.accepted", payload: { id: "r1" } });
@@ -144,24 +157,53 @@ describe("runtime, pure parts", () => {
     it("records the partition count in the mailbox stream and declares every piece", () => {
       expect(partitionsFromDescription(describePartitions(24))).to.equal(24);
       expect(partitionsFromDescription("other")).to.equal(undefined);
-      const d = runtimeDeclarations(topology("ns"), [{ name: "probe", partitions: 8 }], [{ name: "taxreg", ackWaitMs: 30_000, maxAckPending: 100 }], { replicas: 1, duplicateWindowMs: 120_000, leaseTtlMs: 5000 });
-      const names = d.map((x) => (x.type === "stream" ? x.config.name : x.type === "consumer" ? `${x.stream}/${x.config.durable_name}` : x.bucket));
-      expect(names).to.deep.equal(["NS_ACTOR_PROBE", "ns_state_probe", "NS_JOBS", "NS_JOBS/job-taxreg", "NS_DLQ", "ns_leases"]);
+      const d = runtimeDeclarations(
+        topology("ns"),
+        [{ name: "probe", partitions: 8 }],
+        [{ name: "taxreg", ackWaitMs: 30_000, maxAckPending: 100 }],
+        { replicas: 1, duplicateWindowMs: 120_000, leaseTtlMs: 5000 },
+      );
+      const names = d.map((x) =>
+        x.type === "stream" ? x.config.name : x.type === "consumer" ? `${x.stream}/${x.config.durable_name}` : x.bucket,
+      );
+      expect(names).to.deep.equal([
+        "NS_ACTOR_PROBE",
+        "ns_state_probe",
+        "NS_JOBS",
+        "NS_JOBS/job-taxreg",
+        "NS_DLQ",
+        "ns_leases",
+      ]);
     });
   });
 
   describe("probe actor", () => {
-    const msg = (n: number, extra: object = {}): ActorMessage<{ n: number }> => ({ key: "k", seq: n + 1, data: { n, ...extra }, headers: {}, publishedAt: 5, deliveryCount: 1 });
+    const msg = (n: number, extra: object = {}): ActorMessage<{ n: number }> => ({
+      key: "k",
+      seq: n + 1,
+      data: { n, ...extra },
+      headers: {},
+      publishedAt: 5,
+      deliveryCount: 1,
+    });
     it("folds messages in order and counts order violations", () => {
       let s: ProbeState = probeKind.initialState("k");
       for (const n of [0, 1, 2]) s = probeKind.handle(s, msg(n), { kind: "probe", key: "k", now: 0 }).state;
-      expect(s).to.deep.equal({ count: 3, last: 2, violations: 0, digest: foldDigest(foldDigest(foldDigest(0, 0), 1), 2), lastPublishedAt: 5 });
+      expect(s).to.deep.equal({
+        count: 3,
+        last: 2,
+        violations: 0,
+        digest: foldDigest(foldDigest(foldDigest(0, 0), 1), 2),
+        lastPublishedAt: 5,
+      });
       s = probeKind.handle(s, msg(7), { kind: "probe", key: "k", now: 0 }).state;
       expect(s.violations).to.equal(1);
     });
     it("throws on poison and refuses malformed messages for good", () => {
       const s = probeKind.initialState("k");
-      expect(() => probeKind.handle(s, msg(0, { poison: true }), { kind: "probe", key: "k", now: 0 })).to.throw(/poison/);
+      expect(() => probeKind.handle(s, msg(0, { poison: true }), { kind: "probe", key: "k", now: 0 })).to.throw(
+        /poison/,
+      );
       const bad = { ...msg(0), data: { n: "x" } } as unknown as ActorMessage<{ n: number }>;
       expect(() => probeKind.handle(s, bad, { kind: "probe", key: "k", now: 0 })).to.throw(TerminalError);
     });

@@ -22,7 +22,9 @@ describe("sealed secrets (lib/sealed.ts)", () => {
     const parts = s.split(".");
     const ct = Buffer.from(parts[3]!, "base64url");
     ct[0] = ct[0]! ^ 1;
-    expect(() => ring.open([...parts.slice(0, 3), ct.toString("base64url")].join("."), "client-webhook-secret/cl_a")).to.throw(SealedError);
+    expect(() =>
+      ring.open([...parts.slice(0, 3), ct.toString("base64url")].join("."), "client-webhook-secret/cl_a"),
+    ).to.throw(SealedError);
     expect(() => createKeyring([k2]).open(s, "client-webhook-secret/cl_a")).to.throw(SealedError, /not configured/);
     expect(() => ring.open('{"d":"x"}', "ctx")).to.throw(SealedError, /not a sealed value/);
     expect(ring.seal("x", "c")).to.not.equal(ring.seal("x", "c"));
@@ -96,10 +98,14 @@ describe("config: master keys", () => {
   it("outside dev mode: required by the gateway and receipts, the dev key refused, bad keys reported", () => {
     const prod = { NODE_ENV: "production", SERVICES: "runtime,gateway" };
     expect(problemsOf(prod).join("\n")).to.match(/MASTER_KEYS is required outside dev mode/);
-    expect(problemsOf({ ...prod, MASTER_KEYS: DEV_MASTER_KEY }).join("\n")).to.match(/well-known development master key/);
+    expect(problemsOf({ ...prod, MASTER_KEYS: DEV_MASTER_KEY }).join("\n")).to.match(
+      /well-known development master key/,
+    );
     expect(problemsOf({ ...prod, MASTER_KEYS: "c2hvcnQ=" }).join("\n")).to.match(/MASTER_KEYS entry 1 is invalid/);
     expect(problemsOf({ ...prod, MASTER_KEYS: key(), MASTER_KEY: key() }).join("\n")).to.match(/both set/);
     expect(problemsOf({ ...prod, MASTER_KEYS: key() }).filter((p) => p.includes("MASTER"))).to.deep.equal([]);
-    expect(problemsOf({ NODE_ENV: "production", SERVICES: "runtime" }).filter((p) => p.includes("MASTER"))).to.deep.equal([]);
+    expect(
+      problemsOf({ NODE_ENV: "production", SERVICES: "runtime" }).filter((p) => p.includes("MASTER")),
+    ).to.deep.equal([]);
   });
 });

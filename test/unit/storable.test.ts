@@ -20,7 +20,9 @@ describe("storable JSON", () => {
     ]);
     const strict = roundTripProblems(doc, "/data", { maxDepth: 8, refuseNul: true }).map((p) => p.path);
     expect(strict).to.include.members(["/data/a", "/data/k\u0000", "/data/list/1"]);
-    expect(roundTripProblems({ ok: "Olena", deep: [[{ x: "\u00e9" }]] }, "", { maxDepth: 8, refuseNul: true })).to.deep.equal([]);
+    expect(
+      roundTripProblems({ ok: "Olena", deep: [[{ x: "\u00e9" }]] }, "", { maxDepth: 8, refuseNul: true }),
+    ).to.deep.equal([]);
   });
 
   it("bounds nesting without recursion", () => {

@@ -132,10 +132,24 @@ describe("negative credential cache", () => {
         return undefined;
       },
     };
-    const cache = createCredentialCache({ store, mac: credentialCacheMac(createKeyring([DEV_MASTER_KEY])), namespace: "t", ttlMs: 1, negativeTtlMs: 60_000, ...opts, onLookup: (l) => layers.push(l) });
+    const cache = createCredentialCache({
+      store,
+      mac: credentialCacheMac(createKeyring([DEV_MASTER_KEY])),
+      namespace: "t",
+      ttlMs: 1,
+      negativeTtlMs: 60_000,
+      ...opts,
+      onLookup: (l) => layers.push(l),
+    });
     return { keys, queries, layers, cache };
   }
-  const entry = (keyId: string): KeyEntry => ({ keyId, clientId: "cl_aaaaaaaaaaaaaaaa", hash: "00", expiresAt: null, version: 1 });
+  const entry = (keyId: string): KeyEntry => ({
+    keyId,
+    clientId: "cl_aaaaaaaaaaaaaaaa",
+    hash: "00",
+    expiresAt: null,
+    version: 1,
+  });
 
   it("asks the store once for an unknown id, however often and long after the entries' TTL it comes back", async () => {
     const { queries, layers, cache } = setup();
@@ -169,7 +183,11 @@ describe("negative credential cache", () => {
   });
 
   it("notices carry only well-formed key ids", () => {
-    const c = decodeClientChange(Buffer.from(JSON.stringify({ clientId: "cl_x", version: 0, keys: false, keyIds: ["0123456789abcdef", "../x", 5] })));
+    const c = decodeClientChange(
+      Buffer.from(
+        JSON.stringify({ clientId: "cl_x", version: 0, keys: false, keyIds: ["0123456789abcdef", "../x", 5] }),
+      ),
+    );
     expect(c?.keyIds).to.deep.equal(["0123456789abcdef"]);
   });
 });
@@ -178,7 +196,9 @@ describe("throttle settings", () => {
   it("has defaults and refuses bad values", () => {
     const t = loadConfig({}).gateway.throttle;
     expect(t).to.deep.include({ redisDown: "open", trustedProxies: [], maxConnectionsPerIp: 512 });
-    expect(() => loadConfig({ TRUSTED_PROXIES: "10.0.0.0/40,proxy.local", RATE_LIMIT_REDIS_DOWN: "maybe" })).to.throw(ConfigError)
-      .with.property("problems").that.satisfies((p: string[]) => p.filter((l) => /TRUSTED_PROXIES|RATE_LIMIT_REDIS_DOWN/.test(l)).length === 3);
+    expect(() => loadConfig({ TRUSTED_PROXIES: "10.0.0.0/40,proxy.local", RATE_LIMIT_REDIS_DOWN: "maybe" }))
+      .to.throw(ConfigError)
+      .with.property("problems")
+      .that.satisfies((p: string[]) => p.filter((l) => /TRUSTED_PROXIES|RATE_LIMIT_REDIS_DOWN/.test(l)).length === 3);
   });
 });

@@ -16,7 +16,16 @@ import { invalidateRedis } from "./cache";
 import { publishClientChange, type ClientChange } from "./notices";
 import { createClientStore, type ClientStore } from "./store";
 import { CLIENT_ID_PATTERN, parseApiKey } from "./keys";
-import { checkNewClient, type ClientPage, type ClientWebhook, type ClientRecord, type ClientStatus, type CreatedClient, type NewClientInput, type RotatedKey } from "./types";
+import {
+  checkNewClient,
+  type ClientPage,
+  type ClientWebhook,
+  type ClientRecord,
+  type ClientStatus,
+  type CreatedClient,
+  type NewClientInput,
+  type RotatedKey,
+} from "./types";
 import { STRICT_EGRESS, type EgressPolicy } from "../../../lib/egress";
 
 /** What the admin functions need. Without `redis`/`nc`, caches expire on their own (TTL). */
@@ -35,7 +44,10 @@ export interface ClientAdminDeps {
 }
 
 /** Admin deps from a node context (the REPL uses this). */
-export function clientAdminDeps(ctx: Pick<NodeContext, "pg" | "redis" | "nats" | "config" | "logger">, extra: Partial<ClientAdminDeps> = {}): ClientAdminDeps {
+export function clientAdminDeps(
+  ctx: Pick<NodeContext, "pg" | "redis" | "nats" | "config" | "logger">,
+  extra: Partial<ClientAdminDeps> = {},
+): ClientAdminDeps {
   return {
     store: createClientStore({ pg: ctx.pg, keyring: createKeyring(ctx.config.master.keys) }),
     namespace: ctx.config.namespace,
@@ -52,7 +64,10 @@ async function announce(deps: ClientAdminDeps, change: ClientChange): Promise<vo
   if (deps.redis) {
     const keyIds = await deps.store.keyIdsOf(change.clientId);
     await invalidateRedis(deps.redis, deps.namespace, change.clientId, keyIds).catch((err: unknown) => {
-      deps.logger?.warn({ err: (err as Error).message, clientId: change.clientId }, "could not invalidate cached credentials in redis");
+      deps.logger?.warn(
+        { err: (err as Error).message, clientId: change.clientId },
+        "could not invalidate cached credentials in redis",
+      );
     });
   }
   await notify(deps, change);
@@ -64,7 +79,10 @@ async function notify(deps: ClientAdminDeps, change: ClientChange): Promise<void
   if (deps.nc) {
     await publishClientChange(deps.nc, topology(deps.namespace).gateway.clientChanges, change).catch((err: unknown) => {
       // The gateways' cache TTL still applies the change within seconds.
-      deps.logger?.warn({ err: (err as Error).message, clientId: change.clientId }, "could not publish client change notice");
+      deps.logger?.warn(
+        { err: (err as Error).message, clientId: change.clientId },
+        "could not publish client change notice",
+      );
     });
   }
 }
@@ -86,7 +104,10 @@ export async function createClient(deps: ClientAdminDeps, input: NewClientInput)
 }
 
 /** Lists clients by id, a page at a time. */
-export async function listClients(deps: ClientAdminDeps, opts: { limit?: number; after?: string; status?: ClientStatus } = {}): Promise<ClientPage> {
+export async function listClients(
+  deps: ClientAdminDeps,
+  opts: { limit?: number; after?: string; status?: ClientStatus } = {},
+): Promise<ClientPage> {
   return deps.store.list(opts);
 }
 
@@ -102,7 +123,10 @@ export async function getClient(deps: ClientAdminDeps, id: string): Promise<Clie
  * Where and with which (unsealed) secret to send a client's webhooks; null for an unknown client
  * or an id that is not a client id. Throws SealedError when the stored secret does not open.
  */
-export async function getClientWebhook(deps: Pick<ClientAdminDeps, "store">, id: string): Promise<ClientWebhook | null> {
+export async function getClientWebhook(
+  deps: Pick<ClientAdminDeps, "store">,
+  id: string,
+): Promise<ClientWebhook | null> {
   if (!CLIENT_ID_PATTERN.test(id)) return null;
   return (await deps.store.webhookOf(id)) ?? null;
 }
@@ -129,11 +153,17 @@ export function activateClient(deps: ClientAdminDeps, id: string): Promise<Clien
  * Issues a new API key; the client's other keys keep working for `overlapSec` (default from
  * config, 24 h), then stop. `overlapSec: 0` revokes them at once.
  */
-export async function rotateClientKey(deps: ClientAdminDeps, id: string, opts: { overlapSec?: number } = {}): Promise<RotatedKey> {
+export async function rotateClientKey(
+  deps: ClientAdminDeps,
+  id: string,
+  opts: { overlapSec?: number } = {},
+): Promise<RotatedKey> {
   checkId(id);
   const overlap = opts.overlapSec ?? deps.defaultOverlapSec ?? 86_400;
   if (!Number.isInteger(overlap) || overlap < 0 || overlap > 30 * 86_400) {
-    throw new AppError("VALIDATION_ERROR", "overlap must be 0 to 2592000 seconds", [{ path: "/overlapSeconds", message: "out of range" }]);
+    throw new AppError("VALIDATION_ERROR", "overlap must be 0 to 2592000 seconds", [
+      { path: "/overlapSeconds", message: "out of range" },
+    ]);
   }
   const r = await deps.store.rotate(id, overlap);
   if (!r) throw new AppError("NOT_FOUND", "client not found");

@@ -38,13 +38,22 @@ function unauthorized(message: string, code: "UNAUTHORIZED" | "INVALID_CLIENT" =
 }
 
 /** Builds the authenticator. `defaultRate` applies to clients without their own limit. */
-export function createAuthenticator({ cache, tokens, defaultRate }: { cache: CredentialCache; tokens: TokenService; defaultRate: RateLimit }): Authenticator {
+export function createAuthenticator({
+  cache,
+  tokens,
+  defaultRate,
+}: {
+  cache: CredentialCache;
+  tokens: TokenService;
+  defaultRate: RateLimit;
+}): Authenticator {
   async function clientFromKey(key: string, code: "UNAUTHORIZED" | "INVALID_CLIENT"): Promise<ClientEntry> {
     const parsed = parseApiKey(key);
     if (!parsed) throw unauthorized("invalid credentials", code);
     const entry = await cache.key(parsed.keyId);
     if (!entry || !sameHash(entry.hash, hashApiKey(key))) throw unauthorized("invalid credentials", code);
-    if (entry.expiresAt !== null && entry.expiresAt <= Date.now()) throw unauthorized("API key expired (rotated)", code);
+    if (entry.expiresAt !== null && entry.expiresAt <= Date.now())
+      throw unauthorized("API key expired (rotated)", code);
     const client = await cache.client(entry.clientId);
     if (!client) throw unauthorized("invalid credentials", code);
     return client;
@@ -57,10 +66,12 @@ export function createAuthenticator({ cache, tokens, defaultRate }: { cache: Cre
 
   return {
     async authenticate(authorization) {
-      if (authorization === undefined || authorization === "") throw unauthorized("missing credentials: send Authorization: Bearer <API key or access token>");
+      if (authorization === undefined || authorization === "")
+        throw unauthorized("missing credentials: send Authorization: Bearer <API key or access token>");
       if (authorization.length > MAX_TOKEN + 7) throw unauthorized("invalid credentials");
       const sp = authorization.indexOf(" ");
-      if (sp === -1 || authorization.slice(0, sp).toLowerCase() !== "bearer") throw unauthorized("unsupported authorization scheme: use Bearer");
+      if (sp === -1 || authorization.slice(0, sp).toLowerCase() !== "bearer")
+        throw unauthorized("unsupported authorization scheme: use Bearer");
       const token = authorization.slice(sp + 1).trim();
       if (token.startsWith(API_KEY_PREFIX)) {
         const c = await clientFromKey(token, "UNAUTHORIZED");
@@ -75,7 +86,11 @@ export function createAuthenticator({ cache, tokens, defaultRate }: { cache: Cre
       }
       const c = await cache.client(claims.clientId);
       if (!c) throw unauthorized("invalid access token");
-      return principal(c, claims.scopes.filter((s) => c.scopes.includes(s)), "token");
+      return principal(
+        c,
+        claims.scopes.filter((s) => c.scopes.includes(s)),
+        "token",
+      );
     },
     verifyApiKey: (key) => clientFromKey(key, "INVALID_CLIENT"),
   };

@@ -73,7 +73,12 @@ export function redisClientEntry(ns: string, clientId: string): string {
 }
 
 /** Deletes the Redis copies of a client and of its keys (writers call this after a change). */
-export async function invalidateRedis(redis: Redis, ns: string, clientId: string, keyIds: readonly string[]): Promise<void> {
+export async function invalidateRedis(
+  redis: Redis,
+  ns: string,
+  clientId: string,
+  keyIds: readonly string[],
+): Promise<void> {
   await redis.del(redisClientEntry(ns, clientId), ...keyIds.map((k) => redisKeyEntry(ns, k)));
 }
 
@@ -145,7 +150,10 @@ export function createCredentialCache(opts: CredentialCacheOptions): CredentialC
     forgedSinceWarn++;
     if (Date.now() - lastForgedWarn > 10_000) {
       lastForgedWarn = Date.now();
-      opts.logger?.warn({ key: rk, count: forgedSinceWarn }, "credential cache: redis entry failed its MAC (forged, altered or stale format): ignored and deleted");
+      opts.logger?.warn(
+        { key: rk, count: forgedSinceWarn },
+        "credential cache: redis entry failed its MAC (forged, altered or stale format): ignored and deleted",
+      );
       forgedSinceWarn = 0;
     }
   }

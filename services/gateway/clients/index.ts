@@ -21,6 +21,12 @@ export { credentialCacheMac } from "./cache-entry";
 export { createRateLimiter, type RateLimiter, type RateDecision } from "./ratelimit";
 export { decodeClientChange, publishClientChange, type ClientChange } from "./notices";
 export { createClientRegistry, type ClientRegistry } from "./registry";
-export { parseTokenRequest, grantedScopes, exchangeClientCredentials, type TokenRequest, type TokenResponse } from "./oauth";
+export {
+  parseTokenRequest,
+  grantedScopes,
+  exchangeClientCredentials,
+  type TokenRequest,
+  type TokenResponse,
+} from "./oauth";
 export { newApiKey, parseApiKey, hashApiKey, newClientId, newWebhookSecret, CLIENT_ID_PATTERN } from "./keys";
 export * from "./types";

@@ -24,9 +24,18 @@ const KEY_ID = /^[0-9a-f]{16}$/;
 export function decodeClientChange(data: Uint8Array): ClientChange | undefined {
   try {
     const v = JSON.parse(Buffer.from(data).toString("utf8")) as Partial<ClientChange>;
-    if (typeof v.clientId !== "string" || typeof v.version !== "number" || typeof v.keys !== "boolean") return undefined;
-    const keyIds = Array.isArray(v.keyIds) ? v.keyIds.filter((k): k is string => typeof k === "string" && KEY_ID.test(k)).slice(0, 16) : [];
-    return { clientId: v.clientId, version: v.version, keys: v.keys, ...(v.status ? { status: v.status } : {}), ...(keyIds.length > 0 ? { keyIds } : {}) };
+    if (typeof v.clientId !== "string" || typeof v.version !== "number" || typeof v.keys !== "boolean")
+      return undefined;
+    const keyIds = Array.isArray(v.keyIds)
+      ? v.keyIds.filter((k): k is string => typeof k === "string" && KEY_ID.test(k)).slice(0, 16)
+      : [];
+    return {
+      clientId: v.clientId,
+      version: v.version,
+      keys: v.keys,
+      ...(v.status ? { status: v.status } : {}),
+      ...(keyIds.length > 0 ? { keyIds } : {}),
+    };
   } catch {
     return undefined;
   }

@@ -29,7 +29,10 @@ export interface TokenResponse {
  * credentials win over the body's). Throws the OAuth errors for a wrong grant or missing
  * credentials.
  */
-export function parseTokenRequest(body: Readonly<Record<string, unknown>>, authorization: string | undefined): TokenRequest {
+export function parseTokenRequest(
+  body: Readonly<Record<string, unknown>>,
+  authorization: string | undefined,
+): TokenRequest {
   let id = typeof body["client_id"] === "string" ? body["client_id"] : undefined;
   let secret = typeof body["client_secret"] === "string" ? body["client_secret"] : undefined;
   if (authorization && /^basic /i.test(authorization)) {
@@ -44,7 +47,8 @@ export function parseTokenRequest(body: Readonly<Record<string, unknown>>, autho
       }
     }
   }
-  if (body["grant_type"] !== "client_credentials") throw new AppError("UNSUPPORTED_GRANT_TYPE", "grant_type must be client_credentials");
+  if (body["grant_type"] !== "client_credentials")
+    throw new AppError("UNSUPPORTED_GRANT_TYPE", "grant_type must be client_credentials");
   if (!id || !secret) throw new AppError("INVALID_CLIENT", "client_id and client_secret are required");
   const scope = body["scope"];
   const scopes = typeof scope === "string" && scope.trim() !== "" ? [...new Set(scope.trim().split(/\s+/))] : undefined;
@@ -55,12 +59,16 @@ export function parseTokenRequest(body: Readonly<Record<string, unknown>>, autho
 export function grantedScopes(held: readonly string[], wanted: readonly string[] | undefined): string[] {
   if (!wanted) return [...held];
   const unknown = wanted.filter((s) => !held.includes(s));
-  if (unknown.length > 0) throw new AppError("INVALID_SCOPE", `scope not granted to this client: ${unknown.join(" ").slice(0, 200)}`);
+  if (unknown.length > 0)
+    throw new AppError("INVALID_SCOPE", `scope not granted to this client: ${unknown.join(" ").slice(0, 200)}`);
   return [...wanted];
 }
 
 /** Verifies the request's API key against its client id and issues an access token. */
-export async function exchangeClientCredentials(deps: { auth: Authenticator; tokens: TokenService }, req: TokenRequest): Promise<TokenResponse> {
+export async function exchangeClientCredentials(
+  deps: { auth: Authenticator; tokens: TokenService },
+  req: TokenRequest,
+): Promise<TokenResponse> {
   const client = await deps.auth.verifyApiKey(req.secret);
   if (client.id !== req.clientId) throw new AppError("INVALID_CLIENT", "invalid client credentials");
   if (client.status !== "active") throw new AppError("CLIENT_SUSPENDED", "client is suspended");

@@ -93,7 +93,13 @@ export interface RateLimiterOptions {
 }
 
 /** Builds a limiter over `redis`; bucket keys are `{namespace}:rl:{clientId}`. */
-export function createRateLimiter({ redis, namespace, logger, redisDown = "open", maxLocalClients = 100_000 }: RateLimiterOptions): RateLimiter {
+export function createRateLimiter({
+  redis,
+  namespace,
+  logger,
+  redisDown = "open",
+  maxLocalClients = 100_000,
+}: RateLimiterOptions): RateLimiter {
   // defineCommand loads the script once per connection (EVALSHA, EVAL on NOSCRIPT), pipelines too.
   if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: TOKEN_BUCKET_LUA });
   let batch: Pending[] = [];
@@ -105,7 +111,12 @@ export function createRateLimiter({ redis, namespace, logger, redisDown = "open"
     batch = [];
     const pipe = redis.pipeline();
     for (const it of items) {
-      (pipe as unknown as Record<string, BucketCommand>)[COMMAND]!(`${namespace}:rl:${it.clientId}`, it.limit.perSec, it.limit.burst, 1);
+      (pipe as unknown as Record<string, BucketCommand>)[COMMAND]!(
+        `${namespace}:rl:${it.clientId}`,
+        it.limit.perSec,
+        it.limit.burst,
+        1,
+      );
     }
     let settled = false;
     // A disconnected client queues commands; do not hold requests hostage to it.
@@ -136,10 +147,15 @@ export function createRateLimiter({ redis, namespace, logger, redisDown = "open"
   function redisDownDecision(clientId: string, limit: RateLimit, err: unknown): RateDecision {
     if (Date.now() - lastWarn > 10_000) {
       lastWarn = Date.now();
-      const what = redisDown === "closed" ? "refusing requests (RATE_LIMIT_REDIS_DOWN=closed)" : "limiting in this node's memory";
-      logger?.warn({ err: err instanceof Error ? err.message : String(err) }, `rate limiter: redis unavailable, ${what}`);
+      const what =
+        redisDown === "closed" ? "refusing requests (RATE_LIMIT_REDIS_DOWN=closed)" : "limiting in this node's memory";
+      logger?.warn(
+        { err: err instanceof Error ? err.message : String(err) },
+        `rate limiter: redis unavailable, ${what}`,
+      );
     }
-    if (redisDown === "closed") return { allowed: false, remaining: 0, retryAfterMs: REDIS_DOWN_RETRY_MS, limit, unavailable: true };
+    if (redisDown === "closed")
+      return { allowed: false, remaining: 0, retryAfterMs: REDIS_DOWN_RETRY_MS, limit, unavailable: true };
     const d = local.take(clientId, limit);
     return { ...d, limit, local: true };
   }
@@ -151,7 +167,8 @@ export function createRateLimiter({ redis, namespace, logger, redisDown = "open"
   return {
     take(clientId, limit) {
       // Not connected (reconnecting, closed): decide now rather than queue behind the outage.
-      if (redis.status !== "ready") return Promise.resolve(redisDownDecision(clientId, limit, new Error(`redis ${redis.status}`)));
+      if (redis.status !== "ready")
+        return Promise.resolve(redisDownDecision(clientId, limit, new Error(`redis ${redis.status}`)));
       return new Promise<RateDecision>((resolve) => {
         if (batch.length === 0) setImmediate(flush);
         batch.push({ clientId, limit, resolve });

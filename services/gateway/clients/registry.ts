@@ -46,11 +46,22 @@ export function createClientRegistry(ctx: NodeContext, onLookup: (layer: CacheLa
     onLookup,
   });
   const issuer = gw.jwtIssuer || `switchyard:${config.namespace}`;
-  const tokens = createTokenService({ pg: ctx.pg, keyring, logger, issuer, ttlSec: gw.tokenTtlSec, privateKeyPem: gw.jwtPrivateKey, kid: gw.jwtKid });
+  const tokens = createTokenService({
+    pg: ctx.pg,
+    keyring,
+    logger,
+    issuer,
+    ttlSec: gw.tokenTtlSec,
+    privateKeyPem: gw.jwtPrivateKey,
+    kid: gw.jwtKid,
+  });
   let sealing: Promise<void> | undefined;
   async function ready(): Promise<void> {
     sealing ??= (async () => {
-      if (config.master.devKey) logger.warn("gateway: secrets at rest are sealed with the well-known DEV master key (dev mode, MASTER_KEYS unset)");
+      if (config.master.devKey)
+        logger.warn(
+          "gateway: secrets at rest are sealed with the well-known DEV master key (dev mode, MASTER_KEYS unset)",
+        );
       await sealClientSecrets(ctx.pg, keyring, logger);
     })().catch((err: unknown) => {
       sealing = undefined;
@@ -64,7 +75,12 @@ export function createClientRegistry(ctx: NodeContext, onLookup: (layer: CacheLa
     cache,
     tokens,
     auth: createAuthenticator({ cache, tokens, defaultRate: { perSec: gw.ratePerSec, burst: gw.rateBurst } }),
-    limiter: createRateLimiter({ redis: ctx.redis, namespace: config.namespace, logger, redisDown: gw.throttle.redisDown }),
+    limiter: createRateLimiter({
+      redis: ctx.redis,
+      namespace: config.namespace,
+      logger,
+      redisDown: gw.throttle.redisDown,
+    }),
     admin: clientAdminDeps(ctx, { store, onChange: (c) => cache.apply(c) }),
     ready,
   };

@@ -89,7 +89,10 @@ export async function sealClientSecrets(pg: Pool, keyring: Keyring, logger?: Log
               plain = keyring.openText(r.value, context);
             } catch (err) {
               unreadable++;
-              logger?.error({ table: col.table, id: r.id, kid: sealedKid(r.value), err: errorMessage(err) }, "sealed secret does not open: left as it is");
+              logger?.error(
+                { table: col.table, id: r.id, kid: sealedKid(r.value), err: errorMessage(err) },
+                "sealed secret does not open: left as it is",
+              );
               continue;
             }
             resealed++;
@@ -117,6 +120,7 @@ export async function sealClientSecrets(pg: Pool, keyring: Keyring, logger?: Log
       after = last;
     }
   }
-  if (sealed + resealed + unreadable > 0) logger?.info({ sealed, resealed, unreadable }, "registry secrets sealed with the current master key");
+  if (sealed + resealed + unreadable > 0)
+    logger?.info({ sealed, resealed, unreadable }, "registry secrets sealed with the current master key");
   return { sealed, resealed, unreadable };
 }

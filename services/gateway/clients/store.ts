@@ -8,7 +8,17 @@ import type { Pool, PoolClient, Migration } from "../../../db";
 import type { Keyring } from "../../../lib/sealed";
 import { newApiKey, newClientId, newWebhookSecret } from "./keys";
 import { webhookSecretContext } from "./secrets";
-import { checkNewClient, type ClientEntry, type ClientPage, type ClientRecord, type ClientStatus, type CreatedClient, type KeyEntry, type NewClientInput, type RotatedKey } from "./types";
+import {
+  checkNewClient,
+  type ClientEntry,
+  type ClientPage,
+  type ClientRecord,
+  type ClientStatus,
+  type CreatedClient,
+  type KeyEntry,
+  type NewClientInput,
+  type RotatedKey,
+} from "./types";
 
 /** Tables of the client registry. */
 export const clientMigrations: readonly Migration[] = [
@@ -80,7 +90,8 @@ function toRecord(r: ClientRow): ClientRecord {
     scopes: r.scopes,
     webhookUrl: r.webhook_url,
     status: r.status,
-    rateLimit: r.rate_per_sec !== null && r.rate_burst !== null ? { perSec: r.rate_per_sec, burst: r.rate_burst } : null,
+    rateLimit:
+      r.rate_per_sec !== null && r.rate_burst !== null ? { perSec: r.rate_per_sec, burst: r.rate_burst } : null,
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
   };
@@ -201,18 +212,24 @@ export function createClientStore({ pg, keyring }: { pg: Pool; keyring: Keyring 
         );
         if (!cl.rows[0]) return undefined;
         await c.query(`DELETE FROM client_keys WHERE client_id = $1 AND expires_at <= clock_timestamp()`, [id]);
-        const exp = await c.query<{ at: Date }>(
-          `SELECT clock_timestamp() + make_interval(secs => $1) AS at`,
-          [overlapSec],
-        );
+        const exp = await c.query<{ at: Date }>(`SELECT clock_timestamp() + make_interval(secs => $1) AS at`, [
+          overlapSec,
+        ]);
         const at = exp.rows[0]!.at;
         await c.query(
           `UPDATE client_keys SET expires_at = $2 WHERE client_id = $1 AND (expires_at IS NULL OR expires_at > $2)`,
           [id, at],
         );
         const key = newApiKey();
-        await c.query(`INSERT INTO client_keys (key_id, client_id, key_hash) VALUES ($1, $2, $3)`, [key.keyId, id, key.hash]);
-        return { rotated: { client: toRecord(cl.rows[0]), apiKey: key.key, previousKeysExpireAt: at.toISOString() }, version: Number(cl.rows[0].version) };
+        await c.query(`INSERT INTO client_keys (key_id, client_id, key_hash) VALUES ($1, $2, $3)`, [
+          key.keyId,
+          id,
+          key.hash,
+        ]);
+        return {
+          rotated: { client: toRecord(cl.rows[0]), apiKey: key.key, previousKeysExpireAt: at.toISOString() },
+          version: Number(cl.rows[0].version),
+        };
       });
     },
     async keyIdsOf(clientId) {
@@ -220,7 +237,13 @@ export function createClientStore({ pg, keyring }: { pg: Pool; keyring: Keyring 
       return res.rows.map((r) => r.key_id);
     },
     async findKey(keyId) {
-      const res = await pg.query<{ key_id: string; client_id: string; key_hash: string; expires_at: Date | null; version: string }>(
+      const res = await pg.query<{
+        key_id: string;
+        client_id: string;
+        key_hash: string;
+        expires_at: Date | null;
+        version: string;
+      }>(
         `SELECT k.key_id, k.client_id, k.key_hash, k.expires_at,
            (extract(epoch from c.updated_at) * 1000000)::bigint::text AS version
          FROM client_keys k JOIN clients c ON c.id = k.client_id WHERE k.key_id = $1`,
@@ -228,14 +251,26 @@ export function createClientStore({ pg, keyring }: { pg: Pool; keyring: Keyring 
       );
       const r = res.rows[0];
       if (!r) return undefined;
-      return { keyId: r.key_id, clientId: r.client_id, hash: r.key_hash, expiresAt: r.expires_at ? r.expires_at.getTime() : null, version: Number(r.version) };
+      return {
+        keyId: r.key_id,
+        clientId: r.client_id,
+        hash: r.key_hash,
+        expiresAt: r.expires_at ? r.expires_at.getTime() : null,
+        version: Number(r.version),
+      };
     },
     async findClient(id) {
       const res = await pg.query<ClientRow>(`SELECT ${CLIENT_COLUMNS} FROM clients WHERE id = $1`, [id]);
       const r = res.rows[0];
       if (!r) return undefined;
       const rec = toRecord(r);
-      return { id: rec.id, scopes: rec.scopes, status: rec.status, rateLimit: rec.rateLimit, version: Number(r.version) };
+      return {
+        id: rec.id,
+        scopes: rec.scopes,
+        status: rec.status,
+        rateLimit: rec.rateLimit,
+        version: Number(r.version),
+      };
     },
     async webhookOf(id) {
       const res = await pg.query<{ webhook_url: string | null; sealed_webhook_secret: string }>(
@@ -244,7 +279,9 @@ export function createClientStore({ pg, keyring }: { pg: Pool; keyring: Keyring 
       );
       const r = res.rows[0];
       // A value that does not open (not sealed yet, another master key, moved, forged) throws.
-      return r ? { url: r.webhook_url, secret: keyring.openText(r.sealed_webhook_secret, webhookSecretContext(id)) } : undefined;
+      return r
+        ? { url: r.webhook_url, secret: keyring.openText(r.sealed_webhook_secret, webhookSecretContext(id)) }
+        : undefined;
     },
   };
 }

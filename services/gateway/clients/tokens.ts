@@ -10,7 +10,19 @@
  * plaintext `public_jwk` column, so a row planted without the master key verifies nothing.
  */
 import { randomUUID } from "node:crypto";
-import { SignJWT, jwtVerify, exportJWK, importJWK, importPKCS8, generateKeyPair, calculateJwkThumbprint, errors as joseErrors, type JWK, type CryptoKey, type JWTPayload } from "jose";
+import {
+  SignJWT,
+  jwtVerify,
+  exportJWK,
+  importJWK,
+  importPKCS8,
+  generateKeyPair,
+  calculateJwkThumbprint,
+  errors as joseErrors,
+  type JWK,
+  type CryptoKey,
+  type JWTPayload,
+} from "jose";
 import type { Pool } from "../../../db";
 import { AppError, errorMessage } from "../../../lib/errors";
 import type { Logger } from "../../../lib/logger";
@@ -67,7 +79,8 @@ interface KeyRow {
 /** The private JWK of a stored signing key, opened with `keyring`; throws when it does not open or is not an ES256 key. */
 export function openSigningKey(keyring: Keyring, kid: string, sealed: string): JWK {
   const jwk = JSON.parse(keyring.openText(sealed, signingKeyContext(kid))) as JWK;
-  if (jwk.kty !== "EC" || jwk.crv !== "P-256" || typeof jwk.d !== "string") throw new Error(`signing key ${kid} is not an ES256 private key`);
+  if (jwk.kty !== "EC" || jwk.crv !== "P-256" || typeof jwk.d !== "string")
+    throw new Error(`signing key ${kid} is not an ES256 private key`);
   return jwk;
 }
 
@@ -93,7 +106,9 @@ export function createTokenService(opts: TokenServiceOptions): TokenService {
   }
 
   async function loadStored(): Promise<KeyRow[]> {
-    const res = await opts.pg.query<KeyRow>(`SELECT kid, sealed_private_jwk FROM gateway_signing_keys ORDER BY created_at DESC, kid`);
+    const res = await opts.pg.query<KeyRow>(
+      `SELECT kid, sealed_private_jwk FROM gateway_signing_keys ORDER BY created_at DESC, kid`,
+    );
     return res.rows;
   }
 
@@ -102,7 +117,10 @@ export function createTokenService(opts: TokenServiceOptions): TokenService {
     try {
       return openSigningKey(opts.keyring, r.kid, r.sealed_private_jwk);
     } catch (err) {
-      opts.logger?.warn({ kid: r.kid, err: errorMessage(err) }, "stored signing key does not open with the master keys: ignored");
+      opts.logger?.warn(
+        { kid: r.kid, err: errorMessage(err) },
+        "stored signing key does not open with the master keys: ignored",
+      );
       return undefined;
     }
   }
@@ -130,12 +148,10 @@ export function createTokenService(opts: TokenServiceOptions): TokenService {
         await c.query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':gateway-signing-key'))");
         const again = await c.query<KeyRow>(`SELECT kid FROM gateway_signing_keys LIMIT 1`);
         if (again.rows.length === 0) {
-          await c.query(`INSERT INTO gateway_signing_keys (kid, alg, sealed_private_jwk, public_jwk) VALUES ($1, $2, $3, $4)`, [
-            kid,
-            ALG,
-            opts.keyring.seal(JSON.stringify(priv), signingKeyContext(kid)),
-            pub,
-          ]);
+          await c.query(
+            `INSERT INTO gateway_signing_keys (kid, alg, sealed_private_jwk, public_jwk) VALUES ($1, $2, $3, $4)`,
+            [kid, ALG, opts.keyring.seal(JSON.stringify(priv), signingKeyContext(kid)), pub],
+          );
         }
         await c.query("COMMIT");
       } catch (err) {
@@ -224,7 +240,11 @@ export function createTokenService(opts: TokenServiceOptions): TokenService {
       if (typeof sub !== "string" || typeof scope !== "string" || typeof payload.exp !== "number") {
         throw new AppError("UNAUTHORIZED", "invalid access token");
       }
-      const claims: AccessTokenClaims = { clientId: sub, scopes: scope === "" ? [] : scope.split(" "), exp: payload.exp };
+      const claims: AccessTokenClaims = {
+        clientId: sub,
+        scopes: scope === "" ? [] : scope.split(" "),
+        exp: payload.exp,
+      };
       if (verified.size >= cacheSize) {
         const oldest = verified.keys().next();
         if (!oldest.done) verified.delete(oldest.value);

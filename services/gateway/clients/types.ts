@@ -98,12 +98,22 @@ export function checkNewClient(input: NewClientInput, egress?: EgressPolicy): Ne
   if (name.length < 1 || name.length > 200) problems.push({ path: "/name", message: "must be 1 to 200 characters" });
   const scopes = Array.isArray(input.scopes) ? [...new Set(input.scopes.map((s) => String(s).trim()))].sort() : [];
   if (scopes.length === 0) problems.push({ path: "/scopes", message: "at least one scope is required" });
-  for (const s of scopes) if (!SCOPE_PATTERN.test(s)) problems.push({ path: "/scopes", message: `invalid scope ${JSON.stringify(s)}: expected admin or {domain}:read|write` });
+  for (const s of scopes)
+    if (!SCOPE_PATTERN.test(s))
+      problems.push({
+        path: "/scopes",
+        message: `invalid scope ${JSON.stringify(s)}: expected admin or {domain}:read|write`,
+      });
   const webhookUrl = input.webhookUrl ?? null;
   if (webhookUrl !== null) {
     // without a policy (bulk imports through the store) only the form is checked here
-    const checked = typeof webhookUrl !== "string" ? undefined : egress ? checkUrl(webhookUrl, egress) : checkUrlForm(webhookUrl);
-    if (!checked || (!checked.ok && !checked.refusal)) problems.push({ path: "/webhookUrl", message: "must be an http(s) URL of at most 2048 characters without credentials" });
+    const checked =
+      typeof webhookUrl !== "string" ? undefined : egress ? checkUrl(webhookUrl, egress) : checkUrlForm(webhookUrl);
+    if (!checked || (!checked.ok && !checked.refusal))
+      problems.push({
+        path: "/webhookUrl",
+        message: "must be an http(s) URL of at most 2048 characters without credentials",
+      });
     else if (!checked.ok) problems.push({ path: "/webhookUrl", message: checked.reason });
   }
   const rl = input.rateLimit ?? null;

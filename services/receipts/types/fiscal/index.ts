@@ -12,7 +12,11 @@ export const fiscal: ReceiptType<FiscalCheck> = {
   schema: fiscalSchema,
   rules: fiscalRules,
   // An impossible date is a business-rule failure (INVALID); the summary must still be total.
-  summary: (doc) => ({ issuedAt: fiscalIssuedAt(doc) ?? new Date(0).toISOString(), total: doc.total.sum, currency: doc.head.currency ?? "UAH" }),
+  summary: (doc) => ({
+    issuedAt: fiscalIssuedAt(doc) ?? new Date(0).toISOString(),
+    total: doc.total.sum,
+    currency: doc.head.currency ?? "UAH",
+  }),
   examples: {
     json: readFileSync(join(__dirname, "example.json"), "utf8"),
     xml: readFileSync(join(__dirname, "example.xml"), "utf8"),

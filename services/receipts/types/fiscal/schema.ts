@@ -21,7 +21,12 @@ export const fiscalSchema = obj(
         orgName: str({ minLength: 1, maxLength: 256, xml: { name: "ORGNM" } }),
         pointName: str({ minLength: 1, maxLength: 256, xml: { name: "POINTNM" } }),
         orderDate: str({ pattern: "^[0-9]{8}$", maxLength: 8, description: "DDMMYYYY", xml: { name: "ORDERDATE" } }),
-        orderTime: str({ pattern: "^[0-9]{6}$", maxLength: 6, description: "HHMMSS (UTC)", xml: { name: "ORDERTIME" } }),
+        orderTime: str({
+          pattern: "^[0-9]{6}$",
+          maxLength: 6,
+          description: "HHMMSS (UTC)",
+          xml: { name: "ORDERTIME" },
+        }),
         orderNum: int({ minimum: 1, maximum: 2_147_483_647, xml: { name: "ORDERNUM" } }),
         cashRegisterNum: str({ pattern: "^[0-9]{10}$", maxLength: 10, xml: { name: "CASHREGISTERNUM" } }),
       },

@@ -1,11 +1,22 @@
 /** Schema of a B2B tax invoice: net prices, discounts, tax added per rate. */
 import { arr, int, lit, num, obj, str, type Infer } from "../../schema";
 
-const money = (description?: string) => num({ minimum: 0, maximum: 1e12, multipleOf: 0.01, ...(description ? { description } : {}) });
+const money = (description?: string) =>
+  num({ minimum: 0, maximum: 1e12, multipleOf: 0.01, ...(description ? { description } : {}) });
 const rate = () => num({ minimum: 0, maximum: 100, multipleOf: 0.01, description: "Tax rate in percent" });
-const taxId = () => str({ pattern: "^[A-Z]{2}[0-9A-Z]{8,12}$", maxLength: 14, description: "Country code then 8-12 letters or digits", xml: { attribute: true } });
+const taxId = () =>
+  str({
+    pattern: "^[A-Z]{2}[0-9A-Z]{8,12}$",
+    maxLength: 14,
+    description: "Country code then 8-12 letters or digits",
+    xml: { attribute: true },
+  });
 const party = (xmlName: string) =>
-  obj({ taxId: taxId(), name: str({ minLength: 1, maxLength: 200 }) }, { address: str({ maxLength: 500 }) }, { xml: { name: xmlName } });
+  obj(
+    { taxId: taxId(), name: str({ minLength: 1, maxLength: 200 }) },
+    { address: str({ maxLength: 500 }) },
+    { xml: { name: xmlName } },
+  );
 
 /** The invoice document. */
 export const invoiceSchema = obj(
@@ -47,7 +58,10 @@ export const invoiceSchema = obj(
     totalGross: money(),
   },
   { dueDate: str({ format: "date", maxLength: 10 }), note: str({ maxLength: 1000 }) },
-  { xml: { name: "invoice" }, description: "A business-to-business tax invoice with net prices and tax added per rate" },
+  {
+    xml: { name: "invoice" },
+    description: "A business-to-business tax invoice with net prices and tax added per rate",
+  },
 );
 
 export type Invoice = Infer<typeof invoiceSchema>;

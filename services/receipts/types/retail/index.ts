@@ -11,7 +11,11 @@ export const retail: ReceiptType<RetailReceipt> = {
   description: "Retail (point-of-sale) receipt: lines with VAT-inclusive prices, totals and payments",
   schema: retailSchema,
   rules: retailRules,
-  summary: (doc) => ({ issuedAt: new Date(doc.issuedAt).toISOString(), total: doc.totals.gross, currency: doc.currency }),
+  summary: (doc) => ({
+    issuedAt: new Date(doc.issuedAt).toISOString(),
+    total: doc.totals.gross,
+    currency: doc.currency,
+  }),
   examples: {
     json: readFileSync(join(__dirname, "example.json"), "utf8"),
     xml: readFileSync(join(__dirname, "example.xml"), "utf8"),

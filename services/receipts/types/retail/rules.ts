@@ -22,12 +22,21 @@ export function retailRules(doc: RetailReceipt): ErrorDetail[] {
   });
   const gross = sum(amounts);
   const vat = sum(vats);
-  if (cents(doc.totals.gross) !== gross) errors.push({ path: "/totals/gross", message: `must equal the sum of line amounts, ${fromCents(gross)}` });
-  if (cents(doc.totals.vat) !== vat) errors.push({ path: "/totals/vat", message: `must equal the VAT included in the lines, ${fromCents(vat)}` });
+  if (cents(doc.totals.gross) !== gross)
+    errors.push({ path: "/totals/gross", message: `must equal the sum of line amounts, ${fromCents(gross)}` });
+  if (cents(doc.totals.vat) !== vat)
+    errors.push({ path: "/totals/vat", message: `must equal the VAT included in the lines, ${fromCents(vat)}` });
   if (cents(doc.totals.net) !== cents(doc.totals.gross) - cents(doc.totals.vat)) {
-    errors.push({ path: "/totals/net", message: `must equal gross − vat, ${fromCents(cents(doc.totals.gross) - cents(doc.totals.vat))}` });
+    errors.push({
+      path: "/totals/net",
+      message: `must equal gross − vat, ${fromCents(cents(doc.totals.gross) - cents(doc.totals.vat))}`,
+    });
   }
   const paid = sum(doc.payments.map((p) => cents(p.amount)));
-  if (paid !== cents(doc.totals.gross)) errors.push({ path: "/payments", message: `must add up to the gross total ${doc.totals.gross.toFixed(2)}, not ${fromCents(paid)}` });
+  if (paid !== cents(doc.totals.gross))
+    errors.push({
+      path: "/payments",
+      message: `must add up to the gross total ${doc.totals.gross.toFixed(2)}, not ${fromCents(paid)}`,
+    });
   return errors;
 }

@@ -1,7 +1,8 @@
 /** Schema of a retail (point-of-sale) receipt: VAT-inclusive prices, lines, payments. */
 import { arr, lit, num, obj, oneOf, str, type Infer } from "../../schema";
 
-const money = (description?: string) => num({ minimum: 0, maximum: 1e10, multipleOf: 0.01, ...(description ? { description } : {}) });
+const money = (description?: string) =>
+  num({ minimum: 0, maximum: 1e10, multipleOf: 0.01, ...(description ? { description } : {}) });
 
 /** One line of a retail receipt. */
 export const retailLine = obj(
@@ -24,7 +25,10 @@ export const retailSchema = obj(
     receiptNumber: str({ minLength: 1, maxLength: 64 }),
     issuedAt: str({ format: "date-time", maxLength: 40 }),
     currency: str({ pattern: "^[A-Z]{3}$", maxLength: 3, description: "ISO 4217" }),
-    store: obj({ id: str({ minLength: 1, maxLength: 64 }), name: str({ minLength: 1, maxLength: 200 }) }, { address: str({ maxLength: 500 }) }),
+    store: obj(
+      { id: str({ minLength: 1, maxLength: 64 }), name: str({ minLength: 1, maxLength: 200 }) },
+      { address: str({ maxLength: 500 }) },
+    ),
     lines: arr(retailLine, { minItems: 1, maxItems: 1000, xml: { wrapped: true } }),
     totals: obj({
       net: money("gross − vat"),
