@@ -104,8 +104,8 @@ function child(script: string, env: NodeJS.ProcessEnv, name: string): ChildProce
   return c;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the bench reads loose JSON answers
 async function json(url: string, init: RequestInit = {}): Promise<any> {
-  // eslint-disable-line @typescript-eslint/no-explicit-any -- bench reads loose JSON answers
   const res = await fetch(url, init);
   const text = await res.text();
   if (!res.ok) throw new Error(`${init.method ?? "GET"} ${url}: ${res.status} ${text.slice(0, 200)}`);

@@ -42,6 +42,8 @@ export class ReceiptTypeRegistry {
   private readonly validators = new Map<string, ValidateFunction>();
 
   /** Compiles every type's schema; throws on duplicate names or XML roots, or a bad schema. */
+  // a list of types of different documents: each type's rules are typed by its own document
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   constructor(types: readonly ReceiptType<any>[]) {
     const ajv = new Ajv({ allErrors: true, strict: true, multipleOfPrecision: 9 });
     addFormats(ajv, ["date", "date-time", "email", "uri"]);

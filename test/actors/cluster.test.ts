@@ -211,7 +211,7 @@ describe("actor runtime on a cluster of node processes", function () {
     }
     // Bounded: the limit plus what may be in flight (partitions x in-flight window).
     expect(maxResident, "resident actors").to.be.at.most(2000 + PARTITIONS * 512);
-    console.log(`      peak: ${maxResident} resident actors, heap ${Math.round(maxHeap / 1048576)} MB`);
+    process.stdout.write(`      peak: ${maxResident} resident actors, heap ${Math.round(maxHeap / 1048576)} MB\n`);
     // Peak heap under a 100,000-message flood includes messages in flight and garbage not yet
     // collected (seen up to 430 MB); unbounded residency would keep growing past this.
     expect(maxHeap, "heap used").to.be.below(512 * 1024 * 1024);

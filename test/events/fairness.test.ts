@@ -43,7 +43,7 @@ describe("events: fairness (integration, bounded)", function () {
       ).define("tick", { schema: { type: "object", required: ["i"] } });
       const ev = (t: string, i: number) =>
         JSON.stringify({ clientId: t, eventId: `${t}-${i}`, type: "tick", timestamp: Date.now(), data: { i } });
-      let pending: Promise<unknown>[] = [];
+      const pending: Promise<unknown>[] = [];
       for (let i = 0; i < NOISY; i++) {
         pending.push(h.js.publish(names.inSubject("noisy"), ev("noisy", i)));
         if (pending.length >= 1000) await Promise.all(pending.splice(0));

@@ -116,7 +116,9 @@ describe("receipts under faults (two nodes, load)", function () {
     for (const n of nodes.values()) if (n.proc.exitCode === null) n.proc.kill("SIGKILL");
     await Promise.all(
       [...nodes.values()].map((n) =>
-        n.proc.exitCode !== null || n.proc.signalCode !== null ? undefined : new Promise((r) => n.proc.once("exit", r)),
+        n.proc.exitCode !== null || n.proc.signalCode !== null
+          ? Promise.resolve()
+          : new Promise((r) => n.proc.once("exit", r)),
       ),
     );
     await broker?.stop().catch(() => undefined);
