@@ -16,7 +16,7 @@
  *   {@link CircuitBreaker.success} and the run of failures resets. In cockatiel an error left out
  *   by `handleWhen` touches no counter while closed, so failure, refusal, failure still count as
  *   two in a row.
- * - The state shown in job stats (`jobStats()`, the supporters backlog route) is what the next
+ * - The state shown in job stats (`jobStats()`, and the routes that show them) is what the next
  *   call meets: "half-open" once `openMs` passed. Cockatiel's `state` stays `Open` until a call
  *   is made.
  * - The clock is injected (test/unit/runtime-pure.test.ts steps it); cockatiel reads

@@ -2,16 +2,19 @@
  * `npm run bench:libs`: the figures behind two hand-written parts kept over a library.
  *
  * 1. Outbound HTTP: lib/http-client.ts (node:http with keep-alive agents) against Node's global
- *    `fetch` (the undici inside Node), and against undici's own `Pool`/`request` when the
- *    `undici` package resolves. Keep-alive POSTs of a 2 KB JSON body to a local server (its own
- *    process, so it is not counted) that answers 202 with a small JSON body, at a fixed
- *    concurrency. Each client runs in a fresh process: CPU µs per request (user + system of
- *    that process, `process.cpuUsage`) and requests per second.
- * 2. nats/tuning.ts off, on, and each of its two fixes alone: acked JetStream publishes (2 KB, a memory stream of its own,
- *    removed afterwards) at a fixed number in flight, each mode in a fresh process with the
- *    connection options of nats/connection.ts. CPU µs per acked publish of the publishing
- *    process, publishes per second, and the nats-server's CPU per publish (a shared server:
- *    noisy when other work runs on it).
+ *    `fetch` (the undici inside Node), and, when the `undici` package resolves, against undici
+ *    as `request(url, { dispatcher: Agent })` (the drop-in shape of `httpRequest`) and as
+ *    `Pool.request`. Keep-alive POSTs of a 2 KB JSON body to a local server (its own process,
+ *    so it is not counted) that answers 202 with a small JSON body, at a fixed concurrency.
+ *    Each client runs in a fresh process: CPU µs per request (user + system of that process,
+ *    `process.cpuUsage`) and requests per second.
+ * 2. nats/tuning.ts off, on, and each of its two fixes alone: acked JetStream publishes (2 KB,
+ *    a memory stream of its own, removed afterwards) at a fixed number in flight, each mode in a
+ *    fresh process with the connection options of nats/connection.ts. CPU µs per acked publish
+ *    of the publishing process, publishes per second, and the nats-server's CPU per publish (a
+ *    shared server: noisy when other work runs on it). Then the same process consumes those
+ *    messages (a pull consumer, 512 at a time) and acks each, as an actor host does: CPU µs per
+ *    consumed and acked message.
  *
  * Runs alternate between the variants (ROUNDS times) and the median of each is reported.
  * Everything is bounded (a fixed count of requests) and on the loopback only.
@@ -28,7 +31,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
-import { StorageType, connect, jetstream, jetstreamManager } from "../nats";
+import { AckPolicy, StorageType, connect, jetstream, jetstreamManager } from "../nats";
 import { httpRequest } from "../lib/http-client";
 import { listen, readBody, send } from "../lib/sim-http";
 import { applyNatsTuning, type TuningChoice } from "../nats/tuning";
@@ -84,12 +87,20 @@ async function drive(count: number, concurrency: number, op: () => Promise<void>
   return { wallMs: performance.now() - t0, cpuUs: cpuSince(cpu0), errors };
 }
 
-/** The shape of undici's `request` that this bench uses (the package is optional here). */
+/** What undici's `request` answers, as far as this bench reads it. */
+interface UndiciResponse {
+  readonly statusCode: number;
+  readonly body: { text(): Promise<string> };
+}
+
+/** The part of undici's API this bench uses (the package is optional here). */
 interface UndiciLike {
   Pool: new (origin: string, opts: { connections: number; pipelining: number }) => {
-    request(opts: { path: string; method: string; headers: Record<string, string>; body: string }): Promise<{ statusCode: number; body: { text(): Promise<string> } }>;
+    request(opts: { path: string; method: string; headers: Record<string, string>; body: string }): Promise<UndiciResponse>;
     close(): Promise<void>;
   };
+  Agent: new (opts: { connections: number; pipelining: number }) => { close(): Promise<void> };
+  request(url: string, opts: { method: string; headers: Record<string, string>; body: string; dispatcher: unknown }): Promise<UndiciResponse>;
 }
 
 /** The undici package when it resolves from this project, else undefined. */
@@ -130,6 +141,17 @@ async function httpClient(client: string, url: string): Promise<void> {
       await res.text();
       if (res.status !== 202) throw new Error(`HTTP ${res.status}`);
     };
+  } else if (client === "undici-request") {
+    // the drop-in shape of httpRequest(url, opts): a URL per call, one multi-origin Agent
+    const undici = undiciPackage();
+    if (!undici) throw new Error("undici does not resolve");
+    const agent = new undici.Agent({ connections: HTTP_CONCURRENCY, pipelining: 1 });
+    op = async () => {
+      const res = await undici.request(url, { method: "POST", headers, body, dispatcher: agent });
+      await res.body.text();
+      if (res.statusCode !== 202) throw new Error(`HTTP ${res.statusCode}`);
+    };
+    close = () => agent.close();
   } else {
     const undici = undiciPackage();
     if (!undici) throw new Error("undici does not resolve");
@@ -184,7 +206,7 @@ async function natsPublisher(mode: string): Promise<void> {
     const server0 = cpuMs(serverPid);
     const r = await drive(NATS_PUBLISHES, NATS_INFLIGHT, op);
     const serverCpuMs = cpuMs(serverPid) - server0;
-    const figures: RunFigures = {
+    const publish: RunFigures = {
       count: NATS_PUBLISHES,
       wallMs: r.wallMs,
       cpuUsPerOp: r.cpuUs / NATS_PUBLISHES,
@@ -192,7 +214,37 @@ async function natsPublisher(mode: string): Promise<void> {
       ...(serverPid !== undefined ? { serverCpuUsPerOp: (serverCpuMs * 1000) / NATS_PUBLISHES } : {}),
       errors: r.errors,
     };
-    process.send?.(figures, () => process.exit(0));
+    // Then consume what was published and ack each message (an actor host's loop): many acks
+    // come from one socket read, which is where coalesced writes should show.
+    await jsm.consumers.add(name, { durable_name: "bench", ack_policy: AckPolicy.Explicit });
+    const messages = await (await js.consumers.get(name, "bench")).consume({ max_messages: 512 });
+    const warm = Math.ceil(NATS_PUBLISHES * WARMUP_SHARE);
+    let seen = 0;
+    let cpu0 = process.cpuUsage();
+    let t0 = performance.now();
+    const s0 = cpuMs(serverPid);
+    let s1 = s0;
+    for await (const m of messages) {
+      m.ack();
+      if (++seen === warm) {
+        cpu0 = process.cpuUsage();
+        t0 = performance.now();
+        s1 = cpuMs(serverPid);
+      }
+      if (seen === warm + NATS_PUBLISHES) break;
+    }
+    const wallMs = performance.now() - t0;
+    const cpuUs = cpuSince(cpu0);
+    await messages.close().catch(() => undefined);
+    const consumeAck: RunFigures = {
+      count: NATS_PUBLISHES,
+      wallMs,
+      cpuUsPerOp: cpuUs / NATS_PUBLISHES,
+      opsPerSec: (NATS_PUBLISHES / wallMs) * 1000,
+      ...(serverPid !== undefined ? { serverCpuUsPerOp: ((cpuMs(serverPid) - s1) * 1000) / NATS_PUBLISHES } : {}),
+      errors: 0,
+    };
+    process.send?.({ publish, consumeAck }, () => process.exit(0));
   } finally {
     await jsm.streams.delete(name).catch(() => undefined);
     await nc.close().catch(() => undefined);
@@ -209,8 +261,8 @@ function spawnRole<T>(role: string, args: string[]): Promise<{ child: ChildProce
 }
 
 /** Runs one child to completion and returns its figures. */
-async function runChild(role: string, args: string[]): Promise<RunFigures> {
-  const { child, msg } = await spawnRole<RunFigures>(role, args);
+async function runChild<T = RunFigures>(role: string, args: string[]): Promise<T> {
+  const { child, msg } = await spawnRole<T>(role, args);
   await new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once("exit", () => resolve())));
   return msg;
 }
@@ -254,7 +306,7 @@ async function main(): Promise<void> {
   if (SKIP !== "http") {
     const { child: server, msg } = await spawnRole<{ port: number }>("http-server", []);
     const url = `http://127.0.0.1:${msg.port}/registrations`;
-    const clients = ["http-client", "fetch", ...(undiciPackage() ? ["undici-pool"] : [])];
+    const clients = ["http-client", "fetch", ...(undiciPackage() ? ["undici-request", "undici-pool"] : [])];
     if (clients.length === 2) log.info("undici does not resolve from this project: its Pool/request is not measured");
     const serverPid = server.pid;
     const serverCpu: Record<string, number[]> = {};
@@ -273,17 +325,28 @@ async function main(): Promise<void> {
   }
 
   if (SKIP !== "nats") {
-    const runs = await alternate(Object.keys(NATS_MODES), (mode) => runChild("nats-publisher", [mode]));
-    const nats = Object.fromEntries(Object.entries(runs).map(([m, r]) => [m, median(r)]));
-    const off = nats["off"]!;
-    const gain = Object.fromEntries(
-      Object.entries(nats)
-        .filter(([m]) => m !== "off")
-        .map(([m, f]) => [m, { cpuPerPublish: `${round((1 - f.cpuUsPerOp / off.cpuUsPerOp) * 100)}% less`, rate: `${round((f.opsPerSec / off.opsPerSec - 1) * 100)}% more` }]),
-    );
-    result["natsTuning"] = { publishes: NATS_PUBLISHES, inFlight: NATS_INFLIGHT, payloadBytes: 2048, modes: nats, gain, allRuns: runs };
-    for (const [m, f] of Object.entries(nats)) log.info(f, `nats tuning ${m}: ${f.cpuUsPerOp} µs CPU/acked publish, ${f.opsPerSec} publishes/s`);
-    log.info(gain, "nats tuning gain against off");
+    const both: Record<string, { publish: RunFigures; consumeAck: RunFigures }[]> = {};
+    await alternate(Object.keys(NATS_MODES), async (mode) => {
+      const r = await runChild<{ publish: RunFigures; consumeAck: RunFigures }>("nats-publisher", [mode]);
+      (both[mode] ??= []).push(r);
+      return r.publish;
+    });
+    const out: Record<string, unknown> = { publishes: NATS_PUBLISHES, inFlight: NATS_INFLIGHT, payloadBytes: 2048 };
+    for (const scenario of ["publish", "consumeAck"] as const) {
+      const runs = Object.fromEntries(Object.entries(both).map(([m, r]) => [m, r.map((x) => x[scenario])]));
+      const modes = Object.fromEntries(Object.entries(runs).map(([m, r]) => [m, median(r)]));
+      const off = modes["off"]!;
+      const gain = Object.fromEntries(
+        Object.entries(modes)
+          .filter(([m]) => m !== "off")
+          .map(([m, f]) => [m, { cpuPerOp: `${round((1 - f.cpuUsPerOp / off.cpuUsPerOp) * 100)}% less`, rate: `${round((f.opsPerSec / off.opsPerSec - 1) * 100)}% more` }]),
+      );
+      out[scenario] = { modes, gain, allRuns: runs };
+      const what = scenario === "publish" ? "acked publish" : "consumed and acked message";
+      for (const [m, f] of Object.entries(modes)) log.info(f, `nats tuning ${m}, ${scenario}: ${f.cpuUsPerOp} µs CPU/${what}, ${f.opsPerSec}/s`);
+      log.info(gain, `nats tuning gain against off, ${scenario}`);
+    }
+    result["natsTuning"] = out;
   }
 
   mkdirSync(path.join(ROOT, "bench-results"), { recursive: true });

@@ -10,17 +10,23 @@
  *    the client's pending limit, and ordering is unchanged (it is one buffer).
  * 2. No Error per finished request. `RequestOne.cancel`, called after every answered request
  *    (each JetStream publish and KV write), builds a fresh `RequestError("cancelled")` only to
- *    reject an already settled promise, and capturing its stack costs CPU. A request that really
- *    is cancelled still rejects with a RequestError, built once and shared.
+ *    reject an already settled promise, and capturing its stack costs CPU (even with
+ *    `noAsyncTraces`). A request that really is cancelled still rejects with a RequestError,
+ *    built once and shared.
  *
- * Measured by `npm run bench:libs` (bin/bench-libs.ts: acked JetStream publishes of 2 KB, 64 in
- * flight, a memory stream, each mode in a fresh process, median of 5 alternating runs) on
- * 2026-12-01, on the 2-vCPU Intel Xeon dev box (Node 22.23.3, nats-server 2.9.10, shared with
- * other work, so the spread between runs is ±15%), CPU of the publishing process per acked
- * publish:
- *   off 29.1 µs, 18.3k/s   |  both fixes 21.7 µs, 24.4k/s (25% less CPU, 33% more publishes/s)
- * The platform's first measure, on its own end-to-end benchmark, put the write(2) calls at
- * about 12% of a node's CPU before and 7% after fix 1, and the cancel Errors at about 3%.
+ * Measured by `npm run bench:libs` (bin/bench-libs.ts) on 2026-12-01, on the 2-vCPU Intel Xeon
+ * dev box (Node 22.23.3, nats-server 2.9.10, load average about 7 from other work, so runs
+ * spread by ±20%): each mode in a fresh process, median of 5 alternating runs of 50,000 2 KB
+ * messages, CPU of the client process per message and the rate:
+ *                          off        both fixes          fix 1 alone     fix 2 alone
+ *   acked JS publish,     36.3 µs    19.5 µs (-46%)      31.9 µs (-12%)  23.6 µs (-35%)
+ *   64 in flight          16.4k/s    26.1k/s             18.5k/s         22.5k/s
+ *   consume + ack each    17.0 µs     7.4 µs (-56%)       8.2 µs (-52%)  17.3 µs (0%)
+ *   (pull, 512 at a time) 26.1k/s    52.7k/s             53.2k/s         24.5k/s
+ * (a second full run: publish -41%, consume + ack -38% with both.) Each fix pays where it
+ * should: fix 2 on requests (every JetStream publish and KV write), fix 1 where one socket read
+ * brings many messages whose handlers each write (acks). Fix 1 alone on publishes swings
+ * between -20% and +8% across runs: its gain there is within the noise.
  *
  * Pinned: {@link NATS_CLIENT_PINS} are the versions in package-lock.json. When the installed
  * client is another version, or the code the fixes replace is not found in it,
