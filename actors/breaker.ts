@@ -2,6 +2,27 @@
  * A circuit breaker: closed until `failures` failures in a row, then open for `openMs`
  * (calls are refused without trying), then half-open: one trial call decides whether it
  * closes again or opens for another `openMs`. The clock is injected.
+ *
+ * Kept over cockatiel's `circuitBreaker(handleWhen(...), { breaker: new ConsecutiveBreaker(n),
+ * halfOpenAfter })` (compared with its CircuitBreakerPolicy source, 3.x/4.0), for what
+ * actors/jobs.ts needs and cockatiel does not give:
+ * - Permits, not a wrapper. The job worker holds a JetStream message while the breaker is open
+ *   (keeping it alive with `msg.working()`, so the delivery count counts real calls only) and
+ *   must know how long to wait, to sleep that long and to give up when the job's deadline comes
+ *   first: {@link CircuitBreaker.acquire} returns the milliseconds until a trial. Cockatiel's
+ *   `execute(fn)` throws `BrokenCircuitError` with no time while open, and while half-open makes
+ *   every other caller await the trial call, however long it runs, with no deadline.
+ * - A final refusal (`TerminalError`) means the service answered: the worker calls
+ *   {@link CircuitBreaker.success} and the run of failures resets. In cockatiel an error left out
+ *   by `handleWhen` touches no counter while closed, so failure, refusal, failure still count as
+ *   two in a row.
+ * - The state shown in job stats (`jobStats()`, and the routes that show them) is what the next
+ *   call meets: "half-open" once `openMs` passed. Cockatiel's `state` stays `Open` until a call
+ *   is made.
+ * - The clock is injected (test/unit/runtime-pure.test.ts steps it); cockatiel reads
+ *   `Date.now()` itself.
+ * The part is about 50 lines with no dependency; cockatiel's extras (sampling and count
+ * breakers, isolation, state hydration, retry/bulkhead/timeout policies) are not used here.
  */
 export class CircuitBreaker {
   private consecutive = 0;
