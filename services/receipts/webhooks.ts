@@ -2,6 +2,15 @@
  * Standard Webhooks (https://www.standardwebhooks.com) signatures: HMAC-SHA256 over
  * `{webhook-id}.{webhook-timestamp}.{body}` with the secret's bytes (`whsec_` + base64),
  * sent as `webhook-signature: v1,<base64>` (several space-separated signatures allowed).
+ *
+ * Kept over the `standardwebhooks` package (1.1.1, read from its source; compatibility is shown
+ * by the specification's test vector in test/receipts/webhooks.test.ts): its `verify` parses
+ * the body as JSON and throws on any other body, where callbacks need the signature checked on
+ * the bytes received and a reason code to answer with; its tolerance is a fixed 5 minutes on
+ * `Date.now()` where ours takes an injected clock; `sign` turns a Buffer body into a string, so
+ * bytes that are not UTF-8 would be signed differently from what is sent; it hashes in pure JS
+ * (two dependencies) instead of node:crypto; and it accepts any non-empty secret, where ours
+ * needs at least 16 bytes.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
