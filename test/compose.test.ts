@@ -20,6 +20,7 @@ import {
   COMPOSE_SCHEMA_FILE,
   danglingDependsOn,
   dependsOnOf,
+  draftDifferences,
   imageRef,
   missingEnvFiles,
   missingHealthchecks,
@@ -104,6 +105,18 @@ describe("docker-compose.yml", function () {
       expect(schema["title"]).to.equal("Compose Specification");
       expect(String(schema["$schema"])).to.match(/json-schema\.org\/draft-07\/schema/);
       expect(obj(schema["definitions"], "definitions")).to.include.keys("service", "healthcheck", "network", "volume");
+    });
+
+    it("means the same under draft 2020-12, which the project's Ajv compiles it as", function () {
+      const schema: unknown = JSON.parse(readFileSync(COMPOSE_SCHEMA_FILE, "utf8"));
+      expect(draftDifferences(schema)).to.deep.equal([]);
+      const tuple = { definitions: { a: { type: "array", items: [{ type: "string" }], additionalItems: false } } };
+      expect(draftDifferences(tuple)).to.deep.equal([
+        '#/definitions/a: "items" is an array (a tuple)',
+        '#/definitions/a: "additionalItems"',
+      ]);
+      const refs = { properties: { b: { $ref: "#/definitions/b", description: "x", type: "string" } } };
+      expect(draftDifferences(refs)).to.deep.equal(['#/properties/b: "$ref" beside type']);
     });
 
     it("accepts docker-compose.yml", function () {

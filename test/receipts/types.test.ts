@@ -143,6 +143,34 @@ describe("receipt types", () => {
       expect(() => new ReceiptTypeRegistry([t("a", "A"), t("b", "A")])).to.throw(/used by a and b/);
     });
 
+    it("compiles type schemas as JSON Schema draft 2020-12, strictly", () => {
+      // prefixItems is 2020-12 only: draft-07's strict mode would refuse it as an unknown keyword
+      const pair: ReceiptType = {
+        ...t("pair", "pair"),
+        schema: {
+          schema: {
+            type: "object",
+            properties: {
+              type: { const: "pair" },
+              p: { type: "array", prefixItems: [{ type: "string" }, { type: "integer" }], items: false, minItems: 2 },
+            },
+          },
+        } as never,
+      };
+      const r = new ReceiptTypeRegistry([pair]);
+      expect(r.schemaErrors(pair, { type: "pair", p: ["a", 1] })).to.deep.equal([]);
+      expect(r.schemaErrors(pair, { type: "pair", p: [1, 1, 2] })).to.deep.equal([
+        { path: "/p/0", message: "must be string" },
+        { path: "/p", message: "must NOT have more than 2 items" },
+      ]);
+      const odd = t("odd", "odd");
+      const unknown: ReceiptType = {
+        ...odd,
+        schema: { schema: { ...odd.schema.schema, frobnicate: 1 } } as never,
+      };
+      expect(() => new ReceiptTypeRegistry([unknown])).to.throw(/unknown keyword: "frobnicate"/);
+    });
+
     it("accepts a new type without touching anything else", () => {
       const r = new ReceiptTypeRegistry([...RECEIPT_TYPES, t("parking", "parkingTicket")]);
       const doc = readReceipt(r, bytes("<parkingTicket><a>x</a></parkingTicket>"), "application/xml");

@@ -8,8 +8,9 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
+import type { ErrorObject, ValidateFunction } from "ajv/dist/2020";
 import { parse } from "yaml";
+import { createAjv } from "../../lib/ajv";
 
 /** A parsed YAML mapping. */
 export type ComposeObj = Record<string, unknown>;
@@ -17,8 +18,24 @@ export type ComposeObj = Record<string, unknown>;
 /** Where the Compose Specification's JSON schema is kept in this repository. */
 export const COMPOSE_SCHEMA_FILE = path.resolve(__dirname, "..", "fixtures", "compose-spec.json");
 
-/** Ajv's own identifier of the draft-07 meta-schema. */
-const AJV_DRAFT_07 = "http://json-schema.org/draft-07/schema#";
+/** Keywords that only annotate: beside a `$ref` they mean the same in draft-07 and 2020-12. */
+const ANNOTATIONS = new Set(["$ref", "description", "title", "$comment", "default", "examples", "deprecated"]);
+/** Draft-07 keywords whose value maps names to schemas. */
+const SCHEMA_MAPS = new Set(["properties", "patternProperties", "definitions", "dependencies"]);
+/** Draft-07 keywords whose value is a list of schemas. */
+const SCHEMA_LISTS = new Set(["allOf", "anyOf", "oneOf", "items"]);
+/** Draft-07 keywords whose value is one schema. */
+const SUBSCHEMAS = new Set([
+  "items",
+  "additionalItems",
+  "additionalProperties",
+  "contains",
+  "propertyNames",
+  "not",
+  "if",
+  "then",
+  "else",
+]);
 
 function isObj(v: unknown): v is ComposeObj {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -35,9 +52,37 @@ export function parseCompose(text: string): unknown {
 let compiled: ValidateFunction | undefined;
 
 /**
- * The compiled schema validator (draft-07, all errors reported). The schema names draft-07 by
- * its https address, which Ajv does not know as an alias of the http one it ships; the schema is
- * checked to be draft-07 and compiled against Ajv's draft-07 meta-schema. `strict: false`
+ * Where a draft-07 schema uses a construct that draft 2020-12 reads differently: `items` as an
+ * array (a tuple, `prefixItems` in 2020-12), `additionalItems`, a `$ref` with assertion keywords
+ * beside it (ignored in draft-07, applied in 2020-12), an `$id` with a fragment (`$anchor` in
+ * 2020-12). Empty when the schema means the same under both drafts.
+ */
+export function draftDifferences(schema: unknown, at = "#"): string[] {
+  if (!isObj(schema)) return [];
+  const out: string[] = [];
+  if (Array.isArray(schema["items"])) out.push(`${at}: "items" is an array (a tuple)`);
+  if ("additionalItems" in schema) out.push(`${at}: "additionalItems"`);
+  if ("$ref" in schema) {
+    const beside = Object.keys(schema).filter((k) => !ANNOTATIONS.has(k));
+    if (beside.length > 0) out.push(`${at}: "$ref" beside ${beside.join(", ")}`);
+  }
+  if (typeof schema["$id"] === "string" && /#./.test(schema["$id"])) out.push(`${at}: "$id" with a fragment`);
+  for (const [k, v] of Object.entries(schema)) {
+    if (SCHEMA_MAPS.has(k) && isObj(v)) {
+      for (const [name, sub] of Object.entries(v)) out.push(...draftDifferences(sub, `${at}/${k}/${name}`));
+    } else if (SCHEMA_LISTS.has(k) && Array.isArray(v)) {
+      v.forEach((sub, i) => out.push(...draftDifferences(sub, `${at}/${k}/${i}`)));
+    } else if (SUBSCHEMAS.has(k)) {
+      out.push(...draftDifferences(v, `${at}/${k}`));
+    }
+  }
+  return out;
+}
+
+/**
+ * The compiled schema validator (all errors reported), from the project's Ajv (draft 2020-12).
+ * The schema is draft-07; it is checked to be, and to use nothing that draft 2020-12 reads
+ * differently ({@link draftDifferences}), and is compiled without its `$schema`. `strict: false`
  * because the schema uses annotation keywords Ajv's strict mode rejects (`deprecated`).
  */
 function schemaValidator(): ValidateFunction {
@@ -46,7 +91,14 @@ function schemaValidator(): ValidateFunction {
   if (!isObj(schema) || !/^https?:\/\/json-schema\.org\/draft-07\/schema#?$/.test(String(schema["$schema"]))) {
     throw new Error(`${COMPOSE_SCHEMA_FILE} should be a draft-07 JSON schema`);
   }
-  compiled = new Ajv({ strict: false, allErrors: true }).compile({ ...schema, $schema: AJV_DRAFT_07 });
+  const differences = draftDifferences(schema);
+  if (differences.length > 0) {
+    throw new Error(
+      `${COMPOSE_SCHEMA_FILE} uses draft-07 constructs that 2020-12 reads differently: ${differences.join("; ")}`,
+    );
+  }
+  const { $schema: _draft07, ...body } = schema;
+  compiled = createAjv({ trust: "trusted", strict: false, allErrors: true }).compile(body);
   return compiled;
 }
 

@@ -1,11 +1,13 @@
 /**
  * The Ajv factory and the schema bounds, pure: the untrusted kind matches what the native engine
  * and ajv's own keywords would decide on ordinary input, in bounded time on hostile input, and
- * schemas that could not be validated in bounded time are refused before compiling.
+ * schemas that could not be validated in bounded time are refused before compiling. The
+ * reference ("theirs") is the trusted kind: stock ajv keywords and ajv-formats' formats.
  */
 import { expect } from "chai";
-import Ajv2020 from "ajv/dist/2020";
-import addFormats from "ajv-formats";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { fullFormats } from "ajv-formats/dist/formats";
 import { compileLinearRegExp, createAjv, MAX_FORMAT_LENGTH, UnsupportedPatternError } from "../../lib/ajv";
 import { DEFAULT_SCHEMA_LIMITS, schemaLimitProblems } from "../../lib/schema-limits";
@@ -55,7 +57,7 @@ describe("lib/ajv: the one Ajv factory", () => {
 
   it("decides uniqueItems as ajv does, in O(n log n)", () => {
     const ours = createAjv(strictish).compile({ type: "array", uniqueItems: true });
-    const theirs = new Ajv2020({ allErrors: true }).compile({ type: "array", uniqueItems: true });
+    const theirs = createAjv({ trust: "trusted", allErrors: true }).compile({ type: "array", uniqueItems: true });
     const arrays: unknown[][] = [
       [],
       [1],
@@ -85,7 +87,7 @@ describe("lib/ajv: the one Ajv factory", () => {
 
   it("agrees with ajv-formats on ordinary values, caps string formats, and leaves out url", () => {
     const ours = createAjv(strictish);
-    const theirs = addFormats(new Ajv2020({ strict: false }));
+    const theirs = createAjv({ trust: "trusted", strict: false });
     const samples: Record<string, string[]> = {
       email: ["jo@example.org", "a.b+c@sub.example.co", "nope", "a@b", "@x.org"],
       "uri-reference": ["https://example.com/a?b#c", "/relative/path", "a b", "%zz"],
@@ -118,6 +120,32 @@ describe("lib/ajv: the one Ajv factory", () => {
     expect(createAjv({ trust: "trusted" }).compile({ type: "string", pattern: "^(?!x)[a-z]+$" })("xyz")).to.equal(
       false,
     );
+  });
+});
+
+describe("lib/ajv is the only place that makes an Ajv", () => {
+  const root = path.resolve(__dirname, "..", "..");
+  // A constructor call of Ajv (any draft); a default (value) import of ajv, of one of its drafts or
+  // of ajv-formats; a require of them. Type-only imports and ajv-formats' format tables are fine.
+  const MAKES_AJV = [
+    /\bnew\s+Ajv\w*\s*\(/,
+    /^\s*import\s+(?!type\b)\w+[^;]*?\bfrom\s+["'](?:ajv(?:\/dist\/[\w-]+)?|ajv-formats)["']/m,
+    /\brequire\s*\(\s*["'](?:ajv(?:\/dist\/[\w-]+)?|ajv-formats)["']/,
+  ];
+
+  it("finds no other file that constructs Ajv or adds ajv-formats", () => {
+    const files = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "--", "*.ts"], {
+      cwd: root,
+      encoding: "utf8",
+    })
+      .split("\n")
+      .filter((f) => f !== "" && existsSync(path.join(root, f)));
+    expect(files).to.include("lib/ajv.ts");
+    const makers = files.filter((f) => {
+      const text = readFileSync(path.join(root, f), "utf8");
+      return MAKES_AJV.some((re) => re.test(text));
+    });
+    expect(makers).to.deep.equal(["lib/ajv.ts"]);
   });
 });
 
