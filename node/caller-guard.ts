@@ -7,9 +7,9 @@
  * same service can reach): the caller assertion in `ctx.meta.caller` is verified before the
  * handler (and its parameter validation's result) is used; without a valid one the call fails
  * with 401 UNAUTHORIZED. This holds for local calls too: the sender node id of a request is
- * whatever the packet says, so "it came from this node" proves nothing. Events from other nodes
- * without a valid assertion are dropped (logged); `broadcastLocal` events (Moleculer's own
- * `$...` events) cannot arrive over the wire and pass.
+ * whatever the packet says, so "it came from this node" proves nothing. Broadcasts from other
+ * nodes without a valid assertion are dropped (logged); `broadcastLocal` ones (Moleculer's own
+ * `$...` broadcasts) cannot arrive over the wire and pass.
  *
  * Outgoing: a call made by this process's own code (no parent context, no assertion given) gets
  * this broker's standing assertion: kind "node" for a node, "operator" for the REPL and tools.

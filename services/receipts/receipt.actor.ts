@@ -72,7 +72,7 @@ export interface WebhookRecord {
   readonly deadline: number;
 }
 
-/** Events sent to clients on terminal statuses. */
+/** Webhook notices sent to clients on terminal statuses. */
 export type WebhookEvent = "receipt.accepted" | "receipt.rejected" | "receipt.invalid" | "receipt.failed";
 
 /** The actor's state (stored in KV; the hot status of a receipt). */

@@ -50,7 +50,7 @@ export interface ReceiptDeadLetter {
   readonly seq: number;
 }
 
-/** The payload of the `alarm.dlq` event for a receipt dead letter (events send theirs too, with domain "events"). */
+/** The payload of the `alarm.dlq` event for a receipt dead letter (other domains send theirs too, with their own domain name). */
 export interface ReceiptDlqAlarm extends ReceiptDeadLetter {
   readonly domain: "receipts";
   readonly node: string;
