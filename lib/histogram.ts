@@ -1,7 +1,7 @@
 /**
  * A fixed-memory, mergeable latency histogram (log-spaced buckets from 0.1 ms to ~100 s, 20 per
  * decade: percentiles within ~12%). Used for publish-to-handled latency of actors and per-client
- * latency of tenant messages; several merge into one distribution (the p99 of a group is not the p99 of
+ * latency of messages; several merge into one distribution (the p99 of a group is not the p99 of
  * their p99s).
  */
 const PER_DECADE = 20;
