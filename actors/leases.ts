@@ -4,13 +4,19 @@
  * way with revision-checked updates). Expiry is judged by each observer's own clock from when
  * it last saw an entry change, so clocks of different machines never need to agree.
  *
- * Every node computes the desired owner of every partition by rendezvous hashing over the live
- * nodes; a node takes what should be its own once it is free (absent or expired) and hands
- * over what should be another's (drain, then delete the lease so the takeover is immediate).
+ * Placement `"spread"` (partitions): every node computes the desired owner of every partition by
+ * rendezvous hashing over the live nodes; a node takes what should be its own once it is free
+ * (absent or expired) and hands over what should be another's (drain, then delete the lease so
+ * the takeover is immediate). Placement `"sticky"` (singletons, a one-partition lease set): any
+ * node takes a lease once it is free, and the owner keeps it until it stops or loses it.
+ *
+ * A stale owner cannot write: every renewal is an update at the revision it last wrote, and one
+ * refused as a wrong last sequence (someone else wrote the lease) stops the partition at once.
+ * In a bucket whose entries expire (a KV TTL), a dead owner's lease vanishes without a delete
+ * marker; an update at its old revision is then refused, and the lease is created afresh.
  */
 import { isWrongLastSequence, type KV, type QueuedIterator, type KvWatchEntry } from "../nats";
 import type { Logger } from "../lib/logger";
-import type { Topology } from "../streams/subjects";
 import type { PartitionOwnership } from "./types";
 import { desiredOwner } from "./assignment";
 import { errorMessage } from "../lib/errors";
@@ -30,6 +36,31 @@ export interface LeaseCallbacks {
    * otherwise stop at once without acking (the lease was lost to another node).
    */
   released(ref: PartitionRef, drain: boolean): Promise<void>;
+}
+
+/** The keys of a lease bucket (the platform's scheme is `Topology["leases"]`). */
+export interface LeaseKeys {
+  /** The key of one partition's lease. */
+  partitionKey(kind: string, partition: number): string;
+  /** The key a node announces itself under; it must begin with `node.`. */
+  nodeKey(nodeId: string): string;
+}
+
+/** How partitions are placed on nodes (see the module doc). */
+export type LeasePlacement = "spread" | "sticky";
+
+/** What a {@link LeaseManager} coordinates. */
+export interface LeaseManagerOptions {
+  readonly kv: KV;
+  readonly keys: LeaseKeys;
+  readonly nodeId: string;
+  readonly refs: readonly PartitionRef[];
+  /** A lease not renewed for this long (by the observer's clock) is free. */
+  readonly ttlMs: number;
+  readonly callbacks: LeaseCallbacks;
+  readonly log: Logger;
+  /** Default `"spread"`. */
+  readonly placement?: LeasePlacement;
 }
 
 interface Observed {
@@ -61,15 +92,25 @@ export class LeaseManager {
   private stopping = false;
   private started = false;
 
-  constructor(
-    private readonly kv: KV,
-    private readonly topo: Topology,
-    private readonly nodeId: string,
-    private readonly refs: readonly PartitionRef[],
-    private readonly ttlMs: number,
-    private readonly callbacks: LeaseCallbacks,
-    private readonly log: Logger,
-  ) {}
+  private readonly kv: KV;
+  private readonly keys: LeaseKeys;
+  private readonly nodeId: string;
+  private readonly refs: readonly PartitionRef[];
+  private readonly ttlMs: number;
+  private readonly callbacks: LeaseCallbacks;
+  private readonly log: Logger;
+  private readonly sticky: boolean;
+
+  constructor(o: LeaseManagerOptions) {
+    this.kv = o.kv;
+    this.keys = o.keys;
+    this.nodeId = o.nodeId;
+    this.refs = o.refs;
+    this.ttlMs = o.ttlMs;
+    this.callbacks = o.callbacks;
+    this.log = o.log;
+    this.sticky = o.placement === "sticky";
+  }
 
   /** Announces this node, starts watching leases and taking partitions. */
   async start(): Promise<void> {
@@ -90,7 +131,7 @@ export class LeaseManager {
     while (this.busy.size > 0) await new Promise((r) => setTimeout(r, 10));
     await Promise.allSettled([...this.owned.keys()].map((key) => this.release(key, true)));
     if (this.renewTimer) clearInterval(this.renewTimer);
-    await this.kv.delete(this.topo.leases.nodeKey(this.nodeId)).catch(() => undefined);
+    await this.kv.delete(this.keys.nodeKey(this.nodeId)).catch(() => undefined);
     this.watcher?.stop();
   }
 
@@ -110,12 +151,13 @@ export class LeaseManager {
       const key = this.key(ref);
       const lease = this.leases.get(key);
       const owner = this.owned.has(key) ? this.nodeId : lease && !this.expired(lease, now) ? lease.owner : null;
-      return {
-        kind: ref.kind,
-        partition: ref.partition,
-        owner,
-        desired: desiredOwner(ref.kind, ref.partition, live) ?? null,
-      };
+      // a sticky lease belongs where it is (any live node when free)
+      const desired = this.sticky
+        ? owner && live.includes(owner)
+          ? owner
+          : (live[0] ?? null)
+        : (desiredOwner(ref.kind, ref.partition, live) ?? null);
+      return { kind: ref.kind, partition: ref.partition, owner, desired };
     });
   }
 
@@ -130,7 +172,7 @@ export class LeaseManager {
   }
 
   private key(ref: PartitionRef): string {
-    return this.topo.leases.partitionKey(ref.kind, ref.partition);
+    return this.keys.partitionKey(ref.kind, ref.partition);
   }
 
   private expired(o: Observed, now: number): boolean {
@@ -166,7 +208,7 @@ export class LeaseManager {
   }
 
   private async announce(): Promise<void> {
-    const key = this.topo.leases.nodeKey(this.nodeId);
+    const key = this.keys.nodeKey(this.nodeId);
     this.nodeRevision = await this.kv.put(key, JSON.stringify({ owner: this.nodeId, at: Date.now() }));
   }
 
@@ -177,12 +219,11 @@ export class LeaseManager {
     for (const ref of this.refs) {
       const key = this.key(ref);
       if (this.busy.has(key)) continue;
-      const desired = desiredOwner(ref.kind, ref.partition, live);
       if (this.owned.has(key)) {
-        if (desired !== this.nodeId) void this.release(key, true);
+        if (!this.sticky && desiredOwner(ref.kind, ref.partition, live) !== this.nodeId) void this.release(key, true);
         continue;
       }
-      if (desired !== this.nodeId) continue;
+      if (!this.sticky && desiredOwner(ref.kind, ref.partition, live) !== this.nodeId) continue;
       const lease = this.leases.get(key);
       if (!lease || lease.owner === this.nodeId || this.expired(lease, now)) void this.acquire(ref, key, lease);
     }
@@ -195,8 +236,14 @@ export class LeaseManager {
       let revision: number;
       try {
         revision = lease ? await this.kv.update(key, value, lease.revision) : await this.kv.create(key, value);
-      } catch {
-        return; // another node won the race, or our view is stale; the watch will tell
+      } catch (err) {
+        // Another node won the race, or our view is stale: the watch will tell. Except for an
+        // entry the bucket's TTL removed (no marker reaches the watch): forget it, create next.
+        if (lease && isWrongLastSequence(err)) {
+          const entry = await this.kv.get(key).catch(() => undefined);
+          if (entry === null && this.leases.get(key)?.revision === lease.revision) this.leases.delete(key);
+        }
+        return;
       }
       this.owned.set(key, { revision, renewedAt: Date.now() });
       this.leases.set(key, { owner: this.nodeId, revision, seenAt: Date.now() });
@@ -263,11 +310,7 @@ export class LeaseManager {
     if (!this.stopping) {
       ops.push(
         this.kv
-          .update(
-            this.topo.leases.nodeKey(this.nodeId),
-            JSON.stringify({ owner: this.nodeId, at: now }),
-            this.nodeRevision,
-          )
+          .update(this.keys.nodeKey(this.nodeId), JSON.stringify({ owner: this.nodeId, at: now }), this.nodeRevision)
           .then((rev) => (this.nodeRevision = rev))
           .catch(() => this.announce().catch(() => undefined)),
       );

@@ -4,17 +4,10 @@
  * create, deliver-all on a work-queue stream), so everything not yet acked is delivered again,
  * in stream order, before anything newer: per-key order holds across owners.
  */
-import {
-  AckPolicy,
-  DeliverPolicy,
-  isJsApiError,
-  JetStreamApiCodes,
-  type ConsumerMessages,
-  type JsMsg,
-  type NatsHandles,
-} from "../nats";
+import type { NatsHandles } from "../nats";
 import type { Logger } from "../lib/logger";
 import type { Topology } from "../streams/subjects";
+import { OwnedConsumer, type OwnedConsumerSpec } from "../streams/owned-consumer";
 import type { KindHost } from "./host";
 import { errorMessage } from "../lib/errors";
 
@@ -27,11 +20,7 @@ export interface PartitionOptions {
 
 /** Consumes one partition (see the module doc). */
 export class PartitionWorker {
-  private readonly inflight = new Map<number, { msg: JsMsg; since: number }>();
-  private messages: ConsumerMessages | null = null;
-  private stopped = false;
-  private wake: (() => void) | null = null;
-  private heartbeat: NodeJS.Timeout | null = null;
+  private consumer: OwnedConsumer | null = null;
   private loop: Promise<void> | null = null;
 
   constructor(
@@ -44,22 +33,27 @@ export class PartitionWorker {
     private readonly log: Logger,
   ) {}
 
-  private get stream(): string {
-    return this.topo.actors.stream(this.kind);
-  }
-
-  private get durable(): string {
-    return this.topo.actors.consumer(this.partition);
+  private get spec(): OwnedConsumerSpec {
+    return {
+      stream: this.topo.actors.stream(this.kind),
+      durable: this.topo.actors.consumer(this.partition),
+      filterSubject: this.topo.actors.partitionFilter(this.kind, this.partition),
+      ackWaitMs: this.opts.ackWaitMs,
+      maxAckPending: this.opts.maxInFlight * 2,
+    };
   }
 
   /** Resets the consumer and starts consuming. */
   async start(): Promise<void> {
-    await this.resetConsumer();
+    const consumer = await OwnedConsumer.open(this.h, this.spec, {
+      reset: true,
+      pullBatch: Math.min(256, this.opts.maxInFlight),
+      maxInFlight: this.opts.maxInFlight,
+    });
+    this.consumer = consumer;
+    // before the first message is delivered (the loop below starts delivering)
     this.host.openPartition(this.partition);
-    const consumer = await this.h.js.consumers.get(this.stream, this.durable);
-    this.messages = await consumer.consume({ max_messages: Math.min(256, this.opts.maxInFlight) });
-    this.heartbeat = setInterval(() => this.keepAlive(), Math.max(1000, Math.round(this.opts.ackWaitMs / 3)));
-    this.loop = this.run(this.messages);
+    this.loop = this.run(consumer);
   }
 
   /**
@@ -67,69 +61,33 @@ export class PartitionWorker {
    * settled; without, abandons them unacked for the next owner.
    */
   async stop(drain: boolean): Promise<void> {
-    this.stopped = true;
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.wake?.();
-    await this.messages?.close().catch(() => undefined);
+    const consumer = this.consumer;
+    await consumer?.close();
     await this.loop?.catch(() => undefined);
-    if (drain) {
+    if (drain && consumer) {
       const deadline = Date.now() + this.opts.ackWaitMs;
-      while (this.inflight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      while (consumer.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     }
     this.host.closePartition(this.partition);
-    this.inflight.clear();
   }
 
   /** Messages held by this partition. */
   get held(): number {
-    return this.inflight.size;
+    return this.consumer?.inFlight ?? 0;
   }
 
-  private async resetConsumer(): Promise<void> {
+  private async run(consumer: OwnedConsumer): Promise<void> {
     try {
-      await this.h.jsm.consumers.delete(this.stream, this.durable);
-    } catch (err) {
-      if (!isJsApiError(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
-    }
-    await this.h.jsm.consumers.add(this.stream, {
-      durable_name: this.durable,
-      filter_subject: this.topo.actors.partitionFilter(this.kind, this.partition),
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: this.opts.ackWaitMs * 1_000_000,
-      max_deliver: -1,
-      max_ack_pending: this.opts.maxInFlight * 2,
-    });
-  }
-
-  private async run(messages: ConsumerMessages): Promise<void> {
-    try {
-      for await (const msg of messages) {
-        if (this.stopped) break;
-        if (this.inflight.has(msg.seq)) continue; // a redelivery of a message we still hold
+      for await (const msg of consumer) {
         const key = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
-        this.inflight.set(msg.seq, { msg, since: Date.now() });
-        this.host.deliver(this.partition, key, msg, () => {
-          this.inflight.delete(msg.seq);
-          if (this.wake && this.inflight.size < this.opts.maxInFlight) this.wake();
-        });
-        while (!this.stopped && this.inflight.size >= this.opts.maxInFlight) {
-          await new Promise<void>((resolve) => (this.wake = resolve));
-          this.wake = null;
-        }
+        this.host.deliver(this.partition, key, msg, () => consumer.settle(msg));
       }
     } catch (err) {
-      if (!this.stopped)
+      if (!consumer.isClosed)
         this.log.error(
           { kind: this.kind, partition: this.partition, err: errorMessage(err) },
           "partition consumer failed",
         );
     }
-  }
-
-  /** Extends the ack deadline of messages held for long (retries, slow effects). */
-  private keepAlive(): void {
-    const threshold = Date.now() - this.opts.ackWaitMs / 3;
-    for (const { msg, since } of this.inflight.values()) if (since < threshold) msg.working();
   }
 }

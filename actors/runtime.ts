@@ -165,18 +165,18 @@ export class Runtime implements ActorRuntime {
       return;
     }
     const leaseKv = await this.h.kvm.open(this.topo.leases.bucket);
-    this.leases = new LeaseManager(
-      leaseKv,
-      this.topo,
-      this.opts.nodeId,
+    this.leases = new LeaseManager({
+      kv: leaseKv,
+      keys: this.topo.leases,
+      nodeId: this.opts.nodeId,
       refs,
-      this.opts.leaseTtlMs,
-      {
+      ttlMs: this.opts.leaseTtlMs,
+      callbacks: {
         acquired: (ref) => this.startPartition(ref),
         released: (ref, drain) => this.stopPartition(ref, drain),
       },
-      this.log.child({ part: "leases" }),
-    );
+      log: this.log.child({ part: "leases" }),
+    });
     await this.leases.start();
     this.started = true;
   }

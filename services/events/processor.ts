@@ -29,16 +29,8 @@
  * held (kept alive with `working()`), so per-tenant order is never broken; an event the store
  * refuses EVENTS_MAX_ATTEMPTS times (found by bisecting the batch) is dead-lettered.
  */
-import {
-  AckPolicy,
-  DeliverPolicy,
-  isConsumerNotFound,
-  type ConsumerMessages,
-  type JsMsg,
-  type KV,
-  type NatsHandles,
-  type PubAck,
-} from "../../nats";
+import type { JsMsg, KV, NatsHandles, PubAck } from "../../nats";
+import { OwnedConsumer } from "../../streams/owned-consumer";
 import type { Logger } from "../../lib/logger";
 import { errorMessage } from "../../lib/errors";
 import { partitionOf, type Topology } from "../../streams/subjects";
@@ -157,12 +149,10 @@ function feedEvent(
 /** One tenant's consumer and in-memory queue. */
 class TenantWorker {
   readonly queue: Held[] = [];
-  /** Stream sequences held (queued or in a batch): a redelivery of one of them is ignored. */
-  readonly held = new Map<number, Held>();
   lastActivity = Date.now();
   /** Batches of this tenant being written (0 or 1). */
   inflight = 0;
-  private messages: ConsumerMessages | null = null;
+  private consumer: OwnedConsumer | null = null;
   private loop: Promise<void> | null = null;
   closed = false;
 
@@ -172,49 +162,38 @@ class TenantWorker {
     private readonly p: EventProcessor,
   ) {}
 
+  /** Messages held (queued or in a batch); a redelivery of one of them is ignored. */
+  get held(): number {
+    return this.consumer?.inFlight ?? 0;
+  }
+
   /** Ensures the consumer (re-created when `reset`) and starts pulling. */
   async open(reset: boolean): Promise<void> {
     const { nats, names } = this.p.deps;
-    const durable = names.consumer(this.tenant);
-    const config = {
-      durable_name: durable,
-      filter_subject: names.inSubject(this.tenant),
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: this.p.ackWaitMs * 1_000_000,
-      max_deliver: -1,
-      max_ack_pending: this.p.opts.tenantBuffer,
+    const spec = {
+      stream: names.inStream,
+      durable: names.consumer(this.tenant),
+      filterSubject: names.inSubject(this.tenant),
+      ackWaitMs: this.p.ackWaitMs,
+      maxAckPending: this.p.opts.tenantBuffer,
     };
-    if (reset) {
-      try {
-        await nats.jsm.consumers.delete(names.inStream, durable);
-      } catch (err) {
-        if (!isConsumerNotFound(err)) throw err;
-      }
-      await nats.jsm.consumers.add(names.inStream, config);
-    } else {
-      try {
-        await nats.jsm.consumers.info(names.inStream, durable);
-      } catch (err) {
-        if (!isConsumerNotFound(err)) throw err;
-        await nats.jsm.consumers.add(names.inStream, config);
-      }
-    }
-    if (this.closed) return;
-    const consumer = await nats.js.consumers.get(names.inStream, durable);
-    this.messages = await consumer.consume({
-      max_messages: Math.max(1, Math.min(this.p.opts.tenantBuffer, this.p.opts.maxBatch * 2)),
+    const consumer = await OwnedConsumer.open(nats, spec, {
+      reset,
+      pullBatch: Math.min(this.p.opts.tenantBuffer, this.p.opts.maxBatch * 2),
     });
-    this.loop = this.run(this.messages);
+    if (this.closed) {
+      await consumer.close();
+      return;
+    }
+    this.consumer = consumer;
+    this.loop = this.run(consumer);
   }
 
-  private async run(messages: ConsumerMessages): Promise<void> {
+  private async run(consumer: OwnedConsumer): Promise<void> {
     try {
-      for await (const msg of messages) {
+      for await (const msg of consumer) {
         if (this.closed) break;
-        if (this.held.has(msg.seq)) continue;
         const h = { msg, since: Date.now() };
-        this.held.set(msg.seq, h);
         this.queue.push(h);
         this.lastActivity = h.since;
         this.p.arrived(this.tenant);
@@ -233,21 +212,16 @@ class TenantWorker {
 
   /** A batch's messages are settled (acked or dead-lettered). */
   settled(batch: readonly Held[]): void {
-    for (const h of batch) this.held.delete(h.msg.seq);
+    for (const h of batch) this.consumer?.settle(h.msg);
     this.lastActivity = Date.now();
   }
 
   /** Stops pulling; queued messages are abandoned unacked (they come back to the next owner). */
   async close(): Promise<void> {
     this.closed = true;
-    await this.messages?.close().catch(() => undefined);
+    await this.consumer?.close();
     await this.loop?.catch(() => undefined);
     this.queue.length = 0;
-  }
-
-  /** Extends the ack deadline of messages held for long (waiting for a slot, or a retried batch). */
-  keepAlive(threshold: number): void {
-    for (const { msg, since } of this.held.values()) if (since < threshold) msg.working();
   }
 }
 
@@ -265,7 +239,6 @@ export class EventProcessor {
   private readonly latency = new Map<string, LatencyHistogram>();
   private leases: LeaseManager | null = null;
   private discoverTimer: NodeJS.Timeout | null = null;
-  private keepAliveTimer: NodeJS.Timeout | null = null;
   private discovering = false;
   private inflight = 0;
   private batches = 0;
@@ -299,13 +272,13 @@ export class EventProcessor {
       kind: this.deps.names.leaseKind,
       partition: p,
     }));
-    this.leases = new LeaseManager(
+    this.leases = new LeaseManager({
       kv,
-      this.deps.topology,
-      this.opts.nodeId,
+      keys: this.deps.topology.leases,
+      nodeId: this.opts.nodeId,
       refs,
-      this.opts.leaseTtlMs,
-      {
+      ttlMs: this.opts.leaseTtlMs,
+      callbacks: {
         acquired: async (ref) => {
           this.owned.add(ref.partition);
           this.deps.logger.info({ partition: ref.partition }, "event partition acquired");
@@ -313,17 +286,10 @@ export class EventProcessor {
         },
         released: (ref, drain) => this.release(ref.partition, drain),
       },
-      this.deps.logger.child({ part: "event-leases" }),
-    );
+      log: this.deps.logger.child({ part: "event-leases" }),
+    });
     await this.leases.start();
     this.discoverTimer = setInterval(() => void this.discover(), this.opts.discoverMs);
-    this.keepAliveTimer = setInterval(
-      () => {
-        const threshold = Date.now() - this.ackWaitMs / 3;
-        for (const w of this.workers.values()) w.keepAlive(threshold);
-      },
-      Math.max(1000, Math.round(this.ackWaitMs / 3)),
-    );
   }
 
   /** Drains: stops discovery, finishes batches in flight, releases every partition. */
@@ -332,7 +298,6 @@ export class EventProcessor {
     this.stopped = true;
     if (this.discoverTimer) clearInterval(this.discoverTimer);
     await this.leases?.stop();
-    if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
     await Promise.all([...this.workers.values()].map((w) => w.close()));
     this.workers.clear();
   }
@@ -412,7 +377,7 @@ export class EventProcessor {
       }
       const idleBefore = Date.now() - this.opts.idleMs;
       for (const w of this.workers.values()) {
-        if (w.queue.length === 0 && w.held.size === 0 && w.inflight === 0 && w.lastActivity < idleBefore)
+        if (w.queue.length === 0 && w.held === 0 && w.inflight === 0 && w.lastActivity < idleBefore)
           void this.closeWorker(w);
       }
     } catch (err) {

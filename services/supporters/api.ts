@@ -27,6 +27,7 @@ import type { KeyStore } from "./keys";
 import type { LogBacklog, SupporterStore, EventLogEntry } from "./store";
 import { isIdentityHash } from "./identity";
 import { openJson } from "./seal";
+import { pumpHolder } from "./pump";
 import { clientSupporterView, holdsItemOf, supporterView, type ClientSupporterView, type SupporterView } from "./view";
 
 /** Job counters of one node (from `runtime.actors`). */
@@ -246,18 +247,13 @@ export function createSupportersApi(deps: SupportersApiDeps): SupportersApi {
         nodeJobStats().catch(() => []),
         deps.nats.kvm
           .open(names.leaseBucket)
-          .then((kv) => kv.get("pump"))
-          .catch(() => null),
+          .then(pumpHolder)
+          .catch(() => undefined),
         deps.nats.jsm.streams.info(topo.dlq.stream, { subjects_filter: names.dlqFilter }).catch(() => null),
       ]);
       const breakers = (job: string): Record<string, string> =>
         Object.fromEntries(nodes.map((n) => [n.node, String(n.jobs[job]?.["breaker"] ?? "-")]));
-      let holderName: string | null = null;
-      try {
-        holderName = holder && holder.operation === "PUT" ? holder.json<{ holder: string }>().holder : null;
-      } catch {
-        holderName = null;
-      }
+      const holderName = holder ?? null;
       const dlqEntries = dlqInfo?.state.subjects ? Object.values(dlqInfo.state.subjects).reduce((a, b) => a + b, 0) : 0;
       return {
         intake: { pending: waiting(stats, names.inStream), holder: holderName },

@@ -4,10 +4,11 @@
  * intake paths (HTTP, NATS request/reply, JetStream capture), so a supporter's messages reach
  * their actor in the order Switchyard acknowledged them, whichever path and node took them.
  *
- * Exactly one node pumps at a time: it holds a lease in KV `{ns}_sup_lease` (renewed every
- * ttl/3). Taking the lease resets the pump's consumer (delete and create, deliver-all on a work
- * queue), so whatever the previous holder left unacked comes first, in order; the reset also
- * fences a stale holder (its consumer is gone). Forwards are pipelined on one connection (wire
+ * Exactly one node pumps at a time: it holds the singleton lease `pump` in KV `{ns}_sup_lease`
+ * (the platform's LeaseManager with sticky placement, renewed every ttl/3 with revision-checked
+ * updates). Taking the lease resets the pump's consumer (an owned consumer: delete and create,
+ * deliver-all on a work queue), so whatever the previous holder left unacked comes first, in
+ * order; the reset also fences a stale holder (its consumer is gone). Forwards are pipelined on one connection (wire
  * order is stream order) and each intake message is acked only after its forwards were stored;
  * a forward carries `Nats-Msg-Id = in:{seq}`, so a redelivery is stored once.
  *
@@ -22,15 +23,9 @@
  * named in the Switchyard-Client header of a ctl.{source} message (the HTTP intake's subject),
  * or `nats:{source}` for a message a NATS producer put on in.{source}.
  */
-import {
-  AckPolicy,
-  DeliverPolicy,
-  isJsApiError,
-  JetStreamApiCodes,
-  type ConsumerMessages,
-  type JsMsg,
-  type NatsHandles,
-} from "../../nats";
+import type { JsMsg, KV, NatsHandles } from "../../nats";
+import { OwnedConsumer, type OwnedConsumerSpec } from "../../streams/owned-consumer";
+import { LeaseManager, type LeaseKeys, type PartitionRef } from "../../actors/leases";
 import type { Logger } from "../../lib/logger";
 import type { ActorRuntime } from "../../actors/types";
 import { backoffDelay } from "../../actors/backoff";
@@ -52,7 +47,6 @@ import {
 } from "./model";
 import { supporter } from "./supporter.actor";
 import type { KeyStore } from "./keys";
-import { KvLease } from "./lease";
 
 /** A forget request as published on {ns}.supporters.ctl.forget. */
 export interface ForgetRequest {
@@ -94,6 +88,26 @@ export interface PumpDeps {
 
 const ACK_WAIT_MS = 30_000;
 
+/** The pump's singleton lease: one partition of one lease set, under the key `pump`. */
+const PUMP_LEASE: PartitionRef = { kind: "pump", partition: 0 };
+const PUMP_LEASE_KEY = "pump";
+const pumpLeaseKeys: LeaseKeys = {
+  partitionKey: () => PUMP_LEASE_KEY,
+  nodeKey: (nodeId) => `node.${nodeId.replace(/[^A-Za-z0-9_=-]/g, "_")}`,
+};
+
+/** The node holding the pump's lease, as stored in the lease bucket (undefined when none). */
+export async function pumpHolder(leaseKv: KV): Promise<string | undefined> {
+  const e = await leaseKv.get(PUMP_LEASE_KEY).catch(() => null);
+  if (!e || e.operation !== "PUT") return undefined;
+  try {
+    const owner: unknown = e.json<{ owner?: unknown }>().owner;
+    return typeof owner === "string" ? owner : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The publishes of one intake message, wrapped so that an async function can return them
  * without awaiting them (a returned promise would be adopted, ending the pipelining).
@@ -111,29 +125,16 @@ const KEY_CACHE = 100_000;
 export async function startPump(d: PumpDeps): Promise<Pump> {
   const stats: PumpStats = { forwarded: 0, forgets: 0, refused: 0, sessions: 0, publishRetries: 0 };
   const leaseKv = await d.nats.kvm.open(d.names.leaseBucket);
-  const lease = new KvLease(leaseKv, "pump", d.nodeId);
   const log = d.logger;
   let stopped = false;
-  let messages: ConsumerMessages | null = null;
-  let wakeSleep: (() => void) | null = null;
   const keyCache = new Map<string, DataKey>();
   const mailboxes = supporter.on(d.runtime);
-
-  async function resetConsumer(): Promise<void> {
-    try {
-      await d.nats.jsm.consumers.delete(d.names.inStream, d.names.pumpConsumer);
-    } catch (err) {
-      if (!isJsApiError(err, JetStreamApiCodes.ConsumerNotFound)) throw err;
-    }
-    await d.nats.jsm.consumers.add(d.names.inStream, {
-      durable_name: d.names.pumpConsumer,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: ACK_WAIT_MS * 1_000_000,
-      max_deliver: -1,
-      max_ack_pending: d.batch * 4,
-    });
-  }
+  const spec: OwnedConsumerSpec = {
+    stream: d.names.inStream,
+    durable: d.names.pumpConsumer,
+    ackWaitMs: ACK_WAIT_MS,
+    maxAckPending: d.batch * 4,
+  };
 
   async function dataKey(hash: string): Promise<DataKey> {
     const hit = keyCache.get(hash);
@@ -324,29 +325,17 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
     return Promise.resolve(undefined);
   }
 
-  /** One holding session: reset the consumer, forward until the lease is lost or we stop. */
-  async function session(): Promise<void> {
+  /** Starts a session: resets the consumer (everything left unacked comes first, in order). */
+  async function openSession(): Promise<OwnedConsumer> {
     stats.sessions++;
     keyCache.clear();
-    await resetConsumer();
-    const consumer = await d.nats.js.consumers.get(d.names.inStream, d.names.pumpConsumer);
-    const iter = await consumer.consume({ max_messages: d.batch });
-    messages = iter;
-    let lost = false;
+    return OwnedConsumer.open(d.nats, spec, { reset: true, pullBatch: d.batch, maxInFlight: d.batch });
+  }
+
+  /** One session: forward until the lease is lost, we stop, or a forward fails. */
+  async function session(iter: OwnedConsumer, holds: () => boolean): Promise<void> {
     let broken = false;
-    const alive = (): boolean => !lost && !broken && !stopped;
-    const renew = setInterval(
-      () => {
-        void lease.renew().then((ok) => {
-          if (!ok && !lost) {
-            lost = true;
-            log.warn("pump lease lost; stopping this session");
-            void iter.close().catch(() => undefined);
-          }
-        });
-      },
-      Math.max(300, Math.floor(d.leaseMs / 3)),
-    );
+    const alive = (): boolean => holds() && !broken && !stopped;
     log.info({ node: d.nodeId }, "pump lease taken; forwarding intake");
     const inflight: { msg: JsMsg; done: Promise<void>; settled: boolean; ok: boolean }[] = [];
     /** Acks, in stream order, every message at the head whose forwards were stored. */
@@ -361,13 +350,12 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
           failedAt = head.msg.seq;
           log.warn({ seq: head.msg.seq }, "forward abandoned; later messages are left to the next session");
         }
+        iter.settle(head.msg);
       }
     };
-    const keepAlive = setInterval(() => {
-      for (const f of inflight) f.msg.working();
-    }, ACK_WAIT_MS / 3);
     // Each message's publishes are issued strictly after the previous message's (stream order);
     // key lookups run ahead in parallel. A failed link fails every later one (never reorder).
+    // Back-pressure: the owned consumer holds at most `batch` messages forwarded and not yet acked.
     let issueChain: Promise<unknown> = Promise.resolve();
     try {
       for await (const msg of iter) {
@@ -381,6 +369,7 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
         issueChain = link;
         const done = issued.then((f) => f.done);
         const entry = { msg, done, settled: false, ok: false };
+        inflight.push(entry);
         done.then(
           () => {
             entry.settled = true;
@@ -396,68 +385,94 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
                 { seq: msg.seq, err: errorMessage(err) },
                 "pump could not forward a message; restarting the session",
               );
-              void iter.close().catch(() => undefined);
+              void iter.close();
             }
             ackSettled();
           },
         );
-        inflight.push(entry);
-        // back-pressure: at most `batch` messages forwarded and not yet acked
-        while (inflight.length >= d.batch) await inflight[0]!.done.catch(() => undefined).then(ackSettled);
       }
     } catch (err) {
       if (alive()) log.error({ err: errorMessage(err) }, "pump consumer failed");
     } finally {
       await Promise.allSettled(inflight.map((f) => f.done));
       ackSettled();
-      clearInterval(renew);
-      clearInterval(keepAlive);
-      messages = null;
-      await iter.close().catch(() => undefined);
+      await iter.close();
     }
   }
 
-  const loop = (async () => {
-    while (!stopped) {
-      let got = false;
-      try {
-        got = await lease.tryAcquire();
-      } catch {
-        got = false;
-      }
-      if (got && !stopped) {
+  /** This node's holding of the lease: its sessions, one after the other. */
+  interface Tenure {
+    ended: boolean;
+    consumer: OwnedConsumer;
+    loop: Promise<void>;
+  }
+  let tenure: Tenure | null = null;
+
+  /** The lease is ours: the first session is opened here, so a failed reset gives the lease back. */
+  async function acquired(): Promise<void> {
+    const t: Tenure = { ended: false, consumer: await openSession(), loop: Promise.resolve() };
+    tenure = t;
+    t.loop = (async () => {
+      for (;;) {
         try {
-          await session();
+          await session(t.consumer, () => !t.ended);
         } catch (err) {
           log.error({ err: errorMessage(err) }, "pump session failed");
         }
-        if (stopped) break;
-        // Give the lease up so that another node (or this one, freshly) takes over cleanly.
-        await lease.release();
-        await sleep(200);
-        continue;
+        if (t.ended || stopped) return;
+        // A session ended while the lease is still ours (a forward failed, the pull broke): start
+        // again from the first unacked message.
+        for (let attempt = 1; ; attempt++) {
+          await sleep(200);
+          if (t.ended || stopped) return;
+          try {
+            t.consumer = await openSession();
+            break;
+          } catch (err) {
+            log.error({ err: errorMessage(err), attempt }, "pump session did not start; retrying");
+            await sleep(backoffDelay(attempt, 100, 5000));
+          }
+        }
+        if (t.ended || stopped) {
+          await t.consumer.close();
+          return;
+        }
       }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.max(200, Math.floor(d.leaseMs / 3)));
-        wakeSleep = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      wakeSleep = null;
-    }
-  })();
+    })();
+  }
+
+  /** The lease is gone (lost, handed over or given up at stop): end the session. */
+  async function released(): Promise<void> {
+    const t = tenure;
+    if (!t) return;
+    t.ended = true;
+    tenure = null;
+    await t.consumer.close();
+    await t.loop;
+    log.info({ node: d.nodeId }, "pump lease released");
+  }
+
+  const leases = new LeaseManager({
+    kv: leaseKv,
+    keys: pumpLeaseKeys,
+    nodeId: d.nodeId,
+    refs: [PUMP_LEASE],
+    ttlMs: d.leaseMs,
+    placement: "sticky",
+    callbacks: { acquired, released },
+    log: log.child({ part: "pump-lease" }),
+  });
+  await leases.start();
 
   return {
     stats,
-    holding: () => lease.held && messages !== null,
+    holding: () => tenure !== null && !tenure.consumer.isClosed,
     running: () => !stopped,
     async stop() {
+      if (stopped) return;
       stopped = true;
-      wakeSleep?.();
-      await messages?.close().catch(() => undefined);
-      await loop;
-      await lease.release();
+      // drains the session and deletes the lease, so the next holder does not wait for the ttl
+      await leases.stop();
     },
   };
 }

@@ -9,6 +9,7 @@ import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { createLogger } from "../../lib/logger";
 import { supporterNames } from "../../services/supporters/streams";
+import { pumpHolder } from "../../services/supporters/pump";
 import {
   Producers,
   cleanupSupporters,
@@ -39,8 +40,7 @@ describe("supporters: the pump's node killed under load", function () {
   };
   const holder = async (): Promise<string | undefined> => {
     const kv = await nats.h.kvm.open(supporterNames(ns).leaseBucket);
-    const e = await kv.get("pump").catch(() => null);
-    return e && e.operation === "PUT" ? e.json<{ holder: string }>().holder : undefined;
+    return pumpHolder(kv);
   };
 
   before(async () => {

@@ -1,0 +1,179 @@
+/**
+ * An owned consumer: a durable pull consumer that one node at a time consumes, because it holds
+ * the lease of what the consumer serves (an actor partition, a singleton such as an intake pump, an
+ * events tenant's partition). Three things every owner needs, written once:
+ *
+ * - **Reset on taking ownership.** The consumer is deleted and created again, deliver-all, on a
+ *   work-queue stream: everything the previous owner left unacked is delivered again, in stream
+ *   order, before anything newer, so per-key order holds across owners. The delete also fences a
+ *   stale owner: its pull subscription ends with the consumer it pulled from.
+ * - **An in-flight bound.** At most `maxInFlight` messages are held (yielded and not yet
+ *   settled); the next one is pulled only when one is settled. A redelivery of a message still
+ *   held is dropped, not yielded twice.
+ * - **Keep-alive.** A message held for longer than a third of the ack wait (retries, slow
+ *   effects, a queue in front of a write slot) gets `working()` so that its ack deadline moves
+ *   on and the server does not deliver it again behind the holder's back.
+ *
+ * Each owner keeps its own consumer config (filter subject, ack wait, max ack pending) and its
+ * own settling: it acks (or terms, or leaves unacked) and then calls {@link OwnedConsumer.settle}.
+ */
+import {
+  AckPolicy,
+  DeliverPolicy,
+  isConsumerNotFound,
+  type ConsumerMessages,
+  type JsMsg,
+  type NatsHandles,
+} from "../nats";
+
+/** The durable consumer an owner consumes. */
+export interface OwnedConsumerSpec {
+  readonly stream: string;
+  readonly durable: string;
+  /** Only the subjects of what is owned (absent: the whole stream). */
+  readonly filterSubject?: string;
+  /** Ack wait of the consumer; the keep-alive runs every third of it. */
+  readonly ackWaitMs: number;
+  /** The server's bound on unacked messages of this consumer. */
+  readonly maxAckPending: number;
+}
+
+/** How an owned consumer is opened. */
+export interface OwnedConsumerOptions {
+  /**
+   * True when ownership was just taken: delete and re-create the consumer (see the module doc).
+   * False: use the consumer as it is, creating it if it does not exist.
+   */
+  readonly reset: boolean;
+  /** Messages the client buffers per pull (`consume({ max_messages })`). */
+  readonly pullBatch: number;
+  /** Messages held (yielded, not yet settled) at most; default: no bound beyond the server's. */
+  readonly maxInFlight?: number;
+}
+
+/** The consumer config of `spec`: explicit acks, deliver-all, redelivered until acked. */
+function consumerConfig(spec: OwnedConsumerSpec) {
+  return {
+    durable_name: spec.durable,
+    ...(spec.filterSubject !== undefined ? { filter_subject: spec.filterSubject } : {}),
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: spec.ackWaitMs * 1_000_000,
+    max_deliver: -1,
+    max_ack_pending: spec.maxAckPending,
+  };
+}
+
+/**
+ * Deletes the durable consumer of `spec` (if it exists) and creates it again, deliver-all: every
+ * message still on the work-queue stream is delivered again, in stream order.
+ */
+export async function resetConsumer(h: NatsHandles, spec: OwnedConsumerSpec): Promise<void> {
+  try {
+    await h.jsm.consumers.delete(spec.stream, spec.durable);
+  } catch (err) {
+    if (!isConsumerNotFound(err)) throw err;
+  }
+  await h.jsm.consumers.add(spec.stream, consumerConfig(spec));
+}
+
+/** Creates the durable consumer of `spec` unless it exists (an existing one is left as it is). */
+export async function ensureConsumer(h: NatsHandles, spec: OwnedConsumerSpec): Promise<void> {
+  try {
+    await h.jsm.consumers.info(spec.stream, spec.durable);
+  } catch (err) {
+    if (!isConsumerNotFound(err)) throw err;
+    await h.jsm.consumers.add(spec.stream, consumerConfig(spec));
+  }
+}
+
+/**
+ * A consumer this node owns (see the module doc). Iterate it once (`for await`): it yields each
+ * message once while it is held; settle every yielded message when done with it. The iteration
+ * ends on {@link close}, or throws when the underlying pull fails (the consumer was deleted, the
+ * connection closed).
+ */
+export class OwnedConsumer implements AsyncIterable<JsMsg> {
+  /** Held messages by stream sequence, with the time each was yielded. */
+  private readonly held = new Map<number, { readonly msg: JsMsg; readonly since: number }>();
+  private readonly maxInFlight: number;
+  private wake: (() => void) | null = null;
+  private closed = false;
+  private readonly keepAliveTimer: NodeJS.Timeout;
+
+  private constructor(
+    private readonly iter: ConsumerMessages,
+    readonly spec: OwnedConsumerSpec,
+    maxInFlight: number | undefined,
+  ) {
+    this.maxInFlight = maxInFlight ?? Number.POSITIVE_INFINITY;
+    const period = Math.max(1000, Math.round(spec.ackWaitMs / 3));
+    this.keepAliveTimer = setInterval(() => this.keepAlive(), period);
+    this.keepAliveTimer.unref?.();
+  }
+
+  /**
+   * Opens the consumer of `spec`: resets it when `opts.reset` (ownership just taken), otherwise
+   * makes sure it exists, then starts pulling.
+   */
+  static async open(h: NatsHandles, spec: OwnedConsumerSpec, opts: OwnedConsumerOptions): Promise<OwnedConsumer> {
+    if (opts.reset) await resetConsumer(h, spec);
+    else await ensureConsumer(h, spec);
+    const consumer = await h.js.consumers.get(spec.stream, spec.durable);
+    const iter = await consumer.consume({ max_messages: Math.max(1, opts.pullBatch) });
+    return new OwnedConsumer(iter, spec, opts.maxInFlight);
+  }
+
+  /** Messages held: yielded and not yet settled. */
+  get inFlight(): number {
+    return this.held.size;
+  }
+
+  /** True while the message with stream sequence `seq` is held. */
+  holds(seq: number): boolean {
+    return this.held.has(seq);
+  }
+
+  /**
+   * The owner is done with `msg` (acked, dead-lettered, or abandoned for the next owner): it no
+   * longer counts against the in-flight bound and is no longer kept alive.
+   */
+  settle(msg: JsMsg): void {
+    if (!this.held.delete(msg.seq)) return;
+    if (this.wake && this.held.size < this.maxInFlight) this.wake();
+  }
+
+  /** Stops pulling. Held messages stay unacked (they come back to the next owner). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.keepAliveTimer);
+    this.wake?.();
+    await this.iter.close().catch(() => undefined);
+  }
+
+  /** True once {@link close} was called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<JsMsg> {
+    for await (const msg of this.iter) {
+      if (this.closed) return;
+      if (this.held.has(msg.seq)) continue; // a redelivery of a message still held
+      this.held.set(msg.seq, { msg, since: Date.now() });
+      yield msg;
+      while (!this.closed && this.held.size >= this.maxInFlight) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = null;
+      }
+      if (this.closed) return;
+    }
+  }
+
+  /** Extends the ack deadline of messages held for more than a third of the ack wait. */
+  private keepAlive(): void {
+    const threshold = Date.now() - this.spec.ackWaitMs / 3;
+    for (const { msg, since } of this.held.values()) if (since < threshold) msg.working();
+  }
+}

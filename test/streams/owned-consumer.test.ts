@@ -1,0 +1,156 @@
+/**
+ * The owned consumer on the real NATS: a reset on taking ownership redelivers everything
+ * unacked, in stream order, before anything newer; the in-flight bound holds; the keep-alive
+ * moves the ack deadline of a message held for longer than its ack wait.
+ */
+import { expect } from "chai";
+import { AckPolicy, connectNats, RetentionPolicy, type JsMsg, type NatsHandles } from "../../nats";
+import { OwnedConsumer, type OwnedConsumerSpec } from "../../streams/owned-consumer";
+import { cleanupNamespace, freshNamespace, NATS_URL } from "../support/namespace";
+import { waitFor } from "../support/wait";
+
+describe("streams: owned consumer (real NATS)", function () {
+  this.timeout(60_000);
+  const ns = freshNamespace("toc");
+  const stream = `${ns.toUpperCase()}_OC`;
+  let h: NatsHandles;
+  const open: OwnedConsumer[] = [];
+
+  const spec = (durable: string, ackWaitMs = 30_000): OwnedConsumerSpec => ({
+    stream,
+    durable,
+    filterSubject: `${ns}.oc.${durable}`,
+    ackWaitMs,
+    maxAckPending: 1000,
+  });
+  const publish = async (durable: string, n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) await h.js.publish(`${ns}.oc.${durable}`, String(i));
+  };
+  const openConsumer = async (
+    s: OwnedConsumerSpec,
+    opts: Parameters<typeof OwnedConsumer.open>[2],
+  ): Promise<OwnedConsumer> => {
+    const c = await OwnedConsumer.open(h, s, opts);
+    open.push(c);
+    return c;
+  };
+  /** Collects what `c` yields (without settling) into `into`, until it is closed. */
+  const collect = (c: OwnedConsumer, into: JsMsg[]): Promise<void> =>
+    (async () => {
+      for await (const m of c) into.push(m);
+    })();
+
+  before(async () => {
+    h = await connectNats(NATS_URL, `test-${ns}`);
+    await h.jsm.streams.add({ name: stream, subjects: [`${ns}.oc.*`], retention: RetentionPolicy.Workqueue });
+  });
+
+  after(async () => {
+    await Promise.all(open.map((c) => c.close()));
+    await h?.nc.close();
+    await cleanupNamespace(ns);
+  });
+
+  it("a reset redelivers everything unacked, in stream order, before anything newer", async () => {
+    await publish("order", 10);
+    // The first owner acks the first two messages and dies holding the rest.
+    const first = await openConsumer(spec("order"), { reset: true, pullBatch: 5, maxInFlight: 5 });
+    const got1: JsMsg[] = [];
+    const loop1 = collect(first, got1);
+    await waitFor("five messages held", () => got1.length === 5);
+    expect(got1.map((m) => m.seq)).to.deep.equal([1, 2, 3, 4, 5]);
+    for (const m of got1.slice(0, 2)) {
+      await m.ackAck();
+      first.settle(m);
+    }
+    await waitFor("the bound lets two more in", () => got1.length === 7);
+    await first.close();
+    await loop1;
+    await publish("order", 5); // newer messages, seq 11..15
+
+    // Without a reset the consumer goes on after what it delivered: the held ones are not first.
+    const plain = await openConsumer(spec("order"), { reset: false, pullBatch: 5, maxInFlight: 1 });
+    const got2: JsMsg[] = [];
+    const loop2 = collect(plain, got2);
+    await waitFor("a message without a reset", () => got2.length >= 1);
+    expect(got2[0]!.seq).to.be.greaterThan(7);
+    await plain.close();
+    await loop2;
+
+    // The next owner resets: 3..15 in order, each once.
+    const next = await openConsumer(spec("order"), { reset: true, pullBatch: 5, maxInFlight: 100 });
+    const got3: JsMsg[] = [];
+    const loop3 = collect(next, got3);
+    await waitFor("every unacked message again", () => got3.length === 13);
+    expect(got3.map((m) => m.seq)).to.deep.equal([3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+    for (const m of got3) {
+      await m.ackAck();
+      next.settle(m);
+    }
+    expect(next.inFlight).to.equal(0);
+    await next.close();
+    await loop3;
+  });
+
+  it("holds at most maxInFlight messages until some are settled", async () => {
+    await publish("bound", 10);
+    const c = await openConsumer(spec("bound"), { reset: true, pullBatch: 10, maxInFlight: 3 });
+    const got: JsMsg[] = [];
+    const loop = collect(c, got);
+    await waitFor("three messages held", () => got.length === 3);
+    // The client has buffered more than three: the bound, not the server, holds them back.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(got.length).to.equal(3);
+    expect(c.inFlight).to.equal(3);
+    got[0]!.ack();
+    c.settle(got[0]!);
+    await waitFor("one more after a settle", () => got.length === 4);
+    expect(c.inFlight).to.equal(3);
+    for (const m of got.slice(1)) {
+      m.ack();
+      c.settle(m);
+    }
+    await waitFor("the next three", () => got.length === 7);
+    // in stream order, each once (sequences are the stream's: this test's start after the first's)
+    expect(got.map((m) => m.seq - got[0]!.seq)).to.deep.equal([0, 1, 2, 3, 4, 5, 6]);
+    await c.close();
+    await loop;
+  });
+
+  it("keeps a message held past its ack wait from being redelivered", async () => {
+    const ackWaitMs = 3000;
+    // Control: the same consumer config without keep-alive redelivers after the ack wait.
+    await publish("raw", 1);
+    await h.jsm.consumers.add(stream, {
+      durable_name: "raw",
+      filter_subject: `${ns}.oc.raw`,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: ackWaitMs * 1_000_000,
+      max_deliver: -1,
+    });
+    const raw = await (await h.js.consumers.get(stream, "raw")).consume({ max_messages: 1 });
+    const deliveries: number[] = [];
+    const rawLoop = (async () => {
+      for await (const m of raw) deliveries.push(m.info.deliveryCount);
+    })();
+
+    await publish("alive", 1);
+    // Room for more (a pull stays open), so the server would redeliver if the deadline passed.
+    const c = await openConsumer(spec("alive", ackWaitMs), { reset: true, pullBatch: 10, maxInFlight: 10 });
+    const got: JsMsg[] = [];
+    const loop = collect(c, got);
+    await waitFor("the held message", () => got.length === 1);
+    await waitFor("the control redelivered", () => deliveries.length >= 2, 15_000, 100);
+    // Hold it for twice the ack wait.
+    await new Promise((r) => setTimeout(r, 2 * ackWaitMs));
+    const info = await h.jsm.consumers.info(stream, "alive");
+    expect(info.num_redelivered).to.equal(0);
+    expect(info.num_ack_pending).to.equal(1);
+    await got[0]!.ackAck();
+    c.settle(got[0]!);
+    await c.close();
+    await loop;
+    await raw.close();
+    await rawLoop;
+  });
+});
