@@ -2,10 +2,15 @@
  * Outbound HTTP to caller-supplied URLs, checked where the connection is made (the I/O half of
  * lib/egress.ts): the URL's host is checked as given, then the name is resolved once, every
  * address is checked, and the socket connects to the checked address. The check runs inside
- * the agents' `lookup`, the resolver Node's net/tls use to connect, so there is no second
- * resolution a DNS-rebinding answer could slip through; TLS SNI and the Host header stay the
- * name. The keep-alive agents are this module's own: a pooled socket was always checked when it
- * was opened, and is never shared with the unchecked calls to operator-configured services.
+ * the `lookup` of an undici Agent's `connect` options: undici's connector passes those options
+ * to net.connect / tls.connect with `host` set to the URL's name, so that `lookup` is the
+ * resolver Node uses for that very socket (both the one-address and the `all: true` form of
+ * happy eyeballs), and there is no second resolution a DNS-rebinding answer could slip through.
+ * TLS SNI (undici's `servername`, from the URL) and the Host header stay the name. An IP
+ * literal never reaches `lookup` (net connects to it directly), so `request` checks the URL
+ * before anything is sent. The keep-alive Agent is this module's own: a pooled socket was
+ * always checked when it was opened, and is never shared with the unchecked calls to
+ * operator-configured services (lib/http-client.ts's shared Agent).
  */
 import dns from "node:dns";
 import type { LookupFunction } from "node:net";
