@@ -1,10 +1,10 @@
 /**
  * `npm run bench:libs`: the figures behind two hand-written parts kept over a library.
  *
- * 1. Outbound HTTP: lib/http-client.ts (node:http with keep-alive agents) against Node's global
- *    `fetch` (the undici inside Node), and, when the `undici` package resolves, against undici
- *    as `request(url, { dispatcher: Agent })` (the drop-in shape of `httpRequest`) and as
- *    `Pool.request`. Keep-alive POSTs of a 2 KB JSON body to a local server (its own process,
+ * 1. Outbound HTTP: lib/http-client.ts (undici `request` with its keep-alive Agent since
+ *    2026-12-01; node:http agents before) against Node's global `fetch` (the undici inside
+ *    Node), and, when the `undici` package resolves, against undici used bare as
+ *    `request(url, { dispatcher: Agent })` (the shape of `httpRequest`) and as `Pool.request`. Keep-alive POSTs of a 2 KB JSON body to a local server (its own process,
  *    so it is not counted) that answers 202 with a small JSON body, at a fixed concurrency.
  *    Each client runs in a fresh process: CPU µs per request (user + system of that process,
  *    `process.cpuUsage`) and requests per second.

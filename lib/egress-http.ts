@@ -2,18 +2,22 @@
  * Outbound HTTP to caller-supplied URLs, checked where the connection is made (the I/O half of
  * lib/egress.ts): the URL's host is checked as given, then the name is resolved once, every
  * address is checked, and the socket connects to the checked address. The check runs inside
- * the agents' `lookup`, the resolver Node's net/tls use to connect, so there is no second
- * resolution a DNS-rebinding answer could slip through; TLS SNI and the Host header stay the
- * name. The keep-alive agents are this module's own: a pooled socket was always checked when it
- * was opened, and is never shared with the unchecked calls to operator-configured services.
+ * the `lookup` of an undici Agent's `connect` options: undici's connector passes those options
+ * to net.connect / tls.connect with `host` set to the URL's name, so that `lookup` is the
+ * resolver Node uses for that very socket (both the one-address and the `all: true` form of
+ * happy eyeballs), and there is no second resolution a DNS-rebinding answer could slip through.
+ * TLS SNI (undici's `servername`, from the URL) and the Host header stay the name. An IP
+ * literal never reaches `lookup` (net connects to it directly), so `request` checks the URL
+ * before anything is sent. The keep-alive Agent is this module's own: a pooled socket was
+ * always checked when it was opened, and is never shared with the unchecked calls to
+ * operator-configured services (lib/http-client.ts's shared Agent).
  */
 import dns from "node:dns";
-import http from "node:http";
-import https from "node:https";
 import type { LookupFunction } from "node:net";
+import { Agent } from "undici";
 import { checkAddress, checkUrl, hostAllowed, type EgressPolicy, type EgressRefusal } from "./egress";
 import { parseIp } from "./ip";
-import { httpRequest, type HttpAgents, type HttpRequestOptions, type HttpResponse } from "./http-client";
+import { AGENT_OPTIONS, httpRequest, type HttpRequestOptions, type HttpResponse } from "./http-client";
 
 /** One resolved address, as `dns.lookup` with `all: true` gives it. */
 export interface ResolvedAddress {
@@ -99,16 +103,10 @@ export interface Egress {
   close(): void;
 }
 
-/** Keep-alive settings of the checked agents (those of lib/http-client.ts). */
-const AGENT_OPTIONS = { keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 } as const;
-
 /** Outbound calls under `policy`, resolving names with `resolve` (tests inject one). */
 export function createEgress(policy: EgressPolicy, resolve: Resolver = systemResolver): Egress {
-  const lookup = checkedLookup(policy, resolve);
-  const agents: HttpAgents = {
-    http: new http.Agent({ ...AGENT_OPTIONS, lookup }),
-    https: new https.Agent({ ...AGENT_OPTIONS, lookup }),
-  };
+  // the keep-alive settings of lib/http-client.ts; every new socket (http and https) resolves here
+  const dispatcher = new Agent({ ...AGENT_OPTIONS, connect: { lookup: checkedLookup(policy, resolve) } });
   return {
     policy,
     async request(url, opts = {}) {
@@ -117,11 +115,11 @@ export function createEgress(policy: EgressPolicy, resolve: Resolver = systemRes
       if (!checked.ok) {
         throw new EgressRefusedError(checked.refusal ?? { host: "", reason: `the URL ${checked.reason}` });
       }
-      return httpRequest(url, { ...opts, agents });
+      return httpRequest(url, { ...opts, dispatcher });
     },
     close() {
-      agents.http.destroy();
-      agents.https.destroy();
+      // in-flight calls reject; nothing is left to report on shutdown
+      dispatcher.destroy().catch(() => undefined);
     },
   };
 }

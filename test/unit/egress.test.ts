@@ -5,6 +5,7 @@
  */
 import { expect } from "chai";
 import http from "node:http";
+import tls from "node:tls";
 import type { AddressInfo } from "node:net";
 import {
   classifyIp,
@@ -396,6 +397,37 @@ describe("lib/egress-http: the connect-time check", () => {
         expect(got).to.deep.equal([]);
       } finally {
         egress.close();
+      }
+    });
+
+    it("https: the TLS socket goes to the checked address with the name as SNI, and a refused name never connects", async () => {
+      // a TLS listener with no certificate: it sees the ClientHello's server name, then fails the handshake
+      const names: string[] = [];
+      const tlsServer = tls.createServer({
+        SNICallback: (name, cb) => {
+          names.push(name);
+          cb(new Error("no certificate here"));
+        },
+      });
+      tlsServer.on("tlsClientError", () => undefined);
+      await new Promise<void>((r) => tlsServer.listen(0, "127.0.0.1", r));
+      const tlsPort = (tlsServer.address() as AddressInfo).port;
+      const r = fake({ "tls.test.example": ["127.0.0.1"], "rebind.test.example": ["127.0.0.1"] });
+      const allowed = createEgress(parseEgressAllow(["127.0.0.0/8"]).policy, r);
+      const strict = createEgress(STRICT_EGRESS, r);
+      try {
+        const err = await allowed.request(`https://tls.test.example:${tlsPort}/a`).catch((e: unknown) => e);
+        expect(err).to.be.instanceOf(Error).and.not.instanceOf(EgressRefusedError);
+        expect(names).to.deep.equal(["tls.test.example"]);
+        expect(
+          await strict.request(`https://rebind.test.example:${tlsPort}/a`).catch((e: unknown) => e),
+        ).to.be.instanceOf(EgressRefusedError);
+        expect(r.asked).to.deep.equal(["tls.test.example", "rebind.test.example"]);
+        expect(names).to.have.length(1);
+      } finally {
+        allowed.close();
+        strict.close();
+        await new Promise<void>((res) => tlsServer.close(() => res()));
       }
     });
   });
