@@ -293,7 +293,7 @@ async function main(): Promise<void> {
         inflight++;
         maxInflight = Math.max(maxInflight, inflight);
         const t0 = performance.now();
-        // keep-alive node:http (lib/http-client.ts): a fraction of fetch's CPU per request,
+        // keep-alive undici (lib/http-client.ts): a fraction of fetch's CPU per request,
         // which counts here because the client shares the machine with the platform
         return httpRequest(`${gateways[n % gateways.length]}/api/v1/receipts`, {
           method: "POST",
