@@ -1,7 +1,7 @@
 /**
  * An owned consumer: a durable pull consumer that one node at a time consumes, because it holds
  * the lease of what the consumer serves (an actor partition, a singleton such as an intake pump, an
- * events tenant's partition). Three things every owner needs, written once:
+ * intake partition of a domain). Three things every owner needs, written once:
  *
  * - **Reset on taking ownership.** The consumer is deleted and created again, deliver-all, on a
  *   work-queue stream: everything the previous owner left unacked is delivered again, in stream
