@@ -76,7 +76,7 @@ export interface RetryPolicy {
 
 /** The declaration of an actor kind. */
 export interface ActorKind<S = unknown, M = unknown> {
-  /** Kind name: one lower-case subject token, e.g. "probe". */
+  /** Kind name: one lower-case subject token, e.g. "foo". */
   readonly name: string;
   /** Partition count (fixed once the kind's stream exists); default from config. */
   readonly partitions?: number;

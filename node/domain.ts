@@ -82,11 +82,13 @@ export type ConfigSection<C> = (r: EnvReader, env: Env, platform: PlatformConfig
 
 /** A domain module: `defineDomain` checks its shape at compile time and returns it as is. */
 export interface DomainModule<X = never> {
-  /** The SERVICES name: one lower-case word. */
+  /** The SERVICES name: lower-case words joined by '-', unique in the registry. */
   readonly name: string;
+  /** Former SERVICES names of this domain, still accepted for one release after a rename. */
+  readonly aliases?: readonly string[];
   /** One line for the README, `--help` and the console. */
   readonly summary: string;
-  /** Reads this domain's section of the environment (`config.<name>`, typed by its DomainConfigs augmentation). */
+  /** Reads this domain's section of the environment (`config.<name in camelCase>`, typed by its DomainConfigs augmentation). */
   readonly config?: ConfigSection<unknown>;
   /** True when this domain opens or makes sealed secrets: outside dev mode it needs MASTER_KEYS. */
   readonly needsMasterKey?: boolean;

@@ -7,7 +7,7 @@ import { runtimeDomain } from "./runtime";
 import { probeDomain } from "./probe";
 import { gatewayDomain } from "./gateway";
 import { receiptsDomain } from "./receipts";
-import { eventsDomain } from "./events";
+import { eventsDomain } from "./tenant-events";
 import { supportersDomain } from "./supporters";
 
 /** Every domain module, in start order (each with its own type of what its start gives its jobs). */

@@ -12,9 +12,9 @@ import { createPool } from "../../db";
 import { waitFor } from "../support/wait";
 import { loadConfig } from "../../node/config";
 import { provision } from "../../streams/provision";
-import { eventDeclarations, eventNames } from "../../services/events/streams";
-import { EventTypeRegistry } from "../../services/events/registry";
-import { TypeStore } from "../../services/events/types-store";
+import { eventDeclarations, eventNames } from "../../services/tenant-events/streams";
+import { EventTypeRegistry } from "../../services/tenant-events/registry";
+import { TypeStore } from "../../services/tenant-events/types-store";
 import { readFeed } from "./harness";
 
 const TENANTS = Array.from({ length: 12 }, (_, i) => `ct${i}`);
@@ -24,7 +24,7 @@ describe("events: tenant partitions across nodes, failover", function () {
   const ns = freshNamespace("tec");
   const names = eventNames(ns);
   const cluster = new TestCluster(ns, {
-    SERVICES: "runtime,events",
+    SERVICES: "runtime,tenant-events",
     LEASE_TTL_MS: "2000",
     EVENTS_PARTITIONS: "8",
     EVENTS_DISCOVER_MS: "200",

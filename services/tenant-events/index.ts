@@ -29,8 +29,8 @@ import { TypeStore } from "./types-store";
 /** Builds this node's events parts and service; the returned `stop` ends the loops the service started. */
 function startEvents(ctx: NodeContext): DomainStarted<never> {
   const { config } = ctx;
-  const ec = config.events;
-  const log = ctx.logger.child({ domain: "events" });
+  const ec = config.tenantEvents;
+  const log = ctx.logger.child({ domain: "tenant-events" });
   const names = eventNames(config.namespace);
   const store = createEventStore({ pg: ctx.pg });
   const keyring = new DataKeyring(ec.dataKeys, ec.dataKeyId);
@@ -174,7 +174,8 @@ function startEvents(ctx: NodeContext): DomainStarted<never> {
 
 /** The events domain (see the module doc); services/index.ts lists it. */
 export const eventsDomain = defineDomain({
-  name: "events",
+  name: "tenant-events",
+  aliases: ["events"],
   config: eventsConfig,
   summary:
     "multi-tenant event intake: envelope and per-type schema validation, an event store per (client, event id), DLQ, per-client fairness, a sender feed",

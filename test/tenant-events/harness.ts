@@ -8,8 +8,8 @@ import { loadConfig } from "../../node/config";
 import { startNode, type RunningNode } from "../../node/start";
 import { clientAdminDeps, createClient } from "../../services/gateway/clients";
 import { connectNats, isJsApiError, JetStreamApiCodes, type NatsHandles } from "../../nats";
-import { eventNames, type EventNames } from "../../services/events/streams";
-import type { FeedEvent } from "../../services/events/model";
+import { eventNames, type EventNames } from "../../services/tenant-events/streams";
+import type { FeedEvent } from "../../services/tenant-events/model";
 import { DATABASE_URL, NATS_URL, REDIS_URL, cleanupNamespace } from "../support/namespace";
 import { freePort } from "../support/ports";
 import { waitFor } from "../support/wait";
@@ -45,7 +45,7 @@ export function eventsEnv(
     PORT: String(port),
     HOST: "127.0.0.1",
     LOG_LEVEL: process.env["TEST_LOG_LEVEL"] ?? "warn",
-    SERVICES: "runtime,gateway,events",
+    SERVICES: "runtime,gateway,tenant-events",
     ACTOR_PARTITIONS: "2",
     LEASE_TTL_MS: "3000",
     EVENTS_PARTITIONS: "4",

@@ -11,10 +11,10 @@ import { waitFor } from "../support/wait";
 import { loadConfig } from "../../node/config";
 import { provision } from "../../streams/provision";
 import { topology } from "../../streams/subjects";
-import { eventDeclarations } from "../../services/events/streams";
+import { eventDeclarations } from "../../services/tenant-events/streams";
 import pino from "pino";
-import { EventTypeRegistry } from "../../services/events/registry";
-import { TypeStore } from "../../services/events/types-store";
+import { EventTypeRegistry } from "../../services/tenant-events/registry";
+import { TypeStore } from "../../services/tenant-events/types-store";
 import { cleanupEvents, startEventsNode, testNats, type EventsNode } from "./harness";
 
 const NOISY = 4000;

@@ -110,7 +110,7 @@ export function eventDeclarations(topo: Topology, config: Config): Declaration[]
         storage: StorageType.File,
         discard: DiscardPolicy.Old,
         num_replicas: replicas,
-        max_age: config.events.outMaxAgeMs * NANOS_PER_MS,
+        max_age: config.tenantEvents.outMaxAgeMs * NANOS_PER_MS,
         duplicate_window: 120_000 * NANOS_PER_MS,
         allow_direct: true,
       },

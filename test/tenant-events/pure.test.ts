@@ -3,11 +3,11 @@
  * and the feed cursor. No broker, no server.
  */
 import { expect } from "chai";
-import { decodeEnvelope, validateEnvelope, MAX_DATA_DEPTH } from "../../services/events/envelope";
-import { EventTypeRegistry, checkTypeDefinition, parseTypeKey, typeKey } from "../../services/events/registry";
-import { DataKeyring, DecryptError, openData, rowAad } from "../../services/events/crypto";
-import { decodeCursor, encodeCursor } from "../../services/events/cursor";
-import { codeOfLine, isRejectCode, rejectionLine } from "../../services/events/model";
+import { decodeEnvelope, validateEnvelope, MAX_DATA_DEPTH } from "../../services/tenant-events/envelope";
+import { EventTypeRegistry, checkTypeDefinition, parseTypeKey, typeKey } from "../../services/tenant-events/registry";
+import { DataKeyring, DecryptError, openData, rowAad } from "../../services/tenant-events/crypto";
+import { decodeCursor, encodeCursor } from "../../services/tenant-events/cursor";
+import { codeOfLine, isRejectCode, rejectionLine } from "../../services/tenant-events/model";
 import {
   defineTypeInput,
   dlqListInput,
@@ -15,10 +15,10 @@ import {
   feedInput,
   tenantsInput,
   typeNameOf,
-} from "../../services/events/params";
-import { isTransientStoreError } from "../../services/events/processor";
+} from "../../services/tenant-events/params";
+import { isTransientStoreError } from "../../services/tenant-events/processor";
 import { LatencyHistogram } from "../../lib/histogram";
-import { eventNames } from "../../services/events/streams";
+import { eventNames } from "../../services/tenant-events/streams";
 import { AppError } from "../../lib/errors";
 
 const NOW = Date.parse("2026-06-01T12:00:00Z");

@@ -4,7 +4,7 @@
  * 20 times the rate of nine quiet ones.
  */
 import { expect } from "chai";
-import { FairScheduler } from "../../services/events/scheduler";
+import { FairScheduler } from "../../services/tenant-events/scheduler";
 
 describe("events: fair scheduler (pure)", () => {
   it("gives every backlogged tenant the same share, turn by turn (within one quantum)", () => {

@@ -8,11 +8,11 @@ import type { ServiceSchema } from "moleculer";
 import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { headers as natsHeaders, type NatsHandles } from "../../nats";
-import type { EventNames } from "../../services/events/streams";
-import { DataKeyring, rowAad } from "../../services/events/crypto";
-import type { DlqAlarm } from "../../services/events/alarms";
-import type { FeedEvent } from "../../services/events/model";
-import { eventCommands } from "../../services/events/repl";
+import type { EventNames } from "../../services/tenant-events/streams";
+import { DataKeyring, rowAad } from "../../services/tenant-events/crypto";
+import type { DlqAlarm } from "../../services/tenant-events/alarms";
+import type { FeedEvent } from "../../services/tenant-events/model";
+import { eventCommands } from "../../services/tenant-events/repl";
 import { dlqListCommand, dlqReplayCommand } from "../../node/repl-commands";
 import {
   KEY1,

@@ -6,8 +6,8 @@
 import { expect } from "chai";
 import { createLogger } from "../../lib/logger";
 import type { NatsHandles } from "../../nats";
-import { EventTypeRegistry, typeKey } from "../../services/events/registry";
-import { TypeStore } from "../../services/events/types-store";
+import { EventTypeRegistry, typeKey } from "../../services/tenant-events/registry";
+import { TypeStore } from "../../services/tenant-events/types-store";
 import { freshNamespace } from "../support/namespace";
 import { testNats } from "./harness";
 

@@ -1,5 +1,5 @@
 /**
- * The events domain's section of the configuration (`config.events`): data keys, limits,
+ * The tenant-events domain's section of the configuration (`config.tenantEvents`): data keys, limits,
  * fairness and batching of the multi-tenant event processor.
  */
 import type { Env, EnvReader } from "../../config/env";
@@ -7,8 +7,8 @@ import type { PlatformConfig } from "../../config";
 
 declare module "../../config" {
   interface DomainConfigs {
-    /** Multi-tenant event processing (services/events/). */
-    readonly events: EventsConfig;
+    /** Multi-tenant event processing (services/tenant-events/). */
+    readonly tenantEvents: EventsConfig;
   }
 }
 
@@ -56,7 +56,7 @@ export const DEV_EVENTS_DATA_KEY = { id: "dev", key: "swckGl9OZrW8033rVtacUQpdE2
 /** Reads the events section (EVENTS_*); problems go to `r.problems`. */
 export function eventsConfig(r: EnvReader, _env: Env, platform: PlatformConfig): EventsConfig {
   const devMode = platform.devMode;
-  const hosted = platform.services.includes("events");
+  const hosted = platform.services.includes("tenant-events");
   const rawKeys = r.str("EVENTS_DATA_KEYS", "");
   const dataKeys: Record<string, string> = {};
   let order: string[] = [];
@@ -93,7 +93,7 @@ export function eventsConfig(r: EnvReader, _env: Env, platform: PlatformConfig):
       devKey = true;
     } else if (hosted) {
       r.problems.push(
-        "EVENTS_DATA_KEYS is required outside dev mode when the events service runs (kid:base64 of 32 bytes, comma-separated)",
+        "EVENTS_DATA_KEYS is required outside dev mode when the tenant-events service runs (kid:base64 of 32 bytes, comma-separated)",
       );
     }
   }

@@ -9,7 +9,7 @@ import net from "node:net";
 import { freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import type { NatsHandles } from "../../nats";
-import type { EventNames } from "../../services/events/streams";
+import type { EventNames } from "../../services/tenant-events/streams";
 import {
   call,
   cleanupEvents,
