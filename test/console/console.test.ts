@@ -43,6 +43,7 @@ describe("operator console in Chromium", function () {
   let browser: Browser;
   let page: Page;
   let admin: { id: string; apiKey: string };
+  let reader: { id: string; apiKey: string };
   const requested: string[] = [];
   const offHost: string[] = [];
 
@@ -79,30 +80,22 @@ describe("operator console in Chromium", function () {
     const [pa, pb] = await Promise.all([freePort(), freePort()]);
     // the first node provisions and migrates; the second joins
     nodes.push(await startChild({ ...env, NODE_ID: "con-a", PORT: String(pa) }));
-    const [b, nc, created] = await Promise.all([
-      startChild({ ...env, NODE_ID: "con-b", PORT: String(pb) }),
-      connectNats(NATS_URL, `test-${ns}`),
+    const client = (name: string, scopes: string) =>
       promisify(execFile)(
         process.execPath,
-        [
-          "--import",
-          "tsx",
-          path.join(ROOT, "bin", "clients.ts"),
-          "create",
-          "--name",
-          "console-operator",
-          "--scopes",
-          "admin",
-        ],
-        {
-          cwd: ROOT,
-          env: nodeEnv(ns),
-        },
-      ),
+        ["--import", "tsx", path.join(ROOT, "bin", "clients.ts"), "create", "--name", name, "--scopes", scopes],
+        { cwd: ROOT, env: nodeEnv(ns) },
+      ).then((r) => JSON.parse(r.stdout.trim().split("\n").pop()!) as { id: string; apiKey: string });
+    const [b, nc, created, other] = await Promise.all([
+      startChild({ ...env, NODE_ID: "con-b", PORT: String(pb) }),
+      connectNats(NATS_URL, `test-${ns}`),
+      client("console-operator", "admin"),
+      client("console-reader", "probe:read"),
     ]);
     nodes.push(b);
     nats = nc;
-    admin = JSON.parse(created.stdout.trim().split("\n").pop()!) as { id: string; apiKey: string };
+    admin = created;
+    reader = other;
     broker = new ServiceBroker(
       brokerOptions(loadConfig({ NAMESPACE: ns, NATS_URL, NODE_ID: `test-con-${process.pid}`, LOG_LEVEL: "warn" }), {
         logger: false,
@@ -295,6 +288,60 @@ describe("operator console in Chromium", function () {
     });
     await page.locator("ul.alarms li", { hasText: "alarm.dlq" }).waitFor({ timeout: 10_000 });
     await shoot("alarms");
+  });
+
+  it("refuses what the API refuses, in the one error shape, and changes nothing", async function () {
+    const url = nodes[1]!.url;
+    const call = async (p: string, key: string | null, init: { method?: string; body?: unknown } = {}) => {
+      const res = await fetch(`${url}${p}`, {
+        method: init.method ?? "GET",
+        headers: {
+          ...(key ? { authorization: `Bearer ${key}` } : {}),
+          ...(init.body !== undefined ? { "content-type": "application/json" } : {}),
+        },
+        ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+      });
+      return { status: res.status, json: (await res.json()) as { error?: { code: string; requestId: string } } };
+    };
+    const expectError = (
+      r: { status: number; json: { error?: { code: string; requestId: string } } },
+      status: number,
+      code: string,
+    ) => {
+      expect(r.status).to.equal(status);
+      expect(r.json.error?.code).to.equal(code);
+      expect(r.json.error?.requestId).to.be.a("string");
+    };
+    expectError(await call("/api/v1/admin/console/cluster", null), 401, "UNAUTHORIZED");
+    expectError(await call("/api/v1/admin/console/dlq", reader.apiKey), 403, "FORBIDDEN");
+    expectError(
+      await call("/api/v1/admin/console/dlq/999999", admin.apiKey, { method: "PUT", body: { data: {} } }),
+      404,
+      "NOT_FOUND",
+    );
+    expectError(
+      await call("/api/v1/admin/console/dlq/1", admin.apiKey, { method: "PUT", body: { nodata: 1 } }),
+      422,
+      "VALIDATION_ERROR",
+    );
+    expectError(
+      await call("/api/v1/admin/console/dlq/replay", admin.apiKey, { method: "POST", body: {} }),
+      422,
+      "VALIDATION_ERROR",
+    );
+    expectError(await call("/api/v1/admin/console/dlq?group=..", admin.apiKey), 400, "INVALID_PARAMETER");
+    expectError(await call("/api/v1/admin/console/actors/nosuchkind/k1", admin.apiKey), 404, "NOT_FOUND");
+    expectError(await call("/console/assets/missing.js", null), 404, "NOT_FOUND");
+    // nothing of that reached the audit log: only the two actions of the page
+    const audit = await call("/api/v1/admin/console/audit", admin.apiKey);
+    expect((audit.json as unknown as { items: { action: string }[] }).items.map((i) => i.action)).to.deep.equal([
+      "dlq.replay",
+      "dlq.edit",
+    ]);
+    const page = await fetch(`${url}/console`);
+    expect(page.headers.get("content-security-policy"))
+      .to.contain("default-src 'none'")
+      .and.to.contain("connect-src 'self'");
   });
 
   it("made no request that left 127.0.0.1", function () {

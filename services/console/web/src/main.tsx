@@ -176,7 +176,11 @@ function ClusterPage() {
               ))}{" "}
               {n.info ? n.info.ready.ready ? <span class="ok">ready</span> : <span class="bad">not ready</span> : null}
             </p>
-            <p class="small muted">services: {n.services.join(", ")}</p>
+            <p class="small muted">
+              {n.services.length > 0
+                ? `services: ${n.services.join(", ")}`
+                : "no services: a client of the cluster (REPL, tool or test)"}
+            </p>
             {n.info ? (
               <p class="small">
                 partitions owned <b>{n.info.ownedPartitions}</b> · heap {(n.info.heapUsed / 1048576).toFixed(0)} MiB ·
@@ -258,26 +262,37 @@ interface Snapshot {
   consumers: Consumer[];
 }
 
-function Spark({ points, label }: { points: number[]; label: string }) {
-  const w = 160,
-    h = 36;
+function Spark({
+  points,
+  label,
+  width = 160,
+  height = 36,
+}: {
+  points: number[];
+  label: string;
+  width?: number;
+  height?: number;
+}) {
   const max = Math.max(1, ...points);
   const d = points
     .map(
-      (p, i) => `${((i / Math.max(1, points.length - 1)) * w).toFixed(1)},${(h - (p / max) * (h - 4) - 2).toFixed(1)}`,
+      (p, i) =>
+        `${((i / Math.max(1, WINDOW - 1)) * width).toFixed(1)},${(height - (p / max) * (height - 4) - 2).toFixed(1)}`,
     )
     .join(" ");
   return (
     <svg
       class="spark"
-      width={w}
-      height={h}
-      viewBox={`0 0 ${w} ${h}`}
+      width={width}
+      height={height}
+      viewBox={`0 0 ${width} ${height}`}
+      preserveAspectRatio="none"
       role="img"
       aria-label={label}
       data-points={points.length}
       data-last={points[points.length - 1] ?? 0}
     >
+      <line x1="0" y1={height - 1} x2={width} y2={height - 1} stroke="#d5d9de" />
       <polyline points={d} fill="none" stroke="#2f7fd1" stroke-width="1.5" />
     </svg>
   );
@@ -341,7 +356,8 @@ function StreamsPage() {
             {last.toFixed(0)} msg/s
           </span>
         </h3>
-        <Spark points={total} label="messages per second, all streams" />
+        <Spark points={total} label="messages per second, all streams" width={1100} height={90} />
+        <p class="small muted">last 60 s · peak {Math.max(0, ...total).toFixed(0)} msg/s</p>
       </section>
       <table>
         <thead>
