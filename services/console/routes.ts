@@ -246,6 +246,16 @@ export const consoleRoutes: readonly RouteSpec[] = [
   },
   {
     method: "GET",
+    path: "/api/v1/admin/console/pages",
+    action: "console.pages",
+    access: "admin",
+    summary:
+      "Operators: the console pages each domain contributes (inputs, the domain's GET route, what to show as a table)",
+    tags: TAGS,
+    responses: { 200: { description: "Pages", schema: { type: "object", properties: { items: { type: "array" } } } } },
+  },
+  {
+    method: "GET",
     path: "/api/v1/admin/console/alarms",
     action: "console.alarms",
     access: "admin",

@@ -298,6 +298,10 @@ export function consoleService(deps: ConsoleServiceDeps): ServiceSchema {
         requireOperator(c);
         return { items: await audit.list({ limit: c.params.query.limit ?? 100, before: c.params.query.before }) };
       },
+      pages(c: Ctx) {
+        requireOperator(c);
+        return { items: ctx.consolePages ?? [] };
+      },
       alarms(c: Ctx) {
         requireOperator(c);
         return { items: alarms };

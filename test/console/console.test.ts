@@ -87,7 +87,8 @@ describe("operator console in Chromium", function () {
         { cwd: ROOT, env: nodeEnv(ns) },
       ).then((r) => JSON.parse(r.stdout.trim().split("\n").pop()!) as { id: string; apiKey: string });
     const [b, nc, created, other] = await Promise.all([
-      startChild({ ...env, NODE_ID: "con-b", PORT: String(pb) }),
+      // node B also hosts a domain with console pages of its own
+      startChild({ ...env, SERVICES: `${env.SERVICES},events`, NODE_ID: "con-b", PORT: String(pb) }),
       connectNats(NATS_URL, `test-${ns}`),
       client("console-operator", "admin"),
       client("console-reader", "probe:read"),
@@ -288,6 +289,18 @@ describe("operator console in Chromium", function () {
     });
     await page.locator("ul.alarms li", { hasText: "alarm.dlq" }).waitFor({ timeout: 10_000 });
     await shoot("alarms");
+  });
+
+  it("shows the pages each domain contributes, answered by the domain's own routes", async function () {
+    await open(0, "#/domains");
+    await page.locator("section.card h3", { hasText: "supporters" }).waitFor();
+    await page.locator("section.card h3", { hasText: "events" }).waitFor();
+    await page.getByRole("link", { name: "Tenant event stats" }).click();
+    await page.locator('[data-page="events.stats"] button[type="submit"]').click();
+    // the events domain's own admin route (GET /api/v1/admin/events/stats), served by node B
+    await page.locator('[data-testid="domain-answer"]').waitFor({ timeout: 15_000 });
+    expect(await page.locator('[data-testid="domain-answer"]').textContent()).to.contain("con-b");
+    await shoot("domains");
   });
 
   it("refuses what the API refuses, in the one error shape, and changes nothing", async function () {

@@ -883,6 +883,120 @@ function AlarmsPage() {
   );
 }
 
+// ---------------------------------------------------------------- domain pages
+
+interface DomainPage {
+  domain: string;
+  id: string;
+  title: string;
+  description?: string;
+  inputs: { name: string; label: string; pattern?: string }[];
+  path: string;
+  table?: string;
+}
+
+function pointer(v: Json, p: string): Json {
+  let cur = v;
+  for (const k of p.split("/").slice(1))
+    cur = cur !== null && typeof cur === "object" ? (cur as Record<string, Json>)[k] : undefined;
+  return cur;
+}
+
+function Table({ rows }: { rows: Json[] }) {
+  const cols = [...new Set(rows.flatMap((r) => (r !== null && typeof r === "object" ? Object.keys(r) : [])))].slice(
+    0,
+    12,
+  );
+  return (
+    <table>
+      <thead>
+        <tr>
+          {cols.map((c) => (
+            <th key={c}>{c}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((r, i) => (
+          <tr key={i}>
+            {cols.map((c) => {
+              const v = (r as Record<string, Json>)[c];
+              return (
+                <td key={c} class="small">
+                  {typeof v === "object" ? JSON.stringify(v) : String(v ?? "")}
+                </td>
+              );
+            })}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function DomainsPage({ query }: { query: URLSearchParams }) {
+  const { data, error } = useLoad(() => api<{ items: DomainPage[] }>("/api/v1/admin/console/pages"), []);
+  const [values, setValues] = useState<Record<string, string>>({});
+  const [answer, setAnswer] = useState<{ ok: boolean; body: Json } | null>(null);
+  const selected = data?.items.find((p) => `${p.domain}.${p.id}` === query.get("page")) ?? null;
+  const run = async (ev: Event) => {
+    ev.preventDefault();
+    if (!selected) return;
+    const path = selected.path.replace(/\{([A-Za-z]+)\}/g, (_, n: string) => encodeURIComponent(values[n] ?? ""));
+    try {
+      setAnswer({ ok: true, body: await api<Json>(path) });
+    } catch (e) {
+      setAnswer({ ok: false, body: e instanceof ApiError ? `${e.code}: ${e.message}` : String(e) });
+    }
+  };
+  const domains = [...new Set((data?.items ?? []).map((p) => p.domain))];
+  const rows = answer?.ok && selected?.table ? pointer(answer.body, selected.table) : undefined;
+  return (
+    <>
+      <h2>Domain pages</h2>
+      <Err e={error} />
+      <div class="cards">
+        {domains.map((d) => (
+          <section class="card" key={d}>
+            <h3>{d}</h3>
+            {data!.items
+              .filter((p) => p.domain === d)
+              .map((p) => (
+                <p key={p.id}>
+                  <a href={`#/domains?page=${p.domain}.${p.id}`}>{p.title}</a>
+                  <br />
+                  <span class="small muted">{p.description}</span>
+                </p>
+              ))}
+          </section>
+        ))}
+      </div>
+      {selected ? (
+        <section class="card" data-page={`${selected.domain}.${selected.id}`}>
+          <h3>{selected.title}</h3>
+          <form class="row" onSubmit={(e) => void run(e)} aria-label={selected.title}>
+            {selected.inputs.map((i) => (
+              <input
+                key={i.name}
+                name={i.name}
+                placeholder={i.label}
+                pattern={i.pattern}
+                required
+                value={values[i.name] ?? ""}
+                onInput={(e) => setValues({ ...values, [i.name]: (e.target as HTMLInputElement).value })}
+              />
+            ))}
+            <button type="submit">Show</button>
+          </form>
+          {answer && !answer.ok ? <p class="error">{String(answer.body)}</p> : null}
+          {Array.isArray(rows) ? <Table rows={rows} /> : null}
+          {answer?.ok ? <pre data-testid="domain-answer">{fmt(answer.body)}</pre> : null}
+        </section>
+      ) : null}
+    </>
+  );
+}
+
 // ---------------------------------------------------------------- shell
 
 const PAGES: [string, string][] = [
@@ -892,6 +1006,7 @@ const PAGES: [string, string][] = [
   ["dlq", "DLQ"],
   ["audit", "Audit"],
   ["alarms", "Alarms"],
+  ["domains", "Domains"],
 ];
 
 function App() {
@@ -938,6 +1053,8 @@ function App() {
           <AuditPage />
         ) : page === "alarms" ? (
           <AlarmsPage />
+        ) : page === "domains" ? (
+          <DomainsPage query={query} />
         ) : (
           <p>No such page.</p>
         )}
