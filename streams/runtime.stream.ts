@@ -65,7 +65,12 @@ export function runtimeDeclarations(
         duplicate_window: o.duplicateWindowMs * 1_000_000,
       },
     });
-    decls.push({ type: "kv", bucket: topo.actors.stateBucket(k.name), history: k.stateHistory ?? 1, replicas: o.replicas });
+    decls.push({
+      type: "kv",
+      bucket: topo.actors.stateBucket(k.name),
+      history: k.stateHistory ?? 1,
+      replicas: o.replicas,
+    });
   }
   decls.push({
     type: "stream",

@@ -2,7 +2,8 @@
  * The console's built assets (services/console/dist/, made by `npm run build:console` from
  * web/ and committed), read once into memory and served by the gateway of every node: the page
  * at /console and its hashed files at /console/assets/<file>. No CDN and no outside fonts: the
- * Content-Security-Policy allows this origin only.
+ * Content-Security-Policy allows this origin only. Every gateway serves them, whichever node
+ * hosting the console answers (the local one when there is one).
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -17,20 +18,19 @@ export const CONSOLE_CSP =
 /** One file of the build. */
 export interface Asset {
   readonly type: string;
-  readonly body: Buffer;
+  readonly body: string;
 }
 
+// text only: an answer may cross nodes as JSON (the page is served wherever the console runs)
 const TYPES: Record<string, string> = {
   ".js": "text/javascript; charset=utf-8",
   ".css": "text/css; charset=utf-8",
-  ".svg": "image/svg+xml",
-  ".png": "image/png",
-  ".json": "application/json",
+  ".svg": "image/svg+xml; charset=utf-8",
 };
 
 /** The page and its assets (`index` is null when the build is missing). */
 export interface ConsoleAssets {
-  readonly index: Buffer | null;
+  readonly index: string | null;
   readonly files: ReadonlyMap<string, Asset>;
 }
 
@@ -42,7 +42,7 @@ export function loadAssets(dir = DIST_DIR): ConsoleAssets {
   if (existsSync(assetDir))
     for (const f of readdirSync(assetDir)) {
       const type = TYPES[path.extname(f)];
-      if (type) files.set(f, { type, body: readFileSync(path.join(assetDir, f)) });
+      if (type) files.set(f, { type, body: readFileSync(path.join(assetDir, f), "utf8") });
     }
-  return { index: existsSync(indexPath) ? readFileSync(indexPath) : null, files };
+  return { index: existsSync(indexPath) ? readFileSync(indexPath, "utf8") : null, files };
 }

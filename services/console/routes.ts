@@ -1,8 +1,8 @@
 /**
- * The console's HTTP contract: the page and its assets (public, answered by the node that got
- * the request), and the admin routes the page calls (scope admin, as every operator route):
- * cluster, streams and their live feed (server-sent events), an actor, the DLQ with edit and
- * in-order replay, the audit log and the alarms.
+ * The console's HTTP contract: the page and its assets (public, served by every gateway), and
+ * the admin routes the page calls (scope admin, as every operator route): cluster, streams and
+ * their live feed (server-sent events), an actor, the DLQ with edit and in-order replay, the
+ * audit log, the domains' pages and the alarms.
  */
 import type { JsonSchema, RouteSpec } from "../../gateway/routes";
 import { GROUP_PATTERN, MAX_EDIT_BYTES } from "./dlq-view";
@@ -54,7 +54,6 @@ export const consoleRoutes: readonly RouteSpec[] = [
     path: "/console",
     action: "console.page",
     access: "public",
-    nodeLocal: true,
     summary: "The operator console (sign in with an admin client)",
     tags: ["console"],
     responses: { 200: { description: "The console's page", contentType: "text/html" } },
@@ -64,13 +63,12 @@ export const consoleRoutes: readonly RouteSpec[] = [
     path: "/console/assets/{file}",
     action: "console.asset",
     access: "public",
-    nodeLocal: true,
     summary: "The console's bundled scripts and styles",
     tags: ["console"],
     params: {
       type: "object",
       required: ["file"],
-      properties: { file: { type: "string", pattern: "^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*\\.(js|css|svg|png)$" } },
+      properties: { file: { type: "string", pattern: "^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*\\.(js|css|svg)$" } },
     },
     responses: { 200: { description: "The file", contentType: "text/javascript" } },
   },

@@ -596,7 +596,15 @@ function Editor({
   };
   return (
     <div class="editor" aria-label="edit dead letter">
-      <textarea name="body" rows={8} value={text} onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} />
+      <textarea
+        name="body"
+        rows={8}
+        value={text}
+        onInput={(e) => {
+          setText((e.target as HTMLTextAreaElement).value);
+          setErr(null);
+        }}
+      />
       <input
         name="reason"
         placeholder="reason (audited)"
