@@ -12,7 +12,7 @@ import type { Redis } from "ioredis";
 import type { Registry } from "prom-client";
 import type { HealthRegistry } from "../lib/health";
 import type { RouteSpec } from "../gateway/routes";
-import type { ConsolePage } from "./domain";
+import type { ConsolePage } from "./console-page";
 
 /** Connections and shared parts of one node. */
 export interface NodeContext {
