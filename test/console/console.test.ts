@@ -60,6 +60,19 @@ describe("operator console in Chromium", function () {
     await page.setViewportSize({ width: 1280, height: 800 });
   }
 
+  /** One API call to node B (fetch, loopback). */
+  const call = async (p: string, key: string | null, init: { method?: string; body?: unknown } = {}) => {
+    const res = await fetch(`${nodes[1]!.url}${p}`, {
+      method: init.method ?? "GET",
+      headers: {
+        ...(key ? { authorization: `Bearer ${key}` } : {}),
+        ...(init.body !== undefined ? { "content-type": "application/json" } : {}),
+      },
+      ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+    });
+    return { status: res.status, json: (await res.json()) as { error?: { code: string; requestId: string } } };
+  };
+
   let origin = "";
   /** Opens `hash` on node `i`'s console, signing in when the page comes from another node (the key lives in the page's memory only). */
   async function open(i: number, hash: string): Promise<void> {
@@ -305,17 +318,6 @@ describe("operator console in Chromium", function () {
 
   it("refuses what the API refuses, in the one error shape, and changes nothing", async function () {
     const url = nodes[1]!.url;
-    const call = async (p: string, key: string | null, init: { method?: string; body?: unknown } = {}) => {
-      const res = await fetch(`${url}${p}`, {
-        method: init.method ?? "GET",
-        headers: {
-          ...(key ? { authorization: `Bearer ${key}` } : {}),
-          ...(init.body !== undefined ? { "content-type": "application/json" } : {}),
-        },
-        ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-      });
-      return { status: res.status, json: (await res.json()) as { error?: { code: string; requestId: string } } };
-    };
     const expectError = (
       r: { status: number; json: { error?: { code: string; requestId: string } } },
       status: number,
@@ -355,6 +357,56 @@ describe("operator console in Chromium", function () {
     expect(page.headers.get("content-security-policy"))
       .to.contain("default-src 'none'")
       .and.to.contain("connect-src 'self'");
+  });
+
+  it("replays a filtered set in the order the messages were first published, whatever order they were edited in", async function () {
+    const key = "ordered1";
+    for (let n = 0; n < 5; n++) await publishProbe(key, { n }, `${key}:${n}`);
+    await publishProbe(key, { n: 5, poison: true }, `${key}:5`);
+    await publishProbe(key, { n: 6, poison: true }, `${key}:6`);
+    const q = `/api/v1/admin/console/dlq?group=actor.probe&subject=${key}`;
+    type Page = { items: { seq: number; data: { n: number } }[] };
+    const listed = await waitFor(
+      "both dead letters",
+      async () => {
+        const r = await call(q, admin.apiKey);
+        const items = (r.json as unknown as Page).items;
+        return items.length === 2 ? items : undefined;
+      },
+      30_000,
+      200,
+    );
+    expect(listed.map((e) => e.data.n)).to.deep.equal([5, 6]);
+    // edit the later message first: its new DLQ sequence comes before the earlier one's
+    const e6 = await call(`/api/v1/admin/console/dlq/${listed[1]!.seq}`, admin.apiKey, {
+      method: "PUT",
+      body: { data: { n: 6 } },
+    });
+    const e5 = await call(`/api/v1/admin/console/dlq/${listed[0]!.seq}`, admin.apiKey, {
+      method: "PUT",
+      body: { data: { n: 5 } },
+    });
+    const s5 = (e5.json as unknown as { seq: number }).seq;
+    const s6 = (e6.json as unknown as { seq: number }).seq;
+    expect(s6).to.be.below(s5);
+    const r = await call("/api/v1/admin/console/dlq/replay", admin.apiKey, {
+      method: "POST",
+      body: { filter: { group: "actor.probe", subject: key } },
+    });
+    expect(r.status).to.equal(200);
+    expect((r.json as unknown as { replayed: number[] }).replayed).to.deep.equal([s5, s6]);
+    const kv = await nats.kvm.open(topo.actors.stateBucket("probe"));
+    const state = await waitFor(
+      "both replayed messages handled",
+      async () => {
+        const e = await kv.get(key);
+        const st = e?.json<{ s: { count: number; last: number; violations: number } }>().s;
+        return st && st.count === 7 ? st : undefined;
+      },
+      30_000,
+      200,
+    );
+    expect(state).to.include({ last: 6, violations: 0 });
   });
 
   it("made no request that left 127.0.0.1", function () {
