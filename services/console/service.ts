@@ -37,6 +37,8 @@ export interface NodeView {
   readonly actors: Record<string, number>;
   readonly heapUsed: number;
   readonly uptimeSec: number;
+  /** Live feeds (`console.live`) this node is serving now. */
+  readonly liveFeeds: number;
 }
 
 /** What the service needs. */
@@ -117,6 +119,7 @@ export function consoleService(deps: ConsoleServiceDeps): ServiceSchema {
             actors: ctx.runtime.actorCounts(),
             heapUsed: process.memoryUsage().heapUsed,
             uptimeSec: Math.round((Date.now() - started) / 1000),
+            liveFeeds: listeners.size,
           };
         },
       },

@@ -353,6 +353,19 @@ describe("operator console in Chromium", function () {
       "dlq.replay",
       "dlq.edit",
     ]);
+    // the streams and alarms pages' live feeds on node A ended when the page left them
+    await waitFor(
+      "node A's live feeds to close",
+      async () => {
+        const c = await call("/api/v1/admin/console/cluster", admin.apiKey);
+        const a = (c.json as unknown as { nodes: { id: string; info: { liveFeeds: number } | null }[] }).nodes.find(
+          (n) => n.id === "con-a",
+        );
+        return a?.info?.liveFeeds === 0;
+      },
+      10_000,
+      200,
+    );
     const page = await fetch(`${url}/console`);
     expect(page.headers.get("content-security-policy"))
       .to.contain("default-src 'none'")
