@@ -98,7 +98,11 @@ export class Runtime implements ActorRuntime {
   declarations(): Declaration[] {
     return runtimeDeclarations(
       this.topo,
-      [...this.kindsByName.values()].map((k) => ({ name: k.name, partitions: this.partitionsOf(k.name) })),
+      [...this.kindsByName.values()].map((k) => ({
+        name: k.name,
+        partitions: this.partitionsOf(k.name),
+        ...(k.stateHistory ? { stateHistory: Math.min(64, Math.max(1, Math.floor(k.stateHistory))) } : {}),
+      })),
       [...this.jobsByName.values()].map((j) => ({ name: j.name, ackWaitMs: jobAckWaitMs(j), maxAckPending: 20_000 })),
       {
         replicas: this.opts.replicas,

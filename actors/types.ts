@@ -80,6 +80,11 @@ export interface ActorKind<S = unknown, M = unknown> {
   readonly name: string;
   /** Partition count (fixed once the kind's stream exists); default from config. */
   readonly partitions?: number;
+  /**
+   * Revisions of each actor's state its KV bucket keeps (1 to 64, default 1), for operators to
+   * read with their diffs; applied when the bucket is created (an existing bucket keeps its own).
+   */
+  readonly stateHistory?: number;
   /** The state of an actor that has never handled a message. */
   initialState(key: string): S;
   /**

@@ -16,6 +16,9 @@ import type { ActorKind, JobContext, JobDefinition } from "../actors/types";
 import type { RouteSpec } from "../gateway/routes";
 import type { Logger } from "../lib/logger";
 import type { NodeContext } from "./context";
+import type { ConsolePage } from "./console-page";
+
+export type { ConsolePage } from "./console-page";
 
 /** A job whose code needs what its domain's `start` returned (`deps`), besides the job's data. */
 export interface DomainJob<D = never, R = unknown, X = never> extends Omit<JobDefinition<D, R>, "run"> {
@@ -33,6 +36,8 @@ export interface DomainDeclarations<X> {
   readonly jobs?: readonly DomainJob<unknown, unknown, X>[];
   /** HTTP routes, served by the gateway of every node: the source of its aliases and OpenAPI. */
   readonly routes?: readonly RouteSpec[];
+  /** Pages this domain adds to the operator console (shown under its name). */
+  readonly consolePages?: readonly ConsolePage[];
 }
 
 /** What a started domain hands back to its node. */

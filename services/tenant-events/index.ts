@@ -183,6 +183,24 @@ export const eventsDomain = defineDomain({
     migrations: eventMigrations,
     streams: eventDeclarations(topo, config),
     routes: eventRoutes,
+    // operator console pages over the admin routes above
+    consolePages: [
+      {
+        id: "stats",
+        title: "Tenant event stats",
+        description: "The answering node's processor counters and the DLQ depth per tenant",
+        inputs: [],
+        path: "/api/v1/admin/events/stats",
+      },
+      {
+        id: "dlq",
+        title: "A tenant's dead-lettered events",
+        description: "Events of one tenant that could not be stored, with their reasons",
+        inputs: [{ name: "tenant", label: "tenant (client id)", pattern: "^[A-Za-z0-9_-]{1,64}$" }],
+        path: "/api/v1/admin/events/dlq?tenant={tenant}",
+        table: "/items",
+      },
+    ],
   }),
   start: startEvents,
   repl: eventReplCommands,
