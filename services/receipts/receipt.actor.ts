@@ -291,7 +291,11 @@ function startRegistration(d: Draft, svc: RegistrationService, now: number, dead
     currency: summary.currency,
     document,
   };
-  d.effects.push(REGISTRATION_JOBS[svc].effect(data, { id: jobId, deadlineMs: Math.max(1, deadlineAt - now) }));
+  // a local job: the call runs on this node right after this state write, its outcome is
+  // journaled in the next one; retries and breaker waits go to the job's stream
+  d.effects.push(
+    REGISTRATION_JOBS[svc].effect(data, { id: jobId, deadlineMs: Math.max(1, deadlineAt - now), local: true }),
+  );
 }
 
 function webhookEvent(status: ReceiptStatus): WebhookEvent | undefined {
