@@ -54,6 +54,7 @@ import { cleanupNamespace, freshNamespace, nodeEnv } from "../test/support/names
 import { cleanupRedis } from "../test/gateway/harness";
 import { waitFor } from "../test/support/wait";
 import { freePort } from "../test/support/ports";
+import { withNumber } from "../test/receipts/harness";
 
 const log = createLogger({ level: "info", name: "bench:receipts" });
 const RATE = Number(process.env["BENCH_RATE"] ?? 1000);
@@ -269,10 +270,14 @@ async function main(): Promise<void> {
       body: JSON.stringify({ mode: "sync", latencyMs: { min: 20, max: 100 } }),
     });
 
+    // every receipt its own number (a receipt's natural identity is client, type and number:
+    // the same example twice would be one receipt); the body split once around the number
+    const NUM = "\u0001";
     const bodies = RECEIPT_TYPES.flatMap((t) => [
-      { body: t.examples.json, type: "application/json" },
-      { body: t.examples.xml, type: "application/xml" },
+      { parts: withNumber(t.examples.json, NUM).split(NUM), type: "application/json" },
+      { parts: withNumber(t.examples.xml, NUM).split(NUM), type: "application/xml" },
     ]);
+    const numberBase = Math.floor(Date.now() / 1000) % 1_000_000_000;
     const auth = `Bearer ${client.apiKey}`;
     const terminalStatuses = new Set(["ACCEPTED", "REJECTED", "INVALID", "FAILED"]);
     let seq = 0;
@@ -298,7 +303,7 @@ async function main(): Promise<void> {
         return httpRequest(`${gateways[n % gateways.length]}/api/v1/receipts`, {
           method: "POST",
           headers: { Authorization: auth, "Content-Type": b.type },
-          body: b.body,
+          body: b.parts.join(String(numberBase + n)),
         })
           .then((res) => {
             statusCounts.set(res.status, (statusCounts.get(res.status) ?? 0) + 1);
