@@ -61,6 +61,8 @@ interface Cell {
   readonly runningLocal: Set<string>;
   /** Handled messages kept unacked while local jobs are pending. */
   readonly held: Pending[];
+  /** Set while a local job's outcome waits for the others' to share their state write. */
+  linger: NodeJS.Timeout | null;
   readonly queue: Pending[];
   running: boolean;
   lastActive: number;
@@ -97,6 +99,11 @@ export interface HostOptions {
   /** At most this many queued messages folded into one state write. */
   readonly maxBatch: number;
   readonly retry: RetryPolicy;
+  /**
+   * A local job's outcome waits up to this long (ms) for the outcomes of the key's other
+   * running local jobs, so that one state write journals them all (default 200; 0: no wait).
+   */
+  readonly localLingerMs?: number;
 }
 
 /** Counters for metrics and benchmarks. */
@@ -211,6 +218,7 @@ export class KindHost {
         local: new Map(),
         runningLocal: new Set(),
         held: [],
+        linger: null,
         queue: [],
         running: false,
         lastActive: this.now(),
@@ -482,7 +490,19 @@ export class KindHost {
           // a partition lost meanwhile: the next owner re-issues the job from the stored state
           if (!this.alive(cell) || this.cells.get(cell.key) !== cell) return;
           cell.queue.push({ msg: null, seq: 0, attempts: 0, done: () => undefined, local: { id: job.id, outcome } });
-          if (!cell.running) void this.run(cell);
+          if (cell.running) return; // the loop takes it with what it does next
+          const linger = this.opts.localLingerMs ?? 200;
+          if (cell.runningLocal.size === 0 || linger <= 0) {
+            // the last one: one write for every outcome that waited
+            if (cell.linger) clearTimeout(cell.linger);
+            cell.linger = null;
+            void this.run(cell);
+          } else if (!cell.linger) {
+            cell.linger = setTimeout(() => {
+              cell.linger = null;
+              if (!cell.running && cell.queue.length > 0) void this.run(cell);
+            }, linger);
+          }
         });
     }
   }
