@@ -498,4 +498,20 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
     expect((await call(`${api}/receipts?limit=10001`, c.apiKey)).status).to.equal(400);
     expect((await call(`${api}/receipts?cursor=bogus`, c.apiKey)).status).to.equal(400);
   });
+
+  it("exposes receipts metrics: statuses, time to terminal, registrations by service and outcome, webhooks", async () => {
+    const metrics = await waitFor("receipts metrics", async () => {
+      const text = await (await fetch(`${node.url}/metrics`)).text();
+      return /switchyard_receipts_status_total\{status="ACCEPTED"\} [1-9]/.test(text) ? text : undefined;
+    });
+    expect(metrics).to.match(/switchyard_receipts_time_to_terminal_seconds_count\{status="ACCEPTED"\} [1-9]/);
+    expect(metrics).to.match(/switchyard_receipts_status_total\{status="INVALID"\} [1-9]/);
+    expect(metrics).to.match(/switchyard_receipt_registrations_total\{service="tax",outcome="registered"\} [1-9]/);
+    expect(metrics).to.match(
+      /switchyard_receipt_registrations_total\{service="warehouse",outcome="registered"\} [1-9]/,
+    );
+    expect(metrics).to.match(/switchyard_receipt_registrations_total\{service="tax",outcome="pending"\} [1-9]/);
+    expect(metrics).to.match(/switchyard_receipt_registrations_total\{service="[a-z]+",outcome="rejected"\} [1-9]/);
+    expect(metrics).to.match(/switchyard_receipt_webhook_deliveries_total\{outcome="delivered"\} [1-9]/);
+  });
 });
