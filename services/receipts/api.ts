@@ -183,9 +183,16 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
       await bucket.create(slot, JSON.stringify(fresh));
       return { record: fresh, replayed: false };
     } catch (err) {
-      const e = await bucket.get(slot);
+      // taken (or the create timed out: then it may have landed); a store that does not answer is a 503
+      const e = await bucket.get(slot).catch((getErr: unknown) => {
+        throw new AppError("UNAVAILABLE", `idempotency store unavailable: ${errorMessage(getErr)}`, undefined, {
+          "Retry-After": "1",
+        });
+      });
       if (!e || e.operation !== "PUT")
-        throw new AppError("UNAVAILABLE", `idempotency store unavailable: ${errorMessage(err)}`);
+        throw new AppError("UNAVAILABLE", `idempotency store unavailable: ${errorMessage(err)}`, undefined, {
+          "Retry-After": "1",
+        });
       return { record: reuse(e.json<IdempotencyRecord>(), fp, natural), replayed: true };
     }
   }
