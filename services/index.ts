@@ -9,6 +9,10 @@ import { gatewayDomain } from "./gateway";
 import { receiptsDomain } from "./receipts";
 import { eventsDomain } from "./events";
 import { supportersDomain } from "./supporters";
+import { catalogDomain } from "./catalog";
+import { cartDomain } from "./cart";
+import { ordersDomain } from "./orders";
+import { paymentsDomain } from "./payments";
 
 /** Every domain module, in start order (each with its own type of what its start gives its jobs). */
 export const DOMAINS: readonly DomainModule<unknown>[] = [
@@ -18,4 +22,8 @@ export const DOMAINS: readonly DomainModule<unknown>[] = [
   receiptsDomain,
   eventsDomain,
   supportersDomain,
+  catalogDomain,
+  cartDomain,
+  ordersDomain,
+  paymentsDomain,
 ];

@@ -50,7 +50,13 @@ export const cartRoutes: readonly RouteSpec[] = [
     access: "shop:write",
     summary: "Open a cart",
     tags: ["shop"],
-    responses: { 201: { description: "The new cart", schema: CART_SCHEMA } },
+    responses: {
+      201: {
+        description: "The new cart",
+        schema: CART_SCHEMA,
+        headers: { Location: { description: "Where to read it", schema: { type: "string" } } },
+      },
+    },
   },
   {
     method: "GET",

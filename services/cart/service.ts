@@ -68,6 +68,7 @@ export function cartsService(carts: ActorClient<CartState, CartMessage>, waitMs:
         const id = `c${Date.now().toString(36)}${randomBytes(8).toString("hex")}`;
         const s = await change(c.broker, client, id, { type: "open", owner: client.id });
         c.meta.$statusCode = 201;
+        c.meta.$location = `/api/v1/carts/${id}`;
         return cartView(id, s);
       },
 

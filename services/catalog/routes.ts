@@ -92,7 +92,13 @@ export const catalogRoutes: readonly RouteSpec[] = [
     summary: "Sellers: create a product with its variants, prices and stock",
     tags: ["catalog"],
     body: { contentTypes: ["application/json"], schema: NEW_PRODUCT },
-    responses: { 201: { description: "Created", schema: PRODUCT_SCHEMA } },
+    responses: {
+      201: {
+        description: "Created",
+        schema: PRODUCT_SCHEMA,
+        headers: { Location: { description: "Where to read it", schema: { type: "string" } } },
+      },
+    },
   },
   {
     method: "GET",

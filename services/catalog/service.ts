@@ -52,8 +52,10 @@ export function catalogService(store: CatalogStore): ServiceSchema {
         if (!body) throw new AppError("BAD_REQUEST", "a product is required");
         const skus = new Set(body.variants.map((v) => v.sku));
         if (skus.size !== body.variants.length) throw new AppError("VALIDATION_ERROR", "variant SKUs must be unique");
+        const product = await store.createProduct(seller.id, body);
         c.meta.$statusCode = 201;
-        return store.createProduct(seller.id, body);
+        c.meta.$location = `/api/v1/shop/products/${product.id}`;
+        return product;
       },
 
       sellerProducts(c: Ctx<HttpCallParams<Record<string, string>, PageQuery>>) {
