@@ -124,7 +124,9 @@ export function ordersService(orders: ActorClient<OrderState, OrderMessage>, wai
       async cancel(c: Ctx<IdCall>) {
         const id = c.params.params.id;
         const by = actor(c);
-        await ownedBy(by, id);
+        const before = await ownedBy(by, id);
+        if (before.status === "cancelling" || before.status === "cancelled")
+          throw new AppError("CONFLICT", `already ${before.status}`);
         const s = await change(id, { type: "cancel", by: by ?? OPERATOR });
         if (s.status !== "cancelling" && s.status !== "cancelled")
           throw new AppError("CONFLICT", s.reason ?? "not cancelled");
@@ -135,7 +137,9 @@ export function ordersService(orders: ActorClient<OrderState, OrderMessage>, wai
       async refund(c: Ctx<IdCall>) {
         const id = c.params.params.id;
         const by = actor(c);
-        await ownedBy(by, id);
+        const before = await ownedBy(by, id);
+        if (before.status === "refunding" || before.status === "refunded")
+          throw new AppError("CONFLICT", `already ${before.status}`);
         const s = await change(id, { type: "refund", by: by ?? OPERATOR });
         if (s.status !== "refunding" && s.status !== "refunded")
           throw new AppError("CONFLICT", s.reason ?? "not refunded");
