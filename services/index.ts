@@ -13,6 +13,7 @@ import { catalogDomain } from "./catalog";
 import { cartDomain } from "./cart";
 import { ordersDomain } from "./orders";
 import { paymentsDomain } from "./payments";
+import { notificationsDomain } from "./notifications";
 
 /** Every domain module, in start order (each with its own type of what its start gives its jobs). */
 export const DOMAINS: readonly DomainModule<unknown>[] = [
@@ -26,4 +27,5 @@ export const DOMAINS: readonly DomainModule<unknown>[] = [
   cartDomain,
   ordersDomain,
   paymentsDomain,
+  notificationsDomain,
 ];

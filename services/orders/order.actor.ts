@@ -126,9 +126,10 @@ export const ORDER_JOBS = {
   capture: defineJob<{ paymentId: string }, PaymentUpdate>("ordcapture"),
   refund: defineJob<{ paymentId: string; refundId: string; amount: number }, PaymentUpdate>("ordrefund"),
   void: defineJob<{ paymentId: string }, PaymentUpdate>("ordvoid"),
-  notify: defineJob<{ event: string; to: string; critical: boolean; data: Record<string, string | number> }, unknown>(
-    "ordnotify",
-  ),
+  notify: defineJob<
+    { id: string; event: string; to: string; critical: boolean; data: Record<string, string | number> },
+    unknown
+  >("ordnotify"),
 } as const;
 
 /** A message to an order. */
@@ -222,7 +223,13 @@ function notify(st: Step, event: string, critical = false): void {
   const s = st.s;
   st.effects.push(
     ORDER_JOBS.notify.effect(
-      { event, to: s.buyer, critical, data: { orderId: s.id, total: s.total, currency: s.currency } },
+      {
+        id: `${s.id}-${event.replace(/\W/g, "_")}`,
+        event,
+        to: s.buyer,
+        critical,
+        data: { orderId: s.id, total: (s.total / 100).toFixed(2), currency: s.currency },
+      },
       { replyTo: null, id: `ordnotify:${s.id}:${event}`, deadlineMs: 3600_000 },
     ),
   );

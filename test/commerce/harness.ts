@@ -9,6 +9,7 @@ import { clientAdminDeps, createClient } from "../../services/gateway/clients";
 import { startCardSimulator, type CardSimulator } from "../../services/payments/card-simulator";
 import { startWalletSimulator, type WalletSimulator } from "../../services/payments/wallet-simulator";
 import { DEV_PAYMENT_SECRETS } from "../../services/payments/config";
+import { startMessageSimulator, type MessageSimulator } from "../../services/notifications/simulator";
 import { DATABASE_URL, NATS_URL, REDIS_URL, cleanupNamespace, freshNamespace } from "../support/namespace";
 import { cleanupRedis } from "../gateway/harness";
 import { freePort } from "../support/ports";
@@ -19,7 +20,7 @@ import { waitFor } from "../support/wait";
 export { waitFor, call, type Answer };
 
 /** The services a commerce node hosts in these tests. */
-export const COMMERCE_SERVICES = "runtime,gateway,catalog,cart,orders,payments";
+export const COMMERCE_SERVICES = "runtime,gateway,catalog,cart,orders,payments,notifications";
 
 /** A running commerce test world. */
 export interface Shop {
@@ -28,8 +29,13 @@ export interface Shop {
   readonly node: InProcessNode;
   readonly card: CardSimulator;
   readonly wallet: WalletSimulator;
+  readonly email: MessageSimulator;
+  readonly sms: MessageSimulator;
+  readonly push: MessageSimulator;
   readonly seller: string;
   readonly buyer: string;
+  /** The buyer's client id. */
+  readonly buyerId: string;
   readonly buyer2: string;
   readonly admin: string;
   /** `method path` with `key`'s API key and an optional JSON body. */
@@ -37,7 +43,16 @@ export interface Shop {
   close(): Promise<void>;
 }
 
-const BUYER_SCOPES = ["shop:read", "shop:write", "orders:read", "orders:write", "payments:read", "payments:write"];
+const BUYER_SCOPES = [
+  "shop:read",
+  "shop:write",
+  "orders:read",
+  "orders:write",
+  "payments:read",
+  "payments:write",
+  "notifications:read",
+  "notifications:write",
+];
 
 /** Starts the simulators and a node; `extra` env overrides the defaults. */
 export async function startShop(extra: Record<string, string> = {}, services = COMMERCE_SERVICES): Promise<Shop> {
@@ -57,6 +72,9 @@ export async function startShop(extra: Record<string, string> = {}, services = C
     logger,
     config: { webhookUrl: `${url}/api/v1/payments/webhooks/wallet` },
   });
+  const [email, sms, push] = await Promise.all(
+    (["email", "sms", "push"] as const).map((channel) => startMessageSimulator({ channel, port: 0, logger })),
+  );
   const node = await startInProcess({
     NAMESPACE: ns,
     NODE_ID: `${ns}-n1`,
@@ -77,13 +95,19 @@ export async function startShop(extra: Record<string, string> = {}, services = C
     PAYMENTS_CALL_TIMEOUT_MS: "3000",
     PAYMENTS_SUBSCRIPTIONS_MS: "0",
     CATALOG_SWEEP_MS: "200",
+    NOTIFICATIONS_EMAIL_URL: email!.url,
+    NOTIFICATIONS_SMS_URL: sms!.url,
+    NOTIFICATIONS_PUSH_URL: push!.url,
+    NOTIFICATIONS_CHANNEL_DEADLINE_MS: "1500",
     ...extra,
   });
   const deps = clientAdminDeps(node.node.ctx);
-  const mk = async (scopes: string[]) =>
-    (await createClient(deps, { name: `c-${Math.random().toString(36).slice(2, 8)}`, scopes })).apiKey;
+  const client = (scopes: string[]) =>
+    createClient(deps, { name: `c-${Math.random().toString(36).slice(2, 8)}`, scopes });
+  const mk = async (scopes: string[]) => (await client(scopes)).apiKey;
   const seller = await mk(["catalog:read", "catalog:write"]);
-  const buyer = await mk(BUYER_SCOPES);
+  const b1 = await client(BUYER_SCOPES);
+  const buyer = b1.apiKey;
   const buyer2 = await mk(BUYER_SCOPES);
   const admin = await mk(["admin", "orders:read", "orders:write"]);
   return {
@@ -92,8 +116,12 @@ export async function startShop(extra: Record<string, string> = {}, services = C
     node,
     card,
     wallet,
+    email: email!,
+    sms: sms!,
+    push: push!,
     seller,
     buyer,
+    buyerId: b1.client.id,
     buyer2,
     admin,
     http: (key, method, path, body) =>
@@ -103,7 +131,7 @@ export async function startShop(extra: Record<string, string> = {}, services = C
       }),
     async close() {
       await node.stop();
-      await Promise.all([card.close(), wallet.close()]);
+      await Promise.all([card.close(), wallet.close(), email!.close(), sms!.close(), push!.close()]);
       await cleanupNamespace(ns);
       await cleanupRedis(ns);
     },
