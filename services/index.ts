@@ -14,6 +14,7 @@ import { cartDomain } from "./cart";
 import { ordersDomain } from "./orders";
 import { paymentsDomain } from "./payments";
 import { notificationsDomain } from "./notifications";
+import { sessionsDomain } from "./sessions";
 
 /** Every domain module, in start order (each with its own type of what its start gives its jobs). */
 export const DOMAINS: readonly DomainModule<unknown>[] = [
@@ -28,4 +29,5 @@ export const DOMAINS: readonly DomainModule<unknown>[] = [
   ordersDomain,
   paymentsDomain,
   notificationsDomain,
+  sessionsDomain,
 ];

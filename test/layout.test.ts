@@ -106,6 +106,7 @@ describe("layout", function () {
     cart: /cartDomain|CART_[A-Z]|cart\.actor|services\/cart\//,
     orders: /ordersDomain|ORDERS_[A-Z]|order\.actor|services\/orders\//,
     notifications: /notificationsDomain|NOTIFICATIONS_[A-Z]|notification\.actor|services\/notifications\//,
+    sessions: /sessionsDomain|SESSIONS_[A-Z]|services\/sessions\//,
     payments: /paymentsDomain|PAYMENTS_[A-Z]|card-simulator|wallet-simulator|services\/payments\//,
   };
   for (const [domain, re] of Object.entries(DOMAIN_WORDS)) {

@@ -20,7 +20,7 @@ import { waitFor } from "../support/wait";
 export { waitFor, call, type Answer };
 
 /** The services a commerce node hosts in these tests. */
-export const COMMERCE_SERVICES = "runtime,gateway,catalog,cart,orders,payments,notifications";
+export const COMMERCE_SERVICES = "runtime,gateway,catalog,cart,orders,payments,notifications,sessions";
 
 /** A running commerce test world. */
 export interface Shop {
