@@ -102,12 +102,12 @@ describe("layout", function () {
     events: /tenant events?\b|EventTypeRegistry|eventsDomain|EVENTS_[A-Z]|\.events\.(in|out)\b/,
     // the commerce domains call each other's actions by name (catalog.reserve, payments.authorize):
     // that is their contract, so each is searched for by its module, settings and file names
-    catalog: /catalogDomain|CATALOG_[A-Z]|CatalogStore|services\/catalog\//,
-    cart: /cartDomain|CART_[A-Z]|cart\.actor|services\/cart\//,
-    orders: /ordersDomain|ORDERS_[A-Z]|order\.actor|services\/orders\//,
-    notifications: /notificationsDomain|NOTIFICATIONS_[A-Z]|notification\.actor|services\/notifications\//,
-    sessions: /sessionsDomain|SESSIONS_[A-Z]|services\/sessions\//,
-    payments: /paymentsDomain|PAYMENTS_[A-Z]|card-simulator|wallet-simulator|services\/payments\//,
+    catalog: /catalogDomain|\bCATALOG_[A-Z]|CatalogStore|services\/catalog\//,
+    cart: /cartDomain|\bCART_[A-Z]|cart\.actor|services\/cart\//,
+    orders: /ordersDomain|\bORDERS_[A-Z]|order\.actor|services\/orders\//,
+    notifications: /notificationsDomain|\bNOTIFICATIONS_[A-Z]|notification\.actor|services\/notifications\//,
+    sessions: /sessionsDomain|\bSESSIONS_[A-Z]|services\/sessions\//,
+    payments: /paymentsDomain|\bPAYMENTS_[A-Z]|card-simulator|wallet-simulator|services\/payments\//,
   };
   for (const [domain, re] of Object.entries(DOMAIN_WORDS)) {
     it(`names the ${domain} domain in no source file outside services/${domain}/, test/, bin/ and the registry`, function () {

@@ -46,7 +46,7 @@ describe("commerce: session cache", function () {
     expect(
       (await shop.http(shop.buyer, "GET", `/api/v1/sessions/products/${productId}`)).headers.get("x-cache"),
     ).to.equal("hit");
-    // another seller cannot change it; an unknown product is a 404
+    // an unknown product is a 404
     expect((await shop.http(shop.buyer, "GET", "/api/v1/sessions/products/nope")).status).to.equal(404);
   });
 
