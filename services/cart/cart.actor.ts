@@ -187,9 +187,20 @@ export function applyCart(
   }
 }
 
-/** The cart kind. */
+/** The broadcast after each stored change (session caches drop the cart's summary; waiting requests wake). */
+export const CART_CHANGED = "carts.changed";
+
+/** The cart kind: {@link applyCart}, and the broadcast {@link CART_CHANGED} {cartId, owner, seq}. */
 export const cartKind = cart.implement({
   initialState: emptyCart,
-  handle: (state, msg, ctx) => applyCart(state, msg.data, { key: msg.key, seq: msg.seq, now: ctx.now }),
+  handle(state, msg, ctx) {
+    const r = applyCart(state, msg.data, { key: msg.key, seq: msg.seq, now: ctx.now });
+    const changed = {
+      type: "emit" as const,
+      event: CART_CHANGED,
+      payload: { cartId: msg.key, owner: r.state.owner, seq: msg.seq },
+    };
+    return { state: r.state, effects: [...(r.effects ?? []), changed] };
+  },
   retry: { maxAttempts: 5, backoffMs: 50, maxBackoffMs: 2000 },
 });

@@ -1,12 +1,11 @@
 /**
  * The cart's Moleculer service "carts": each action checks the caller owns the cart, prices an
  * added variant through `catalog.variant`, puts the change in the cart's mailbox and answers
- * the cart once its actor handled it. Every change broadcasts `carts.changed` {cartId, owner}
- * (session caches drop the cart's summary). `carts.summary` {cartId} (nodes and operators)
+ * the cart once its actor handled it (woken by the actor's `carts.changed` broadcast). `carts.summary` {cartId} (nodes and operators)
  * answers the cart's owner, line count, total and status.
  */
 import { randomBytes } from "node:crypto";
-import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
+import type { Context, ServiceSchema } from "moleculer";
 import {
   requireNodeOrOperator,
   requireScope,
@@ -17,7 +16,7 @@ import {
 import type { ActorClient } from "../../actors/refs";
 import { AppError } from "../../lib/errors";
 import { cartTotal, type CartItemInfo, type CartList, type CartMessage, type CartState } from "./cart.actor";
-import { waitApplied } from "./applied";
+import { Waiters, waitApplied } from "./applied";
 
 type Ctx<P = HttpCallParams> = Context<P, GatewayMeta>;
 type IdCall<B = unknown, Q = Record<string, unknown>> = HttpCallParams<{ id: string; variantId?: string }, Q, B>;
@@ -53,20 +52,29 @@ export function cartsService(carts: ActorClient<CartState, CartMessage>, waitMs:
     if (!s || s.owner !== client.id) throw new AppError("NOT_FOUND", "cart not found");
     return s;
   }
-  async function change(broker: ServiceBroker, client: AuthenticatedClient, id: string, m: CartMessage) {
+  const waiters = new Waiters();
+  async function change(id: string, m: CartMessage) {
     const { seq } = await carts.send(id, m);
-    const s = await waitApplied(() => carts.state(id), seq, waitMs);
+    const s = await waitApplied(() => carts.state(id), { wait: (q, ms) => waiters.wait(id, q, ms) }, seq, waitMs);
     if (s.seq === seq && s.lastError) throw new AppError("CONFLICT", s.lastError);
-    void broker.broadcast("carts.changed", { cartId: id, owner: client.id }).catch(() => undefined);
     return s;
   }
   return {
     name: "carts",
+    events: {
+      "carts.changed": {
+        handler(c: Context<unknown>) {
+          const p = c.params;
+          if (typeof p !== "object" || p === null || !("cartId" in p) || !("seq" in p)) return;
+          if (typeof p.cartId === "string" && typeof p.seq === "number") waiters.notify(p.cartId, p.seq);
+        },
+      },
+    },
     actions: {
       async create(c: Ctx) {
         const client = requireScope(c, "shop:write");
         const id = `c${Date.now().toString(36)}${randomBytes(8).toString("hex")}`;
-        const s = await change(c.broker, client, id, { type: "open", owner: client.id });
+        const s = await change(id, { type: "open", owner: client.id });
         c.meta.$statusCode = 201;
         c.meta.$location = `/api/v1/carts/${id}`;
         return cartView(id, s);
@@ -92,7 +100,7 @@ export function cartsService(carts: ActorClient<CartState, CartMessage>, waitMs:
         const inCart = s0.items.find((l) => l.variantId === info.variantId)?.qty ?? 0;
         if (list === "buying" && inCart + qty > available)
           throw new AppError("CONFLICT", `only ${available} available`);
-        const s = await change(c.broker, client, id, { type: "add", owner: client.id, item: info, qty, list });
+        const s = await change(id, { type: "add", owner: client.id, item: info, qty, list });
         return cartView(id, s);
       },
 
@@ -102,14 +110,14 @@ export function cartsService(carts: ActorClient<CartState, CartMessage>, waitMs:
         await owned(client, id);
         const variantId = c.params.params.variantId ?? "";
         const list = c.params.query.list ?? "buying";
-        return cartView(id, await change(c.broker, client, id, { type: "remove", owner: client.id, variantId, list }));
+        return cartView(id, await change(id, { type: "remove", owner: client.id, variantId, list }));
       },
 
       async checkout(c: Ctx<IdCall>) {
         const client = requireScope(c, "shop:write");
         const id = c.params.params.id;
         await owned(client, id);
-        const s = await change(c.broker, client, id, { type: "checkout", owner: client.id });
+        const s = await change(id, { type: "checkout", owner: client.id });
         if (!s.orderId) throw new AppError("CONFLICT", s.lastError ?? "the cart was not checked out");
         c.meta.$statusCode = 202;
         c.meta.$responseHeaders = { Location: `/api/v1/orders/${s.orderId}` };

@@ -56,14 +56,17 @@ function actionJob<D extends object, R>(
 /** Builds the order jobs; payment calls name `notify`, the action the hub reports payment events to. */
 export function orderJobs(notifyAction: string) {
   return [
-    actionJob(ORDER_JOBS.reserve, "catalog.reserve"),
-    actionJob(ORDER_JOBS.commit, "catalog.commit"),
-    actionJob(ORDER_JOBS.release, "catalog.release"),
+    // the catalogue's and the hub's work is Postgres transactions: a node's pool is small, so
+    // these run a few at a time per node rather than queueing for connections
+    actionJob(ORDER_JOBS.reserve, "catalog.reserve", { concurrency: 8 }),
+    actionJob(ORDER_JOBS.commit, "catalog.commit", { concurrency: 8 }),
+    actionJob(ORDER_JOBS.release, "catalog.release", { concurrency: 4 }),
     actionJob<{ paymentId: string; orderId: string; amount: number; currency: string; buyer: string }, unknown>(
       ORDER_JOBS.pay,
       "payments.authorize",
       {
         timeoutMs: 20_000,
+        concurrency: 16,
         params: (d) => ({
           paymentId: d.paymentId,
           amount: d.amount,
@@ -74,10 +77,10 @@ export function orderJobs(notifyAction: string) {
         }),
       },
     ),
-    actionJob(ORDER_JOBS.sync, "payments.status"),
-    actionJob(ORDER_JOBS.capture, "payments.capture", { timeoutMs: 20_000 }),
-    actionJob(ORDER_JOBS.refund, "payments.refund", { timeoutMs: 20_000 }),
-    actionJob(ORDER_JOBS.void, "payments.cancel", { timeoutMs: 20_000 }),
-    actionJob(ORDER_JOBS.notify, "notifications.send", { concurrency: 32 }),
+    actionJob(ORDER_JOBS.sync, "payments.status", { concurrency: 8 }),
+    actionJob(ORDER_JOBS.capture, "payments.capture", { timeoutMs: 20_000, concurrency: 16 }),
+    actionJob(ORDER_JOBS.refund, "payments.refund", { timeoutMs: 20_000, concurrency: 8 }),
+    actionJob(ORDER_JOBS.void, "payments.cancel", { timeoutMs: 20_000, concurrency: 8 }),
+    actionJob(ORDER_JOBS.notify, "notifications.send", { concurrency: 8 }),
   ];
 }
