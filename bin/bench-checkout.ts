@@ -5,7 +5,7 @@
  * simulators), seeds BENCH_PRODUCTS products (default 100,000), then
  *
  *   1. add-to-cart: BENCH_CARTS carts (default 1,000), each adding BENCH_ADDS random products
- *      (default 3) over HTTP, BENCH_CONCURRENCY (64) requests in flight: latency p50/p99;
+ *      (default 3) over HTTP, BENCH_CONCURRENCY (16) requests in flight: latency p50/p99;
  *   2. checkout: every cart checked out over HTTP at once (BENCH_CONCURRENCY in flight), each
  *      followed until its order is paid (stock reserved and committed, card authorised and
  *      captured, webhooks received): orders/s from the first checkout to the last payment, and
@@ -27,9 +27,9 @@ import { DATABASE_URL } from "../test/support/namespace";
 
 const log = createLogger({ level: "info", name: "bench:checkout" });
 const PRODUCTS = Number(process.env["BENCH_PRODUCTS"] ?? 100_000);
-const CARTS = Number(process.env["BENCH_CARTS"] ?? 1000);
+const CARTS = Number(process.env["BENCH_CARTS"] ?? 300);
 const ADDS = Number(process.env["BENCH_ADDS"] ?? 3);
-const CONCURRENCY = Number(process.env["BENCH_CONCURRENCY"] ?? 64);
+const CONCURRENCY = Number(process.env["BENCH_CONCURRENCY"] ?? 16);
 const DRAIN_S = Number(process.env["BENCH_DRAIN_S"] ?? 120);
 
 function pct(xs: number[], p: number): number {

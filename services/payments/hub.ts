@@ -139,7 +139,16 @@ export function createHub(deps: HubDeps) {
       try {
         const a = await pr.authorize({ paymentId: payment.id, amount: payment.amount, currency: payment.currency });
         downUntil.delete(name);
-        return updateOf(await apply({ ...payment, provider: name }, a));
+        const after = await apply({ ...payment, provider: name }, a);
+        if (after.status === "voided" && (a.status === "authorized" || a.status === "pending")) {
+          // cancelled while this call was out: give the provider's authorisation back
+          await pr
+            .void(a.providerRef, `${payment.id}:void`)
+            .catch((err: unknown) =>
+              logger.warn({ payment: payment.id, err: errorMessage(err) }, "late authorisation not voided"),
+            );
+        }
+        return updateOf(after);
       } catch (err) {
         last = `${name}: ${errorMessage(err)}`;
         if (err instanceof ProviderDown) {
