@@ -4,7 +4,7 @@
  * cart, orders, payment hub, notifications, sessions; the card, wallet and message provider
  * simulators), seeds BENCH_PRODUCTS products (default 100,000), then
  *
- *   1. add-to-cart: BENCH_CARTS carts (default 1,000), each adding BENCH_ADDS random products
+ *   1. add-to-cart: BENCH_CARTS carts (default 300), each adding BENCH_ADDS random products
  *      (default 3) over HTTP, BENCH_CONCURRENCY (16) requests in flight: latency p50/p99;
  *   2. checkout: every cart checked out over HTTP at once (BENCH_CONCURRENCY in flight), each
  *      followed until its order is paid (stock reserved and committed, card authorised and

@@ -151,6 +151,11 @@ export const PAY_RANK: Readonly<Record<PayStatus, number>> = {
 
 const FINAL = new Set<PayStatus>(["declined", "voided", "failed", "refunded"]);
 
+/** {@link PAY_RANK} of the SQL expression `e`. */
+function RANK(e: string): string {
+  return `(CASE ${e} WHEN 'requested' THEN 0 WHEN 'pending' THEN 1 WHEN 'authorized' THEN 2 WHEN 'captured' THEN 3 WHEN 'refunded' THEN 4 ELSE 5 END)`;
+}
+
 /** True when a payment in `from` may move to `to`. */
 export function canAdvance(from: PayStatus, to: PayStatus): boolean {
   return !FINAL.has(from) && PAY_RANK[to] > PAY_RANK[from];
@@ -273,34 +278,24 @@ export function createPaymentStore({ pg }: { pg: Pool }) {
       await pg.query("UPDATE pay_payments SET last_error = $2, updated_at = now() WHERE id = $1", [id, why]);
     },
 
-    /** Moves the payment forward to `status` (never back); answers the row after. */
+    /** Moves the payment forward to `status` (never back); answers the row after. One statement, one round trip. */
     async advance(
       id: string,
       status: PayStatus,
       f: { providerRef?: string | null; redirectUrl?: string | null },
     ): Promise<{ payment: Payment; moved: boolean }> {
-      const c = await pg.connect();
-      try {
-        await c.query("BEGIN");
-        const cur = await c.query<PaymentRow>("SELECT * FROM pay_payments WHERE id = $1 FOR UPDATE", [id]);
-        const row = cur.rows[0];
-        if (!row) throw new Error(`no payment ${id}`);
-        const moved = canAdvance(row.status, status);
-        const u = await c.query<PaymentRow>(
-          `UPDATE pay_payments SET status = CASE WHEN $2 THEN $3 ELSE status END,
-             provider_ref = COALESCE(provider_ref, $4), redirect_url = COALESCE($5, redirect_url),
-             last_error = CASE WHEN $2 THEN NULL ELSE last_error END, updated_at = now()
-           WHERE id = $1 RETURNING *`,
-          [id, moved, status, f.providerRef ?? null, f.redirectUrl ?? null],
-        );
-        await c.query("COMMIT");
-        return { payment: paymentOf(u.rows[0]!), moved };
-      } catch (err) {
-        await c.query("ROLLBACK").catch(() => undefined);
-        throw err;
-      } finally {
-        c.release();
-      }
+      const r = await pg.query<PaymentRow & { moved: boolean }>(
+        `WITH old AS (SELECT id, status, ${RANK("status")} AS rank FROM pay_payments WHERE id = $1 FOR UPDATE),
+              step AS (SELECT id, (old.status NOT IN ('declined', 'voided', 'failed', 'refunded') AND ${RANK("$2::text")} > old.rank) AS moved FROM old)
+         UPDATE pay_payments p SET status = CASE WHEN step.moved THEN $2 ELSE p.status END,
+             provider_ref = COALESCE(p.provider_ref, $3), redirect_url = COALESCE($4, p.redirect_url),
+             last_error = CASE WHEN step.moved THEN NULL ELSE p.last_error END, updated_at = now()
+           FROM step WHERE p.id = step.id RETURNING p.*, step.moved`,
+        [id, status, f.providerRef ?? null, f.redirectUrl ?? null],
+      );
+      const row = r.rows[0];
+      if (!row) throw new Error(`no payment ${id}`);
+      return { payment: paymentOf(row), moved: row.moved };
     },
 
     /** Records a money movement once per `key`. */
