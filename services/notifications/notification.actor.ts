@@ -4,8 +4,8 @@
  * critical), each with its rendered message. It sends on the first channel through that
  * channel's outbox (the durable job `ntf<channel>`, retried with backoff until the channel's
  * deadline); when a channel gives up, it falls back to the next one; when every channel gave
- * up, the notification is dead-lettered (`{ns}.dlq.notifications.<id>`, listed and replayed
- * like every dead letter).
+ * up, the notification is dead-lettered (`{ns}.dlq.notifications.<id>`, listed
+ * with `dlq-list`; sending it again takes a new id).
  */
 import { defineJob, defineKind } from "../../actors/refs";
 import type { HandlerResult, JobResult } from "../../actors/types";
