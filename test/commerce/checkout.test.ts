@@ -6,6 +6,24 @@
  */
 import { expect } from "chai";
 import { cartWith, orderIn, sellOne, startShop, variantNow, type Shop } from "./harness";
+import { orderRepl } from "../../services/orders/repl";
+import { cartRepl } from "../../services/cart/repl";
+
+/** What a REPL command printed. */
+async function printed(run: () => Promise<void>): Promise<string> {
+  const out: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = (chunk: string | Uint8Array): boolean => {
+    out.push(String(chunk));
+    return true;
+  };
+  try {
+    await run();
+  } finally {
+    process.stdout.write = write;
+  }
+  return out.join("");
+}
 
 describe("commerce: browse to delivery", function () {
   this.timeout(90_000);
@@ -109,6 +127,45 @@ describe("commerce: browse to delivery", function () {
       }
     });
   }
+
+  it("refuses bad input with a clear 4xx in the one error shape, changing nothing", async function () {
+    const v = await sellOne(shop, "Strict", 500, 1);
+    const bad = await shop.http(shop.seller, "POST", "/api/v1/catalog/products", { title: "", variants: [] });
+    expect(bad.status).to.equal(422);
+    expect(bad.json.error.code).to.equal("VALIDATION_ERROR");
+    expect(
+      (await shop.http(shop.buyer, "POST", "/api/v1/catalog/products", { title: "x", variants: [] })).status,
+    ).to.equal(403);
+    const c = await shop.http(shop.buyer, "POST", "/api/v1/carts");
+    const cartId = c.json.id as string;
+    const unknown = await shop.http(shop.buyer, "POST", `/api/v1/carts/${cartId}/items`, { variantId: "nope" });
+    expect(unknown.status).to.equal(404);
+    const tooMany = await shop.http(shop.buyer, "POST", `/api/v1/carts/${cartId}/items`, { variantId: v, qty: 5 });
+    expect(tooMany.status).to.equal(409);
+    const empty = await shop.http(shop.buyer, "POST", `/api/v1/carts/${cartId}/checkout`);
+    expect(empty.status).to.equal(409);
+    expect(empty.json.error.message).to.equal("the cart is empty");
+    const cart = await shop.http(shop.buyer, "GET", `/api/v1/carts/${cartId}`);
+    expect(cart.json.items).to.deep.equal([]);
+    expect((await shop.http(shop.buyer, "GET", "/api/v1/orders/nope-1")).status).to.equal(404);
+    expect(await variantNow(shop, v)).to.deep.equal({ stock: 1, reserved: 0, available: 1 });
+  });
+
+  it("the REPL shows an order's history and a cart", async function () {
+    const v = await sellOne(shop, "Repl lamp", 1100, 2);
+    const cartId = await cartWith(shop, shop.buyer, v);
+    const co = await shop.http(shop.buyer, "POST", `/api/v1/carts/${cartId}/checkout`);
+    const orderId = co.json.orderId as string;
+    await orderIn(shop, shop.buyer, orderId, ["paid"]);
+    const helpers = { table: (rows: unknown[][]) => rows.map((r) => r.join(" | ")).join("\n") };
+    const broker = shop.node.node.broker;
+    const history = await printed(() => orderRepl[0]!.action(broker, { id: orderId, options: {} }, helpers));
+    for (const status of ["reserving", "awaiting_payment", "committing", "capturing", "paid"])
+      expect(history).to.contain(status);
+    const cart = await printed(() => cartRepl[0]!.action(broker, { id: cartId, options: {} }, helpers));
+    expect(cart).to.contain(v);
+    expect(cart).to.contain(orderId);
+  });
 
   it("a double submit of checkout makes one order", async function () {
     const v = await sellOne(shop, "Double tap", 900, 4);
