@@ -10,6 +10,12 @@ import { receiptsDomain } from "./receipts";
 import { eventsDomain } from "./tenant-events";
 import { supportersDomain } from "./supporters";
 import { consoleDomain } from "./console";
+import { catalogDomain } from "./catalog";
+import { cartDomain } from "./cart";
+import { ordersDomain } from "./orders";
+import { paymentsDomain } from "./payments";
+import { notificationsDomain } from "./notifications";
+import { sessionsDomain } from "./sessions";
 
 /** Every domain module, in start order (each with its own type of what its start gives its jobs). */
 export const DOMAINS: readonly DomainModule<unknown>[] = [
@@ -20,4 +26,10 @@ export const DOMAINS: readonly DomainModule<unknown>[] = [
   eventsDomain,
   supportersDomain,
   consoleDomain,
+  catalogDomain,
+  cartDomain,
+  ordersDomain,
+  paymentsDomain,
+  notificationsDomain,
+  sessionsDomain,
 ];
