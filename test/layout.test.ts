@@ -99,6 +99,7 @@ describe("layout", function () {
   const DOMAIN_WORDS: Record<string, RegExp> = {
     receipts: /receipt/i,
     supporters: /supporter/i,
+    rewards: /reward/i,
     events: /tenant events?\b|EventTypeRegistry|eventsDomain|EVENTS_[A-Z]|\.events\.(in|out)\b/,
   };
   for (const [domain, re] of Object.entries(DOMAIN_WORDS)) {
