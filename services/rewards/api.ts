@@ -10,6 +10,7 @@ import type { ActorRuntime } from "../../actors/types";
 import { AppError, errorMessage } from "../../lib/errors";
 import type { Logger } from "../../lib/logger";
 import type { KV, NatsHandles } from "../../nats";
+import type { Pool } from "../../db";
 import type { Topology } from "../../streams/subjects";
 import { account, type AccountState } from "./account.actor";
 import type { RewardsConfig } from "./config";
@@ -22,10 +23,13 @@ import {
   type OpenAccountRequest,
   type PartyKind,
   type PlannedTx,
+  type SignupBody,
   type TxOutcome,
   type TxRequest,
 } from "./model";
 import { issueQrToken, qrImage, verifyQrToken } from "./qr";
+import { signup, type SignupState } from "./signup.actor";
+import { createCatalogStore, type CatalogKind, type CatalogPoller } from "./catalog";
 import { checkRule, parseRule, scoreTx, type Rule, type RuleBody } from "./rules";
 import type { RewardStore, PostingRow, RuleVersionRow } from "./store";
 import type { RewardNames } from "./streams";
@@ -171,9 +175,12 @@ export interface RewardsApiDeps {
   readonly topology: Topology;
   readonly names: RewardNames;
   readonly store: RewardStore;
+  readonly pg: Pool;
   readonly config: RewardsConfig;
   readonly logger: Logger;
   readonly gauges: { readonly mismatches: Gauge; readonly unbalanced: Gauge };
+  /** This node's catalog poller (worker nodes), for operators' "poll now". */
+  readonly poller: () => CatalogPoller | null;
 }
 
 /** Creates the API; `start` opens its buckets and the rules watch. */
@@ -185,6 +192,8 @@ export async function createRewardsApi(d: RewardsApiDeps) {
   const rules = new RulesInForce(rulesKv, logger.child({ part: "rules" }));
   await rules.start();
   const accounts = account.on(runtime);
+  const signups = signup.on(runtime);
+  const catalogs = createCatalogStore({ pg: d.pg });
   const waiters = new Map<string, ((o: TxOutcome) => void)[]>();
 
   /** Resolves the requests waiting for `outcome` on this node (called for every broadcast outcome). */
@@ -281,6 +290,56 @@ export async function createRewardsApi(d: RewardsApiDeps) {
   return {
     rules,
     deliver,
+
+    /** Starts the signup (idempotent by id); answers its id and status. */
+    async signup(body: SignupBody): Promise<{ id: string; userId: string; status: string }> {
+      const id = body.id ?? `s${randomBytes(9).toString("base64url").replace(/[-_]/g, "x")}`;
+      const userId = `u-${id}`;
+      await signups.send(
+        id,
+        {
+          op: "start",
+          userId,
+          request: { kind: body.kind, name: body.name, email: body.email, document: body.document },
+        },
+        { id: `signup:${id}` },
+      );
+      const s = await signups.state(id);
+      return { id, userId, status: s?.status === undefined || s.status === "new" ? "validating" : s.status };
+    },
+
+    async signupStatus(id: string): Promise<SignupState & { id: string }> {
+      const s = await signups.state(id);
+      if (!s || s.status === "new") throw new AppError("NOT_FOUND", `signup ${id} not found`);
+      return { id, ...s };
+    },
+
+    /** Operators: resumes a failed signup at its failed step (409 unless it failed). */
+    async retrySignup(id: string): Promise<{ id: string; status: string }> {
+      const s = await signups.state(id);
+      if (!s || s.status === "new") throw new AppError("NOT_FOUND", `signup ${id} not found`);
+      if (s.status !== "failed") throw new AppError("CONFLICT", `signup ${id} is ${s.status}, not failed`);
+      await signups.send(id, { op: "retry" }, { id: `retry:${id}:${s.tries}` });
+      return { id, status: "retrying" };
+    },
+
+    async catalog(kind: CatalogKind, limit: number, after?: string) {
+      const items = await catalogs.list(kind, limit, after);
+      return { items, next: items.length === limit ? (items[items.length - 1]?.id ?? null) : null };
+    },
+
+    async catalogEntry(kind: CatalogKind, id: string) {
+      const e = await catalogs.find(kind, id);
+      if (!e) throw new AppError("NOT_FOUND", `no ${kind} ${id} in the user catalogs`);
+      return e;
+    },
+
+    /** Polls the providers now on this node if it holds the poller's lease. */
+    async pollCatalogs(): Promise<{ polled: boolean; changes: number }> {
+      const p = d.poller();
+      if (!p?.holding()) return { polled: false, changes: 0 };
+      return { polled: true, changes: await p.pollNow() };
+    },
 
     /** Opens an account (409 when the id exists with another kind; the same kind again is a no-op). */
     async open(req: OpenAccountRequest): Promise<{ id: string; kind: PartyKind; created: boolean }> {

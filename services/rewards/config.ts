@@ -34,6 +34,26 @@ export interface RewardsConfig {
   readonly waitMs: number;
   /** Interval of the periodic ledger check that sets the invariant metric (0: off). */
   readonly checkIntervalMs: number;
+  /** Base URL of the ID validators (REWARDS_VALIDATORS_URL; default the local simulator). */
+  readonly validatorsUrl: string;
+  /** Base URL of the identity provider (REWARDS_IDP_URL). */
+  readonly idpUrl: string;
+  /** Base URL of the catalog providers (REWARDS_CATALOGS_URL). */
+  readonly catalogsUrl: string;
+  /** True when none of the three URLs is set: dev mode runs the simulator. */
+  readonly useSimulators: boolean;
+  /** Port of the simulator (REWARDS_SIM_PORT, default 4710). */
+  readonly simPort: number;
+  /** Per-attempt time limit of a call to an external system. */
+  readonly callTimeoutMs: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  /** How long one signup step keeps retrying before the signup fails (retryable by operators). */
+  readonly signupDeadlineMs: number;
+  /** How often the lease holder polls the catalog providers. */
+  readonly catalogPollMs: number;
+  /** The catalog poller's lease TTL. */
+  readonly catalogLeaseMs: number;
 }
 
 /** Reads the rewards section of the environment. */
@@ -48,6 +68,7 @@ export function rewardsConfig(r: EnvReader, env: Env, platform: PlatformConfig):
     (env["REWARDS_QR_SECRET"] ?? "") === ""
   )
     r.problems.push("REWARDS_QR_SECRET is unset: outside dev mode set a secret of at least 32 characters");
+  const simPort = r.int("REWARDS_SIM_PORT", 4710, 1, 65535);
   return {
     qrSecret,
     devSecrets,
@@ -58,5 +79,20 @@ export function rewardsConfig(r: EnvReader, env: Env, platform: PlatformConfig):
     batchMs: r.int("REWARDS_LEDGER_BATCH_MS", 20, 1, 10_000),
     waitMs: r.int("REWARDS_WAIT_MS", 5000, 0, 60_000),
     checkIntervalMs: r.int("REWARDS_CHECK_INTERVAL_MS", 60_000, 0, 86_400_000),
+    validatorsUrl: r
+      .url("REWARDS_VALIDATORS_URL", `http://127.0.0.1:${simPort}`, ["http:", "https:"])
+      .replace(/\/$/, ""),
+    idpUrl: r.url("REWARDS_IDP_URL", `http://127.0.0.1:${simPort}`, ["http:", "https:"]).replace(/\/$/, ""),
+    catalogsUrl: r.url("REWARDS_CATALOGS_URL", `http://127.0.0.1:${simPort}`, ["http:", "https:"]).replace(/\/$/, ""),
+    useSimulators: ["REWARDS_VALIDATORS_URL", "REWARDS_IDP_URL", "REWARDS_CATALOGS_URL"].every(
+      (n) => (env[n] ?? "").trim() === "",
+    ),
+    simPort,
+    callTimeoutMs: r.int("REWARDS_CALL_TIMEOUT_MS", 5000, 100, 120_000),
+    backoffBaseMs: r.int("REWARDS_BACKOFF_BASE_MS", 200, 10, 60_000),
+    backoffMaxMs: r.int("REWARDS_BACKOFF_MAX_MS", 5000, 10, 600_000),
+    signupDeadlineMs: r.int("REWARDS_SIGNUP_DEADLINE_MS", 120_000, 1000, 7 * 86_400_000),
+    catalogPollMs: r.int("REWARDS_CATALOG_POLL_MS", 60_000, 100, 86_400_000),
+    catalogLeaseMs: r.int("REWARDS_CATALOG_LEASE_MS", 10_000, 1000, 600_000),
   };
 }

@@ -27,6 +27,10 @@ import { rewardsService } from "./service";
 import { createRewardStore, rewardMigrations } from "./store";
 import { rewardDeclarations, rewardNames } from "./streams";
 import { startLedgerWriter, type LedgerWriter } from "./writer";
+import { signupKind } from "./signup.actor";
+import { rewardJobs, type RewardJobDeps } from "./jobs";
+import { catalogMigrations, startCatalogPoller, type CatalogPoller } from "./catalog";
+import { rewardSimulators } from "./simulators";
 
 const validateTx = createAjv({ allErrors: true }).compile<TxRequest>(txRequestSchema.schema);
 
@@ -47,10 +51,14 @@ function kinds(config: Config, topo: Topology) {
       names: { ledgerSubject: names.ledgerSubject, txSubject: names.txSubject, outcomeEvent: names.outcomeEvent },
       recentMax: config.rewards.recentMax,
     }),
+    signupKind({
+      names: { usersCreatedSubject: names.usersCreatedSubject, dirPutSubject: names.dirPutSubject },
+      deadlineMs: config.rewards.signupDeadlineMs,
+    }),
   ];
 }
 
-async function startRewards(ctx: NodeContext): Promise<DomainStarted<never>> {
+async function startRewards(ctx: NodeContext): Promise<DomainStarted<RewardJobDeps>> {
   const { config } = ctx;
   const rc = config.rewards;
   const log = ctx.logger.child({ domain: "rewards" });
@@ -70,7 +78,10 @@ async function startRewards(ctx: NodeContext): Promise<DomainStarted<never>> {
       registers: [ctx.metrics],
     }),
   };
+  let poller: CatalogPoller | null = null;
   const api = await createRewardsApi({
+    pg: ctx.pg,
+    poller: () => poller,
     nats: ctx.nats,
     runtime: ctx.runtime,
     topology: ctx.topology,
@@ -91,6 +102,8 @@ async function startRewards(ctx: NodeContext): Promise<DomainStarted<never>> {
     api.rules.stop();
     await writer?.stop();
     writer = null;
+    await poller?.stop();
+    poller = null;
   };
   try {
     // Plain NATS scoring entry for other domains: request a TxRequest, get the outcome.
@@ -128,6 +141,16 @@ async function startRewards(ctx: NodeContext): Promise<DomainStarted<never>> {
         batchRows: rc.batchRows,
         batchMs: rc.batchMs,
       });
+      poller = await startCatalogPoller({
+        nats: ctx.nats,
+        names,
+        pg: ctx.pg,
+        nodeId: config.nodeId,
+        baseUrl: rc.catalogsUrl,
+        intervalMs: rc.catalogPollMs,
+        leaseMs: rc.catalogLeaseMs,
+        logger: log.child({ part: "catalogs" }),
+      });
       ctx.health.register("rewards", () => ({ ok: writer?.running() ?? false }));
     }
     if (rc.checkIntervalMs > 0) {
@@ -136,7 +159,7 @@ async function startRewards(ctx: NodeContext): Promise<DomainStarted<never>> {
       }, rc.checkIntervalMs);
       timer.unref();
     }
-    return { services: [rewardsService(api, validTx)], stop };
+    return { services: [rewardsService(api, validTx)], deps: { pg: ctx.pg }, stop };
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;
@@ -144,17 +167,19 @@ async function startRewards(ctx: NodeContext): Promise<DomainStarted<never>> {
 }
 
 /** The rewards domain module (services/index.ts lists it). */
-export const rewardsDomain = defineDomain({
+export const rewardsDomain = defineDomain<RewardJobDeps>({
   name: "rewards",
   config: rewardsConfig,
   summary:
     "points accounts (one actor per user), a double-entry ledger equal to the KV balances, business rules, scoring, QR encounters",
   declare: (config, topo) => ({
-    migrations: rewardMigrations,
+    migrations: [...rewardMigrations, ...catalogMigrations],
     streams: rewardDeclarations(topo, config),
     kinds: kinds(config, topo),
+    jobs: rewardJobs(config.rewards),
     routes: rewardRoutes,
   }),
   start: startRewards,
   repl: rewardRepl,
+  simulators: rewardSimulators,
 });

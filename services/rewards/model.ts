@@ -55,6 +55,30 @@ export type TxRequest = Infer<typeof txRequestSchema>;
 export const openAccountSchema = obj({ id: userId, kind: oneOf(PARTY_KINDS) }, { name: str({ maxLength: 200 }) });
 export type OpenAccountRequest = Infer<typeof openAccountSchema>;
 
+/** `POST /api/v1/rewards/signups`: one entity's signup. */
+export const signupSchema = obj(
+  {
+    kind: oneOf(PARTY_KINDS),
+    name: str({ minLength: 1, maxLength: 200 }),
+    email: str({ maxLength: 200, pattern: "^[^@\\s]{1,64}@[^@\\s]{1,190}$" }),
+    document: str({
+      minLength: 1,
+      maxLength: 100,
+      pattern: "^[A-Za-z0-9_-]{1,100}$",
+      description:
+        "What the kind's ID validator checks: badge number (officer), ID document (civilian, family), business registration (merchant, charity); for a charity or family also its id in the user catalogs",
+    }),
+  },
+  {
+    id: str({
+      pattern: "^[A-Za-z0-9_-]{8,64}$",
+      maxLength: 64,
+      description: "Signup id chosen by the client (idempotency key); default a new one",
+    }),
+  },
+);
+export type SignupBody = Infer<typeof signupSchema>;
+
 /** The calendar periods caps are counted over (UTC). */
 export const PERIODS = ["day", "week", "month"] as const;
 export type Period = (typeof PERIODS)[number];

@@ -7,7 +7,15 @@
  * `admin` for rule changes and the ledger check.
  */
 import type { JsonSchema, RouteSpec } from "../../gateway/routes";
-import { openAccountSchema, PARTY_KINDS, TX_ID_PATTERN, TX_KINDS, txRequestSchema, USER_ID_PATTERN } from "./model";
+import {
+  openAccountSchema,
+  PARTY_KINDS,
+  signupSchema,
+  TX_ID_PATTERN,
+  TX_KINDS,
+  txRequestSchema,
+  USER_ID_PATTERN,
+} from "./model";
 import { RULE_SCHEMA, ruleBodySchema } from "./rules";
 import { str, obj, type Schema } from "../../lib/json-schema";
 
@@ -167,8 +175,112 @@ const TX_ANSWERS = {
 
 const TAGS = ["rewards"];
 
+const SIGNUP: JsonSchema = {
+  type: "object",
+  required: ["id", "status"],
+  properties: {
+    id: { type: "string" },
+    userId: { type: "string", description: "The user id the signup creates (its account id)" },
+    status: { type: "string", enum: ["validating", "checking", "creating", "created", "rejected", "failed"] },
+    step: { type: ["string", "null"], enum: ["validate", "catalog", "idp", null] },
+    reason: { type: "string", description: "Rejected: the validator's or catalog's reason. Failed: the last error" },
+    subject: { type: "string", description: "The identity provider's subject of the created user" },
+    validatorRef: { type: "string" },
+    catalogEntry: { type: "object" },
+    tries: { type: "integer", description: "Operator retries so far" },
+    history: { type: "array", items: { type: "object" } },
+  },
+};
+
+const SIGNUP_PARAMS: JsonSchema = {
+  type: "object",
+  required: ["id"],
+  properties: { id: { type: "string", pattern: "^[A-Za-z0-9_-]{8,64}$" } },
+};
+
 /** Every route of the rewards domain. */
 export const rewardRoutes: readonly RouteSpec[] = [
+  {
+    method: "POST",
+    path: "/api/v1/rewards/signups",
+    action: "rewards.signup",
+    access: "rewards:write",
+    summary: "Sign up a civilian, officer, merchant, charity or family in need (a durable onboarding process)",
+    description:
+      "Answers 202 at once; the signup then validates the identity with the kind's ID validator, checks charities and families against the user catalogs, creates the user and credentials at the identity provider, and publishes `users.created` on the users stream (`{ns}.users.created`). Read its status with GET. The id is an idempotency key.",
+    tags: TAGS,
+    body: { contentTypes: ["application/json"], schema: json(signupSchema) },
+    responses: { 202: { description: "Started", schema: SIGNUP } },
+  },
+  {
+    method: "GET",
+    path: "/api/v1/rewards/signups/{id}",
+    action: "rewards.signupStatus",
+    access: "rewards:read",
+    summary: "A signup's status: validating, checking, creating, created, rejected (with the reason) or failed",
+    tags: TAGS,
+    params: SIGNUP_PARAMS,
+    responses: { 200: { description: "The signup", schema: SIGNUP } },
+  },
+  {
+    method: "POST",
+    path: "/api/v1/admin/rewards/signups/{id}/retry",
+    action: "rewards.retrySignup",
+    access: "admin",
+    summary: "Operators: resume a failed signup at its failed step",
+    tags: TAGS,
+    params: SIGNUP_PARAMS,
+    responses: {
+      202: {
+        description: "Resumed",
+        schema: { type: "object", properties: { id: { type: "string" }, status: { type: "string" } } },
+      },
+    },
+  },
+  {
+    method: "GET",
+    path: "/api/v1/rewards/catalogs/{kind}",
+    action: "rewards.catalog",
+    access: "rewards:read",
+    summary: "The user catalog of charities or families in need, with each entry's source and version (keyset pages)",
+    tags: TAGS,
+    params: {
+      type: "object",
+      required: ["kind"],
+      properties: { kind: { type: "string", enum: ["charity", "family"] } },
+    },
+    query: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
+        after: { type: "string", maxLength: 200, description: "Entry id to continue after (`next`)" },
+      },
+    },
+    responses: {
+      200: {
+        description: "One page",
+        schema: {
+          type: "object",
+          properties: { items: { type: "array", items: { type: "object" } }, next: { type: ["string", "null"] } },
+        },
+      },
+    },
+  },
+  {
+    method: "POST",
+    path: "/api/v1/admin/rewards/catalogs/poll",
+    action: "rewards.pollCatalogs",
+    access: "admin",
+    summary: "Operators: poll the catalog providers now (on the node holding the poller's lease)",
+    tags: TAGS,
+    responses: {
+      200: {
+        description: "Done",
+        schema: { type: "object", properties: { polled: { type: "boolean" }, changes: { type: "integer" } } },
+      },
+    },
+  },
   {
     method: "POST",
     path: "/api/v1/rewards/accounts",

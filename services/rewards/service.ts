@@ -8,7 +8,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import { requireCaller, type GatewayMeta, type HttpCallParams } from "../../gateway";
 import { AppError } from "../../lib/errors";
 import type { RewardsApi } from "./api";
-import type { OpenAccountRequest, TxOutcome, TxRequest } from "./model";
+import type { OpenAccountRequest, SignupBody, TxOutcome, TxRequest } from "./model";
 import type { RuleBody } from "./rules";
 
 type Ctx<P = HttpCallParams> = Context<P, GatewayMeta>;
@@ -42,6 +42,45 @@ export function rewardsService(api: RewardsApi, validTx: (v: unknown) => TxReque
         const r = await api.open(c.params.body);
         c.meta.$statusCode = r.created ? 201 : 200;
         return r;
+      },
+
+      async signup(c: Ctx<HttpCallParams<Record<string, string>, Record<string, unknown>, SignupBody>>) {
+        requireCaller(c, ["rewards:write"]);
+        if (!c.params.body) throw new AppError("BAD_REQUEST", "body required");
+        const r = await api.signup(c.params.body);
+        c.meta.$statusCode = 202;
+        return r;
+      },
+
+      signupStatus(c: Ctx<IdCall>) {
+        requireCaller(c, ["rewards:read"]);
+        return api.signupStatus(c.params.params.id);
+      },
+
+      async retrySignup(c: Ctx<IdCall>) {
+        requireCaller(c, ["admin"]);
+        const r = await api.retrySignup(c.params.params.id);
+        c.meta.$statusCode = 202;
+        return r;
+      },
+
+      catalog(c: Ctx<HttpCallParams<{ kind: "charity" | "family" }, { limit?: number; after?: string }>>) {
+        requireCaller(c, ["rewards:read"]);
+        return api.catalog(c.params.params.kind, c.params.query.limit ?? 100, c.params.query.after);
+      },
+
+      /** Internal API of the user catalogs for other domains: one entry, or 404. */
+      catalogEntry: {
+        params: { kind: { type: "enum", values: ["charity", "family"] }, id: { type: "string", max: 200 } },
+        async handler(c: Ctx<{ kind: "charity" | "family"; id: string }>) {
+          requireCaller(c, ["rewards:read"]);
+          return api.catalogEntry(c.params.kind, c.params.id);
+        },
+      },
+
+      pollCatalogs(c: Ctx<unknown>) {
+        requireCaller(c, ["admin"]);
+        return api.pollCatalogs();
       },
 
       account(c: Ctx<IdCall>) {

@@ -11,6 +11,10 @@
  *                                   watches it (a change applies everywhere at once)
  *   KV {ns}_rw_dir                  the users directory: user id to kind (written once per user)
  *   KV {ns}_rw_qr                   used QR nonces (single use; entries expire after the QR TTL)
+ *   {ns}.users.created              a user was onboarded (stream {NS}_USERS, limits; the users
+ *                                   domain and archives subscribe)
+ *   {ns}.rewards.catalog.{provider} a catalog entry changed (stream {NS}_RW_CATALOG, limits)
+ *   KV {ns}_rw_lease                the catalog poller's singleton lease
  */
 import type { Config } from "../../config";
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "../../nats";
@@ -34,6 +38,15 @@ export interface RewardNames {
   readonly qrBucket: string;
   /** Moleculer event of every transaction outcome (broadcast). */
   readonly outcomeEvent: string;
+  readonly usersStream: string;
+  readonly usersCreatedSubject: string;
+  readonly usersFilter: string;
+  /** The KV put subject of a directory entry (a publish to it is a KV put). */
+  dirPutSubject(userId: string): string;
+  readonly catalogStream: string;
+  catalogSubject(provider: string): string;
+  readonly catalogFilter: string;
+  readonly leaseBucket: string;
 }
 
 /** The rewards domain's names for namespace `ns`. */
@@ -53,6 +66,14 @@ export function rewardNames(ns: string): RewardNames {
     dirBucket: `${ns}_rw_dir`,
     qrBucket: `${ns}_rw_qr`,
     outcomeEvent: "rewards.outcome",
+    usersStream: `${NS}_USERS`,
+    usersCreatedSubject: `${ns}.users.created`,
+    usersFilter: `${ns}.users.*`,
+    dirPutSubject: (userId) => `$KV.${ns}_rw_dir.${userId}`,
+    catalogStream: `${NS}_RW_CATALOG`,
+    catalogSubject: (provider) => `${ns}.rewards.catalog.${provider}`,
+    catalogFilter: `${ns}.rewards.catalog.*`,
+    leaseBucket: `${ns}_rw_lease`,
   };
 }
 
@@ -103,6 +124,23 @@ export function rewardDeclarations(topo: Topology, config: Config): Declaration[
         max_msg_size: 64 * 1024,
       },
     },
+    ...[
+      { name: n.usersStream, subjects: [n.usersFilter] },
+      { name: n.catalogStream, subjects: [n.catalogFilter] },
+    ].map((x): Declaration => ({
+      type: "stream",
+      config: {
+        ...x,
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        discard: DiscardPolicy.Old,
+        num_replicas: replicas,
+        duplicate_window: 120_000 * NANOS_PER_MS,
+        max_age: rc.txRetentionMs * NANOS_PER_MS,
+        max_msg_size: 64 * 1024,
+      },
+    })),
+    { type: "kv", bucket: n.leaseBucket, history: 1, ttlMs: rc.catalogLeaseMs, replicas },
     { type: "kv", bucket: n.rulesBucket, history: 5, replicas },
     { type: "kv", bucket: n.dirBucket, history: 1, replicas },
     { type: "kv", bucket: n.qrBucket, history: 1, ttlMs: rc.qrTtlMs * 2, replicas },
