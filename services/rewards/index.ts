@@ -31,6 +31,8 @@ import { signupKind } from "./signup.actor";
 import { rewardJobs, type RewardJobDeps } from "./jobs";
 import { catalogMigrations, startCatalogPoller, type CatalogPoller } from "./catalog";
 import { rewardSimulators } from "./simulators";
+import { contentMigrations, createContentManager } from "./content";
+import { Objm, type ObjectStore } from "../../nats";
 
 const validateTx = createAjv({ allErrors: true }).compile<TxRequest>(txRequestSchema.schema);
 
@@ -159,7 +161,15 @@ async function startRewards(ctx: NodeContext): Promise<DomainStarted<RewardJobDe
       }, rc.checkIntervalMs);
       timer.unref();
     }
-    return { services: [rewardsService(api, validTx)], deps: { pg: ctx.pg }, stop };
+    let images: Promise<ObjectStore> | null = null;
+    const content = createContentManager({
+      pg: ctx.pg,
+      images: () => (images ??= new Objm(ctx.nats.nc).open(names.imagesBucket)),
+      submit: (req) => api.submit(req),
+      settle: (from, id, action) => api.settle(from, id, action),
+      kindOf: async (id) => (await api.account(id)).kind,
+    });
+    return { services: [rewardsService(api, content, validTx)], deps: { pg: ctx.pg }, stop };
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;
@@ -173,7 +183,7 @@ export const rewardsDomain = defineDomain<RewardJobDeps>({
   summary:
     "points accounts (one actor per user), a double-entry ledger equal to the KV balances, business rules, scoring, QR encounters",
   declare: (config, topo) => ({
-    migrations: [...rewardMigrations, ...catalogMigrations],
+    migrations: [...rewardMigrations, ...catalogMigrations, ...contentMigrations],
     streams: rewardDeclarations(topo, config),
     kinds: kinds(config, topo),
     jobs: rewardJobs(config.rewards),

@@ -17,6 +17,7 @@ import {
   USER_ID_PATTERN,
 } from "./model";
 import { RULE_SCHEMA, ruleBodySchema } from "./rules";
+import { imageSchema, productSchema, redemptionSchema } from "./content";
 import { str, obj, type Schema } from "../../lib/json-schema";
 
 /** A builder schema as a route schema (the OpenAPI document takes it as it is). */
@@ -198,8 +199,248 @@ const SIGNUP_PARAMS: JsonSchema = {
   properties: { id: { type: "string", pattern: "^[A-Za-z0-9_-]{8,64}$" } },
 };
 
+const PRODUCT: JsonSchema = {
+  type: "object",
+  required: ["id", "merchant", "name", "price", "stock"],
+  properties: {
+    id: { type: "string" },
+    merchant: { type: "string" },
+    name: { type: "string" },
+    price: { type: "integer", description: "Points" },
+    stock: { type: "integer" },
+    imageUrl: { type: ["string", "null"] },
+  },
+};
+const REDEMPTION: JsonSchema = {
+  type: "object",
+  required: ["id", "product", "merchant", "buyer", "price", "status"],
+  properties: {
+    id: { type: "string" },
+    product: { type: "string" },
+    merchant: { type: "string" },
+    buyer: { type: "string" },
+    price: { type: "integer" },
+    status: { type: "string", enum: ["pending", "posted", "voided", "refused"] },
+    voucher: { type: ["string", "null"], description: "The code the buyer shows the merchant" },
+    createdAt: { type: "string" },
+  },
+};
+const MERCHANT_PARAMS: JsonSchema = {
+  type: "object",
+  required: ["id"],
+  properties: { id: { type: "string", pattern: USER_ID_PATTERN, description: "Merchant (account) id" } },
+};
+const MERCHANT_PRODUCT_PARAMS: JsonSchema = {
+  type: "object",
+  required: ["id", "product"],
+  properties: {
+    id: { type: "string", pattern: USER_ID_PATTERN },
+    product: { type: "string", pattern: "^p-[0-9a-f]{12}$" },
+  },
+};
+const MERCHANT_REDEMPTION_PARAMS: JsonSchema = {
+  type: "object",
+  required: ["id", "redemption"],
+  properties: {
+    id: { type: "string", pattern: USER_ID_PATTERN },
+    redemption: { type: "string", pattern: "^[A-Za-z0-9_-]{8,64}$" },
+  },
+};
+const MERCHANT_ONLY =
+  "Merchants act as themselves: the calling client must be linked to this merchant (POST /api/v1/admin/rewards/merchants/{id}/clients) or hold scope admin; any other client is answered 404.";
+
 /** Every route of the rewards domain. */
 export const rewardRoutes: readonly RouteSpec[] = [
+  {
+    method: "POST",
+    path: "/api/v1/admin/rewards/merchants/{id}/clients",
+    action: "rewards.linkMerchant",
+    access: "admin",
+    summary: "Link a gateway client to a merchant: the client then acts as that merchant",
+    tags: TAGS,
+    params: MERCHANT_PARAMS,
+    body: {
+      contentTypes: ["application/json"],
+      schema: {
+        type: "object",
+        required: ["client"],
+        additionalProperties: false,
+        properties: { client: { type: "string", maxLength: 100 } },
+      },
+    },
+    responses: {
+      200: {
+        description: "Linked",
+        schema: { type: "object", properties: { merchant: { type: "string" }, client: { type: "string" } } },
+      },
+    },
+  },
+  {
+    method: "GET",
+    path: "/api/v1/rewards/merchants/{id}/products",
+    action: "rewards.products",
+    access: "rewards:write",
+    summary: "A merchant's products",
+    description: MERCHANT_ONLY,
+    tags: TAGS,
+    params: MERCHANT_PARAMS,
+    responses: {
+      200: {
+        description: "Products",
+        schema: { type: "object", properties: { items: { type: "array", items: PRODUCT } } },
+      },
+    },
+  },
+  {
+    method: "POST",
+    path: "/api/v1/rewards/merchants/{id}/products",
+    action: "rewards.createProduct",
+    access: "rewards:write",
+    summary: "Add a product with its point price and stock",
+    description: MERCHANT_ONLY,
+    tags: TAGS,
+    params: MERCHANT_PARAMS,
+    body: { contentTypes: ["application/json"], schema: json(productSchema) },
+    responses: { 201: { description: "Created", schema: PRODUCT } },
+  },
+  {
+    method: "PUT",
+    path: "/api/v1/rewards/merchants/{id}/products/{product}",
+    action: "rewards.updateProduct",
+    access: "rewards:write",
+    summary: "Change a product's name, price or stock",
+    description: MERCHANT_ONLY,
+    tags: TAGS,
+    params: MERCHANT_PRODUCT_PARAMS,
+    body: { contentTypes: ["application/json"], schema: json(productSchema) },
+    responses: { 200: { description: "Changed", schema: PRODUCT } },
+  },
+  {
+    method: "PUT",
+    path: "/api/v1/rewards/merchants/{id}/products/{product}/image",
+    action: "rewards.putImage",
+    access: "rewards:write",
+    summary: "Upload a product's image (stored in object storage)",
+    description: MERCHANT_ONLY,
+    tags: TAGS,
+    params: MERCHANT_PRODUCT_PARAMS,
+    body: { contentTypes: ["application/json"], schema: json(imageSchema), limitBytes: 1_500_000 },
+    responses: { 200: { description: "Stored", schema: PRODUCT } },
+  },
+  {
+    method: "GET",
+    path: "/api/v1/rewards/products/{product}/image",
+    action: "rewards.image",
+    access: "public",
+    summary: "A product's image, with cache headers (Cache-Control, ETag)",
+    tags: TAGS,
+    params: {
+      type: "object",
+      required: ["product"],
+      properties: { product: { type: "string", pattern: "^p-[0-9a-f]{12}$" } },
+    },
+    responses: {
+      200: {
+        description: "The image",
+        contentType: "image/png",
+        headers: {
+          "Cache-Control": {
+            description: "public, max-age=86400, immutable (a new upload has a new URL version)",
+            schema: { type: "string" },
+          },
+          ETag: { description: "The stored object's name", schema: { type: "string" } },
+        },
+      },
+    },
+  },
+  {
+    method: "GET",
+    path: "/api/v1/rewards/marketplace",
+    action: "rewards.marketplace",
+    access: "rewards:read",
+    summary: "Every product in stock (keyset pages)",
+    tags: TAGS,
+    query: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
+        after: { type: "string", maxLength: 20 },
+      },
+    },
+    responses: {
+      200: {
+        description: "One page",
+        schema: {
+          type: "object",
+          properties: { items: { type: "array", items: PRODUCT }, next: { type: ["string", "null"] } },
+        },
+      },
+    },
+  },
+  {
+    method: "POST",
+    path: "/api/v1/rewards/redemptions",
+    action: "rewards.redeemProduct",
+    access: "rewards:write",
+    summary: "Redeem a product: one unit of stock taken atomically, the price reserved (pending), a voucher issued",
+    description:
+      "409 CONFLICT when the product is out of stock (`details[0].message` OUT_OF_STOCK) or the buyer's balance does not cover the price (INSUFFICIENT_BALANCE); nothing changes then. The id is an idempotency key.",
+    tags: TAGS,
+    body: { contentTypes: ["application/json"], schema: json(redemptionSchema) },
+    responses: {
+      201: { description: "Redeemed (pending until the merchant confirms the voucher)", schema: REDEMPTION },
+    },
+  },
+  {
+    method: "POST",
+    path: "/api/v1/rewards/merchants/{id}/redemptions/{redemption}/confirm",
+    action: "rewards.confirmRedemption",
+    access: "rewards:write",
+    summary: "The merchant confirms a voucher: the reserved points are posted to it",
+    description: MERCHANT_ONLY,
+    tags: TAGS,
+    params: MERCHANT_REDEMPTION_PARAMS,
+    responses: { 200: { description: "Posted", schema: REDEMPTION } },
+  },
+  {
+    method: "POST",
+    path: "/api/v1/rewards/merchants/{id}/redemptions/{redemption}/refund",
+    action: "rewards.refundRedemption",
+    access: "rewards:write",
+    summary: "Refund a redemption: the reservation is voided and the unit returns to stock",
+    description: MERCHANT_ONLY,
+    tags: TAGS,
+    params: MERCHANT_REDEMPTION_PARAMS,
+    responses: { 200: { description: "Voided", schema: REDEMPTION } },
+  },
+  {
+    method: "GET",
+    path: "/api/v1/rewards/merchants/{id}/sales",
+    action: "rewards.sales",
+    access: "rewards:write",
+    summary: "The goods a merchant sold, newest first (keyset pages)",
+    description: MERCHANT_ONLY,
+    tags: TAGS,
+    params: MERCHANT_PARAMS,
+    query: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
+        before: { type: "integer", minimum: 1 },
+      },
+    },
+    responses: {
+      200: {
+        description: "One page",
+        schema: {
+          type: "object",
+          properties: { items: { type: "array", items: REDEMPTION }, next: { type: ["integer", "null"] } },
+        },
+      },
+    },
+  },
   {
     method: "POST",
     path: "/api/v1/rewards/signups",

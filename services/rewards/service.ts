@@ -5,7 +5,8 @@
  * `{ns}.rewards.score` is the same for plain NATS callers (index.ts).
  */
 import type { Context, ServiceSchema } from "moleculer";
-import { requireCaller, type GatewayMeta, type HttpCallParams } from "../../gateway";
+import { clientOf, OPERATOR, requireCaller, type GatewayMeta, type HttpCallParams } from "../../gateway";
+import type { ContentManager, ProductBody } from "./content";
 import { AppError } from "../../lib/errors";
 import type { RewardsApi } from "./api";
 import type { OpenAccountRequest, SignupBody, TxOutcome, TxRequest } from "./model";
@@ -25,8 +26,22 @@ function answer(
   return { id, status: "accepted" };
 }
 
-/** The Moleculer service "rewards" over `api`; `validTx` validates a transaction request. */
-export function rewardsService(api: RewardsApi, validTx: (v: unknown) => TxRequest): ServiceSchema {
+/** The caller as the content manager sees it: "operator" for operators, nodes and admins, else the client id. */
+function merchantCaller(c: Ctx<unknown>): string {
+  const who = requireCaller(c, ["rewards:write", "admin"]);
+  return clientOf(c)?.scopes.includes("admin") ? OPERATOR : who;
+}
+
+type MerchantCall<B = unknown, Q = Record<string, unknown>> = Ctx<
+  HttpCallParams<{ id: string; product: string; redemption: string }, Q, B>
+>;
+
+/** The Moleculer service "rewards" over `api` and `content`; `validTx` validates a transaction request. */
+export function rewardsService(
+  api: RewardsApi,
+  content: ContentManager,
+  validTx: (v: unknown) => TxRequest,
+): ServiceSchema {
   return {
     name: "rewards",
     events: {
@@ -36,6 +51,66 @@ export function rewardsService(api: RewardsApi, validTx: (v: unknown) => TxReque
       },
     },
     actions: {
+      linkMerchant(c: MerchantCall<{ client: string }>) {
+        requireCaller(c, ["admin"]);
+        return content.linkClient(c.params.params.id, c.params.body?.client ?? "");
+      },
+      products(c: MerchantCall) {
+        return content.products(merchantCaller(c), c.params.params.id);
+      },
+      async createProduct(c: MerchantCall<ProductBody>) {
+        const who = merchantCaller(c);
+        if (!c.params.body) throw new AppError("BAD_REQUEST", "body required");
+        const r = await content.createProduct(who, c.params.params.id, c.params.body);
+        c.meta.$statusCode = 201;
+        return r;
+      },
+      updateProduct(c: MerchantCall<ProductBody>) {
+        const who = merchantCaller(c);
+        if (!c.params.body) throw new AppError("BAD_REQUEST", "body required");
+        return content.updateProduct(who, c.params.params.id, c.params.params.product, c.params.body);
+      },
+      putImage(c: MerchantCall<{ contentType: string; dataBase64: string }>) {
+        const who = merchantCaller(c);
+        const b = c.params.body;
+        if (!b) throw new AppError("BAD_REQUEST", "body required");
+        return content.putImage(who, c.params.params.id, c.params.params.product, b.contentType, b.dataBase64);
+      },
+      async image(c: MerchantCall) {
+        const img = await content.image(c.params.params.product);
+        c.meta.$responseType = img.contentType;
+        c.meta.$responseHeaders = { "Cache-Control": "public, max-age=86400", ETag: img.etag };
+        return img.bytes;
+      },
+      marketplace(c: Ctx<HttpCallParams<Record<string, string>, { limit?: number; after?: string }>>) {
+        requireCaller(c, ["rewards:read"]);
+        return content.marketplace(c.params.query.limit ?? 100, c.params.query.after);
+      },
+      async redeemProduct(
+        c: Ctx<
+          HttpCallParams<
+            Record<string, string>,
+            Record<string, unknown>,
+            { product: string; buyer: string; id?: string }
+          >
+        >,
+      ) {
+        requireCaller(c, ["rewards:write"]);
+        if (!c.params.body) throw new AppError("BAD_REQUEST", "body required");
+        const r = await content.redeem(c.params.body);
+        c.meta.$statusCode = 201;
+        return r;
+      },
+      confirmRedemption(c: MerchantCall) {
+        return content.confirm(merchantCaller(c), c.params.params.id, c.params.params.redemption);
+      },
+      refundRedemption(c: MerchantCall) {
+        return content.refund(merchantCaller(c), c.params.params.id, c.params.params.redemption);
+      },
+      sales(c: MerchantCall<unknown, { limit?: number; before?: number }>) {
+        return content.sales(merchantCaller(c), c.params.params.id, c.params.query.limit ?? 100, c.params.query.before);
+      },
+
       async open(c: Ctx<HttpCallParams<Record<string, string>, Record<string, unknown>, OpenAccountRequest>>) {
         requireCaller(c, ["rewards:write"]);
         if (!c.params.body) throw new AppError("BAD_REQUEST", "body required");

@@ -15,6 +15,7 @@
  *                                   domain and archives subscribe)
  *   {ns}.rewards.catalog.{provider} a catalog entry changed (stream {NS}_RW_CATALOG, limits)
  *   KV {ns}_rw_lease                the catalog poller's singleton lease
+ *   object store {ns}_rw_images     product images (served with cache headers)
  */
 import type { Config } from "../../config";
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "../../nats";
@@ -47,6 +48,8 @@ export interface RewardNames {
   catalogSubject(provider: string): string;
   readonly catalogFilter: string;
   readonly leaseBucket: string;
+  /** Object store of product images. */
+  readonly imagesBucket: string;
 }
 
 /** The rewards domain's names for namespace `ns`. */
@@ -74,6 +77,7 @@ export function rewardNames(ns: string): RewardNames {
     catalogSubject: (provider) => `${ns}.rewards.catalog.${provider}`,
     catalogFilter: `${ns}.rewards.catalog.*`,
     leaseBucket: `${ns}_rw_lease`,
+    imagesBucket: `${ns}_rw_images`,
   };
 }
 
@@ -140,6 +144,7 @@ export function rewardDeclarations(topo: Topology, config: Config): Declaration[
         max_msg_size: 64 * 1024,
       },
     })),
+    { type: "objectstore", bucket: n.imagesBucket, replicas },
     { type: "kv", bucket: n.leaseBucket, history: 1, ttlMs: rc.catalogLeaseMs, replicas },
     { type: "kv", bucket: n.rulesBucket, history: 5, replicas },
     { type: "kv", bucket: n.dirBucket, history: 1, replicas },
