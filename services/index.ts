@@ -10,6 +10,7 @@ import { receiptsDomain } from "./receipts";
 import { eventsDomain } from "./events";
 import { supportersDomain } from "./supporters";
 import { rewardsDomain } from "./rewards";
+import { usersDomain } from "./users";
 
 /** Every domain module, in start order (each with its own type of what its start gives its jobs). */
 export const DOMAINS: readonly DomainModule<unknown>[] = [
@@ -20,4 +21,5 @@ export const DOMAINS: readonly DomainModule<unknown>[] = [
   eventsDomain,
   supportersDomain,
   rewardsDomain,
+  usersDomain,
 ];

@@ -100,6 +100,8 @@ describe("layout", function () {
     receipts: /receipt/i,
     supporters: /supporter/i,
     rewards: /reward/i,
+    // "users" is every domain's word: the users domain by its module, service and tables
+    users: /usersDomain|userdomain|\bud_(users|transactions)\b/,
     events: /tenant events?\b|EventTypeRegistry|eventsDomain|EVENTS_[A-Z]|\.events\.(in|out)\b/,
   };
   for (const [domain, re] of Object.entries(DOMAIN_WORDS)) {

@@ -357,6 +357,12 @@ export async function createRewardsApi(d: RewardsApiDeps) {
         { op: "open", kind: req.kind, ...(req.name ? { name: req.name } : {}) },
         { id: `open:${req.id}` },
       );
+      // accounts opened by operators are users too: announced like onboarded ones (once per id)
+      await d.nats.js.publish(
+        names.usersCreatedSubject,
+        JSON.stringify({ userId: req.id, kind: req.kind, ...(req.name ? { name: req.name } : {}), at: cur.openedAt }),
+        { msgID: `users.created:${req.id}` },
+      );
       return { id: req.id, kind: cur.kind, created };
     },
 
