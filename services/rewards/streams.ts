@@ -109,7 +109,8 @@ export function rewardDeclarations(topo: Topology, config: Config): Declaration[
         durable_name: n.ledgerConsumer,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
-        ack_wait: 60_000 * NANOS_PER_MS,
+        // a batch commits in milliseconds: what a dead node held comes back within seconds
+        ack_wait: 10_000 * NANOS_PER_MS,
         max_ack_pending: 20_000,
         max_deliver: -1,
       },
