@@ -12,6 +12,10 @@ import { freshNamespace, NATS_URL } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { DEV_QR_SECRET } from "../../services/rewards/config";
 import { issueQrToken } from "../../services/rewards/qr";
+import { rewardCommands, rewardRepl } from "../../services/rewards/repl";
+import { ServiceBroker } from "moleculer";
+import { brokerOptions } from "../../moleculer.config";
+import { loadConfig } from "../../node/config";
 import { cleanupRewards, freePort, json, makeClientIn, rewardsEnv, startChild, type ChildNode } from "./harness";
 
 describe("rewards end to end (two nodes, real HTTP, NATS and Postgres)", function () {
@@ -328,11 +332,62 @@ describe("rewards end to end (two nodes, real HTTP, NATS and Postgres)", functio
     expect(bad.error.code).to.equal("VALIDATION_ERROR");
   });
 
+  it("answers the REPL commands: a user's balance and ledger, the rules in force, the check", async function () {
+    // an operator's broker, as the REPL joins the cluster
+    const broker = new ServiceBroker(
+      brokerOptions(loadConfig({ NAMESPACE: ns, NATS_URL, NODE_ID: `repl-${process.pid}`, LOG_LEVEL: "warn" }), {
+        logger: false,
+      }),
+    );
+    await broker.start();
+    try {
+      await broker.waitForServices(["rewards"], 10_000);
+      const acct = await rewardCommands.account(broker, "civ1", 5);
+      expect(acct.account.balance).to.equal(await balance("civ1"));
+      expect(acct.ledger.sum).to.equal(acct.account.balance);
+      expect(acct.ledger.items.length).to.be.within(1, 5);
+      const rules = await rewardCommands.rules(broker);
+      expect(rules.items.map((r) => r.id)).to.include(encounterRule);
+      const out: string[] = [];
+      const write = process.stdout.write.bind(process.stdout);
+      process.stdout.write = ((chunk: string) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
+      try {
+        for (const c of rewardRepl) {
+          await c.action(
+            broker,
+            { options: {}, id: "civ1" },
+            { table: (rows) => rows.map((r) => r.join(" | ")).join("\n") },
+          );
+        }
+      } finally {
+        process.stdout.write = write;
+      }
+      const text = out.join("");
+      expect(text).to.match(/civ1 \(civilian\): balance \d+/);
+      expect(text).to.include(encounterRule);
+      expect(text).to.match(/^OK: \d+ accounts/m);
+      // the Moleculer entry point other domains call
+      const scored = await broker.call<{ status: string; fromPoints: number }, Record<string, unknown>>(
+        "rewards.score",
+        {
+          id: "mol-1",
+          kind: "encounter",
+          from: "civ2",
+          to: "off2",
+        },
+      );
+      // civ2 met off2 today already (the QR encounter): posted, no points under first-of-pair-per-day
+      expect(scored).to.include({ status: "posted", fromPoints: 0 });
+    } finally {
+      await broker.stop();
+    }
+  });
+
   it("publishes every transaction on the transactions stream, and the ledger agrees with KV", async function () {
     const info = await nats.jsm.streams.info(`${ns.toUpperCase()}_TRANSACTIONS`);
     // posted/pending/voided records (refusals are not transactions): enc-1..3, don-1, don-2, give-1,
-    // ex-1 pending+posted, ex-2 pending+voided, the QR encounter, nats-1
-    expect(info.state.messages).to.equal(12);
+    // ex-1 pending+posted, ex-2 pending+voided, the QR encounter, nats-1, mol-1
+    expect(info.state.messages).to.equal(13);
     const report = await checked();
     expect(report.ok).to.equal(true);
     const metrics = await fetch(`${a}/metrics`).then((r) => r.text());
