@@ -42,8 +42,9 @@ export interface RewardsConfig {
   readonly catalogsUrl: string;
   /** True when none of the three URLs is set: dev mode runs the simulator. */
   readonly useSimulators: boolean;
-  /** Port of the simulator (REWARDS_SIM_PORT, default 4710). */
+  /** Port of the simulator (REWARDS_SIM_PORT, default 4710) and its host (SIM_HOST, as the other simulators). */
   readonly simPort: number;
+  readonly simHost: string;
   /** Per-attempt time limit of a call to an external system. */
   readonly callTimeoutMs: number;
   readonly backoffBaseMs: number;
@@ -88,6 +89,7 @@ export function rewardsConfig(r: EnvReader, env: Env, platform: PlatformConfig):
       (n) => (env[n] ?? "").trim() === "",
     ),
     simPort,
+    simHost: r.str("SIM_HOST", "127.0.0.1"),
     callTimeoutMs: r.int("REWARDS_CALL_TIMEOUT_MS", 5000, 100, 120_000),
     backoffBaseMs: r.int("REWARDS_BACKOFF_BASE_MS", 200, 10, 60_000),
     backoffMaxMs: r.int("REWARDS_BACKOFF_MAX_MS", 5000, 10, 600_000),

@@ -17,6 +17,7 @@ export const rewardSimulators: readonly DomainSimulator[] = [
     async start(config, logger) {
       const sim = await startRewardsSimulator({
         port: config.rewards.simPort,
+        host: config.rewards.simHost,
         logger,
         catalogs: {
           irs: [
