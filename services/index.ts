@@ -16,6 +16,8 @@ import { ordersDomain } from "./orders";
 import { paymentsDomain } from "./payments";
 import { notificationsDomain } from "./notifications";
 import { sessionsDomain } from "./sessions";
+import { rewardsDomain } from "./rewards";
+import { usersDomain } from "./users";
 
 /** Every domain module, in start order (each with its own type of what its start gives its jobs). */
 export const DOMAINS: readonly DomainModule<unknown>[] = [
@@ -32,4 +34,6 @@ export const DOMAINS: readonly DomainModule<unknown>[] = [
   paymentsDomain,
   notificationsDomain,
   sessionsDomain,
+  rewardsDomain,
+  usersDomain,
 ];

@@ -106,12 +106,15 @@ describe("layout", function () {
     console: /consoleDomain|admin\/console|"console\.[a-z]/,
     // the commerce domains call each other's actions by name (catalog.reserve, payments.authorize):
     // that is their contract, so each is searched for by its module, settings and file names
-    catalog: /catalogDomain|\bCATALOG_[A-Z]|CatalogStore|services\/catalog\//,
+    catalog: /catalogDomain|\bCATALOG_[A-Z]|\bCatalogStore\b|services\/catalog\//,
     cart: /cartDomain|\bCART_[A-Z]|cart\.actor|services\/cart\//,
     orders: /ordersDomain|\bORDERS_[A-Z]|order\.actor|services\/orders\//,
     notifications: /notificationsDomain|\bNOTIFICATIONS_[A-Z]|notification\.actor|services\/notifications\//,
     sessions: /sessionsDomain|\bSESSIONS_[A-Z]|services\/sessions\//,
     payments: /paymentsDomain|\bPAYMENTS_[A-Z]|card-simulator|wallet-simulator|services\/payments\//,
+    rewards: /reward/i,
+    // "users" is every domain's word: the users domain by its module, service and tables
+    users: /usersDomain|userdomain|\bud_(users|transactions)\b/,
   };
   it("checks every domain of the registry but the platform's own", function () {
     const names = DOMAINS.map((d) => d.name).filter((n) => n !== "runtime" && n !== "gateway");

@@ -1,0 +1,115 @@
+/**
+ * `npm run bench:scoring`: transactions scored end to end with the ledger written. Two nodes
+ * (child processes) against the local NATS/Postgres/Redis; a population of civilians, officers
+ * and families; BENCH_TX transactions (encounters, donations, giveaways) sent through the NATS
+ * scoring subject `{ns}.rewards.score` (what other domains use), BENCH_CONCURRENCY in flight.
+ * Reports transactions/s until every outcome was answered and until the ledger held every
+ * posting, p50/p99 of the answer latency, and checks the ledger invariant at the end (KV
+ * balances equal ledger sums, every leg balances). Writes bench-results/scoring.json.
+ *
+ * Env: BENCH_TX (default 20000), BENCH_CONCURRENCY (default 400), BENCH_CIVILIANS (default 2000).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { createLogger } from "../lib/logger";
+import { connectNats } from "../nats";
+import { freshNamespace, NATS_URL } from "../test/support/namespace";
+import { waitFor } from "../test/support/wait";
+import {
+  cleanupRewards,
+  freePort,
+  json,
+  makeClientIn,
+  rewardsEnv,
+  startChild,
+  type ChildNode,
+} from "../test/rewards/harness";
+import { makeTransactions, percentile, sendAll, setupPopulation } from "../test/rewards/load";
+
+const log = createLogger({ level: "info", name: "bench:scoring" });
+const TX = Number(process.env["BENCH_TX"] ?? 20_000);
+const CONCURRENCY = Number(process.env["BENCH_CONCURRENCY"] ?? 400);
+const CIVILIANS = Number(process.env["BENCH_CIVILIANS"] ?? 2000);
+
+async function main(): Promise<void> {
+  const ns = freshNamespace("brw");
+  let nodes: ChildNode[] = [];
+  const nats = await connectNats(NATS_URL, `bench-${ns}`);
+  try {
+    const ports = [await freePort(), await freePort()];
+    log.info({ ns }, "starting two nodes");
+    nodes = await Promise.all([
+      startChild(rewardsEnv(ns, "b1", ports[0]!, { LOG_LEVEL: "warn", ACTOR_PARTITIONS: "32" }), `${ns}-b1`),
+      startChild(rewardsEnv(ns, "b2", ports[1]!, { LOG_LEVEL: "warn", ACTOR_PARTITIONS: "32" }), `${ns}-b2`),
+    ]);
+    const url = nodes[0]!.url;
+    const app = (await makeClientIn(ns, ["rewards:read", "rewards:write"])).apiKey;
+    const admin = (await makeClientIn(ns, ["admin"])).apiKey;
+    log.info({ civilians: CIVILIANS }, "opening accounts");
+    const pop = await setupPopulation(url, app, admin, {
+      civilians: CIVILIANS,
+      officers: Math.max(10, CIVILIANS / 10),
+      families: 50,
+    });
+    // warm up both nodes (JIT, partitions, connections), then measure
+    await sendAll(
+      nats,
+      ns,
+      makeTransactions(pop, 500, 7).map((t) => ({ ...t, id: `w${t.id}` })),
+      50,
+    );
+    const txs = makeTransactions(pop, TX, 42);
+    log.info({ tx: TX, concurrency: CONCURRENCY }, "sending");
+    const t0 = Date.now();
+    const r = await sendAll(nats, ns, txs, CONCURRENCY, (done) => {
+      if (done % 5000 === 0)
+        log.info({ done, of: TX, perSec: Math.round(done / ((Date.now() - t0) / 1000)) }, "progress");
+    });
+    const answeredMs = Date.now() - t0;
+    let report: Record<string, unknown> = {};
+    await waitFor(
+      "ledger written",
+      async () => {
+        const c = await json(`${url}/api/v1/admin/rewards/check`, admin, "GET");
+        report = c.json;
+        return c.json?.settled === true;
+      },
+      300_000,
+      200,
+    );
+    const ledgerMs = Date.now() - t0;
+    const statuses: Record<string, number> = {};
+    for (const s of r.outcomes.values()) statuses[s] = (statuses[s] ?? 0) + 1;
+    const result = {
+      tx: TX,
+      concurrency: CONCURRENCY,
+      answeredPerSec: Math.round(TX / (answeredMs / 1000)),
+      ledgerWrittenPerSec: Math.round(TX / (ledgerMs / 1000)),
+      p50Ms: Math.round(percentile(r.latencies, 50)),
+      p99Ms: Math.round(percentile(r.latencies, 99)),
+      retries: r.retries,
+      statuses,
+      invariant: {
+        ok: report["ok"],
+        mismatches: report["mismatches"],
+        unbalancedLegs: report["unbalancedLegs"],
+        postings: report["postings"],
+        transactions: report["transactions"],
+      },
+      note: "indicative only: shared 2-core box, both nodes, NATS, Postgres and the load generator on it",
+    };
+    log.info(result, "result");
+    mkdirSync(path.join(__dirname, "..", "bench-results"), { recursive: true });
+    writeFileSync(path.join(__dirname, "..", "bench-results", "scoring.json"), JSON.stringify(result, null, 2));
+    if (report["ok"] !== true) process.exitCode = 1;
+  } finally {
+    await nats.nc.close();
+    await Promise.all(nodes.map((n) => n.stop("SIGTERM")));
+    await cleanupRewards(ns);
+  }
+}
+
+void main().catch((err: unknown) => {
+  log.error({ err: String(err) }, "bench failed");
+  process.exit(1);
+});
