@@ -281,7 +281,7 @@ export class EventProcessor {
       callbacks: {
         acquired: async (ref) => {
           this.owned.add(ref.partition);
-          this.deps.logger.info({ partition: ref.partition }, "event partition acquired");
+          this.deps.logger.debug({ partition: ref.partition }, "event partition acquired");
           void this.discover();
         },
         released: (ref, drain) => this.release(ref.partition, drain),
