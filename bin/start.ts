@@ -7,7 +7,7 @@
 import { loadConfig, ConfigError } from "../node/config";
 import { type Config } from "../config";
 import { startNode, StartupError, type RunningNode } from "../node/start";
-import { createLogger } from "../lib/logger";
+import { createLogger, type Logger } from "../lib/logger";
 import { errorMessage } from "../lib/errors";
 import { startSimulatorsIfWanted } from "../node/simulators";
 
@@ -30,7 +30,7 @@ function gatewayUrl(config: Config): string | null {
  * The end of start-up: waits (up to 30 s) until the node is ready, logs its partitions once,
  * then prints one line for a human: where the node is, its docs, and what to run first.
  */
-async function announce(config: Config, node: RunningNode): Promise<void> {
+async function announce(config: Config, node: RunningNode, log: Logger): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (!node.ctx.health.report().ready && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   node.reportOwnership();
@@ -39,6 +39,8 @@ async function announce(config: Config, node: RunningNode): Promise<void> {
   const line = url
     ? `Switchyard is up at ${url} (namespace ${config.namespace}); API docs: ${url}/api/docs; first, a client and its API key: ${ns} npm run -s clients -- create --name me --scopes ${FIRST_SCOPES} (README: First ten minutes)`
     : `Switchyard node ${config.nodeId} is up (namespace ${config.namespace}, services ${config.services.join(",")}, no gateway here); operator console: ${ns} npm run repl`;
+  // after the log lines before it: pino buffers its writes, so flush first
+  await new Promise<void>((resolve) => log.flush(() => resolve()));
   process.stdout.write(`${line}\n`);
 }
 
@@ -60,7 +62,7 @@ async function main(): Promise<void> {
     if (err instanceof StartupError) fail(err.message, 1);
     fail(`start-up failed: ${errorMessage(err)}`, 1);
   }
-  await announce(config, node);
+  await announce(config, node, log);
   let signals = 0;
   const shutdown = (signal: string): void => {
     if (++signals > 1) process.exit(1); // a second signal: stop now
