@@ -182,6 +182,7 @@ function startEvents(ctx: NodeContext): DomainStarted<never> {
     },
     latencyOf: (tenants) => processor.latencyOf(tenants),
     resetStats: () => processor.resetStats(),
+    partitions: () => ({ node: config.nodeId, partitions: processor.ownership() }),
     started: startLoops,
   });
   return { services: [service], stop: stopLoops };

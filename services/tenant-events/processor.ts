@@ -36,6 +36,7 @@ import { errorMessage } from "../../lib/errors";
 import { partitionOf, type Topology } from "../../streams/subjects";
 import type { EventNames } from "./streams";
 import { LeaseManager, type PartitionRef } from "../../actors/leases";
+import type { PartitionOwnership } from "../../actors/types";
 import { DeadLetters } from "../../actors/dlq";
 import { sleep } from "../../actors/codec";
 import type { EventsConfig } from "./config";
@@ -263,6 +264,11 @@ export class EventProcessor {
   /** True when this node owns `tenant`'s partition. */
   owns(tenant: string): boolean {
     return this.owned.has(this.partitionOf(tenant));
+  }
+
+  /** Who owns which event partition (kind `{names.leaseKind}`), as this node's lease view sees it. */
+  ownership(): PartitionOwnership[] {
+    return this.leases?.ownership() ?? [];
   }
 
   /** Takes partition leases and starts discovering tenants. */
