@@ -7,6 +7,7 @@
 import { loadConfig, ConfigError } from "../node/config";
 import { type Config } from "../config";
 import { startNode, StartupError, type RunningNode } from "../node/start";
+import pino from "pino";
 import { createLogger, type Logger } from "../lib/logger";
 import { errorMessage } from "../lib/errors";
 import { startSimulatorsIfWanted } from "../node/simulators";
@@ -39,9 +40,10 @@ async function announce(config: Config, node: RunningNode, log: Logger): Promise
   const line = url
     ? `Switchyard is up at ${url} (namespace ${config.namespace}); API docs: ${url}/api/docs; first, a client and its API key: ${ns} npm run -s clients -- create --name me --scopes ${FIRST_SCOPES} (README: First ten minutes)`
     : `Switchyard node ${config.nodeId} is up (namespace ${config.namespace}, services ${config.services.join(",")}, no gateway here); operator console: ${ns} npm run repl`;
-  // after the log lines before it: pino buffers its writes, so flush first
-  await new Promise<void>((resolve) => log.flush(() => resolve()));
-  process.stdout.write(`${line}\n`);
+  // through the logger's own stream (pino buffers its writes): after every log line before it
+  const stream = (log as unknown as Record<symbol, { write(s: string): unknown } | undefined>)[pino.symbols.streamSym];
+  if (stream) stream.write(`${line}\n`);
+  else process.stdout.write(`${line}\n`);
 }
 
 async function main(): Promise<void> {
