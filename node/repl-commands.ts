@@ -24,7 +24,7 @@ const byNumber = (a: string, b: string): number => a.localeCompare(b, "en", { nu
 /**
  * Services other than `runtime` whose `<service>.partitions` action answers
  * `{ node, partitions: PartitionOwnership[] }` (a domain that leases partitions of its own,
- * such as the tenant events processor), with the nodes that host each.
+ * such as an event processor with its own leases), with the nodes that host each.
  */
 function partitionSources(broker: ServiceBroker): Map<string, string[]> {
   const actions = broker.registry.getActionList({
@@ -186,7 +186,7 @@ function platformCommands(): ReplCommand[] {
     {
       command: "partitions",
       description:
-        "Partitions per kind (actor kinds and domains' own, e.g. tenant events): owners, unowned, moving; --all: every partition",
+        "Partitions per kind (actor kinds and the partitions domains lease themselves): owners, unowned, moving; --all: every partition",
       options: [
         { option: "-a, --all", description: "one row per partition (sorted by kind, then number)" },
         { option: "-k, --kind <kind>", description: "only this kind" },
@@ -267,7 +267,7 @@ function platformCommands(): ReplCommand[] {
     },
     {
       command: "state <kind> <key>",
-      description: "An actor's stored state (JSON): state probe k1, state receipt <receipt id>, state supporter <hash>",
+      description: "An actor's stored state (JSON): state <kind> <key>, e.g. the key an actor is addressed by",
       action: async (broker, args) => {
         const kind = String(args["kind"] ?? "");
         const key = String(args["key"] ?? "");

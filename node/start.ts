@@ -106,7 +106,7 @@ async function connectAll(config: Config): Promise<{ nats: NatsHandles; pg: Pool
 }
 
 /**
- * This node's partitions per kind, e.g. `{ probe: 32, receipt: 32 }` (the per-partition
+ * This node's partitions per kind, e.g. `{ orders: 32, carts: 32 }` (the per-partition
  * "partition acquired" lines are at debug level; operators get this one summary).
  */
 export function ownedByKind(runtime: Runtime, nodeId: string): Record<string, number> {
