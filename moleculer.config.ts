@@ -8,6 +8,7 @@ import type { BrokerOptions } from "moleculer";
 import type { Config } from "./config";
 import { callerTokens } from "./gateway/caller";
 import { callerGuard, type StandingIdentity } from "./node/caller-guard";
+import { logDestination } from "./lib/logger";
 
 /**
  * Broker options for `config`; `overrides` win (the REPL uses this). `identity` is who this
@@ -18,6 +19,10 @@ export function brokerOptions(
   overrides: Partial<BrokerOptions> = {},
   identity: StandingIdentity = { kind: "node", subject: config.nodeId },
 ): BrokerOptions {
+  // Moleculer's own info lines (broker starting, serializer, "service started" x N) are start-up
+  // chatter: shown from LOG_LEVEL=debug on; its warnings and errors always.
+  const brokerLevel = config.logLevel === "silent" ? "fatal" : config.logLevel === "info" ? "warn" : config.logLevel;
+  const destination = logDestination();
   const guard = callerGuard({ tokens: callerTokens(config.cluster.secret, config.namespace), identity });
   return {
     namespace: config.namespace,
@@ -33,11 +38,14 @@ export function brokerOptions(
     logger: {
       type: "Pino",
       options: {
-        level: config.logLevel === "silent" ? "fatal" : config.logLevel,
-        pino: { options: { level: config.logLevel, base: { node: config.nodeId } } },
+        level: brokerLevel,
+        pino: {
+          options: { level: config.logLevel, base: { node: config.nodeId } },
+          ...(destination ? { destination } : {}),
+        },
       },
     },
-    logLevel: config.logLevel === "silent" ? "fatal" : config.logLevel,
+    logLevel: brokerLevel,
     requestTimeout: 10_000,
     retryPolicy: { enabled: false },
     heartbeatInterval: 2,

@@ -249,7 +249,7 @@ export class LeaseManager {
       this.leases.set(key, { owner: this.nodeId, revision, seenAt: Date.now() });
       try {
         await this.callbacks.acquired(ref);
-        this.log.info({ kind: ref.kind, partition: ref.partition }, "partition acquired");
+        this.log.debug({ kind: ref.kind, partition: ref.partition }, "partition acquired");
       } catch (err) {
         this.log.error(
           { kind: ref.kind, partition: ref.partition, err: errorMessage(err) },
@@ -281,7 +281,7 @@ export class LeaseManager {
       const current = this.owned.get(key);
       this.owned.delete(key);
       if (current) await this.kv.delete(key, { previousSeq: current.revision }).catch(() => undefined);
-      this.log.info({ kind: ref.kind, partition: ref.partition }, "partition released");
+      this.log.debug({ kind: ref.kind, partition: ref.partition }, "partition released");
     } catch (err) {
       this.log.error({ kind: ref.kind, partition: ref.partition, err: errorMessage(err) }, "partition release failed");
     } finally {

@@ -96,6 +96,8 @@ async function main(argv: string[]): Promise<number> {
     { level: config.logLevel === "silent" ? "silent" : config.logLevel, base: { name: "clients-cli" } },
     pino.destination(2),
   );
+  // The namespace picks the Postgres schema: a different one than the nodes' is a different registry.
+  process.stderr.write(`clients: namespace ${config.namespace} (NAMESPACE; must match the nodes')\n`);
   const pg = createPool(config.databaseUrl, config.namespace, 2);
   let redis: Redis | undefined;
   let nats: NatsHandles | undefined;

@@ -19,6 +19,7 @@ import { sealClientSecrets } from "../services/gateway/clients";
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger({ level: config.logLevel, nodeId: config.nodeId, name: "provision" });
+  log.info({ namespace: config.namespace }, `provisioning namespace ${config.namespace} (NAMESPACE)`);
   const nats = await connectNats(config.natsUrl, "switchyard-provision", 3000);
   const pg = createPool(config.databaseUrl, config.namespace, 1);
   try {

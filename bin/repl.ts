@@ -30,6 +30,10 @@ async function main(): Promise<void> {
     brokerOptions(config, { replOptions: { customCommands: replCommands() } as never }, operator),
   );
   await broker.start();
+  process.stdout.write(
+    `repl: namespace ${config.namespace} (NAMESPACE), NATS ${config.natsUrl.replace(/\/\/[^@/]*@/, "//***@")}; ` +
+      "if `nodes` shows only this REPL, NAMESPACE or NATS_URL differs from the nodes'. `help` lists the commands\n",
+  );
   // moleculer-repl starts synchronously; the broker types say void
   void broker.repl();
 }

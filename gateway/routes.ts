@@ -174,8 +174,10 @@ export function checkRouteTable(routes: readonly RouteSpec[]): string[] {
     if (seen.has(key)) problems.push(`${key}: declared twice`);
     seen.add(key);
     if (!HTTP_METHODS.includes(r.method)) problems.push(`${key}: unknown method`);
-    if (!r.path.startsWith("/") || r.path.length < 2 || r.path.endsWith("/")) {
-      problems.push(`${key}: a path starts with "/" and does not end with one`);
+    if (r.path === "/") {
+      // the root itself (a redirect to the docs): no segments to check
+    } else if (!r.path.startsWith("/") || r.path.length < 2 || r.path.endsWith("/")) {
+      problems.push(`${key}: a path starts with "/" and does not end with one (except "/" itself)`);
     } else {
       for (const seg of r.path.split("/").slice(1)) {
         if (!LITERAL_SEGMENT.test(seg) && !PARAM_SEGMENT.test(seg))

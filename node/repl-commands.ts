@@ -1,6 +1,6 @@
 /**
  * Operator commands for the Moleculer REPL (`npm run repl`): partitions, actors, streams,
- * dlq list, dlq replay. Each command is a plain function over a broker joined to the cluster,
+ * state, dlq list, dlq replay. Each command is a plain function over a broker joined to the cluster,
  * so tests call exactly what the REPL runs.
  */
 import { DOMAINS } from "../services";
@@ -18,10 +18,114 @@ function runtimeNodes(broker: ServiceBroker): string[] {
   return [...new Set(nodes.filter((s) => s.name === "runtime").map((s) => s.nodeID))].sort();
 }
 
-/** Who owns which partition: one row per (kind, partition). */
+/** Orders "p2" before "p10" and 2 before 10. */
+const byNumber = (a: string, b: string): number => a.localeCompare(b, "en", { numeric: true });
+
+/**
+ * Services other than `runtime` whose `<service>.partitions` action answers
+ * `{ node, partitions: PartitionOwnership[] }` (a domain that leases partitions of its own,
+ * such as an event processor with its own leases), with the nodes that host each.
+ */
+function partitionSources(broker: ServiceBroker): Map<string, string[]> {
+  const actions = broker.registry.getActionList({
+    onlyAvailable: true,
+    skipInternal: true,
+    withEndpoints: true,
+  }) as Array<{
+    name: string;
+    endpoints?: Array<{ nodeID: string }>;
+  }>;
+  const out = new Map<string, string[]>();
+  for (const a of actions) {
+    if (!a.name.endsWith(".partitions") || a.name === "runtime.partitions") continue;
+    out.set(a.name, [...new Set((a.endpoints ?? []).map((e) => e.nodeID))].sort());
+  }
+  return out;
+}
+
+/**
+ * Who owns which partition: one row per (kind, partition), sorted by kind then partition
+ * number: the actor runtime's kinds and every domain's own partitions (see partitionSources).
+ */
 export async function partitionsCommand(broker: ServiceBroker): Promise<PartitionOwnership[]> {
   const r = (await broker.call("runtime.partitions")) as { partitions: PartitionOwnership[] };
-  return r.partitions;
+  const rows = [...r.partitions];
+  for (const [action, nodes] of partitionSources(broker)) {
+    // a node that does not run the domain's workers answers an empty list: take the first that knows
+    for (const nodeID of nodes) {
+      const got = (await broker.call(action, {}, { nodeID }).catch(() => null)) as {
+        partitions?: PartitionOwnership[];
+      } | null;
+      if (got?.partitions && got.partitions.length > 0) {
+        rows.push(...got.partitions);
+        break;
+      }
+    }
+  }
+  return rows.sort((a, b) => byNumber(a.kind, b.kind) || a.partition - b.partition);
+}
+
+/** One kind's partitions in a line: how many, per owner, without an owner, moving to another node. */
+export interface PartitionSummary {
+  readonly kind: string;
+  readonly partitions: number;
+  readonly owners: Readonly<Record<string, number>>;
+  readonly unowned: number;
+  /** Owned by a node that is not the desired owner (a hand-over is due or under way). */
+  readonly moving: number;
+}
+
+/** Summarises partition rows per kind (kinds sorted). */
+export function summarisePartitions(rows: readonly PartitionOwnership[]): PartitionSummary[] {
+  const byKind = new Map<
+    string,
+    { partitions: number; owners: Record<string, number>; unowned: number; moving: number }
+  >();
+  for (const r of rows) {
+    const k = byKind.get(r.kind) ?? { partitions: 0, owners: {}, unowned: 0, moving: 0 };
+    k.partitions++;
+    if (r.owner === null) k.unowned++;
+    else {
+      k.owners[r.owner] = (k.owners[r.owner] ?? 0) + 1;
+      if (r.desired !== null && r.desired !== r.owner) k.moving++;
+    }
+    byKind.set(r.kind, k);
+  }
+  return [...byKind.entries()].sort(([a], [b]) => byNumber(a, b)).map(([kind, k]) => ({ kind, ...k }));
+}
+
+/** One stream's consumers in a line: how many, and their counters summed. */
+export interface StreamSummary {
+  readonly stream: string;
+  readonly consumers: number;
+  readonly pending: number;
+  readonly ackPending: number;
+  readonly redelivered: number;
+  readonly waiting: number;
+}
+
+/** Summarises consumer rows per stream (streams sorted). */
+export function summariseStreams(rows: readonly ConsumerStats[]): StreamSummary[] {
+  const by = new Map<string, StreamSummary>();
+  for (const r of rows) {
+    const s = by.get(r.stream) ?? {
+      stream: r.stream,
+      consumers: 0,
+      pending: 0,
+      ackPending: 0,
+      redelivered: 0,
+      waiting: 0,
+    };
+    by.set(r.stream, {
+      stream: r.stream,
+      consumers: s.consumers + 1,
+      pending: s.pending + r.pending,
+      ackPending: s.ackPending + r.ackPending,
+      redelivered: s.redelivered + r.redelivered,
+      waiting: s.waiting + r.waiting,
+    });
+  }
+  return [...by.values()].sort((a, b) => byNumber(a.stream, b.stream));
 }
 
 /** Resident actors per kind on every node. */
@@ -40,9 +144,15 @@ export async function actorsCommand(
   );
 }
 
-/** Pending, ack-pending and redelivered counts of every consumer. */
+/** Pending, ack-pending and redelivered counts of every consumer, sorted by stream then consumer (p2 before p10). */
 export async function streamsCommand(broker: ServiceBroker): Promise<ConsumerStats[]> {
-  return (await broker.call("runtime.streams")) as ConsumerStats[];
+  const rows = (await broker.call("runtime.streams")) as ConsumerStats[];
+  return [...rows].sort((a, b) => byNumber(a.stream, b.stream) || byNumber(a.consumer, b.consumer));
+}
+
+/** The stored state of actor `key` of `kind` (undefined when it has none yet). */
+export async function stateCommand(broker: ServiceBroker, kind: string, key: string): Promise<unknown> {
+  return broker.call("runtime.state", { kind, key });
 }
 
 /** Dead letters (optionally filtered by subject pattern). */
@@ -75,15 +185,38 @@ function platformCommands(): ReplCommand[] {
   return [
     {
       command: "partitions",
-      description: "Who owns which partition of each actor kind",
-      action: async (broker, _args, { table }) => {
-        const rows = await partitionsCommand(broker);
+      description:
+        "Partitions per kind (actor kinds and the partitions domains lease themselves): owners, unowned, moving; --all: every partition",
+      options: [
+        { option: "-a, --all", description: "one row per partition (sorted by kind, then number)" },
+        { option: "-k, --kind <kind>", description: "only this kind" },
+      ],
+      action: async (broker, args, { table }) => {
+        const kind = args.options["kind"];
+        const rows = (await partitionsCommand(broker)).filter((r) => typeof kind !== "string" || r.kind === kind);
         print(
           table([
-            ["kind", "partition", "owner", "desired"],
-            ...rows.map((r) => [r.kind, r.partition, r.owner ?? "-", r.desired ?? "-"]),
+            ["kind", "partitions", "owners (node: count)", "unowned", "moving"],
+            ...summarisePartitions(rows).map((k) => [
+              k.kind,
+              k.partitions,
+              Object.entries(k.owners)
+                .sort(([a], [b]) => byNumber(a, b))
+                .map(([n, c]) => `${n}: ${c}`)
+                .join(", ") || "-",
+              k.unowned,
+              k.moving,
+            ]),
           ]),
         );
+        if (args.options["all"])
+          print(
+            table([
+              ["kind", "partition", "owner", "desired"],
+              ...rows.map((r) => [r.kind, r.partition, r.owner ?? "-", r.desired ?? "-"]),
+            ]),
+          );
+        else print(`${rows.length} partitions; \`partitions --all\` lists each`);
       },
     },
     {
@@ -101,15 +234,45 @@ function platformCommands(): ReplCommand[] {
     },
     {
       command: "streams",
-      description: "Pending, ack-pending and redelivered messages per consumer",
-      action: async (broker, _args, { table }) => {
-        const rows = await streamsCommand(broker);
+      description: "Pending, ack-pending and redelivered messages per stream; --all: per consumer",
+      options: [
+        { option: "-a, --all", description: "one row per consumer (sorted by stream, then consumer: p2 before p10)" },
+        { option: "-s, --stream <stream>", description: "only this stream" },
+      ],
+      action: async (broker, args, { table }) => {
+        const only = args.options["stream"];
+        const rows = (await streamsCommand(broker)).filter((r) => typeof only !== "string" || r.stream === only);
         print(
           table([
-            ["stream", "consumer", "pending", "ack pending", "redelivered", "waiting"],
-            ...rows.map((r) => [r.stream, r.consumer, r.pending, r.ackPending, r.redelivered, r.waiting]),
+            ["stream", "consumers", "pending", "ack pending", "redelivered", "waiting"],
+            ...summariseStreams(rows).map((s) => [
+              s.stream,
+              s.consumers,
+              s.pending,
+              s.ackPending,
+              s.redelivered,
+              s.waiting,
+            ]),
           ]),
         );
+        if (args.options["all"])
+          print(
+            table([
+              ["stream", "consumer", "pending", "ack pending", "redelivered", "waiting"],
+              ...rows.map((r) => [r.stream, r.consumer, r.pending, r.ackPending, r.redelivered, r.waiting]),
+            ]),
+          );
+        else print(`${rows.length} consumers; \`streams --all\` lists each`);
+      },
+    },
+    {
+      command: "state <kind> <key>",
+      description: "An actor's stored state (JSON): state <kind> <key>, e.g. the key an actor is addressed by",
+      action: async (broker, args) => {
+        const kind = String(args["kind"] ?? "");
+        const key = String(args["key"] ?? "");
+        const state = await stateCommand(broker, kind, key);
+        print(state === undefined || state === null ? `no state for ${kind} ${key}` : JSON.stringify(state, null, 2));
       },
     },
     {

@@ -43,6 +43,8 @@ export interface RunningNode {
   readonly runtime: Runtime;
   /** Drains and stops everything; safe to call twice. */
   stop(): Promise<void>;
+  /** Logs this node's partitions per kind now (one "partitions owned" line). */
+  reportOwnership(): void;
 }
 
 function redactUrl(url: string): string {
@@ -110,6 +112,43 @@ async function connectAll(config: Config): Promise<{ nats: NatsHandles; pg: Pool
   return { nats, pg, redis };
 }
 
+/**
+ * This node's partitions per kind, e.g. `{ orders: 32, carts: 32 }` (the per-partition
+ * "partition acquired" lines are at debug level; operators get this one summary).
+ */
+export function ownedByKind(runtime: Runtime, nodeId: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of runtime.partitions()) if (p.owner === nodeId) out[p.kind] = (out[p.kind] ?? 0) + 1;
+  return out;
+}
+
+/**
+ * Logs one "partitions owned" line whenever this node's partitions changed and then held still
+ * for one check (so a start-up or a rebalance is one line, not one per partition).
+ */
+function watchOwnership(
+  runtime: Runtime,
+  nodeId: string,
+  log: Logger,
+  everyMs = 1000,
+): { stop(): void; report(): void } {
+  let logged = "";
+  let seen = "";
+  const report = (owned = ownedByKind(runtime, nodeId)): void => {
+    logged = JSON.stringify(owned);
+    const total = Object.values(owned).reduce((a, b) => a + b, 0);
+    log.info({ owned, total, of: runtime.partitions().length }, "partitions owned");
+  };
+  const timer = setInterval(() => {
+    const owned = ownedByKind(runtime, nodeId);
+    const now = JSON.stringify(owned);
+    if (now === seen && now !== logged) report(owned);
+    seen = now;
+  }, everyMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer), report: () => report() };
+}
+
 /** Starts a node with `config`; rejects with StartupError when a dependency is unreachable. */
 export async function startNode(config: Config, logger?: Logger): Promise<RunningNode> {
   const log = logger ?? createLogger({ level: config.logLevel, nodeId: config.nodeId });
@@ -124,7 +163,7 @@ export async function startNode(config: Config, logger?: Logger): Promise<Runnin
 
   const decls = allDeclarations(runtime, domains);
   const counts = await provision(nats, decls, (d, action, i, total) => {
-    if (action !== "unchanged") log.info({ progress: `${i}/${total}`, action }, `provisioned ${declName(d)}`);
+    if (action !== "unchanged") log.debug({ progress: `${i}/${total}`, action }, `provisioned ${declName(d)}`);
   });
   log.info({ ...counts, total: decls.length }, "streams provisioned");
 
@@ -161,11 +200,13 @@ export async function startNode(config: Config, logger?: Logger): Promise<Runnin
 
   await broker.start();
   await runtime.start();
+  const ownership = watchOwnership(runtime, config.nodeId, log);
   log.info({ services: config.services, namespace: config.namespace }, "node started");
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
+      ownership.stop();
       log.info("draining");
       await runtime.stop().catch((err: unknown) => log.error({ err: errorMessage(err) }, "runtime stop failed"));
       for (const d of [...hosted].reverse()) {
@@ -180,5 +221,5 @@ export async function startNode(config: Config, logger?: Logger): Promise<Runnin
       log.info("stopped");
     })());
 
-  return { ctx, broker, runtime, stop };
+  return { ctx, broker, runtime, stop, reportOwnership: ownership.report };
 }

@@ -20,6 +20,23 @@ const CREATED_CLIENT_SCHEMA = {
 export const gatewayRoutes: readonly RouteSpec[] = [
   {
     method: "GET",
+    path: "/",
+    action: "gateway.home",
+    access: "public",
+    nodeLocal: true,
+    summary: "Redirect to the API documentation (/api/docs)",
+    tags: ["documentation"],
+    responses: {
+      302: {
+        description: "Found: the documentation is at the Location",
+        contentType: "text/html",
+        schema: { type: "string" },
+        headers: { Location: { description: "/api/docs", schema: { type: "string", const: "/api/docs" } } },
+      },
+    },
+  },
+  {
+    method: "GET",
     path: "/health/live",
     action: "gateway.live",
     access: "public",

@@ -225,6 +225,12 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
         c.meta.$responseType = ctx.metrics.contentType;
         return ctx.metrics.metrics();
       },
+      home(c: GatewayContext<unknown>) {
+        c.meta.$statusCode = 302;
+        c.meta.$location = "/api/docs";
+        c.meta.$responseType = "text/html; charset=utf-8";
+        return '<!doctype html><a href="/api/docs">API documentation: /api/docs</a>\n';
+      },
       openapi: () => openapi,
       docs(c: GatewayContext<unknown>) {
         c.meta.$responseType = "text/html; charset=utf-8";

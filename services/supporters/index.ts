@@ -29,6 +29,7 @@ import { supporterRoutes } from "./routes";
 import { supportersService } from "./service";
 import { supporterRepl } from "./repl";
 import { supporterSimulators } from "./simulators";
+import { supporterMetrics } from "./metrics";
 
 /** The supporter kind, addressed in this namespace. */
 function supporterKinds(config: Config, topo: Topology) {
@@ -131,7 +132,11 @@ async function startSupporters(ctx: NodeContext): Promise<DomainStarted<Supporte
       writer: writer?.stats ?? null,
       requests,
     });
-    return { services: [supportersService(api, pipeline)], deps: { keys: cachedKeys, runtime: ctx.runtime }, stop };
+    return {
+      services: [supportersService(api, pipeline)],
+      deps: { keys: cachedKeys, runtime: ctx.runtime, metrics: supporterMetrics(ctx.metrics) },
+      stop,
+    };
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;

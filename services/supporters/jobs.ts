@@ -30,11 +30,14 @@ import { supporter } from "./supporter.actor";
 import type { KeyStore } from "./keys";
 import { openJson, redact } from "./seal";
 import { eraseUser, postEvents, putUser } from "./downstream";
+import type { SupporterMetrics } from "./metrics";
 
 /** What the jobs need from the node that runs them: what the domain's `start` returned. */
 export interface SupporterJobDeps {
   readonly keys: KeyStore;
   readonly runtime: ActorRuntime;
+  /** Delivery counters and timings (metrics.ts). */
+  readonly metrics: SupporterMetrics;
 }
 
 /** A supporters job: its code gets the job's data and the node's {@link SupporterJobDeps}. */
@@ -98,48 +101,54 @@ export function supporterJobs(
     run,
   });
   const user = job(userJob, (data, ctx, d) =>
-    reporting(d, data.hash, ctx, async () => {
-      const identity = await opened(d.keys, data.hash, data.kid, data.identity);
-      if (identity === undefined) return { erased: true } as const;
-      const r = await putUser(
-        sc.userServiceUrl,
-        {
-          hash: data.hash,
-          key: data.key,
-          messageId: data.id,
-          source: data.source,
-          receivedAt: data.receivedAt,
-          identity,
-        },
-        ctx.signal,
-      );
-      return { ok: true, ...(typeof r["userId"] === "string" ? { ref: r["userId"] } : {}) } as const;
-    }),
+    reporting(d, data.hash, ctx, () =>
+      d.metrics.observe("user", async () => {
+        const identity = await opened(d.keys, data.hash, data.kid, data.identity);
+        if (identity === undefined) return { erased: true } as const;
+        const r = await putUser(
+          sc.userServiceUrl,
+          {
+            hash: data.hash,
+            key: data.key,
+            messageId: data.id,
+            source: data.source,
+            receivedAt: data.receivedAt,
+            identity,
+          },
+          ctx.signal,
+        );
+        return { ok: true, ...(typeof r["userId"] === "string" ? { ref: r["userId"] } : {}) } as const;
+      }),
+    ),
   );
   const erp = job(erpJob, (data, ctx, d) =>
-    reporting(d, data.hash, ctx, async () => {
-      const events = await opened(d.keys, data.hash, data.kid, data.events);
-      if (events === undefined) return { erased: true } as const;
-      const r = await postEvents(
-        sc.erpServiceUrl,
-        {
-          hash: data.hash,
-          key: data.key,
-          messageId: data.id,
-          source: data.source,
-          receivedAt: data.receivedAt,
-          events,
-        },
-        ctx.signal,
-      );
-      return { ok: true, ...(typeof r["ref"] === "string" ? { ref: r["ref"] } : {}) } as const;
-    }),
+    reporting(d, data.hash, ctx, () =>
+      d.metrics.observe("erp", async () => {
+        const events = await opened(d.keys, data.hash, data.kid, data.events);
+        if (events === undefined) return { erased: true } as const;
+        const r = await postEvents(
+          sc.erpServiceUrl,
+          {
+            hash: data.hash,
+            key: data.key,
+            messageId: data.id,
+            source: data.source,
+            receivedAt: data.receivedAt,
+            events,
+          },
+          ctx.signal,
+        );
+        return { ok: true, ...(typeof r["ref"] === "string" ? { ref: r["ref"] } : {}) } as const;
+      }),
+    ),
   );
   const forget = job(forgetJob, (data, ctx, d) =>
-    reporting(d, data.hash, ctx, async () => {
-      await eraseUser(sc.userServiceUrl, { hash: data.hash, key: data.key }, ctx.signal);
-      return { ok: true } as const;
-    }),
+    reporting(d, data.hash, ctx, () =>
+      d.metrics.observe("user_erase", async () => {
+        await eraseUser(sc.userServiceUrl, { hash: data.hash, key: data.key }, ctx.signal);
+        return { ok: true } as const;
+      }),
+    ),
   );
   return [user, erp, forget];
 }

@@ -45,6 +45,8 @@ export interface EventsConfig {
   readonly alarmCheckMs: number;
   /** How long the sender feed stream keeps stored events. */
   readonly outMaxAgeMs: number;
+  /** Seed the README's example event types (order.created, ...) where they are missing. */
+  readonly exampleTypes: boolean;
 }
 
 /**
@@ -115,5 +117,6 @@ export function eventsConfig(r: EnvReader, _env: Env, platform: PlatformConfig):
     idleMs: r.int("EVENTS_IDLE_MS", 60_000, 1000, 86_400_000),
     alarmCheckMs: r.int("EVENTS_ALARM_CHECK_MS", 2000, 100, 3_600_000),
     outMaxAgeMs: r.int("EVENTS_OUT_MAX_AGE_MS", 7 * 24 * 3600_000, 60_000, 365 * 24 * 3600_000),
+    exampleTypes: r.bool("EVENTS_EXAMPLE_TYPES", devMode),
   };
 }

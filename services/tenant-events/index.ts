@@ -25,6 +25,7 @@ import { eventRoutes } from "./routes";
 import { eventReplCommands } from "./repl";
 import { createEventsService } from "./service";
 import { TypeStore } from "./types-store";
+import { EXAMPLE_EVENT_TYPES } from "./examples";
 
 /** Builds this node's events parts and service; the returned `stop` ends the loops the service started. */
 function startEvents(ctx: NodeContext): DomainStarted<never> {
@@ -126,6 +127,7 @@ function startEvents(ctx: NodeContext): DomainStarted<never> {
     const t = new TypeStore(await ctx.nats.kvm.open(names.typesBucket), registry, log.child({ part: "types" }));
     await t.start();
     types = t;
+    if (ec.exampleTypes) await seedExamples(t);
     if (stopped) return stopLoops();
     if (!config.workers) return; // an API node: the processor and the DLQ monitor run on worker nodes
     monitor = new DlqMonitor({
@@ -148,6 +150,19 @@ function startEvents(ctx: NodeContext): DomainStarted<never> {
     if (stopped) return stopLoops();
   };
 
+  /** EVENTS_EXAMPLE_TYPES (dev mode's default): the README's example types where missing (never a second version). */
+  const seedExamples = async (t: TypeStore): Promise<void> => {
+    const seeded: string[] = [];
+    for (const [name, def] of Object.entries(EXAMPLE_EVENT_TYPES)) {
+      try {
+        if (await t.seed(name, def)) seeded.push(name);
+      } catch (err) {
+        log.warn({ type: name, err: errorMessage(err) }, "example event type not seeded");
+      }
+    }
+    if (seeded.length > 0) log.info({ types: seeded }, "dev mode: example event types seeded");
+  };
+
   /** The module's `stop`: ends every loop (idempotent; processor.stop drains and releases its partitions). */
   const stopLoops = async (): Promise<void> => {
     stopped = true;
@@ -167,6 +182,7 @@ function startEvents(ctx: NodeContext): DomainStarted<never> {
     },
     latencyOf: (tenants) => processor.latencyOf(tenants),
     resetStats: () => processor.resetStats(),
+    partitions: () => ({ node: config.nodeId, partitions: processor.ownership() }),
     started: startLoops,
   });
   return { services: [service], stop: stopLoops };

@@ -36,6 +36,7 @@ import { errorMessage } from "../../lib/errors";
 import { partitionOf, type Topology } from "../../streams/subjects";
 import type { EventNames } from "./streams";
 import { LeaseManager, type PartitionRef } from "../../actors/leases";
+import type { PartitionOwnership } from "../../actors/types";
 import { DeadLetters } from "../../actors/dlq";
 import { sleep } from "../../actors/codec";
 import type { EventsConfig } from "./config";
@@ -265,6 +266,11 @@ export class EventProcessor {
     return this.owned.has(this.partitionOf(tenant));
   }
 
+  /** Who owns which event partition (kind `{names.leaseKind}`), as this node's lease view sees it. */
+  ownership(): PartitionOwnership[] {
+    return this.leases?.ownership() ?? [];
+  }
+
   /** Takes partition leases and starts discovering tenants. */
   async start(): Promise<void> {
     const kv: KV = await this.deps.nats.kvm.open(this.deps.names.leasesBucket);
@@ -281,7 +287,7 @@ export class EventProcessor {
       callbacks: {
         acquired: async (ref) => {
           this.owned.add(ref.partition);
-          this.deps.logger.info({ partition: ref.partition }, "event partition acquired");
+          this.deps.logger.debug({ partition: ref.partition }, "event partition acquired");
           void this.discover();
         },
         released: (ref, drain) => this.release(ref.partition, drain),

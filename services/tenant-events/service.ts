@@ -5,6 +5,7 @@
  * (index.ts); this file opens nothing and starts nothing itself.
  */
 import type { Context, Service, ServiceBroker, ServiceSchema } from "moleculer";
+import type { PartitionOwnership } from "../../actors/types";
 import { clientOf, requireOperator, requireScope, type GatewayMeta } from "../../gateway";
 import type { Logger } from "../../lib/logger";
 import type { EventsApi } from "./api";
@@ -39,6 +40,7 @@ export interface EventsServiceApi {
   "events.stats": { params: Record<string, never>; result: EventsStats };
   "events.latency": { params: { tenants: string[] }; result: LatencySummary };
   "events.resetStats": { params: Record<string, never>; result: true };
+  "events.partitions": { params: Record<string, never>; result: { node: string; partitions: PartitionOwnership[] } };
 }
 
 /** What the service's actions call: built by the domain module for this node. */
@@ -51,6 +53,8 @@ export interface EventsServiceDeps {
   dlqDepths(): Promise<Record<string, number>>;
   latencyOf(tenants: readonly string[]): LatencySummary;
   resetStats(): void;
+  /** Who owns which event partition, as this node sees it (empty where the processor does not run). */
+  partitions(): { node: string; partitions: PartitionOwnership[] };
   /** Starts the domain's loops once the broker runs (the DLQ alarm is a broker event). */
   started(broker: ServiceBroker): Promise<void>;
 }
@@ -127,6 +131,12 @@ export function createEventsService(deps: EventsServiceDeps): ServiceSchema {
         requireOperator(c);
         deps.resetStats();
         return true;
+      },
+
+      /** REPL `partitions` (node/repl-commands.ts finds every `<service>.partitions` action). */
+      partitions(c: Ctx) {
+        requireOperator(c);
+        return deps.partitions();
       },
     },
 

@@ -130,4 +130,29 @@ export class TypeStore {
     }
     throw new AppError("CONFLICT", `could not allocate a version of ${name}: concurrent definitions`);
   }
+
+  /**
+   * Creates version 1 of `name` unless the type has a version already (create-only: two nodes
+   * seeding at once make one version, never two). Resolves true when this call created it.
+   */
+  async seed(name: string, def: TypeDefinition, now = new Date()): Promise<boolean> {
+    for await (const k of await this.kv.keys(`${name}.*`)) if (parseTypeKey(k)?.name === name) return false;
+    const problems = checkTypeDefinition(name, def.schema);
+    if (problems.length > 0) throw new AppError("VALIDATION_ERROR", `invalid seed type ${name}`, problems);
+    const v: EventTypeVersion = {
+      name,
+      version: 1,
+      schema: def.schema,
+      description: def.description ?? "",
+      createdAt: now.toISOString(),
+    };
+    try {
+      await this.kv.create(typeKey(name, 1), JSON.stringify(v));
+    } catch (err) {
+      if (isWrongLastSequence(err)) return false; // another node seeded it first
+      throw err;
+    }
+    this.registry.apply(v);
+    return true;
+  }
 }

@@ -12,9 +12,11 @@ import { loadConfig } from "../../node/config";
 import { brokerOptions } from "../../moleculer.config";
 import { nodeEnv, NATS_URL } from "./namespace";
 import { waitFor } from "./wait";
+import { testLogDir } from "./log-dir";
 
 const ROOT = path.resolve(__dirname, "..", "..");
-const LOG_DIR = path.join(ROOT, "var", "test-logs");
+/** This run's log directory (test/support/test-logs.ts): one file per node. */
+const LOG_DIR = testLogDir();
 
 /** A lease entry as read from the bucket. */
 export interface LeaseView {

@@ -10,6 +10,7 @@ import { loadConfig } from "../../node/config";
 import { startNode, type RunningNode } from "../../node/start";
 import { nodeEnv } from "./namespace";
 import { waitFor } from "./wait";
+import { testLogDir } from "./log-dir";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -42,11 +43,11 @@ export interface ChildNode {
 
 /**
  * Starts bin/start.ts as a child process with `env` (NAMESPACE, NODE_ID and PORT set; the test
- * services' URLs are added). Its output goes to var/test-logs/`logName`.log (default
+ * services' URLs are added). Its output goes to `logName`.log in this run's log directory (default
  * `{namespace}-{node id}`). Rejects, killing the child, if it exits or is not ready in 60 s.
  */
 export async function startChild(env: Record<string, string>, logName?: string): Promise<ChildNode> {
-  const dir = path.join(ROOT, "var", "test-logs");
+  const dir = testLogDir();
   mkdirSync(dir, { recursive: true });
   const id = env["NODE_ID"]!;
   const log = createWriteStream(path.join(dir, `${logName ?? `${env["NAMESPACE"]}-${id}`}.log`), { flags: "a" });

@@ -8,7 +8,6 @@
  */
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
-import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { DATABASE_URL, freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
@@ -30,6 +29,7 @@ import {
   type ChildNode,
   type Sims,
 } from "./harness";
+import { testLogDir } from "../support/log-dir";
 
 /** Every stream message (data and headers) of namespace `ns` that contains one of `needles`. */
 async function streamHits(h: NatsHandles, ns: string, needles: readonly string[]): Promise<string[]> {
@@ -269,10 +269,7 @@ describe("supporters: right to be forgotten", function () {
     });
     expect(keyStream?.data.length).to.equal(0); // only the purge marker is left
     // and no log line of the node ever carried it
-    const logText = readFileSync(
-      path.join(__dirname, "..", "..", "var", "test-logs", `${ns}-f1.log`),
-      "utf8",
-    ).toLowerCase();
+    const logText = readFileSync(testLogDir(`${ns}-f1.log`), "utf8").toLowerCase();
     expect(logText).to.contain("supporter forgotten");
     for (const n of needles) expect(logText).to.not.contain(n.toLowerCase());
   });

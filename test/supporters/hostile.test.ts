@@ -8,7 +8,6 @@
  */
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
-import path from "node:path";
 import { DATABASE_URL, freshNamespace } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import { createPool } from "../../db";
@@ -26,6 +25,7 @@ import {
   type ChildNode,
   type Sims,
 } from "./harness";
+import { testLogDir } from "../support/log-dir";
 
 const good = {
   source: "giftaid",
@@ -268,7 +268,7 @@ describe("supporters: hostile and malformed payloads", function () {
       await pg.end();
     }
     expect(sims.user.counters.requests + sims.erp.counters.requests).to.equal(0);
-    const logFile = path.join(__dirname, "..", "..", "var", "test-logs", `${ns}-h1.log`);
+    const logFile = testLogDir(`${ns}-h1.log`);
     await waitFor("log flushed", () => readFileSync(logFile, "utf8").includes(requestIds.at(-1)![0]), 10_000, 100);
     const lines = readFileSync(logFile, "utf8")
       .split("\n")

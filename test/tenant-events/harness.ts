@@ -53,6 +53,7 @@ export function eventsEnv(
     EVENTS_ALARM_CHECK_MS: "500",
     EVENTS_DATA_KEYS: `k1:${KEY1}`,
     EVENTS_DATA_KEY_ID: "k1",
+    EVENTS_EXAMPLE_TYPES: "false", // the tests define their own types, versions counted from 1
     GATEWAY_RATE_PER_SEC: "100000",
     GATEWAY_RATE_BURST: "100000",
     ...extra,
