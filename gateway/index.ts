@@ -33,4 +33,5 @@ export {
 } from "./access";
 export { callerTokens, operatorMeta, type Caller, type CallerKind, type CallerTokens } from "./caller";
 export { toHttpError, errorBody, ERROR_BODY_SCHEMA, type ErrorBody, type HttpError } from "./errors";
+export { cursorQuery, cursorOf, seqCursorOf, nextSeqCursor, SEQ_CURSOR } from "./pagination";
 export { buildOpenApi, missingFromOpenApi, type OpenApiDocument } from "./openapi";

@@ -67,6 +67,7 @@ function parameters(r: RouteSpec): unknown[] {
       name,
       in: "query",
       required: qreq.has(name),
+      ...(schema["deprecated"] === true ? { deprecated: true } : {}),
       schema,
       ...(typeof schema["description"] === "string" ? { description: schema["description"] } : {}),
     });

@@ -27,7 +27,9 @@ export interface IngestResult {
 /** One page of the polling feed. */
 export interface FeedPage {
   readonly items: readonly FeedEvent[];
-  /** Pass as `after` for the next page; the same cursor when there was nothing new. */
+  /** Pass as `cursor` for the next page; the same cursor when there was nothing new (a feed never ends). */
+  readonly nextCursor: string;
+  /** Deprecated (one release): the old name of `nextCursor`. */
   readonly cursor: string;
   /** True when more events are waiting right now. */
   readonly hasMore: boolean;
@@ -193,11 +195,8 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
         };
       });
       const last = page.at(-1);
-      return {
-        items,
-        cursor: last ? encodeCursor({ seq: last.seq, storedAtMs: last.storedAtMs }) : (after ?? encodeCursor(START)),
-        hasMore: rows.length > n,
-      };
+      const next = last ? encodeCursor({ seq: last.seq, storedAtMs: last.storedAtMs }) : (after ?? encodeCursor(START));
+      return { items, nextCursor: next, cursor: next, hasMore: rows.length > n };
     },
 
     types: () => registry.list(),
