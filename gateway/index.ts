@@ -5,6 +5,7 @@
  * `requireNodeOrOperator` in their actions; the gateway and the broker middleware do the rest.
  */
 export type {
+  HeaderParam,
   RouteSpec,
   RouteAccess,
   RouteBody,

@@ -111,6 +111,11 @@ export const gatewayRoutes: readonly RouteSpec[] = [
       "grant_type=client_credentials; client_id and client_secret (the API key) in the body or as HTTP Basic. Optional scope (space-separated) narrows the token. Errors use the gateway's error shape.",
     tags: ["auth"],
     headers: ["authorization"],
+    errors: {
+      401: "Unknown client id, wrong secret, or a suspended client (error code UNAUTHORIZED)",
+      429: "Too many token requests from this address; see Retry-After",
+    },
+    requestExample: { grant_type: "client_credentials", client_id: "cl_...", client_secret: "sy_live_..." },
     body: {
       contentTypes: ["application/x-www-form-urlencoded", "application/json"],
       limitBytes: 16 * 1024,

@@ -13,6 +13,7 @@ import type { EventTypeInfo, EventTypeRegistry, EventTypeVersion } from "./regis
 import type { TypeStore, TypeDefinition } from "./types-store";
 import { DecryptError, openData, type DataKeyring } from "./crypto";
 import { decodeCursor, encodeCursor, START, type FeedPosition } from "./cursor";
+import { isJsonObject } from "./model";
 import type { EventStore } from "./store";
 import { codeOfLine, type EventRejectCode, type FeedEvent, type ValidEvent } from "./model";
 
@@ -119,6 +120,14 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
           problems.push(
             ...(r.rejection.details.length > 0 ? r.rejection.details : [{ path: base, message: r.rejection.message }]),
           );
+          // Every problem in one answer: the data is checked against its type even when
+          // another field of the envelope is wrong.
+          const v: unknown = value;
+          if (isJsonObject(v) && typeof v["type"] === "string" && isJsonObject(v["data"])) {
+            const c = registry.check(v["type"], v["data"], base);
+            const known = new Set(problems.map((p) => p.path));
+            if (!c.ok) problems.push(...c.rejection.details.filter((d) => !known.has(d.path)));
+          }
           return;
         }
         const check = registry.check(r.event.type, r.event.data, base);
@@ -138,19 +147,17 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
         ids.add(r.event.eventId);
         events.push(r.event);
       });
-      if (forbidden)
-        throw new AppError(
-          "FORBIDDEN",
-          "clientId must be your own client id",
-          problems.filter((p) => p.path.endsWith("/clientId")).slice(0, 50),
-        );
+      // Every problem of the batch in one answer (a 403 lists the others too).
+      const listed = problems.slice(0, 100);
+      const more = problems.length > listed.length ? ` (the first 100 of ${problems.length} problems)` : "";
+      if (forbidden) throw new AppError("FORBIDDEN", `clientId must be your own client id${more}`, listed);
       if (problems.length > 0) {
         const code =
           unknownType && problems.every((p) => p.path.endsWith("/type")) ? "UNKNOWN_TYPE" : "VALIDATION_ERROR";
         throw new AppError(
           code,
-          list.length === 1 ? "the event is not valid" : "some events are not valid; none was accepted",
-          problems.slice(0, 100),
+          `${list.length === 1 ? "the event is not valid" : "some events are not valid; none was accepted"}${more}`,
+          listed,
         );
       }
       // Re-serialise each event exactly as validated (one per message, so each is dead-lettered

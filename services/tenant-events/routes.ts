@@ -82,6 +82,9 @@ export const eventRoutes: readonly RouteSpec[] = [
     tags: ["events"],
     body: {
       contentTypes: ["application/json"],
+      // Checked by the action, so that one answer lists every problem of the batch (envelope
+      // fields and data against its type), not the schema's first and the types' next.
+      validate: false,
       schema: {
         type: ["object", "array"],
         minItems: 1,
@@ -175,6 +178,11 @@ export const eventRoutes: readonly RouteSpec[] = [
       "The new version validates every event of the type from now on, on every node, without a restart. Versions are immutable.",
     tags: ["events", "admin"],
     params: NAME_PARAMS,
+    errors: { 409: "Another version of the type was being defined at the same moment: send again" },
+    requestExample: {
+      schema: { type: "object", required: ["orderId"], properties: { orderId: { type: "string" } } },
+      description: "An order was placed",
+    },
     body: {
       contentTypes: ["application/json"],
       limitBytes: 128 * 1024,
