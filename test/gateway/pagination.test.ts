@@ -16,6 +16,7 @@ import { buildOpenApi } from "../../gateway";
 import { collectRoutes } from "../../services/gateway/service";
 import { allRoutes, declareDomains } from "../../node/assemble";
 import { loadConfig } from "../../node/config";
+import { SOURCES } from "../../services/supporters/model";
 
 type Obj = Record<string, any>;
 
@@ -155,6 +156,17 @@ describe("pagination: cursor in, nextCursor out, everywhere", function () {
       const viaAfter = await get(`/supporters/${hash}/events?limit=2&after=${first["nextCursor"]}`);
       expect(viaAfter["items"].map((e: Obj) => e["id"])).to.deep.equal(["shop.s7-m2"]);
       expect(viaAfter["nextCursor"]).to.equal(null);
+    });
+
+    it("(validation) an unknown supporter source lists the valid sources", async function () {
+      const r = await post("/supporter-events", {
+        source: "nope",
+        identity: { email: "a@example.org" },
+        events: [{ type: "x.y", occurredAt: new Date().toISOString() }],
+      });
+      expect(r.status, r.text).to.equal(422);
+      const d = (r.json.error.details as { path: string; message: string }[]).find((x) => x.path === "/body/source")!;
+      expect(d.message).to.equal(`must be one of: ${SOURCES.join(", ")}`);
     });
 
     it("dead-letter lists take cursor and answer nextCursor", async function () {
