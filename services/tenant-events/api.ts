@@ -105,7 +105,10 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
           { path: "/body", message: "send one event or an array of 1 to 1000" },
         ]);
       if (list.length > MAX_BATCH_EVENTS)
-        throw new AppError("PAYLOAD_TOO_LARGE", `at most ${MAX_BATCH_EVENTS} events per request`);
+        // 422 as the schema's maxItems said when the gateway checked it (the action checks it now).
+        throw new AppError("VALIDATION_ERROR", `at most ${MAX_BATCH_EVENTS} events per request`, [
+          { path: "/body", message: `must not have more than ${MAX_BATCH_EVENTS} items` },
+        ]);
       const events: ValidEvent[] = [];
       const problems: ErrorDetail[] = [];
       let forbidden = false;

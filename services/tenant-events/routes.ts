@@ -80,6 +80,15 @@ export const eventRoutes: readonly RouteSpec[] = [
     description:
       "The body is one envelope or an array of envelopes `{clientId, eventId, type, timestamp, data}` (schema in `EventEnvelope` below; `clientId` must be your client id, `type` a registered event type whose JSON Schema `data` must match). All or nothing: if any event is invalid, none is accepted (422 with a JSON pointer per problem, 403 when a clientId is not yours). 202 once every event is stored durably in the intake stream; a repeated eventId is stored once.",
     tags: ["events"],
+    requestExample: [
+      {
+        clientId: "cl_...",
+        eventId: "order-1001",
+        type: "order.created",
+        timestamp: "2026-12-01T10:00:00Z",
+        data: { orderId: "1001" },
+      },
+    ],
     body: {
       contentTypes: ["application/json"],
       // Checked by the action, so that one answer lists every problem of the batch (envelope
