@@ -32,9 +32,9 @@ code{font-family:ui-monospace,monospace}.err{color:#c53030}
 <body><header><h1 id="t">${safeTitle}</h1><p id="d">Loading <code>${specUrl.replace(/[<>&"]/g, "")}</code>…</p></header>
 <main><section id="key"><h2>Getting a key</h2>
 <ol>
-<li>An operator creates a client, with the scopes it needs (<code>admin</code>, or <code>&lt;domain&gt;:read</code> / <code>&lt;domain&gt;:write</code>, e.g. <code>receipts:write</code>), from the clients CLI on a machine that reaches NATS and Postgres with the node's settings (same <code>NAMESPACE</code>):
-<pre>npm run -s clients -- create --name acme --scopes receipts:read,receipts:write,events:write</pre>
-or from the operator REPL (<code>npm run repl</code>): <pre>clients-create --name acme --scopes receipts:read,receipts:write</pre>
+<li>An operator creates a client, with the scopes it needs (<code>admin</code>, or <code>&lt;domain&gt;:read</code> / <code>&lt;domain&gt;:write</code>, e.g. <code>orders:write</code>), from the clients CLI on a machine that reaches NATS and Postgres with the node's settings (same <code>NAMESPACE</code>):
+<pre>npm run -s clients -- create --name acme --scopes orders:read,orders:write</pre>
+or from the operator REPL (<code>npm run repl</code>): <pre>clients-create --name acme --scopes orders:read,orders:write</pre>
 or, holding an admin key, with <code>POST /api/v1/admin/clients</code>. Each prints <code>{"id","name","scopes","apiKey","webhookSecret"}</code> once; only hashes are stored, so keep the key.</li>
 <li>Call the API with the key as a bearer token: <pre>export BASE=http://127.0.0.1:3000 TOKEN=sy_live_...
 curl -sS "$BASE/api/v1/me" -H "Authorization: Bearer $TOKEN"</pre></li>
@@ -80,7 +80,7 @@ curl -sS "$BASE/api/v1/me" -H "Authorization: Bearer $TOKEN"</pre></li>
       if(ct==="application/json"){var sc=resolve(doc,c.schema)||{};
         var body=c.example!==undefined?c.example:(sc.properties?sample(doc,sc):undefined);
         line+=" -H 'Content-Type: application/json' "+(body===undefined?"-d @body.json":"-d "+q+JSON.stringify(body).replace(/'/g,"'\\''")+q);}
-      else if(ct==="application/xml")line+=" -H 'Content-Type: application/xml' --data-binary @receipt.xml";
+      else if(ct==="application/xml")line+=" -H 'Content-Type: application/xml' --data-binary @body.xml";
       else if(ct==="application/x-www-form-urlencoded")line+=" -d grant_type=client_credentials -d client_id=<id> -d client_secret=<key>";}
     return line;
   }
