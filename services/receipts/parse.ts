@@ -111,12 +111,14 @@ export function readReceipt(
     if (typeof name !== "string")
       throw unknownType('the "type" field must name a receipt type (see GET /api/v1/receipt-types)');
     type = registry.byName(name);
-    if (!type) throw unknownType(`unknown receipt type ${JSON.stringify(name.slice(0, 64))} (see GET /api/v1/receipt-types)`);
+    if (!type)
+      throw unknownType(`unknown receipt type ${JSON.stringify(name.slice(0, 64))} (see GET /api/v1/receipt-types)`);
     candidate = value;
   } else {
     const { root, node } = parseXml(text, limits);
     type = registry.byXmlRoot(root);
-    if (!type) throw unknownType(`unknown XML root element <${root.slice(0, 64)}> (see GET /api/v1/receipt-types)`, "/");
+    if (!type)
+      throw unknownType(`unknown XML root element <${root.slice(0, 64)}> (see GET /api/v1/receipt-types)`, "/");
     candidate = { type: type.name, ...(mapXml(type.schema.schema, node, ["type"]) as object) };
   }
   const errors: ErrorDetail[] = registry.schemaErrors(type, candidate);
