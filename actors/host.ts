@@ -149,6 +149,7 @@ export class KindHost {
     private readonly io: HostIo,
     private readonly resolve: Omit<ResolveContext, "kind" | "key" | "seq" | "now">,
     private readonly opts: HostOptions,
+    /** Bound to the kind by the runtime (`kind` is in every line; never repeat it in a line's fields). */
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {}
@@ -247,7 +248,7 @@ export class KindHost {
         await this.processBatch(cell);
       }
     } catch (err) {
-      this.log.error({ kind: this.kind.name, key: cell.key, err: errorMessage(err) }, "actor loop failed");
+      this.log.error({ key: cell.key, err: errorMessage(err) }, "actor loop failed");
       await sleep(100);
     } finally {
       cell.running = false;
@@ -280,7 +281,7 @@ export class KindHost {
         cell.loaded = true;
         return;
       } catch (err) {
-        this.log.warn({ kind: this.kind.name, key: cell.key, err: errorMessage(err) }, "state load failed; retrying");
+        this.log.warn({ key: cell.key, err: errorMessage(err) }, "state load failed; retrying");
         await sleep(backoffDelay(attempt, 50, 2000));
       }
     }
@@ -420,16 +421,13 @@ export class KindHost {
         } catch (err) {
           if (isWrongLastSequence(err)) {
             // Another writer (a stale owner) moved the state, or created it first: reload and fold again.
-            this.log.warn({ kind: this.kind.name, key: cell.key }, "state revision moved; reloading");
+            this.log.warn({ key: cell.key }, "state revision moved; reloading");
             cell.loaded = false;
             await this.load(cell);
             if (this.alive(cell)) this.launchLocal(cell, true);
             return false;
           }
-          this.log.warn(
-            { kind: this.kind.name, key: cell.key, err: errorMessage(err) },
-            "state write failed; retrying",
-          );
+          this.log.warn({ key: cell.key, err: errorMessage(err) }, "state write failed; retrying");
           await sleep(backoffDelay(attempt, 50, 2000));
         }
       }
@@ -444,7 +442,7 @@ export class KindHost {
         await this.io.runEffects(effects);
         break;
       } catch (err) {
-        this.log.warn({ kind: this.kind.name, key: cell.key, err: errorMessage(err) }, "effects failed; retrying");
+        this.log.warn({ key: cell.key, err: errorMessage(err) }, "effects failed; retrying");
         await sleep(backoffDelay(attempt, 50, 5000));
       }
     }
@@ -515,7 +513,7 @@ export class KindHost {
       this.stats.retries++;
       const delay = backoffDelay(p.attempts, policy.backoffMs, policy.maxBackoffMs);
       this.log.warn(
-        { kind: this.kind.name, key: cell.key, seq: p.seq, attempt: p.attempts, delay, err: errorMessage(err) },
+        { key: cell.key, seq: p.seq, attempt: p.attempts, delay, err: errorMessage(err) },
         "handler failed; retrying",
       );
       await sleep(delay);
@@ -528,18 +526,12 @@ export class KindHost {
         break;
       } catch (dlqErr) {
         // Never ack a message whose dead letter was not stored.
-        this.log.error(
-          { kind: this.kind.name, key: cell.key, err: errorMessage(dlqErr) },
-          "dead letter publish failed; retrying",
-        );
+        this.log.error({ key: cell.key, err: errorMessage(dlqErr) }, "dead letter publish failed; retrying");
         await sleep(backoffDelay(attempt, 100, 5000));
       }
     }
     if (!this.alive(cell)) return;
-    this.log.error(
-      { kind: this.kind.name, key: cell.key, seq: p.seq, attempts: p.attempts, err: reason },
-      "message dead-lettered",
-    );
+    this.log.error({ key: cell.key, seq: p.seq, attempts: p.attempts, err: reason }, "message dead-lettered");
     this.stats.deadLettered++;
     cell.queue.shift();
     p.msg?.ack();
@@ -560,7 +552,7 @@ export class KindHost {
         break;
       } catch (err) {
         // never ack a message whose dead letter was not stored
-        this.log.error({ kind: this.kind.name, key, err: errorMessage(err) }, "dead letter publish failed; retrying");
+        this.log.error({ key, err: errorMessage(err) }, "dead letter publish failed; retrying");
         await sleep(backoffDelay(attempt, 100, 5000));
       }
     }

@@ -5,6 +5,7 @@
  * `requireNodeOrOperator` in their actions; the gateway and the broker middleware do the rest.
  */
 export type {
+  HeaderParam,
   RouteSpec,
   RouteAccess,
   RouteBody,
@@ -33,4 +34,5 @@ export {
 } from "./access";
 export { callerTokens, operatorMeta, type Caller, type CallerKind, type CallerTokens } from "./caller";
 export { toHttpError, errorBody, ERROR_BODY_SCHEMA, type ErrorBody, type HttpError } from "./errors";
+export { cursorQuery, cursorOf, seqCursorOf, nextSeqCursor, SEQ_CURSOR } from "./pagination";
 export { buildOpenApi, missingFromOpenApi, type OpenApiDocument } from "./openapi";

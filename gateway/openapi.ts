@@ -20,6 +20,7 @@ const ERROR_RESPONSES: Readonly<Record<number, string>> = {
   400: "Bad request: invalid JSON/XML, encoding or parameters",
   401: "Missing or invalid credentials",
   403: "The client lacks the scope, or is suspended",
+  409: "Conflict with the resource's current state",
   404: "No such resource (or it belongs to another client)",
   408: "The request body arrived too slowly",
   413: "Request body too large",
@@ -39,7 +40,8 @@ function operationId(r: RouteSpec): string {
 function errorStatuses(r: RouteSpec): number[] {
   const s = [400, 500];
   if (r.access !== "public") s.push(401, 429);
-  if (r.access !== "public" && r.access !== "authenticated") s.push(403);
+  // A suspended client is refused on every route that authenticates, whatever its scope.
+  if (r.access !== "public") s.push(403);
   if (pathParamNames(r.path).length > 0) s.push(404);
   if (r.body) s.push(408, 413, 415);
   if (r.body?.schema) s.push(422);
@@ -67,8 +69,18 @@ function parameters(r: RouteSpec): unknown[] {
       name,
       in: "query",
       required: qreq.has(name),
+      ...(schema["deprecated"] === true ? { deprecated: true } : {}),
       schema,
       ...(typeof schema["description"] === "string" ? { description: schema["description"] } : {}),
+    });
+  }
+  for (const h of r.headerParams ?? []) {
+    out.push({
+      name: h.name,
+      in: "header",
+      required: h.required === true,
+      description: h.description,
+      schema: h.schema,
     });
   }
   out.push({ $ref: "#/components/parameters/RequestId" });
@@ -81,7 +93,11 @@ function requestBody(r: RouteSpec): unknown {
   for (const ct of b.contentTypes) {
     if (ct === "application/xml")
       content[ct] = { schema: { type: "string", description: "An XML document (passed to the service as sent)" } };
-    else content[ct] = { schema: b.schema ?? {} };
+    else
+      content[ct] = {
+        schema: b.schema ?? {},
+        ...(r.requestExample !== undefined && ct === "application/json" ? { example: r.requestExample } : {}),
+      };
   }
   return { required: b.required !== false, content, ...(b.description ? { description: b.description } : {}) };
 }
@@ -94,10 +110,24 @@ export function buildOpenApi(routes: readonly RouteSpec[], info: OpenApiInfo): O
   for (const r of routes) {
     const responses: Record<string, unknown> = {};
     for (const [status, resp] of Object.entries(r.responses)) {
+      const media = resp.contentTypes ?? [resp.contentType ?? "application/json"];
       responses[status] = {
         description: resp.description,
         ...(resp.headers ? { headers: resp.headers } : {}),
-        content: { [resp.contentType ?? "application/json"]: { schema: resp.schema ?? {} } },
+        content: Object.fromEntries(
+          media.map((m) => [
+            m,
+            { schema: resp.schema ?? {}, ...(resp.example !== undefined ? { example: resp.example } : {}) },
+          ]),
+        ),
+      };
+    }
+    for (const [status, description] of Object.entries(r.errors ?? {})) {
+      if (status in responses) continue;
+      responses[status] = {
+        description,
+        headers: { "X-Request-Id": { $ref: "#/components/headers/RequestId" } },
+        content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
       };
     }
     for (const s of errorStatuses(r)) {

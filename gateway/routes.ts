@@ -37,6 +37,12 @@ export interface RouteBody {
   readonly contentTypes: readonly MediaType[];
   /** Schema of a JSON (or form) body; 422 VALIDATION_ERROR when it does not match. XML is passed raw. */
   readonly schema?: JsonSchema;
+  /**
+   * False when the action validates the body against `schema` itself (the schema then only
+   * documents it), e.g. to report a batch's every problem in one answer, those a schema can say
+   * and those it cannot. Default true: the gateway answers 422 before the action runs.
+   */
+  readonly validate?: boolean;
   /** Whether a body must be present (default true). */
   readonly required?: boolean;
   /**
@@ -55,8 +61,21 @@ export interface RouteResponse {
   readonly description: string;
   /** Default `application/json`. */
   readonly contentType?: string;
+  /** Several media types with the same schema (e.g. an original document as it was sent); overrides `contentType`. */
+  readonly contentTypes?: readonly string[];
+  /** An example body, shown in the OpenAPI document and the docs page. */
+  readonly example?: unknown;
   readonly schema?: JsonSchema;
   readonly headers?: Readonly<Record<string, { readonly description: string; readonly schema: JsonSchema }>>;
+}
+
+/** A request header a route reads, as documented. */
+export interface HeaderParam {
+  /** As callers write it, e.g. `Idempotency-Key`. */
+  readonly name: string;
+  readonly description: string;
+  readonly required?: boolean;
+  readonly schema: JsonSchema;
 }
 
 /** One HTTP route. */
@@ -79,6 +98,16 @@ export interface RouteSpec {
   readonly body?: RouteBody;
   /** Documented responses by status; the gateway adds its standard error responses. */
   readonly responses: Readonly<Record<number, RouteResponse>>;
+  /**
+   * Error statuses this route's action answers besides the gateway's standard ones (which
+   * follow from access, path parameters and body: see gateway/openapi.ts), with what they mean
+   * here, e.g. `{ 409: "The Idempotency-Key was used with another body" }`. Body: the error shape.
+   */
+  readonly errors?: Readonly<Record<number, string>>;
+  /** Request headers documented as header parameters (those in `headers` that callers send). */
+  readonly headerParams?: readonly HeaderParam[];
+  /** An example request body (JSON), for the docs page's curl line and the OpenAPI document. */
+  readonly requestExample?: unknown;
   /**
    * Request headers (lower-case names) handed to the action as `headers`, e.g. `authorization`
    * for the OAuth token endpoint. Nothing else from the request's headers reaches actions.
@@ -193,6 +222,9 @@ export function checkRouteTable(routes: readonly RouteSpec[]): string[] {
       const props = (r.params?.["properties"] ?? {}) as Record<string, unknown>;
       for (const n of names) if (!(n in props)) problems.push(`${key}: path parameter ${n} has no schema in params`);
     }
+    for (const h of r.headerParams ?? [])
+      if (!(r.headers ?? []).includes(h.name.toLowerCase()))
+        problems.push(`${key}: header parameter ${h.name} is documented but not in headers (the action never sees it)`);
     if (r.body && r.body.contentTypes.length === 0) problems.push(`${key}: body without content types`);
     if (r.body && (r.method === "GET" || r.method === "DELETE")) problems.push(`${key}: ${r.method} with a body`);
   }

@@ -7,6 +7,7 @@ import type Ajv2020 from "ajv/dist/2020";
 import type { ErrorObject, ValidateFunction } from "ajv/dist/2020";
 import { createAjv } from "../lib/ajv";
 import { AppError, type ErrorCode, type ErrorDetail } from "../lib/errors";
+import { schemaErrorDetails } from "../lib/schema-errors";
 import { routeKey, type RouteSpec } from "./routes";
 
 /** Compiled validators of one route. */
@@ -37,7 +38,7 @@ export function compileValidators(routes: readonly RouteSpec[]): Map<RouteSpec, 
       out.set(r, {
         ...(r.params ? { params: coercing.compile(r.params) } : {}),
         ...(r.query ? { query: coercing.compile(r.query) } : {}),
-        ...(r.body?.schema ? { body: exact.compile(r.body.schema) } : {}),
+        ...(r.body?.schema && r.body.validate !== false ? { body: exact.compile(r.body.schema) } : {}),
       });
     } catch (err) {
       throw new Error(`route ${routeKey(r)}: schema does not compile: ${(err as Error).message}`);
@@ -46,15 +47,12 @@ export function compileValidators(routes: readonly RouteSpec[]): Map<RouteSpec, 
   return out;
 }
 
-/** Up to 20 schema errors as details with JSON pointers under `/{where}`. */
+/**
+ * Up to 100 schema errors as details with JSON pointers under `/{where}`: every problem at once,
+ * alternatives (anyOf/oneOf) folded into one line, enums listing their values (lib/schema-errors.ts).
+ */
 export function schemaDetails(errors: readonly ErrorObject[] | null | undefined, where: string): ErrorDetail[] {
-  return (errors ?? []).slice(0, 20).map((e) => {
-    let path = `/${where}${e.instancePath}`;
-    if (e.keyword === "additionalProperties")
-      path += `/${String((e.params as { additionalProperty?: string }).additionalProperty)}`;
-    if (e.keyword === "required") path += `/${String((e.params as { missingProperty?: string }).missingProperty)}`;
-    return { path, message: e.message ?? "is invalid" };
-  });
+  return schemaErrorDetails(errors, `/${where}`, 100);
 }
 
 /**

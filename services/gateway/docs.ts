@@ -1,6 +1,7 @@
 /**
  * The API docs page: one self-contained HTML file (no CDN, no external assets) that fetches
- * the OpenAPI document and renders operations, parameters, bodies, responses and schemas.
+ * the OpenAPI document and renders operations, parameters, bodies, responses (schemas and
+ * examples), a curl line per operation and how an operator gets a client its key.
  */
 
 /** Content-Security-Policy for the docs page: its own inline script and style, same-origin fetch. */
@@ -29,7 +30,18 @@ pre{background:#f1f3f5;padding:8px;border-radius:4px;overflow:auto;font-size:12p
 code{font-family:ui-monospace,monospace}.err{color:#c53030}
 </style></head>
 <body><header><h1 id="t">${safeTitle}</h1><p id="d">Loading <code>${specUrl.replace(/[<>&"]/g, "")}</code>…</p></header>
-<main id="main"></main>
+<main><section id="key"><h2>Getting a key</h2>
+<ol>
+<li>An operator creates a client, with the scopes it needs (<code>admin</code>, or <code>&lt;domain&gt;:read</code> / <code>&lt;domain&gt;:write</code>, e.g. <code>orders:write</code>), from the clients CLI on a machine that reaches NATS and Postgres with the node's settings (same <code>NAMESPACE</code>):
+<pre>npm run -s clients -- create --name acme --scopes orders:read,orders:write</pre>
+or from the operator REPL (<code>npm run repl</code>): <pre>clients-create --name acme --scopes orders:read,orders:write</pre>
+or, holding an admin key, with <code>POST /api/v1/admin/clients</code>. Each prints <code>{"id","name","scopes","apiKey","webhookSecret"}</code> once; only hashes are stored, so keep the key.</li>
+<li>Call the API with the key as a bearer token: <pre>export BASE=http://127.0.0.1:3000 TOKEN=sy_live_...
+curl -sS "$BASE/api/v1/me" -H "Authorization: Bearer $TOKEN"</pre></li>
+<li>Or exchange it for a short-lived access token (OAuth2 client credentials) and use that instead: <pre>curl -sS -X POST "$BASE/oauth/token" -d grant_type=client_credentials -d client_id=cl_... -d client_secret="$TOKEN"</pre></li>
+</ol>
+<p>Lists page with <code>limit</code> and <code>cursor</code>: pass a page's <code>nextCursor</code> as <code>cursor</code>; it is null at the end (the events feed always answers one: poll it again later).</p></section>
+<div id="main"></div></main>
 <script>
 (function(){
   var SPEC=${JSON.stringify(specUrl)};
@@ -43,6 +55,35 @@ code{font-family:ui-monospace,monospace}.err{color:#c53030}
     return o;
   }
   function schemaBlock(doc,s){return "<pre>"+esc(JSON.stringify(resolve(doc,s),null,2))+"</pre>";}
+  function sample(doc,s,depth){
+    s=resolve(doc,s)||{};depth=depth||0;if(depth>6)return null;
+    if(s.example!==undefined)return s.example;if(s.const!==undefined)return s.const;if(s.default!==undefined)return s.default;
+    if(Array.isArray(s.enum)&&s.enum.length)return s.enum[0];
+    var t=Array.isArray(s.type)?s.type[0]:s.type;
+    if(!t&&s.anyOf)return sample(doc,s.anyOf[0],depth+1);
+    if(t==="object"||s.properties){var o={},req=s.required||Object.keys(s.properties||{});
+      req.forEach(function(k){o[k]=sample(doc,(s.properties||{})[k]||{},depth+1);});return o;}
+    if(t==="array")return [sample(doc,s.items||{},depth+1)];
+    if(t==="integer"||t==="number")return s.minimum||0;
+    if(t==="boolean")return true;
+    if(t==="string")return s.format==="date-time"?new Date(0).toISOString():"string";
+    return {};
+  }
+  function curl(doc,e){
+    var op=e.op,q="'";var line="curl -sS";if(e.method!=="GET")line+=" -X "+e.method;
+    line+=' "$BASE'+e.path.replace(/[{]([^}]+)[}]/g,"<$1>")+'"';
+    if(op["x-access"]!=="public")line+=' -H "Authorization: Bearer $TOKEN"';
+    (op.parameters||[]).map(function(x){return resolve(doc,x);}).forEach(function(x){
+      if(x.in==="header")line+=" -H "+q+x.name+": <"+x.name+">"+q;});
+    var rb=op.requestBody&&resolve(doc,op.requestBody);
+    if(rb&&rb.content){var ct=Object.keys(rb.content)[0],c=rb.content[ct];
+      if(ct==="application/json"){var sc=resolve(doc,c.schema)||{};
+        var body=c.example!==undefined?c.example:(sc.properties?sample(doc,sc):undefined);
+        line+=" -H 'Content-Type: application/json' "+(body===undefined?"-d @body.json":"-d "+q+JSON.stringify(body).replace(/'/g,"'\\''")+q);}
+      else if(ct==="application/xml")line+=" -H 'Content-Type: application/xml' --data-binary @body.xml";
+      else if(ct==="application/x-www-form-urlencoded")line+=" -d grant_type=client_credentials -d client_id=<id> -d client_secret=<key>";}
+    return line;
+  }
   function render(doc){
     document.getElementById("t").textContent=(doc.info&&doc.info.title)||"API";
     document.title=(doc.info&&doc.info.title)||"API";
@@ -68,9 +109,16 @@ code{font-family:ui-monospace,monospace}.err{color:#c53030}
           html+="</table>";}
         if(op.requestBody){var rb=resolve(doc,op.requestBody);html+="<h4>Request body"+(rb.required?" (required)":"")+"</h4>";
           Object.keys(rb.content||{}).forEach(function(ct){html+="<p><code>"+esc(ct)+"</code></p>"+schemaBlock(doc,rb.content[ct].schema);});}
+        html+="<h4>Try it</h4><pre class='curl'>"+esc(curl(doc,e))+"</pre>";
         html+="<h4>Responses</h4><table>";
         Object.keys(op.responses||{}).forEach(function(st){var r=resolve(doc,op.responses[st]);
-          html+="<tr><td><b>"+esc(st)+"</b></td><td>"+esc(r.description||"")+"</td></tr>";});
+          var cts=Object.keys(r.content||{});
+          html+="<tr><td><b>"+esc(st)+"</b></td><td>"+esc(r.description||"")+(cts.length?" <code>"+esc(cts.join(", "))+"</code>":"");
+          var isErr=cts.length&&r.content[cts[0]].schema&&r.content[cts[0]].schema.$ref==="#/components/schemas/Error";
+          if(isErr)html+=" (the error shape, below)";
+          else if(cts.length){var c=r.content[cts[0]],ex=c.example!==undefined?c.example:sample(doc,c.schema);
+            html+="<details><summary>schema and example</summary>"+schemaBlock(doc,c.schema)+"<p>Example</p><pre>"+esc(JSON.stringify(ex,null,2))+"</pre></details>";}
+          html+="</td></tr>";});
         html+="</table></div></details>";
       });
     });

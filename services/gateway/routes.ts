@@ -4,6 +4,7 @@
  */
 import { CLIENT_ID_SCHEMA, CLIENT_SCHEMA, NEW_CLIENT_SCHEMA } from "./clients/types";
 import type { RouteSpec } from "../../gateway/routes";
+import { cursorQuery } from "../../gateway/pagination";
 
 const ID_PARAMS = { type: "object", required: ["id"], properties: { id: CLIENT_ID_SCHEMA } } as const;
 const CREATED_CLIENT_SCHEMA = {
@@ -127,6 +128,11 @@ export const gatewayRoutes: readonly RouteSpec[] = [
       "grant_type=client_credentials; client_id and client_secret (the API key) in the body or as HTTP Basic. Optional scope (space-separated) narrows the token. Errors use the gateway's error shape.",
     tags: ["auth"],
     headers: ["authorization"],
+    errors: {
+      401: "Unknown client id, wrong secret, or a suspended client (error code UNAUTHORIZED)",
+      429: "Too many token requests from this address; see Retry-After",
+    },
+    requestExample: { grant_type: "client_credentials", client_id: "cl_...", client_secret: "sy_live_..." },
     body: {
       contentTypes: ["application/x-www-form-urlencoded", "application/json"],
       limitBytes: 16 * 1024,
@@ -177,7 +183,7 @@ export const gatewayRoutes: readonly RouteSpec[] = [
       type: "object",
       properties: {
         limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
-        after: CLIENT_ID_SCHEMA,
+        ...cursorQuery(CLIENT_ID_SCHEMA),
         status: { type: "string", enum: ["active", "suspended"] },
       },
     },
@@ -186,8 +192,19 @@ export const gatewayRoutes: readonly RouteSpec[] = [
         description: "A page of clients",
         schema: {
           type: "object",
-          required: ["items", "next"],
-          properties: { items: { type: "array", items: CLIENT_SCHEMA }, next: { type: ["string", "null"] } },
+          required: ["items", "nextCursor", "next"],
+          properties: {
+            items: { type: "array", items: CLIENT_SCHEMA },
+            nextCursor: {
+              type: ["string", "null"],
+              description: "Pass as `cursor` for the next page; null at the end",
+            },
+            next: {
+              type: ["string", "null"],
+              deprecated: true,
+              description: "Deprecated: the old name of `nextCursor`",
+            },
+          },
         },
       },
     },

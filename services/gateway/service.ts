@@ -39,6 +39,7 @@ import {
 import { createRouter } from "../../gateway/router";
 import { compileValidators } from "../../gateway/validate";
 import { buildOpenApi } from "../../gateway/openapi";
+import { cursorOf } from "../../gateway/pagination";
 import { gatewayMetrics } from "../../gateway/metrics";
 import { requireClient, requireNodeOrOperator, requireOperator } from "../../gateway/access";
 import { callerTokens } from "../../gateway/caller";
@@ -77,8 +78,11 @@ export interface ClientsApi {
     result: ClientRecord & { apiKey: string; webhookSecret: string };
   };
   "clients.list": {
-    params: HttpCallParams<Record<string, string>, { limit?: number; after?: string; status?: ClientStatus }>;
-    result: ClientPage;
+    params: HttpCallParams<
+      Record<string, string>,
+      { limit?: number; cursor?: string; after?: string; status?: ClientStatus }
+    >;
+    result: ClientPage & { readonly nextCursor: string | null };
   };
   "clients.get": { params: HttpCallParams<{ id: string }>; result: ClientRecord };
   "clients.suspend": { params: HttpCallParams<{ id: string }>; result: ClientRecord };
@@ -373,16 +377,21 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
       },
       async list(
         c: GatewayContext<
-          HttpCallParams<Record<string, string>, { limit?: number; after?: string; status?: ClientStatus }>
+          HttpCallParams<
+            Record<string, string>,
+            { limit?: number; cursor?: string; after?: string; status?: ClientStatus }
+          >
         >,
       ) {
         requireOperator(c);
         const q = c.params.query;
-        return listClients(admin, {
+        const cursor = cursorOf(q);
+        const page = await listClients(admin, {
           ...(q.limit !== undefined ? { limit: q.limit } : {}),
-          ...(q.after ? { after: q.after } : {}),
+          ...(cursor ? { after: cursor } : {}),
           ...(q.status ? { status: q.status } : {}),
         });
+        return { ...page, nextCursor: page.next };
       },
       async get(c: GatewayContext<HttpCallParams<{ id: string }>>) {
         requireOperator(c);

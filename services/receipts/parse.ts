@@ -109,14 +109,16 @@ export function readReceipt(
       throw unknownType('a receipt must be a JSON object with a "type" field', "/");
     const name = (value as Record<string, unknown>)["type"];
     if (typeof name !== "string")
-      throw unknownType('the "type" field must name a receipt type (see GET /receipt-types)');
+      throw unknownType('the "type" field must name a receipt type (see GET /api/v1/receipt-types)');
     type = registry.byName(name);
-    if (!type) throw unknownType(`unknown receipt type ${JSON.stringify(name.slice(0, 64))} (see GET /receipt-types)`);
+    if (!type)
+      throw unknownType(`unknown receipt type ${JSON.stringify(name.slice(0, 64))} (see GET /api/v1/receipt-types)`);
     candidate = value;
   } else {
     const { root, node } = parseXml(text, limits);
     type = registry.byXmlRoot(root);
-    if (!type) throw unknownType(`unknown XML root element <${root.slice(0, 64)}> (see GET /receipt-types)`, "/");
+    if (!type)
+      throw unknownType(`unknown XML root element <${root.slice(0, 64)}> (see GET /api/v1/receipt-types)`, "/");
     candidate = { type: type.name, ...(mapXml(type.schema.schema, node, ["type"]) as object) };
   }
   const errors: ErrorDetail[] = registry.schemaErrors(type, candidate);

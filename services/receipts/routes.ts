@@ -120,6 +120,27 @@ function callbackRoute(service: "tax" | "warehouse"): RouteSpec {
     tags: ["callbacks"],
     body: { contentTypes: ["application/json"], raw: true, schema: CALLBACK_BODY, limitBytes: 64 * 1024 },
     headers: ["webhook-id", "webhook-timestamp", "webhook-signature"],
+    headerParams: [
+      {
+        name: "webhook-id",
+        required: true,
+        description: "The message id (duplicates are answered 200)",
+        schema: { type: "string" },
+      },
+      {
+        name: "webhook-timestamp",
+        required: true,
+        description: "Unix seconds; too old or too new is a 401",
+        schema: { type: "string", pattern: "^[0-9]{1,12}$" },
+      },
+      {
+        name: "webhook-signature",
+        required: true,
+        description: "v1,<base64 HMAC-SHA256 of id.timestamp.body> (space-separated when several)",
+        schema: { type: "string" },
+      },
+    ],
+    errors: { 401: "Missing, stale or wrong webhook signature" },
     responses: {
       200: {
         description: "Accepted (duplicates and late callbacks too)",
@@ -152,7 +173,7 @@ export const receiptRoutes: readonly RouteSpec[] = [
     access: "receipts:write",
     summary: "Submit a receipt (JSON or XML)",
     description:
-      "JSON names its type in a top-level `type` field, XML by its root element (see GET /receipt-types). Answers 202 once the receipt is stored durably; registration with the tax and warehouse services follows (poll the status URL or receive a webhook). `Idempotency-Key`: the same key and body return the same receipt, another body is a 409. `X-Callback-Url` overrides the client's registered webhook URL; like it, it must name a public destination: loopback, private, link-local, metadata and other special-purpose addresses, and local or internal names (localhost, *.internal, single-label names), are refused with 422 (names are checked again against what they resolve to when the webhook is sent). While the answering node is overloaded (its event loop delay over RECEIPT_MAX_LAG_MS; Retry-After: 1) or the receipt actors are far behind (more than RECEIPT_MAX_BACKLOG messages waiting; Retry-After: 5), new receipts are refused with 503: nothing is stored, send again after Retry-After.",
+      "JSON names its type in a top-level `type` field, XML by its root element (see GET /api/v1/receipt-types). Answers 202 once the receipt is stored durably; registration with the tax and warehouse services follows (poll the status URL or receive a webhook). `Idempotency-Key`: the same key and body return the same receipt, another body is a 409. `X-Callback-Url` overrides the client's registered webhook URL; like it, it must name a public destination: loopback, private, link-local, metadata and other special-purpose addresses, and local or internal names (localhost, *.internal, single-label names), are refused with 422 (names are checked again against what they resolve to when the webhook is sent). While the answering node is overloaded (its event loop delay over RECEIPT_MAX_LAG_MS; Retry-After: 1) or the receipt actors are far behind (more than RECEIPT_MAX_BACKLOG messages waiting; Retry-After: 5), new receipts are refused with 503: nothing is stored, send again after Retry-After.",
     tags: ["receipts"],
     body: {
       contentTypes: ["application/json", "application/xml"],
@@ -161,6 +182,24 @@ export const receiptRoutes: readonly RouteSpec[] = [
       description: "A receipt document of a registered type",
     },
     headers: ["content-type", "idempotency-key", "x-callback-url"],
+    headerParams: [
+      {
+        name: "Idempotency-Key",
+        description:
+          "Makes a resend safe: the same key with the same body answers the same receipt; with another body, 409",
+        schema: { type: "string", minLength: 1, maxLength: 255 },
+      },
+      {
+        name: "X-Callback-Url",
+        description:
+          "Send this receipt's webhooks here instead of the client's registered URL (a public https or http URL)",
+        schema: { type: "string", format: "uri", maxLength: 2048 },
+      },
+    ],
+    errors: {
+      409: "The Idempotency-Key was used before with another body",
+      422: "Not a receipt of a registered type, not valid against its type's schema, or a refused X-Callback-Url (details name each problem)",
+    },
     responses: {
       202: {
         description: "Stored; registration under way",
@@ -250,7 +289,12 @@ export const receiptRoutes: readonly RouteSpec[] = [
     summary: "The exact bytes submitted, with their content type",
     tags: ["receipts"],
     params: ID_PARAMS,
-    responses: { 200: { description: "The original document", contentType: "application/octet-stream" } },
+    responses: {
+      200: {
+        description: "The original document, with the content type it was sent with",
+        contentTypes: ["application/json", "application/xml"],
+      },
+    },
   },
   {
     method: "POST",
@@ -260,6 +304,7 @@ export const receiptRoutes: readonly RouteSpec[] = [
     summary: "Operators: retry the failed registrations of a FAILED receipt",
     tags: ["receipts", "admin"],
     params: ID_PARAMS,
+    errors: { 409: "The receipt is not FAILED (only FAILED receipts can be retried)" },
     responses: { 202: { description: "Retry requested; the status before it", schema: STATUS_SCHEMA } },
   },
   callbackRoute("tax"),

@@ -460,7 +460,7 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
     ttlMs: d.leaseMs,
     placement: "sticky",
     callbacks: { acquired, released },
-    log: log.child({ part: "pump-lease" }),
+    log: log.child({ lease: "pump" }),
   });
   await leases.start();
 

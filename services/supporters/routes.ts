@@ -5,10 +5,16 @@
 import type { JsonSchema, RouteSpec } from "../../gateway/routes";
 import { httpPayloadSchema } from "./schema";
 import { SOURCES } from "./model";
+import { cursorQuery, SEQ_CURSOR } from "../../gateway/pagination";
 
 /** The tenancy rule every supporter read states (README, Supporters: Tenancy). */
 const TENANCY =
   "Tenancy: a supporter's records belong to the clients that sent them. With the admin scope you see everything; any other client sees only the messages it submitted and what they add up to, never another tenant's. A hash none of your messages references is answered 404, exactly as a hash that does not exist (knowing or computing a supporter's hash gives no access).";
+
+const NEXT_CURSOR: JsonSchema = {
+  type: ["string", "null"],
+  description: "Pass as `cursor` for the next page; null at the end",
+};
 
 const HASH_PARAMS: JsonSchema = {
   type: "object",
@@ -128,7 +134,7 @@ export const supporterRoutes: readonly RouteSpec[] = [
     action: "supporters.events",
     access: "authenticated",
     summary: "A supporter's event log in arrival order (scope admin or supporters:read)",
-    description: `Message ids, sources, owners (\`client\`: a client id, or \`nats:<source>\` for a NATS producer), event types, arrival times and the delivery status of each step. Never personal data; still there after the supporter was forgotten. ${TENANCY} A client's pages hold only its own messages (keyset pages by arrival sequence, \`after\`), and \`forgottenAt\` only the forgets at or after its first message.`,
+    description: `Message ids, sources, owners (\`client\`: a client id, or \`nats:<source>\` for a NATS producer), event types, arrival times and the delivery status of each step. Never personal data; still there after the supporter was forgotten. ${TENANCY} A client's pages hold only its own messages (keyset pages by arrival sequence: pass \`nextCursor\` as \`cursor\`), and \`forgottenAt\` only the forgets at or after its first message.`,
     tags: ["supporters"],
     params: HASH_PARAMS,
     query: {
@@ -136,7 +142,7 @@ export const supporterRoutes: readonly RouteSpec[] = [
       additionalProperties: false,
       properties: {
         limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
-        after: { type: "integer", minimum: 0, default: 0, description: "Arrival sequence to continue after" },
+        ...cursorQuery(SEQ_CURSOR, { type: "integer", minimum: 0 }),
       },
     },
     responses: {
@@ -147,6 +153,7 @@ export const supporterRoutes: readonly RouteSpec[] = [
           properties: {
             hash: { type: "string" },
             items: { type: "array" },
+            nextCursor: NEXT_CURSOR,
             forgottenAt: { type: "array", items: { type: "string" } },
           },
         },
@@ -194,13 +201,13 @@ export const supporterRoutes: readonly RouteSpec[] = [
       properties: {
         hash: { type: "string", pattern: "^[A-Za-z0-9_-]{43}$" },
         limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
-        after: { type: "integer", minimum: 0, default: 0 },
+        ...cursorQuery(SEQ_CURSOR, { type: "integer", minimum: 0 }),
       },
     },
     responses: {
       200: {
         description: "Dead letters, oldest first (no personal data)",
-        schema: { type: "object", properties: { items: { type: "array" } } },
+        schema: { type: "object", properties: { items: { type: "array" }, nextCursor: NEXT_CURSOR } },
       },
     },
   },

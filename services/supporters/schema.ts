@@ -12,6 +12,7 @@
  */
 import type { ErrorObject, ValidateFunction } from "ajv/dist/2020";
 import { createAjv } from "../../lib/ajv";
+import { schemaErrorDetails } from "../../lib/schema-errors";
 import { arr, obj, oneOf, str, type Infer, type Schema } from "../../lib/json-schema";
 import type { ErrorDetail } from "../../lib/errors";
 import { SOURCES, isSource } from "./model";
@@ -142,14 +143,12 @@ function validators(): { http: ValidateFunction<NatsPayload>; nats: ValidateFunc
   return compiled;
 }
 
-/** Up to 20 schema errors as details with JSON pointers (values are never echoed: they may be personal data). */
+/**
+ * Up to 20 schema errors as details with JSON pointers (values are never echoed: they may be
+ * personal data; an enum lists its allowed values, e.g. every source).
+ */
 function details(errors: readonly ErrorObject[] | null | undefined): ErrorDetail[] {
-  return (errors ?? []).slice(0, 20).map((e) => {
-    let path = e.instancePath || "/";
-    if (e.keyword === "additionalProperties") path = `${e.instancePath}/${String(e.params["additionalProperty"])}`;
-    if (e.keyword === "required") path = `${e.instancePath}/${String(e.params["missingProperty"])}`;
-    return { path, message: e.message ?? "is invalid" };
-  });
+  return schemaErrorDetails(errors, "", 20);
 }
 
 /** The outcome of checking a payload. */

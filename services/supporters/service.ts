@@ -4,11 +4,21 @@
  * (index.ts) builds the API and starts the intake, the pump and the writer.
  */
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
-import { clientOf, requireCaller, type GatewayMeta, type HttpCallParams, type Scope } from "../../gateway";
+import {
+  clientOf,
+  nextSeqCursor,
+  requireCaller,
+  seqCursorOf,
+  type GatewayMeta,
+  type HttpCallParams,
+  type Scope,
+} from "../../gateway";
 import { readerOf, type NodeJobStats, type SupportersApi } from "./api";
 
 type Ctx<P = HttpCallParams> = Context<P, GatewayMeta>;
 type HashCall = HttpCallParams<{ hash: string }>;
+/** A page query: `cursor` (a sequence, as text), or the deprecated integer `after`. */
+type PageQuery = { limit?: number; cursor?: string; after?: number };
 
 /**
  * A client holding one of `scopes` (its id), or a verified operator or node ("operator");
@@ -63,13 +73,15 @@ export function supportersService(api: SupportersApi, pipeline: () => Record<str
         return api.supporter(c.params.params.hash, readerOf(clientOf(c), who));
       },
 
-      events(c: Ctx<HttpCallParams<{ hash: string }, { limit?: number; after?: number }>>) {
+      async events(c: Ctx<HttpCallParams<{ hash: string }, PageQuery>>) {
         const who = callerWith(c, ["admin", "supporters:read"]);
-        return api.events(
+        const limit = c.params.query.limit ?? 100;
+        const page = await api.events(
           c.params.params.hash,
-          { limit: c.params.query.limit ?? 100, afterSeq: c.params.query.after ?? 0 },
+          { limit, afterSeq: seqCursorOf(c.params.query) },
           readerOf(clientOf(c), who),
         );
+        return { ...page, nextCursor: nextSeqCursor(page.items, limit) };
       },
 
       data(c: Ctx<HashCall>) {
@@ -82,12 +94,12 @@ export function supportersService(api: SupportersApi, pipeline: () => Record<str
         return api.backlog(() => nodeJobStats(c.broker));
       },
 
-      async dlq(c: Ctx<HttpCallParams<Record<string, string>, { hash?: string; limit?: number; after?: number }>>) {
+      async dlq(c: Ctx<HttpCallParams<Record<string, string>, PageQuery & { hash?: string }>>) {
         callerWith(c, ["admin"]);
         const q = c.params.query;
-        return {
-          items: await api.dlq({ ...(q.hash ? { hash: q.hash } : {}), limit: q.limit ?? 100, afterSeq: q.after ?? 0 }),
-        };
+        const limit = q.limit ?? 100;
+        const items = await api.dlq({ ...(q.hash ? { hash: q.hash } : {}), limit, afterSeq: seqCursorOf(q) });
+        return { items, nextCursor: nextSeqCursor(items, limit) };
       },
 
       replay(c: Ctx<HttpCallParams<Record<string, string>, Record<string, unknown>, { seqs: number[] }>>) {

@@ -13,6 +13,7 @@ import type { EventTypeInfo, EventTypeRegistry, EventTypeVersion } from "./regis
 import type { TypeStore, TypeDefinition } from "./types-store";
 import { DecryptError, openData, type DataKeyring } from "./crypto";
 import { decodeCursor, encodeCursor, START, type FeedPosition } from "./cursor";
+import { isJsonObject } from "./model";
 import type { EventStore } from "./store";
 import { codeOfLine, type EventRejectCode, type FeedEvent, type ValidEvent } from "./model";
 
@@ -27,7 +28,9 @@ export interface IngestResult {
 /** One page of the polling feed. */
 export interface FeedPage {
   readonly items: readonly FeedEvent[];
-  /** Pass as `after` for the next page; the same cursor when there was nothing new. */
+  /** Pass as `cursor` for the next page; the same cursor when there was nothing new (a feed never ends). */
+  readonly nextCursor: string;
+  /** Deprecated (one release): the old name of `nextCursor`. */
   readonly cursor: string;
   /** True when more events are waiting right now. */
   readonly hasMore: boolean;
@@ -102,7 +105,10 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
           { path: "/body", message: "send one event or an array of 1 to 1000" },
         ]);
       if (list.length > MAX_BATCH_EVENTS)
-        throw new AppError("PAYLOAD_TOO_LARGE", `at most ${MAX_BATCH_EVENTS} events per request`);
+        // 422 as the schema's maxItems said when the gateway checked it (the action checks it now).
+        throw new AppError("VALIDATION_ERROR", `at most ${MAX_BATCH_EVENTS} events per request`, [
+          { path: "/body", message: `must not have more than ${MAX_BATCH_EVENTS} items` },
+        ]);
       const events: ValidEvent[] = [];
       const problems: ErrorDetail[] = [];
       let forbidden = false;
@@ -117,6 +123,14 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
           problems.push(
             ...(r.rejection.details.length > 0 ? r.rejection.details : [{ path: base, message: r.rejection.message }]),
           );
+          // Every problem in one answer: the data is checked against its type even when
+          // another field of the envelope is wrong.
+          const v: unknown = value;
+          if (isJsonObject(v) && typeof v["type"] === "string" && isJsonObject(v["data"])) {
+            const c = registry.check(v["type"], v["data"], base);
+            const known = new Set(problems.map((p) => p.path));
+            if (!c.ok) problems.push(...c.rejection.details.filter((d) => !known.has(d.path)));
+          }
           return;
         }
         const check = registry.check(r.event.type, r.event.data, base);
@@ -136,19 +150,17 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
         ids.add(r.event.eventId);
         events.push(r.event);
       });
-      if (forbidden)
-        throw new AppError(
-          "FORBIDDEN",
-          "clientId must be your own client id",
-          problems.filter((p) => p.path.endsWith("/clientId")).slice(0, 50),
-        );
+      // Every problem of the batch in one answer (a 403 lists the others too).
+      const listed = problems.slice(0, 100);
+      const more = problems.length > listed.length ? ` (the first 100 of ${problems.length} problems)` : "";
+      if (forbidden) throw new AppError("FORBIDDEN", `clientId must be your own client id${more}`, listed);
       if (problems.length > 0) {
         const code =
           unknownType && problems.every((p) => p.path.endsWith("/type")) ? "UNKNOWN_TYPE" : "VALIDATION_ERROR";
         throw new AppError(
           code,
-          list.length === 1 ? "the event is not valid" : "some events are not valid; none was accepted",
-          problems.slice(0, 100),
+          `${list.length === 1 ? "the event is not valid" : "some events are not valid; none was accepted"}${more}`,
+          listed,
         );
       }
       // Re-serialise each event exactly as validated (one per message, so each is dead-lettered
@@ -193,11 +205,8 @@ export function createEventsApi(deps: EventsApiDeps): EventsApi {
         };
       });
       const last = page.at(-1);
-      return {
-        items,
-        cursor: last ? encodeCursor({ seq: last.seq, storedAtMs: last.storedAtMs }) : (after ?? encodeCursor(START)),
-        hasMore: rows.length > n,
-      };
+      const next = last ? encodeCursor({ seq: last.seq, storedAtMs: last.storedAtMs }) : (after ?? encodeCursor(START));
+      return { items, nextCursor: next, cursor: next, hasMore: rows.length > n };
     },
 
     types: () => registry.list(),

@@ -24,8 +24,8 @@ export function encodeCursor(p: FeedPosition): string {
 /** Decodes a cursor made by {@link encodeCursor}; 400 INVALID_PARAMETER otherwise. */
 export function decodeCursor(cursor: string): FeedPosition {
   const bad = (): AppError =>
-    new AppError("INVALID_PARAMETER", "after is not a valid cursor: pass the cursor of the previous page", [
-      { path: "/query/after", message: "invalid cursor" },
+    new AppError("INVALID_PARAMETER", "cursor is not a valid cursor: pass the nextCursor of the previous page", [
+      { path: "/query/cursor", message: "invalid cursor" },
     ]);
   if (typeof cursor !== "string" || cursor.length === 0 || cursor.length > 64 || !/^[A-Za-z0-9_-]+$/.test(cursor))
     throw bad();

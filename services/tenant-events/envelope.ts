@@ -9,6 +9,7 @@
 import { createAjv } from "../../lib/ajv";
 import { roundTripProblems } from "../../lib/storable-json";
 import { errorMessage } from "../../lib/errors";
+import { collapseAlternatives, schemaErrorMessage } from "../../lib/schema-errors";
 import type { EventEnvelope, EventRejectCode, Problem, Rejection, ValidEvent } from "./model";
 
 /** Event type names: dot-separated lower-case words, e.g. "order.created". */
@@ -90,10 +91,11 @@ export function validateEnvelope(value: unknown, opts: EnvelopeOptions): Envelop
   const base = opts.base ?? "";
   if (!validateShape(value)) {
     const details: Problem[] = [];
-    for (const e of validateShape.errors ?? []) {
+    // One line per problem: a timestamp that is neither form is one problem, not three.
+    for (const e of collapseAlternatives(validateShape.errors ?? [])) {
       if (details.length >= 20) break;
       let path = `${base}${e.instancePath}`;
-      let message = e.message ?? "is invalid";
+      let message = schemaErrorMessage(e);
       if (e.keyword === "required") {
         path += `/${String(e.params["missingProperty"])}`;
         message = "is required";

@@ -4,6 +4,7 @@
  * the flat shape of a broker call (the REPL, tests, other nodes). Pure; nothing here is cast.
  */
 import { AppError } from "../../lib/errors";
+import { cursorOf } from "../../gateway/pagination";
 import { checkTypeDefinition } from "./registry";
 import type { TypeDefinition } from "./types-store";
 import { isJsonObject } from "./model";
@@ -55,7 +56,7 @@ export function dlqListInput(params: unknown): { tenant?: string; afterSeq?: num
   const q =
     isJsonObject(params) && isJsonObject(params["query"]) ? params["query"] : isJsonObject(params) ? params : {};
   const tenant = q["tenant"];
-  const after = numeric(q["after"]);
+  const after = numeric(cursorOf(q));
   const limit = numeric(q["limit"]);
   return {
     ...(typeof tenant === "string" && tenant !== "" ? { tenant } : {}),
@@ -75,12 +76,11 @@ export function dlqReplayInput(params: unknown): number[] {
   return seqs;
 }
 
-/** The polling feed's query: the cursor to continue after and the page size (default 100). */
+/** The polling feed's query: the cursor to continue after (`cursor`, or the deprecated `after`) and the page size (default 100). */
 export function feedInput(params: unknown): { after: string | undefined; limit: number } {
   const q = part(params, "query");
-  const after = q["after"];
   const limit = numeric(q["limit"]);
-  return { after: typeof after === "string" ? after : undefined, limit: limit ?? 100 };
+  return { after: cursorOf(q), limit: limit ?? 100 };
 }
 
 /** The tenants of `events.latency` (checked by the action's params schema). */

@@ -292,7 +292,7 @@ export class EventProcessor {
         },
         released: (ref, drain) => this.release(ref.partition, drain),
       },
-      log: this.deps.logger.child({ part: "event-leases" }),
+      log: this.deps.logger.child({ lease: "events" }),
     });
     await this.leases.start();
     this.discoverTimer = setInterval(() => void this.discover(), this.opts.discoverMs);

@@ -4,6 +4,7 @@
  * of their type. Validators are compiled once per version and cached. Where the definitions are
  * kept (a KV bucket watched by every node) is not this module's concern: it only applies them.
  */
+import { collapseAlternatives } from "../../lib/schema-errors";
 import type Ajv2020 from "ajv/dist/2020";
 import type { ErrorObject, ValidateFunction } from "ajv/dist/2020";
 import { createAjv } from "../../lib/ajv";
@@ -73,7 +74,8 @@ function newAjv(): Ajv2020 {
 /** ajv errors as problems with JSON pointers under `base`; at most 20. */
 export function schemaProblems(errors: readonly ErrorObject[] | null | undefined, base: string): Problem[] {
   const out: Problem[] = [];
-  for (const e of errors ?? []) {
+  // A failed anyOf/oneOf is one problem (its branches folded into one line), not one per branch.
+  for (const e of collapseAlternatives(errors ?? [])) {
     if (out.length >= 20) break;
     let path = `${base}${e.instancePath}`;
     let message = e.message ?? "is invalid";

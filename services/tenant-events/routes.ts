@@ -4,6 +4,7 @@
 import type { JsonSchema, RouteSpec } from "../../gateway/routes";
 import { ENVELOPE_SCHEMA, MAX_BATCH_EVENTS, TYPE_NAME_PATTERN } from "./envelope";
 import { MAX_FEED_PAGE } from "./api";
+import { cursorQuery, SEQ_CURSOR } from "../../gateway/pagination";
 
 const FEED_EVENT: JsonSchema = {
   type: "object",
@@ -79,8 +80,20 @@ export const eventRoutes: readonly RouteSpec[] = [
     description:
       "The body is one envelope or an array of envelopes `{clientId, eventId, type, timestamp, data}` (schema in `EventEnvelope` below; `clientId` must be your client id, `type` a registered event type whose JSON Schema `data` must match). All or nothing: if any event is invalid, none is accepted (422 with a JSON pointer per problem, 403 when a clientId is not yours). 202 once every event is stored durably in the intake stream; a repeated eventId is stored once.",
     tags: ["events"],
+    requestExample: [
+      {
+        clientId: "cl_...",
+        eventId: "order-1001",
+        type: "order.created",
+        timestamp: "2026-12-01T10:00:00Z",
+        data: { orderId: "1001" },
+      },
+    ],
     body: {
       contentTypes: ["application/json"],
+      // Checked by the action, so that one answer lists every problem of the batch (envelope
+      // fields and data against its type), not the schema's first and the types' next.
+      validate: false,
       schema: {
         type: ["object", "array"],
         minItems: 1,
@@ -114,13 +127,13 @@ export const eventRoutes: readonly RouteSpec[] = [
     action: "events.feed",
     access: "events:read",
     summary: "Your stored events in store order (polling sender feed)",
-    description: `Keyset pagination: pass the returned \`cursor\` as \`after\` to get the events stored since. The cursor is opaque. Without \`after\`, from the first event. At most ${MAX_FEED_PAGE} per page.`,
+    description: `Keyset pagination: pass the returned \`nextCursor\` as \`cursor\` to get the events stored since (the feed never ends: with nothing new, the same cursor comes back; poll again later). The cursor is opaque. Without \`cursor\`, from the first event. At most ${MAX_FEED_PAGE} per page.`,
     tags: ["events"],
     query: {
       type: "object",
       additionalProperties: false,
       properties: {
-        after: { type: "string", maxLength: 64, description: "The cursor of the previous page" },
+        ...cursorQuery({ type: "string", maxLength: 64 }),
         limit: { type: "integer", minimum: 1, maximum: MAX_FEED_PAGE, default: 100 },
       },
     },
@@ -129,10 +142,11 @@ export const eventRoutes: readonly RouteSpec[] = [
         description: "A page of events",
         schema: {
           type: "object",
-          required: ["items", "cursor", "hasMore"],
+          required: ["items", "nextCursor", "cursor", "hasMore"],
           properties: {
             items: { type: "array", items: FEED_EVENT },
-            cursor: { type: "string" },
+            nextCursor: { type: "string", description: "Pass as `cursor` for the next page" },
+            cursor: { type: "string", deprecated: true, description: "Deprecated: the old name of `nextCursor`" },
             hasMore: { type: "boolean" },
           },
         },
@@ -173,6 +187,11 @@ export const eventRoutes: readonly RouteSpec[] = [
       "The new version validates every event of the type from now on, on every node, without a restart. Versions are immutable.",
     tags: ["events", "admin"],
     params: NAME_PARAMS,
+    errors: { 409: "Another version of the type was being defined at the same moment: send again" },
+    requestExample: {
+      schema: { type: "object", required: ["orderId"], properties: { orderId: { type: "string" } } },
+      description: "An order was placed",
+    },
     body: {
       contentTypes: ["application/json"],
       limitBytes: 128 * 1024,
@@ -200,7 +219,10 @@ export const eventRoutes: readonly RouteSpec[] = [
       additionalProperties: false,
       properties: {
         tenant: { type: "string", pattern: "^[A-Za-z0-9_-]{1,64}$" },
-        after: { type: "integer", minimum: 0, description: "Entries after this DLQ sequence" },
+        ...cursorQuery(
+          { ...SEQ_CURSOR, description: "Entries after this DLQ sequence" },
+          { type: "integer", minimum: 0 },
+        ),
         limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
       },
     },
@@ -209,7 +231,14 @@ export const eventRoutes: readonly RouteSpec[] = [
         description: "Dead letters, oldest first",
         schema: {
           type: "object",
-          properties: { items: { type: "array", items: DEAD_LETTER }, depths: { type: "object" } },
+          properties: {
+            items: { type: "array", items: DEAD_LETTER },
+            nextCursor: {
+              type: ["string", "null"],
+              description: "Pass as `cursor` for the next page; null at the end",
+            },
+            depths: { type: "object" },
+          },
         },
       },
     },

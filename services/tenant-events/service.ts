@@ -6,7 +6,7 @@
  */
 import type { Context, Service, ServiceBroker, ServiceSchema } from "moleculer";
 import type { PartitionOwnership } from "../../actors/types";
-import { clientOf, requireOperator, requireScope, type GatewayMeta } from "../../gateway";
+import { clientOf, nextSeqCursor, requireOperator, requireScope, type GatewayMeta } from "../../gateway";
 import type { Logger } from "../../lib/logger";
 import type { EventsApi } from "./api";
 import type { ProcessorStats } from "./processor";
@@ -33,8 +33,12 @@ export interface EventsServiceApi {
     result: Awaited<ReturnType<EventsApi["defineType"]>>;
   };
   "events.dlqList": {
-    params: { tenant?: string; after?: number; limit?: number };
-    result: { items: Awaited<ReturnType<EventsApi["deadLetters"]>>; depths: Record<string, number> };
+    params: { tenant?: string; cursor?: string; after?: number; limit?: number };
+    result: {
+      items: Awaited<ReturnType<EventsApi["deadLetters"]>>;
+      nextCursor: string | null;
+      depths: Record<string, number>;
+    };
   };
   "events.dlqReplay": { params: { seqs: number[] }; result: Awaited<ReturnType<EventsApi["replay"]>> };
   "events.stats": { params: Record<string, never>; result: EventsStats };
@@ -99,8 +103,9 @@ export function createEventsService(deps: EventsServiceDeps): ServiceSchema {
 
       async dlqList(c: Ctx) {
         requireOperator(c);
-        const items = await api.deadLetters(dlqListInput(c.params));
-        return { items, depths: await deps.dlqDepths() };
+        const input = dlqListInput(c.params);
+        const items = await api.deadLetters(input);
+        return { items, nextCursor: nextSeqCursor(items, input.limit ?? 100), depths: await deps.dlqDepths() };
       },
 
       async dlqReplay(c: Ctx) {

@@ -381,7 +381,7 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
       headers: { "Content-Type": "application/json" },
     });
     expect(unknown.json.error.details).to.deep.equal([
-      { path: "/type", message: 'unknown receipt type "unknown" (see GET /receipt-types)' },
+      { path: "/type", message: 'unknown receipt type "unknown" (see GET /api/v1/receipt-types)' },
     ]);
     const schema = await call(`${api}/receipts`, c.apiKey, {
       method: "POST",

@@ -1,4 +1,6 @@
 /** One HTTP call of a test, read whole (fetch; loopback only; redirects are not followed). */
+// Every gateway answer a test receives is checked against the OpenAPI document.
+import "./openapi-recorder";
 
 /** A parsed answer: `json` is undefined when the body is not JSON. */
 export interface Answer {

@@ -5,6 +5,8 @@
 import { randomBytes } from "node:crypto";
 import { connectNats, type NatsHandles } from "../../nats";
 import { createPool, dropSchema } from "../../db";
+// Every gateway answer a test receives is checked against the OpenAPI document.
+import "./openapi-recorder";
 
 export const NATS_URL = process.env["NATS_URL"] ?? "nats://127.0.0.1:4222";
 export const DATABASE_URL = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres";

@@ -20,6 +20,7 @@ import type { IntakeReply } from "../../services/supporters/intake";
 import type { SupporterPayload } from "../../services/supporters/schema";
 import { DATABASE_URL, NATS_URL, REDIS_URL, cleanupNamespace } from "../support/namespace";
 import { cleanupRedis } from "../gateway/harness";
+import { recordResponse } from "../support/openapi-recorder";
 
 export { freePort } from "../support/ports";
 export { startChild, startInProcess, type ChildNode, type InProcessNode } from "../support/node";
@@ -140,6 +141,14 @@ export function call(
           } catch {
             json = undefined;
           }
+          if (res.headers["x-request-id"])
+            recordResponse({
+              method: init.method ?? "GET",
+              target: `${u.pathname}${u.search}`,
+              status: res.statusCode ?? 0,
+              contentType: res.headers["content-type"] ?? "",
+              body: text,
+            });
           resolve({ status: res.statusCode ?? 0, text, json });
         });
       },
