@@ -20,6 +20,7 @@ import { brokerOptions } from "../moleculer.config";
 import type { NodeContext } from "./context";
 import { allDeclarations, allMigrations, allRoutes, assembleRuntime, declareDomains } from "./assemble";
 import { registerRuntimeMetrics } from "./metrics";
+import { startLivenessProbe } from "../lib/liveness-probe";
 
 /** A dependency that did not answer at start-up. */
 export class StartupError extends Error {
@@ -137,6 +138,9 @@ export async function startNode(config: Config, logger?: Logger): Promise<Runnin
     routes: allRoutes(domains),
   };
   health.register("nats", () => !nats.nc.isClosed());
+  // every domain keeps its long-term data in Postgres: without it the node is not ready
+  const pgProbe = startLivenessProbe(() => pg.query("SELECT 1"));
+  health.register("postgres", () => pgProbe.check());
   health.register("partitions", () => ({ ok: runtime.isReady(), detail: { owned: runtime.ownedPartitions() } }));
   registerRuntimeMetrics(metrics, runtime);
 
@@ -167,6 +171,7 @@ export async function startNode(config: Config, logger?: Logger): Promise<Runnin
       }
       await broker.stop().catch((err: unknown) => log.error({ err: errorMessage(err) }, "broker stop failed"));
       await nats.nc.drain().catch(() => undefined);
+      pgProbe.stop();
       await pg.end().catch(() => undefined);
       redis.disconnect();
       log.info("stopped");
