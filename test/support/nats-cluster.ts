@@ -118,12 +118,27 @@ export class NatsCluster {
     await gone;
   }
 
-  /** Starts server `i` again (same ports and store) and waits until it answers /healthz. */
-  async restart(i: number): Promise<void> {
+  /**
+   * Starts server `i` again (same ports and store) and waits until its /healthz says ok: it
+   * rejoined and every stream and consumer it holds is current again (catching up hundreds of
+   * replicated streams takes a while on a busy machine).
+   */
+  async restart(i: number, timeoutMs = 180_000): Promise<void> {
     if (this.running(i)) return;
     this.spawn(i);
-    await waitFor(`${this.servers[i]!.name} up`, () => this.healthz(i), 60_000, 100);
+    await waitFor(
+      `${this.servers[i]!.name} healthy`,
+      async () => {
+        if (await this.healthz(i)) return true;
+        throw new Error(`last /healthz: ${this.lastHealth}`);
+      },
+      timeoutMs,
+      250,
+    );
   }
+
+  /** The last /healthz answer read (for error messages). */
+  private lastHealth = "";
 
   /** The meta leader's server name, once a running server reports a running leader. */
   async metaLeader(): Promise<string | undefined> {
@@ -150,8 +165,9 @@ export class NatsCluster {
 
   private async healthz(i: number): Promise<boolean> {
     const res = await fetch(`http://127.0.0.1:${this.servers[i]!.httpPort}/healthz`, {
-      signal: AbortSignal.timeout(1000),
+      signal: AbortSignal.timeout(2000),
     }).catch(() => undefined);
+    this.lastHealth = res ? `${res.status} ${(await res.text().catch(() => "")).slice(0, 200)}` : "no answer";
     return res?.status === 200;
   }
 
