@@ -17,6 +17,7 @@ import { ROWS, runRow } from "../test/chaos/rows";
 import { problems, table } from "../test/chaos/report";
 
 const log = pino({ name: "chaos" });
+const needsOf = (row: string): string | undefined => ROWS.find((r) => r.name === row)?.needs;
 
 async function main(): Promise<void> {
   const only = (process.env["CHAOS_ROWS"] ?? "").split(",").filter(Boolean);
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
         log.info(l),
       );
       results.push(r);
-      log.info({ ...r, verdict: problems(r) }, `row ${row.name} done`);
+      log.info({ ...r, verdict: problems(r, row.needs), needs: row.needs }, `row ${row.name} done`);
     }
   } finally {
     await rig.close();
@@ -51,9 +52,9 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, "chaos.json"), JSON.stringify(out, null, 2));
   process.stdout.write(
-    `\n${table(results)}\n\n${((Date.now() - started) / 60000).toFixed(1)} min; bench-results/chaos.json\n`,
+    `\n${table(results, needsOf)}\n\n${((Date.now() - started) / 60000).toFixed(1)} min; bench-results/chaos.json\n`,
   );
-  if (results.some((r) => problems(r).length > 0)) process.exit(1);
+  if (results.some((r) => problems(r, needsOf(r.row)).length > 0)) process.exit(1);
 }
 
 main().catch((err) => {
