@@ -47,7 +47,8 @@ async function main(): Promise<void> {
   } finally {
     await rig.close();
   }
-  const out = { at: new Date().toISOString(), scale, elapsedMs: Date.now() - started, rig: rig.opts, rows: results };
+  const rowsOut = results.map((r) => ({ ...r, needs: needsOf(r.row) ?? null }));
+  const out = { at: new Date().toISOString(), scale, elapsedMs: Date.now() - started, rig: rig.opts, rows: rowsOut };
   const dir = path.join(__dirname, "..", "bench-results");
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, "chaos.json"), JSON.stringify(out, null, 2));

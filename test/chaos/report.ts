@@ -18,7 +18,10 @@ export function problems(r: RowResult, needs?: string): string[] {
 const s = (ms: number | null): string => (ms === null ? "never" : `${(ms / 1000).toFixed(1)} s`);
 
 /** A Markdown table of the rows. */
-export function table(rows: readonly RowResult[], needs: (row: string) => string | undefined = () => undefined): string {
+export function table(
+  rows: readonly RowResult[],
+  needs: (row: string) => string | undefined = () => undefined,
+): string {
   const head =
     "| row | accepted (receipts / supporter msgs / events) | lost | external duplicates | order violations | owned again | ready again | not ready after | backlog peak | catch-up | verdict |";
   const sep = "|" + " --- |".repeat(11);
