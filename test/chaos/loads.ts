@@ -121,6 +121,22 @@ export class SupporterLoad {
     return n;
   }
 
+  /** Acknowledged messages missing at each service. */
+  missingAt(sims: SupporterSims): { user: number; erp: number } {
+    let user = 0;
+    let erp = 0;
+    for (const i of this.acked.keys()) {
+      const hash = expectedHash(i);
+      const u = new Set(sims.user.book.deliveries(hash).map((d) => d.messageId));
+      const e = new Set(sims.erp.book.deliveries(hash).map((d) => d.messageId));
+      for (const id of this.expected(i)) {
+        if (!u.has(id)) user++;
+        if (!e.has(id)) erp++;
+      }
+    }
+    return { user, erp };
+  }
+
   /** Messages a service received as a second first delivery (a double effect). */
   doubleDeliveries(sims: SupporterSims): number {
     let n = 0;

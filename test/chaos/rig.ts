@@ -335,9 +335,30 @@ export class ChaosRig {
     return { ids: new Set(r.rows.map((x) => x.event_id)), rows: r.rows.length };
   }
 
+  /** Consumers of the namespace that still hold messages (pending + ack pending), by stream/consumer. */
+  async waiting(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    const prefix = this.ns.toUpperCase() + "_";
+    for await (const s of this.h!.jsm.streams.list()) {
+      if (!s.config.name.startsWith(prefix)) continue;
+      for await (const c of this.h!.jsm.consumers.list(s.config.name)) {
+        const n = c.num_pending + c.num_ack_pending;
+        if (n > 0 && n < 1e12) out[`${s.config.name}/${c.name}`] = n;
+      }
+    }
+    return out;
+  }
+
   /** Counts the row's outcome after `settle`. */
   async outcome(row: string, o: Observation, catchUpMs: number, notes: string[]): Promise<RowResult> {
     const un = await this.unfinished();
+    if (un.total > 0) {
+      // what the next engineer needs to find where it stuck
+      const { user, erp } = this.supporterLoad.missingAt(this.supporterSims);
+      if (user + erp > 0)
+        notes.push(`supporter messages missing at the user service ${user}, at the ERP service ${erp}`);
+      notes.push(`consumers still holding messages: ${JSON.stringify(await this.waiting().catch(() => ({})))}`);
+    }
     const tax = this.receiptSims.tax.book.summary();
     const wh = this.receiptSims.warehouse.book.summary();
     const nonAccepted = [...this.hooks.terminal.values()].filter((s) => s !== "ACCEPTED").length;
