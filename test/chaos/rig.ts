@@ -271,24 +271,31 @@ export class ChaosRig {
     let lostOwnership = false;
     let lostReady = false;
     let running = true;
-    const loop = (async () => {
+    // three samplers of their own: listing every consumer for the backlog takes seconds on a
+    // busy cluster and must not blur the ownership and readiness times
+    const every = async (fn: () => Promise<void>): Promise<void> => {
       while (running) {
-        const now = Date.now();
-        const [owned, ready, backlog] = await Promise.all([
-          this.allOwned().catch(() => false),
-          this.allReady().catch(() => false),
-          this.backlog().catch(() => 0),
-        ]);
-        o.backlogPeak = Math.max(o.backlogPeak, backlog);
-        if (!owned) lostOwnership = true;
-        else if (lostOwnership && o.ownedAgainMs === null) o.ownedAgainMs = now - faultAt;
-        if (!ready) {
-          if (!lostReady) o.notReadyAfterMs = now - faultAt;
-          lostReady = true;
-        } else if (lostReady && o.readyAgainMs === null) o.readyAgainMs = now - faultAt;
-        await new Promise((r) => setTimeout(r, 250));
+        await fn();
+        await new Promise((r) => setTimeout(r, 200));
       }
-    })();
+    };
+    const loop = Promise.all([
+      every(async () => {
+        const owned = await this.allOwned().catch(() => false);
+        if (!owned) lostOwnership = true;
+        else if (lostOwnership && o.ownedAgainMs === null) o.ownedAgainMs = Date.now() - faultAt;
+      }),
+      every(async () => {
+        const ready = await this.allReady().catch(() => false);
+        if (!ready) {
+          if (!lostReady) o.notReadyAfterMs = Date.now() - faultAt;
+          lostReady = true;
+        } else if (lostReady && o.readyAgainMs === null) o.readyAgainMs = Date.now() - faultAt;
+      }),
+      every(async () => {
+        o.backlogPeak = Math.max(o.backlogPeak, await this.backlog().catch(() => 0));
+      }),
+    ]);
     return {
       stop: async () => {
         running = false;
