@@ -9,6 +9,7 @@ import type { Config } from "./config";
 import { callerTokens } from "./gateway/caller";
 import { callerGuard, type StandingIdentity } from "./node/caller-guard";
 import { logDestination } from "./lib/logger";
+import { natsUnavailableAs503 } from "./node/unavailable";
 
 /**
  * Broker options for `config`; `overrides` win (the REPL uses this). `identity` is who this
@@ -54,7 +55,7 @@ export function brokerOptions(
     // Start-up fails fast; bin/node.ts has already checked that NATS answers.
     transit: { maxQueueSize: 50_000 },
     ...overrides,
-    middlewares: [guard, ...(overrides.middlewares ?? [])],
+    middlewares: [guard, natsUnavailableAs503(), ...(overrides.middlewares ?? [])],
   };
 }
 

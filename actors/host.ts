@@ -547,7 +547,10 @@ export class KindHost {
         await this.io.deadLetter(msg, reason, 0);
         this.stats.deadLettered++;
         this.stats.misrouted++;
-        this.log.error({ key, partition, right, seq: msg.seq }, "misrouted message dead-lettered");
+        this.log.error(
+          { key, partition, right, seq: msg.seq, subject: msg.subject, redelivered: msg.info.redelivered },
+          "misrouted message dead-lettered",
+        );
         msg.ack();
         break;
       } catch (err) {

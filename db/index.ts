@@ -21,8 +21,14 @@ export function createPool(databaseUrl: string, schema: string, max = 10): pg.Po
     idleTimeoutMillis: 30000,
     options: `-c search_path=${schema},public`,
   });
-  // An idle client's error (server restart) must not crash the node; the pool replaces it.
+  // A lost connection (Postgres stopped or restarted) must not crash the node. An idle client's
+  // error reaches the pool, which replaces it; a checked-out client (a transaction, a batch)
+  // emits it on itself, and an 'error' with no listener would end the process. Its query
+  // rejects either way, and the code that ran it retries.
   pool.on("error", () => undefined);
+  pool.on("connect", (client) => {
+    client.on("error", () => undefined);
+  });
   return pool;
 }
 

@@ -93,8 +93,14 @@ function detailsOf(err: Record<string, unknown>): ErrorDetail[] | undefined {
   return undefined;
 }
 
-/** Maps anything thrown to the answer the gateway gives. */
+/** Maps anything thrown to the answer the gateway gives; a 503 always says when to retry. */
 export function toHttpError(err: unknown): HttpError {
+  const e = mapError(err);
+  if (e.status !== 503 || e.headers?.["Retry-After"] !== undefined) return e;
+  return { ...e, headers: { ...e.headers, "Retry-After": "1" } };
+}
+
+function mapError(err: unknown): HttpError {
   if (err instanceof AppError) {
     return {
       status: err.status,

@@ -9,6 +9,16 @@
  * library's own table names only some of them.
  */
 import { JetStreamApiError } from "@nats-io/jetstream";
+// the public entry point does not export the class a publish without a stream leader rejects with
+import { jserrors } from "@nats-io/jetstream/internal";
+import {
+  ClosedConnectionError,
+  ConnectionError,
+  DrainingConnectionError,
+  NoRespondersError,
+  RequestError,
+  TimeoutError,
+} from "@nats-io/nats-core";
 
 /** The JetStream API error codes this code relies on (nats-server `err_code`, stable across releases). */
 export const JetStreamApiCodes = {
@@ -69,4 +79,27 @@ export function isConsumerNotFound(err: unknown): err is JetStreamApiError {
 /** True when a stream message lookup found nothing (most lookups answer `null` instead). */
 export function isNoMessageFound(err: unknown): err is JetStreamApiError {
   return isJsApiError(err, JetStreamApiCodes.NoMessageFound);
+}
+
+/**
+ * True when `err` says NATS could not answer for now, not that the request was wrong: a
+ * timeout (the outcome of a publish is then unknown, so its retry must carry the same
+ * Nats-Msg-Id), no responders (a stream without a leader during an election shows as
+ * "JetStream not enabled"), a closed, draining or lost connection. A caller gets 503 and
+ * retries.
+ */
+export function isNatsUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (
+      e instanceof TimeoutError ||
+      e instanceof NoRespondersError ||
+      e instanceof jserrors.JetStreamNotEnabled ||
+      e instanceof ClosedConnectionError ||
+      e instanceof DrainingConnectionError ||
+      e instanceof ConnectionError
+    )
+      return true;
+    if (e instanceof RequestError && e.isNoResponders()) return true;
+  }
+  return false;
 }

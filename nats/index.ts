@@ -41,5 +41,6 @@ export {
   isStreamNotFound,
   isConsumerNotFound,
   isNoMessageFound,
+  isNatsUnavailable,
   type JetStreamApiCode,
 } from "./errors";

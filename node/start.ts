@@ -27,6 +27,7 @@ import {
   declareDomains,
 } from "./assemble";
 import { registerRuntimeMetrics } from "./metrics";
+import { startLivenessProbe } from "../lib/liveness-probe";
 
 /** A dependency that did not answer at start-up. */
 export class StartupError extends Error {
@@ -184,6 +185,9 @@ export async function startNode(config: Config, logger?: Logger): Promise<Runnin
     consolePages: allConsolePages(domains),
   };
   health.register("nats", () => !nats.nc.isClosed());
+  // every domain keeps its long-term data in Postgres: without it the node is not ready
+  const pgProbe = startLivenessProbe(() => pg.query("SELECT 1"));
+  health.register("postgres", () => pgProbe.check());
   health.register("partitions", () => ({ ok: runtime.isReady(), detail: { owned: runtime.ownedPartitions() } }));
   registerRuntimeMetrics(metrics, runtime);
 
@@ -216,6 +220,7 @@ export async function startNode(config: Config, logger?: Logger): Promise<Runnin
       }
       await broker.stop().catch((err: unknown) => log.error({ err: errorMessage(err) }, "broker stop failed"));
       await nats.nc.drain().catch(() => undefined);
+      pgProbe.stop();
       await pg.end().catch(() => undefined);
       redis.disconnect();
       log.info("stopped");

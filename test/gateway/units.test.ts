@@ -153,6 +153,15 @@ describe("gateway pure pieces", function () {
   });
 
   describe("errors", function () {
+    it("gives every 503 a Retry-After, locally and from another node, keeping one that is set", function () {
+      expect(toHttpError(new AppError("UNAVAILABLE", "later")).headers).to.deep.equal({ "Retry-After": "1" });
+      // an AppError thrown on another node arrives as a plain object with its code
+      expect(toHttpError({ code: "UNAVAILABLE", message: "later" }).headers).to.deep.equal({ "Retry-After": "1" });
+      expect(
+        toHttpError(new AppError("UNAVAILABLE", "later", undefined, { "Retry-After": "5" })).headers,
+      ).to.deep.equal({ "Retry-After": "5" });
+      expect(toHttpError(new AppError("NOT_FOUND", "nope")).headers).to.equal(undefined);
+    });
     it("maps AppErrors, AppErrors restored from another node, Moleculer errors and anything else", function () {
       const local = toHttpError(
         new AppError("VALIDATION_ERROR", "bad", [{ path: "/a", message: "m" }], { "X-A": "1" }),

@@ -12,6 +12,7 @@ import {
   isNoMessageFound,
   isStreamNotFound,
   isWrongLastSequence,
+  isNatsUnavailable,
   jsErrCode,
   type KV,
   type NatsHandles,
@@ -102,5 +103,22 @@ describe("JetStream API errors by code (real server)", function () {
         String(err),
       ).to.deep.equal([false, false, false, false]);
     }
+  });
+
+  it("knows NATS being unavailable for now (no stream leader, a timeout, a closed connection) from a refusal", async () => {
+    // a publish to a subject no stream takes: the same rejection as a stream without a leader
+    const noLeader = await rejectionOf(h.js.publish(`${ns}.nowhere`, "x"));
+    expect(isNatsUnavailable(noLeader), String(noLeader)).to.equal(true);
+    const timedOut = await rejectionOf(h.js.publish(`${ns}.nowhere`, "x", { timeout: 1 }));
+    expect(isNatsUnavailable(timedOut), String(timedOut)).to.equal(true);
+    const other = await connectNats(NATS_URL, `nats-errors-closed-${ns}`);
+    await other.nc.close();
+    const closed = await rejectionOf(other.js.publish(`${ns}.nowhere`, "x"));
+    expect(isNatsUnavailable(closed), String(closed)).to.equal(true);
+    // refusals are not "unavailable": the caller must not retry them
+    const stale = await rejectionOf(kv.update("k-unavail", "x", 999));
+    const invalidKey = await rejectionOf(kv.put("no spaces allowed", "x"));
+    for (const err of [stale, invalidKey, new Error("timeout"), "no responders", null])
+      expect(isNatsUnavailable(err), String(err)).to.equal(false);
   });
 });
