@@ -9,6 +9,7 @@ import { gatewayDomain } from "./gateway";
 import { receiptsDomain } from "./receipts";
 import { eventsDomain } from "./events";
 import { supportersDomain } from "./supporters";
+import { archiveDomain } from "./archive";
 
 /** Every domain module, in start order (each with its own type of what its start gives its jobs). */
 export const DOMAINS: readonly DomainModule<unknown>[] = [
@@ -18,4 +19,5 @@ export const DOMAINS: readonly DomainModule<unknown>[] = [
   receiptsDomain,
   eventsDomain,
   supportersDomain,
+  archiveDomain,
 ];

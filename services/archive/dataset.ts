@@ -74,6 +74,31 @@ export interface DatasetDefinition {
 
 const IDENT = /^[a-z][a-z0-9_]{0,40}$/;
 
+const isStr = (v: unknown): v is string => typeof v === "string";
+const isStrList = (v: unknown): v is string[] => Array.isArray(v) && v.every(isStr);
+const isObj = (v: unknown): v is Readonly<Record<string, unknown>> => typeof v === "object" && v !== null;
+
+/** True when `v` has the shape of a {@link DatasetDefinition} (what an `archiveDataset` action answered). */
+export function isDatasetDefinition(v: unknown): v is DatasetDefinition {
+  if (!isObj(v)) return false;
+  const cols = v["columns"];
+  const derived = v["derived"];
+  const queries = v["queries"];
+  return (
+    ["name", "table", "idColumn", "timeColumn", "clientColumn"].every((k) => isStr(v[k])) &&
+    typeof v["hotDays"] === "number" &&
+    Array.isArray(cols) &&
+    cols.every((c) => isObj(c) && isStr(c["name"]) && isStr(c["type"])) &&
+    isStrList(v["listColumns"]) &&
+    isStrList(v["filterColumns"]) &&
+    (derived === undefined ||
+      (Array.isArray(derived) && derived.every((x) => isObj(x) && isStr(x["name"]) && isStr(x["sql"])))) &&
+    (queries === undefined ||
+      (Array.isArray(queries) &&
+        queries.every((q) => isObj(q) && isStr(q["name"]) && isStr(q["sql"]) && Array.isArray(q["params"]))))
+  );
+}
+
 /** Problems with a definition (empty when it is usable). */
 export function checkDataset(d: DatasetDefinition): string[] {
   const p: string[] = [];

@@ -55,7 +55,7 @@ WITH w AS (
   SELECT season, type AS category, unnest(items) AS it FROM w
 ), top AS (
   SELECT season, category, it.name AS item, sum(it.amount) AS amount, sum(it.quantity) AS quantity
-    FROM lines GROUP BY ALL
+    FROM lines GROUP BY season, category, it.name
   QUALIFY row_number() OVER (PARTITION BY season, category ORDER BY sum(it.amount) DESC, it.name) <= $top
 )
 SELECT s.season, s.category, s.receipts, s.spend,

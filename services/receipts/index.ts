@@ -130,7 +130,13 @@ function startReceipts(ctx: NodeContext): DomainStarted<ReceiptJobDeps> {
   }
 
   return {
-    services: [receiptsService(api, rc.publicUrl, () => loops, { created: (b) => void (broker = b), started })],
+    services: [
+      receiptsService(api, rc.publicUrl, () => loops, {
+        created: (b) => void (broker = b),
+        started,
+        hotDays: rc.hotDays,
+      }),
+    ],
     deps: { clients, deliveries, egress, logger: log.child({ part: "webhooks" }) },
     async stop() {
       if (partitionTimer) clearInterval(partitionTimer);

@@ -52,7 +52,7 @@ describe("archive job: crash between steps", function () {
   this.timeout(120_000);
   const ns = freshNamespace("tarc");
   let pg: Pool;
-  let all: string[] = [];
+  const all: string[] = [];
   let baseline: Map<string, { n: number; checksum: string }>;
 
   before(async function () {

@@ -75,12 +75,20 @@ export function idAt(ms: number): string {
 
 /** Inserts `n` receipts spread over `month` ("YYYY-MM") for `clients`; returns their ids. */
 export async function insertMonth(pg: Pool, month: string, n: number, clients: readonly string[]): Promise<string[]> {
-  await pg.query("SELECT receipts_ensure_partitions($1::date, 1)", [`${month}-01`]);
   const start = Date.parse(`${month}-01T00:00:00Z`);
+  const times = Array.from({ length: n }, (_, i) => start + Math.floor(((i + 0.5) * 27 * 86_400_000) / n));
+  return insertAt(pg, times, clients);
+}
+
+/** Inserts one receipt at each of `times` (ms), for `clients` in turn; returns their ids. */
+export async function insertAt(pg: Pool, times: readonly number[], clients: readonly string[]): Promise<string[]> {
+  for (const m of new Set(times.map((t) => new Date(t).toISOString().slice(0, 7))))
+    await pg.query("SELECT receipts_ensure_partitions($1::date, 1)", [`${m}-01`]);
+  const n = times.length;
   const ids: string[] = [];
   const rows: unknown[][] = [];
   for (let i = 0; i < n; i++) {
-    const at = start + Math.floor(((i + 0.5) * 27 * 86_400_000) / n);
+    const at = times[i]!;
     const id = idAt(at);
     ids.push(id);
     const doc = retailDoc(i, new Date(at).toISOString());
@@ -97,7 +105,7 @@ export async function insertMonth(pg: Pool, month: string, n: number, clients: r
     await pg.query(
       `INSERT INTO receipts (id, client_id, created_at, updated_at, type, type_version, format, status, version, issued_at, total, currency,
                              fingerprint, content_type, original, document)
-       SELECT u.id, u.client_id, u.created_at, u.created_at, 'retail', 1, 'json', 'REGISTERED', 3, u.created_at, u.total, 'UAH',
+       SELECT u.id, u.client_id, u.created_at, u.created_at, 'retail', 1, 'json', 'ACCEPTED', 3, u.created_at, u.total, 'UAH',
               md5(u.document), 'application/json', convert_to(u.document, 'UTF8'), u.document::jsonb
          FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::numeric[], $5::text[]) AS u(id, client_id, created_at, total, document)`,
       [0, 1, 2, 3, 4].map((k) => chunk.map((r) => r[k])),
