@@ -5,7 +5,7 @@ import { EXPORT_FORMATS } from "./exports";
 const DATASET: JsonSchema = {
   type: "string",
   pattern: "^[a-z][a-z0-9_]{0,40}$",
-  description: "Dataset name, e.g. receipts",
+  description: "Dataset name (a domain that archives a table names it)",
 };
 const ROWS: JsonSchema = { type: "array", items: { type: "object" } };
 
