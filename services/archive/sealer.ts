@@ -278,26 +278,31 @@ export function createSealer(deps: SealerDeps) {
   }
 
   /**
-   * Archives a month straight from a DuckDB relation (`source`: the dataset's typed columns),
-   * through the same writer, verification and manifest, with no Postgres partition (history
-   * loaded from elsewhere; the benchmark's old years).
+   * Archives a month straight from a DuckDB relation (`source`: the dataset's typed columns, and
+   * its derived columns too when `withDerived`), through the same writer, read-back verification
+   * and manifest, with no Postgres partition (history loaded from elsewhere; the benchmark's old
+   * years). The expected count and checksum are those of the file as written locally.
    */
-  async function archiveFrom(d: DatasetDefinition, month: Month, source: string): Promise<SealOutcome> {
+  async function archiveFrom(
+    d: DatasetDefinition,
+    month: Month,
+    source: string,
+    withDerived = false,
+  ): Promise<SealOutcome> {
     const t0 = Date.now();
     await mkdir(deps.workDir, { recursive: true });
-    const base = path.join(deps.workDir, `${d.name}-${month}-${process.pid}-gen`);
-    const table = `gen_${d.name}_${month.replace("-", "_")}`;
+    const file = path.join(deps.workDir, `${d.name}-${month}-${process.pid}-gen.parquet`);
+    const cols = d.columns.map((c) => quoteIdent(c.name)).join(", ");
     const sum = await withConnection(duck, async (c) => {
-      await c.run(`CREATE OR REPLACE TABLE ${table} AS ${source}`);
-      try {
-        await c.run(duckCopySql(d, `SELECT * FROM ${table}`, `${base}.parquet`, deps.rowGroupRows));
-        const r = await rows(c, duckChecksumSql(d, table));
-        return { n: Number(r[0]?.["n"] ?? 0), checksum: String(r[0]?.["checksum"] ?? "") };
-      } finally {
-        await c.run(`DROP TABLE IF EXISTS ${table}`);
-      }
+      const copy = withDerived
+        ? `COPY (SELECT * FROM (${source}) ORDER BY ${quoteIdent(d.clientColumn)}, ${quoteIdent(d.timeColumn)}, ${quoteIdent(d.idColumn)})
+            TO ${lit(file)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${deps.rowGroupRows})`
+        : duckCopySql(d, source, file, deps.rowGroupRows);
+      await c.run(copy);
+      const r = await rows(c, duckChecksumSql(d, `(SELECT ${cols} FROM read_parquet(${lit(file)}))`));
+      return { n: Number(r[0]?.["n"] ?? 0), checksum: String(r[0]?.["checksum"] ?? "") };
     });
-    await putFile(d, month, `${base}.parquet`);
+    await putFile(d, month, file);
     await verify(d, month, () => Promise.resolve(sum));
     await manifest(d, month);
     await drop(d, month);
