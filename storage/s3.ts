@@ -7,21 +7,7 @@
  * metadata replaced: S3 takes metadata only when an upload starts).
  */
 import { createHash } from "node:crypto";
-import {
-  S3Client,
-  PutObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  DeleteObjectCommand,
-  CreateMultipartUploadCommand,
-  UploadPartCommand,
-  CompleteMultipartUploadCommand,
-  AbortMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateBucketCommand,
-  HeadBucketCommand,
-} from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { errorMessage } from "../lib/errors";
 import { partsOf } from "./body";
 import { checkKey, StorageError, type ObjectInfo, type ObjectListing, type ObjectStore } from "./types";
@@ -59,8 +45,24 @@ function backendError(op: string, key: string, err: unknown): StorageError {
 
 /** Opens the S3 backend (checks that the bucket answers; creates it when asked to). */
 export async function openS3Store(o: S3Options): Promise<ObjectStore> {
+  // loaded on first use: a node that never opens S3 does not pay for the SDK at start-up
+  const {
+    S3Client,
+    PutObjectCommand,
+    GetObjectCommand,
+    HeadObjectCommand,
+    ListObjectsV2Command,
+    DeleteObjectCommand,
+    CreateMultipartUploadCommand,
+    UploadPartCommand,
+    CompleteMultipartUploadCommand,
+    AbortMultipartUploadCommand,
+    CopyObjectCommand,
+    CreateBucketCommand,
+    HeadBucketCommand,
+  } = await import("@aws-sdk/client-s3");
   const partBytes = Math.max(MIN_PART, o.partBytes ?? 8 * 1024 * 1024);
-  const s3 = new S3Client({
+  const s3: S3Client = new S3Client({
     region: o.region,
     ...(o.endpoint ? { endpoint: o.endpoint } : {}),
     forcePathStyle: o.forcePathStyle ?? o.endpoint !== undefined,

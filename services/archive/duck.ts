@@ -2,13 +2,19 @@
  * DuckDB (`@duckdb/node-api`, embedded): one instance per node for the archive's reads and
  * writes, and small helpers to run SQL and read rows as plain objects.
  */
-import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
+import type { DuckDBInstance, DuckDBConnection, DuckDBValue } from "@duckdb/node-api";
 
 export type { DuckDBInstance, DuckDBConnection };
 
+/** An in-memory DuckDB instance with `options` (the native library is loaded on first use, not at every node start). */
+export async function createDuck(options: Record<string, string>): Promise<DuckDBInstance> {
+  const { DuckDBInstance } = await import("@duckdb/node-api");
+  return DuckDBInstance.create(":memory:", options);
+}
+
 /** Opens an in-memory DuckDB instance with `threads` worker threads and a memory limit. */
 export async function openDuck(threads: number, memoryLimit = "1GB", tempDir?: string): Promise<DuckDBInstance> {
-  return DuckDBInstance.create(":memory:", {
+  return createDuck({
     threads: String(threads),
     memory_limit: memoryLimit,
     ...(tempDir ? { temp_directory: tempDir } : {}),

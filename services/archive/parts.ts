@@ -5,13 +5,12 @@
  */
 import path from "node:path";
 import { mkdir } from "node:fs/promises";
-import { DuckDBInstance } from "@duckdb/node-api";
 import type { Pool } from "../../db";
 import type { Logger } from "../../lib/logger";
 import type { NatsConnection } from "../../nats";
 import { openObjectStore, type ObjectStore } from "../../storage";
 import type { ArchiveConfig } from "./config";
-import { openDuck } from "./duck";
+import { createDuck, openDuck, type DuckDBInstance } from "./duck";
 import { openSqlDuck } from "./analytics";
 import { createMonthStore, type MonthStore } from "./manifest";
 import { createFileCache, type FileCache } from "./cache";
@@ -45,7 +44,7 @@ export async function openArchiveParts(
   await mkdir(cacheDir, { recursive: true });
   const store = await openObjectStore(c.storage, nc, replicas);
   const duck = await openDuck(c.duckThreads, c.duckMemory, path.join(dir, "tmp"));
-  const sqlDuck = await openSqlDuck((o) => DuckDBInstance.create(":memory:", o), cacheDir, c.duckThreads, c.duckMemory);
+  const sqlDuck = await openSqlDuck(createDuck, cacheDir, c.duckThreads, c.duckMemory);
   const months = createMonthStore(pg);
   const cache = createFileCache(cacheDir, store);
   const sealer = createSealer({
