@@ -73,7 +73,7 @@ const boundaries = {
 };
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "var/**", "bench-results/**", "**/*.cjs", "**/*.mjs"] },
+  { ignores: ["node_modules/**", "var/**", "bench-results/**", "**/*.cjs", "**/*.mjs", "services/console/dist/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

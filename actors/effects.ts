@@ -16,7 +16,15 @@ export type ResolvedEffect =
       readonly data: unknown;
       readonly headers?: Readonly<Record<string, string>>;
     }
-  | { readonly t: "emit"; readonly event: string; readonly payload: unknown };
+  | { readonly t: "emit"; readonly event: string; readonly payload: unknown }
+  /**
+   * A local job: run by the actor's host on this node after the state write that records it
+   * (never published unless it is escalated to `subject`, the jobs stream).
+   */
+  | { readonly t: "local"; readonly subject: string; readonly id: string; readonly data: JobEnvelope };
+
+/** A resolved effect that is executed by publishing or emitting (everything but local jobs). */
+export type PublishedEffect = Exclude<ResolvedEffect, { t: "local" }>;
 
 /** What resolution needs to know about the world. */
 export interface ResolveContext {
@@ -25,6 +33,8 @@ export interface ResolveContext {
   readonly key: string;
   readonly seq: number;
   readonly now: number;
+  /** What default ids are made of instead of `seq` (local job results, which have no sequence of their own). */
+  readonly idBase?: string;
   /** Partition count of an actor kind (to address `send` effects). */
   partitionsOf(kind: string): number;
   /** Default deadline of a job (ms after creation). */
@@ -35,7 +45,7 @@ export interface ResolveContext {
 export function resolveEffects(effects: readonly Effect[] | undefined, c: ResolveContext): ResolvedEffect[] {
   if (!effects) return [];
   return effects.map((e, i): ResolvedEffect => {
-    const id = ("id" in e && e.id) || `${c.kind}:${c.key}:${c.seq}:${i}`;
+    const id = ("id" in e && e.id) || `${c.kind}:${c.key}:${c.idBase ?? c.seq}:${i}`;
     switch (e.type) {
       case "send": {
         const p = partitionOf(e.key, c.partitionsOf(e.kind));
@@ -56,7 +66,11 @@ export function resolveEffects(effects: readonly Effect[] | undefined, c: Resolv
           deadline: c.now + (e.deadlineMs ?? c.jobDeadlineMs(e.job)),
           replyTo: e.replyTo === undefined ? { kind: c.kind, key: c.key } : e.replyTo,
         };
-        return { t: "pub", subject: c.topology.jobs.subject(e.job, c.key), id, data: envelope };
+        const subject = c.topology.jobs.subject(e.job, c.key);
+        // local only when the result comes back to this actor (or goes nowhere)
+        const self = envelope.replyTo === null || (envelope.replyTo.kind === c.kind && envelope.replyTo.key === c.key);
+        if (e.local === true && self) return { t: "local", subject, id, data: envelope };
+        return { t: "pub", subject, id, data: envelope };
       }
       case "publish":
         return { t: "pub", subject: e.subject, id, data: e.data, ...(e.headers ? { headers: e.headers } : {}) };

@@ -8,24 +8,41 @@
  * value also records the last applied stream sequence and the effects of that write; a
  * redelivered message at or below that sequence changes nothing and only re-emits the stored
  * effects (see README "Delivery guarantees").
+ *
+ * Local jobs (local-jobs.ts): the jobs a write asks for with `local: true` are stored in that
+ * write (`j`) and run here once it landed; each outcome comes back into the key's queue and is
+ * folded into the next write, which drops the job from `j`. While any is pending, the messages
+ * handled for the key stay unacked (held): should this node die, the next owner gets them again,
+ * loads the state and re-issues what `j` still holds.
  */
 import { isWrongLastSequence, type JsMsg, type KV } from "../nats";
 import type { Logger } from "../lib/logger";
-import type { ActorKind, ActorMessage, RetryPolicy } from "./types";
-import { resolveEffects, type ResolvedEffect, type ResolveContext } from "./effects";
+import type { ActorKind, ActorMessage, JobEnvelope, RetryPolicy } from "./types";
+import { resolveEffects, type PublishedEffect, type ResolvedEffect, type ResolveContext } from "./effects";
+import type { LocalJobOutcome } from "./local-jobs";
 import { decodeJson, encodeJson, headersToRecord, sleep } from "./codec";
 import { backoffDelay } from "./backoff";
 import { LatencyHistogram } from "../lib/histogram";
 import { TerminalError, errorMessage } from "../lib/errors";
 import { partitionOf } from "../streams/subjects";
 
-/** One message waiting for its actor. */
+/** One message waiting for its actor: from the mailbox, or the outcome of a local job. */
 interface Pending {
-  readonly msg: JsMsg;
+  /** null for a local job's outcome. */
+  readonly msg: JsMsg | null;
   readonly seq: number;
   attempts: number;
   /** Called once the message is settled (acked, dead-lettered or abandoned). */
   readonly done: () => void;
+  readonly local?: { readonly id: string; readonly outcome: LocalJobOutcome };
+}
+
+/** A local job pending in an actor's state. */
+interface LocalJob {
+  /** The jobs stream subject it goes to if it is escalated. */
+  readonly subject: string;
+  readonly id: string;
+  readonly data: JobEnvelope;
 }
 
 /** An actor in memory. */
@@ -37,7 +54,15 @@ interface Cell {
   state: unknown;
   revision: number;
   lastSeq: number;
-  lastEffects: ResolvedEffect[];
+  lastEffects: PublishedEffect[];
+  /** Local jobs pending as of the stored state. */
+  local: Map<string, LocalJob>;
+  /** Local jobs running here now. */
+  readonly runningLocal: Set<string>;
+  /** Handled messages kept unacked while local jobs are pending. */
+  readonly held: Pending[];
+  /** Set while a local job's outcome waits for the others' to share their state write. */
+  linger: NodeJS.Timeout | null;
   readonly queue: Pending[];
   running: boolean;
   lastActive: number;
@@ -50,7 +75,9 @@ interface StoredActor {
   /** last applied stream sequence */
   q: number;
   /** effects of the write that applied `q` */
-  e: ResolvedEffect[];
+  e: PublishedEffect[];
+  /** local jobs pending (absent when none) */
+  j?: LocalJob[];
 }
 
 /** The I/O the host needs, injected by the runtime. */
@@ -60,6 +87,8 @@ export interface HostIo {
   runEffects(effects: readonly ResolvedEffect[]): Promise<void>;
   /** Stores a dead letter; resolves once JetStream acked it. */
   deadLetter(msg: JsMsg, error: string, attempts: number): Promise<void>;
+  /** Runs a local job once on this node (never rejects); absent: local jobs go to the jobs stream. */
+  runLocalJob?(env: JobEnvelope): Promise<LocalJobOutcome>;
 }
 
 /** Tunables of a host. */
@@ -70,6 +99,11 @@ export interface HostOptions {
   /** At most this many queued messages folded into one state write. */
   readonly maxBatch: number;
   readonly retry: RetryPolicy;
+  /**
+   * A local job's outcome waits up to this long (ms) for the outcomes of the key's other
+   * running local jobs, so that one state write journals them all (default 200; 0: no wait).
+   */
+  readonly localLingerMs?: number;
 }
 
 /** Counters for metrics and benchmarks. */
@@ -83,6 +117,10 @@ export interface HostStats {
   retries: number;
   loads: number;
   evictions: number;
+  /** Local jobs started here (first runs and re-issues after a load). */
+  localJobs: number;
+  /** Local jobs found pending in a loaded state and re-issued. */
+  localReissued: number;
 }
 
 /** Hosts the actors of one kind (see the module doc). */
@@ -99,6 +137,8 @@ export class KindHost {
     retries: 0,
     loads: 0,
     evictions: 0,
+    localJobs: 0,
+    localReissued: 0,
   };
   /** Publish-to-handled latency of messages handled here (ms). */
   readonly latency = new LatencyHistogram();
@@ -142,6 +182,7 @@ export class KindHost {
     for (const [key, cell] of this.cells) {
       if (cell.partition !== partition) continue;
       for (const p of cell.queue.splice(0)) p.done();
+      for (const p of cell.held.splice(0)) p.done(); // unacked: the next owner gets them
       this.cells.delete(key);
     }
   }
@@ -174,6 +215,10 @@ export class KindHost {
         revision: 0,
         lastSeq: 0,
         lastEffects: [],
+        local: new Map(),
+        runningLocal: new Set(),
+        held: [],
+        linger: null,
         queue: [],
         running: false,
         lastActive: this.now(),
@@ -194,7 +239,10 @@ export class KindHost {
     cell.running = true;
     try {
       while (cell.queue.length > 0 && this.alive(cell)) {
-        if (!cell.loaded) await this.load(cell);
+        if (!cell.loaded) {
+          await this.load(cell);
+          if (this.alive(cell)) this.launchLocal(cell, true);
+        }
         if (!this.alive(cell)) break;
         await this.processBatch(cell);
       }
@@ -204,7 +252,7 @@ export class KindHost {
     } finally {
       cell.running = false;
       cell.lastActive = this.now();
-      if (!this.alive(cell)) for (const p of cell.queue.splice(0)) p.done();
+      if (!this.alive(cell)) for (const p of [...cell.queue.splice(0), ...cell.held.splice(0)]) p.done();
       else if (cell.queue.length > 0) void this.run(cell);
     }
   }
@@ -220,11 +268,13 @@ export class KindHost {
           cell.state = stored.s;
           cell.lastSeq = stored.q;
           cell.lastEffects = stored.e ?? [];
+          cell.local = new Map((stored.j ?? []).map((j) => [j.id, j]));
           cell.revision = entry.revision;
         } else {
           cell.state = this.kind.initialState(cell.key);
           cell.lastSeq = 0;
           cell.lastEffects = [];
+          cell.local = new Map();
           cell.revision = entry ? entry.revision : 0;
         }
         cell.loaded = true;
@@ -236,7 +286,7 @@ export class KindHost {
     }
   }
 
-  private toMessage(p: Pending, key: string): ActorMessage {
+  private toMessage(p: Pending & { msg: JsMsg }, key: string): ActorMessage {
     let data: unknown;
     try {
       data = decodeJson(p.msg.data);
@@ -253,16 +303,69 @@ export class KindHost {
     };
   }
 
+  /** Splits resolved effects into what is published and the local jobs to record. */
+  private static split(resolved: ResolvedEffect[], into: PublishedEffect[], local: Map<string, LocalJob>): void {
+    for (const e of resolved) {
+      if (e.t === "local") local.set(e.id, { subject: e.subject, id: e.id, data: e.data });
+      else into.push(e);
+    }
+  }
+
   private async processBatch(cell: Cell): Promise<void> {
     const batch = cell.queue.slice(0, this.opts.maxBatch);
     let state = cell.state;
     let lastSeq = cell.lastSeq;
-    const effects: ResolvedEffect[] = [];
+    let dirty = false;
+    const local = new Map(cell.local);
+    const effects: PublishedEffect[] = [];
     const settled: Pending[] = [];
     let failed: { p: Pending; err: unknown } | null = null;
     const now = this.now();
+    const base = { ...this.resolve, kind: this.kind.name, key: cell.key, now };
 
     for (const p of batch) {
+      if (p.local) {
+        settled.push(p);
+        const job = local.get(p.local.id);
+        if (!job) continue; // not pending (any more): nothing to fold
+        local.delete(job.id);
+        dirty = true;
+        const outcome = p.local.outcome;
+        if ("escalate" in outcome) {
+          // to the jobs stream: its worker retries with backoff; the result comes through the mailbox
+          effects.push({ t: "pub", subject: job.subject, id: job.id, data: job.data });
+          continue;
+        }
+        if (job.data.replyTo === null) continue; // nobody waits for its result
+        const result = outcome.result;
+        try {
+          const msg: ActorMessage = {
+            key: cell.key,
+            seq: lastSeq,
+            data: result,
+            headers: {},
+            publishedAt: now,
+            deliveryCount: 1,
+          };
+          const r = this.kind.handle(state, msg, { kind: this.kind.name, key: cell.key, now });
+          state = r.state;
+          KindHost.split(resolveEffects(r.effects, { ...base, seq: lastSeq, idBase: `L${job.id}` }), effects, local);
+        } catch {
+          // the handler refused it here: the result goes through the mailbox (retries, then the DLQ)
+          KindHost.split(
+            resolveEffects(
+              [{ type: "send", kind: this.kind.name, key: cell.key, data: result, id: `${job.id}:result` }],
+              {
+                ...base,
+                seq: lastSeq,
+              },
+            ),
+            effects,
+            local,
+          );
+        }
+        continue;
+      }
       if (p.seq <= cell.lastSeq) {
         // Redelivered after its state change landed: re-emit that write's effects only.
         if (p.seq === cell.lastSeq) effects.push(...cell.lastEffects);
@@ -271,13 +374,12 @@ export class KindHost {
         continue;
       }
       try {
-        const msg = this.toMessage(p, cell.key);
+        const msg = this.toMessage(p as Pending & { msg: JsMsg }, cell.key);
         const r = this.kind.handle(state, msg, { kind: this.kind.name, key: cell.key, now });
         state = r.state;
         lastSeq = p.seq;
-        effects.push(
-          ...resolveEffects(r.effects, { ...this.resolve, kind: this.kind.name, key: cell.key, seq: p.seq, now }),
-        );
+        dirty = true;
+        KindHost.split(resolveEffects(r.effects, { ...base, seq: p.seq }), effects, local);
         settled.push(p);
       } catch (err) {
         failed = { p, err };
@@ -286,22 +388,26 @@ export class KindHost {
     }
 
     if (settled.length > 0) {
-      const committed = await this.commit(cell, state, lastSeq, effects, settled);
+      const committed = await this.commit(cell, dirty, state, lastSeq, effects, settled, local);
       if (!committed) return; // revision moved: state reloaded; the loop tries again
     }
     if (failed) await this.retryOrDeadLetter(cell, failed.p, failed.err);
   }
 
-  /** Writes state (if it changed), runs effects, acks. False if the state moved under us. */
+  /** Writes state (if it changed), runs effects, acks (or holds, while local jobs are pending). False if the state moved under us. */
   private async commit(
     cell: Cell,
+    dirty: boolean,
     state: unknown,
     lastSeq: number,
-    effects: ResolvedEffect[],
+    effects: PublishedEffect[],
     settled: Pending[],
+    local: Map<string, LocalJob>,
   ): Promise<boolean> {
-    if (lastSeq !== cell.lastSeq) {
-      const value = encodeJson({ s: state, q: lastSeq, e: effects } satisfies StoredActor);
+    if (dirty) {
+      const stored: StoredActor = { s: state, q: lastSeq, e: effects };
+      if (local.size > 0) stored.j = [...local.values()];
+      const value = encodeJson(stored);
       for (let attempt = 1; ; attempt++) {
         if (!this.alive(cell)) return false;
         try {
@@ -317,6 +423,7 @@ export class KindHost {
             this.log.warn({ kind: this.kind.name, key: cell.key }, "state revision moved; reloading");
             cell.loaded = false;
             await this.load(cell);
+            if (this.alive(cell)) this.launchLocal(cell, true);
             return false;
           }
           this.log.warn(
@@ -329,6 +436,7 @@ export class KindHost {
       cell.state = state;
       cell.lastSeq = lastSeq;
       cell.lastEffects = effects;
+      cell.local = local;
     }
     for (let attempt = 1; effects.length > 0; attempt++) {
       if (!this.alive(cell)) return false;
@@ -343,13 +451,60 @@ export class KindHost {
     if (!this.alive(cell)) return false;
     cell.queue.splice(0, settled.length);
     const now = this.now();
+    let handled = 0;
     for (const p of settled) {
-      p.msg.ack();
-      p.done();
+      if (!p.msg) continue; // a local outcome: journaled, nothing to ack
+      handled++;
       this.latency.record(now - p.msg.info.timestampNanos / 1e6);
+      if (cell.local.size > 0) cell.held.push(p);
+      else {
+        p.msg.ack();
+        p.done();
+      }
     }
-    this.stats.handled += settled.length;
+    if (cell.local.size === 0) {
+      for (const p of cell.held.splice(0)) {
+        p.msg?.ack();
+        p.done();
+      }
+    }
+    this.stats.handled += handled;
+    this.launchLocal(cell, false);
     return true;
+  }
+
+  /** Starts the pending local jobs of `cell` that do not run yet; their outcomes join its queue. */
+  private launchLocal(cell: Cell, reissue: boolean): void {
+    for (const job of cell.local.values()) {
+      if (cell.runningLocal.has(job.id)) continue;
+      cell.runningLocal.add(job.id);
+      this.stats.localJobs++;
+      if (reissue) this.stats.localReissued++;
+      const run = this.io.runLocalJob
+        ? this.io.runLocalJob(job.data)
+        : Promise.resolve<LocalJobOutcome>({ escalate: "no local jobs on this host" });
+      void run
+        .catch((err: unknown): LocalJobOutcome => ({ escalate: errorMessage(err) }))
+        .then((outcome) => {
+          cell.runningLocal.delete(job.id);
+          // a partition lost meanwhile: the next owner re-issues the job from the stored state
+          if (!this.alive(cell) || this.cells.get(cell.key) !== cell) return;
+          cell.queue.push({ msg: null, seq: 0, attempts: 0, done: () => undefined, local: { id: job.id, outcome } });
+          if (cell.running) return; // the loop takes it with what it does next
+          const linger = this.opts.localLingerMs ?? 200;
+          if (cell.runningLocal.size === 0 || linger <= 0) {
+            // the last one: one write for every outcome that waited
+            if (cell.linger) clearTimeout(cell.linger);
+            cell.linger = null;
+            void this.run(cell);
+          } else if (!cell.linger) {
+            cell.linger = setTimeout(() => {
+              cell.linger = null;
+              if (!cell.running && cell.queue.length > 0) void this.run(cell);
+            }, linger);
+          }
+        });
+    }
   }
 
   private async retryOrDeadLetter(cell: Cell, p: Pending, err: unknown): Promise<void> {
@@ -369,7 +524,7 @@ export class KindHost {
     const reason = errorMessage(err);
     for (let attempt = 1; this.alive(cell); attempt++) {
       try {
-        await this.io.deadLetter(p.msg, reason, p.attempts);
+        if (p.msg) await this.io.deadLetter(p.msg, reason, p.attempts);
         break;
       } catch (dlqErr) {
         // Never ack a message whose dead letter was not stored.
@@ -387,7 +542,7 @@ export class KindHost {
     );
     this.stats.deadLettered++;
     cell.queue.shift();
-    p.msg.ack();
+    p.msg?.ack();
     p.done();
   }
 
@@ -418,7 +573,7 @@ export class KindHost {
     // Map order is least recently used first: stop at the first actor that is not idle long enough.
     for (const [key, cell] of this.cells) {
       if (now - cell.lastActive <= this.opts.idleMs) break;
-      if (!cell.running && cell.queue.length === 0) {
+      if (!cell.running && cell.queue.length === 0 && cell.held.length === 0 && cell.runningLocal.size === 0) {
         this.cells.delete(key);
         this.stats.evictions++;
       }
@@ -430,7 +585,7 @@ export class KindHost {
   private evictIdle(count: number, scan = Infinity): void {
     for (const [key, cell] of this.cells) {
       if (count <= 0 || scan-- <= 0) break;
-      if (cell.running || cell.queue.length > 0) continue;
+      if (cell.running || cell.queue.length > 0 || cell.held.length > 0 || cell.runningLocal.size > 0) continue;
       this.cells.delete(key);
       this.stats.evictions++;
       count--;

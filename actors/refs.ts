@@ -22,6 +22,8 @@ export interface JobEffectOptions {
   readonly deadlineMs?: number;
   /** Where the result goes: the asking actor by default, `null` for none. */
   readonly replyTo?: { readonly kind: string; readonly key: string } | null;
+  /** Run it as a local job on the actor's node (see the `job` {@link Effect}); default false. */
+  readonly local?: boolean;
 }
 
 /** An actor kind's handle over a runtime: typed sends and state reads. */

@@ -24,6 +24,7 @@ import { PartitionWorker } from "./partition";
 import { LeaseManager, type PartitionRef } from "./leases";
 import { JobWorker, JOB_DEFAULTS, jobAckWaitMs, type JobStats } from "./jobs";
 import { DeadLetters } from "./dlq";
+import { LocalJobs } from "./local-jobs";
 import { encodeJson, recordToHeaders } from "./codec";
 import type { ResolvedEffect } from "./effects";
 
@@ -65,6 +66,8 @@ export class Runtime implements ActorRuntime {
   private readonly jobWorkers = new Map<string, JobWorker>();
   private readonly stateBuckets = new Map<string, Promise<KV>>();
   private readonly dlq: DeadLetters;
+  /** Local jobs of the hosted kinds, run with the hosted jobs' definitions and breakers. */
+  private readonly localJobs: LocalJobs;
   private leases: LeaseManager | null = null;
   private emitter: (event: string, payload: unknown) => void = () => undefined;
   private started = false;
@@ -85,6 +88,10 @@ export class Runtime implements ActorRuntime {
       this.jobsByName.set(j.name, j);
     }
     this.dlq = new DeadLetters(h, topo.dlq.stream);
+    this.localJobs = new LocalJobs(
+      (job) => (parts.hostedJobs.has(job) ? this.jobsByName.get(job) : undefined),
+      (job) => this.jobWorkers.get(job)?.breaker,
+    );
   }
 
   /** Partition count of a kind. */
@@ -98,7 +105,11 @@ export class Runtime implements ActorRuntime {
   declarations(): Declaration[] {
     return runtimeDeclarations(
       this.topo,
-      [...this.kindsByName.values()].map((k) => ({ name: k.name, partitions: this.partitionsOf(k.name) })),
+      [...this.kindsByName.values()].map((k) => ({
+        name: k.name,
+        partitions: this.partitionsOf(k.name),
+        ...(k.stateHistory ? { stateHistory: Math.min(64, Math.max(1, Math.floor(k.stateHistory))) } : {}),
+      })),
       [...this.jobsByName.values()].map((j) => ({ name: j.name, ackWaitMs: jobAckWaitMs(j), maxAckPending: 20_000 })),
       {
         replicas: this.opts.replicas,
@@ -203,6 +214,7 @@ export class Runtime implements ActorRuntime {
             error,
             attempts,
           ),
+        runLocalJob: (env) => this.localJobs.run(env),
       },
       {
         topology: this.topo,
@@ -265,7 +277,8 @@ export class Runtime implements ActorRuntime {
           this.log.warn({ event: e.event, err: errorMessage(err) }, "emit failed (live plane, not retried)");
         }
       } else {
-        const headers = recordToHeaders(e.headers);
+        // a local job given here is published: it runs as an ordinary job
+        const headers = e.t === "pub" ? recordToHeaders(e.headers) : undefined;
         pubs.push(this.h.js.publish(e.subject, encodeJson(e.data), { msgID: e.id, ...(headers ? { headers } : {}) }));
       }
     }
@@ -339,7 +352,12 @@ export class Runtime implements ActorRuntime {
   /** Counters per hosted job. */
   jobStats(): Record<string, JobStats & { breaker: string } & Record<string, number | string>> {
     const out: Record<string, JobStats & { breaker: string } & Record<string, number | string>> = {};
-    for (const [name, w] of this.jobWorkers) out[name] = { ...w.stats, breaker: w.breaker.state };
+    for (const [name, w] of this.jobWorkers)
+      out[name] = {
+        ...w.stats,
+        ...(this.localJobs.stats.get(name) ?? { localSucceeded: 0, localFailed: 0, localEscalated: 0 }),
+        breaker: w.breaker.state,
+      };
     return out;
   }
 

@@ -48,6 +48,15 @@ export type Effect =
       readonly id?: string;
       readonly deadlineMs?: number;
       readonly replyTo?: { readonly kind: string; readonly key: string } | null;
+      /**
+       * A local job (as Temporal's local activities): run on this actor's node right after the
+       * state write that records it as pending, its outcome journaled in the actor's next state
+       * write, instead of a round trip through the jobs stream. A new owner re-issues the local
+       * jobs it finds pending in state. A run that fails retryably (or meets an open breaker, or
+       * finds the job not hosted on this node) goes to the jobs stream as an ordinary job. Only
+       * for jobs that answer this actor (or nobody); the job must be idempotent by its id.
+       */
+      readonly local?: boolean;
     }
   /** A durable publish to any subject captured by a stream. */
   | {
@@ -76,10 +85,15 @@ export interface RetryPolicy {
 
 /** The declaration of an actor kind. */
 export interface ActorKind<S = unknown, M = unknown> {
-  /** Kind name: one lower-case subject token, e.g. "probe". */
+  /** Kind name: one lower-case subject token, e.g. "foo". */
   readonly name: string;
   /** Partition count (fixed once the kind's stream exists); default from config. */
   readonly partitions?: number;
+  /**
+   * Revisions of each actor's state its KV bucket keeps (1 to 64, default 1), for operators to
+   * read with their diffs; applied when the bucket is created (an existing bucket keeps its own).
+   */
+  readonly stateHistory?: number;
   /** The state of an actor that has never handled a message. */
   initialState(key: string): S;
   /**

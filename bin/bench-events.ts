@@ -25,10 +25,10 @@ import { waitFor } from "../test/support/wait";
 import { createLogger } from "../lib/logger";
 import { loadConfig } from "../node/config";
 import { provision } from "../streams/provision";
-import { eventDeclarations, eventNames } from "../services/events/streams";
-import { EventTypeRegistry } from "../services/events/registry";
-import { TypeStore } from "../services/events/types-store";
-import type { FeedEvent } from "../services/events/model";
+import { eventDeclarations, eventNames } from "../services/tenant-events/streams";
+import { EventTypeRegistry } from "../services/tenant-events/registry";
+import { TypeStore } from "../services/tenant-events/types-store";
+import type { FeedEvent } from "../services/tenant-events/model";
 import { LatencyHistogram } from "../lib/histogram";
 
 const log = createLogger({ level: "info", name: "bench:events" });
@@ -68,7 +68,11 @@ function summary(h: LatencyHistogram): Lat {
 async function main(): Promise<void> {
   const ns = freshNamespace("bev");
   const names = eventNames(ns);
-  const cluster = new TestCluster(ns, { SERVICES: "runtime,events", LOG_LEVEL: "warn", EVENTS_DISCOVER_MS: "500" });
+  const cluster = new TestCluster(ns, {
+    SERVICES: "runtime,tenant-events",
+    LOG_LEVEL: "warn",
+    EVENTS_DISCOVER_MS: "500",
+  });
   const results: PhaseResult[] = [];
   const seq = new Map<string, number>();
   const feedLat = new Map<string, LatencyHistogram>();
@@ -95,7 +99,7 @@ async function main(): Promise<void> {
       "events node owns every tenant partition",
       async () => {
         const s = (await cluster.broker.call("events.stats")) as { partitions: number[] };
-        return s.partitions.length === loadConfig({}).events.partitions;
+        return s.partitions.length === loadConfig({}).tenantEvents.partitions;
       },
       60_000,
       200,

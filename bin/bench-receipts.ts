@@ -35,9 +35,16 @@
  * BENCH_API_NODES (0: API nodes, WORKERS=off, in front of the BENCH_NODES worker nodes),
  * BENCH_EXTERNAL (0), BENCH_MAX_INFLIGHT (3000: requests due beyond it are shed and counted),
  * BENCH_NODE_ARGS (extra node options for the nodes, e.g. --cpu-prof), BENCH_SIM_ARGS (the same for the simulators).
+ *
+ * `--profile` (or BENCH_PROFILE=1): the bench runs on its own nats-server (a random loopback
+ * port, a store under the system temp dir, removed afterwards), so that the server's CPU and
+ * its counters are the bench's alone, and every phase adds `profile`: JetStream messages stored
+ * per accepted receipt by stream, deliveries per receipt by consumer (each stream's and
+ * consumer's sequence before and after the phase and its drain), and the CPU per receipt of
+ * each process. `npm run bench:receipts -- --profile`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -54,6 +61,8 @@ import { cleanupNamespace, freshNamespace, nodeEnv } from "../test/support/names
 import { cleanupRedis } from "../test/gateway/harness";
 import { waitFor } from "../test/support/wait";
 import { freePort } from "../test/support/ports";
+import { connectNats, type NatsHandles } from "../nats";
+import { withNumber } from "../test/receipts/harness";
 
 const log = createLogger({ level: "info", name: "bench:receipts" });
 const RATE = Number(process.env["BENCH_RATE"] ?? 1000);
@@ -78,6 +87,8 @@ const BISECT_STEPS = Number(process.env["BENCH_BISECT_STEPS"] ?? 2);
 /** Seconds each search step offers its rate. */
 const STEP_S = Number(process.env["BENCH_STEP_S"] ?? 20);
 const ROOT = path.resolve(__dirname, "..");
+/** `--profile`: own nats-server, stored messages and deliveries per receipt (see the module doc). */
+const PROFILE = process.argv.includes("--profile") || process.env["BENCH_PROFILE"] === "1";
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
@@ -150,9 +161,70 @@ interface PhaseResult {
   sustainable: boolean;
   /** CPU (user + system) of each process over the phase and its drain, per accepted receipt. */
   cpuMsPerReceipt?: { nodes: number; simulators: number; natsServer: number; benchClient: number };
+  /** With --profile: JetStream work per accepted receipt. */
+  profile?: {
+    storedPerReceipt: { total: number; byStream: Record<string, number> };
+    deliveriesPerReceipt: { total: number; byConsumer: Record<string, number> };
+  };
+}
+
+/** Stream last sequences and consumer delivery counts of the (bench's own) server. */
+async function jetStreamCounters(
+  nc: NatsHandles,
+  ns: string,
+): Promise<{ streams: Map<string, number>; consumers: Map<string, number> }> {
+  const streams = new Map<string, number>();
+  const consumers = new Map<string, number>();
+  const short = (name: string): string => name.replace(new RegExp(`${ns}_?`, "i"), "");
+  for await (const si of nc.jsm.streams.list()) {
+    const name = si.config.name;
+    if (!name.toLowerCase().includes(ns.toLowerCase())) continue;
+    streams.set(short(name), si.state.last_seq);
+    for await (const ci of nc.jsm.consumers.list(name)) {
+      // partition consumers per actor kind summed: one row per stream and consumer family
+      const family = ci.name.replace(/\d+$/, "*");
+      const key = `${short(name)}/${family}`;
+      consumers.set(key, (consumers.get(key) ?? 0) + ci.delivered.consumer_seq);
+    }
+  }
+  return { streams, consumers };
+}
+
+/** Runs this bench again as a child on its own nats-server (--profile), then removes the server. */
+async function profileOnOwnServer(): Promise<number> {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), "bench-nats-"));
+  const server = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir], {
+    stdio: "ignore",
+  });
+  try {
+    await waitFor(
+      "own nats-server",
+      async () =>
+        (await connectNats(`nats://127.0.0.1:${port}`, "bench-probe").then((h) => h.nc.close())) === undefined,
+      10_000,
+      100,
+    );
+    log.info({ port, pid: server.pid, dir }, "profile: own nats-server");
+    const c = spawn(process.execPath, ["--import", "tsx", __filename, ...process.argv.slice(2)], {
+      cwd: ROOT,
+      env: { ...process.env, NATS_URL: `nats://127.0.0.1:${port}`, BENCH_NATS_PID: String(server.pid) },
+      stdio: "inherit",
+    });
+    return await new Promise<number>((resolve) => c.once("exit", (code) => resolve(code ?? 1)));
+  } finally {
+    server.kill("SIGTERM");
+    await new Promise((r) => (server.exitCode !== null ? r(undefined) : server.once("exit", r)));
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function main(): Promise<void> {
+  if (PROFILE && !EXTERNAL && process.env["BENCH_NATS_PID"] === undefined) {
+    const code = await profileOnOwnServer();
+    if (code !== 0) throw new Error(`the profiled bench exited with ${code}`);
+    return;
+  }
   const ns = EXTERNAL ? loadConfig().namespace : freshNamespace("bench");
   const procs: ChildProcess[] = [];
   let gateways: string[];
@@ -269,10 +341,14 @@ async function main(): Promise<void> {
       body: JSON.stringify({ mode: "sync", latencyMs: { min: 20, max: 100 } }),
     });
 
+    // every receipt its own number (a receipt's natural identity is client, type and number:
+    // the same example twice would be one receipt); the body split once around the number
+    const NUM = "\u0001";
     const bodies = RECEIPT_TYPES.flatMap((t) => [
-      { body: t.examples.json, type: "application/json" },
-      { body: t.examples.xml, type: "application/xml" },
+      { parts: withNumber(t.examples.json, NUM).split(NUM), type: "application/json" },
+      { parts: withNumber(t.examples.xml, NUM).split(NUM), type: "application/xml" },
     ]);
+    const numberBase = Math.floor(Date.now() / 1000) % 1_000_000_000;
     const auth = `Bearer ${client.apiKey}`;
     const terminalStatuses = new Set(["ACCEPTED", "REJECTED", "INVALID", "FAILED"]);
     let seq = 0;
@@ -298,7 +374,7 @@ async function main(): Promise<void> {
         return httpRequest(`${gateways[n % gateways.length]}/api/v1/receipts`, {
           method: "POST",
           headers: { Authorization: auth, "Content-Type": b.type },
-          body: b.body,
+          body: b.parts.join(String(numberBase + n)),
         })
           .then((res) => {
             statusCounts.set(res.status, (statusCounts.get(res.status) ?? 0) + 1);
@@ -461,7 +537,8 @@ async function main(): Promise<void> {
 
     // CPU of the platform's processes, accounted per phase (from its first request to the end of its drain)
     const nodePids: (number | undefined)[] = procs.slice(1).map((p) => p.pid);
-    const natsPid = natsServerPid();
+    const natsPid = process.env["BENCH_NATS_PID"] ? Number(process.env["BENCH_NATS_PID"]) : natsServerPid();
+    const js = PROFILE ? await connectNats(process.env["NATS_URL"] ?? "nats://127.0.0.1:4222", "bench-profile") : null;
     const cpuMark = (): { nodes: number; sims: number; nats: number; bench: NodeJS.CpuUsage } => ({
       nodes: nodePids.reduce<number>((a, p) => a + cpuMs(p), 0),
       sims: cpuMs(procs[0]?.pid),
@@ -472,8 +549,32 @@ async function main(): Promise<void> {
 
     /** Offers `rate` for `seconds`, drains, measures, and accounts CPU per accepted receipt. */
     async function phase(label: string, rate: number, seconds: number): Promise<PhaseResult> {
+      const j0 = js ? await jetStreamCounters(js, ns) : null;
       const c0 = cpuMark();
       const r = await measure(await load(label, rate, seconds), DRAIN_S);
+      if (js && j0) {
+        const j1 = await jetStreamCounters(js, ns);
+        const n = Math.max(1, r.submitted);
+        const per = (a: Map<string, number>, b: Map<string, number>): { total: number; by: Record<string, number> } => {
+          const by: Record<string, number> = {};
+          let total = 0;
+          for (const [k, v] of b) {
+            const d = v - (a.get(k) ?? 0);
+            if (d <= 0) continue;
+            by[k] = Math.round((d / n) * 100) / 100;
+            // the lease bucket is renewed on a timer, not per receipt
+            if (!/lease/i.test(k)) total += d;
+          }
+          return { total: Math.round((total / n) * 100) / 100, by };
+        };
+        const st = per(j0.streams, j1.streams);
+        const dl = per(j0.consumers, j1.consumers);
+        r.profile = {
+          storedPerReceipt: { total: st.total, byStream: st.by },
+          deliveriesPerReceipt: { total: dl.total, byConsumer: dl.by },
+        };
+        log.info({ phase: label, ...r.profile }, "profile: JetStream per receipt");
+      }
       if (!EXTERNAL) {
         const c1 = cpuMark();
         const bench = process.cpuUsage(c0.bench);

@@ -35,6 +35,11 @@ export type Config = PlatformConfig & DomainConfigs;
 export interface ConfigDomains {
   /** Every name SERVICES may hold (domain modules, plus "simulators"). */
   readonly services: readonly string[];
+  /**
+   * Former SERVICES names still accepted, each mapped to the name it now selects (kept one
+   * release after a domain is renamed; the start-up log names the new one).
+   */
+  readonly aliases?: Readonly<Record<string, string>>;
   /** Services that open or make sealed secrets: outside dev mode they need a real master key. */
   readonly masterKeyUsers: readonly string[];
   /** Reads every domain's section; problems go to `r.problems`. */
@@ -150,7 +155,13 @@ export function loadPlatformConfig(env: Env, opts: ConfigDomains): Config {
     natsUrl: r.url("NATS_URL", "nats://127.0.0.1:4222", ["nats:", "tls:", "ws:", "wss:"], true),
     databaseUrl: r.url("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres", ["postgres:", "postgresql:"]),
     redisUrl: r.url("REDIS_URL", "redis://127.0.0.1:6379", ["redis:", "rediss:"]),
-    services: r.list("SERVICES", [...opts.services], opts.services),
+    services: [
+      ...new Set(
+        r
+          .list("SERVICES", [...opts.services], [...opts.services, ...Object.keys(opts.aliases ?? {})])
+          .map((s) => opts.aliases?.[s] ?? s),
+      ),
+    ],
     workers: r.bool("WORKERS", true),
     port: r.int("PORT", 3000, 0, 65535),
     host: r.str("HOST", "127.0.0.1"),
@@ -182,7 +193,7 @@ export function loadPlatformConfig(env: Env, opts: ConfigDomains): Config {
       rotateOverlapSec: r.int("GATEWAY_ROTATE_OVERLAP_SEC", 86_400, 0, 30 * 86_400),
       throttle: throttleConfig(r),
     },
-    master: masterConfig(r, env, opts.masterKeyUsers),
+    master: masterConfig(r, env, opts.masterKeyUsers, opts.aliases ?? {}),
     // DEV_MODE read again quietly: its problems are reported once, above
     egress: egressConfig(r, env, new EnvReader(env).bool("DEV_MODE", env["NODE_ENV"] !== "production")),
     cluster: clusterConfig(r, env),

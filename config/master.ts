@@ -25,11 +25,16 @@ export interface MasterConfig {
 export const DEV_MASTER_KEY = "MUFUZ1RdnNbXShF6EoM2tsQYlhPrh348E0ZLqvBG4UU=";
 
 /** Reads the master keys; problems go to `r.problems`. */
-export function masterConfig(r: EnvReader, env: Env, users: readonly string[]): MasterConfig {
+export function masterConfig(
+  r: EnvReader,
+  env: Env,
+  users: readonly string[],
+  aliases: Readonly<Record<string, string>> = {},
+): MasterConfig {
   // Read again quietly: loadConfig reports problems of DEV_MODE and SERVICES once.
   const quiet = new EnvReader(env);
   const devMode = quiet.bool("DEV_MODE", env["NODE_ENV"] !== "production");
-  const services = quiet.list("SERVICES", []);
+  const services = quiet.list("SERVICES", []).map((s) => aliases[s] ?? s);
   const hosting = users.filter((u) => services.length === 0 || services.includes(u));
   const list = r.str("MASTER_KEYS", "");
   const one = r.str("MASTER_KEY", "");

@@ -12,7 +12,7 @@ import type { Declaration } from "../streams/declarations";
 import type { Migration } from "../db";
 import type { RouteSpec } from "../gateway/routes";
 import { DOMAINS } from "../services";
-import { bindJobs, type DomainDeclarations, type DomainModule, type DomainStarted } from "./domain";
+import { bindJobs, type ConsolePage, type DomainDeclarations, type DomainModule, type DomainStarted } from "./domain";
 
 /** A domain module with its declarations for one node's config, and what its start returned. */
 export interface AssembledDomain {
@@ -39,6 +39,11 @@ export function allMigrations(domains: readonly AssembledDomain[]): Migration[] 
 /** Every route of every domain module (the gateway serves them whichever node hosts the actions). */
 export function allRoutes(domains: readonly AssembledDomain[]): RouteSpec[] {
   return domains.flatMap((d) => d.declared.routes ?? []);
+}
+
+/** Every domain's console pages, each with the name of the domain that contributes it. */
+export function allConsolePages(domains: readonly AssembledDomain[]): (ConsolePage & { readonly domain: string })[] {
+  return domains.flatMap((d) => (d.declared.consolePages ?? []).map((p) => ({ ...p, domain: d.module.name })));
 }
 
 /** The runtime for `config`, with every domain's kinds and jobs; the hosted ones run here. */

@@ -12,6 +12,7 @@ import type { Redis } from "ioredis";
 import type { Registry } from "prom-client";
 import type { HealthRegistry } from "../lib/health";
 import type { RouteSpec } from "../gateway/routes";
+import type { ConsolePage } from "./console-page";
 
 /** Connections and shared parts of one node. */
 export interface NodeContext {
@@ -28,4 +29,6 @@ export interface NodeContext {
   readonly metrics: Registry;
   /** Every domain's HTTP routes (the gateway serves them all, whichever node hosts the actions). */
   readonly routes: readonly RouteSpec[];
+  /** Every domain's console pages, with the domain that contributes each (the console lists them). */
+  readonly consolePages?: readonly (ConsolePage & { readonly domain: string })[];
 }

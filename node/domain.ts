@@ -16,6 +16,9 @@ import type { ActorKind, JobContext, JobDefinition } from "../actors/types";
 import type { RouteSpec } from "../gateway/routes";
 import type { Logger } from "../lib/logger";
 import type { NodeContext } from "./context";
+import type { ConsolePage } from "./console-page";
+
+export type { ConsolePage } from "./console-page";
 
 /** A job whose code needs what its domain's `start` returned (`deps`), besides the job's data. */
 export interface DomainJob<D = never, R = unknown, X = never> extends Omit<JobDefinition<D, R>, "run"> {
@@ -33,6 +36,8 @@ export interface DomainDeclarations<X> {
   readonly jobs?: readonly DomainJob<unknown, unknown, X>[];
   /** HTTP routes, served by the gateway of every node: the source of its aliases and OpenAPI. */
   readonly routes?: readonly RouteSpec[];
+  /** Pages this domain adds to the operator console (shown under its name). */
+  readonly consolePages?: readonly ConsolePage[];
 }
 
 /** What a started domain hands back to its node. */
@@ -82,11 +87,13 @@ export type ConfigSection<C> = (r: EnvReader, env: Env, platform: PlatformConfig
 
 /** A domain module: `defineDomain` checks its shape at compile time and returns it as is. */
 export interface DomainModule<X = never> {
-  /** The SERVICES name: one lower-case word. */
+  /** The SERVICES name: lower-case words joined by '-', unique in the registry. */
   readonly name: string;
+  /** Former SERVICES names of this domain, still accepted for one release after a rename. */
+  readonly aliases?: readonly string[];
   /** One line for the README, `--help` and the console. */
   readonly summary: string;
-  /** Reads this domain's section of the environment (`config.<name>`, typed by its DomainConfigs augmentation). */
+  /** Reads this domain's section of the environment (`config.<name in camelCase>`, typed by its DomainConfigs augmentation). */
   readonly config?: ConfigSection<unknown>;
   /** True when this domain opens or makes sealed secrets: outside dev mode it needs MASTER_KEYS. */
   readonly needsMasterKey?: boolean;

@@ -116,7 +116,7 @@ function platformCommands(): ReplCommand[] {
       command: "dlq-list",
       description: "List dead letters: dlq-list [--filter subject.pattern] [--limit N] [--after SEQ]",
       options: [
-        { option: "-f, --filter <filter>", description: "subject filter, e.g. sy.dlq.actor.probe.>" },
+        { option: "-f, --filter <filter>", description: "subject filter, e.g. sy.dlq.actor.foo.>" },
         { option: "-l, --limit <limit>", description: "at most this many (default 100)" },
         { option: "-a, --after <after>", description: "entries after this DLQ sequence" },
       ],

@@ -18,7 +18,14 @@ import { HealthRegistry } from "../lib/health";
 import { errorMessage } from "../lib/errors";
 import { brokerOptions } from "../moleculer.config";
 import type { NodeContext } from "./context";
-import { allDeclarations, allMigrations, allRoutes, assembleRuntime, declareDomains } from "./assemble";
+import {
+  allDeclarations,
+  allMigrations,
+  allRoutes,
+  allConsolePages,
+  assembleRuntime,
+  declareDomains,
+} from "./assemble";
 import { registerRuntimeMetrics } from "./metrics";
 
 /** A dependency that did not answer at start-up. */
@@ -135,6 +142,7 @@ export async function startNode(config: Config, logger?: Logger): Promise<Runnin
     health,
     metrics,
     routes: allRoutes(domains),
+    consolePages: allConsolePages(domains),
   };
   health.register("nats", () => !nats.nc.isClosed());
   health.register("partitions", () => ({ ok: runtime.isReady(), detail: { owned: runtime.ownedPartitions() } }));

@@ -7,8 +7,15 @@ import { runtimeDomain } from "./runtime";
 import { probeDomain } from "./probe";
 import { gatewayDomain } from "./gateway";
 import { receiptsDomain } from "./receipts";
-import { eventsDomain } from "./events";
+import { eventsDomain } from "./tenant-events";
 import { supportersDomain } from "./supporters";
+import { consoleDomain } from "./console";
+import { catalogDomain } from "./catalog";
+import { cartDomain } from "./cart";
+import { ordersDomain } from "./orders";
+import { paymentsDomain } from "./payments";
+import { notificationsDomain } from "./notifications";
+import { sessionsDomain } from "./sessions";
 import { archiveDomain } from "./archive";
 
 /** Every domain module, in start order (each with its own type of what its start gives its jobs). */
@@ -19,5 +26,12 @@ export const DOMAINS: readonly DomainModule<unknown>[] = [
   receiptsDomain,
   eventsDomain,
   supportersDomain,
+  consoleDomain,
+  catalogDomain,
+  cartDomain,
+  ordersDomain,
+  paymentsDomain,
+  notificationsDomain,
+  sessionsDomain,
   archiveDomain,
 ];

@@ -12,6 +12,8 @@ const SECOND_NS = 1_000_000_000;
 export interface KindDecl {
   readonly name: string;
   readonly partitions: number;
+  /** Revisions of each actor's state kept in its KV bucket (default 1; set when the bucket is created). */
+  readonly stateHistory?: number;
 }
 
 /** A job as the declarations need it. */
@@ -63,7 +65,12 @@ export function runtimeDeclarations(
         duplicate_window: o.duplicateWindowMs * 1_000_000,
       },
     });
-    decls.push({ type: "kv", bucket: topo.actors.stateBucket(k.name), history: 1, replicas: o.replicas });
+    decls.push({
+      type: "kv",
+      bucket: topo.actors.stateBucket(k.name),
+      history: k.stateHistory ?? 1,
+      replicas: o.replicas,
+    });
   }
   decls.push({
     type: "stream",

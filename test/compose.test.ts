@@ -508,7 +508,7 @@ describe("docker-compose.yml", function () {
       const [a, b] = [loadConfig(containerEnv("node1")), loadConfig(containerEnv("node2"))];
       expect(a.cluster).to.deep.equal(b.cluster);
       expect(a.master).to.deep.equal(b.master);
-      expect(a.events.dataKeys).to.deep.equal(b.events.dataKeys);
+      expect(a.tenantEvents.dataKeys).to.deep.equal(b.tenantEvents.dataKeys);
       expect([a.supporters.pepper, a.supporters.dataKey]).to.deep.equal([b.supporters.pepper, b.supporters.dataKey]);
       expect([a.receipts.taxCallbackSecret, a.receipts.warehouseCallbackSecret]).to.deep.equal([
         b.receipts.taxCallbackSecret,

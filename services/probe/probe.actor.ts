@@ -61,4 +61,6 @@ export const probeKind = probe.implement({
     };
   },
   retry: { maxAttempts: 3, backoffMs: 50, maxBackoffMs: 500 },
+  // operators read a probe's last revisions and their diffs (the console's actor page)
+  stateHistory: 16,
 });

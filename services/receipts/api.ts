@@ -22,7 +22,14 @@ import type { ReceiptStatus, ReceiptTypeInfo } from "./model";
 import type { ReceiptTypeRegistry } from "./registry";
 import { readReceipt, type BodyLimits, DEFAULT_BODY_LIMITS } from "./parse";
 import { newReceiptId, isReceiptId } from "./ids";
-import { checkIdempotencyKey, fingerprint, idempotencySlot, reuse, type IdempotencyRecord } from "./idempotency";
+import {
+  checkIdempotencyKey,
+  fingerprint,
+  idempotencySlot,
+  naturalKey,
+  reuse,
+  type IdempotencyRecord,
+} from "./idempotency";
 import { verifyWebhook } from "./webhooks";
 import type { ReceiptRecord } from "./record";
 import { isReceiptRecord, submittedFromRecord } from "./record";
@@ -166,6 +173,7 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
     clientId: string,
     key: string,
     fp: string,
+    natural?: { type: string; number: string },
   ): Promise<{ record: IdempotencyRecord; replayed: boolean }> {
     const bucket = await kv();
     const slot = idempotencySlot(clientId, key);
@@ -175,10 +183,17 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
       await bucket.create(slot, JSON.stringify(fresh));
       return { record: fresh, replayed: false };
     } catch (err) {
-      const e = await bucket.get(slot);
+      // taken (or the create timed out: then it may have landed); a store that does not answer is a 503
+      const e = await bucket.get(slot).catch((getErr: unknown) => {
+        throw new AppError("UNAVAILABLE", `idempotency store unavailable: ${errorMessage(getErr)}`, undefined, {
+          "Retry-After": "1",
+        });
+      });
       if (!e || e.operation !== "PUT")
-        throw new AppError("UNAVAILABLE", `idempotency store unavailable: ${errorMessage(err)}`);
-      return { record: reuse(e.json<IdempotencyRecord>(), fp), replayed: true };
+        throw new AppError("UNAVAILABLE", `idempotency store unavailable: ${errorMessage(err)}`, undefined, {
+          "Retry-After": "1",
+        });
+      return { record: reuse(e.json<IdempotencyRecord>(), fp, natural), replayed: true };
     }
   }
 
@@ -192,20 +207,17 @@ export function createReceiptApi(deps: ReceiptApiDeps): ReceiptApi {
       const headerCallback = checkCallbackUrl(s.callbackUrl, deps.egress);
       const read = readReceipt(deps.registry, s.body, s.contentType, limits);
       const fp = fingerprint(read.format, s.body);
-      let id: string;
-      let createdAt: number;
-      let replayed = false;
-      if (key !== undefined) {
-        const claim = await claimKey(s.clientId, key, fp);
-        id = claim.record.receiptId;
-        createdAt = claim.record.receivedAt;
-        replayed = claim.replayed;
-        // an earlier submission that reached its actor needs no second copy
-        if (replayed && (await actorState(id))) return { id, status: "RECEIVED", statusUrl: statusUrl(id), replayed };
-      } else {
-        createdAt = now();
-        id = newReceiptId(createdAt);
-      }
+      // the Idempotency-Key, or else the receipt's natural identity (client, type, number)
+      const natural = { type: read.type.name, number: read.type.number(read.document) };
+      const claim =
+        key !== undefined
+          ? await claimKey(s.clientId, key, fp)
+          : await claimKey(s.clientId, naturalKey(natural.type, natural.number), fp, natural);
+      const id = claim.record.receiptId;
+      const createdAt = claim.record.receivedAt;
+      const replayed = claim.replayed;
+      // an earlier submission that reached its actor needs no second copy
+      if (replayed && (await actorState(id))) return { id, status: "RECEIVED", statusUrl: statusUrl(id), replayed };
       const callbackUrl = headerCallback ?? (await deps.clients.webhookOf(s.clientId))?.url ?? null;
       const record: ReceiptRecord = {
         id,

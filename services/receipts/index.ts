@@ -29,6 +29,7 @@ import { redisDeliveryLog } from "./deliveries";
 import { receiptRoutes } from "./routes";
 import { cachedClientLookup, gatewayClientLookup, receiptsService } from "./service";
 import { receiptSimulators } from "./simulators";
+import { receiptMetrics } from "./metrics";
 
 /** Metric: receipt messages dead-lettered by this node's writer, by kind (record, status). */
 export const RECEIPT_DLQ_METRIC = "switchyard_receipts_dead_lettered_total";
@@ -82,6 +83,8 @@ function startReceipts(ctx: NodeContext): DomainStarted<ReceiptJobDeps> {
     registers: [ctx.metrics],
   });
 
+  const metrics = receiptMetrics(ctx.metrics);
+
   const loops: ConsumerLoop[] = [];
   let partitionTimer: NodeJS.Timeout | undefined;
   let sweeper: { stop(): void } | undefined;
@@ -112,6 +115,7 @@ function startReceipts(ctx: NodeContext): DomainStarted<ReceiptJobDeps> {
         batchRows: rc.batchRows,
         batchMs: rc.batchMs,
         // the alarm: a metric, and the alarm.dlq event (the writer logs the error line)
+        onStatusStored: (u) => metrics.statusStored(u),
         onDeadLetter: (letter) => {
           deadLettered.inc({ kind: letter.kind });
           void b.broadcast("alarm.dlq", receiptDlqAlarm(letter, config.nodeId, Date.now())).catch(() => undefined);
@@ -137,7 +141,7 @@ function startReceipts(ctx: NodeContext): DomainStarted<ReceiptJobDeps> {
         hotDays: rc.hotDays,
       }),
     ],
-    deps: { clients, deliveries, egress, logger: log.child({ part: "webhooks" }) },
+    deps: { clients, deliveries, egress, logger: log.child({ part: "webhooks" }), metrics },
     async stop() {
       if (partitionTimer) clearInterval(partitionTimer);
       backlog?.stop();

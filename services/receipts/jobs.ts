@@ -32,6 +32,7 @@ import type { Logger } from "../../lib/logger";
 import { signWebhook } from "./webhooks";
 import type { DeliveryLog } from "./deliveries";
 import { WEBHOOK_DELIVERY_FAILED } from "./status";
+import type { ReceiptMetrics } from "./metrics";
 
 /** Where to sign client webhooks (the gateway domain's `clients.webhook` action, see service.ts). */
 export interface ClientLookup {
@@ -46,6 +47,8 @@ export interface ReceiptJobDeps {
   /** Calls to webhook URLs, checked against the egress policy where they connect. */
   readonly egress: Egress;
   readonly logger: Logger;
+  /** Calls and deliveries counted (metrics.ts). */
+  readonly metrics?: ReceiptMetrics;
 }
 
 /** The callback URL the external `service` is given for its results. */
@@ -115,7 +118,16 @@ export function registrationJob(
   const callbackUrl = callbackUrlFor(rc.publicUrl, service);
   return {
     name: REGISTRATION_JOBS[service].name,
-    run: (data, ctx) => register(baseUrl, callbackUrl, data, ctx.signal),
+    run: async (data, ctx, deps) => {
+      try {
+        const r = await register(baseUrl, callbackUrl, data, ctx.signal);
+        deps?.metrics?.registration(service, "registrationId" in r ? "registered" : "pending");
+        return r;
+      } catch (err) {
+        deps?.metrics?.registration(service, err instanceof TerminalError ? "rejected" : "error");
+        throw err;
+      }
+    },
     concurrency: rc.jobConcurrency,
     timeoutMs: rc.callTimeoutMs,
     deadlineMs: rc.deadlineMs,
@@ -171,16 +183,20 @@ export async function deliverWebhook(
         "webhook destination refused",
       );
       await report(false, null, true);
+      deps.metrics?.webhook("refused");
       throw new TerminalError(`webhook to ${data.url} refused: ${err.refusal.reason}`);
     }
     await report(false, null);
+    deps.metrics?.webhook("failed");
     throw new RetryableError(`webhook to ${data.url} failed: ${ctx.signal.aborted ? "timeout" : errorMessage(err)}`);
   }
   if (res.status >= 200 && res.status < 300) {
     await report(true, res.status);
+    deps.metrics?.webhook("delivered");
     return { status: res.status };
   }
   await report(false, res.status);
+  deps.metrics?.webhook("failed");
   throw new RetryableError(
     `webhook to ${data.url} answered ${res.status}`,
     res.status === 429 ? retryAfterMs(res) : undefined,

@@ -72,6 +72,12 @@ export interface ReceiptType<D extends ReceiptDocument = ReceiptDocument> {
   rules(doc: D): ErrorDetail[];
   /** The registration summary of a schema-valid document. */
   summary(doc: D): ReceiptSummary;
+  /**
+   * The receipt's number as its issuer gave it. With the client and the type it is the
+   * receipt's natural identity: a receipt submitted again without an Idempotency-Key is the
+   * same receipt (idempotency.ts).
+   */
+  number(doc: D): string;
   /** One valid example document per format, as clients would send them. */
   readonly examples: Readonly<Record<ReceiptFormat, string>>;
 }

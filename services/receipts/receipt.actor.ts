@@ -13,7 +13,8 @@
  *
  * Late, duplicate and out-of-order inputs are ignored when they change nothing: a final step
  * (registered, rejected) never changes, a result of an older job only counts when it carries
- * a registration. Every status change publishes a status update (for the Postgres store) and
+ * a registration. Every status change publishes a status update (for the Postgres store, with
+ * the references known by then; a reference alone publishes nothing) and
  * every terminal status a client webhook job (no replyTo: the runtime DLQs it after its
  * deadline).
  */
@@ -291,7 +292,11 @@ function startRegistration(d: Draft, svc: RegistrationService, now: number, dead
     currency: summary.currency,
     document,
   };
-  d.effects.push(REGISTRATION_JOBS[svc].effect(data, { id: jobId, deadlineMs: Math.max(1, deadlineAt - now) }));
+  // a local job: the call runs on this node right after this state write, its outcome is
+  // journaled in the next one; retries and breaker waits go to the job's stream
+  d.effects.push(
+    REGISTRATION_JOBS[svc].effect(data, { id: jobId, deadlineMs: Math.max(1, deadlineAt - now), local: true }),
+  );
 }
 
 function webhookEvent(status: ReceiptStatus): WebhookEvent | undefined {
@@ -386,11 +391,10 @@ function settle(d: Draft, opts: ReceiptActorOptions, now: number, before: Receip
   }
   if (d.s === before) return;
   const statusChanged = d.s.status !== before.status;
-  const refsChanged =
-    d.s.steps.tax.reference !== before.steps.tax.reference ||
-    d.s.steps.warehouse.reference !== before.steps.warehouse.reference;
   d.s = { ...d.s, version: before.version + 1, updatedAt: now };
-  if ((statusChanged || refsChanged) && d.s.status !== null) {
+  // Postgres gets every status (the sweeper reads them); a reference alone waits for the next
+  // status (reads of a live receipt come from the actor's state, which has it at once)
+  if (statusChanged && d.s.status !== null) {
     const update: ReceiptStatusUpdate = {
       id: d.s.id,
       createdAt: d.s.createdAt,

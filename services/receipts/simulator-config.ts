@@ -10,6 +10,11 @@ export interface SimConfig {
   readonly mode: "sync" | "async";
   /** Time before the HTTP answer. */
   readonly latencyMs: MsRange;
+  /**
+   * Time between registering a new receipt and answering (a caller that dies meanwhile never
+   * learns the outcome; its successor must ask again with the same key, not register twice).
+   */
+  readonly answerDelayMs: MsRange;
   /** async: time between the 202 and the callback. */
   readonly callbackDelayMs: MsRange;
   /** Answer 503 (or 500, 429) without doing anything. */
@@ -39,6 +44,7 @@ export interface SimConfig {
 export const DEFAULT_SIM_CONFIG: SimConfig = {
   mode: "sync",
   latencyMs: { min: 0, max: 0 },
+  answerDelayMs: { min: 0, max: 0 },
   callbackDelayMs: { min: 10, max: 50 },
   errorRate: 0,
   timeoutRate: 0,
@@ -62,7 +68,7 @@ const RATES = [
   "lateCallbackRate",
   "dropCallbackRate",
 ] as const;
-const RANGES = ["latencyMs", "callbackDelayMs"] as const;
+const RANGES = ["latencyMs", "answerDelayMs", "callbackDelayMs"] as const;
 
 /**
  * Applies a partial update to `current`. Returns the new configuration, or the list of

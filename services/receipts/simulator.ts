@@ -261,6 +261,9 @@ export async function startSimulator(opts: SimulatorOptions): Promise<Simulator>
       res.once("close", () => hanging.delete(res));
       return;
     }
+    // registered: the answer may take a while (the caller may die before it comes)
+    const answerDelay = draw(c.answerDelayMs, random);
+    if (answerDelay > 0) await sleep(answerDelay);
     if (c.mode === "async") return send(res, 202, { status: "pending" });
     if (reg.status === "rejected") return send(res, 422, { reason: reg.reason });
     return send(res, 201, { registrationId: reg.registrationId });

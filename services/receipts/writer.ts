@@ -79,6 +79,8 @@ export interface ReceiptWriterDeps {
   readonly orphanUpdateMs?: number;
   /** Called after each dead letter (the alarm: metric and `alarm.dlq` event). */
   readonly onDeadLetter?: (letter: ReceiptDeadLetter) => void;
+  /** Told of every status update once Postgres has it (metrics; a redelivered one may come twice). */
+  readonly onStatusStored?: (update: ReceiptStatusUpdate) => void;
 }
 
 /** Default of {@link ReceiptWriterDeps.orphanUpdateMs}: one hour. */
@@ -195,6 +197,7 @@ export async function startReceiptWriter(opts: ReceiptWriterDeps): Promise<Consu
             if (!late.has(u.id)) {
               stats.updated++;
               ack(msg);
+              opts.onStatusStored?.(u);
             } else if (Date.now() - msg.time.getTime() >= orphanUpdateMs) {
               await deadLetter(
                 msg,

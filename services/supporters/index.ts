@@ -150,6 +150,25 @@ export const supportersDomain = defineDomain<SupporterJobDeps>({
     kinds: supporterKinds(config, topo),
     jobs: supporterJobs(config),
     routes: supporterRoutes,
+    // operator console pages over the routes above (no personal data: identities stay sealed)
+    consolePages: [
+      {
+        id: "queue",
+        title: "Supporter delivery queue",
+        description: "Pending, in flight and parked deliveries of one supporter (GET /api/v1/supporters/{hash})",
+        inputs: [{ name: "hash", label: "identity hash", pattern: "^[A-Za-z0-9_-]{43}$" }],
+        path: "/api/v1/supporters/{hash}",
+        table: "/queue",
+      },
+      {
+        id: "log",
+        title: "Supporter event log",
+        description: "Message ids, sources, event types and delivery status per step, in arrival order",
+        inputs: [{ name: "hash", label: "identity hash", pattern: "^[A-Za-z0-9_-]{43}$" }],
+        path: "/api/v1/supporters/{hash}/events",
+        table: "/items",
+      },
+    ],
   }),
   start: startSupporters,
   repl: supporterRepl,

@@ -27,6 +27,7 @@ import {
   type ChildNode,
   type InProcessNode,
   type Sims,
+  renumbered,
 } from "./harness";
 
 describe("receipts: admission control on the actors' backlog", function () {
@@ -58,7 +59,11 @@ describe("receipts: admission control on the actors' backlog", function () {
     const api = `${apiNode.url}/api/v1`;
     const body = RECEIPT_TYPES[0]!.examples.json;
     const post = () =>
-      call(`${api}/receipts`, c.apiKey, { method: "POST", body, headers: { "Content-Type": "application/json" } });
+      call(`${api}/receipts`, c.apiKey, {
+        method: "POST",
+        body: renumbered(body),
+        headers: { "Content-Type": "application/json" },
+      });
     const accepted: string[] = [];
     // no worker: every accepted receipt stays in the mailboxes (one submit message each)
     for (let i = 0; i < 4; i++) {
@@ -132,7 +137,11 @@ describe("receipts: admission control on the node's event loop delay", function 
     const api = `${node.url}/api/v1`;
     const body = RECEIPT_TYPES[0]!.examples.json;
     const post = () =>
-      call(`${api}/receipts`, c.apiKey, { method: "POST", body, headers: { "Content-Type": "application/json" } });
+      call(`${api}/receipts`, c.apiKey, {
+        method: "POST",
+        body: renumbered(body),
+        headers: { "Content-Type": "application/json" },
+      });
     const first = await waitFor(
       "a 202 on a calm node",
       async () => {

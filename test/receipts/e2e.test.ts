@@ -22,6 +22,7 @@ import {
   freePort,
   makeClient,
   receiptsEnv,
+  renumbered,
   startInProcess,
   startSims,
   WebhookReceiver,
@@ -50,7 +51,12 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
     key = writer.key,
     headers: Record<string, string> = {},
   ): Promise<Answer> =>
-    call(`${api}/receipts`, key, { method: "POST", body, headers: { "Content-Type": contentType, ...headers } });
+    // without an Idempotency-Key a receipt is its number: every post here is another receipt
+    call(`${api}/receipts`, key, {
+      method: "POST",
+      body: headers["Idempotency-Key"] === undefined ? renumbered(body) : body,
+      headers: { "Content-Type": contentType, ...headers },
+    });
   const status = (id: string, key = writer.key): Promise<Answer> => call(`${api}/receipts/${id}/status`, key);
   const until = async (id: string, want: string, timeoutMs = 15_000): Promise<any> =>
     waitFor(
@@ -115,9 +121,13 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
   for (const type of RECEIPT_TYPES) {
     for (const format of ["json", "xml"] as const) {
       it(`${type.name} (${format}) reaches ACCEPTED with both references; document and original bytes readable`, async () => {
-        const body = type.examples[format];
+        const body = renumbered(type.examples[format]);
         const contentType = format === "json" ? "application/json" : "application/xml; charset=utf-8";
-        const r = await post(body, contentType);
+        const r = await call(`${api}/receipts`, writer.key, {
+          method: "POST",
+          body,
+          headers: { "Content-Type": contentType },
+        });
         expect(r.status, r.text).to.equal(202);
         expect(r.json.status).to.equal("RECEIVED");
         expect(r.headers.get("location")).to.equal(r.json.statusUrl);
@@ -300,6 +310,42 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
     expect(sims.tax.book.counts(a.json.id)?.registrations).to.equal(1);
   });
 
+  it("natural identity: the same receipt again without an Idempotency-Key is the same receipt, registered once", async () => {
+    const raw = (body: string, contentType: string, key = writer.key): Promise<Answer> =>
+      call(`${api}/receipts`, key, { method: "POST", body, headers: { "Content-Type": contentType } });
+    for (const t of RECEIPT_TYPES) {
+      const body = renumbered(t.examples.json);
+      const a = await raw(body, "application/json");
+      const b = await raw(body, "application/json");
+      expect(a.status, t.name).to.equal(202);
+      expect(b.status, t.name).to.equal(202);
+      expect(b.json.id, t.name).to.equal(a.json.id);
+      expect(b.headers.get("idempotent-replayed"), t.name).to.equal("true");
+      await until(a.json.id, "ACCEPTED");
+      // again once it is ACCEPTED: still the same receipt, nothing registered again
+      const c = await raw(body, "application/json");
+      expect(c.status).to.equal(202);
+      expect(c.json.id).to.equal(a.json.id);
+      expect(sims.tax.book.counts(a.json.id)?.registrations, t.name).to.equal(1);
+      expect(sims.warehouse.book.counts(a.json.id)?.registrations, t.name).to.equal(1);
+    }
+    // another body under the same number: a 409 that names the receipt
+    const doc = JSON.parse(renumbered(RECEIPT_TYPES[0]!.examples.json));
+    const first = await raw(JSON.stringify(doc), "application/json");
+    expect(first.status).to.equal(202);
+    const changed = await raw(
+      JSON.stringify({ ...doc, cashier: `${String(doc.cashier)} (changed)` }),
+      "application/json",
+    );
+    expect(changed.status).to.equal(409);
+    expect(changed.json.error.code).to.equal("CONFLICT");
+    expect(changed.json.error.details[0].message).to.contain(first.json.id);
+    // the number is per client: another client's receipt with it is its own
+    const theirs = await raw(JSON.stringify(doc), "application/json", other.key);
+    expect(theirs.status).to.equal(202);
+    expect(theirs.json.id).to.not.equal(first.json.id);
+  });
+
   it("hostile documents get a 4xx, store nothing, and the node stays up", async () => {
     const c = await makeClient(node.node, ["receipts:read", "receipts:write"]);
     const bomb = `<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><retailReceipt><cashier>&c;</cashier></retailReceipt>`;
@@ -348,7 +394,7 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
     // one valid receipt afterwards: once it is listed, anything stored before it would be too
     const valid = await call(`${api}/receipts`, c.apiKey, {
       method: "POST",
-      body: RECEIPT_TYPES[0]!.examples.json,
+      body: renumbered(RECEIPT_TYPES[0]!.examples.json),
       headers: { "Content-Type": "application/json" },
     });
     expect(valid.status).to.equal(202);
@@ -418,7 +464,7 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
     for (let i = 0; i < 7; i++) {
       const r = await call(`${api}/receipts`, c.apiKey, {
         method: "POST",
-        body: RECEIPT_TYPES[i % 2]!.examples.json,
+        body: renumbered(RECEIPT_TYPES[i % 2]!.examples.json),
         headers: { "Content-Type": "application/json" },
       });
       ids.push(r.json.id);
@@ -451,5 +497,21 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
     expect(none.json.items).to.deep.equal([]);
     expect((await call(`${api}/receipts?limit=10001`, c.apiKey)).status).to.equal(400);
     expect((await call(`${api}/receipts?cursor=bogus`, c.apiKey)).status).to.equal(400);
+  });
+
+  it("exposes receipts metrics: statuses, time to terminal, registrations by service and outcome, webhooks", async () => {
+    const metrics = await waitFor("receipts metrics", async () => {
+      const text = await (await fetch(`${node.url}/metrics`)).text();
+      return /switchyard_receipts_status_total\{status="ACCEPTED"\} [1-9]/.test(text) ? text : undefined;
+    });
+    expect(metrics).to.match(/switchyard_receipts_time_to_terminal_seconds_count\{status="ACCEPTED"\} [1-9]/);
+    expect(metrics).to.match(/switchyard_receipts_status_total\{status="INVALID"\} [1-9]/);
+    expect(metrics).to.match(/switchyard_receipt_registrations_total\{service="tax",outcome="registered"\} [1-9]/);
+    expect(metrics).to.match(
+      /switchyard_receipt_registrations_total\{service="warehouse",outcome="registered"\} [1-9]/,
+    );
+    expect(metrics).to.match(/switchyard_receipt_registrations_total\{service="tax",outcome="pending"\} [1-9]/);
+    expect(metrics).to.match(/switchyard_receipt_registrations_total\{service="[a-z]+",outcome="rejected"\} [1-9]/);
+    expect(metrics).to.match(/switchyard_receipt_webhook_deliveries_total\{outcome="delivered"\} [1-9]/);
   });
 });

@@ -3,6 +3,9 @@
  * simulators in this process:
  *   - a tax outage loses nothing: every receipt ends ACCEPTED after it, while warehouse
  *     registrations go on during it;
+ *   - `kill -9` of the owner between a local registration job's HTTP call (the service
+ *     registered the receipt) and the state write recording its outcome: the next owner
+ *     re-issues the job with the same idempotency key and the service counts one registration;
  *   - `kill -9` of one of two nodes mid-load loses nothing, and the simulators count zero
  *     double registrations.
  * The outage lasts RECEIPT_FAULT_OUTAGE_S seconds (default 15 in the suite; run this file alone
@@ -40,6 +43,7 @@ describe("receipts under faults (two nodes, load)", function () {
   let hooks: TerminalCollector;
   let broker: ServiceBroker;
   const nodes = new Map<string, { proc: ChildProcess; url: string }>();
+  const envs = new Map<string, Record<string, string>>();
   let apiKey: string;
   const bodies = RECEIPT_TYPES.flatMap((t) => [
     { body: t.examples.json, type: "application/json" },
@@ -89,6 +93,7 @@ describe("receipts under faults (two nodes, load)", function () {
         ACTOR_PARTITIONS: "8",
         RECEIPT_CALL_TIMEOUT_MS: "2000",
       });
+      envs.set(id, env);
       nodes.set(id, { proc: (await startChild(env, `${ns}-${id}`)).child, url: `http://127.0.0.1:${port}` });
     }
     broker = new ServiceBroker(
@@ -165,6 +170,63 @@ describe("receipts under faults (two nodes, load)", function () {
     expect(countBy(statuses)).to.deep.equal({ ACCEPTED: load.accepted.size });
     expect(sims.tax.book.summary()).to.deep.include({ doubleRegistrations: 0, registered: load.accepted.size });
     expect(sims.warehouse.book.summary()).to.deep.include({ doubleRegistrations: 0, registered: load.accepted.size });
+  });
+
+  it("kill -9 of the owner between a local job's HTTP call and its state write: the service counts one registration", async () => {
+    sims.tax.reset();
+    sims.warehouse.reset();
+    // the tax service registers at once and answers 1.5 s later: the caller dies before it learns
+    sims.tax.setConfig({ mode: "sync", latencyMs: { min: 1, max: 5 }, answerDelayMs: { min: 1500, max: 1500 } });
+    sims.warehouse.setConfig({ latencyMs: { min: 1, max: 5 } });
+    const N = 16;
+    const victim = nodes.get("f1")!;
+    const survivor = nodes.get("f2")!;
+    const ids: string[] = [];
+    for (let i = 0; i < N; i++) {
+      const b = bodies[i % bodies.length]!;
+      const res = await fetch(`${survivor.url}/api/v1/receipts`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": b.type, "Idempotency-Key": `kb-${ns}-${i}` },
+        body: b.body,
+      });
+      expect(res.status).to.equal(202);
+      ids.push(((await res.json()) as { id: string }).id);
+    }
+    // every receipt registered with the tax service, no answer given yet: kill the other node
+    await waitFor("tax registrations made", () => sims.tax.book.summary().registrations >= N, 10_000, 10);
+    victim.proc.kill("SIGKILL");
+    const killedAt = Date.now();
+    await new Promise<void>((r) =>
+      victim.proc.exitCode !== null || victim.proc.signalCode !== null ? r() : victim.proc.once("exit", () => r()),
+    );
+    const statuses = new Map<string, string>();
+    await waitFor(
+      `${N} receipts ACCEPTED after the kill`,
+      async () => {
+        for (const id of ids) {
+          if (statuses.get(id) === "ACCEPTED") continue;
+          const res = await fetch(`${survivor.url}/api/v1/receipts/${id}/status`, {
+            headers: { Authorization: `Bearer ${apiKey}` },
+          });
+          if (res.ok) statuses.set(id, ((await res.json()) as { status: string }).status);
+        }
+        return ids.every((id) => statuses.get(id) === "ACCEPTED");
+      },
+      30_000,
+      200,
+    );
+    const tax = sims.tax.book.summary();
+    log.info({ tax, recoveredInMs: Date.now() - killedAt }, "kill between call and write");
+    // one registration per receipt: the killed owner's calls were asked again (same key) by the
+    // next owner, which got the registration the service had made
+    expect(tax).to.deep.include({ receipts: N, registrations: N, doubleRegistrations: 0 });
+    expect(tax.duplicateCalls, "re-issued calls of the killed owner's receipts").to.be.greaterThan(0);
+    expect(Date.now() - killedAt).to.be.lessThan(20_000);
+    expect(sims.warehouse.book.summary()).to.deep.include({ receipts: N, doubleRegistrations: 0 });
+    sims.tax.setConfig({ answerDelayMs: { min: 0, max: 0 } });
+    // the killed node comes back for the next test
+    const env = envs.get("f1")!;
+    nodes.set("f1", { proc: (await startChild(env, `${ns}-f1`)).child, url: victim.url });
   });
 
   it("kill -9 of one of two nodes mid-load loses nothing and registers nothing twice", async () => {

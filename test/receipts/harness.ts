@@ -243,3 +243,29 @@ export class TerminalCollector {
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 }
+
+let renumberSeq = 0;
+
+/**
+ * `body` (an example receipt, JSON or XML, as text) with receipt number `n` (a positive integer
+ * under 2^31, as the fiscal type's order number must be): a receipt's natural identity is
+ * (client, type, number), so the same example submitted twice without an Idempotency-Key is one
+ * receipt. Tests and benches that want another receipt give it another number.
+ */
+export function withNumber(body: string, n: number | string): string {
+  return body
+    .replace(/("receiptNumber"\s*:\s*)"[^"]*"/, `$1"R-${n}"`)
+    .replace(/("invoiceNumber"\s*:\s*)"[^"]*"/, `$1"INV-${n}"`)
+    .replace(/("orderNum"\s*:\s*)\d+/, `$1${n}`)
+    .replace(/<receiptNumber>[^<]*<\/receiptNumber>/, `<receiptNumber>R-${n}</receiptNumber>`)
+    .replace(/(<invoice\b[^>]*\bnumber=")[^"]*"/, `$1INV-${n}"`)
+    .replace(/<ORDERNUM>\d+<\/ORDERNUM>/, `<ORDERNUM>${n}</ORDERNUM>`);
+}
+
+/** `body` with a fresh receipt number (see {@link withNumber}). */
+export function renumbered(body: string): string {
+  return withNumber(
+    body,
+    1 + ((Date.now() * 1000 + ++renumberSeq * 7919 + Math.floor(Math.random() * 1000)) % 2_000_000_000),
+  );
+}

@@ -135,6 +135,7 @@ describe("receipt types", () => {
       schema: obj({ type: lit(name), a: str() }, {}, { xml: { name: root } }) as never,
       rules: () => [],
       summary: () => ({ issuedAt: new Date(0).toISOString(), total: 1, currency: "EUR" }),
+      number: () => "1",
       examples: { json: "{}", xml: "<x/>" },
     });
 

@@ -29,7 +29,7 @@ import { startChild, type ChildNode } from "../support/node";
 import { freePort } from "../support/ports";
 import { waitFor } from "../support/wait";
 
-const SERVICES = "runtime,probe,gateway,events,supporters";
+const SERVICES = "runtime,probe,gateway,tenant-events,supporters";
 const HASH = "A".repeat(43);
 
 /** The operator surfaces an intruder goes for, as [action, params], all called on node n1. */

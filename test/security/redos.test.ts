@@ -16,10 +16,10 @@ import { freePort } from "../support/ports";
 import { startChild, type ChildNode } from "../support/node";
 import { waitFor } from "../support/wait";
 import { answerOf, type Answer } from "../support/http";
-import { cleanupEvents, eventsEnv, testNats } from "../events/harness";
+import { cleanupEvents, eventsEnv, testNats } from "../tenant-events/harness";
 import { makeClientIn } from "../supporters/harness";
 import type { NatsHandles } from "../../nats";
-import type { EventNames } from "../../services/events/streams";
+import type { EventNames } from "../../services/tenant-events/streams";
 
 /** Catastrophic backtracking: 2^n steps on "a"×n + "!" in a backtracking engine. */
 const EVIL_PATTERN = "^(a+)+$";

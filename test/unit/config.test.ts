@@ -24,6 +24,15 @@ describe("config", () => {
     expect(c.port).to.equal(3001);
     expect(c.services).to.deep.equal(["runtime", "probe"]);
   });
+  it("still accepts a renamed domain's former SERVICES name, as the new one", () => {
+    const c = loadConfig({ SERVICES: "runtime,events,tenant-events" });
+    expect(c.services).to.deep.equal(["runtime", "tenant-events"]);
+    // outside dev mode the alias is held to the same secrets as the name it stands for
+    expect(() => loadConfig({ NODE_ENV: "production", SERVICES: "events" }))
+      .to.throw(ConfigError)
+      .with.property("problems")
+      .that.satisfies((p: string[]) => p.some((l) => /EVENTS_DATA_KEYS is required/.test(l)));
+  });
   it("reports every problem at once, one line each", () => {
     try {
       loadConfig({

@@ -12,6 +12,8 @@ export const fiscal: ReceiptType<FiscalCheck> = {
   schema: fiscalSchema,
   rules: fiscalRules,
   // An impossible date is a business-rule failure (INVALID); the summary must still be total.
+  // a check's number is per cash register
+  number: (doc) => `${doc.head.cashRegisterNum}/${doc.head.orderNum}`,
   summary: (doc) => ({
     issuedAt: fiscalIssuedAt(doc) ?? new Date(0).toISOString(),
     total: doc.total.sum,

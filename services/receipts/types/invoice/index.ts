@@ -11,6 +11,7 @@ export const invoice: ReceiptType<Invoice> = {
   description: "Business-to-business tax invoice: net prices, discounts, tax added per rate",
   schema: invoiceSchema,
   rules: invoiceRules,
+  number: (doc) => doc.invoiceNumber,
   summary: (doc) => ({ issuedAt: `${doc.issueDate}T00:00:00.000Z`, total: doc.totalGross, currency: doc.currency }),
   examples: {
     json: readFileSync(join(__dirname, "example.json"), "utf8"),

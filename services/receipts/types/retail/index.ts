@@ -11,6 +11,7 @@ export const retail: ReceiptType<RetailReceipt> = {
   description: "Retail (point-of-sale) receipt: lines with VAT-inclusive prices, totals and payments",
   schema: retailSchema,
   rules: retailRules,
+  number: (doc) => doc.receiptNumber,
   summary: (doc) => ({
     issuedAt: new Date(doc.issuedAt).toISOString(),
     total: doc.totals.gross,

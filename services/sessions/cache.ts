@@ -1,0 +1,117 @@
+/**
+ * The session cache in Redis: hot data of active users, each with a TTL, invalidated when its
+ * source changes. Keys (all under `{ns}:sess:`):
+ *
+ *   user:<client>          hash {lastSeen}                          SESSIONS_TTL_SEC
+ *   carts:<client>         set of the client's cart ids             SESSIONS_TTL_SEC
+ *   cart:<cart>            JSON cart summary                        SESSIONS_CART_TTL_SEC
+ *   pv:<product>           the product's cache version (INCR on change)
+ *   product:<product>:<v>  JSON product view of version v           SESSIONS_PRODUCT_TTL_SEC
+ *
+ * A product change bumps its version, so a load that raced the change writes under the old
+ * version and is never read again (it expires). Invalidations arrive as Moleculer broadcasts,
+ * at most once: a missed one is bounded by the TTL.
+ */
+import type { Redis } from "ioredis";
+
+/** Counters of this node's cache use. */
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  invalidations: number;
+}
+
+/** Cache TTLs. */
+export interface CacheTtls {
+  readonly sessionSec: number;
+  readonly cartSec: number;
+  readonly productSec: number;
+}
+
+/** The cache over `redis` for namespace `ns`. */
+export function createSessionCache(redis: Redis, ns: string, ttl: CacheTtls) {
+  const k = (s: string): string => `${ns}:sess:${s}`;
+  const stats: CacheStats = { hits: 0, misses: 0, invalidations: 0 };
+
+  /** `key`'s JSON value, or `load()` stored with `ttlSec` (undefined is not stored). */
+  async function through<T>(
+    key: string,
+    ttlSec: number,
+    load: () => Promise<T | undefined>,
+  ): Promise<{ value: T | undefined; hit: boolean }> {
+    const raw = await redis.get(key);
+    if (raw !== null) {
+      stats.hits++;
+      const value: T = JSON.parse(raw);
+      return { value, hit: true };
+    }
+    stats.misses++;
+    const value = await load();
+    if (value !== undefined) await redis.set(key, JSON.stringify(value), "EX", ttlSec);
+    return { value, hit: false };
+  }
+
+  return {
+    stats,
+
+    /** Marks `client` active now (its session lives SESSIONS_TTL_SEC after its last request). */
+    async touch(client: string): Promise<string> {
+      const now = new Date().toISOString();
+      await redis
+        .multi()
+        .hset(k(`user:${client}`), "lastSeen", now)
+        .expire(k(`user:${client}`), ttl.sessionSec)
+        .exec();
+      return now;
+    },
+
+    /** Remembers that `client` has cart `cartId`. */
+    async addCart(client: string, cartId: string): Promise<void> {
+      await redis
+        .multi()
+        .sadd(k(`carts:${client}`), cartId)
+        .expire(k(`carts:${client}`), ttl.sessionSec)
+        .exec();
+    },
+
+    carts: (client: string) => redis.smembers(k(`carts:${client}`)),
+
+    cart: <T>(cartId: string, load: () => Promise<T | undefined>) => through(k(`cart:${cartId}`), ttl.cartSec, load),
+
+    async product<T>(productId: string, load: () => Promise<T | undefined>) {
+      const v = (await redis.get(k(`pv:${productId}`))) ?? "0";
+      return through(k(`product:${productId}:${v}`), ttl.productSec, load);
+    },
+
+    async dropCart(cartId: string): Promise<void> {
+      stats.invalidations++;
+      await redis.del(k(`cart:${cartId}`));
+    },
+
+    async dropProduct(productId: string): Promise<void> {
+      stats.invalidations++;
+      await redis
+        .multi()
+        .incr(k(`pv:${productId}`))
+        .expire(k(`pv:${productId}`), 7 * 86_400)
+        .exec();
+    },
+
+    /** Keys and their memory (bytes, Redis MEMORY USAGE) under the prefix; scans at most `max` keys. */
+    async size(max = 100_000): Promise<{ keys: number; bytes: number }> {
+      let cursor = "0";
+      let keys = 0;
+      let bytes = 0;
+      do {
+        const [next, batch] = await redis.scan(cursor, "MATCH", k("*"), "COUNT", 1000);
+        cursor = next;
+        keys += batch.length;
+        for (const key of batch.slice(0, 50)) bytes += Number((await redis.memory("USAGE", key)) ?? 0);
+      } while (cursor !== "0" && keys < max);
+      return { keys, bytes };
+    },
+  };
+}
+
+/** The cache. */
+export type SessionCache = ReturnType<typeof createSessionCache>;
