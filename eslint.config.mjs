@@ -15,7 +15,7 @@ function areaOf(rel) {
 }
 
 /** Folders of the platform: a domain may import these, and they import no domain. */
-const PLATFORM = new Set(["actors", "streams", "config", "lib", "nats", "db", "gateway", "node", "."]);
+const PLATFORM = new Set(["actors", "streams", "config", "lib", "nats", "db", "gateway", "node", "storage", "."]);
 
 /**
  * One domain imports another only through Moleculer actions and events or NATS subjects, never

@@ -13,14 +13,15 @@ export const HTTP_METHODS: readonly HttpMethod[] = ["GET", "POST", "PUT", "PATCH
 export type MediaType = "application/json" | "application/xml" | "application/x-www-form-urlencoded";
 
 /**
- * A scope: `admin`, or `{domain}:read` / `{domain}:write` (e.g. `orders:read`). Write does
- * not imply read: a read+write contract lists both. Scopes are checked by their shape
+ * A scope: `admin`, or `{domain}:read` / `{domain}:write` (e.g. `orders:read`), or
+ * `{domain}:all` (across clients, e.g. `analytics:all`). Write does not imply read: a read+write
+ * contract lists both. Scopes are checked by their shape
  * ({@link SCOPE_PATTERN}), not against a list of domains, so a new domain needs no change here.
  */
-export type Scope = "admin" | `${string}:read` | `${string}:write`;
+export type Scope = "admin" | `${string}:read` | `${string}:write` | `${string}:all`;
 
 /** Scope syntax, checked when clients are created. */
-export const SCOPE_PATTERN = /^(admin|[a-z][a-z0-9]{0,31}:(read|write))$/;
+export const SCOPE_PATTERN = /^(admin|[a-z][a-z0-9]{0,31}:(read|write|all))$/;
 
 /**
  * Who may call a route: anyone (`public`), any active client (`authenticated`), or a client

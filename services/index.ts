@@ -18,6 +18,7 @@ import { notificationsDomain } from "./notifications";
 import { sessionsDomain } from "./sessions";
 import { rewardsDomain } from "./rewards";
 import { usersDomain } from "./users";
+import { archiveDomain } from "./archive";
 
 /** Every domain module, in start order (each with its own type of what its start gives its jobs). */
 export const DOMAINS: readonly DomainModule<unknown>[] = [
@@ -36,4 +37,5 @@ export const DOMAINS: readonly DomainModule<unknown>[] = [
   sessionsDomain,
   rewardsDomain,
   usersDomain,
+  archiveDomain,
 ];

@@ -30,6 +30,8 @@ export interface ReceiptsConfig {
   readonly publicUrl: string;
   /** Time allowed for a registration before the receipt is FAILED (default 24 h). */
   readonly deadlineMs: number;
+  /** Receipts of months wholly older than this many days move to the archive (RECEIPTS_HOT_DAYS). */
+  readonly hotDays: number;
   /** After a 202, how long to wait for the callback before asking the service again. */
   readonly callbackWaitMs: number;
   /** Time allowed to deliver a client webhook before it is dead-lettered. */
@@ -129,6 +131,7 @@ export function receiptsConfig(r: EnvReader, env: Env, platform: PlatformConfig)
       .url("PUBLIC_URL", `http://127.0.0.1:${env["PORT"] ?? "3000"}`, ["http:", "https:"])
       .replace(/\/+$/, ""),
     deadlineMs: r.int("RECEIPT_DEADLINE_MS", 24 * 3600_000, 1000, 30 * 24 * 3600_000),
+    hotDays: r.int("RECEIPTS_HOT_DAYS", 30, 1, 3650),
     callbackWaitMs: r.int("RECEIPT_CALLBACK_WAIT_MS", 10 * 60_000, 100, 24 * 3600_000),
     webhookDeadlineMs: r.int("RECEIPT_WEBHOOK_DEADLINE_MS", 24 * 3600_000, 1000, 30 * 24 * 3600_000),
     idempotencyTtlMs: r.int("RECEIPT_IDEMPOTENCY_TTL_MS", 24 * 3600_000, 60_000, 30 * 24 * 3600_000),

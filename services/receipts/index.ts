@@ -134,7 +134,13 @@ function startReceipts(ctx: NodeContext): DomainStarted<ReceiptJobDeps> {
   }
 
   return {
-    services: [receiptsService(api, rc.publicUrl, () => loops, { created: (b) => void (broker = b), started })],
+    services: [
+      receiptsService(api, rc.publicUrl, () => loops, {
+        created: (b) => void (broker = b),
+        started,
+        hotDays: rc.hotDays,
+      }),
+    ],
     deps: { clients, deliveries, egress, logger: log.child({ part: "webhooks" }), metrics },
     async stop() {
       if (partitionTimer) clearInterval(partitionTimer);

@@ -4,13 +4,21 @@
  * with, through the gateway domain's action `clients.webhook` (cached per client).
  */
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
-import { requireOperator, requireScope, type GatewayMeta, type HttpCallParams } from "../../gateway";
+import {
+  requireNodeOrOperator,
+  requireOperator,
+  requireScope,
+  type GatewayMeta,
+  type HttpCallParams,
+} from "../../gateway";
 import { AppError, RetryableError } from "../../lib/errors";
 import type { RegistrationService } from "./receipt.actor";
 import type { ReceiptStatus } from "./model";
 import type { ReceiptApi } from "./api";
 import type { ClientLookup } from "./jobs";
 import type { ConsumerLoop } from "./writer";
+import { archivedReceipt, olderThanHot, withArchived } from "./archived";
+import { receiptsDataset } from "./dataset";
 
 /** What the gateway domain's action `clients.webhook` answers: the client's webhook URL and secret, or null for no such client. */
 export type ClientWebhook = { readonly url: string | null; readonly secret: string } | null;
@@ -68,6 +76,8 @@ export interface ReceiptsServiceHooks {
   created(broker: ServiceBroker): void;
   /** The broker started: background work (partitions, writer, sweeper) may begin. */
   started(broker: ServiceBroker): Promise<void>;
+  /** RECEIPTS_HOT_DAYS: older months are read from the archive (archived.ts). */
+  readonly hotDays: number;
 }
 
 /** The Moleculer service "receipts" over `api` (see {@link ReceiptApi}). */
@@ -83,9 +93,24 @@ export function receiptsService(
     await api.callback(service, raw.text, c.params.headers ?? {});
     return { received: true };
   };
+  let broker: ServiceBroker | undefined;
+  /** Hot first, then the archive; for ids of months older than the hot window, the archive first. */
+  const getAny = async (clientId: string, id: string) => {
+    const archived = olderThanHot(id, hooks.hotDays) ? await archivedReceipt(broker, clientId, id) : undefined;
+    if (archived) return archived;
+    try {
+      return await api.get(clientId, id);
+    } catch (err) {
+      if (!(err instanceof AppError) || err.code !== "NOT_FOUND") throw err;
+      const late = await archivedReceipt(broker, clientId, id);
+      if (!late) throw err;
+      return late;
+    }
+  };
   return {
     name: "receipts",
     created() {
+      broker = this.broker;
       hooks.created(this.broker);
     },
     started() {
@@ -114,19 +139,38 @@ export function receiptsService(
 
       status: (c: Ctx<IdCall>) => api.status(requireScope(c, "receipts:read").id, c.params.params.id),
 
-      get: (c: Ctx<IdCall>) => api.get(requireScope(c, "receipts:read").id, c.params.params.id),
+      async get(c: Ctx<IdCall>) {
+        const r = await getAny(requireScope(c, "receipts:read").id, c.params.params.id);
+        return {
+          id: r.id,
+          type: r.type,
+          format: r.format,
+          status: r.status,
+          reason: r.reason,
+          createdAt: r.createdAt,
+          updatedAt: r.updatedAt,
+          references: r.references,
+          document: r.document,
+        };
+      },
 
       async original(c: Ctx<IdCall>) {
-        const o = await api.original(requireScope(c, "receipts:read").id, c.params.params.id);
+        const clientId = requireScope(c, "receipts:read").id;
+        const o = await api.original(clientId, c.params.params.id).catch(async (err: unknown) => {
+          if (!(err instanceof AppError) || err.code !== "NOT_FOUND") throw err;
+          const a = await archivedReceipt(broker, clientId, c.params.params.id);
+          if (!a) throw err;
+          return { contentType: a.contentType, bytes: Buffer.from(a.original, "base64") };
+        });
         c.meta.$responseType = o.contentType;
         // the gateway only accepts UTF-8 bodies, so the original is UTF-8 text
         return o.bytes.toString("utf8");
       },
 
-      list(c: Ctx<ListCall>) {
+      async list(c: Ctx<ListCall>) {
         const client = requireScope(c, "receipts:read");
         const q = c.params.query;
-        return api.list({
+        const query = {
           clientId: client.id,
           ...(q.from ? { from: new Date(q.from) } : {}),
           ...(q.to ? { to: new Date(q.to) } : {}),
@@ -134,7 +178,14 @@ export function receiptsService(
           ...(q.type ? { type: q.type } : {}),
           ...(q.limit !== undefined ? { limit: q.limit } : {}),
           ...(q.cursor ? { cursor: q.cursor } : {}),
-        });
+        };
+        return withArchived(broker, query, await api.list(query));
+      },
+
+      /** Nodes: the receipts table as a dataset of the archive domain (dataset.ts). */
+      archiveDataset(c: Context) {
+        requireNodeOrOperator(c);
+        return receiptsDataset(hooks.hotDays);
       },
 
       callbackTax: callback("tax"),
