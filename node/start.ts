@@ -27,7 +27,7 @@ import {
   declareDomains,
 } from "./assemble";
 import { registerRuntimeMetrics } from "./metrics";
-import { startLivenessProbe } from "../lib/liveness-probe";
+import { startLivenessCheck } from "../lib/liveness";
 
 /** A dependency that did not answer at start-up. */
 export class StartupError extends Error {
@@ -186,8 +186,8 @@ export async function startNode(config: Config, logger?: Logger): Promise<Runnin
   };
   health.register("nats", () => !nats.nc.isClosed());
   // every domain keeps its long-term data in Postgres: without it the node is not ready
-  const pgProbe = startLivenessProbe(() => pg.query("SELECT 1"));
-  health.register("postgres", () => pgProbe.check());
+  const pgLiveness = startLivenessCheck(() => pg.query("SELECT 1"));
+  health.register("postgres", () => pgLiveness.check());
   health.register("partitions", () => ({ ok: runtime.isReady(), detail: { owned: runtime.ownedPartitions() } }));
   registerRuntimeMetrics(metrics, runtime);
 
@@ -220,7 +220,7 @@ export async function startNode(config: Config, logger?: Logger): Promise<Runnin
       }
       await broker.stop().catch((err: unknown) => log.error({ err: errorMessage(err) }, "broker stop failed"));
       await nats.nc.drain().catch(() => undefined);
-      pgProbe.stop();
+      pgLiveness.stop();
       await pg.end().catch(() => undefined);
       redis.disconnect();
       log.info("stopped");

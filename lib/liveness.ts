@@ -1,20 +1,20 @@
 /**
- * A dependency's liveness for readiness checks, which must stay synchronous: `probe` runs every
+ * A dependency's liveness for readiness checks, which must stay synchronous: `ping` runs every
  * `intervalMs` (each try bounded by `timeoutMs`) and the check passes while the last success is
  * at most `staleMs` old. A stalled or lost dependency turns readiness false within
  * `staleMs + timeoutMs` and true again on the first success after it returns.
  */
-export interface LivenessProbe {
+export interface LivenessCheck {
   /** The readiness check: ok while the dependency answered recently. */
   check(): { ok: boolean; detail: { lastOkMsAgo: number | null; lastError?: string } };
   stop(): void;
 }
 
-/** Starts probing `probe`. */
-export function startLivenessProbe(
-  probe: () => Promise<unknown>,
+/** Starts pinging the dependency with `ping`. */
+export function startLivenessCheck(
+  ping: () => Promise<unknown>,
   opts: { intervalMs?: number; timeoutMs?: number; staleMs?: number; now?: () => number } = {},
-): LivenessProbe {
+): LivenessCheck {
   const intervalMs = opts.intervalMs ?? 1000;
   const timeoutMs = opts.timeoutMs ?? 1500;
   const staleMs = opts.staleMs ?? 2500;
@@ -28,7 +28,7 @@ export function startLivenessProbe(
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        probe(),
+        ping(),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
         }),
