@@ -23,6 +23,7 @@ export type {
   PubAck,
   StreamConfig,
   StreamInfo,
+  StreamState,
   ConsumerConfig,
   ConsumerInfo,
   ConsumerMessages,
@@ -43,3 +44,14 @@ export {
   isNoMessageFound,
   type JetStreamApiCode,
 } from "./errors";
+export {
+  snapshotStream,
+  restoreStream,
+  SnapshotError,
+  nextStoredMessage,
+  parseHeaderBlock,
+  type RawStoredMessage,
+  type SnapshotStart,
+  type SnapshotOptions,
+  type RestoreOptions,
+} from "./snapshot";
