@@ -45,13 +45,9 @@ export {
   type JetStreamApiCode,
 } from "./errors";
 export {
-  snapshotStream,
-  restoreStream,
-  SnapshotError,
   nextStoredMessage,
+  lastStoredMessage,
   parseHeaderBlock,
+  StoredMessageError,
   type RawStoredMessage,
-  type SnapshotStart,
-  type SnapshotOptions,
-  type RestoreOptions,
-} from "./snapshot";
+} from "./stored";

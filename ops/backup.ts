@@ -27,10 +27,10 @@ import {
 import path from "node:path";
 import { createGzip } from "node:zlib";
 import type { Logger } from "../lib/logger";
-import type { ConsumerConfig, NatsHandles, StreamInfo } from "../nats";
+import type { ConsumerConfig, NatsHandles, RawStoredMessage, StreamInfo } from "../nats";
 import { dumpSchema } from "./pg";
-import { scanStream } from "./scan";
-import { ContentDigest, encodeRecord, keptHeader } from "./records";
+import { readByConsumer, readLatestPerSubject, scanStream } from "./scan";
+import { ContentDigest, encodeRecord, keptHeader, type StreamRecord } from "./records";
 import {
   MANIFEST_FORMAT,
   backupOrder,
@@ -60,6 +60,33 @@ export async function fileSha256(file: string): Promise<{ sha256: string; bytes:
   return { sha256: h.digest("hex"), bytes: statSync(file).size };
 }
 
+/** A stream file being written (gzip of framed records). */
+export interface RecordFile {
+  write(r: StreamRecord): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens `file` for records (see records.ts). */
+export function openRecordFile(file: string): RecordFile {
+  const gz = createGzip({ level: 1 });
+  const out = createWriteStream(file);
+  const closed = new Promise<void>((resolve, reject) => {
+    out.on("finish", resolve);
+    out.on("error", reject);
+    gz.on("error", reject);
+  });
+  gz.pipe(out);
+  return {
+    write: async (r) => {
+      if (!gz.write(encodeRecord(r))) await new Promise<void>((res) => gz.once("drain", () => res()));
+    },
+    close: async () => {
+      gz.end();
+      await closed;
+    },
+  };
+}
+
 /** The streams of `ns` on the server, in backup order. */
 export async function namespaceStreams(h: NatsHandles, ns: string): Promise<StreamInfo[]> {
   const out: StreamInfo[] = [];
@@ -86,35 +113,29 @@ async function backupStream(
   const startedAt = new Date().toISOString();
   const name = si.config.name;
   const consumers = await durableConsumers(o.nats, name);
-  const { first_seq: first, last_seq: last, messages } = si.state;
-  const gz = createGzip({ level: 1 });
-  const out = createWriteStream(file);
-  const closed = new Promise<void>((resolve, reject) => {
-    out.on("finish", resolve);
-    out.on("error", reject);
-    gz.on("error", reject);
-  });
-  gz.pipe(out);
+  // the state as the read starts (the listing is older), so nothing moved beyond its range yet
+  const { first_seq: first, last_seq: last, messages } = (await o.nats.jsm.streams.info(name)).state;
+  const w = openRecordFile(file);
   const digest = new ContentDigest();
   let firstSeq = 0;
   let lastSeq = 0;
-  if (messages > 0)
-    await scanStream(o.nats.nc, name, first, last, async (m) => {
-      const rec = {
-        seq: m.seq,
-        timeNs: m.timeNs,
-        subject: m.subject,
-        headers: m.headers.filter(([k]) => keptHeader(k)),
-        data: m.data,
-      };
-      digest.add(rec);
-      if (firstSeq === 0) firstSeq = m.seq;
-      lastSeq = m.seq;
-      if (!gz.write(encodeRecord(rec))) await new Promise<void>((r) => gz.once("drain", () => r()));
-      progress(digest.count);
-    });
-  gz.end();
-  await closed;
+  const take = async (m: RawStoredMessage): Promise<void> => {
+    const rec = { ...m, headers: m.headers.filter(([k]) => keptHeader(k)) };
+    digest.add(rec);
+    if (firstSeq === 0) firstSeq = m.seq;
+    lastSeq = m.seq;
+    await w.write(rec);
+    progress(digest.count);
+  };
+  // Work-queue and interest streams allow no reader beside their consumers (and lose messages
+  // only when they are acknowledged): by sequence. KV buckets: each key's latest revision (a
+  // busy key would move ahead of any sequential reader). Other streams: an ordered consumer.
+  if (messages > 0) {
+    if (kindOf(name) === "kv") await readLatestPerSubject(o.nats, name, take);
+    else if (si.config.retention === "limits") await readByConsumer(o.nats.js, name, last, take);
+    else await scanStream(o.nats.nc, name, first, last, take);
+  }
+  await w.close();
   const f = await fileSha256(file);
   return {
     name,

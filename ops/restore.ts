@@ -26,21 +26,13 @@ import { createReadStream, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { createGunzip } from "node:zlib";
 import type { Logger } from "../lib/logger";
-import { headers as natsHeaders, type NatsHandles, type PubAck, type StreamConfig } from "../nats";
+import { headers as natsHeaders, type ConsumerConfig, type NatsHandles, type PubAck, type StreamConfig } from "../nats";
 import { fileSha256 } from "./backup";
 import { schemaExists, restoreSchema } from "./pg";
 import { scanStream } from "./scan";
 import { ContentDigest, RecordDecoder, type StreamRecord } from "./records";
 import { inNamespace } from "./manifest";
-import {
-  MANIFEST_FORMAT,
-  compareStream,
-  compareTables,
-  gapSubject,
-  type Manifest,
-  type Mismatch,
-  type StreamEntry,
-} from "./manifest";
+import { MANIFEST_FORMAT, compareStream, compareTables, gapSubject, type Manifest, type Mismatch } from "./manifest";
 
 /** Options of {@link restore}. */
 export interface RestoreOptions {
@@ -102,16 +94,44 @@ export async function verifyFiles(dir: string, m: Manifest): Promise<Mismatch[]>
 }
 
 /** The records of a stream file, in order. */
-async function* records(file: string): AsyncGenerator<StreamRecord> {
+export async function* readRecords(file: string): AsyncGenerator<StreamRecord> {
   const dec = new RecordDecoder();
   for await (const chunk of createReadStream(file).pipe(createGunzip()))
     for (const r of dec.push(chunk as Buffer)) yield r;
   dec.end();
 }
 
+/** A stream to put back: its configuration, durable consumers, and the sequence to end before. */
+export interface LoadTarget {
+  readonly name: string;
+  readonly config: StreamConfig;
+  readonly consumers: readonly ConsumerConfig[];
+  /** The next message published after the load gets this sequence. */
+  readonly nextSeq: number;
+}
+
+/** What a loaded stream holds, read back from the server. */
+export interface Loaded {
+  readonly messages: number;
+  readonly dataBytes: number;
+  readonly contentSha256: string;
+  readonly nextSeq: number;
+}
+
+/** Options of {@link loadStream}. */
+export interface LoadOptions {
+  readonly replicas?: number;
+  /** Publishes in flight (default 512). */
+  readonly window?: number;
+  readonly progressMs?: number;
+}
+
 /** The configuration a stream is created with while its messages are put back. */
-function loadingConfig(e: StreamEntry, replicas: number | undefined): { load: StreamConfig; final: StreamConfig } {
-  const { mirror: _m, sources: _s, sealed: _sealed, ...base } = e.config as StreamConfig & { sealed?: boolean };
+function loadingConfig(
+  config: StreamConfig,
+  replicas: number | undefined,
+): { load: StreamConfig; final: StreamConfig } {
+  const { mirror: _m, sources: _s, sealed: _sealed, ...base } = config as StreamConfig & { sealed?: boolean };
   const final = { ...base, ...(replicas !== undefined ? { num_replicas: replicas } : {}) } as StreamConfig;
   // Gaps are purged away; a message id stored twice (over a window apart) must not be dropped as a
   // duplicate: the window is the server's least, 100 ms (a drop would still be caught: sequences are checked).
@@ -119,26 +139,34 @@ function loadingConfig(e: StreamEntry, replicas: number | undefined): { load: St
   return { load, final };
 }
 
-/** Puts one stream back; returns what reading it back found. */
-async function restoreStreamEntry(o: RestoreOptions, dir: string, e: StreamEntry): Promise<Mismatch[]> {
-  const h = o.nats;
-  const { load, final } = loadingConfig(e, o.replicas);
+/**
+ * Creates stream `t.name` (which must not exist) with its consumers and publishes `recs` at their
+ * original sequences (see the module doc), ending before `t.nextSeq`; then reads it back.
+ */
+export async function loadStream(
+  h: NatsHandles,
+  log: Logger,
+  t: LoadTarget,
+  recs: AsyncIterable<StreamRecord>,
+  o: LoadOptions = {},
+): Promise<Loaded> {
+  const { load, final } = loadingConfig(t.config, o.replicas);
   await h.jsm.streams.add(load);
-  for (const c of e.consumers) await h.jsm.consumers.add(e.name, c);
-  const gap = gapSubject(final.subjects?.[0] ?? `${e.name}.gap`);
+  for (const c of t.consumers) await h.jsm.consumers.add(t.name, c);
+  const gap = gapSubject(final.subjects?.[0] ?? `${t.name}.gap`);
   const window = o.window ?? 512;
   const every = o.progressMs ?? 1000;
   let next = 1; // the sequence the next publish gets
   let published = 0; // real messages
   let fillers = 0;
-  let inflight: { p: Promise<PubAck>; seq: number }[] = [];
+  const inflight: { p: Promise<PubAck>; seq: number }[] = [];
   const settle = async (keep: number): Promise<void> => {
     while (inflight.length > keep) {
       const { p, seq } = inflight.shift()!;
       const ack = await p;
       if (ack.seq !== seq)
         throw new Error(
-          `restore of ${e.name}: a message was stored at ${ack.seq}, expected ${seq}${ack.duplicate ? " (dropped as a duplicate)" : ""}`,
+          `load of ${t.name}: a message was stored at ${ack.seq}, expected ${seq}${ack.duplicate ? " (dropped as a duplicate)" : ""}`,
         );
     }
   };
@@ -155,7 +183,7 @@ async function restoreStreamEntry(o: RestoreOptions, dir: string, e: StreamEntry
   const skipTo = async (seq: number): Promise<void> => {
     if (seq <= next) return;
     if (published === 0 && fillers === 0) {
-      await h.jsm.streams.purge(e.name, { seq });
+      await h.jsm.streams.purge(t.name, { seq });
       next = seq;
       return;
     }
@@ -165,31 +193,29 @@ async function restoreStreamEntry(o: RestoreOptions, dir: string, e: StreamEntry
     }
   };
   let last = Date.now();
-  for await (const r of records(path.join(dir, "streams", e.file))) {
+  for await (const r of recs) {
     await skipTo(r.seq);
     await publish(r.subject, r.data, r.headers);
     published++;
     if (Date.now() - last >= every) {
       last = Date.now();
-      o.log.info({ stream: e.name, messages: published, of: e.messages }, "restoring");
+      log.info({ stream: t.name, messages: published }, "loading");
     }
   }
-  await skipTo(e.nextSeq);
+  await skipTo(t.nextSeq);
   await settle(0);
-  inflight = [];
-  if (fillers > 0) await h.jsm.streams.purge(e.name, { filter: gap });
-  await h.jsm.streams.update(e.name, final);
-  // Read it back.
-  const info = await h.jsm.streams.info(e.name);
+  if (fillers > 0) await h.jsm.streams.purge(t.name, { filter: gap });
+  await h.jsm.streams.update(t.name, final);
+  const info = await h.jsm.streams.info(t.name);
   const digest = new ContentDigest();
   if (info.state.messages > 0)
-    await scanStream(h.nc, e.name, info.state.first_seq, info.state.last_seq, (m) => digest.add(m));
-  return compareStream(e, {
+    await scanStream(h.nc, t.name, info.state.first_seq, info.state.last_seq, (m) => digest.add(m));
+  return {
     messages: digest.count,
     dataBytes: digest.bytes,
     contentSha256: digest.hex(),
     nextSeq: info.state.last_seq + 1,
-  });
+  };
 }
 
 /**
@@ -220,7 +246,14 @@ export async function restore(o: RestoreOptions): Promise<RestoreReport> {
   const mismatches: Mismatch[] = [];
   for (const [i, e] of m.streams.entries()) {
     const t = Date.now();
-    const found = await restoreStreamEntry(o, o.dir, e);
+    const found = compareStream(
+      e,
+      await loadStream(o.nats, o.log, e, readRecords(path.join(o.dir, "streams", e.file)), {
+        ...(o.replicas !== undefined ? { replicas: o.replicas } : {}),
+        ...(o.window !== undefined ? { window: o.window } : {}),
+        ...(o.progressMs !== undefined ? { progressMs: o.progressMs } : {}),
+      }),
+    );
     mismatches.push(...found);
     o.log.info(
       {

@@ -25,7 +25,6 @@ import {
   cleanupReceipts,
   freePort,
   receiptsEnv,
-  ReceiptLoad,
   startChild,
   startSims,
   TerminalCollector,
@@ -35,10 +34,14 @@ import {
 import { startSims as startSupporterSims, payloadOf, type Sims as SupporterSims } from "../supporters/harness";
 import { KEY1 } from "../events/harness";
 import { runTool, scratchDatabase, startNatsServer, type NatsServer } from "./harness";
-import { PublishFlow } from "./load";
+import { PublishFlow, ReceiptFlow } from "./load";
+
+/** A phase line (the test is long; a hang shows where). */
+const phase = (what: string): void =>
+  void process.stdout.write(`      .. ${new Date().toISOString().slice(11, 23)} ${what}\n`);
 
 describe("backup and restore under load (Done-when 1)", function () {
-  this.timeout(180_000);
+  this.timeout(300_000);
   const ns = freshNamespace("tdr");
   const dir = mkdtempSync(path.join(os.tmpdir(), `sy-backup-${ns}-`));
   let sims: Sims;
@@ -121,13 +124,13 @@ describe("backup and restore under load (Done-when 1)", function () {
     const sup = supporterNames(ns);
     const evn = eventNames(ns);
     const bodies = RECEIPT_TYPES.flatMap((t) => [{ body: t.examples.json, type: "application/json" }]);
-    const receipts = new ReceiptLoad(() => [nodeA!.url], apiKey, bodies);
-    const supporters = new PublishFlow(producer, (i) => ({
+    const receipts = new ReceiptFlow(() => nodeA!.url, apiKey, bodies);
+    const supporters = new PublishFlow(producer.js, (i) => ({
       subject: sup.inSubject("giftaid"),
       id: `dr-s${i}`,
       body: JSON.stringify({ ...payloadOf(i % 50, i, "giftaid"), messageId: `dr-s${i}` }),
     }));
-    const tenantEvents = new PublishFlow(producer, (i) => ({
+    const tenantEvents = new PublishFlow(producer.js, (i) => ({
       subject: evn.inSubject("drtenant"),
       id: `drtenant:e${i}`,
       body: JSON.stringify({
@@ -138,21 +141,25 @@ describe("backup and restore under load (Done-when 1)", function () {
         data: { n: i },
       }),
     }));
-    receipts.start(25);
-    supporters.start(50);
-    tenantEvents.start(50);
-    await waitFor("load flowing", () => receipts.accepted.size >= 40 && tenantEvents.acked.length >= 80, 30_000, 100);
+    receipts.start(15);
+    supporters.start(30);
+    tenantEvents.start(30);
+    await waitFor("load flowing", () => receipts.accepted.length >= 30 && tenantEvents.acked.length >= 60, 30_000, 100);
 
     // The backup, while everything flows.
+    phase("load flowing; backup starts");
     const backupStart = Date.now();
-    const acceptedBefore = new Map(receipts.accepted);
+    const acceptedBefore = receipts.acceptedBefore(backupStart);
     const terminalAtStart = new Set(hooks.terminal.keys());
-    const run = await runTool("backup", ["--to", dir], { NAMESPACE: ns, NATS_URL, DATABASE_URL });
+    const t = { backup: 0, restore: 0, complete: 0 };
+    const run = await runTool("backup", ["--to", dir], { NAMESPACE: ns, NATS_URL, DATABASE_URL }, `${ns}-backup`);
+    t.backup = Date.now() - backupStart;
     expect(run.code, run.stderr).to.equal(0);
     expect(run.stderr).to.match(/stream backed up/); // progress is shown
     await Promise.all([receipts.stop(), supporters.stop(), tenantEvents.stop()]);
+    phase(`backup done (exit ${run.code})`);
     await nodeA!.stop("SIGKILL"); // the original is gone: only the restore can finish its work
-    const inFlight = [...acceptedBefore.values()].filter((id) => !terminalAtStart.has(id));
+    const inFlight = acceptedBefore.filter((id) => !terminalAtStart.has(id));
     expect(inFlight.length, "receipts in flight when the backup started").to.be.greaterThan(0);
 
     const manifest = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8")) as Manifest;
@@ -166,14 +173,17 @@ describe("backup and restore under load (Done-when 1)", function () {
     expect(order.indexOf(`${NS}_ACTOR_RECEIPT`)).to.be.lessThan(order.indexOf(`${NS}_JOBS`));
     expect(order.indexOf(`${NS}_JOBS`)).to.be.lessThan(order.indexOf(`KV_${ns}_state_receipt`));
 
+    phase("restore starts");
     // Restore into an empty NATS and a database without the schema.
     target = await startNatsServer(`${ns}-restore`);
     db = await scratchDatabase(`${ns}_restore`);
+    const restoreStart = Date.now();
     const restored = await runTool("restore", ["--from", dir], {
       NAMESPACE: ns,
       NATS_URL: target.url,
       DATABASE_URL: db.url,
     });
+    t.restore = Date.now() - restoreStart;
     expect(restored.code, restored.stderr).to.equal(0);
     const report = JSON.parse(restored.stdout) as { mismatches: unknown[]; messages: number; rows: number };
     expect(report.mismatches).to.deep.equal([]);
@@ -183,9 +193,14 @@ describe("backup and restore under load (Done-when 1)", function () {
     try {
       for (const e of manifest.streams) {
         const info = await h.jsm.streams.info(e.name);
-        expect(info.state.messages, `${e.name} messages`).to.equal(e.messages);
+        // entries of short-lived buckets (leases) expire while the rest is restored: the restore
+        // checked them right after loading; here they can only have become fewer
+        if (e.config.max_age > 0 && e.config.max_age < 60_000_000_000)
+          expect(info.state.messages, `${e.name} messages`).to.be.at.most(e.messages);
+        else expect(info.state.messages, `${e.name} messages`).to.equal(e.messages);
         expect(info.state.last_seq + 1, `${e.name} next sequence`).to.equal(e.nextSeq);
-        if (e.messages > 0) expect(info.state.first_seq, `${e.name} first sequence`).to.equal(e.firstSeq);
+        if (e.messages > 0 && !(e.config.max_age > 0 && e.config.max_age < 60_000_000_000))
+          expect(info.state.first_seq, `${e.name} first sequence`).to.equal(e.firstSeq);
       }
     } finally {
       await h.nc.close();
@@ -203,23 +218,32 @@ describe("backup and restore under load (Done-when 1)", function () {
     expect(supporters.ackedBefore(backupStart).length).to.be.greaterThan(0);
     expect(tenantEvents.ackedBefore(backupStart).length).to.be.greaterThan(0);
 
+    phase(`restore done (exit ${restored.code})`);
     // A node on the restored data finishes the receipts that were in flight.
     sims.warehouse.setConfig({ latencyMs: { min: 20, max: 100 } });
     const port = await freePort();
+    const bStart = Date.now();
     nodeB = await startChild(env("b", port, { NATS_URL: target.url, DATABASE_URL: db.url }), `${ns}-b`);
+    phase("node b ready");
     const status = async (id: string): Promise<string> => {
       const res = await fetch(`${nodeB!.url}/api/v1/receipts/${id}/status`, {
         headers: { Authorization: `Bearer ${apiKey}` },
       });
       return res.ok ? ((await res.json()) as { status: string }).status : `HTTP ${res.status}`;
     };
-    const ids = [...acceptedBefore.values()];
+    const ids = acceptedBefore;
+    let seen: string[] = [];
     await waitFor(
       `${ids.length} receipts accepted after the restore`,
-      async () => (await Promise.all(ids.map(status))).every((s) => s === "ACCEPTED"),
-      60_000,
+      async () => (seen = await Promise.all(ids.map(status))).every((s) => s === "ACCEPTED"),
+      90_000,
       500,
-    );
+    ).catch((err: Error) => {
+      const by: Record<string, number> = {};
+      for (const s of seen) by[s] = (by[s] ?? 0) + 1;
+      throw new Error(`${err.message}: ${JSON.stringify(by)}`);
+    });
+    t.complete = Date.now() - bStart;
     expect(sims.tax.book.summary().doubleRegistrations).to.equal(0);
     expect(sims.warehouse.book.summary().doubleRegistrations).to.equal(0);
     for (const id of inFlight) {
@@ -227,7 +251,7 @@ describe("backup and restore under load (Done-when 1)", function () {
       expect(sims.warehouse.book.counts(id)?.registrations, `${id} warehouse`).to.equal(1);
     }
     process.stdout.write(
-      `      backup: ${manifest.streams.length} streams, ${report.messages} messages, ${report.rows} rows; ${inFlight.length} receipts in flight at its start, all ACCEPTED after the restore\n`,
+      `      backup: ${manifest.streams.length} streams, ${report.messages} messages, ${report.rows} rows; ${inFlight.length} receipts in flight at its start, all ACCEPTED after the restore; backup ${t.backup} ms, restore ${t.restore} ms, node start to all accepted ${t.complete} ms\n`,
     );
   });
 });

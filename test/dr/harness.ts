@@ -4,7 +4,7 @@
  * database, and the backup/restore commands run as child processes.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -27,18 +27,27 @@ export interface NatsServer {
   remove(): Promise<void>;
 }
 
-/** Extra configuration of a server: text appended to its config file (cluster, gateway, ...). */
-export async function startNatsServer(
-  name: string,
-  extra: (ports: { client: number }) => string = () => "",
-  port?: number,
-): Promise<NatsServer> {
+/** How to start a server: its JetStream domain, a fixed client port, config text appended (leaf nodes, ...). */
+export interface NatsServerOptions {
+  readonly domain?: string;
+  readonly port?: number;
+  readonly extra?: string;
+}
+
+/** Starts a JetStream nats-server on a random loopback port with a store of its own. */
+export async function startNatsServer(name: string, opts: NatsServerOptions = {}): Promise<NatsServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `sy-dr-${name}-`));
-  const client = port ?? (await freePort());
+  const client = opts.port ?? (await freePort());
   const conf = path.join(dir, "server.conf");
   writeFileSync(
     conf,
-    `server_name: ${name}\nlisten: 127.0.0.1:${client}\njetstream { store_dir: "${dir}/js", max_mem: 64M, max_file: 2G }\n${extra({ client })}\n`,
+    [
+      `server_name: ${name}`,
+      `listen: 127.0.0.1:${client}`,
+      `jetstream { store_dir: "${dir}/js", max_mem: 64M, max_file: 2G${opts.domain ? `, domain: ${opts.domain}` : ""} }`,
+      opts.extra ?? "",
+      "",
+    ].join("\n"),
   );
   const proc = spawn("nats-server", ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
@@ -113,8 +122,19 @@ export interface ToolRun {
   readonly stderr: string;
 }
 
-/** Runs `bin/<tool>.ts args` with `env` (on top of this process's) and waits for it. */
-export function runTool(tool: string, args: readonly string[], env: Record<string, string>): Promise<ToolRun> {
+/**
+ * Runs `bin/<tool>.ts args` with `env` (on top of this process's) and waits for it; its stderr
+ * also goes to var/test-logs/`logName`.log.
+ */
+export function runTool(
+  tool: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  logName = tool,
+): Promise<ToolRun> {
+  const logs = path.join(ROOT, "var", "test-logs");
+  mkdirSync(logs, { recursive: true });
+  const log = createWriteStream(path.join(logs, `${logName}.log`), { flags: "a" });
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bin", `${tool}.ts`), ...args], {
       cwd: ROOT,
@@ -124,7 +144,10 @@ export function runTool(tool: string, args: readonly string[], env: Record<strin
     let stdout = "";
     let stderr = "";
     p.stdout.on("data", (b: Buffer) => (stdout += b.toString("utf8")));
-    p.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
+    p.stderr.on("data", (b: Buffer) => {
+      stderr += b.toString("utf8");
+      log.write(b);
+    });
     p.on("error", reject);
     p.on("exit", (code) => resolve({ code, stdout, stderr }));
   });
