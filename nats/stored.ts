@@ -57,8 +57,9 @@ async function getStored(
   stream: string,
   query: { seq: number; next_by_subj: string } | { last_by_subj: string },
   timeoutMs: number,
+  api = "$JS.API",
 ): Promise<RawStoredMessage | null> {
-  const m = await nc.request(`$JS.API.STREAM.MSG.GET.${stream}`, JSON.stringify(query), { timeout: timeoutMs });
+  const m = await nc.request(`${api}.STREAM.MSG.GET.${stream}`, JSON.stringify(query), { timeout: timeoutMs });
   const body = JSON.parse(new TextDecoder().decode(m.data)) as {
     error?: { code: number; err_code?: number; description?: string };
     message?: { subject: string; seq: number; hdrs?: string; data?: string; time: string };
@@ -83,15 +84,17 @@ async function getStored(
 /**
  * The first message of `stream` at or after sequence `seq` (any subject), or null when there is
  * none: `next_by_subj` (nats-server 2.9). It needs no consumer, so it reads work-queue streams
- * whose consumers a live cluster holds.
+ * whose consumers a live cluster holds. `api` is the JetStream API prefix (another domain's:
+ * `$JS.<domain>.API`).
  */
 export function nextStoredMessage(
   nc: NatsConnection,
   stream: string,
   seq: number,
   timeoutMs = 10_000,
+  api = "$JS.API",
 ): Promise<RawStoredMessage | null> {
-  return getStored(nc, stream, { seq, next_by_subj: ">" }, timeoutMs);
+  return getStored(nc, stream, { seq, next_by_subj: ">" }, timeoutMs, api);
 }
 
 /** The last message of `stream` on `subject` (a KV key's latest revision), or null. */

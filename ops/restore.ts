@@ -30,7 +30,7 @@ import { headers as natsHeaders, type ConsumerConfig, type NatsHandles, type Pub
 import { fileSha256 } from "./backup";
 import { schemaExists, restoreSchema } from "./pg";
 import { scanStream } from "./scan";
-import { ContentDigest, RecordDecoder, type StreamRecord } from "./records";
+import { ContentDigest, RecordDecoder, keptHeader, type StreamRecord } from "./records";
 import { inNamespace } from "./manifest";
 import { MANIFEST_FORMAT, compareStream, compareTables, gapSubject, type Manifest, type Mismatch } from "./manifest";
 
@@ -174,7 +174,7 @@ export async function loadStream(
     let opts = {};
     if (hdrs && hdrs.length > 0) {
       const hh = natsHeaders();
-      for (const [k, v] of hdrs) hh.append(k, v);
+      for (const [k, v] of hdrs) if (keptHeader(k)) hh.append(k, v);
       opts = { headers: hh };
     }
     inflight.push({ p: h.js.publish(subject, data, { ...opts, timeout: 30_000 }), seq: next++ });

@@ -19,14 +19,22 @@ export interface ScanOptions {
   readonly parallel?: number;
   /** Most sequences per segment (default 1024): the range is cut into `parallel` segments of at least 8. */
   readonly maxSegment?: number;
+  /** JetStream API prefix (default `$JS.API`; another domain's: `$JS.<domain>.API`). */
+  readonly api?: string;
 }
 
 /** Reads one segment [from, to] forward; the messages in order. */
-async function readSegment(nc: NatsConnection, stream: string, from: number, to: number): Promise<RawStoredMessage[]> {
+async function readSegment(
+  nc: NatsConnection,
+  stream: string,
+  from: number,
+  to: number,
+  api: string,
+): Promise<RawStoredMessage[]> {
   const out: RawStoredMessage[] = [];
   let s = from;
   while (s <= to) {
-    const m = await nextStoredMessage(nc, stream, s);
+    const m = await nextStoredMessage(nc, stream, s, 10_000, api);
     if (!m || m.seq > to) break;
     out.push(m);
     s = m.seq + 1;
@@ -49,11 +57,12 @@ export async function scanStream(
 ): Promise<number> {
   const par = opts.parallel ?? 128;
   const maxSeg = opts.maxSegment ?? 1024;
+  const api = opts.api ?? "$JS.API";
   let n = 0;
   let s = first;
   while (s <= last) {
     // skip a run of removed messages at once (KV history and work queues leave long gaps)
-    const head = await nextStoredMessage(nc, stream, s);
+    const head = await nextStoredMessage(nc, stream, s, 10_000, api);
     if (!head || head.seq > last) break;
     s = head.seq;
     // as many requests in flight as allowed, each segment read forward one request at a time
@@ -61,7 +70,7 @@ export async function scanStream(
     const jobs: Promise<RawStoredMessage[]>[] = [];
     for (let i = 0; i < par && s + i * seg <= last; i++) {
       const from = s + i * seg;
-      jobs.push(readSegment(nc, stream, from, Math.min(last, from + seg - 1)));
+      jobs.push(readSegment(nc, stream, from, Math.min(last, from + seg - 1), api));
     }
     const parts = await Promise.all(jobs);
     for (const part of parts)

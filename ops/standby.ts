@@ -3,23 +3,29 @@
  * by a leaf node (or a gateway), that mirrors every stream, KV bucket and object store of a
  * namespace, and is promoted to take over when the primary region is lost.
  *
- * - `setupStandby` creates on the standby one mirror per stream of the namespace on the primary
- *   (same name, sourcing through the primary's domain API over the link; mirrors keep the
- *   origin's sequence numbers, so actors' applied sequences and KV revisions stay valid), and
- *   records the primary's stream and consumer configurations in the standby's KV bucket
- *   `dr_<ns>` (key `plan`).
- * - `followStandby` (every second, `npm run dr -- follow`): measures each mirror's lag against the
- *   primary (messages, and the age of the newest message the mirror lacks), trims mirrors of
- *   work-queue and interest streams below the primary's first sequence (what the primary holds
- *   no longer is acknowledged work: a mirror would otherwise keep it forever and replay it on
- *   promotion), refreshes the plan's consumers, and stores the figures (key `lag`).
- * - `promoteStandby` (`npm run dr -- promote`): fencing first (below), then each mirror becomes
- *   the stream it mirrors: its messages are copied to a work file, the mirror is deleted and the
- *   stream is created with the primary's configuration and consumers and the messages put back
- *   at their sequences (restore.ts, loadStream; nats-server 2.9 cannot turn a mirror into a
- *   stream in place). A promotion that stops half way is run again: streams already promoted
- *   are skipped, and a stream whose mirror is gone is loaded from its work file. Last it sets
- *   key `promoted`, which releases the standby nodes (`npm run dr -- node` waits for it).
+ * - `setupStandby` creates on the standby one mirror per retained stream of the namespace on the
+ *   primary (KV buckets, object stores, logs, feeds: same name, sourcing through the primary's
+ *   domain API over the link; mirrors keep the origin's sequence numbers, so KV revisions and
+ *   actors' applied sequences stay valid), and one copy stream `DRQ_<name>` per work-queue or
+ *   interest stream (mailboxes, jobs, intake): nats-server 2.9 counts a mirror's consumer as a
+ *   consumer of the work queue, which then refuses the nodes' own filtered consumers, so these
+ *   are copied by sequence instead (no consumer: `$JS.<domain>.API.STREAM.MSG.GET`), each copy
+ *   carrying its original sequence and subject in headers. It records the primary's stream and
+ *   consumer configurations in the standby's KV bucket `dr_<ns>` (key `plan`).
+ * - `followStandby` (`npm run dr -- follow`, every second by default; shorter means less lag):
+ *   copies what the work queues gained since the last step (skipping what the primary no longer
+ *   holds: acknowledged work), records each queue's first and last sequence, measures every
+ *   copy's and mirror's lag (messages the standby lacks, and the age of the oldest of them),
+ *   refreshes the plan's consumers, and stores the figures (key `lag`).
+ * - `promoteStandby` (`npm run dr -- promote`): fencing first (below), then each mirror and copy
+ *   becomes the stream it stands for: its messages are written to a work file, the mirror is
+ *   deleted, and the stream is created with the primary's configuration and consumers and the
+ *   messages put back at their original sequences (restore.ts, loadStream; 2.9 cannot turn a
+ *   mirror into a stream in place), queue copies from the primary's last recorded first
+ *   sequence, every stream ending after the last sequence the standby saw, above anything the
+ *   mirrored state can refer to. A promotion that stops half way is run again: promoted streams
+ *   are skipped, a stream whose mirror is gone is loaded from its work file. Last it sets key
+ *   `promoted`, which releases the standby nodes (`npm run dr -- node` waits for it).
  *
  * Fencing: two writable copies of a stream must never take traffic at once. Promotion refuses
  * while the primary's JetStream answers through the link (the region is not lost, or the link
@@ -35,8 +41,11 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "../lib/logger";
 import {
+  StorageType,
+  headers as natsHeaders,
   jetstreamManager,
   isStreamNotFound,
+  nextStoredMessage,
   type ConsumerConfig,
   type JetStreamManager,
   type KV,
@@ -46,7 +55,8 @@ import {
 import { openRecordFile } from "./backup";
 import { inNamespace } from "./manifest";
 import { readRecords, loadStream } from "./restore";
-import { scanStream } from "./scan";
+import { readByConsumer, scanStream } from "./scan";
+import { keptHeader } from "./records";
 
 /** The standby's record of what it mirrors. */
 export interface StandbyPlan {
@@ -70,6 +80,13 @@ export interface MirrorLag {
   readonly ms: number;
   readonly primaryLastSeq: number;
   readonly mirrorLastSeq: number;
+}
+
+/** How far a queue copy got: the last primary sequence copied, and the primary's first and last then. */
+interface QueueCursor {
+  readonly copied: number;
+  readonly first: number;
+  readonly last: number;
 }
 
 /** What one follow step measured. */
@@ -113,6 +130,20 @@ async function durableConsumers(jsm: JetStreamManager, stream: string): Promise<
   const out: ConsumerConfig[] = [];
   for await (const ci of jsm.consumers.list(stream)) if (ci.config.durable_name) out.push(ci.config);
   return out;
+}
+
+/** The standby's copy of a work-queue or interest stream. */
+export function queueCopyName(stream: string): string {
+  return `DRQ_${stream}`;
+}
+
+/** Headers a queue copy adds: the original sequence and subject. */
+const SEQ_HEADER = "Sy-Dr-Seq";
+const SUBJECT_HEADER = "Sy-Dr-Subject";
+
+/** True for streams copied by sequence instead of mirrored (see the module doc). */
+function isQueue(config: StreamConfig): boolean {
+  return config.retention !== "limits";
 }
 
 /** The mirror on the standby of a primary stream. */
@@ -159,15 +190,28 @@ export async function setupStandby(o: StandbyOptions): Promise<StandbyPlan> {
         consumers: await durableConsumers(primary, si.config.name),
       });
   for (const s of streams) {
-    const exists = await o.standby.jsm.streams.info(s.name).then(
+    const name = isQueue(s.config) ? queueCopyName(s.name) : s.name;
+    const exists = await o.standby.jsm.streams.info(name).then(
       () => true,
       (err: unknown) => {
         if (isStreamNotFound(err)) return false;
         throw err;
       },
     );
-    if (!exists) await o.standby.jsm.streams.add(mirrorConfig(s.config, o.primaryDomain, o.replicas ?? 1));
-    o.log.info({ stream: s.name, created: !exists }, "mirror");
+    if (!exists)
+      await o.standby.jsm.streams.add(
+        isQueue(s.config)
+          ? {
+              name,
+              subjects: [`drq.${s.name}`],
+              storage: StorageType.File,
+              num_replicas: o.replicas ?? 1,
+              // a copy of work that waited longer than this on the primary is dropped
+              max_age: 7 * 24 * 3600 * 1e9,
+            }
+          : mirrorConfig(s.config, o.primaryDomain, o.replicas ?? 1),
+      );
+    o.log.info({ stream: s.name, copy: name, created: !exists }, isQueue(s.config) ? "queue copy" : "mirror");
   }
   const plan: StandbyPlan = {
     namespace: o.namespace,
@@ -194,26 +238,62 @@ export async function followStandby(o: Pick<StandbyOptions, "standby" | "namespa
   const primary = await primaryManager(o.standby, plan.primaryDomain);
   const lags: MirrorLag[] = [];
   const streams: StandbyPlan["streams"][number][] = [];
+  const api = `$JS.${plan.primaryDomain}.API`;
   for (const s of plan.streams) {
-    const [p, m] = await Promise.all([primary.streams.info(s.name), o.standby.jsm.streams.info(s.name)]);
-    const behind = Math.max(0, p.state.last_seq - m.state.last_seq);
-    let ms = 0;
-    if (behind > 0) {
-      // the oldest message the mirror lacks is the primary's next one after the mirror's last
-      const next = await primary.streams.getMessage(s.name, { seq: m.state.last_seq + 1 }).catch(() => null);
-      ms = next
-        ? Math.max(0, Date.now() - next.time.getTime())
-        : Math.max(0, tsMs(p.state.last_ts) - tsMs(m.state.last_ts));
+    const p = await primary.streams.info(s.name);
+    if (isQueue(s.config)) {
+      const q = (await readJson<QueueCursor>(kv, `queue.${s.name}`)) ?? { copied: 0, first: 0, last: 0 };
+      const from = Math.max(q.copied + 1, p.state.first_seq);
+      const behind = Math.max(0, p.state.last_seq - Math.max(q.copied, p.state.first_seq - 1));
+      let ms = 0;
+      if (behind > 0) {
+        const oldest = await nextStoredMessage(o.standby.nc, s.name, from, 2000, api).catch(() => null);
+        ms = oldest ? Math.max(0, Date.now() - Number(oldest.timeNs / 1_000_000n)) : 0;
+        const pending: Promise<unknown>[] = [];
+        await scanStream(
+          o.standby.nc,
+          s.name,
+          from,
+          p.state.last_seq,
+          (m) => {
+            const h = natsHeaders();
+            for (const [k, v] of m.headers) if (keptHeader(k)) h.append(k, v);
+            h.set(SEQ_HEADER, String(m.seq));
+            h.set(SUBJECT_HEADER, m.subject);
+            pending.push(o.standby.js.publish(`drq.${s.name}`, m.data, { headers: h }));
+          },
+          { api },
+        );
+        await Promise.all(pending);
+      }
+      await kv.put(
+        `queue.${s.name}`,
+        JSON.stringify({
+          copied: Math.max(q.copied, p.state.last_seq),
+          first: p.state.first_seq,
+          last: p.state.last_seq,
+        }),
+      );
+      lags.push({ name: s.name, messages: behind, ms, primaryLastSeq: p.state.last_seq, mirrorLastSeq: q.copied });
+    } else {
+      const m = await o.standby.jsm.streams.info(s.name);
+      const behind = Math.max(0, p.state.last_seq - m.state.last_seq);
+      let ms = 0;
+      if (behind > 0) {
+        // the oldest message the mirror lacks is the primary's next one after the mirror's last
+        const next = await nextStoredMessage(o.standby.nc, s.name, m.state.last_seq + 1, 2000, api).catch(() => null);
+        ms = next
+          ? Math.max(0, Date.now() - Number(next.timeNs / 1_000_000n))
+          : Math.max(0, tsMs(p.state.last_ts) - tsMs(m.state.last_ts));
+      }
+      lags.push({
+        name: s.name,
+        messages: behind,
+        ms,
+        primaryLastSeq: p.state.last_seq,
+        mirrorLastSeq: m.state.last_seq,
+      });
     }
-    lags.push({
-      name: s.name,
-      messages: behind,
-      ms,
-      primaryLastSeq: p.state.last_seq,
-      mirrorLastSeq: m.state.last_seq,
-    });
-    if (s.config.retention !== "limits" && p.state.first_seq > m.state.first_seq && m.state.messages > 0)
-      await o.standby.jsm.streams.purge(s.name, { seq: Math.min(p.state.first_seq, m.state.last_seq + 1) });
     streams.push({ ...s, consumers: await durableConsumers(primary, s.name) });
   }
   await kv.put("plan", JSON.stringify({ ...plan, streams }));
@@ -265,16 +345,36 @@ export async function promoteStandby(o: PromoteOptions): Promise<PromotionReport
   const done: PromotionReport["streams"][number][] = [];
   for (const s of plan.streams) {
     const file = path.join(o.workDir, `${s.name}.rec.gz`);
-    const info = await o.standby.jsm.streams.info(s.name).catch((err: unknown) => {
-      if (isStreamNotFound(err)) return null;
-      throw err;
-    });
-    if (info && !info.config.mirror) {
+    const infoOf = (name: string) =>
+      o.standby.jsm.streams.info(name).catch((err: unknown) => {
+        if (isStreamNotFound(err)) return null;
+        throw err;
+      });
+    const info = await infoOf(s.name);
+    const copy = isQueue(s.config) ? await infoOf(queueCopyName(s.name)) : null;
+    if (info && !info.config.mirror && !copy) {
       done.push({ name: s.name, messages: info.state.messages, nextSeq: info.state.last_seq + 1, skipped: true });
       continue;
     }
     let nextSeq: number;
-    if (info) {
+    if (copy) {
+      // a queue: its copy, from the primary's last recorded first sequence
+      const q = (await readJson<QueueCursor>(kv, `queue.${s.name}`)) ?? { copied: 0, first: 0, last: 0 };
+      if (info) await o.standby.jsm.streams.delete(s.name); // a load that stopped half way
+      const w = openRecordFile(file);
+      if (copy.state.messages > 0)
+        await readByConsumer(o.standby.js, copy.config.name, copy.state.last_seq, async (m) => {
+          const seq = Number(m.headers.find(([k]) => k === SEQ_HEADER)?.[1] ?? 0);
+          const subject = m.headers.find(([k]) => k === SUBJECT_HEADER)?.[1] ?? "";
+          if (seq < q.first || seq === 0 || subject === "") return;
+          const headers = m.headers.filter(([k]) => k !== SEQ_HEADER && k !== SUBJECT_HEADER);
+          await w.write({ seq, subject, headers, data: m.data, timeNs: m.timeNs });
+        });
+      await w.close();
+      nextSeq = Math.max(q.copied, q.last) + 1;
+      await kv.put(`work.${s.name}`, JSON.stringify({ nextSeq }));
+      await o.standby.jsm.streams.delete(copy.config.name);
+    } else if (info) {
       const w = openRecordFile(file);
       if (info.state.messages > 0)
         await scanStream(o.standby.nc, s.name, info.state.first_seq, info.state.last_seq, (m) => w.write(m));
