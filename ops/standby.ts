@@ -53,7 +53,7 @@ import {
   type StreamConfig,
 } from "../nats";
 import { openRecordFile } from "./backup";
-import { inNamespace } from "./manifest";
+import { backupOrder, inNamespace } from "./manifest";
 import { readRecords, loadStream } from "./restore";
 import { readByConsumer, scanStream } from "./scan";
 import { keptHeader } from "./records";
@@ -82,11 +82,29 @@ export interface MirrorLag {
   readonly mirrorLastSeq: number;
 }
 
-/** How far a queue copy got: the last primary sequence copied, and the primary's first and last then. */
+/**
+ * How far a queue copy got: the last primary sequence copied, the primary's first and last then,
+ * and the first sequences of the recent steps (promotion starts from one recorded at least
+ * {@link REPLAY_MARGIN_MS} before the last step: work acknowledged in that margin may not have
+ * reached the copy of the next stream yet, so it is replayed, and absorbed as redelivery).
+ */
 interface QueueCursor {
   readonly copied: number;
   readonly first: number;
   readonly last: number;
+  readonly firsts?: readonly { readonly at: number; readonly first: number }[];
+}
+
+/** See {@link QueueCursor}. */
+export const REPLAY_MARGIN_MS = 10_000;
+
+/** The sequence a promoted queue starts from (see {@link QueueCursor}). */
+export function replayFrom(q: QueueCursor): number {
+  const firsts = q.firsts ?? [];
+  const lastAt = firsts.length > 0 ? firsts[firsts.length - 1]!.at : 0;
+  const old = firsts.filter((f) => f.at <= lastAt - REPLAY_MARGIN_MS);
+  if (old.length > 0) return old[old.length - 1]!.first;
+  return firsts.length > 0 ? firsts[0]!.first : q.first;
 }
 
 /** What one follow step measured. */
@@ -239,7 +257,8 @@ export async function followStandby(o: Pick<StandbyOptions, "standby" | "namespa
   const lags: MirrorLag[] = [];
   const streams: StandbyPlan["streams"][number][] = [];
   const api = `$JS.${plan.primaryDomain}.API`;
-  for (const s of plan.streams) {
+  // along the flow of work (as a backup reads), so work moving on during a step is caught once
+  for (const s of backupOrder(plan.streams, plan.namespace)) {
     const p = await primary.streams.info(s.name);
     if (isQueue(s.config)) {
       const q = (await readJson<QueueCursor>(kv, `queue.${s.name}`)) ?? { copied: 0, first: 0, last: 0 };
@@ -266,14 +285,17 @@ export async function followStandby(o: Pick<StandbyOptions, "standby" | "namespa
         );
         await Promise.all(pending);
       }
-      await kv.put(
-        `queue.${s.name}`,
-        JSON.stringify({
-          copied: Math.max(q.copied, p.state.last_seq),
-          first: p.state.first_seq,
-          last: p.state.last_seq,
-        }),
+      const now = Date.now();
+      const firsts = [...(q.firsts ?? []), { at: now, first: p.state.first_seq }].filter(
+        (f) => f.at >= now - 6 * REPLAY_MARGIN_MS,
       );
+      const cursor: QueueCursor = {
+        copied: Math.max(q.copied, p.state.last_seq),
+        first: p.state.first_seq,
+        last: p.state.last_seq,
+        firsts,
+      };
+      await kv.put(`queue.${s.name}`, JSON.stringify(cursor));
       lags.push({ name: s.name, messages: behind, ms, primaryLastSeq: p.state.last_seq, mirrorLastSeq: q.copied });
     } else {
       const m = await o.standby.jsm.streams.info(s.name);
@@ -358,15 +380,16 @@ export async function promoteStandby(o: PromoteOptions): Promise<PromotionReport
     }
     let nextSeq: number;
     if (copy) {
-      // a queue: its copy, from the primary's last recorded first sequence
+      // a queue: its copy, from a first sequence the primary had a margin before the last step
       const q = (await readJson<QueueCursor>(kv, `queue.${s.name}`)) ?? { copied: 0, first: 0, last: 0 };
       if (info) await o.standby.jsm.streams.delete(s.name); // a load that stopped half way
+      const from = replayFrom(q);
       const w = openRecordFile(file);
       if (copy.state.messages > 0)
         await readByConsumer(o.standby.js, copy.config.name, copy.state.last_seq, async (m) => {
           const seq = Number(m.headers.find(([k]) => k === SEQ_HEADER)?.[1] ?? 0);
           const subject = m.headers.find(([k]) => k === SUBJECT_HEADER)?.[1] ?? "";
-          if (seq < q.first || seq === 0 || subject === "") return;
+          if (seq < from || seq === 0 || subject === "") return;
           const headers = m.headers.filter(([k]) => k !== SEQ_HEADER && k !== SUBJECT_HEADER);
           await w.write({ seq, subject, headers, data: m.data, timeNs: m.timeNs });
         });

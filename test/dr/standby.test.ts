@@ -36,6 +36,8 @@ import { startNatsServer, type NatsServer } from "./harness";
 import { PublishFlow } from "./load";
 
 const ROOT = path.resolve(__dirname, "..", "..");
+/** Retries after the failover come within seconds, not the production minute. */
+const FAST = { SUPPORTERS_BACKOFF_MAX_MS: "2000", SUPPORTERS_BREAKER_OPEN_MS: "1000" };
 const log = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
 const phase = (what: string): void =>
   void process.stdout.write(`      .. ${new Date().toISOString().slice(11, 23)} ${what}\n`);
@@ -82,7 +84,7 @@ describe("standby region: mirrors, fenced promotion, producers move over (Done-w
 
   it("keeps what was acked (but the lag), moves producers to the standby, delivers nothing twice", async () => {
     const portA = await freePort();
-    nodeA = await startChild(supportersEnv(ns, "east1", portA, sims, { NATS_URL: east.url }), `${ns}-east1`);
+    nodeA = await startChild(supportersEnv(ns, "east1", portA, sims, { NATS_URL: east.url, ...FAST }), `${ns}-east1`);
     phase("primary node ready");
     const plan = await setupStandby({ standby, namespace: ns, primaryDomain: "east", log });
     const sup = supporterNames(ns);
@@ -92,7 +94,7 @@ describe("standby region: mirrors, fenced promotion, producers move over (Done-w
     const portB = await freePort();
     nodeB = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bin", "dr.ts"), "node"], {
       cwd: ROOT,
-      env: nodeEnv(ns, supportersEnv(ns, "west1", portB, sims, { NATS_URL: west.url })),
+      env: nodeEnv(ns, supportersEnv(ns, "west1", portB, sims, { NATS_URL: west.url, ...FAST })),
       stdio: "ignore",
     });
     const urlB = `http://127.0.0.1:${portB}`;
@@ -188,7 +190,11 @@ describe("standby region: mirrors, fenced promotion, producers move over (Done-w
       250,
     ).catch((err: Error) => {
       const d = delivered();
-      throw new Error(`${err.message}: ${mustArrive.filter((id) => !d.has(id)).length} missing`);
+      const before = new Set(ackedBeforeKill.map((a) => a.id));
+      const missing = mustArrive.filter((id) => !d.has(id));
+      throw new Error(
+        `${err.message}: ${missing.filter((id) => before.has(id)).length} acked before the kill and ${missing.filter((id) => !before.has(id)).length} after the promotion missing`,
+      );
     });
     const d = delivered();
     const lost = ackedBeforeKill.filter((a) => !d.has(a.id));
