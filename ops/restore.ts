@@ -183,6 +183,11 @@ export async function loadStream(
   const skipTo = async (seq: number): Promise<void> => {
     if (seq <= next) return;
     if (published === 0 && fillers === 0) {
+      // a publisher that reached the new stream first would be purged away: refuse instead
+      if ((await h.jsm.streams.info(t.name)).state.messages > 0)
+        throw new Error(
+          `load of ${t.name}: a message from elsewhere reached it while it was being loaded; stop its publishers and run again`,
+        );
       await h.jsm.streams.purge(t.name, { seq });
       next = seq;
       return;

@@ -374,11 +374,16 @@ export async function promoteStandby(o: PromoteOptions): Promise<PromotionReport
       });
     const info = await infoOf(s.name);
     const copy = isQueue(s.config) ? await infoOf(queueCopyName(s.name)) : null;
-    if (info && !info.config.mirror && !copy) {
+    const unfinished = await readJson<{ nextSeq: number }>(kv, `work.${s.name}`);
+    if (info && !info.config.mirror && !copy && !unfinished) {
       done.push({ name: s.name, messages: info.state.messages, nextSeq: info.state.last_seq + 1, skipped: true });
       continue;
     }
     let nextSeq: number;
+    if (info && !info.config.mirror && !copy && unfinished) {
+      // a load that stopped half way (its work file is complete): load it again
+      await o.standby.jsm.streams.delete(s.name);
+    }
     if (copy) {
       // a queue: its copy, from a first sequence the primary had a margin before the last step
       const q = (await readJson<QueueCursor>(kv, `queue.${s.name}`)) ?? { copied: 0, first: 0, last: 0 };
@@ -397,7 +402,7 @@ export async function promoteStandby(o: PromoteOptions): Promise<PromotionReport
       nextSeq = Math.max(q.copied, q.last) + 1;
       await kv.put(`work.${s.name}`, JSON.stringify({ nextSeq }));
       await o.standby.jsm.streams.delete(copy.config.name);
-    } else if (info) {
+    } else if (info && info.config.mirror) {
       const w = openRecordFile(file);
       if (info.state.messages > 0)
         await scanStream(o.standby.nc, s.name, info.state.first_seq, info.state.last_seq, (m) => w.write(m));
@@ -406,9 +411,9 @@ export async function promoteStandby(o: PromoteOptions): Promise<PromotionReport
       await kv.put(`work.${s.name}`, JSON.stringify({ nextSeq }));
       await o.standby.jsm.streams.delete(s.name);
     } else {
-      const w = await readJson<{ nextSeq: number }>(kv, `work.${s.name}`);
-      if (!w) throw new Error(`stream ${s.name} is neither a mirror nor a stream, and no work file is recorded`);
-      nextSeq = w.nextSeq;
+      if (!unfinished)
+        throw new Error(`stream ${s.name} is neither a mirror nor a stream, and no work file is recorded`);
+      nextSeq = unfinished.nextSeq;
     }
     const loaded = await loadStream(
       o.standby,
