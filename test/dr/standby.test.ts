@@ -11,7 +11,7 @@
  */
 import { expect } from "chai";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { createWriteStream, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pino from "pino";
@@ -95,8 +95,11 @@ describe("standby region: mirrors, fenced promotion, producers move over (Done-w
     nodeB = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bin", "dr.ts"), "node"], {
       cwd: ROOT,
       env: nodeEnv(ns, supportersEnv(ns, "west1", portB, sims, { NATS_URL: west.url, ...FAST })),
-      stdio: "ignore",
+      stdio: ["ignore", "pipe", "pipe"],
     });
+    const bLog = createWriteStream(path.join(ROOT, "var", "test-logs", `${ns}-west1.log`), { flags: "a" });
+    nodeB.stdout?.pipe(bLog);
+    nodeB.stderr?.pipe(bLog);
     const urlB = `http://127.0.0.1:${portB}`;
 
     // Lag measured every 200 ms while the primary answers.
