@@ -11,7 +11,7 @@
  * any redelivery (stream sequences are kept, so actors skip what their state already applied;
  * effects carry idempotency keys). Work that cycles back (a job whose result reaches its actor
  * while the backup runs) can be caught in neither copy; it is recovered by its owner's own
- * repair path (the receipts sweeper's recheck, a job's deadline), as after a crash. Messages
+ * repair path (a domain's sweeper, a job's deadline), as after a crash. Messages
  * stored after the backup started may or may not be in it.
  */
 import { createHash } from "node:crypto";
