@@ -23,6 +23,7 @@ export type {
   PubAck,
   StreamConfig,
   StreamInfo,
+  StreamState,
   ConsumerConfig,
   ConsumerInfo,
   ConsumerMessages,
@@ -44,3 +45,10 @@ export {
   isNatsUnavailable,
   type JetStreamApiCode,
 } from "./errors";
+export {
+  nextStoredMessage,
+  lastStoredMessage,
+  parseHeaderBlock,
+  StoredMessageError,
+  type RawStoredMessage,
+} from "./stored";
