@@ -64,7 +64,6 @@ async function main(): Promise<void> {
     if (err instanceof StartupError) fail(err.message, 1);
     fail(`start-up failed: ${errorMessage(err)}`, 1);
   }
-  await announce(config, node, log);
   let signals = 0;
   const shutdown = (signal: string): void => {
     if (++signals > 1) process.exit(1); // a second signal: stop now
@@ -77,6 +76,8 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+  // the node serves from here on: a signal while the closing line waits must drain it too
+  await announce(config, node, log);
 }
 
 process.on("unhandledRejection", (err) => {

@@ -34,5 +34,15 @@ export {
 } from "./access";
 export { callerTokens, operatorMeta, type Caller, type CallerKind, type CallerTokens } from "./caller";
 export { toHttpError, errorBody, ERROR_BODY_SCHEMA, type ErrorBody, type HttpError } from "./errors";
-export { cursorQuery, cursorOf, seqCursorOf, nextSeqCursor, SEQ_CURSOR } from "./pagination";
+export {
+  cursorQuery,
+  cursorOf,
+  seqCursorOf,
+  nextSeqCursor,
+  SEQ_CURSOR,
+  intCursorQuery,
+  intCursorOf,
+  NEXT_CURSOR,
+  withNextCursor,
+} from "./pagination";
 export { buildOpenApi, missingFromOpenApi, type OpenApiDocument } from "./openapi";

@@ -49,3 +49,35 @@ export function nextSeqCursor(items: readonly { readonly seq: number | null }[],
   const last = items.at(-1);
   return items.length >= limit && last && last.seq !== null ? String(last.seq) : null;
 }
+
+/** The query properties of a list paged by an integer id: `cursor` and the deprecated `old` name. */
+export function intCursorQuery(old: string): Record<string, JsonSchema> {
+  return {
+    cursor: { ...SEQ_CURSOR, description: "Continue from here: the `nextCursor` of the previous page" },
+    [old]: {
+      type: "integer",
+      minimum: 1,
+      deprecated: true,
+      description: "Deprecated (removed in the next release): the old name of `cursor`",
+    },
+  };
+}
+
+/** An integer id cursor from `cursor`, else the deprecated name's value; undefined on the first page. */
+export function intCursorOf(cursor: unknown, old: unknown): number | undefined {
+  const v = typeof cursor === "string" && cursor !== "" ? Number(cursor) : old;
+  return typeof v === "number" && Number.isSafeInteger(v) && v > 0 ? v : undefined;
+}
+
+/** The `nextCursor` property of a page answered with the older `next`. */
+export const NEXT_CURSOR: JsonSchema = {
+  type: ["string", "null"],
+  description: "Pass as `cursor` for the next page; null on the last",
+};
+
+/** A page answered under the older name `next`, also under the one scheme (`nextCursor`). */
+export function withNextCursor<T extends { readonly next: string | number | null }>(
+  page: T,
+): T & { readonly nextCursor: string | null } {
+  return { ...page, nextCursor: page.next === null ? null : String(page.next) };
+}

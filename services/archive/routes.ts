@@ -139,6 +139,7 @@ export const archiveRoutes: readonly RouteSpec[] = [
   {
     method: "GET",
     path: "/api/v1/archive/downloads/{id}",
+    errors: { 403: "The signature is wrong, or the URL has expired" },
     action: "archive.download",
     access: "public",
     summary: "Download an export through its signed URL (until it expires)",
@@ -151,6 +152,8 @@ export const archiveRoutes: readonly RouteSpec[] = [
       additionalProperties: false,
       properties: { expires: { type: "integer", minimum: 0 }, signature: { type: "string", maxLength: 100 } },
     },
-    responses: { 200: { description: "The export file (JSON lines or CSV)", contentType: "application/octet-stream" } },
+    responses: {
+      200: { description: "The export file (JSON lines or CSV)", contentTypes: ["application/x-ndjson", "text/csv"] },
+    },
   },
 ];

@@ -71,6 +71,7 @@ export const cartRoutes: readonly RouteSpec[] = [
   {
     method: "POST",
     path: "/api/v1/carts/{id}/items",
+    errors: { 409: "Not enough stock, or the cart is checked out" },
     action: "carts.addItem",
     access: "shop:write",
     summary: "Add a variant to the cart (buying), save it for later, or record a view",
@@ -107,6 +108,7 @@ export const cartRoutes: readonly RouteSpec[] = [
   {
     method: "POST",
     path: "/api/v1/carts/{id}/checkout",
+    errors: { 409: "The cart is empty or cannot be checked out now" },
     action: "carts.checkout",
     access: "shop:write",
     summary: "Check out: the cart becomes one order (a repeated submit answers the same order)",

@@ -5,6 +5,7 @@
  * audit log, the domains' pages and the alarms.
  */
 import type { JsonSchema, RouteSpec } from "../../gateway/routes";
+import { cursorQuery, SEQ_CURSOR } from "../../gateway/pagination";
 import { GROUP_PATTERN, MAX_EDIT_BYTES } from "./dlq-view";
 import { DLQ_SCAN_CAP } from "./inspect";
 
@@ -128,14 +129,14 @@ export const consoleRoutes: readonly RouteSpec[] = [
     action: "console.dlq",
     access: "admin",
     summary: "Operators: dead letters of every domain, filtered by group, subject and error, oldest first",
-    description: `Filters are applied while scanning, at most ${DLQ_SCAN_CAP} entries a request; continue with \`after\` = \`next\`.`,
+    description: `Filters are applied while scanning, at most ${DLQ_SCAN_CAP} entries a request; continue with \`cursor\` = \`nextCursor\`.`,
     tags: TAGS,
     query: {
       type: "object",
       additionalProperties: false,
       properties: {
         ...FILTER_PROPS,
-        after: { type: "integer", minimum: 0, description: "Entries after this DLQ sequence" },
+        ...cursorQuery(SEQ_CURSOR, { type: "integer", minimum: 0 }),
         limit: { type: "integer", minimum: 1, maximum: 500, default: 100 },
       },
     },
@@ -146,7 +147,11 @@ export const consoleRoutes: readonly RouteSpec[] = [
           type: "object",
           properties: {
             items: { type: "array", items: DEAD_LETTER },
-            next: { type: ["integer", "null"] },
+            nextCursor: {
+              type: ["string", "null"],
+              description: "Pass as `cursor` for the next page; null when the scan reached the end",
+            },
+            next: { type: ["integer", "null"], deprecated: true, description: "Deprecated: `nextCursor` as a number" },
             scanned: { type: "integer" },
             groups: { type: "object", additionalProperties: { type: "integer" } },
           },
@@ -231,14 +236,24 @@ export const consoleRoutes: readonly RouteSpec[] = [
       type: "object",
       additionalProperties: false,
       properties: {
-        before: { type: "integer", minimum: 1 },
+        cursor: { ...SEQ_CURSOR, description: "Continue from here: the `nextCursor` of the previous page" },
+        before: { type: "integer", minimum: 1, deprecated: true, description: "Deprecated: the old name of `cursor`" },
         limit: { type: "integer", minimum: 1, maximum: 500, default: 100 },
       },
     },
     responses: {
       200: {
         description: "Audit entries",
-        schema: { type: "object", properties: { items: { type: "array", items: AUDIT_ENTRY } } },
+        schema: {
+          type: "object",
+          properties: {
+            items: { type: "array", items: AUDIT_ENTRY },
+            nextCursor: {
+              type: ["string", "null"],
+              description: "Pass as `cursor` for older entries; null at the end",
+            },
+          },
+        },
       },
     },
   },

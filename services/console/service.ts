@@ -9,6 +9,7 @@ import { PassThrough } from "node:stream";
 import type { Context, ServiceSchema } from "moleculer";
 import type { NodeContext } from "../../node/context";
 import { requireOperator } from "../../gateway/access";
+import { seqCursorOf } from "../../gateway/pagination";
 import type { GatewayMeta, HttpCallParams } from "../../gateway/routes";
 import type { PartitionOwnership, ConsumerStats } from "../../actors/types";
 import { AppError, errorMessage } from "../../lib/errors";
@@ -230,13 +231,19 @@ export function consoleService(deps: ConsoleServiceDeps): ServiceSchema {
         c: Ctx<
           HttpCallParams<
             Record<string, string>,
-            { group?: string; subject?: string; error?: string; after?: number; limit?: number }
+            { group?: string; subject?: string; error?: string; cursor?: string; after?: number; limit?: number }
           >
         >,
       ) {
         requireOperator(c);
         const q = c.params.query;
-        return inspector.dlqPage({ group: q.group, filter: filterOf(q), after: q.after ?? 0, limit: q.limit ?? 100 });
+        const page = await inspector.dlqPage({
+          group: q.group,
+          filter: filterOf(q),
+          after: seqCursorOf(q),
+          limit: q.limit ?? 100,
+        });
+        return { ...page, nextCursor: page.next === null ? null : String(page.next) };
       },
       async dlqEdit(
         c: Ctx<HttpCallParams<{ seq: string }, Record<string, unknown>, { data: unknown; reason?: string }>>,
@@ -297,9 +304,16 @@ export function consoleService(deps: ConsoleServiceDeps): ServiceSchema {
         });
         return { replayed: r.replayed, missing, audit: entry };
       },
-      async audit(c: Ctx<HttpCallParams<Record<string, string>, { before?: number; limit?: number }>>) {
+      async audit(
+        c: Ctx<HttpCallParams<Record<string, string>, { cursor?: string; before?: number; limit?: number }>>,
+      ) {
         requireOperator(c);
-        return { items: await audit.list({ limit: c.params.query.limit ?? 100, before: c.params.query.before }) };
+        const q = c.params.query;
+        const limit = q.limit ?? 100;
+        const before = seqCursorOf({ cursor: q.cursor, after: q.before });
+        const items = await audit.list({ limit, before: before > 0 ? before : undefined });
+        const last = items.at(-1);
+        return { items, nextCursor: items.length >= limit && last ? String(last.id) : null };
       },
       pages(c: Ctx) {
         requireOperator(c);

@@ -98,6 +98,7 @@ export const orderRoutes: readonly RouteSpec[] = [
   {
     method: "POST",
     path: "/api/v1/orders/{id}/refund",
+    errors: { 409: "The order is not paid, or was refunded already" },
     action: "orders.refund",
     access: "orders:write",
     summary: "Refund a paid order in full (stock goes back unless shipped)",
@@ -108,6 +109,7 @@ export const orderRoutes: readonly RouteSpec[] = [
   {
     method: "POST",
     path: "/api/v1/orders/{id}/fulfilment",
+    errors: { 409: "The order is not in a state this step follows" },
     action: "orders.fulfil",
     access: "admin",
     summary: "Operators: move fulfilment on (paid → fulfilling → shipped → delivered)",

@@ -7,6 +7,7 @@
  * `admin` for rule changes and the ledger check.
  */
 import type { JsonSchema, RouteSpec } from "../../gateway/routes";
+import { cursorQuery, intCursorQuery, NEXT_CURSOR } from "../../gateway/pagination";
 import {
   openAccountSchema,
   PARTY_KINDS,
@@ -106,7 +107,8 @@ const LEDGER: JsonSchema = {
         },
       },
     },
-    next: { type: ["integer", "null"], description: "Pass as `before` for the next page; null on the last" },
+    next: { type: ["integer", "null"], deprecated: true, description: "Deprecated: the old name of `nextCursor`" },
+    nextCursor: NEXT_CURSOR,
     sum: { type: "integer", description: "Sum of every posting of the account" },
   },
 };
@@ -365,7 +367,7 @@ export const rewardRoutes: readonly RouteSpec[] = [
       additionalProperties: false,
       properties: {
         limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
-        after: { type: "string", maxLength: 20 },
+        ...cursorQuery({ type: "string", maxLength: 20 }),
       },
     },
     responses: {
@@ -373,7 +375,11 @@ export const rewardRoutes: readonly RouteSpec[] = [
         description: "One page",
         schema: {
           type: "object",
-          properties: { items: { type: "array", items: PRODUCT }, next: { type: ["string", "null"] } },
+          properties: {
+            items: { type: "array", items: PRODUCT },
+            next: { type: ["string", "null"], deprecated: true },
+            nextCursor: NEXT_CURSOR,
+          },
         },
       },
     },
@@ -381,6 +387,7 @@ export const rewardRoutes: readonly RouteSpec[] = [
   {
     method: "POST",
     path: "/api/v1/rewards/redemptions",
+    errors: { 409: "Out of stock, or not enough points" },
     action: "rewards.redeemProduct",
     access: "rewards:write",
     summary: "Redeem a product: one unit of stock taken atomically, the price reserved (pending), a voucher issued",
@@ -406,6 +413,7 @@ export const rewardRoutes: readonly RouteSpec[] = [
   {
     method: "POST",
     path: "/api/v1/rewards/merchants/{id}/redemptions/{redemption}/refund",
+    errors: { 409: "The redemption cannot be refunded in its state" },
     action: "rewards.refundRedemption",
     access: "rewards:write",
     summary: "Refund a redemption: the reservation is voided and the unit returns to stock",
@@ -428,7 +436,7 @@ export const rewardRoutes: readonly RouteSpec[] = [
       additionalProperties: false,
       properties: {
         limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
-        before: { type: "integer", minimum: 1 },
+        ...intCursorQuery("before"),
       },
     },
     responses: {
@@ -436,7 +444,11 @@ export const rewardRoutes: readonly RouteSpec[] = [
         description: "One page",
         schema: {
           type: "object",
-          properties: { items: { type: "array", items: REDEMPTION }, next: { type: ["integer", "null"] } },
+          properties: {
+            items: { type: "array", items: REDEMPTION },
+            next: { type: ["integer", "null"], deprecated: true },
+            nextCursor: NEXT_CURSOR,
+          },
         },
       },
     },
@@ -466,6 +478,7 @@ export const rewardRoutes: readonly RouteSpec[] = [
   {
     method: "POST",
     path: "/api/v1/admin/rewards/signups/{id}/retry",
+    errors: { 409: "The signup is not in a state an operator can retry" },
     action: "rewards.retrySignup",
     access: "admin",
     summary: "Operators: resume a failed signup at its failed step",
@@ -495,7 +508,7 @@ export const rewardRoutes: readonly RouteSpec[] = [
       additionalProperties: false,
       properties: {
         limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
-        after: { type: "string", maxLength: 200, description: "Entry id to continue after (`next`)" },
+        ...cursorQuery({ type: "string", maxLength: 200 }),
       },
     },
     responses: {
@@ -503,7 +516,11 @@ export const rewardRoutes: readonly RouteSpec[] = [
         description: "One page",
         schema: {
           type: "object",
-          properties: { items: { type: "array", items: { type: "object" } }, next: { type: ["string", "null"] } },
+          properties: {
+            items: { type: "array", items: { type: "object" } },
+            next: { type: ["string", "null"], deprecated: true },
+            nextCursor: NEXT_CURSOR,
+          },
         },
       },
     },
@@ -525,6 +542,7 @@ export const rewardRoutes: readonly RouteSpec[] = [
   {
     method: "POST",
     path: "/api/v1/rewards/accounts",
+    errors: { 409: "The account exists already" },
     action: "rewards.open",
     access: "rewards:write",
     summary: "Open a points account for a user of one kind",
@@ -566,7 +584,7 @@ export const rewardRoutes: readonly RouteSpec[] = [
       additionalProperties: false,
       properties: {
         limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
-        before: { type: "integer", minimum: 1, description: "Posting id to continue before (`next` of the last page)" },
+        ...intCursorQuery("before"),
       },
     },
     responses: { 200: { description: "One page", schema: LEDGER } },
@@ -574,6 +592,7 @@ export const rewardRoutes: readonly RouteSpec[] = [
   {
     method: "POST",
     path: "/api/v1/rewards/transactions",
+    errors: { 404: "A party has no account" },
     action: "rewards.submit",
     access: "rewards:write",
     summary: "Score and submit a transaction: encounter, donation, giveaway or exchange",
@@ -632,6 +651,7 @@ export const rewardRoutes: readonly RouteSpec[] = [
   {
     method: "POST",
     path: "/api/v1/rewards/qr/redeem",
+    errors: { 409: "The token was used already, has expired, or is your own" },
     action: "rewards.redeem",
     access: "rewards:write",
     summary: "Redeem the other party's QR: an encounter between the civilian and the officer",

@@ -5,7 +5,15 @@
  * `{ns}.rewards.score` is the same for plain NATS callers (index.ts).
  */
 import type { Context, ServiceSchema } from "moleculer";
-import { clientOf, OPERATOR, requireCaller, type GatewayMeta, type HttpCallParams } from "../../gateway";
+import {
+  clientOf,
+  intCursorOf,
+  OPERATOR,
+  requireCaller,
+  withNextCursor,
+  type GatewayMeta,
+  type HttpCallParams,
+} from "../../gateway";
 import type { ContentManager, ProductBody } from "./content";
 import { AppError } from "../../lib/errors";
 import type { RewardsApi } from "./api";
@@ -82,9 +90,12 @@ export function rewardsService(
         c.meta.$responseHeaders = { "Cache-Control": "public, max-age=86400", ETag: img.etag };
         return img.bytes;
       },
-      marketplace(c: Ctx<HttpCallParams<Record<string, string>, { limit?: number; after?: string }>>) {
+      async marketplace(
+        c: Ctx<HttpCallParams<Record<string, string>, { limit?: number; cursor?: string; after?: string }>>,
+      ) {
         requireCaller(c, ["rewards:read"]);
-        return content.marketplace(c.params.query.limit ?? 100, c.params.query.after);
+        const q = c.params.query;
+        return withNextCursor(await content.marketplace(q.limit ?? 100, q.cursor ?? q.after));
       },
       async redeemProduct(
         c: Ctx<
@@ -107,8 +118,11 @@ export function rewardsService(
       refundRedemption(c: MerchantCall) {
         return content.refund(merchantCaller(c), c.params.params.id, c.params.params.redemption);
       },
-      sales(c: MerchantCall<unknown, { limit?: number; before?: number }>) {
-        return content.sales(merchantCaller(c), c.params.params.id, c.params.query.limit ?? 100, c.params.query.before);
+      async sales(c: MerchantCall<unknown, { limit?: number; cursor?: string; before?: number }>) {
+        const q = c.params.query;
+        return withNextCursor(
+          await content.sales(merchantCaller(c), c.params.params.id, q.limit ?? 100, intCursorOf(q.cursor, q.before)),
+        );
       },
 
       async open(c: Ctx<HttpCallParams<Record<string, string>, Record<string, unknown>, OpenAccountRequest>>) {
@@ -139,9 +153,12 @@ export function rewardsService(
         return r;
       },
 
-      catalog(c: Ctx<HttpCallParams<{ kind: "charity" | "family" }, { limit?: number; after?: string }>>) {
+      async catalog(
+        c: Ctx<HttpCallParams<{ kind: "charity" | "family" }, { limit?: number; cursor?: string; after?: string }>>,
+      ) {
         requireCaller(c, ["rewards:read"]);
-        return api.catalog(c.params.params.kind, c.params.query.limit ?? 100, c.params.query.after);
+        const q = c.params.query;
+        return withNextCursor(await api.catalog(c.params.params.kind, q.limit ?? 100, q.cursor ?? q.after));
       },
 
       /** Internal API of the user catalogs for other domains: one entry, or 404. */
@@ -163,13 +180,13 @@ export function rewardsService(
         return api.account(c.params.params.id);
       },
 
-      ledger(c: Ctx<HttpCallParams<{ id: string }, { limit?: number; before?: number }>>) {
+      async ledger(c: Ctx<HttpCallParams<{ id: string }, { limit?: number; cursor?: string; before?: number }>>) {
         requireCaller(c, ["rewards:read"]);
         const q = c.params.query;
-        return api.ledger(c.params.params.id, {
-          limit: q.limit ?? 100,
-          ...(q.before !== undefined ? { before: q.before } : {}),
-        });
+        const before = intCursorOf(q.cursor, q.before);
+        return withNextCursor(
+          await api.ledger(c.params.params.id, { limit: q.limit ?? 100, ...(before !== undefined ? { before } : {}) }),
+        );
       },
 
       async submit(c: Ctx<HttpCallParams<Record<string, string>, Record<string, unknown>, TxRequest>>) {

@@ -2,6 +2,7 @@
  * The users domain's HTTP routes: the seed's queries, with keyset pagination. Scope users:read.
  */
 import type { JsonSchema, RouteSpec } from "../../gateway/routes";
+import { cursorQuery, intCursorQuery, NEXT_CURSOR } from "../../gateway/pagination";
 
 const ID: JsonSchema = {
   type: "object",
@@ -13,7 +14,7 @@ const BEFORE: JsonSchema = {
   additionalProperties: false,
   properties: {
     limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
-    before: { type: "integer", minimum: 1, description: "`next` of the previous page" },
+    ...intCursorQuery("before"),
   },
 };
 const RECEIVED: JsonSchema = {
@@ -33,7 +34,8 @@ const RECEIVED: JsonSchema = {
         },
       },
     },
-    next: { type: ["integer", "null"] },
+    next: { type: ["integer", "null"], deprecated: true },
+    nextCursor: NEXT_CURSOR,
     count: { type: "integer", description: "All of them (not only this page)" },
     points: { type: "integer", description: "Their total amount" },
   },
@@ -80,7 +82,7 @@ export const userDomainRoutes: readonly RouteSpec[] = [
       additionalProperties: false,
       properties: {
         limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
-        after: { type: "string", maxLength: 64 },
+        ...cursorQuery({ type: "string", maxLength: 64 }),
       },
     },
     responses: {
@@ -102,7 +104,8 @@ export const userDomainRoutes: readonly RouteSpec[] = [
                 },
               },
             },
-            next: { type: ["string", "null"] },
+            next: { type: ["string", "null"], deprecated: true },
+            nextCursor: NEXT_CURSOR,
           },
         },
       },

@@ -1,6 +1,6 @@
 /** The Moleculer service "userdomain": access check, one store query, the answer. */
 import type { Context, ServiceSchema } from "moleculer";
-import { requireCaller, type GatewayMeta, type HttpCallParams } from "../../gateway";
+import { intCursorOf, requireCaller, withNextCursor, type GatewayMeta, type HttpCallParams } from "../../gateway";
 import { AppError } from "../../lib/errors";
 import type { UserDomainStore } from "./store";
 
@@ -21,18 +21,22 @@ export function userDomainService(store: UserDomainStore): ServiceSchema {
         requireCaller(c, ["users:read"]);
         return known(c.params.params.id);
       },
-      async officersMet(c: Ctx<{ limit?: number; after?: string }>) {
+      async officersMet(c: Ctx<{ limit?: number; cursor?: string; after?: string }>) {
         requireCaller(c, ["users:read"]);
         await known(c.params.params.id, "civilian");
-        return store.officersMet(c.params.params.id, c.params.query.limit ?? 100, c.params.query.after);
+        const q = c.params.query;
+        return withNextCursor(await store.officersMet(c.params.params.id, q.limit ?? 100, q.cursor ?? q.after));
       },
-      async donations(c: Ctx<{ limit?: number; before?: number }>) {
+      async donations(c: Ctx<{ limit?: number; cursor?: string; before?: number }>) {
         requireCaller(c, ["users:read"]);
         const u = await known(c.params.params.id);
         if (u.kind !== "family" && u.kind !== "charity") throw new AppError("NOT_FOUND", `family ${u.id} not found`);
-        return store.received(u.id, "donation", ["posted"], c.params.query.limit ?? 100, c.params.query.before);
+        const q = c.params.query;
+        return withNextCursor(
+          await store.received(u.id, "donation", ["posted"], q.limit ?? 100, intCursorOf(q.cursor, q.before)),
+        );
       },
-      async sales(c: Ctx<{ limit?: number; before?: number }>) {
+      async sales(c: Ctx<{ limit?: number; cursor?: string; before?: number }>) {
         requireCaller(c, ["users:read"]);
         await known(c.params.params.id, "merchant");
         return store.received(
@@ -40,7 +44,7 @@ export function userDomainService(store: UserDomainStore): ServiceSchema {
           "exchange",
           ["posted"],
           c.params.query.limit ?? 100,
-          c.params.query.before,
+          intCursorOf(c.params.query.cursor, c.params.query.before),
         );
       },
     },

@@ -309,7 +309,7 @@ describe("operator console in Chromium", function () {
     await page.locator("section.card h3", { hasText: "supporters" }).waitFor();
     await page.locator("section.card h3", { hasText: "events" }).waitFor();
     await page.getByRole("link", { name: "Tenant event stats" }).click();
-    await page.locator('[data-page="events.stats"] button[type="submit"]').click();
+    await page.locator('[data-page="tenant-events.stats"] button[type="submit"]').click();
     // the events domain's own admin route (GET /api/v1/admin/events/stats), served by node B
     await page.locator('[data-testid="domain-answer"]').waitFor({ timeout: 15_000 });
     expect(await page.locator('[data-testid="domain-answer"]').textContent()).to.contain("con-b");

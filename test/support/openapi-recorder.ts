@@ -84,8 +84,13 @@ function install(): void {
   ): Promise<Response> {
     const res = await original(input, init);
     if (!res.headers.has("x-request-id")) return res;
-    const url = new URL(typeof input === "string" || input instanceof URL ? input : input.url);
-    const method = (init?.method ?? (input instanceof Request ? input.method : "GET")).toUpperCase();
+    // after a followed redirect the answer is the last URL's (a GET)
+    const url = new URL(
+      res.redirected ? res.url : typeof input === "string" || input instanceof URL ? input : input.url,
+    );
+    const method = res.redirected
+      ? "GET"
+      : (init?.method ?? (input instanceof Request ? input.method : "GET")).toUpperCase();
     const p = res
       .clone()
       .text()
