@@ -10,7 +10,7 @@
  * bare `ctx.meta` field. Anyone on NATS can forge meta; only a holder of the secret can sign.
  */
 import { createHash } from "node:crypto";
-import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
+import { signHs256, verifyHs256 } from "./hs256";
 
 /** Kinds of caller. "public": an unauthenticated request the gateway admitted to a public route. */
 export const CALLER_KINDS = ["client", "operator", "node", "public"] as const;
@@ -69,13 +69,6 @@ function isCallerKind(v: unknown): v is CallerKind {
   return typeof v === "string" && (CALLER_KINDS as readonly string[]).includes(v);
 }
 
-function refusal(err: unknown): string {
-  if (err instanceof joseErrors.JWTExpired) return "expired";
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return "bad signature";
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `claim ${err.claim} invalid`;
-  return "malformed";
-}
-
 /** Caller tokens for `secret` and `namespace` (no memo: see {@link callerTokens}). */
 export function createCallerTokens(secret: string, namespace: string): CallerTokens {
   if (secret === "") throw new Error("a cluster secret is required to sign callers");
@@ -105,18 +98,16 @@ export function createCallerTokens(secret: string, namespace: string): CallerTok
       const ttl = claims.ttlSec ?? CALLER_TTL_SEC;
       const now = Math.floor(Date.now() / 1000);
       const scopes = [...(claims.scopes ?? [])];
-      const token = await new SignJWT({
+      const token = signHs256(key, TYP, {
         knd: claims.kind,
         scp: scopes,
         ...(claims.requestId !== undefined ? { rid: claims.requestId } : {}),
-      })
-        .setProtectedHeader({ alg: "HS256", typ: TYP })
-        .setSubject(claims.subject)
-        .setIssuer(ISSUER)
-        .setAudience(namespace)
-        .setIssuedAt(now)
-        .setExpirationTime(now + ttl)
-        .sign(key);
+        sub: claims.subject,
+        iss: ISSUER,
+        aud: namespace,
+        iat: now,
+        exp: now + ttl,
+      });
       // What this process signed it need not verify again.
       remember(token, {
         kind: claims.kind,
@@ -137,38 +128,28 @@ export function createCallerTokens(secret: string, namespace: string): CallerTok
         cache.delete(token);
         return { ok: false, reason: "expired" };
       }
-      try {
-        const { payload } = await jwtVerify(token, key, {
-          algorithms: ["HS256"],
-          typ: TYP,
-          issuer: ISSUER,
-          audience: namespace,
-          clockTolerance: SKEW_SEC,
-          requiredClaims: ["sub", "exp", "iat"],
-        });
-        const { knd, scp, rid, sub, exp } = payload as {
-          knd?: unknown;
-          scp?: unknown;
-          rid?: unknown;
-          sub?: unknown;
-          exp?: unknown;
-        };
-        if (!isCallerKind(knd) || typeof sub !== "string" || sub === "" || typeof exp !== "number")
-          return { ok: false, reason: "malformed" };
-        if (!Array.isArray(scp) || !scp.every((s) => typeof s === "string")) return { ok: false, reason: "malformed" };
-        if (rid !== undefined && typeof rid !== "string") return { ok: false, reason: "malformed" };
-        const caller: Caller = {
-          kind: knd,
-          subject: sub,
-          scopes: scp,
-          expiresAt: exp * 1000,
-          ...(typeof rid === "string" ? { requestId: rid } : {}),
-        };
-        remember(token, caller);
-        return bound(caller, requestId);
-      } catch (err) {
-        return { ok: false, reason: refusal(err) };
-      }
+      const checked = verifyHs256(key, token, { typ: TYP, issuer: ISSUER, audience: namespace, skewSec: SKEW_SEC });
+      if (!checked.ok) return { ok: false, reason: checked.reason };
+      const { knd, scp, rid, sub, exp } = checked.payload as {
+        knd?: unknown;
+        scp?: unknown;
+        rid?: unknown;
+        sub?: unknown;
+        exp?: unknown;
+      };
+      if (!isCallerKind(knd) || typeof sub !== "string" || sub === "" || typeof exp !== "number")
+        return { ok: false, reason: "malformed" };
+      if (!Array.isArray(scp) || !scp.every((s) => typeof s === "string")) return { ok: false, reason: "malformed" };
+      if (rid !== undefined && typeof rid !== "string") return { ok: false, reason: "malformed" };
+      const caller: Caller = {
+        kind: knd,
+        subject: sub,
+        scopes: scp,
+        expiresAt: exp * 1000,
+        ...(typeof rid === "string" ? { requestId: rid } : {}),
+      };
+      remember(token, caller);
+      return bound(caller, requestId);
     },
   };
 }

@@ -11,6 +11,8 @@ import { toHttpError, errorBody } from "../../gateway/errors";
 import { requestIdFrom } from "../../gateway/request-id";
 import { assertOwner, clientOf, requireCaller, requireOperator, requireScope } from "../../gateway/access";
 import { bindCaller, createCallerTokens, type Caller } from "../../gateway/caller";
+import { signHs256, verifyHs256 } from "../../gateway/hs256";
+import { SignJWT, jwtVerify } from "jose";
 import {
   newApiKey,
   parseApiKey,
@@ -335,6 +337,46 @@ describe("gateway pure pieces", function () {
       expect(await reason(none)).to.not.equal("ok");
       for (const junk of [undefined, "", 42, { kind: "operator" }, "a.b.c"])
         expect(await reason(junk)).to.not.equal("ok");
+    });
+    it("HS256 tokens are plain RFC 7519: jose verifies what is signed here, and the other way round", async function () {
+      const key = new TextEncoder().encode(secret);
+      const want = { typ: "sy-caller+jwt", issuer: "switchyard", audience: "ns1", skewSec: 5 };
+      const now = Math.floor(Date.now() / 1000);
+      const ours = signHs256(key, "sy-caller+jwt", {
+        sub: "s",
+        iss: "switchyard",
+        aud: "ns1",
+        iat: now,
+        exp: now + 60,
+      });
+      const { payload } = await jwtVerify(ours, key, { algorithms: ["HS256"], typ: "sy-caller+jwt", audience: "ns1" });
+      expect(payload.sub).to.equal("s");
+      const theirs = await new SignJWT({ knd: "node" })
+        .setProtectedHeader({ alg: "HS256", typ: "sy-caller+jwt" })
+        .setSubject("n1")
+        .setIssuer("switchyard")
+        .setAudience(["other", "ns1"])
+        .setIssuedAt(now)
+        .setExpirationTime(now + 60)
+        .sign(key);
+      const v = verifyHs256(key, theirs, want);
+      expect(v.ok && v.payload.sub).to.equal("n1");
+      const reasonOf = (t: string) => {
+        const r = verifyHs256(key, t, want);
+        return r.ok ? "ok" : r.reason;
+      };
+      const claims = { sub: "s", iss: "switchyard", aud: "ns1", iat: now, exp: now + 60 };
+      expect(reasonOf(signHs256(key, "JWT", claims))).to.equal("claim typ invalid");
+      expect(reasonOf(signHs256(key, "sy-caller+jwt", { ...claims, iss: "x" }))).to.equal("claim iss invalid");
+      expect(reasonOf(signHs256(key, "sy-caller+jwt", { ...claims, nbf: now + 600 }))).to.equal("claim nbf invalid");
+      expect(reasonOf(signHs256(key, "sy-caller+jwt", { ...claims, exp: "soon" }))).to.equal("claim exp invalid");
+      expect(reasonOf(signHs256(key, "sy-caller+jwt", { ...claims, iat: undefined }))).to.equal("claim iat invalid");
+      const [, p, sg] = ours.split(".");
+      const hdr = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
+      expect(reasonOf(`${hdr({ alg: "HS512", typ: "sy-caller+jwt" })}.${p}.${sg}`)).to.equal("malformed");
+      expect(reasonOf(`${hdr({ alg: "HS256", typ: "sy-caller+jwt", crit: ["x"] })}.${p}.${sg}`)).to.equal("malformed");
+      expect(reasonOf(`${ours}x`)).to.equal("bad signature");
+      expect(reasonOf("a+b.c.d")).to.equal("malformed");
     });
   });
 });
