@@ -1,8 +1,15 @@
 /**
  * Partition leases in a KV bucket. Each node announces itself (`node.<id>`, renewed every
- * ttl/3) and holds one lease entry per partition it owns (`part.<kind>.<p>`, renewed the same
- * way with revision-checked updates). Expiry is judged by each observer's own clock from when
- * it last saw an entry change, so clocks of different machines never need to agree.
+ * ttl/3) and holds one lease entry per partition it owns (`part.<kind>.<p>`, renewed with
+ * revision-checked updates every `partitionRenewMs`, by default ttl/3 as well). A lease is free
+ * when its owner's node entry has not changed for the ttl, or its own entry has not changed for
+ * max(ttl, 3 x partitionRenewMs). Expiry is judged by each observer's own clock from when it last
+ * saw an entry change, so clocks of different machines never need to agree.
+ *
+ * Liveness thus rides on one entry per node: a node holding hundreds of partitions renews them
+ * rarely (the actor runtime: every 3 ttl) while a dead node's partitions still move after one
+ * ttl. An owner whose node entry cannot be renewed for most of the ttl fences itself (stops every
+ * partition), since the others will judge it dead at the ttl.
  *
  * Placement `"spread"` (partitions): every node computes the desired owner of every partition by
  * rendezvous hashing over the live nodes; a node takes what should be its own once it is free
@@ -61,6 +68,11 @@ export interface LeaseManagerOptions {
   readonly log: Logger;
   /** Default `"spread"`. */
   readonly placement?: LeasePlacement;
+  /**
+   * How often partition entries are rewritten (default ttl/3). Longer is cheaper; it must stay
+   * under the bucket's entry TTL, if it has one.
+   */
+  readonly partitionRenewMs?: number;
 }
 
 interface Observed {
@@ -89,6 +101,10 @@ export class LeaseManager {
   private tickTimer: NodeJS.Timeout | null = null;
   private renewTimer: NodeJS.Timeout | null = null;
   private nodeRevision = 0;
+  /** When this node's entry was last written. */
+  private nodeRenewedAt = 0;
+  /** When the watch began: a node never seen is judged from then. */
+  private watchingSince = 0;
   private stopping = false;
   private started = false;
 
@@ -97,6 +113,10 @@ export class LeaseManager {
   private readonly nodeId: string;
   private readonly refs: readonly PartitionRef[];
   private readonly ttlMs: number;
+  private readonly renewEveryMs: number;
+  private readonly partitionRenewMs: number;
+  /** A partition entry unchanged this long is free whoever holds it. */
+  private readonly silentMs: number;
   private readonly callbacks: LeaseCallbacks;
   private readonly log: Logger;
   private readonly sticky: boolean;
@@ -107,6 +127,9 @@ export class LeaseManager {
     this.nodeId = o.nodeId;
     this.refs = o.refs;
     this.ttlMs = o.ttlMs;
+    this.renewEveryMs = Math.max(200, Math.round(o.ttlMs / 3));
+    this.partitionRenewMs = Math.max(this.renewEveryMs, o.partitionRenewMs ?? this.renewEveryMs);
+    this.silentMs = Math.max(o.ttlMs, this.partitionRenewMs === this.renewEveryMs ? 0 : 3 * this.partitionRenewMs);
     this.callbacks = o.callbacks;
     this.log = o.log;
     this.sticky = o.placement === "sticky";
@@ -114,12 +137,13 @@ export class LeaseManager {
 
   /** Announces this node, starts watching leases and taking partitions. */
   async start(): Promise<void> {
+    this.watchingSince = Date.now();
     this.watcher = await this.kv.watch({ key: ">" });
     void this.consumeWatch(this.watcher);
     await this.announce();
     this.started = true;
     this.tickTimer = setInterval(() => this.tick(), Math.max(100, Math.round(this.ttlMs / 10)));
-    this.renewTimer = setInterval(() => void this.renewAll(), Math.max(200, Math.round(this.ttlMs / 3)));
+    this.renewTimer = setInterval(() => void this.renewAll(), this.renewEveryMs);
     this.tick();
   }
 
@@ -175,8 +199,14 @@ export class LeaseManager {
     return this.keys.partitionKey(ref.kind, ref.partition);
   }
 
+  /** Whether lease `o` is free: its entry silent too long, or its owner's node entry silent for the ttl. */
   private expired(o: Observed, now: number): boolean {
-    return now - o.seenAt >= this.ttlMs;
+    if (now - o.seenAt >= this.silentMs) return true;
+    if (o.owner === this.nodeId) return false;
+    const node = this.nodes.get(o.owner);
+    // Not seen yet: the watch may still be replaying entries (partition entries are older than
+    // node entries, so they come first), so a never-seen owner counts from when the watch began.
+    return now - (node?.seenAt ?? this.watchingSince) >= this.ttlMs;
   }
 
   private async consumeWatch(it: QueuedIterator<KvWatchEntry>): Promise<void> {
@@ -210,6 +240,7 @@ export class LeaseManager {
   private async announce(): Promise<void> {
     const key = this.keys.nodeKey(this.nodeId);
     this.nodeRevision = await this.kv.put(key, JSON.stringify({ owner: this.nodeId, at: Date.now() }));
+    this.nodeRenewedAt = Date.now();
   }
 
   private tick(): void {
@@ -308,15 +339,26 @@ export class LeaseManager {
     const now = Date.now();
     const ops: Promise<unknown>[] = [];
     if (!this.stopping) {
+      if (this.owned.size > 0 && now - this.nodeRenewedAt > this.ttlMs * 0.8) {
+        // Our node entry could not be renewed for most of the ttl: others will judge this node
+        // dead and take its partitions. Fence ourselves first.
+        this.log.warn({ node: this.nodeId }, "node lease renewal failing; stopping every partition");
+        for (const key of [...this.owned.keys()]) if (!this.releasing.has(key)) void this.lose(key);
+      }
       ops.push(
         this.kv
           .update(this.keys.nodeKey(this.nodeId), JSON.stringify({ owner: this.nodeId, at: now }), this.nodeRevision)
-          .then((rev) => (this.nodeRevision = rev))
+          .then((rev) => {
+            this.nodeRevision = rev;
+            this.nodeRenewedAt = Date.now();
+          })
           .catch(() => this.announce().catch(() => undefined)),
       );
     }
+    // Half a round early, so that an entry is never rewritten later than partitionRenewMs.
+    const due = now - this.partitionRenewMs + this.renewEveryMs / 2;
     for (const [key, owned] of this.owned) {
-      if (this.releasing.has(key)) continue;
+      if (this.releasing.has(key) || owned.renewedAt > due) continue;
       ops.push(
         this.kv.update(key, JSON.stringify({ owner: this.nodeId, at: now }), owned.revision).then(
           (rev) => {
@@ -327,8 +369,8 @@ export class LeaseManager {
             if (isWrongLastSequence(err)) {
               this.log.warn({ lease: key }, "lease lost (revision moved)");
               void this.lose(key);
-            } else if (Date.now() - owned.renewedAt > this.ttlMs * 0.8) {
-              // Could not renew for most of the ttl: others will soon take it. Fence ourselves.
+            } else if (Date.now() - owned.renewedAt > this.silentMs * 0.8) {
+              // Could not renew for most of the silence allowed: others will soon take it. Fence ourselves.
               this.log.warn({ lease: key, err: errorMessage(err) }, "lease renewal failing; stopping partition");
               void this.lose(key);
             }

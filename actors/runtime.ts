@@ -182,6 +182,10 @@ export class Runtime implements ActorRuntime {
       nodeId: this.opts.nodeId,
       refs,
       ttlMs: this.opts.leaseTtlMs,
+      // Liveness rides on the node entry (renewed every ttl/3); the partition entries, one per
+      // partition of every kind, are rewritten every 3 ttl, well inside the bucket's entry TTL
+      // (streams/runtime.stream.ts: 10 ttl, at least a minute).
+      partitionRenewMs: 3 * this.opts.leaseTtlMs,
       callbacks: {
         acquired: (ref) => this.startPartition(ref),
         released: (ref, drain) => this.stopPartition(ref, drain),

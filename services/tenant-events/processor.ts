@@ -284,6 +284,8 @@ export class EventProcessor {
       nodeId: this.opts.nodeId,
       refs,
       ttlMs: this.opts.leaseTtlMs,
+      // liveness rides on the node entry; the bucket keeps entries 10 ttl (streams.ts)
+      partitionRenewMs: 3 * this.opts.leaseTtlMs,
       callbacks: {
         acquired: async (ref) => {
           this.owned.add(ref.partition);

@@ -87,3 +87,82 @@ describe("actors: a singleton lease in an expiring bucket (real NATS)", function
     expect(aEvents).to.deep.equal(["acquired", "lost"]);
   });
 });
+
+describe("actors: partition leases renewed rarely, liveness on the node entry (real NATS)", function () {
+  this.timeout(90_000);
+  const ns = freshNamespace("tlr");
+  const bucket = `${ns}_parts`;
+  const refs: PartitionRef[] = [0, 1, 2, 3, 4, 5, 6, 7].map((p) => ({ kind: "k", partition: p }));
+  const keys: LeaseKeys = { partitionKey: (k, p) => `part.${k}.${p}`, nodeKey: (id) => `node.${id}` };
+  const LEASE_TTL_MS = 1000;
+  // Entries rewritten every 10 s, so free by silence only after 30 s: a takeover sooner is the
+  // node entry's doing.
+  const PARTITION_RENEW_MS = 10_000;
+  const conns: NatsHandles[] = [];
+  const managers: LeaseManager[] = [];
+
+  const node = async (id: string): Promise<{ h: NatsHandles; m: LeaseManager; kv: KV }> => {
+    const h = await connectNats(NATS_URL, `test-${ns}-${id}`);
+    conns.push(h);
+    const kv = await h.kvm.open(bucket);
+    const m = new LeaseManager({
+      kv,
+      keys,
+      nodeId: id,
+      refs,
+      ttlMs: LEASE_TTL_MS,
+      partitionRenewMs: PARTITION_RENEW_MS,
+      callbacks: { acquired: async () => undefined, released: async () => undefined },
+      log: log.child({ node: id }),
+    });
+    managers.push(m);
+    await m.start();
+    return { h, m, kv };
+  };
+  const revisions = async (kv: KV): Promise<Record<string, number>> => {
+    const out: Record<string, number> = {};
+    for (const k of [...refs.map((r) => keys.partitionKey(r.kind, r.partition)), "node.a"]) {
+      const e = await kv.get(k);
+      out[k] = e?.revision ?? 0;
+    }
+    return out;
+  };
+
+  before(async () => {
+    const h = await connectNats(NATS_URL, `test-${ns}`);
+    conns.push(h);
+    await h.kvm.create(bucket, { history: 1, ttl: 60_000 });
+  });
+
+  after(async () => {
+    await Promise.allSettled(managers.map((m) => m.stop()));
+    await Promise.allSettled(conns.map((h) => h.nc.close()));
+    await cleanupNamespace(ns);
+  });
+
+  it("rewrites only the node entry between partition renewals, and moves a dead node's partitions after one ttl", async () => {
+    const a = await node("a");
+    const b = await node("b");
+    await waitFor("the partitions are spread", () => a.m.ownedCount() > 0 && b.m.ownedCount() > 0, 20_000, 50);
+    await waitFor("all owned", () => a.m.allOwned() && b.m.allOwned() && a.m.ownedCount() + b.m.ownedCount() === 8);
+    const before = await revisions(a.kv);
+    await new Promise((r) => setTimeout(r, 4 * LEASE_TTL_MS));
+    const after = await revisions(a.kv);
+    // a's node entry moved several times; no partition entry was rewritten
+    expect(after["node.a"]! - before["node.a"]!).to.be.at.least(3);
+    for (const r of refs) {
+      const k = keys.partitionKey(r.kind, r.partition);
+      expect(after[k], k).to.equal(before[k]);
+    }
+    // nobody took a live node's partitions in those 4 ttl, though their entries were silent
+    expect(a.m.ownedCount() + b.m.ownedCount()).to.equal(8);
+    expect(a.m.ownedCount()).to.be.greaterThan(0);
+
+    // a dies (its connection gone): b has every partition well before the entries' 30 s of silence
+    const t0 = Date.now();
+    await a.h.nc.close();
+    await waitFor("b owns every partition", () => b.m.ownedCount() === 8, 20_000, 50);
+    expect(Date.now() - t0).to.be.below(3 * PARTITION_RENEW_MS);
+    expect(b.m.allOwned()).to.equal(true);
+  });
+});
