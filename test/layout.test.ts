@@ -118,6 +118,8 @@ describe("layout", function () {
     // "archive" is also a plain word (receipts call the archive's actions by name), so the
     // archive domain is searched for by its module and settings
     archive: /archiveDomain|ARCHIVE_[A-Z]|services\/archive/,
+    // "tracking" is also a plain word (delivery tracking, tracking ids): the module, settings and folder
+    tracking: /trackingDomain|\bTRACKING_[A-Z]|services\/tracking\//,
   };
   it("checks every domain of the registry but the platform's own", function () {
     const names = DOMAINS.map((d) => d.name).filter((n) => n !== "runtime" && n !== "gateway");
