@@ -58,7 +58,7 @@ export function trackingConfig(r: EnvReader): TrackingConfig {
     },
     silenceMs: r.int("TRACKING_SILENCE_MS", 60_000, 1000, 86_400_000),
     partitions: r.int("TRACKING_PARTITIONS", 16, 1, 1024),
-    leaseTtlMs: r.int("TRACKING_LEASE_TTL_MS", 3000, 500, 120_000),
+    leaseTtlMs: r.int("TRACKING_LEASE_TTL_MS", 5000, 500, 120_000),
     historyMs: r.int("TRACKING_HISTORY_DAYS", 30, 1, 3650) * 86_400_000,
     historyMaxBytes: r.int("TRACKING_HISTORY_MAX_MB", 1024, 1, 10_000_000) * 1024 * 1024,
     push: r.bool("TRACKING_PUSH", true),

@@ -15,7 +15,7 @@
  */
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { KV, KvWatchEntry, NatsHandles, QueuedIterator, Subscription } from "../../nats";
-import { isWrongLastSequence } from "../../nats";
+import { Empty, headers as natsHeaders, isWrongLastSequence } from "../../nats";
 import { LeaseManager, type PartitionRef } from "../../actors/leases";
 import { encodeJson, decodeJson } from "../../actors/codec";
 import { partitionOf } from "../../streams/subjects";
@@ -34,7 +34,8 @@ import {
   type ProximityEvent,
 } from "./proximity";
 import type { TrackingConfig } from "./config";
-import type { TrackingNames } from "./streams";
+import { EVENT_DEDUPE_MS, type TrackingNames } from "./streams";
+import { Limiter } from "./limiter";
 
 /** What the engine needs. */
 export interface EngineDeps {
@@ -125,15 +126,15 @@ export class TrackingEngine {
   private outUps: Party[] = [];
   private outGone: string[] = [];
   private readonly history = new Map<number, Position[]>();
-  /** Pending membership writes per device (coalesced), and devices whose write is in flight. */
+  /** Pending membership writes per device (coalesced until the next flush). */
   private readonly cellWrites = new Map<string, { put: [string, CellValue] | null; dels: string[] }>();
-  private readonly cellInFlight = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
   private leases: LeaseManager | null = null;
-  private cellsKv!: KV;
   private pairsKv!: KV;
   private stopped = false;
   private readonly rings: number;
+  /** JetStream operations in flight (KV writes, publishes). */
+  private readonly io = new Limiter(64);
   private readonly metrics: { positions: Counter; events: Counter; cellWrites: Counter; owned: Gauge };
 
   constructor(private readonly d: EngineDeps) {
@@ -176,7 +177,6 @@ export class TrackingEngine {
       nats.kvm.open(names.pairsBucket),
       nats.kvm.open(names.leaseBucket),
     ]);
-    this.cellsKv = cellsKv;
     this.pairsKv = pairsKv;
     await Promise.all([
       this.replicate(registryKv, (e) => this.onRegistry(e)),
@@ -367,10 +367,15 @@ export class TrackingEngine {
       const rec: PairRec = { state, rev, chain: Promise.resolve(), key };
       this.pairMap(state.civ).set(state.off, rec);
       if (state.near) this.markNear(state.off, state.civ, true);
-      if (state.outbox.length > 0) pending.push(rec);
+      // events a former owner decided and may not have published: published again (the events
+      // stream drops a repeat within its duplicate window; older ones were published long ago,
+      // since publishing follows the write at once)
+      const fresh = state.outbox.filter((e) => now - e.at < EVENT_DEDUPE_MS);
+      rec.state = { ...state, outbox: fresh };
+      if (fresh.length > 0) pending.push(rec);
     }
     this.owned.add(p);
-    for (const rec of pending) this.persist(rec);
+    for (const rec of pending) this.republish(rec);
     this.subs.set(
       p,
       this.d.nats.nc.subscribe(this.d.names.positions(p), {
@@ -632,9 +637,10 @@ export class TrackingEngine {
         rec.rev = await this.writePair(rec, snapshot);
         if (snapshot.outbox.length === 0) return;
         for (const e of snapshot.outbox) await this.publishEvent(e);
+        // published: the next write of the pair leaves them out (until then a takeover publishes
+        // them again, which the events stream's duplicate window absorbs)
         const sent = new Set(snapshot.outbox.map((e) => e.id));
         rec.state = { ...rec.state, outbox: rec.state.outbox.filter((e) => !sent.has(e.id)) };
-        rec.rev = await this.writePair(rec, rec.state);
       } catch (err) {
         this.stats.persistFailures++;
         if (isWrongLastSequence(err)) {
@@ -654,15 +660,34 @@ export class TrackingEngine {
     });
   }
 
+  private republish(rec: PairRec): void {
+    rec.chain = rec.chain.then(async () => {
+      const out = rec.state.outbox;
+      try {
+        for (const e of out) await this.publishEvent(e);
+        const sent = new Set(out.map((e) => e.id));
+        rec.state = { ...rec.state, outbox: rec.state.outbox.filter((e) => !sent.has(e.id)) };
+      } catch (err) {
+        this.d.logger.warn({ pair: rec.key, err: errorMessage(err) }, "event publish failed; retrying");
+        await new Promise((r) => setTimeout(r, 500));
+        if (!this.stopped) this.republish(rec);
+      }
+    });
+  }
+
   private async writePair(rec: PairRec, s: PairState): Promise<number> {
     const data = JSON.stringify(s);
-    return rec.rev === 0 ? this.pairsKv.create(rec.key, data) : this.pairsKv.update(rec.key, data, rec.rev);
+    return this.io.run(() =>
+      rec.rev === 0 ? this.pairsKv.create(rec.key, data) : this.pairsKv.update(rec.key, data, rec.rev),
+    );
   }
 
   private async publishEvent(e: ProximityEvent): Promise<void> {
-    await this.d.nats.js.publish(this.d.names.event(e.type, e.civilian), encodeJson(e), { msgID: e.id });
+    await this.io.run(() =>
+      this.d.nats.js.publish(this.d.names.event(e.type, e.civilian), encodeJson(e), { msgID: e.id }),
+    );
     if (e.type === "nearby") {
-      await this.d.notify(e);
+      await this.io.run(() => this.d.notify(e));
       this.stats.nearby++;
     } else this.stats.faraway++;
     this.metrics.events.inc({ type: e.type });
@@ -729,32 +754,27 @@ export class TrackingEngine {
     if (to && v) w.put = [`${role}.${to}.${id}`, v];
   }
 
+  /**
+   * Writes the pending membership changes as plain publishes to the bucket's subjects (the
+   * stream stores them; no ack is awaited): one connection keeps them in order (the new cell
+   * before the old one's delete), and a lost one is mended by the device's next cell change.
+   * Acked writes would cost a round trip each, and a city's cell changes would queue behind them.
+   */
   private flushCells(): void {
-    for (const [id, w] of this.cellWrites) {
-      if (this.cellInFlight.has(id)) continue;
-      this.cellWrites.delete(id);
-      this.cellInFlight.add(id);
-      void (async () => {
-        try {
-          // the new cell first, then the old one removed: a reader never sees the device nowhere
-          if (w.put) await this.cellsKv.put(w.put[0], JSON.stringify(w.put[1]));
-          for (const k of w.dels) await this.cellsKv.delete(k);
-          const n = (w.put ? 1 : 0) + w.dels.length;
-          this.stats.cellWrites += n;
-          this.metrics.cellWrites.inc(n);
-        } catch (err) {
-          this.d.logger.warn({ device: id, err: errorMessage(err) }, "cell membership write failed; retrying");
-          const again = this.cellWrites.get(id);
-          // newer writes queued meanwhile win; the failed ones go first
-          this.cellWrites.set(id, {
-            put: again?.put ?? w.put,
-            dels: [...w.dels, ...(again?.dels ?? [])],
-          });
-        } finally {
-          this.cellInFlight.delete(id);
-        }
-      })();
+    const bucket = this.d.names.cellsBucket;
+    let n = 0;
+    for (const [, w] of this.cellWrites) {
+      if (w.put) this.d.nats.nc.publish(`$KV.${bucket}.${w.put[0]}`, encodeJson(w.put[1]));
+      for (const k of w.dels) {
+        const h = natsHeaders();
+        h.set("KV-Operation", "DEL");
+        this.d.nats.nc.publish(`$KV.${bucket}.${k}`, Empty, { headers: h });
+      }
+      n += (w.put ? 1 : 0) + w.dels.length;
     }
+    this.cellWrites.clear();
+    this.stats.cellWrites += n;
+    if (n > 0) this.metrics.cellWrites.inc(n);
   }
 
   private flushHistory(): void {

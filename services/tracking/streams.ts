@@ -58,6 +58,12 @@ export function trackingNames(ns: string): TrackingNames {
 
 const NANOS_PER_MS = 1_000_000;
 
+/**
+ * The events stream's duplicate window: an event published again within it (by a new owner
+ * after a takeover) is dropped by the stream.
+ */
+export const EVENT_DEDUPE_MS = 600_000;
+
 /** Streams and buckets of the tracking domain. */
 export function trackingDeclarations(topo: Topology, config: Config): Declaration[] {
   const n = trackingNames(topo.ns);
@@ -87,7 +93,7 @@ export function trackingDeclarations(topo: Topology, config: Config): Declaratio
         storage: StorageType.File,
         discard: DiscardPolicy.Old,
         num_replicas: replicas,
-        duplicate_window: 120_000 * NANOS_PER_MS,
+        duplicate_window: EVENT_DEDUPE_MS * NANOS_PER_MS,
         max_age: t.historyMs * NANOS_PER_MS,
         max_msg_size: 64 * 1024,
       },
