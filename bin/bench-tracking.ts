@@ -181,7 +181,7 @@ function nodeEnv(ns: string, nodeId: string, port: number): Record<string, strin
     TRACKING_COOLDOWN_MS: "86400000",
     TRACKING_PUSH: "false",
     TRACKING_SCORE: "false",
-    NODE_OPTIONS: "--max-old-space-size=4096",
+    NODE_OPTIONS: `--max-old-space-size=4096${process.env["TRACKING_BENCH_PROFILE"] ? ` --cpu-prof --cpu-prof-dir=${process.env["TRACKING_BENCH_PROFILE"]}` : ""}`,
   };
 }
 

@@ -2,7 +2,7 @@
  * The tracking domain module: position intake (HTTP batches and core NATS), one device actor
  * per device on the owner of its partition, H3-style cell membership per role in KV, proximity
  * between civilians and officers with durable nearby / faraway events, and the notify job that
- * pushes through the notifications domain and scores through the rewards domain.
+ * pushes through the notifications domain and scores the encounter (`rewards.score`).
  */
 import type { ServiceBroker } from "moleculer";
 import { defineDomain } from "../../node/domain";

@@ -28,7 +28,7 @@ export interface NotifyDeps {
 export function notifyCounter(registry: Registry): Counter {
   return new Counter({
     name: "switchyard_tracking_notifications_total",
-    help: "Nearby notifications handed to notifications/rewards: sent, failed (an attempt, retried), dlq (given up)",
+    help: "Nearby notifications handed to the push and scoring actions: sent, failed (an attempt, retried), dlq (given up)",
     labelNames: ["outcome"],
     registers: [registry],
   });

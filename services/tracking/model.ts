@@ -30,7 +30,7 @@ export type PositionBatch = Infer<typeof positionBatchSchema>;
 /** One device's registration. */
 export const deviceSchema = obj({
   id: deviceId,
-  userId: str({ pattern: "^[A-Za-z0-9_-]{1,64}$", maxLength: 64, description: "The rewards user (account) id" }),
+  userId: str({ pattern: "^[A-Za-z0-9_-]{1,64}$", maxLength: 64, description: "The user (points account) id" }),
   role: oneOf(["civilian", "officer"] as const, { description: "Whether the device looks for officers or is one" }),
 });
 export type DeviceBody = Infer<typeof deviceSchema>;
