@@ -222,9 +222,9 @@ async function main(): Promise<void> {
   try {
     const ports = [await freePort(), await freePort()];
     log.info({ ns, devices: N, officers: nOff, kill: KILL }, "starting nodes");
-    nodes = await Promise.all(
-      (KILL ? ["b1", "b2"] : ["b1"]).map((nid, i) => startChild(nodeEnv(ns, nid, ports[i]!), `${ns}-${nid}`)),
-    );
+    // one after the other: the second takes its share of the partitions from the first
+    for (const [i, nid] of (KILL ? ["b1", "b2"] : ["b1"]).entries())
+      nodes.push(await startChild(nodeEnv(ns, nid, ports[i]!), `${ns}-${nid}`));
     const key = (await makeClientIn(ns, ["tracking:read", "tracking:write"])).apiKey;
     const t0 = Date.now();
     const regs = Array.from({ length: N }, (_, i) => ({
@@ -237,8 +237,13 @@ async function main(): Promise<void> {
         [0, 1000, 2000, 3000].map(async (o) => {
           const devices = regs.slice(i + o, i + o + 1000);
           if (devices.length === 0) return;
-          const r = await json(`${nodes[0]!.url}/api/v1/tracking/devices`, key, "PUT", { devices });
-          if (r.status !== 200) throw new Error(`registration failed: ${r.status} ${r.text}`);
+          // a PUT of the same devices is idempotent: a 503 (the store slow to answer) is tried again
+          for (let attempt = 1; ; attempt++) {
+            const r = await json(`${nodes[0]!.url}/api/v1/tracking/devices`, key, "PUT", { devices });
+            if (r.status === 200) break;
+            if (r.status !== 503 || attempt >= 10) throw new Error(`registration failed: ${r.status} ${r.text}`);
+            await new Promise((res) => setTimeout(res, 500 * attempt));
+          }
         }),
       );
     log.info({ ms: Date.now() - t0 }, "devices registered");
