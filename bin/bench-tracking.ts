@@ -24,14 +24,16 @@
  * at once, are outside the latency figures but inside the correctness check),
  * TRACKING_BENCH_CITY_KM (a square city this wide: 40 for 100,000 devices, scaled to keep the density), TRACKING_BENCH_KILL (0).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createLogger } from "../lib/logger";
 import { connectNats, type NatsHandles } from "../nats";
 import { partitionOf } from "../streams/subjects";
-import { freshNamespace, NATS_URL, DATABASE_URL, REDIS_URL } from "../test/support/namespace";
+import { freshNamespace, NATS_URL, DATABASE_URL, REDIS_URL, nodeEnv as childEnv } from "../test/support/namespace";
+import { testLogDir } from "../test/support/log-dir";
 import { waitFor } from "../test/support/wait";
-import { cleanupRewards, freePort, json, makeClientIn, startChild, type ChildNode } from "../test/rewards/harness";
+import { cleanupRewards, freePort, json, makeClientIn, type ChildNode } from "../test/rewards/harness";
 import { percentile } from "../test/rewards/load";
 import { haversineM } from "../services/tracking/cells";
 
@@ -185,6 +187,45 @@ function nodeEnv(ns: string, nodeId: string, port: number): Record<string, strin
   };
 }
 
+/**
+ * A node as a child process (bin/start.ts), ready within `readyMs`: on a loaded box a node's
+ * start (TypeScript loading, connections, replicas) can take longer than the tests' 60 s.
+ */
+async function startNode(env: Record<string, string>, readyMs = 240_000): Promise<ChildNode> {
+  const dir = testLogDir();
+  mkdirSync(dir, { recursive: true });
+  const out = createWriteStream(path.join(dir, `${env["NAMESPACE"]}-${env["NODE_ID"]}.log`), { flags: "a" });
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "start.ts")], {
+    cwd: path.join(__dirname, ".."),
+    env: childEnv(env["NAMESPACE"]!, env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.pipe(out);
+  child.stderr?.pipe(out);
+  const url = `http://127.0.0.1:${env["PORT"]}`;
+  const stop = (signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> => {
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    child.kill(signal);
+    return exited;
+  };
+  try {
+    await waitFor(
+      `node ${env["NODE_ID"]} ready`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`node exited with ${child.exitCode}`);
+        return (await fetch(`${url}/health/ready`).catch(() => undefined))?.status === 200;
+      },
+      readyMs,
+      250,
+    );
+  } catch (err) {
+    await stop("SIGKILL");
+    throw err;
+  }
+  return { child, url, id: env["NODE_ID"]!, stop };
+}
+
 async function ingested(nodes: readonly ChildNode[]): Promise<number> {
   let total = 0;
   for (const n of nodes) {
@@ -224,7 +265,7 @@ async function main(): Promise<void> {
     log.info({ ns, devices: N, officers: nOff, kill: KILL }, "starting nodes");
     // one after the other: the second takes its share of the partitions from the first
     for (const [i, nid] of (KILL ? ["b1", "b2"] : ["b1"]).entries())
-      nodes.push(await startChild(nodeEnv(ns, nid, ports[i]!), `${ns}-${nid}`));
+      nodes.push(await startNode(nodeEnv(ns, nid, ports[i]!)));
     const key = (await makeClientIn(ns, ["tracking:read", "tracking:write"])).apiKey;
     const t0 = Date.now();
     const regs = Array.from({ length: N }, (_, i) => ({
