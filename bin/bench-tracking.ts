@@ -259,7 +259,7 @@ async function readEvents(h: NatsHandles, stream: string): Promise<Seen[]> {
 async function main(): Promise<void> {
   const ns = freshNamespace("btr");
   const h = await connectNats(NATS_URL, `bench-${ns}`);
-  let nodes: ChildNode[] = [];
+  const nodes: ChildNode[] = [];
   try {
     const ports = [await freePort(), await freePort()];
     log.info({ ns, devices: N, officers: nOff, kill: KILL }, "starting nodes");
