@@ -112,12 +112,15 @@ describe("layout", function () {
     notifications: /notificationsDomain|\bNOTIFICATIONS_[A-Z]|notification\.actor|services\/notifications\//,
     sessions: /sessionsDomain|\bSESSIONS_[A-Z]|services\/sessions\//,
     payments: /paymentsDomain|\bPAYMENTS_[A-Z]|card-simulator|wallet-simulator|services\/payments\//,
-    rewards: /reward/i,
+    // tracking scores encounters through the action `rewards.score` by name: that is its contract
+    rewards: /reward(?!s\.score\b)/i,
     // "users" is every domain's word: the users domain by its module, service and tables
     users: /usersDomain|userdomain|\bud_(users|transactions)\b/,
     // "archive" is also a plain word (receipts call the archive's actions by name), so the
     // archive domain is searched for by its module and settings
     archive: /archiveDomain|ARCHIVE_[A-Z]|services\/archive/,
+    // "tracking" is also a plain word (delivery tracking, tracking ids): the module, settings and folder
+    tracking: /trackingDomain|\bTRACKING_[A-Z]|services\/tracking\//,
   };
   it("checks every domain of the registry but the platform's own", function () {
     const names = DOMAINS.map((d) => d.name).filter((n) => n !== "runtime" && n !== "gateway");

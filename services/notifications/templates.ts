@@ -54,6 +54,19 @@ const T: Readonly<Record<string, Readonly<Record<string, PerChannel>>>> = {
       push: { subject: "Order cancelled", body: "Order {{orderId}} was cancelled." },
     },
   },
+  "tracking.nearby": {
+    en: {
+      email: {
+        subject: "A police officer is nearby",
+        body: "A police officer is within {{radius}} m of you (area {{cell}}). Say hello and earn points.",
+      },
+      sms: { subject: "", body: "A police officer is within {{radius}} m (area {{cell}}). Say hello and earn points." },
+      push: {
+        subject: "An officer is nearby",
+        body: "A police officer is within {{radius}} m. Say hello and earn points.",
+      },
+    },
+  },
   "order.refunded": {
     en: {
       email: {
