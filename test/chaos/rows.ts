@@ -75,7 +75,7 @@ export const ROWS: readonly FaultRow[] = [
       await rig.nats.kill(i);
       await sleep(20_000 * scale);
       const name = rig.nats.servers[i]!.name;
-      return [`killed ${name}`, caughtUp(name, await rig.nats.restart(i))];
+      return [`killed ${name}`, caughtUp(name, await rig.nats.restart(i, { catchUpMs: 60_000 * scale }))];
     },
   },
   {
@@ -89,7 +89,7 @@ export const ROWS: readonly FaultRow[] = [
       const elected = (await rig.nats.metaLeader()) ?? "?";
       return [
         `killed meta leader ${leader ?? "?"}, new leader ${elected}`,
-        caughtUp(leader ?? "?", await rig.nats.restart(i)),
+        caughtUp(leader ?? "?", await rig.nats.restart(i, { catchUpMs: 60_000 * scale })),
       ];
     },
   },
