@@ -10,6 +10,7 @@ import type { ConsumerMessages, JsMsg, NatsHandles } from "../nats";
 import type { Logger } from "../lib/logger";
 import type { JobDefinition, JobEnvelope, JobResult } from "./types";
 import { CircuitBreaker } from "./breaker";
+import { PULL_EXPIRES_MS } from "../streams/owned-consumer";
 import { backoffDelay } from "./backoff";
 import { decodeJson, sleep } from "./codec";
 import { RetryableError, TerminalError, errorMessage } from "../lib/errors";
@@ -78,7 +79,7 @@ export class JobWorker {
       this.io.topology.jobs.stream,
       this.io.topology.jobs.consumer(this.def.name),
     );
-    this.messages = await consumer.consume({ max_messages: this.concurrency });
+    this.messages = await consumer.consume({ max_messages: this.concurrency, expires: PULL_EXPIRES_MS });
     this.loop = this.run(this.messages);
   }
 

@@ -97,6 +97,8 @@ export class LeaseManager {
   private readonly releasing = new Set<string>();
   /** The renewal round in flight (a delete waits for it, or it would race the revision). */
   private renewing: Promise<unknown> = Promise.resolve();
+  /** True while a renewal round runs: the next one waits for it, never renews at the same revision. */
+  private renewInFlight = false;
   private watcher: QueuedIterator<KvWatchEntry> | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private renewTimer: NodeJS.Timeout | null = null;
@@ -336,6 +338,37 @@ export class LeaseManager {
 
   private async renewAll(): Promise<void> {
     if (this.stopping && this.owned.size === 0) return;
+    // A slow server must not make two rounds update at the same revision (the second would be
+    // refused as a wrong last sequence and read as a lost lease).
+    if (this.renewInFlight) return;
+    this.renewInFlight = true;
+    try {
+      await this.renewRound();
+    } finally {
+      this.renewInFlight = false;
+    }
+  }
+
+  /**
+   * After a renewal was refused as a wrong last sequence: the lease is still ours when its entry
+   * names this node (an earlier write of ours landed although its answer was lost: a timeout, a
+   * reconnect), and then its revision is adopted. Anything else means it was lost.
+   */
+  private async stillOurs(key: string, owned: Owned): Promise<boolean> {
+    const e = await this.kv.get(key).catch(() => undefined);
+    // a write of ours that landed moved the revision on; an older one is a stale read
+    if (!e || e.operation !== "PUT" || e.revision <= owned.revision) return false;
+    try {
+      if (e.json<{ owner?: unknown }>().owner !== this.nodeId) return false;
+    } catch {
+      return false;
+    }
+    owned.revision = e.revision;
+    owned.renewedAt = Date.now();
+    return true;
+  }
+
+  private async renewRound(): Promise<void> {
     const now = Date.now();
     const ops: Promise<unknown>[] = [];
     if (!this.stopping) {
@@ -358,15 +391,21 @@ export class LeaseManager {
     // Half a round early, so that an entry is never rewritten later than partitionRenewMs.
     const due = now - this.partitionRenewMs + this.renewEveryMs / 2;
     for (const [key, owned] of this.owned) {
-      if (this.releasing.has(key) || owned.renewedAt > due) continue;
+      // being acquired or released: what that does decides, not a renewal racing it
+      if (this.releasing.has(key) || this.busy.has(key) || owned.renewedAt > due) continue;
       ops.push(
         this.kv.update(key, JSON.stringify({ owner: this.nodeId, at: now }), owned.revision).then(
           (rev) => {
             owned.revision = rev;
             owned.renewedAt = Date.now();
           },
-          (err: unknown) => {
+          async (err: unknown) => {
             if (isWrongLastSequence(err)) {
+              if (await this.stillOurs(key, owned)) {
+                this.log.info({ lease: key }, "lease renewal raced an earlier write of ours; revision adopted");
+                return;
+              }
+              if (this.owned.get(key) !== owned) return;
               this.log.warn({ lease: key }, "lease lost (revision moved)");
               void this.lose(key);
             } else if (Date.now() - owned.renewedAt > this.silentMs * 0.8) {

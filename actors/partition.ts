@@ -2,7 +2,10 @@
  * Consumes one partition of one actor kind: a durable pull consumer on the kind's stream,
  * filtered to the partition's subjects. Taking a partition resets its consumer (delete and
  * create, deliver-all on a work-queue stream), so everything not yet acked is delivered again,
- * in stream order, before anything newer: per-key order holds across owners.
+ * in stream order, before anything newer: per-key order holds across owners. A consumer that
+ * fails under the owner (gone after a meta-leader change, its pull broken) is opened again the
+ * same way while the partition is still this node's, so a server fault never leaves an owned
+ * partition unconsumed.
  */
 import type { NatsHandles } from "../nats";
 import type { Logger } from "../lib/logger";
@@ -10,6 +13,8 @@ import type { Topology } from "../streams/subjects";
 import { OwnedConsumer, type OwnedConsumerSpec } from "../streams/owned-consumer";
 import type { KindHost } from "./host";
 import { errorMessage } from "../lib/errors";
+import { backoffDelay } from "./backoff";
+import { sleep } from "./codec";
 
 /** Tunables of a partition worker. */
 export interface PartitionOptions {
@@ -22,6 +27,9 @@ export interface PartitionOptions {
 export class PartitionWorker {
   private consumer: OwnedConsumer | null = null;
   private loop: Promise<void> | null = null;
+  private stopped = false;
+  /** Times the consumer was opened again after it failed. */
+  reopened = 0;
 
   constructor(
     private readonly h: NatsHandles,
@@ -43,13 +51,17 @@ export class PartitionWorker {
     };
   }
 
-  /** Resets the consumer and starts consuming. */
-  async start(): Promise<void> {
-    const consumer = await OwnedConsumer.open(this.h, this.spec, {
+  private open(): Promise<OwnedConsumer> {
+    return OwnedConsumer.open(this.h, this.spec, {
       reset: true,
       pullBatch: Math.min(256, this.opts.maxInFlight),
       maxInFlight: this.opts.maxInFlight,
     });
+  }
+
+  /** Resets the consumer and starts consuming. */
+  async start(): Promise<void> {
+    const consumer = await this.open();
     this.consumer = consumer;
     // before the first message is delivered (the loop below starts delivering)
     this.host.openPartition(this.partition);
@@ -61,6 +73,7 @@ export class PartitionWorker {
    * settled; without, abandons them unacked for the next owner.
    */
   async stop(drain: boolean): Promise<void> {
+    this.stopped = true;
     const consumer = this.consumer;
     await consumer?.close();
     await this.loop?.catch(() => undefined);
@@ -76,18 +89,56 @@ export class PartitionWorker {
     return this.consumer?.inFlight ?? 0;
   }
 
-  private async run(consumer: OwnedConsumer): Promise<void> {
-    try {
-      for await (const msg of consumer) {
-        const key = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
-        this.host.deliver(this.partition, key, msg, () => consumer.settle(msg));
+  private async run(first: OwnedConsumer): Promise<void> {
+    for (let consumer = first; ;) {
+      try {
+        for await (const msg of consumer) {
+          const key = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
+          this.host.deliver(this.partition, key, msg, () => consumer.settle(msg));
+        }
+      } catch (err) {
+        if (!consumer.isClosed)
+          this.log.error(
+            { kind: this.kind, partition: this.partition, err: errorMessage(err) },
+            "partition consumer failed; opening it again",
+          );
       }
-    } catch (err) {
-      if (!consumer.isClosed)
-        this.log.error(
-          { kind: this.kind, partition: this.partition, err: errorMessage(err) },
-          "partition consumer failed",
-        );
+      if (this.stopped || consumer.isClosed) return;
+      await consumer.close();
+      const next = await this.reopen();
+      if (!next) return;
+      consumer = next;
     }
+  }
+
+  /**
+   * Opens the consumer again (reset: what was handed out and not acked comes again, in order)
+   * until it works or the partition is stopped. Messages queued under the failed consumer are
+   * abandoned first (a new generation), so nothing is handled twice at once.
+   */
+  private async reopen(): Promise<OwnedConsumer | null> {
+    for (let attempt = 1; !this.stopped; attempt++) {
+      await sleep(backoffDelay(attempt, 500, 5000));
+      if (this.stopped) return null;
+      try {
+        this.host.closePartition(this.partition);
+        const consumer = await this.open();
+        if (this.stopped) {
+          await consumer.close();
+          return null;
+        }
+        this.consumer = consumer;
+        this.host.openPartition(this.partition);
+        this.reopened++;
+        this.log.warn({ kind: this.kind, partition: this.partition, attempt }, "partition consumer opened again");
+        return consumer;
+      } catch (err) {
+        this.log.warn(
+          { kind: this.kind, partition: this.partition, attempt, err: errorMessage(err) },
+          "partition consumer did not open; retrying",
+        );
+      }
+    }
+    return null;
   }
 }

@@ -8,6 +8,7 @@
 import type { ConsumerMessages, JsMsg, NatsHandles } from "../nats";
 import type { Logger } from "../lib/logger";
 import { errorMessage } from "../lib/errors";
+import { PULL_EXPIRES_MS } from "./owned-consumer";
 
 /** A running batch consumer. */
 export interface BatchLoop<S extends object> {
@@ -33,7 +34,7 @@ export async function consumeInBatches<S extends object>(opts: {
 }): Promise<BatchLoop<S>> {
   const { batchRows, batchMs, logger, write } = opts;
   const consumer = await opts.nats.js.consumers.get(opts.stream, opts.consumer);
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: batchRows * 2 });
+  const messages: ConsumerMessages = await consumer.consume({ max_messages: batchRows * 2, expires: PULL_EXPIRES_MS });
   let buffer: JsMsg[] = [];
   let timer: NodeJS.Timeout | null = null;
   let flushing: Promise<void> = Promise.resolve();

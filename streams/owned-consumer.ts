@@ -14,6 +14,13 @@
  *   effects, a queue in front of a write slot) gets `working()` so that its ack deadline moves
  *   on and the server does not deliver it again behind the holder's back.
  *
+ * - **No silent stall.** A pull that a server fault swallowed (the consumer's leader moved, the
+ *   client reconnected) is noticed by the missed idle heartbeats within {@link PULL_EXPIRES_MS}
+ *   and issued again. A consumer that is gone (the client's check after missed heartbeats says
+ *   "consumer not found": lost in a meta-leader change, deleted behind the owner's back) ends
+ *   the iteration with {@link ConsumerGoneError} instead of waiting forever: the owner opens it
+ *   again (with a reset) while it still holds the lease.
+ *
  * Each owner keeps its own consumer config (filter subject, ack wait, max ack pending) and its
  * own settling: it acks (or terms, or leaves unacked) and then calls {@link OwnedConsumer.settle}.
  */
@@ -25,6 +32,26 @@ import {
   type JsMsg,
   type NatsHandles,
 } from "../nats";
+
+/**
+ * How long one pull waits at the server (ms); the idle heartbeat is half of it, and two missed
+ * heartbeats make the client check the consumer and pull again. The client's default (30 s)
+ * left a partition idle for 30 s after every consumer leader change.
+ */
+export const PULL_EXPIRES_MS = 10_000;
+
+/** The consumer an owned consumer pulled from is gone (see the module doc). */
+export class ConsumerGoneError extends Error {
+  readonly code = "CONSUMER_GONE";
+  constructor(
+    readonly stream: string,
+    readonly durable: string,
+    why: string,
+  ) {
+    super(`consumer ${stream}/${durable} is gone (${why})`);
+    this.name = "ConsumerGoneError";
+  }
+}
 
 /** The durable consumer an owner consumes. */
 export interface OwnedConsumerSpec {
@@ -99,6 +126,8 @@ export class OwnedConsumer implements AsyncIterable<JsMsg> {
   private readonly maxInFlight: number;
   private wake: (() => void) | null = null;
   private closed = false;
+  /** Set when the consumer turned out to be gone; the iteration then throws it. */
+  private gone: ConsumerGoneError | null = null;
   private readonly keepAliveTimer: NodeJS.Timeout;
 
   private constructor(
@@ -110,6 +139,20 @@ export class OwnedConsumer implements AsyncIterable<JsMsg> {
     const period = Math.max(1000, Math.round(spec.ackWaitMs / 3));
     this.keepAliveTimer = setInterval(() => this.keepAlive(), period);
     this.keepAliveTimer.unref?.();
+    void this.watchStatus();
+  }
+
+  /** Ends the iteration when the client reports the consumer or its stream missing. */
+  private async watchStatus(): Promise<void> {
+    for await (const n of this.iter.status()) {
+      if (this.closed) return;
+      if (n.type === "consumer_not_found" || n.type === "stream_not_found") {
+        this.gone = new ConsumerGoneError(this.spec.stream, this.spec.durable, n.type.replace(/_/g, " "));
+        this.wake?.();
+        await this.iter.close().catch(() => undefined);
+        return;
+      }
+    }
   }
 
   /**
@@ -120,7 +163,7 @@ export class OwnedConsumer implements AsyncIterable<JsMsg> {
     if (opts.reset) await resetConsumer(h, spec);
     else await ensureConsumer(h, spec);
     const consumer = await h.js.consumers.get(spec.stream, spec.durable);
-    const iter = await consumer.consume({ max_messages: Math.max(1, opts.pullBatch) });
+    const iter = await consumer.consume({ max_messages: Math.max(1, opts.pullBatch), expires: PULL_EXPIRES_MS });
     return new OwnedConsumer(iter, spec, opts.maxInFlight);
   }
 
@@ -157,18 +200,25 @@ export class OwnedConsumer implements AsyncIterable<JsMsg> {
     return this.closed;
   }
 
+  /**
+   * Yields each message once while it is held. Ends on {@link close}; throws
+   * {@link ConsumerGoneError} when the consumer is gone, or what the pull failed with.
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<JsMsg> {
     for await (const msg of this.iter) {
       if (this.closed) return;
+      if (this.gone) throw this.gone;
       if (this.held.has(msg.seq)) continue; // a redelivery of a message still held
       this.held.set(msg.seq, { msg, since: Date.now() });
       yield msg;
-      while (!this.closed && this.held.size >= this.maxInFlight) {
+      while (!this.closed && !this.gone && this.held.size >= this.maxInFlight) {
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = null;
       }
       if (this.closed) return;
+      if (this.gone) throw this.gone;
     }
+    if (this.gone && !this.closed) throw this.gone;
   }
 
   /** Extends the ack deadline of messages held for more than a third of the ack wait. */

@@ -15,7 +15,9 @@
  * A downstream outage only makes this supporter's lane wait: the job retries with backoff behind
  * the downstream's circuit breaker, other supporters (and this supporter's other lane, where
  * order allows) go on. A job that outlives its deadline is issued again with the same
- * idempotency key: nothing is dropped, however long the outage. A refusal (4xx) parks the
+ * idempotency key: nothing is dropped, however long the outage (and a job that never answers,
+ * its job message lost, is issued again once the supporter's next message finds it past its
+ * deadline). A refusal (4xx) parks the
  * message in the DLQ (`{ns}.dlq.supporters.{hash}`, with the runtime's DLQ headers, so
  * `dlq-list` / `dlq-replay` work) and the next message goes.
  *
@@ -464,8 +466,30 @@ function idemKey(hash: string, m: QueuedMessage): string {
   return m.replay === null ? `${hash}:${m.id}` : `${hash}:${m.id}:r${m.replay}`;
 }
 
+/**
+ * Frees a lane whose job is past its deadline without any result: its job message is gone (a
+ * standby promoted from copies that never held it, acked writes lost with every replica), so
+ * no worker will ever answer, not even "deadline exceeded". Past the deadline no worker starts
+ * the old job, so issuing it again (same idempotency key, new job id) cannot run it twice at
+ * once; a late result of the old one is ignored as a duplicate.
+ */
+function expireLostJobs(w: Work, o: SupporterActorOptions, ctx: HandlerContext): void {
+  for (const step of ["user", "erp"] as const) {
+    const lane = w.s.lanes[step];
+    if (lane.job === null || lane.since === null || ctx.now - lane.since <= o.jobDeadlineMs) continue;
+    setLane(w, step, {
+      ...IDLE,
+      attempts: lane.attempts,
+      lastError: "no result by the job's deadline (job lost); issued again",
+      lastErrorAt: ctx.now,
+    });
+    count(w, { reissued: 1 });
+  }
+}
+
 /** Prunes settled items and gives each idle lane its next job. */
 function advance(w: Work, o: SupporterActorOptions, ctx: HandlerContext): void {
+  expireLostJobs(w, o, ctx);
   // A message whose sealed data is gone (forgotten) has nothing left to send.
   for (const i of w.s.queue) {
     if (i.kind !== "msg") continue;

@@ -187,10 +187,21 @@ export class ChaosRig {
     };
   }
 
-  /** Starts node `i` and waits until it is ready. */
+  /**
+   * Starts node `i` and waits until it is ready. On a busy machine a node that provisions every
+   * stream at R3 can take longer than the 60 s a start is given: it is started again (the
+   * provisioning it did is kept), up to three times.
+   */
   async startNode(i: number): Promise<void> {
     const n = this.nodes[i]!;
-    n.child = await startChild(this.env(i), `${this.ns}-${n.id}`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        n.child = await startChild(this.env(i), `${this.ns}-${n.id}`);
+        return;
+      } catch (err) {
+        if (attempt >= 3) throw err;
+      }
+    }
   }
 
   /** Stops node `i` with `signal` (SIGKILL: `kill -9`). */

@@ -7,6 +7,12 @@ import type { ChaosRig, RowResult } from "./rig";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** A note on how long a restarted server took to hold every replica current again. */
+const caughtUp = (name: string, ms: number | null): string =>
+  ms === null
+    ? `${name}: some replicas not current 60 s after its restart`
+    : `${name} current ${(ms / 1000).toFixed(1)} s after its restart`;
+
 /** One row of the matrix. */
 export interface FaultRow {
   readonly name: string;
@@ -68,8 +74,8 @@ export const ROWS: readonly FaultRow[] = [
       const i = await follower(rig);
       await rig.nats.kill(i);
       await sleep(20_000 * scale);
-      await rig.nats.restart(i);
-      return [`killed ${rig.nats.servers[i]!.name}`];
+      const name = rig.nats.servers[i]!.name;
+      return [`killed ${name}`, caughtUp(name, await rig.nats.restart(i, { catchUpMs: 60_000 * scale }))];
     },
   },
   {
@@ -80,8 +86,11 @@ export const ROWS: readonly FaultRow[] = [
       const i = rig.nats.servers.findIndex((s) => s.name === leader);
       await rig.nats.kill(i);
       await sleep(20_000 * scale);
-      await rig.nats.restart(i);
-      return [`killed meta leader ${leader ?? "?"}, new leader ${(await rig.nats.metaLeader()) ?? "?"}`];
+      const elected = (await rig.nats.metaLeader()) ?? "?";
+      return [
+        `killed meta leader ${leader ?? "?"}, new leader ${elected}`,
+        caughtUp(leader ?? "?", await rig.nats.restart(i, { catchUpMs: 60_000 * scale })),
+      ];
     },
   },
   {
@@ -90,9 +99,8 @@ export const ROWS: readonly FaultRow[] = [
     async inject(rig) {
       await Promise.all(rig.nats.servers.map((_, i) => rig.nats.kill(i, "SIGTERM")));
       await sleep(5_000);
-      await Promise.all(rig.nats.servers.map((_, i) => rig.nats.restart(i)));
-      await rig.nats.waitHealthy();
-      return [];
+      const ms = await Promise.all(rig.nats.servers.map((_, i) => rig.nats.restart(i)));
+      return rig.nats.servers.map((s, i) => caughtUp(s.name, ms[i]!));
     },
   },
   {
@@ -103,9 +111,8 @@ export const ROWS: readonly FaultRow[] = [
     async inject(rig) {
       await Promise.all(rig.nats.servers.map((_, i) => rig.nats.kill(i, "SIGKILL")));
       await sleep(5_000);
-      await Promise.all(rig.nats.servers.map((_, i) => rig.nats.restart(i)));
-      await rig.nats.waitHealthy();
-      return [];
+      const ms = await Promise.all(rig.nats.servers.map((_, i) => rig.nats.restart(i)));
+      return rig.nats.servers.map((s, i) => caughtUp(s.name, ms[i]!));
     },
   },
   {

@@ -5,7 +5,7 @@
  */
 import { expect } from "chai";
 import { AckPolicy, connectNats, RetentionPolicy, type JsMsg, type NatsHandles } from "../../nats";
-import { OwnedConsumer, type OwnedConsumerSpec } from "../../streams/owned-consumer";
+import { ConsumerGoneError, OwnedConsumer, type OwnedConsumerSpec } from "../../streams/owned-consumer";
 import { cleanupNamespace, freshNamespace, NATS_URL } from "../support/namespace";
 import { waitFor } from "../support/wait";
 
@@ -152,5 +152,24 @@ describe("streams: owned consumer (real NATS)", function () {
     await loop;
     await raw.close();
     await rawLoop;
+  });
+  it("ends with ConsumerGoneError when its consumer is deleted behind its back (no silent stall)", async () => {
+    await publish("gone", 1);
+    const c = await openConsumer(spec("gone"), { reset: true, pullBatch: 10, maxInFlight: 10 });
+    const got: JsMsg[] = [];
+    let ended: unknown = "still iterating";
+    const loop = (async () => {
+      for await (const m of c) got.push(m);
+    })().then(
+      () => (ended = "ended without an error"),
+      (err: unknown) => (ended = err),
+    );
+    await waitFor("the first message", () => got.length === 1);
+    await h.jsm.consumers.delete(stream, "gone");
+    // two missed idle heartbeats (half the pull expiry each), then the client's consumer check
+    await waitFor("the iteration ended", () => ended !== "still iterating", 45_000, 100);
+    await loop;
+    expect(ended).to.be.instanceOf(ConsumerGoneError);
+    expect((ended as ConsumerGoneError).durable).to.equal("gone");
   });
 });

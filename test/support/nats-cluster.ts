@@ -3,7 +3,8 @@
  * free loopback ports, joined by cluster routes, each with its own JetStream store directory
  * and an HTTP monitoring port (for `/jsz`, which names the meta leader). Servers can be killed
  * (`kill -9`), stopped and started again on the same ports and store, so a restart keeps its
- * data as a real one would. Everything is removed by `close()`.
+ * data as a real one would. Everything but the servers' logs (in the run's log directory) is
+ * removed by `close()`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -11,6 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { freePort } from "./ports";
 import { waitFor } from "./wait";
+import { testLogDir } from "./log-dir";
 
 /** One server of the cluster. */
 export interface ClusterServer {
@@ -40,7 +42,8 @@ export class NatsCluster {
     private readonly size: number,
   ) {
     this.dir = mkdtempSync(path.join(os.tmpdir(), `sy-nats-${name}-`));
-    this.logDir = path.join(this.dir, "logs");
+    // in the run's log directory, so the servers' logs outlive the cluster
+    this.logDir = testLogDir(`nats-${name}`);
     mkdirSync(this.logDir, { recursive: true });
   }
 
@@ -119,22 +122,38 @@ export class NatsCluster {
   }
 
   /**
-   * Starts server `i` again (same ports and store) and waits until its /healthz says ok: it
-   * rejoined and every stream and consumer it holds is current again (catching up hundreds of
-   * replicated streams takes a while on a busy machine).
+   * Starts server `i` again (same ports and store) and waits until it is back in the cluster:
+   * JetStream up and the meta group current (`/healthz?js-server-only=true`). Then waits up to
+   * `catchUpMs` more for the full `/healthz` (every stream and consumer it holds current again);
+   * resolves with how long that took after the start, or null when it did not get there (on
+   * nats-server 2.9 a replica can keep resetting after a `kill -9`, "stream store EOF", and idle
+   * consumers report not current: the cluster serves from the other replicas meanwhile).
    */
-  async restart(i: number, timeoutMs = 180_000): Promise<void> {
-    if (this.running(i)) return;
+  async restart(i: number, opts: { timeoutMs?: number; catchUpMs?: number } = {}): Promise<number | null> {
+    if (this.running(i)) return 0;
+    const t0 = Date.now();
     this.spawn(i);
+    let exitedEarly = false;
     await waitFor(
-      `${this.servers[i]!.name} healthy`,
+      `${this.servers[i]!.name} back in the cluster`,
       async () => {
-        if (await this.healthz(i)) return true;
+        if (!this.running(i)) return (exitedEarly = true);
+        if (await this.healthz(i, "?js-server-only=true")) return true;
         throw new Error(`last /healthz: ${this.lastHealth}`);
       },
-      timeoutMs,
+      opts.timeoutMs ?? 120_000,
       250,
     );
+    if (exitedEarly) throw new Error(`${this.servers[i]!.name} exited on restart (its log: ${this.logDir})`);
+    const caughtUp = await waitFor(
+      `${this.servers[i]!.name} current`,
+      () => this.healthz(i),
+      opts.catchUpMs ?? 60_000,
+      250,
+    )
+      .then(() => Date.now() - t0)
+      .catch(() => null);
+    return caughtUp;
   }
 
   /** The last /healthz answer read (for error messages). */
@@ -163,8 +182,8 @@ export class NatsCluster {
     );
   }
 
-  private async healthz(i: number): Promise<boolean> {
-    const res = await fetch(`http://127.0.0.1:${this.servers[i]!.httpPort}/healthz`, {
+  private async healthz(i: number, query = ""): Promise<boolean> {
+    const res = await fetch(`http://127.0.0.1:${this.servers[i]!.httpPort}/healthz${query}`, {
       signal: AbortSignal.timeout(2000),
     }).catch(() => undefined);
     this.lastHealth = res ? `${res.status} ${(await res.text().catch(() => "")).slice(0, 200)}` : "no answer";
@@ -185,7 +204,7 @@ export class NatsCluster {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** Where the servers' logs are (kept until close). */
+  /** Where the servers' logs are (kept after close, in the run's log directory). */
   get logs(): string {
     return this.logDir;
   }

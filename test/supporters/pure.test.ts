@@ -263,6 +263,27 @@ describe("supporters: actor state machine", () => {
     expect(s.state.queue).to.deep.equal(before.queue);
   });
 
+  it("a job lost without any result is issued again once the next message finds it past its deadline", () => {
+    const s = new Sim();
+    const u1 = s.jobs(s.message(1))[0]!;
+    // the job message is gone (no worker will ever answer): the next message waits behind it ...
+    s.now += OPTS.jobDeadlineMs - 10;
+    expect(s.jobs(s.message(2))).to.deep.equal([]);
+    expect(s.state.lanes.user.job).to.equal(u1.id);
+    // ... until one arrives after the job's deadline: issued again, same idempotency key
+    s.now += 20;
+    const again = s.jobs(s.message(3));
+    expect(again.map((j) => [j.job, (j.data as { id: string }).id])).to.deep.equal([[userJob.name, "sms.m1"]]);
+    expect(again[0]!.id).to.not.equal(u1.id);
+    expect((again[0]!.data as { key: string }).key).to.equal((u1.data as { key: string }).key);
+    expect(s.state.counts.reissued).to.equal(1);
+    // the lost job's late result, should it come after all, changes nothing
+    const before = s.state.lanes;
+    s.result(u1);
+    expect(s.state.lanes).to.deep.equal(before);
+    expect(s.state.queue.map((i) => i.id)).to.deep.equal(["sms.m1", "sms.m2", "sms.m3"]);
+  });
+
   it("attempt reports show the last error; duplicates are ignored; replays are taken with fresh keys", () => {
     const s = new Sim();
     const u1 = s.jobs(s.message(1))[0]!;

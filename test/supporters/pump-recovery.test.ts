@@ -1,0 +1,66 @@
+/**
+ * The intake pump keeps forwarding when its consumer goes under it (real NATS, one node in this
+ * process). After a NATS server fault the pump's consumer can be gone while the node still holds
+ * the pump's lease: nats.js then checks for the consumer forever and delivers nothing, and every
+ * supporter message accepted from then on waited in the intake stream (the fault matrix's
+ * supporters stall). Now the session ends (ConsumerGoneError) and the pump opens the consumer
+ * again: what is published after the loss reaches both services, in order, once.
+ */
+import { expect } from "chai";
+import { freshNamespace } from "../support/namespace";
+import { waitFor } from "../support/wait";
+import { supporterNames } from "../../services/supporters/streams";
+import {
+  Producers,
+  cleanupSupporters,
+  expectedHash,
+  freePort,
+  payloadOf,
+  startInProcess,
+  startSims,
+  supportersEnv,
+  type InProcessNode,
+  type Sims,
+} from "./harness";
+
+describe("supporters: the pump's consumer deleted behind its back", function () {
+  this.timeout(120_000);
+  const ns = freshNamespace("tspr");
+  let sims: Sims;
+  let node: InProcessNode;
+  let nats: Producers;
+
+  before(async () => {
+    sims = await startSims();
+    node = await startInProcess(supportersEnv(ns, "a1", await freePort(), sims));
+    nats = await Producers.connect(ns);
+  });
+
+  after(async () => {
+    await nats?.close();
+    await node?.stop();
+    await sims?.close();
+    await cleanupSupporters(ns);
+  });
+
+  const delivered = (i: number): string[] => sims.erp.book.deliveries(expectedHash(i)).map((d) => d.messageId);
+
+  it("forwards what is published after the loss, in order, once", async () => {
+    for (let k = 0; k < 3; k++) await nats.publish("giftaid", payloadOf(7, k, "giftaid"), `s7-m${k}`);
+    await waitFor("the first three at the ERP service", () => delivered(7).length === 3, 60_000, 200);
+
+    const names = supporterNames(ns);
+    await nats.h.jsm.consumers.delete(names.inStream, names.pumpConsumer);
+    for (let k = 3; k < 6; k++) await nats.publish("giftaid", payloadOf(7, k, "giftaid"), `s7-m${k}`);
+
+    await waitFor(
+      "the messages published after the loss at the ERP service",
+      () => delivered(7).length >= 6,
+      60_000,
+      250,
+    );
+    const ids = Array.from({ length: 6 }, (_, k) => `giftaid.s7-m${k}`);
+    expect(delivered(7)).to.deep.equal(ids);
+    expect(sims.user.book.deliveries(expectedHash(7)).map((d) => d.messageId)).to.deep.equal(ids);
+  });
+});
