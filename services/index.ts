@@ -19,6 +19,7 @@ import { sessionsDomain } from "./sessions";
 import { rewardsDomain } from "./rewards";
 import { usersDomain } from "./users";
 import { archiveDomain } from "./archive";
+import { agentsDomain } from "./agents";
 
 /** Every domain module, in start order (each with its own type of what its start gives its jobs). */
 export const DOMAINS: readonly DomainModule<unknown>[] = [
@@ -38,4 +39,5 @@ export const DOMAINS: readonly DomainModule<unknown>[] = [
   rewardsDomain,
   usersDomain,
   archiveDomain,
+  agentsDomain,
 ];

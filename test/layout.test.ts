@@ -118,6 +118,9 @@ describe("layout", function () {
     // "archive" is also a plain word (receipts call the archive's actions by name), so the
     // archive domain is searched for by its module and settings
     archive: /archiveDomain|ARCHIVE_[A-Z]|services\/archive/,
+    // "agent" is also the word of user agents and of the console's "future agents' findings":
+    // the agents domain is searched for by its module, settings and services
+    agents: /agentsDomain|\bAGENTS_[A-Z]|services\/agents\/|\b(health|quality|security)Agent\b/,
   };
   it("checks every domain of the registry but the platform's own", function () {
     const names = DOMAINS.map((d) => d.name).filter((n) => n !== "runtime" && n !== "gateway");
