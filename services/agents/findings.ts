@@ -71,7 +71,7 @@ export const FINDING_SCHEMA: JsonSchema = {
   type: "object",
   required: ["id", "agent", "kind", "severity", "subject", "detail", "firstSeen", "lastSeen"],
   properties: {
-    id: { type: "string", description: "Finding id (af_ and 20 digits: orders by when it was raised)" },
+    id: { type: "string", description: "Finding id (af_ and 19 digits: orders by when it was raised)" },
     agent: { type: "string", enum: [...AGENT_NAMES] },
     kind: { type: "string", description: "What is wrong, e.g. service-down, slo-burn, dev-secret" },
     severity: { type: "string", enum: [...SEVERITIES] },

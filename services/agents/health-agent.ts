@@ -1,7 +1,7 @@
 /**
  * The health agent's rounds: the targets from the registry (`$node.services` of every node, as
  * this broker's registry holds them) and the domains' declared routes, one canary per key route
- * (its action called as this node), a ping of each node for services without one, and an HTTP
+ * (its action called as this node), `$node.health` of each node for services without one, and an HTTP
  * canary of the gateway's `/health/ready`; the results become metrics and findings. The services
  * ever seen are kept in KV (`{ns}_agents`, key `health.known`), so a service that vanished is
  * reported down even by an agent that started after it went.
@@ -21,7 +21,6 @@ import {
   healthTargets,
   isUp,
   HEALTH_KINDS,
-  type CallFailure,
   type CanaryResult,
   type RegistryService,
   type ServiceHealth,
@@ -94,11 +93,11 @@ export class HealthAgent {
       await this.broker.call(action, { params: {}, query: {} }, { timeout: this.deps.config.timeoutMs, retries: 0 });
       return { service, target: action, outcome: "up", latencyMs: performance.now() - t0 };
     } catch (err) {
-      const f = err as CallFailure & { message?: string };
+      const f = err as { name?: unknown; type?: unknown; code?: unknown };
       const outcome = classifyCanary({
-        ...(f.name !== undefined ? { name: f.name } : {}),
-        ...(f.type !== undefined ? { type: f.type } : {}),
-        ...(typeof f.code === "number" ? { code: f.code } : {}),
+        ...(typeof f.name === "string" ? { name: f.name } : {}),
+        ...(typeof f.type === "string" ? { type: f.type } : {}),
+        ...(typeof f.code === "number" || typeof f.code === "string" ? { code: f.code } : {}),
       });
       const latencyMs = performance.now() - t0;
       return outcome === "up"
@@ -107,13 +106,16 @@ export class HealthAgent {
     }
   }
 
-  private async ping(service: string, node: string): Promise<CanaryResult> {
+  /** `$node.health` on `node`: the node answers (a service without key routes is up while its nodes do). */
+  private async nodeCanary(service: string, node: string): Promise<CanaryResult> {
     const t0 = performance.now();
-    const pong = await this.broker.ping(node, this.deps.config.timeoutMs).catch(() => null);
-    const latencyMs = performance.now() - t0;
-    return pong
-      ? { service, target: `$node.ping ${node}`, outcome: "up", latencyMs }
-      : { service, target: `$node.ping ${node}`, outcome: "down", latencyMs, error: "no pong" };
+    const target = `$node.health@${node}`;
+    try {
+      await this.broker.call("$node.health", {}, { nodeID: node, timeout: this.deps.config.timeoutMs, retries: 0 });
+      return { service, target, outcome: "up", latencyMs: performance.now() - t0 };
+    } catch (err) {
+      return { service, target, outcome: "down", latencyMs: performance.now() - t0, error: errorMessage(err) };
+    }
   }
 
   private async http(): Promise<CanaryResult> {
@@ -162,7 +164,7 @@ export class HealthAgent {
             ? []
             : t.actions.length > 0
               ? await Promise.all(t.actions.map((a) => this.canary(t.service, a)))
-              : await Promise.all(t.nodes.map((n) => this.ping(t.service, n)));
+              : await Promise.all(t.nodes.map((n) => this.nodeCanary(t.service, n)));
         if (t.service === "gateway" && this.deps.gatewayUrl !== "") results.push(await this.http());
         const up = isUp(t.nodes, results);
         const h = this.history.get(t.service) ?? [];

@@ -2,11 +2,12 @@
  * The health agent's pure core: which canary requests to send (every service of the registry,
  * with its key routes: the GET routes its domain declares that need no path parameter or
  * required query, and do not stream), how an answer counts, and what the results of one round
- * say. A canary is the route's action called over Moleculer as this node with an empty query:
+ * say. A service without such a route is checked by calling `$node.health` on each of its nodes. A canary is the route's action called over Moleculer as this node with an empty query:
  * any answer within the timeout, a refusal (4xx) included, shows the service answers; no
  * endpoint or a timeout is "down", a 5xx is "error".
  */
 import type { RouteSpec } from "../../gateway/routes";
+import { ErrorCodes, type ErrorCode } from "../../lib/errors";
 import type { Observation } from "./findings";
 
 /** One service and the actions its canaries call. */
@@ -72,11 +73,11 @@ export function healthTargets(
 /** How one canary came out. */
 export type CanaryOutcome = "up" | "error" | "down";
 
-/** What a failed call says, for {@link classifyCanary}: Moleculer error name/type and HTTP-ish code. */
+/** What a failed call says, for {@link classifyCanary}: Moleculer error name/type and code (a status or one of lib/errors' codes). */
 export interface CallFailure {
   readonly name?: string;
   readonly type?: string;
-  readonly code?: number;
+  readonly code?: number | string;
 }
 
 /**
@@ -91,14 +92,19 @@ export function classifyCanary(err: CallFailure | undefined): CanaryOutcome {
     /ServiceNotFound|ServiceNotAvailable|RequestTimeout|SERVICE_NOT_FOUND|SERVICE_NOT_AVAILABLE|REQUEST_TIMEOUT/.test(t)
   )
     return "down";
-  const code = typeof err.code === "number" ? err.code : 500;
-  return code >= 500 ? "error" : "up";
+  const status =
+    typeof err.code === "number"
+      ? err.code
+      : typeof err.code === "string" && err.code in ErrorCodes
+        ? ErrorCodes[err.code as ErrorCode]
+        : 500;
+  return status >= 500 ? "error" : "up";
 }
 
 /** One canary's result. */
 export interface CanaryResult {
   readonly service: string;
-  /** The action called, `$node.ping` for a service without key routes, `http /health/ready` for the gateway's port. */
+  /** The action called, `$node.health@<node>` for a service without key routes, `http /health/ready` for the gateway's port. */
   readonly target: string;
   readonly outcome: CanaryOutcome;
   readonly latencyMs: number;

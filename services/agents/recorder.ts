@@ -3,7 +3,8 @@
  * write changed is announced: Moleculer events `agents.finding.raised` / `agents.finding.resolved`
  * (the finding), an alarm `alarm.<agent>` for a raised finding of severity high or critical
  * (the envelope of the events domain's `alarm.dlq`: `domain`, `subject`, `node`, `at`, plus the
- * finding), an error log line per alarm, and the findings metrics.
+ * finding), a log line per change (error for an alarm, warn for medium, info below), and the
+ * findings metrics.
  */
 import type { Logger } from "../../lib/logger";
 import { isAlarm, type AgentName, type Finding, type FindingChanges, type Observation } from "./findings";
@@ -65,7 +66,7 @@ export function createRecorder(deps: RecorderDeps): Recorder {
     const changes = await store.sync(agent, kinds, obs);
     for (const f of changes.raised) {
       metrics.findingsRaised.inc({ agent, kind: f.kind });
-      logger[isAlarm(f.severity) ? "error" : "warn"](
+      logger[isAlarm(f.severity) ? "error" : f.severity === "medium" ? "warn" : "info"](
         { agent, kind: f.kind, severity: f.severity, subject: f.subject, findingId: f.id },
         `${isAlarm(f.severity) ? "ALARM" : "finding"}: ${f.detail.message}`,
       );

@@ -11,7 +11,7 @@ import { MODEL_SCHEMA } from "./quality";
 export const MAX_FINDINGS_PAGE = 500;
 
 /** JSON Schema of a finding id. */
-export const FINDING_ID: JsonSchema = { type: "string", pattern: "^af_[0-9]{20}$", description: "Finding id" };
+export const FINDING_ID: JsonSchema = { type: "string", pattern: "^af_[0-9]{19}$", description: "Finding id" };
 
 const AGENT: JsonSchema = { type: "string", enum: [...AGENT_NAMES] };
 

@@ -261,7 +261,7 @@ export function suspendedCredentials(s: SecuritySnapshot): Observation[] {
       severity: "medium",
       subject: c.id,
       detail: {
-        message: `suspended client ${c.id} still holds ${live.length} unexpired API key(s): activating it restores them; rotate with overlap 0 to revoke`,
+        message: `suspended client ${c.id} still holds ${live.length} unexpired API key(s): activating it makes them work again (rotate with overlapSeconds 0 after activating to retire them)`,
         keys: live.map((k) => k.keyId),
       },
     });

@@ -45,15 +45,19 @@ interface Row {
 
 const COLUMNS = "seq, agent, kind, severity, subject, detail, first_seen, last_seen, resolved_at";
 
-/** The public id of the row with sequence `seq`: af_ and 20 digits, so ids sort as they were raised. */
+/** The public id of the row with sequence `seq`: af_ and 19 digits, so ids sort as they were raised. */
 export function findingId(seq: string | number): string {
-  return `af_${String(seq).padStart(20, "0")}`;
+  return `af_${String(seq).padStart(19, "0")}`;
 }
 
-/** The sequence of a finding id, or undefined when `id` is not one. */
+const MAX_SEQ = 9_223_372_036_854_775_807n;
+
+/** The sequence of a finding id, or undefined when `id` is not one (a bigint's range included). */
 export function findingSeq(id: string): string | undefined {
-  const m = /^af_([0-9]{20})$/.exec(id);
-  return m ? String(BigInt(m[1]!)) : undefined;
+  const m = /^af_([0-9]{19})$/.exec(id);
+  if (!m) return undefined;
+  const n = BigInt(m[1]!);
+  return n <= MAX_SEQ ? String(n) : undefined;
 }
 
 function toFinding(r: Row): Finding {
