@@ -173,11 +173,12 @@ export function readInteractions(o: {
       };
     });
   const loop = async () => {
-    let warned = false;
+    let warned = "";
     while (!stopped) {
       try {
         const consumer = await o.nats.js.consumers.get(o.stream, {
-          filter_subjects: [o.subjects],
+          // one subject, not a list: a list needs nats-server 2.10
+          filter_subjects: o.subjects,
           deliver_policy: DeliverPolicy.StartTime,
           opt_start_time: new Date(Date.now() - o.windowMs()).toISOString(),
         });
@@ -196,12 +197,14 @@ export function readInteractions(o: {
       } catch (err) {
         if (stopped) break;
         attached = false;
-        if (!warned) {
+        // each new reason once, not every retry
+        const why = errorMessage(err);
+        if (why !== warned) {
           o.logger.warn(
-            { stream: o.stream, err: errorMessage(err) },
+            { stream: o.stream, err: why },
             "interactions stream not readable yet; the quality agent retries",
           );
-          warned = true;
+          warned = why;
         }
       }
       attached = false;
