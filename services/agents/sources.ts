@@ -174,18 +174,27 @@ export function readInteractions(o: {
     });
   const loop = async () => {
     let warned = "";
+    let lastSeq = 0;
     while (!stopped) {
       try {
-        const consumer = await o.nats.js.consumers.get(o.stream, {
-          // one subject, not a list: a list needs nats-server 2.10
-          filter_subjects: o.subjects,
-          deliver_policy: DeliverPolicy.StartTime,
-          opt_start_time: new Date(Date.now() - o.windowMs()).toISOString(),
-        });
+        // one subject, not a list (a list needs nats-server 2.10); after a restart of the
+        // reader, on from the last record read, so nothing is counted twice
+        const consumer = await o.nats.js.consumers.get(
+          o.stream,
+          lastSeq > 0
+            ? { filter_subjects: o.subjects, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 }
+            : {
+                filter_subjects: o.subjects,
+                deliver_policy: DeliverPolicy.StartTime,
+                opt_start_time: new Date(Date.now() - o.windowMs()).toISOString(),
+              },
+        );
         messages = await consumer.consume({ max_messages: 1000 });
         attached = true;
         o.logger.info({ stream: o.stream }, "quality agent reads the interactions stream");
         for await (const m of messages) {
+          if (m.seq <= lastSeq) continue;
+          lastSeq = m.seq;
           let v: unknown;
           try {
             v = m.json();

@@ -14,6 +14,7 @@ import { loadConfig } from "../../node/config";
 import { AckPolicy, connectNats, headers, type NatsHandles } from "../../nats";
 import { freshNamespace, NATS_URL } from "../support/namespace";
 import { waitFor } from "../support/wait";
+import { startInProcess, type InProcessNode } from "../support/node";
 import { agentsRepl, findingsCommand } from "../../services/agents/repl";
 import type { Interaction, QualityModel } from "../../services/agents/quality";
 import {
@@ -34,7 +35,7 @@ describe("health and quality agents", function () {
   this.timeout(180_000);
   const ns = freshNamespace("tagq");
   const NS = ns.toUpperCase();
-  let a: ChildNode;
+  let a: InProcessNode;
   let b: ChildNode | undefined;
   let admin: string;
   let broker: ServiceBroker;
@@ -42,10 +43,10 @@ describe("health and quality agents", function () {
   const events: Array<{ event: string; payload: Record<string, unknown> }> = [];
 
   before(async () => {
-    [a, b] = await Promise.all([
-      startChild(agentEnv(ns, "a1", await freePort(), { SERVICES: "runtime,gateway,agents,console" })),
-      startChild(agentEnv(ns, "b1", await freePort(), { SERVICES: "runtime,gateway,catalog" })),
-    ]);
+    // the agents' node in this process (its code is loaded already: quick to start on a loaded
+    // box), the catalog's as a child process, so that `kill -9` is real
+    a = await startInProcess(agentEnv(ns, "a1", await freePort(), { SERVICES: "runtime,gateway,agents,console" }));
+    b = await startChild(agentEnv(ns, "b1", await freePort(), { SERVICES: "runtime,gateway,catalog" }));
     admin = (await makeClientIn(ns, DEV_MASTER_KEY, ["admin"])).apiKey;
     // an operator's broker, as the REPL joins the cluster, with a listener of the agents' events
     broker = new ServiceBroker(
@@ -71,7 +72,8 @@ describe("health and quality agents", function () {
   after(async () => {
     await broker?.stop().catch(() => undefined);
     await nats?.nc.close();
-    await Promise.all([a?.stop("SIGKILL"), b?.stop("SIGKILL")]);
+    await b?.stop("SIGKILL");
+    await a?.stop();
     await cleanupAgents(ns);
   });
 
@@ -165,8 +167,9 @@ describe("health and quality agents", function () {
       a.url,
       admin,
       "agent=quality&state=open",
-      (x) => x.kind === "slo-burn" && x.subject === "svc:orders",
-      "slo-burn finding",
+      // once all 200 are in (a look may come while they are being published)
+      (x) => x.kind === "slo-burn" && x.subject === "svc:orders" && x.detail["total"] === 200,
+      "slo-burn finding over the 200 records",
     );
     expect(f.severity).to.equal("high");
     expect(f.detail["burnShort"]).to.be.closeTo(10, 0.01);
@@ -209,8 +212,8 @@ describe("health and quality agents", function () {
       a.url,
       admin,
       "agent=quality&state=open",
-      (x) => x.kind === "forecast" && x.subject === "orders@v2",
-      "forecast finding",
+      (x) => x.kind === "forecast" && x.subject === "orders@v2" && x.detail["canaryTotal"] === 30,
+      "forecast finding over the 30 canary records",
     );
     expect(f.severity).to.equal("high");
     expect(f.detail["availabilityBurn"]).to.be.closeTo(30, 0.01);
@@ -275,7 +278,8 @@ describe("health and quality agents", function () {
         service,
         version,
         client: "cl_test",
-        status: i < bad ? 503 : 201,
+        // exactly `bad` of them 503, spread evenly
+        status: Math.floor(((i + 1) * bad) / n) > Math.floor((i * bad) / n) ? 503 : 201,
         latencyMs: 20 + (i % 7),
         requestId: `${version}-${i}`,
       };
