@@ -20,6 +20,7 @@ import { rewardsDomain } from "./rewards";
 import { usersDomain } from "./users";
 import { archiveDomain } from "./archive";
 import { trackingDomain } from "./tracking";
+import { agentsDomain } from "./agents";
 
 /** Every domain module, in start order (each with its own type of what its start gives its jobs). */
 export const DOMAINS: readonly DomainModule<unknown>[] = [
@@ -40,4 +41,5 @@ export const DOMAINS: readonly DomainModule<unknown>[] = [
   usersDomain,
   archiveDomain,
   trackingDomain,
+  agentsDomain,
 ];

@@ -121,6 +121,9 @@ describe("layout", function () {
     archive: /archiveDomain|ARCHIVE_[A-Z]|services\/archive/,
     // "tracking" is also a plain word (delivery tracking, tracking ids): the module, settings and folder
     tracking: /trackingDomain|\bTRACKING_[A-Z]|services\/tracking\//,
+    // "agent" is also the word of user agents and of the console's "future agents' findings":
+    // the agents domain is searched for by its module, settings and services
+    agents: /agentsDomain|\bAGENTS_[A-Z]|services\/agents\/|\b(health|quality|security)Agent\b/,
   };
   it("checks every domain of the registry but the platform's own", function () {
     const names = DOMAINS.map((d) => d.name).filter((n) => n !== "runtime" && n !== "gateway");
