@@ -107,7 +107,7 @@ export function gatewayMetrics(registry: Registry): GatewayMetrics {
     (registry.getSingleMetric("gateway_backup_serving") as Gauge<string> | undefined) ??
     new Gauge({
       name: "gateway_backup_serving",
-      help: "1 while this backup gateway serves the public port",
+      help: "Whether this backup gateway serves the public port (1) or idles (0)",
       registers: [registry],
     });
   const METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]);
