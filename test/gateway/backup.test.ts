@@ -58,7 +58,7 @@ async function postReceipt(
 }
 
 describe("gateway: the backup takes over from a killed primary", function () {
-  this.timeout(180_000);
+  this.timeout(300_000);
   const ns = freshNamespace("tgb");
   let sims: Sims;
   let worker: InProcessNode;
@@ -147,7 +147,8 @@ describe("gateway: the backup takes over from a killed primary", function () {
     await waitFor(
       "the primary serving its port again",
       async () => !/^gateway_backup_serving 1$/m.test((await call(`${url}/metrics`, null)).text),
-      30_000,
+      // a node start takes tens of seconds on a loaded machine (the backup serves meanwhile)
+      120_000,
       200,
     );
     const after = await postReceipt(url, c.apiKey, body, idem);
