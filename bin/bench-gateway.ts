@@ -7,11 +7,20 @@
  * bench-results/gateway.json.
  *
  * BENCH_SECONDS (default 10) per phase, BENCH_CONNECTIONS (default 32), BENCH_CLIENTS (10000).
+ *
+ * Then the edge functions (issue 19), one client, BENCH_ROUNDS rounds (default 40) each:
+ *   - batch: 50 single calls one after the other, 50 single calls at once (8 keep-alive
+ *     connections), and one POST /api/v1/batch of the same 50 calls;
+ *   - prefetch: a page that reads a basket and its 10 items, without prefetch (the basket, then
+ *     its 10 items at once) and with it (`?include=items`: one request).
+ * Loopback has no network delay, so what a batch saves per round trip (the RTT of a real
+ * client) is not in these figures; BENCH_EDGE_ONLY=1 runs only these phases.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Worker } from "node:worker_threads";
+import http from "node:http";
 import type { ServiceSchema } from "moleculer";
 import { freshNamespace } from "../test/support/namespace";
 import { startGatewayNode, cleanupAll, request, type GatewayNode } from "../test/gateway/harness";
@@ -22,6 +31,8 @@ import type { RouteSpec } from "../gateway";
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 10);
 const CONNECTIONS = Number(process.env["BENCH_CONNECTIONS"] ?? 32);
 const CLIENTS = Number(process.env["BENCH_CLIENTS"] ?? 10_000);
+const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 40);
+const EDGE_ONLY = process.env["BENCH_EDGE_ONLY"] === "1";
 
 const benchRoutes: readonly RouteSpec[] = [
   {
@@ -42,11 +53,39 @@ const benchRoutes: readonly RouteSpec[] = [
     tags: ["bench"],
     responses: { 200: { description: "pong" } },
   },
+  {
+    method: "GET",
+    path: "/api/v1/bench/baskets/{id}",
+    action: "bench.basket",
+    access: "bench:read",
+    summary: "Benchmark resource with related ones (?include=items)",
+    tags: ["bench"],
+    params: { type: "object", required: ["id"], properties: { id: { type: "string" } } },
+    responses: { 200: { description: "a basket", schema: { type: "object" } } },
+    includes: { items: { route: "GET /api/v1/bench/items/{id}", from: "/itemIds/*", description: "its items" } },
+  },
+  {
+    method: "GET",
+    path: "/api/v1/bench/items/{id}",
+    action: "bench.item",
+    access: "bench:read",
+    summary: "Benchmark related resource",
+    tags: ["bench"],
+    params: { type: "object", required: ["id"], properties: { id: { type: "string" } } },
+    responses: { 200: { description: "an item", schema: { type: "object" } } },
+  },
 ];
 
 const benchService = (): ServiceSchema => ({
   name: "bench",
-  actions: { ping: () => ({ pong: true }) },
+  actions: {
+    ping: () => ({ pong: true }),
+    basket: (ctx: { params: { params: { id: string } } }) => ({
+      id: ctx.params.params.id,
+      itemIds: Array.from({ length: 10 }, (_, i) => `${ctx.params.params.id}-i${i}`),
+    }),
+    item: (ctx: { params: { params: { id: string } } }) => ({ id: ctx.params.params.id, title: "item", price: 1200 }),
+  },
 });
 
 /** Load generator: `connections` keep-alive loops for `durationMs`, latencies in µs. */
@@ -167,6 +206,118 @@ function runPhase(
   });
 }
 
+/** Mean, p50 and p99 of `ms`, milliseconds. */
+function summary(ms: number[]): { meanMs: number; p50Ms: number; p99Ms: number } {
+  const s = [...ms].sort((a, b) => a - b);
+  const at = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? 0;
+  return { meanMs: s.reduce((a, b) => a + b, 0) / Math.max(1, s.length), p50Ms: at(0.5), p99Ms: at(0.99) };
+}
+
+/** `ROUNDS` timed runs of `round` (after 3 untimed ones), milliseconds each. */
+async function rounds(
+  name: string,
+  round: () => Promise<void>,
+): Promise<{ name: string; rounds: number } & ReturnType<typeof summary>> {
+  for (let i = 0; i < 3; i++) await round();
+  const ms: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const t0 = process.hrtime.bigint();
+    await round();
+    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  const s = summary(ms);
+  log(
+    `  ${name.padEnd(40)} mean ${s.meanMs.toFixed(2).padStart(8)} ms  p50 ${s.p50Ms.toFixed(2).padStart(8)}  p99 ${s.p99Ms.toFixed(2).padStart(8)}`,
+  );
+  return { name, rounds: ROUNDS, ...s };
+}
+
+/** The batch and prefetch phases (see the module doc) against `gw` with the API key `key`. */
+async function edgePhases(gw: GatewayNode, key: string) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  const get = (p: string): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      const req = http.request(
+        { host: "127.0.0.1", port: gw.port, path: p, agent, headers: { authorization: `Bearer ${key}` } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+  const post = (p: string, body: unknown): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      const text = JSON.stringify(body);
+      const req = http.request(
+        {
+          host: "127.0.0.1",
+          port: gw.port,
+          path: p,
+          method: "POST",
+          agent,
+          headers: {
+            authorization: `Bearer ${key}`,
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(text),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        },
+      );
+      req.on("error", reject);
+      req.end(text);
+    });
+  const must = (r: { status: number; body: string }, what: string) => {
+    if (r.status !== 200) throw new Error(`${what}: ${r.status} ${r.body.slice(0, 200)}`);
+    return r;
+  };
+  const items = Array.from({ length: 50 }, () => ({ method: "GET", path: "/api/v1/bench/ping" }));
+  log("");
+  log(`edge: ${ROUNDS} rounds each (one client, loopback)`);
+  const batch = [
+    await rounds("50 single calls, one after the other", async () => {
+      for (let i = 0; i < 50; i++) must(await get("/api/v1/bench/ping"), "single");
+    }),
+    await rounds("50 single calls at once (8 connections)", async () => {
+      await Promise.all(Array.from({ length: 50 }, async () => must(await get("/api/v1/bench/ping"), "single")));
+    }),
+    await rounds("one batch of the same 50 calls", async () => {
+      const r = must(await post("/api/v1/batch", { items }), "batch");
+      const out = JSON.parse(r.body) as { items: { status: number }[] };
+      if (out.items.length !== 50 || out.items.some((i) => i.status !== 200)) throw new Error("a batch item failed");
+    }),
+  ];
+  let n = 0;
+  const prefetch = [
+    await rounds("page without prefetch (basket, then 10 items)", async () => {
+      const id = `b${++n}`;
+      const basket = JSON.parse(must(await get(`/api/v1/bench/baskets/${id}`), "basket").body) as { itemIds: string[] };
+      await Promise.all(basket.itemIds.map(async (i) => must(await get(`/api/v1/bench/items/${i}`), "item")));
+    }),
+    await rounds("page with prefetch (?include=items)", async () => {
+      const id = `b${++n}`;
+      const r = JSON.parse(must(await get(`/api/v1/bench/baskets/${id}?include=items`), "basket").body) as {
+        included: { items: { status: number }[] };
+      };
+      if (r.included.items.length !== 10 || r.included.items.some((i) => i.status !== 200))
+        throw new Error("an included item failed");
+    }),
+  ];
+  agent.destroy();
+  const [seq, conc, one] = batch as [(typeof batch)[number], (typeof batch)[number], (typeof batch)[number]];
+  const [off, on] = prefetch as [(typeof prefetch)[number], (typeof prefetch)[number]];
+  log(
+    `batch of 50: ${one.meanMs.toFixed(2)} ms against ${seq.meanMs.toFixed(2)} ms one after the other (x${(seq.meanMs / one.meanMs).toFixed(1)}) and ${conc.meanMs.toFixed(2)} ms at once; prefetch: ${on.meanMs.toFixed(2)} ms on, ${off.meanMs.toFixed(2)} ms off`,
+  );
+  return { batch, prefetch };
+}
+
 async function main(): Promise<void> {
   process.env["LOG_LEVEL"] ??= "warn";
   const ns = freshNamespace("bgw");
@@ -232,15 +383,26 @@ async function main(): Promise<void> {
     log(`issued ${tokens.length} access tokens`);
 
     // Steady state of 10,000 active clients: every key used once (fills Redis and in-process caches).
-    log("warm-up: every API key once, then every token once (bounded to 60 s)");
-    await runPhase("warm-up keys", gw.port, "/api/v1/bench/ping", keys, 60, keys.length);
-    await runPhase("warm-up tokens", gw.port, "/api/v1/bench/ping", tokens, 30, tokens.length);
-    await runPhase("warm-up no auth", gw.port, "/bench/ping", [], Math.min(3, SECONDS));
     const phases: Phase[] = [];
-    phases.push(await runPhase("no auth", gw.port, "/bench/ping", [], SECONDS));
-    phases.push(await runPhase("API key (10k clients)", gw.port, "/api/v1/bench/ping", keys, SECONDS));
-    phases.push(await runPhase("OAuth JWT (1k tokens)", gw.port, "/api/v1/bench/ping", tokens, SECONDS));
+    if (!EDGE_ONLY) {
+      log("warm-up: every API key once, then every token once (bounded to 60 s)");
+      await runPhase("warm-up keys", gw.port, "/api/v1/bench/ping", keys, 60, keys.length);
+      await runPhase("warm-up tokens", gw.port, "/api/v1/bench/ping", tokens, 30, tokens.length);
+      await runPhase("warm-up no auth", gw.port, "/bench/ping", [], Math.min(3, SECONDS));
+      phases.push(await runPhase("no auth", gw.port, "/bench/ping", [], SECONDS));
+      phases.push(await runPhase("API key (10k clients)", gw.port, "/api/v1/bench/ping", keys, SECONDS));
+      phases.push(await runPhase("OAuth JWT (1k tokens)", gw.port, "/api/v1/bench/ping", tokens, SECONDS));
+    }
 
+    const edge = await edgePhases(gw, keys[0]!);
+    if (EDGE_ONLY) {
+      const dir = path.resolve(__dirname, "..", "bench-results");
+      mkdirSync(dir, { recursive: true });
+      const result = { at: new Date().toISOString(), host: { cpus: os.cpus().length, node: process.version }, edge };
+      writeFileSync(path.join(dir, "gateway-edge.json"), `${JSON.stringify(result, null, 2)}\n`);
+      log("written to bench-results/gateway-edge.json");
+      return;
+    }
     const [none, key, jwt] = phases as [Phase, Phase, Phase];
     log("");
     log(
@@ -276,6 +438,7 @@ async function main(): Promise<void> {
       secondsPerPhase: SECONDS,
       phases,
       overhead,
+      edge,
     };
     writeFileSync(path.join(dir, "gateway.json"), `${JSON.stringify(result, null, 2)}\n`);
     log("written to bench-results/gateway.json");

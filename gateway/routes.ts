@@ -118,6 +118,28 @@ export interface RouteSpec {
   readonly nodeLocal?: boolean;
   /** Count against the client's rate limit (default: true for non-public routes). */
   readonly rateLimited?: boolean;
+  /**
+   * Related resources a caller may ask for with `?include=name,...` (gateway/includes.ts): each
+   * is fetched through the gateway's own pipeline with the caller's authorization and returned
+   * under `included.<name>` next to the resource.
+   */
+  readonly includes?: Readonly<Record<string, IncludeSpec>>;
+}
+
+/** A relation of a route's resource to other resources (see `RouteSpec.includes`). */
+export interface IncludeSpec {
+  /** The related resource's route, `GET /api/v1/...` with one path parameter, e.g. `GET /api/v1/orders/{id}`. */
+  readonly route: string;
+  /**
+   * Where the related ids are in this route's answer: a JSON pointer whose `*` segments stand
+   * for every element of an array, e.g. `/items/*\/productId` or `/orderId`. Null, missing and
+   * non-string ids are skipped; duplicates are fetched once.
+   */
+  readonly from: string;
+  /** One line for the OpenAPI document. */
+  readonly description: string;
+  /** At most this many related resources (default 20). */
+  readonly max?: number;
 }
 
 /** The exact body text received, as handed to an action. */

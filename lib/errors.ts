@@ -32,6 +32,8 @@ export const ErrorCodes = {
   HEADERS_TOO_LARGE: 431,
   BAD_GATEWAY: 502,
   GATEWAY_TIMEOUT: 504,
+  // Batches (issue 19): an item whose dependency failed is not run.
+  FAILED_DEPENDENCY: 424,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -67,6 +67,14 @@ export const cartRoutes: readonly RouteSpec[] = [
     tags: ["shop"],
     params: CART_PARAMS,
     responses: { 200: { description: "The cart", schema: CART_SCHEMA } },
+    includes: {
+      products: {
+        route: "GET /api/v1/sessions/products/{id}",
+        from: "/items/*/productId",
+        description: "its products (session cache)",
+      },
+      order: { route: "GET /api/v1/orders/{id}", from: "/orderId", description: "its order, once placed" },
+    },
   },
   {
     method: "POST",

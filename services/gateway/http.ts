@@ -28,6 +28,26 @@ export interface RequestState {
   readonly ip: string;
   log: Logger;
   principal?: Principal;
+  /** When the request arrived. */
+  readonly at: Date;
+  /** The version of the instance the call went to (canaries, interactions), once chosen. */
+  version?: string;
+  /** Relations asked for with `?include=`. */
+  include?: string[];
+}
+
+/** One answered request, as the server saw it (interactions, canary windows, cache metrics). */
+export interface Answered {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** The route template, or `unmatched`. */
+  readonly route: string;
+  readonly status: number;
+  readonly seconds: number;
+  readonly requestId: string;
+  readonly at: Date;
+  /** The request's state (matched requests only). */
+  readonly state?: RequestState;
 }
 
 /** Writes a uniform error straight to a socket (for requests Node's HTTP parser refused). */
@@ -159,6 +179,8 @@ export interface HttpServerDeps {
   readonly sendError: ErrorWriter;
   /** moleculer-web's handler, called for every request that matched a route. */
   readonly handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** Called once per answered (or abandoned: 499) request, after the metrics. */
+  readonly answered?: (a: Answered) => void;
 }
 
 /**
@@ -179,6 +201,7 @@ export function createHttpServer(deps: HttpServerDeps): http.Server {
       res.setHeader("X-Content-Type-Options", "nosniff");
       res.setHeader("Cache-Control", "no-store");
       const start = process.hrtime.bigint();
+      const at = new Date();
       const m = router.match(req.method, req.url);
       const routeLabel = m.kind === "found" ? m.spec.path : "unmatched";
       const log = logger.child({ requestId });
@@ -186,7 +209,9 @@ export function createHttpServer(deps: HttpServerDeps): http.Server {
         const status = res.writableFinished ? res.statusCode : 499;
         const seconds = Number(process.hrtime.bigint() - start) / 1e9;
         metrics.observe(routeLabel, req.method ?? "", status, seconds);
-        (states.get(req)?.log ?? log).debug(
+        const state = states.get(req);
+        deps.answered?.({ req, res, route: routeLabel, status, seconds, requestId, at, ...(state ? { state } : {}) });
+        (state?.log ?? log).debug(
           { method: req.method, route: routeLabel, status, ms: Math.round(seconds * 1e6) / 1e3 },
           "request",
         );
@@ -207,7 +232,7 @@ export function createHttpServer(deps: HttpServerDeps): http.Server {
         return sendError(req, res, new AppError("NOT_FOUND", "no such route"));
       }
       const ip = clientIp(req.socket.remoteAddress, req.headers["x-forwarded-for"], proxies) ?? "";
-      states.set(req, { requestId, spec: m.spec, pathParams: m.params, ip, log });
+      states.set(req, { requestId, spec: m.spec, pathParams: m.params, ip, log, at });
       handler(req, res).catch((err: unknown) => sendError(req, res, err));
     },
   );

@@ -8,14 +8,22 @@ import { defineDomain } from "../../node/domain";
 import { clientMigrations } from "./clients";
 import { gatewayRoutes } from "./routes";
 import { createGatewayServices } from "./service";
-import { clientReplCommands } from "./repl";
+import { clientReplCommands, canaryReplCommands } from "./repl";
+import { edgeRoutes } from "./edge-routes";
+import { gatewayDeclarations } from "./streams";
+import { gatewaySection } from "./config";
 
 /** The gateway domain (services/index.ts lists it). */
 export const gatewayDomain = defineDomain({
   name: "gateway",
   needsMasterKey: true,
   summary: "the HTTP gateway (every domain's routes, OpenAPI, OAuth2 client credentials) and the client registry",
-  declare: () => ({ migrations: clientMigrations, routes: gatewayRoutes }),
+  config: gatewaySection,
+  declare: (config, topo) => ({
+    migrations: clientMigrations,
+    routes: [...gatewayRoutes, ...edgeRoutes],
+    streams: gatewayDeclarations(config, topo),
+  }),
   start: (ctx) => ({ services: createGatewayServices(ctx) }),
-  repl: clientReplCommands,
+  repl: [...clientReplCommands, ...canaryReplCommands],
 });

@@ -7,6 +7,8 @@
 import type { ServiceBroker } from "moleculer";
 import type { ReplCommand } from "../../node/domain";
 import type { ClientsApi } from "./service";
+import type { HttpCallParams } from "../../gateway/routes";
+import { CANARY_STATES, type CanaryInput, type CanaryRecord } from "../../gateway/canary";
 
 type Result<A extends keyof ClientsApi> = ClientsApi[A]["result"];
 
@@ -124,5 +126,66 @@ export const clientReplCommands: readonly ReplCommand[] = [
         ),
       );
     },
+  },
+];
+
+/** Canary administration through the gateway's actions (the same as the admin routes). */
+export const canaryCommands = {
+  /** Every canary with the answering node's window. */
+  list: (broker: ServiceBroker) =>
+    broker.call<{ items: unknown[] }, HttpCallParams>("gateway.canaries", { params: {}, query: {} }),
+  /** Starts, changes, promotes or rolls back the canary of `service`. */
+  set: (broker: ServiceBroker, service: string, body: CanaryInput) =>
+    broker.call<CanaryRecord, HttpCallParams>("gateway.canarySet", { params: { service }, query: {}, body }),
+  /** Removes the canary of `service`. */
+  remove: (broker: ServiceBroker, service: string) =>
+    broker.call<CanaryRecord, HttpCallParams>("gateway.canaryDelete", { params: { service }, query: {} }),
+};
+
+/** The REPL's canary commands. */
+export const canaryReplCommands: readonly ReplCommand[] = [
+  {
+    command: "canaries",
+    description: "Canaries: service, version, share, state, reason and the answering node's window",
+    action: async (broker, _args, { table }) => {
+      const { items } = await canaryCommands.list(broker);
+      const rows = (items as (CanaryRecord & { window?: { canary: unknown; baseline: unknown } })[]).map((c) => [
+        c.service,
+        c.version,
+        String(c.share),
+        c.state,
+        c.reason,
+        JSON.stringify(c.window ?? {}),
+      ]);
+      print(table([["service", "version", "share", "state", "reason", "window"], ...rows]));
+    },
+  },
+  {
+    command: "canary-set <service>",
+    description:
+      "Start or change a canary: canary-set orders --version 2 --share 0.1; promote or roll back: canary-set orders --state promoted",
+    options: [
+      { option: "-v, --version <version>", description: "the canary's version (instance metadata.version)" },
+      { option: "-s, --share <share>", description: "share of calls, 0..1" },
+      { option: "--state <state>", description: "running, promoted or rolled-back" },
+      { option: "-r, --reason <reason>", description: "why (logged and emitted)" },
+    ],
+    action: async (broker, args) => {
+      const o = args.options;
+      const state = CANARY_STATES.find((s) => s === o["state"]);
+      if (o["state"] !== undefined && !state) return print(`--state must be ${CANARY_STATES.join(", ")}`);
+      const body: CanaryInput = {
+        ...(o["version"] !== undefined ? { version: String(o["version"]) } : {}),
+        ...(o["share"] !== undefined ? { share: Number(o["share"]) } : {}),
+        ...(state ? { state } : {}),
+        ...(typeof o["reason"] === "string" ? { reason: o["reason"] } : {}),
+      };
+      print(JSON.stringify(await canaryCommands.set(broker, String(args["service"]), body), null, 2));
+    },
+  },
+  {
+    command: "canary-remove <service>",
+    description: "Remove a canary (calls balance over every instance again)",
+    action: async (broker, args) => print(JSON.stringify(await canaryCommands.remove(broker, String(args["service"])))),
   },
 ];

@@ -23,7 +23,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type http from "node:http";
 import ApiGateway from "moleculer-web";
-import type { Context, ServiceSchema } from "moleculer";
+import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import type { NodeContext } from "../../node/context";
 import { AppError } from "../../lib/errors";
 import { topology } from "../../streams/subjects";
@@ -45,8 +45,12 @@ import { requireClient, requireNodeOrOperator, requireOperator } from "../../gat
 import { callerTokens } from "../../gateway/caller";
 import { createProxyList } from "../../gateway/client-ip";
 import { createIpThrottle, ipLimitError } from "../../gateway/throttle";
+import { checkIncludes, withIncludes } from "../../gateway/includes";
+import type { BatchItem } from "../../gateway/batch";
+import type { CanaryInput } from "../../gateway/canary";
 import { docsHtml, DOCS_CSP } from "./docs";
-import { closeServer, createErrorWriter, createHttpServer, listen, prepareParams, type RequestState } from "./http";
+import { closeServer, createErrorWriter, createHttpServer, prepareParams, type RequestState } from "./http";
+import { createEdge } from "./edge";
 import {
   createClientRegistry,
   createClient,
@@ -111,11 +115,14 @@ export interface GatewayServiceOptions {
  * node context) and `extra`. Throws on a bad table.
  */
 export function collectRoutes(domainRoutes: readonly RouteSpec[], extra: readonly RouteSpec[] = []): RouteSpec[] {
-  const routes: RouteSpec[] = [...domainRoutes, ...extra];
-  const problems = checkRouteTable(routes);
+  const routes: RouteSpec[] = withIncludes([...domainRoutes, ...extra]);
+  const problems = [...checkRouteTable(routes), ...checkIncludes(routes)];
   if (problems.length > 0) throw new Error(`invalid route table:\n  ${problems.join("\n  ")}`);
   return routes;
 }
+
+/** The batch route's action name (answered in process by the receiving node: see `batchHandler`). */
+export const BATCH_ACTION = "gateway.batch";
 
 type ReqWithParams = IncomingMessage & { $params?: unknown; $ctx?: { meta: GatewayMeta } };
 type GatewayContext<P = HttpCallParams> = Context<P, GatewayMeta>;
@@ -145,6 +152,19 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
   const sendError = createErrorWriter(logger, (req) => states.get(req));
   let server: http.Server | undefined;
   let subscription: Subscription | undefined;
+  let brokerRef: ServiceBroker | undefined;
+  const edge = createEdge({
+    ctx,
+    broker: () => {
+      if (!brokerRef) throw new AppError("INTERNAL", "gateway not created yet");
+      return brokerRef;
+    },
+    router,
+    validators,
+    limiter,
+    callers,
+    metrics,
+  });
 
   /** The caller assertion of a request: its client, or "public" for a public route. */
   function signCaller(st: RequestState): Promise<string> {
@@ -161,6 +181,11 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
     if (!st || !mctx) return next(new AppError("INTERNAL", "request state missing"));
     Promise.all([prepareParams(req, st, validators.get(st.spec) ?? {}, gw), signCaller(st)]).then(
       ([p, caller]) => {
+        try {
+          edge.takeInclude(p, st);
+        } catch (err) {
+          return next(err);
+        }
         (req as ReqWithParams).$params = p;
         mctx.meta.caller = caller;
         next();
@@ -169,12 +194,32 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
     );
   }
 
+  /**
+   * The batch route's handler: answered by the node that received it (it runs every item for
+   * the principal this node authenticated), never forwarded as an action.
+   */
+  function batchHandler(req: IncomingMessage, res: ServerResponse): void {
+    const st = states.get(req);
+    const body = ((req as ReqWithParams).$params as HttpCallParams<unknown, unknown, { items: BatchItem[] }>).body;
+    if (!st || !body) return sendError(req, res, new AppError("INTERNAL", "request state missing"));
+    edge.batch(st.principal, body.items, st.requestId).then(
+      (out) => {
+        const text = JSON.stringify(out);
+        res.statusCode = 200;
+        res.setHeader("Content-Type", "application/json; charset=utf-8");
+        res.setHeader("Content-Length", Buffer.byteLength(text));
+        res.end(text);
+      },
+      (err: unknown) => sendError(req, res, err),
+    );
+  }
+
   const localAliases: Record<string, unknown[]> = {};
   const apiAliases: Record<string, unknown[]> = {};
   for (const spec of routes) {
     (spec.nodeLocal ? localAliases : apiAliases)[`${spec.method} ${toColonPath(spec.path)}`] = [
       inputMiddleware,
-      spec.action,
+      spec.action === BATCH_ACTION ? batchHandler : spec.action,
     ];
   }
   const onError = function (req: IncomingMessage, res: ServerResponse, err: unknown) {
@@ -199,7 +244,22 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
       routes: [
         // Node-local answers (health, metrics, docs): never forwarded to another node.
         { ...commonRoute, name: "local", aliases: localAliases, authentication: false, authorization: false },
-        { ...commonRoute, name: "api", aliases: apiAliases, authentication: true, authorization: true },
+        {
+          ...commonRoute,
+          name: "api",
+          aliases: apiAliases,
+          authentication: true,
+          authorization: true,
+          // canaries: the instance of a call is the gateway's choice for a service with one
+          onBeforeCall(_c: unknown, _r: unknown, req: IncomingMessage & { $endpoint?: unknown }) {
+            const st = states.get(req);
+            if (st && req.$endpoint) edge.chooseEndpoint(req, st);
+          },
+          onAfterCall(c: GatewayContext<unknown>, _r: unknown, req: IncomingMessage, _res: unknown, data: unknown) {
+            const st = states.get(req);
+            return st ? edge.afterCall(st, c.meta.$statusCode ?? 200, data) : data;
+          },
+        },
       ],
     },
     actions: {
@@ -245,6 +305,26 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
         await ready();
         c.meta.$responseHeaders = { "Cache-Control": "public, max-age=300" };
         return tokens.jwks();
+      },
+      canaries(c: GatewayContext) {
+        requireOperator(c);
+        return { items: edge.canaries().list() };
+      },
+      canary(c: GatewayContext<HttpCallParams<{ service: string }>>) {
+        requireOperator(c);
+        const v = edge.canaries().get(c.params.params.service);
+        if (!v) throw new AppError("NOT_FOUND", `no canary for ${c.params.params.service}`);
+        return v;
+      },
+      async canarySet(c: GatewayContext<HttpCallParams<{ service: string }, Record<string, unknown>, CanaryInput>>) {
+        const by = requireOperator(c);
+        return edge.canaries().set(c.params.params.service, c.params.body ?? {}, by);
+      },
+      async canaryDelete(c: GatewayContext<HttpCallParams<{ service: string }>>) {
+        const by = requireOperator(c);
+        const removed = await edge.canaries().remove(c.params.params.service, by);
+        if (!removed) throw new AppError("NOT_FOUND", `no canary for ${c.params.params.service}`);
+        return removed;
       },
     },
     methods: {
@@ -338,11 +418,14 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
         states,
         sendError,
         handler,
+        answered: (a) => edge.answered(a),
       });
       (this as unknown as { server: http.Server }).server = server;
     },
     async started() {
+      brokerRef = (this as unknown as { broker: ServiceBroker }).broker;
       await ready();
+      await edge.start();
       subscription = ctx.nats.nc.subscribe(topology(config.namespace).gateway.clientChanges, {
         callback: (err, msg) => {
           if (err) return;
@@ -351,8 +434,9 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
         },
       });
       const srv = server!;
-      await listen(srv, config.port, config.host);
-      ctx.health.register("gateway", () => ({ ok: srv.listening }));
+      await edge.serve(srv);
+      // an idle backup is healthy: it does not listen until the primary goes silent
+      ctx.health.register("gateway", () => ({ ok: srv.listening || edge.isBackup() }));
       const addr = srv.address();
       logger.info(
         { address: typeof addr === "object" && addr ? `${addr.address}:${addr.port}` : addr, routes: routes.length },
@@ -361,6 +445,7 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
     },
     async stopped() {
       subscription?.unsubscribe();
+      await edge.stop();
       await closeServer(server);
     },
   };

@@ -72,6 +72,9 @@ export const orderRoutes: readonly RouteSpec[] = [
     tags: ["orders"],
     params: PARAMS,
     responses: { 200: { description: "The order", schema: ORDER_SCHEMA } },
+    includes: {
+      cart: { route: "GET /api/v1/carts/{id}", from: "/cartId", description: "the cart it was placed from" },
+    },
   },
   {
     method: "POST",
