@@ -88,6 +88,14 @@ export function createSessionCache(redis: Redis, ns: string, ttl: CacheTtls) {
       await redis.del(k(`cart:${cartId}`));
     },
 
+    /** A change of `cartId` (of `owner`, when known): its summary is dropped and the owner's cart set kept, in one round trip. */
+    async cartChanged(cartId: string, owner: string | undefined): Promise<void> {
+      stats.invalidations++;
+      const m = redis.multi().del(k(`cart:${cartId}`));
+      if (owner) m.sadd(k(`carts:${owner}`), cartId).expire(k(`carts:${owner}`), ttl.sessionSec);
+      await m.exec();
+    },
+
     async dropProduct(productId: string): Promise<void> {
       stats.invalidations++;
       await redis
