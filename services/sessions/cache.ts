@@ -65,15 +65,6 @@ export function createSessionCache(redis: Redis, ns: string, ttl: CacheTtls) {
       return now;
     },
 
-    /** Remembers that `client` has cart `cartId`. */
-    async addCart(client: string, cartId: string): Promise<void> {
-      await redis
-        .multi()
-        .sadd(k(`carts:${client}`), cartId)
-        .expire(k(`carts:${client}`), ttl.sessionSec)
-        .exec();
-    },
-
     carts: (client: string) => redis.smembers(k(`carts:${client}`)),
 
     cart: <T>(cartId: string, load: () => Promise<T | undefined>) => through(k(`cart:${cartId}`), ttl.cartSec, load),
@@ -81,11 +72,6 @@ export function createSessionCache(redis: Redis, ns: string, ttl: CacheTtls) {
     async product<T>(productId: string, load: () => Promise<T | undefined>) {
       const v = (await redis.get(k(`pv:${productId}`))) ?? "0";
       return through(k(`product:${productId}:${v}`), ttl.productSec, load);
-    },
-
-    async dropCart(cartId: string): Promise<void> {
-      stats.invalidations++;
-      await redis.del(k(`cart:${cartId}`));
     },
 
     /** A change of `cartId` (of `owner`, when known): its summary is dropped and the owner's cart set kept, in one round trip. */
