@@ -73,6 +73,8 @@ export type CartMessage =
       readonly item: CartItemInfo;
       readonly qty: number;
       readonly list: CartList;
+      /** Stock not reserved when the variant was priced: more of it cannot be bought (absent: not checked). */
+      readonly available?: number;
     }
   | { readonly type: "remove"; readonly owner: string; readonly variantId: string; readonly list: CartList }
   | { readonly type: "checkout"; readonly owner: string }
@@ -143,6 +145,8 @@ export function applyCart(
           return { state: { ...s, lastError: "one currency per cart" } };
         const existing = s.items.find((l) => l.variantId === m.item.variantId);
         if (!existing && s.items.length >= MAX_LINES) return { state: { ...s, lastError: "the cart is full" } };
+        if (m.available !== undefined && (existing?.qty ?? 0) + m.qty > m.available)
+          return { state: { ...s, lastError: `only ${m.available} available` } };
         const items = existing
           ? s.items.map((l) => (l.variantId === m.item.variantId ? { ...m.item, qty: l.qty + m.qty } : l))
           : [...s.items, { ...m.item, qty: m.qty }];
@@ -190,7 +194,14 @@ export function applyCart(
 /** The broadcast after each stored change (session caches drop the cart's summary; waiting requests wake). */
 export const CART_CHANGED = "carts.changed";
 
-/** The cart kind: {@link applyCart}, and the broadcast {@link CART_CHANGED} {cartId, owner, seq}. */
+/** Carts with at most this many entries (lines and likely items) travel in their {@link CART_CHANGED} broadcast. */
+export const BROADCAST_MAX_ENTRIES = 40;
+
+/**
+ * The cart kind: {@link applyCart}, and the broadcast {@link CART_CHANGED} {cartId, owner, seq,
+ * cart?}: `cart` is the state right after this message (what the request that sent it answers,
+ * without reading it back), left out when the cart has more than {@link BROADCAST_MAX_ENTRIES} entries.
+ */
 export const cartKind = cart.implement({
   initialState: emptyCart,
   handle(state, msg, ctx) {
@@ -198,7 +209,12 @@ export const cartKind = cart.implement({
     const changed = {
       type: "emit" as const,
       event: CART_CHANGED,
-      payload: { cartId: msg.key, owner: r.state.owner, seq: msg.seq },
+      payload: {
+        cartId: msg.key,
+        owner: r.state.owner,
+        seq: msg.seq,
+        ...(r.state.items.length + r.state.likely.length <= BROADCAST_MAX_ENTRIES ? { cart: r.state } : {}),
+      },
     };
     return { state: r.state, effects: [...(r.effects ?? []), changed] };
   },

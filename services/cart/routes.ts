@@ -105,6 +105,7 @@ export const cartRoutes: readonly RouteSpec[] = [
   {
     method: "DELETE",
     path: "/api/v1/carts/{id}/items/{variantId}",
+    errors: { 409: "The cart is checked out" },
     action: "carts.removeItem",
     access: "shop:write",
     summary: "Remove a variant from one list of the cart",

@@ -1,8 +1,12 @@
 /**
  * The cart's Moleculer service "carts": each action checks the caller owns the cart, prices an
  * added variant through `catalog.variant`, puts the change in the cart's mailbox and answers
- * the cart once its actor handled it (woken by the actor's `carts.changed` broadcast). `carts.summary` {cartId} (nodes and operators)
- * answers the cart's owner, line count, total and status.
+ * the cart once its actor handled it, with the state the actor's `carts.changed` broadcast
+ * carries (applied.ts). A cart's owner is set by its first message and never changes, so it is
+ * remembered here ({@link OwnerCache}): a change costs no state read. Checks that need the
+ * cart's content (checked out, stock against what is already in the cart, currency) are the
+ * actor's, in its mailbox order. `carts.summary` {cartId} (nodes and operators) answers the
+ * cart's owner, line count, total and status.
  */
 import { randomBytes } from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
@@ -17,6 +21,33 @@ import type { ActorClient } from "../../actors/refs";
 import { AppError } from "../../lib/errors";
 import { cartTotal, type CartItemInfo, type CartList, type CartMessage, type CartState } from "./cart.actor";
 import { Waiters, waitApplied } from "./applied";
+
+/**
+ * Cart owners seen by this node, at most `max` (the oldest go first). A cart's owner never
+ * changes once set, so an entry is never stale; a cart not in it is read once.
+ */
+export class OwnerCache {
+  private readonly owners = new Map<string, string>();
+  constructor(private readonly max = 100_000) {}
+  get(cartId: string): string | undefined {
+    return this.owners.get(cartId);
+  }
+  set(cartId: string, owner: string): void {
+    if (this.owners.has(cartId)) return;
+    if (this.owners.size >= this.max) {
+      const oldest = this.owners.keys().next();
+      if (!oldest.done) this.owners.delete(oldest.value);
+    }
+    this.owners.set(cartId, owner);
+  }
+}
+
+/** The state a `carts.changed` broadcast carries, when it is one (a cart with a numeric seq). */
+function carriedCart(v: unknown): CartState | undefined {
+  if (typeof v !== "object" || v === null || !("seq" in v) || typeof v.seq !== "number") return undefined;
+  if (!("items" in v) || !Array.isArray(v.items) || !("likely" in v) || !Array.isArray(v.likely)) return undefined;
+  return v as CartState; // written by the cart actor of this code base: its own state type
+}
 
 type Ctx<P = HttpCallParams> = Context<P, GatewayMeta>;
 type IdCall<B = unknown, Q = Record<string, unknown>> = HttpCallParams<{ id: string; variantId?: string }, Q, B>;
@@ -47,17 +78,31 @@ function itemOf(v: unknown): (CartItemInfo & { available: number }) | undefined 
 
 /** The service over the cart actors (`carts`) and the node's broker. */
 export function cartsService(carts: ActorClient<CartState, CartMessage>, waitMs: number): ServiceSchema {
+  const owners = new OwnerCache();
   async function owned(client: AuthenticatedClient, id: string): Promise<CartState> {
     const s = await carts.state(id);
     if (!s || s.owner !== client.id) throw new AppError("NOT_FOUND", "cart not found");
+    owners.set(id, s.owner);
     return s;
   }
-  const waiters = new Waiters();
+  /** 404 unless `client` owns cart `id` (no read once this node knows the owner). */
+  async function mustOwn(client: AuthenticatedClient, id: string): Promise<void> {
+    const known = owners.get(id);
+    if (known === undefined) await owned(client, id);
+    else if (known !== client.id) throw new AppError("NOT_FOUND", "cart not found");
+  }
+  const waiters = new Waiters<CartState>();
   async function change(id: string, m: CartMessage) {
-    const { seq } = await carts.send(id, m);
-    const s = await waitApplied(() => carts.state(id), { wait: (q, ms) => waiters.wait(id, q, ms) }, seq, waitMs);
-    if (s.seq === seq && s.lastError) throw new AppError("CONFLICT", s.lastError);
-    return s;
+    const w = waiters.listen(id);
+    try {
+      const { seq } = await carts.send(id, m);
+      const s = await waitApplied(() => carts.state(id), w.waiter, seq, waitMs);
+      if (s.seq === seq && s.lastError) throw new AppError("CONFLICT", s.lastError);
+      if (s.owner !== null) owners.set(id, s.owner);
+      return s;
+    } finally {
+      w.done();
+    }
   }
   return {
     name: "carts",
@@ -66,7 +111,8 @@ export function cartsService(carts: ActorClient<CartState, CartMessage>, waitMs:
         handler(c: Context<unknown>) {
           const p = c.params;
           if (typeof p !== "object" || p === null || !("cartId" in p) || !("seq" in p)) return;
-          if (typeof p.cartId === "string" && typeof p.seq === "number") waiters.notify(p.cartId, p.seq);
+          if (typeof p.cartId === "string" && typeof p.seq === "number")
+            waiters.notify(p.cartId, p.seq, "cart" in p ? carriedCart(p.cart) : undefined);
         },
       },
     },
@@ -90,24 +136,32 @@ export function cartsService(carts: ActorClient<CartState, CartMessage>, waitMs:
         const id = c.params.params.id;
         const body = c.params.body;
         if (!body) throw new AppError("BAD_REQUEST", "a body is required");
-        const s0 = await owned(client, id);
-        if (s0.status !== "open") throw new AppError("CONFLICT", "the cart is checked out");
-        const item = itemOf(await c.broker.call("catalog.variant", { id: body.variantId }));
+        // the owner check and the price lookup are independent: one round trip of waiting, not two
+        const [, variant] = await Promise.all([
+          mustOwn(client, id),
+          c.broker.call("catalog.variant", { id: body.variantId }),
+        ]);
+        const item = itemOf(variant);
         if (!item) throw new AppError("NOT_FOUND", "variant not found");
         const qty = body.qty ?? 1;
         const list = body.list ?? "buying";
         const { available, ...info } = item;
-        const inCart = s0.items.find((l) => l.variantId === info.variantId)?.qty ?? 0;
-        if (list === "buying" && inCart + qty > available)
-          throw new AppError("CONFLICT", `only ${available} available`);
-        const s = await change(id, { type: "add", owner: client.id, item: info, qty, list });
+        // the actor checks the stock against what the cart holds then (and that it is still open)
+        const s = await change(id, {
+          type: "add",
+          owner: client.id,
+          item: info,
+          qty,
+          list,
+          ...(list === "buying" ? { available } : {}),
+        });
         return cartView(id, s);
       },
 
       async removeItem(c: Ctx<IdCall<unknown, { list?: CartList }>>) {
         const client = requireScope(c, "shop:write");
         const id = c.params.params.id;
-        await owned(client, id);
+        await mustOwn(client, id);
         const variantId = c.params.params.variantId ?? "";
         const list = c.params.query.list ?? "buying";
         return cartView(id, await change(id, { type: "remove", owner: client.id, variantId, list }));
@@ -116,7 +170,7 @@ export function cartsService(carts: ActorClient<CartState, CartMessage>, waitMs:
       async checkout(c: Ctx<IdCall>) {
         const client = requireScope(c, "shop:write");
         const id = c.params.params.id;
-        await owned(client, id);
+        await mustOwn(client, id);
         const s = await change(id, { type: "checkout", owner: client.id });
         if (!s.orderId) throw new AppError("CONFLICT", s.lastError ?? "the cart was not checked out");
         c.meta.$statusCode = 202;

@@ -113,6 +113,7 @@ export const catalogRoutes: readonly RouteSpec[] = [
   {
     method: "PATCH",
     path: "/api/v1/catalog/variants/{id}",
+    errors: { 409: "Stock below what orders hold" },
     action: "catalog.updateVariant",
     access: "catalog:write",
     summary: "Sellers: change a variant's price and/or stock",

@@ -317,72 +317,63 @@ export function createCatalogStore({ pg }: { pg: Pool }): CatalogStore {
     },
 
     async reserve(orderId, lines, ttlMs) {
-      return tx(async (c) => {
-        const prior = await c.query<{ expires_at: Date }>(
-          "SELECT expires_at FROM cat_reservations WHERE order_id = $1 LIMIT 1",
-          [orderId],
-        );
-        if (prior.rows[0]) return { ok: true, expiresAt: prior.rows[0].expires_at.toISOString() } as const;
-        const expiresAt = new Date(Date.now() + ttlMs);
-        // one lock order (by variant id) for every order: concurrent reservations never deadlock
-        const merged = new Map<string, number>();
-        for (const l of lines) merged.set(l.variantId, (merged.get(l.variantId) ?? 0) + l.qty);
-        for (const [variantId, qty] of [...merged].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-          const u = await c.query(
-            "UPDATE cat_variants SET reserved = reserved + $2, updated_at = now() WHERE id = $1 AND stock - reserved >= $2",
-            [variantId, qty],
-          );
-          if (u.rowCount !== 1) {
-            const exists = await c.query("SELECT 1 FROM cat_variants WHERE id = $1", [variantId]);
-            await c.query("ROLLBACK");
-            await c.query("BEGIN"); // tx() commits an empty transaction
-            return {
-              ok: false,
-              reason: exists.rowCount === 1 ? "out_of_stock" : "unknown_variant",
-              variantId,
-            } as const;
-          }
-          await c.query(
-            "INSERT INTO cat_reservations (order_id, variant_id, qty, state, expires_at) VALUES ($1, $2, $3, 'held', $4)",
-            [orderId, variantId, qty, expiresAt],
-          );
-        }
-        return { ok: true, expiresAt: expiresAt.toISOString() } as const;
-      });
+      const merged = new Map<string, number>();
+      for (const l of lines) merged.set(l.variantId, (merged.get(l.variantId) ?? 0) + l.qty);
+      const expiresAt = new Date(Date.now() + ttlMs);
+      // One statement, one round trip: a repeat answers the first hold; else every line's variant
+      // is locked in id order (concurrent reservations never deadlock) and, only if all of them
+      // exist and have the stock, reserved and recorded. The CHECK constraints stay the last word.
+      const r = await pg.query<{
+        prior: Date | null;
+        ok: boolean | null;
+        unknown: string | null;
+        short: string | null;
+      }>(
+        `WITH prior AS (SELECT expires_at FROM cat_reservations WHERE order_id = $1 LIMIT 1),
+              want AS (SELECT v, q FROM unnest($2::text[], $3::int[]) AS t(v, q)),
+              locked AS (SELECT cv.id, cv.stock, cv.reserved, w.q FROM cat_variants cv JOIN want w ON w.v = cv.id
+                          WHERE NOT EXISTS (SELECT 1 FROM prior) ORDER BY cv.id FOR UPDATE OF cv),
+              verdict AS (SELECT NOT EXISTS (SELECT 1 FROM prior)
+                            AND (SELECT count(*) FROM locked) = (SELECT count(*) FROM want)
+                            AND COALESCE((SELECT bool_and(stock - reserved >= q) FROM locked), false) AS ok),
+              upd AS (UPDATE cat_variants cv SET reserved = cv.reserved + l.q, updated_at = now()
+                        FROM locked l, verdict WHERE verdict.ok AND cv.id = l.id RETURNING cv.id),
+              ins AS (INSERT INTO cat_reservations (order_id, variant_id, qty, state, expires_at)
+                        SELECT $1, l.id, l.q, 'held', $4 FROM locked l, verdict WHERE verdict.ok RETURNING 1)
+         SELECT (SELECT expires_at FROM prior) AS prior, (SELECT ok FROM verdict) AS ok,
+                (SELECT min(w.v) FROM want w WHERE NOT EXISTS (SELECT 1 FROM locked l WHERE l.id = w.v)) AS unknown,
+                (SELECT min(l.id) FROM locked l WHERE l.stock - l.reserved < l.q) AS short`,
+        [orderId, [...merged.keys()], [...merged.values()], expiresAt],
+      );
+      const row = r.rows[0]!;
+      if (row.prior) return { ok: true, expiresAt: row.prior.toISOString() } as const;
+      if (row.ok) return { ok: true, expiresAt: expiresAt.toISOString() } as const;
+      if (row.unknown) return { ok: false, reason: "unknown_variant", variantId: row.unknown } as const;
+      return { ok: false, reason: "out_of_stock", variantId: row.short ?? "" } as const;
     },
 
     async commit(orderId) {
-      return tx(async (c) => {
-        const rows = await c.query<{ variant_id: string; qty: number; state: string }>(
-          "SELECT variant_id, qty, state FROM cat_reservations WHERE order_id = $1 ORDER BY variant_id FOR UPDATE",
-          [orderId],
-        );
-        if (rows.rows.length === 0) return { ok: false, reason: "no_reservation" } as const;
-        if (rows.rows.every((r) => r.state === "committed")) return { ok: true } as const;
-        for (const r of rows.rows) {
-          if (r.state === "held") {
-            await c.query(
-              "UPDATE cat_variants SET stock = stock - $2, reserved = reserved - $2, updated_at = now() WHERE id = $1",
-              [r.variant_id, r.qty],
-            );
-          } else if (r.state === "released") {
-            // the reservation expired: take the stock again if it is still there
-            const u = await c.query(
-              "UPDATE cat_variants SET stock = stock - $2, updated_at = now() WHERE id = $1 AND stock - reserved >= $2",
-              [r.variant_id, r.qty],
-            );
-            if (u.rowCount !== 1) {
-              await c.query("ROLLBACK");
-              await c.query("BEGIN");
-              return { ok: false, reason: "out_of_stock" } as const;
-            }
-          }
-        }
-        await c.query("UPDATE cat_reservations SET state = 'committed', updated_at = now() WHERE order_id = $1", [
-          orderId,
-        ]);
-        return { ok: true } as const;
-      });
+      // One statement: the order's reservations and then their variants locked (the order every
+      // writer takes them in); held ones become a sale, expired (released) ones take the stock
+      // again only if it is still there, all or nothing; committed ones are done already.
+      const r = await pg.query<{ n: string; ok: boolean }>(
+        `WITH r AS (SELECT variant_id, qty, state FROM cat_reservations WHERE order_id = $1 ORDER BY variant_id FOR UPDATE),
+              v AS (SELECT cv.id, cv.stock, cv.reserved, r.qty, r.state FROM cat_variants cv JOIN r ON r.variant_id = cv.id
+                     WHERE r.state <> 'committed' ORDER BY cv.id FOR UPDATE OF cv),
+              verdict AS (SELECT (SELECT count(*) FROM r) AS n,
+                                 COALESCE((SELECT bool_and(state <> 'released' OR stock - reserved >= qty) FROM v), true) AS ok),
+              upd AS (UPDATE cat_variants cv SET stock = cv.stock - v.qty,
+                          reserved = cv.reserved - CASE WHEN v.state = 'held' THEN v.qty ELSE 0 END, updated_at = now()
+                        FROM v, verdict WHERE verdict.ok AND cv.id = v.id RETURNING cv.id),
+              mark AS (UPDATE cat_reservations c SET state = 'committed', updated_at = now()
+                         FROM verdict WHERE c.order_id = $1 AND verdict.ok AND c.state <> 'committed' RETURNING 1)
+         SELECT n, ok FROM verdict`,
+        [orderId],
+      );
+      const row = r.rows[0]!;
+      if (Number(row.n) === 0) return { ok: false, reason: "no_reservation" } as const;
+      if (!row.ok) return { ok: false, reason: "out_of_stock" } as const;
+      return { ok: true } as const;
     },
 
     release: (orderId) => tx(async (c) => ({ released: await releaseIn(c, orderId) })),

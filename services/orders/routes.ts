@@ -91,6 +91,7 @@ export const orderRoutes: readonly RouteSpec[] = [
   {
     method: "POST",
     path: "/api/v1/orders/{id}/cancel",
+    errors: { 409: "The order is paid already, or cancelled already" },
     action: "orders.cancel",
     access: "orders:write",
     summary: "Cancel an order not paid yet (stock released, authorisation voided)",

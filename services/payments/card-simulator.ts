@@ -17,24 +17,18 @@
  * `charge.refunded`, `authorization.voided`, each `{id: evt_..., type, data: {authorization,
  * reference, status, amount, currency}}`, retried until answered 2xx.
  *
- * Admin: GET/PUT /admin/config (faults, see simulator-kit.ts), GET /admin/summary (counters,
- * repeated idempotency keys), POST /admin/phantom {reference, type, amount} (a report line with
- * no call behind it, for reconciliation tests), POST /admin/reset, GET /health.
+ * Admin (the common part in provider-simulator.ts): GET/PUT /admin/config (faults, see
+ * simulator-kit.ts), GET /admin/summary (counters, repeated idempotency keys), POST /admin/reset,
+ * GET /health; and POST /admin/phantom {reference, type, amount} (a report line with no call
+ * behind it, for reconciliation tests).
  */
-import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../../lib/logger";
-import { configRoute, listen, readBody, send } from "../../lib/sim-http";
+import { readBody, send } from "../../lib/sim-http";
 import { signCard } from "./signatures";
-import {
-  DEFAULT_PROVIDER_SIM,
-  IdempotencyBook,
-  WebhookSender,
-  mergeProviderSim,
-  sleep,
-  type ProviderSimConfig,
-  type ProviderSimCounters,
-} from "./simulator-kit";
+import type { ProviderSimConfig, ProviderSimCounters } from "./simulator-kit";
+import { startProviderSimulator, type ProviderSimContext, type ProviderSimCore } from "./provider-simulator";
 
 /** One authorisation at the simulated processor. */
 export interface CardAuthorization {
@@ -57,10 +51,13 @@ export interface CardReportLine {
   readonly at: string;
 }
 
+/** The card processor's own counters. */
+type CardCounters = { authorizations: number; captures: number; refunds: number; voids: number };
+
 /** A running card simulator. */
 export interface CardSimulator {
   readonly url: string;
-  readonly counters: ProviderSimCounters & { authorizations: number; captures: number; refunds: number; voids: number };
+  readonly counters: ProviderSimCounters & CardCounters;
   readonly authorizations: ReadonlyMap<string, CardAuthorization>;
   config(): ProviderSimConfig;
   setConfig(patch: Partial<ProviderSimConfig>): ProviderSimConfig;
@@ -77,78 +74,36 @@ export async function startCardSimulator(opts: {
   logger: Logger;
   config?: Partial<ProviderSimConfig>;
 }): Promise<CardSimulator> {
-  const log = opts.logger.child({ sim: "card" });
-  let config: ProviderSimConfig = { ...DEFAULT_PROVIDER_SIM, ...opts.config };
-  const counters = {
-    requests: 0,
-    outageRefusals: 0,
-    duplicates: 0,
-    webhooksSent: 0,
-    webhooksFailed: 0,
-    authorizations: 0,
-    captures: 0,
-    refunds: 0,
-    voids: 0,
-  };
-  let book = new IdempotencyBook(counters);
   const auths = new Map<string, CardAuthorization>();
   const report: CardReportLine[] = [];
-  const hooks = new WebhookSender(log, counters);
+  const extra: CardCounters = { authorizations: 0, captures: 0, refunds: 0, voids: 0 };
 
-  const line = (a: CardAuthorization, type: CardReportLine["type"], amount: number): void => {
-    report.push({
-      authorization: a.id,
-      reference: a.reference,
-      type,
-      amount,
-      currency: a.currency,
-      at: new Date().toISOString(),
-    });
-  };
-
-  /** Announces `a`'s change; "before" mode waits for the delivery. */
-  async function announce(a: CardAuthorization, type: string): Promise<void> {
-    if (config.webhook === "none" || config.webhookUrl === "") return;
-    const body = JSON.stringify({
-      id: id("evt"),
-      type,
-      created: Math.floor(Date.now() / 1000),
-      data: { authorization: a.id, reference: a.reference, status: a.status, amount: a.amount, currency: a.currency },
-    });
-    const url = config.webhookUrl;
-    const deliver = async (): Promise<void> => {
-      const times = config.duplicateWebhooks ? 2 : 1;
-      for (let i = 0; i < times; i++)
-        await hooks.send(url, body, { "Card-Signature": signCard(opts.secret, body, Date.now()) });
+  const build = (core: ProviderSimCore<CardCounters>) => {
+    const { counters } = core;
+    const line = (a: CardAuthorization, type: CardReportLine["type"], amount: number): void => {
+      report.push({
+        authorization: a.id,
+        reference: a.reference,
+        type,
+        amount,
+        currency: a.currency,
+        at: new Date().toISOString(),
+      });
     };
-    if (config.webhook === "before") await deliver();
-    else hooks.later(config.webhookDelayMs, () => void deliver());
-  }
+    /** Announces `a`'s change ("before" mode waits for the delivery). */
+    const announce = (a: CardAuthorization, type: string): Promise<void> => {
+      const body = JSON.stringify({
+        id: id("evt"),
+        type,
+        created: Math.floor(Date.now() / 1000),
+        data: { authorization: a.id, reference: a.reference, status: a.status, amount: a.amount, currency: a.currency },
+      });
+      return core.announce(body, () => ({ "Card-Signature": signCard(opts.secret, body, Date.now()) }));
+    };
+    const view = (a: CardAuthorization) => ({ ...a });
 
-  const view = (a: CardAuthorization) => ({ ...a });
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://sim");
-    const parts = url.pathname.split("/").filter(Boolean);
-    if (url.pathname === "/health") return send(res, 200, { ok: true });
-    if (
-      await configRoute(req, res, url, {
-        get: () => config,
-        merge: mergeProviderSim,
-        set: (c) => void (config = c),
-        maxBytes: 64 * 1024,
-      })
-    )
-      return;
-    if (url.pathname === "/admin/summary") return send(res, 200, { ...counters, open: auths.size });
-    if (url.pathname === "/admin/reset" && req.method === "POST") {
-      auths.clear();
-      report.length = 0;
-      book = new IdempotencyBook(counters);
-      for (const k of Object.keys(counters) as (keyof typeof counters)[]) counters[k] = 0;
-      return send(res, 204);
-    }
-    if (url.pathname === "/admin/phantom" && req.method === "POST") {
+    async function phantom(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+      if (url.pathname !== "/admin/phantom" || req.method !== "POST") return false;
       const b: unknown = JSON.parse((await readBody(req, 64 * 1024)).toString("utf8") || "{}");
       const p: Record<string, unknown> = typeof b === "object" && b !== null ? { ...b } : {};
       report.push({
@@ -159,140 +114,122 @@ export async function startCardSimulator(opts: {
         currency: String(p["currency"] ?? "EUR"),
         at: new Date().toISOString(),
       });
-      return send(res, 201, { ok: true });
+      send(res, 201, { ok: true });
+      return true;
     }
-    counters.requests++;
-    await sleep(config.latencyMs);
-    if (config.outage) {
-      counters.outageRefusals++;
-      return send(res, 503, { error: "processor unavailable" });
-    }
-    if (parts[0] === "v1" && parts[1] === "reports" && parts[2] === "transactions" && req.method === "GET")
-      return send(res, 200, { transactions: report });
-    if (parts[0] !== "v1" || parts[1] !== "authorizations") return send(res, 404, { error: "no such route" });
-    if (req.method === "GET") {
+
+    async function handle({ req, res, url, parts, keyed }: ProviderSimContext): Promise<void> {
+      const config = core.config();
+      if (parts[0] === "v1" && parts[1] === "reports" && parts[2] === "transactions" && req.method === "GET")
+        return send(res, 200, { transactions: report });
+      if (parts[0] !== "v1" || parts[1] !== "authorizations") return send(res, 404, { error: "no such route" });
+      if (req.method === "GET") {
+        if (parts.length === 2) {
+          const ref = url.searchParams.get("reference");
+          return send(res, 200, { data: [...auths.values()].filter((a) => a.reference === ref).map(view) });
+        }
+        const a = auths.get(parts[2] ?? "");
+        return a ? send(res, 200, view(a)) : send(res, 404, { error: "no such authorization" });
+      }
+      if (req.method !== "POST") return send(res, 405, { error: "method not allowed" });
+      const call = await keyed();
+      if (!call) return;
+      const { body, answer } = call;
+
       if (parts.length === 2) {
-        const ref = url.searchParams.get("reference");
-        return send(res, 200, { data: [...auths.values()].filter((a) => a.reference === ref).map(view) });
+        const amount = body["amount"];
+        const currency = body["currency"];
+        const reference = body["reference"];
+        if (
+          typeof amount !== "number" ||
+          !Number.isInteger(amount) ||
+          amount <= 0 ||
+          typeof currency !== "string" ||
+          typeof reference !== "string"
+        )
+          return send(res, 400, { error: "amount (positive integer), currency and reference are required" });
+        counters.authorizations++;
+        const declined = config.declineAmounts.includes(amount);
+        const a: CardAuthorization = {
+          id: id("auth"),
+          reference,
+          amount,
+          currency,
+          status: "pending",
+          captured: 0,
+          refunded: 0,
+        };
+        auths.set(a.id, a);
+        const settle = async (): Promise<void> => {
+          a.status = declined ? "declined" : "authorized";
+          if (!declined) line(a, "authorization", amount);
+          await announce(a, declined ? "authorization.declined" : "authorization.succeeded");
+        };
+        if (config.async) {
+          answer(202, view(a));
+          core.later(Math.max(1, config.webhookDelayMs), () => void settle());
+          return;
+        }
+        await settle();
+        return answer(201, view(a));
       }
       const a = auths.get(parts[2] ?? "");
-      return a ? send(res, 200, view(a)) : send(res, 404, { error: "no such authorization" });
-    }
-    if (req.method !== "POST") return send(res, 405, { error: "method not allowed" });
-    const key = String(req.headers["idempotency-key"] ?? "");
-    if (key === "") return send(res, 400, { error: "Idempotency-Key is required" });
-    let body: Record<string, unknown> = {};
-    try {
-      const raw = (await readBody(req, 64 * 1024)).toString("utf8");
-      const parsed: unknown = raw === "" ? {} : JSON.parse(raw);
-      if (typeof parsed === "object" && parsed !== null) body = { ...parsed };
-    } catch {
-      return send(res, 400, { error: "the body must be JSON" });
-    }
-    const scope = `${req.method} ${url.pathname} ${key}`;
-    const prior = book.replay(scope);
-    if (prior) return send(res, prior.status, prior.body, { "Idempotent-Replayed": "true" });
-    const answer = (status: number, b: unknown): void => {
-      book.record(scope, status, b);
-      send(res, status, b);
-    };
-
-    if (parts.length === 2) {
-      const amount = body["amount"];
-      const currency = body["currency"];
-      const reference = body["reference"];
-      if (
-        typeof amount !== "number" ||
-        !Number.isInteger(amount) ||
-        amount <= 0 ||
-        typeof currency !== "string" ||
-        typeof reference !== "string"
-      )
-        return send(res, 400, { error: "amount (positive integer), currency and reference are required" });
-      counters.authorizations++;
-      const declined = config.declineAmounts.includes(amount);
-      const a: CardAuthorization = {
-        id: id("auth"),
-        reference,
-        amount,
-        currency,
-        status: "pending",
-        captured: 0,
-        refunded: 0,
-      };
-      auths.set(a.id, a);
-      const settle = async (): Promise<void> => {
-        a.status = declined ? "declined" : "authorized";
-        if (!declined) line(a, "authorization", amount);
-        await announce(a, declined ? "authorization.declined" : "authorization.succeeded");
-      };
-      if (config.async) {
-        answer(202, view(a));
-        hooks.later(Math.max(1, config.webhookDelayMs), () => void settle());
-        return;
+      if (!a) return send(res, 404, { error: "no such authorization" });
+      const op = parts[3];
+      if (op === "capture") {
+        if (a.status === "captured") return answer(200, view(a));
+        if (a.status !== "authorized") return answer(409, { error: `cannot capture while ${a.status}` });
+        a.status = "captured";
+        a.captured = a.amount;
+        counters.captures++;
+        line(a, "capture", a.amount);
+        await announce(a, "charge.captured");
+        return answer(200, view(a));
       }
-      await settle();
-      return answer(201, view(a));
+      if (op === "refunds") {
+        const amount = typeof body["amount"] === "number" ? body["amount"] : a.captured - a.refunded;
+        if (a.status !== "captured" && a.status !== "refunded")
+          return answer(409, { error: `cannot refund while ${a.status}` });
+        if (amount <= 0 || a.refunded + amount > a.captured) return answer(409, { error: "more than was captured" });
+        a.refunded += amount;
+        if (a.refunded === a.captured) a.status = "refunded";
+        counters.refunds++;
+        line(a, "refund", amount);
+        await announce(a, "charge.refunded");
+        return answer(201, { ...view(a), refundId: id("re") });
+      }
+      if (op === "void") {
+        if (a.status === "voided") return answer(200, view(a));
+        if (a.status !== "authorized" && a.status !== "pending")
+          return answer(409, { error: `cannot void while ${a.status}` });
+        a.status = "voided";
+        counters.voids++;
+        line(a, "void", a.amount);
+        await announce(a, "authorization.voided");
+        return answer(200, view(a));
+      }
+      return send(res, 404, { error: "no such operation" });
     }
-    const a = auths.get(parts[2] ?? "");
-    if (!a) return send(res, 404, { error: "no such authorization" });
-    const op = parts[3];
-    if (op === "capture") {
-      if (a.status === "captured") return answer(200, view(a));
-      if (a.status !== "authorized") return answer(409, { error: `cannot capture while ${a.status}` });
-      a.status = "captured";
-      a.captured = a.amount;
-      counters.captures++;
-      line(a, "capture", a.amount);
-      await announce(a, "charge.captured");
-      return answer(200, view(a));
-    }
-    if (op === "refunds") {
-      const amount = typeof body["amount"] === "number" ? body["amount"] : a.captured - a.refunded;
-      if (a.status !== "captured" && a.status !== "refunded")
-        return answer(409, { error: `cannot refund while ${a.status}` });
-      if (amount <= 0 || a.refunded + amount > a.captured) return answer(409, { error: "more than was captured" });
-      a.refunded += amount;
-      if (a.refunded === a.captured) a.status = "refunded";
-      counters.refunds++;
-      line(a, "refund", amount);
-      await announce(a, "charge.refunded");
-      return answer(201, { ...view(a), refundId: id("re") });
-    }
-    if (op === "void") {
-      if (a.status === "voided") return answer(200, view(a));
-      if (a.status !== "authorized" && a.status !== "pending")
-        return answer(409, { error: `cannot void while ${a.status}` });
-      a.status = "voided";
-      counters.voids++;
-      line(a, "void", a.amount);
-      await announce(a, "authorization.voided");
-      return answer(200, view(a));
-    }
-    return send(res, 404, { error: "no such operation" });
-  }
 
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      log.warn({ err: String(err) }, "card simulator failed a request");
-      send(res, 500, { error: "internal" });
-    });
-  });
-  const l = await listen(server, opts.port, opts.host ?? "127.0.0.1");
-  return {
-    url: `http://${opts.host ?? "127.0.0.1"}:${l.port}`,
-    counters,
-    authorizations: auths,
-    config: () => config,
-    setConfig(patch) {
-      const r = mergeProviderSim(config, patch);
-      if ("problems" in r) throw new Error(r.problems.join("; "));
-      config = r.config;
-      return config;
-    },
-    async close() {
-      hooks.close();
-      await l.close();
-    },
+    return {
+      keyHeader: "Idempotency-Key",
+      replayHeader: true,
+      errors: {
+        unavailable: { error: "processor unavailable" },
+        missingKey: { error: "Idempotency-Key is required" },
+        badJson: { error: "the body must be JSON" },
+        internal: { error: "internal" },
+      },
+      handle,
+      admin: phantom,
+      summary: () => ({ open: auths.size }),
+      reset() {
+        auths.clear();
+        report.length = 0;
+      },
+    };
   };
+
+  const sim = await startProviderSimulator("card", opts, extra, build);
+  return { ...sim, authorizations: auths };
 }

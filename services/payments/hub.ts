@@ -10,10 +10,12 @@
  *   refused: nothing was done there) the claim is given up and the next one is tried. A
  *   provider that may have done it (timeout, other 5xx) keeps the payment, and the call is
  *   retried there with the same key. Captures, refunds and voids go to the payment's provider only.
- * - Webhooks are verified, recorded once per event, applied (a payment only moves forward) and
- *   handed to the payment's owner (`notify`, a Moleculer action) before the provider gets its
- *   200: a failure answers 503 and the provider sends it again. Nothing slow happens in the
- *   request: no provider call, only two writes and one enqueue.
+ * - Webhooks are verified, recorded once per event, applied (a payment only moves forward) and,
+ *   when they moved the payment (or are a redelivery), handed to the payment's owner (`notify`,
+ *   a Moleculer action) before the provider gets its 200: a failure answers 503 and the provider
+ *   sends it again. A webhook of a status the hub already had (the call's own answer came first,
+ *   and went to the caller) is not handed over: no second message for the same news. Nothing
+ *   slow happens in the request: no provider call, a read and two writes, at most one enqueue.
  */
 import { randomBytes } from "node:crypto";
 import { AppError, errorMessage } from "../../lib/errors";
@@ -97,16 +99,18 @@ export function createHub(deps: HubDeps) {
     return pr;
   };
 
+  /** Applies a provider's answer: status and ledger in one statement; `moved` when the status changed. */
+  async function applyMoved(p: Payment, a: ProviderAnswer): Promise<{ payment: Payment; moved: boolean }> {
+    const entries: ("authorize" | "capture" | "void")[] = [];
+    if (a.status === "authorized" || a.status === "captured") entries.push("authorize");
+    if (a.status === "captured") entries.push("capture");
+    if (a.status === "voided") entries.push("void");
+    return store.advance(p.id, a.status, { providerRef: a.providerRef, redirectUrl: a.redirectUrl }, entries);
+  }
+
   /** Applies a provider's answer: status, ledger. */
   async function apply(p: Payment, a: ProviderAnswer): Promise<Payment> {
-    const { payment } = await store.advance(p.id, a.status, { providerRef: a.providerRef, redirectUrl: a.redirectUrl });
-    const prov = payment.provider ?? "unknown";
-    const base = { paymentId: p.id, amount: p.amount, currency: p.currency, provider: prov };
-    if (a.status === "authorized" || a.status === "captured")
-      await store.book({ ...base, entry: "authorize", key: `${p.id}:authorize` });
-    if (a.status === "captured") await store.book({ ...base, entry: "capture", key: `${p.id}:capture` });
-    if (a.status === "voided") await store.book({ ...base, entry: "void", key: `${p.id}:void` });
-    return payment;
+    return (await applyMoved(p, a)).payment;
   }
 
   async function authorize(req: AuthorizeRequest): Promise<PaymentUpdate> {
@@ -262,8 +266,11 @@ export function createHub(deps: HubDeps) {
       const p = await store.get(ev.paymentId);
       if (!p) throw new AppError("NOT_FOUND", "unknown payment");
       const duplicate = await store.seen(name, ev.eventId, p.id, ev.answer.status);
-      const after = await apply(p, ev.answer);
-      if (after.notify) {
+      const { payment: after, moved } = await applyMoved(p, ev.answer);
+      // Only news is handed over: a status the hub had already (from the call's own answer, which
+      // its caller gets) is no message for the owner. A redelivered event is handed over again,
+      // since its first hand-over may be the one that failed.
+      if (after.notify && (moved || duplicate)) {
         try {
           await deps.notify(after.notify, updateOf(after, `${name}:${ev.eventId}`));
         } catch (err) {

@@ -65,7 +65,7 @@ function webhookRoute(provider: "card" | "wallet"): RouteSpec {
   return {
     method: "POST",
     path: `/api/v1/payments/webhooks/${provider}`,
-    errors: { 401: "Missing or wrong webhook signature" },
+    errors: { 401: "Missing or wrong webhook signature", 404: "An event of a payment the hub does not know" },
     action: provider === "card" ? "payments.webhookCard" : "payments.webhookWallet",
     access: "public",
     rateLimited: false,

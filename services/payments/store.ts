@@ -278,20 +278,30 @@ export function createPaymentStore({ pg }: { pg: Pool }) {
       await pg.query("UPDATE pay_payments SET last_error = $2, updated_at = now() WHERE id = $1", [id, why]);
     },
 
-    /** Moves the payment forward to `status` (never back); answers the row after. One statement, one round trip. */
+    /**
+     * Moves the payment forward to `status` (never back) and books the ledger `entries` for it
+     * (each once per payment: key `<id>:<entry>`, amount and currency of the payment, its
+     * provider); answers the row after and whether the status moved. One statement, one round trip.
+     */
     async advance(
       id: string,
       status: PayStatus,
       f: { providerRef?: string | null; redirectUrl?: string | null },
+      entries: readonly LedgerEntry["entry"][] = [],
     ): Promise<{ payment: Payment; moved: boolean }> {
       const r = await pg.query<PaymentRow & { moved: boolean }>(
         `WITH old AS (SELECT id, status, ${RANK("status")} AS rank FROM pay_payments WHERE id = $1 FOR UPDATE),
-              step AS (SELECT id, (old.status NOT IN ('declined', 'voided', 'failed', 'refunded') AND ${RANK("$2::text")} > old.rank) AS moved FROM old)
-         UPDATE pay_payments p SET status = CASE WHEN step.moved THEN $2 ELSE p.status END,
-             provider_ref = COALESCE(p.provider_ref, $3), redirect_url = COALESCE($4, p.redirect_url),
-             last_error = CASE WHEN step.moved THEN NULL ELSE p.last_error END, updated_at = now()
-           FROM step WHERE p.id = step.id RETURNING p.*, step.moved`,
-        [id, status, f.providerRef ?? null, f.redirectUrl ?? null],
+              step AS (SELECT id, (old.status NOT IN ('declined', 'voided', 'failed', 'refunded') AND ${RANK("$2::text")} > old.rank) AS moved FROM old),
+              upd AS (UPDATE pay_payments p SET status = CASE WHEN step.moved THEN $2 ELSE p.status END,
+                  provider_ref = COALESCE(p.provider_ref, $3), redirect_url = COALESCE($4, p.redirect_url),
+                  last_error = CASE WHEN step.moved THEN NULL ELSE p.last_error END, updated_at = now()
+                FROM step WHERE p.id = step.id RETURNING p.*, step.moved),
+              booked AS (INSERT INTO pay_ledger (payment_id, entry, amount, currency, provider, key)
+                SELECT upd.id, e, upd.amount, upd.currency, COALESCE(upd.provider, 'unknown'), upd.id || ':' || e
+                  FROM upd, unnest($5::text[]) AS e
+                ON CONFLICT (key) DO NOTHING)
+         SELECT * FROM upd`,
+        [id, status, f.providerRef ?? null, f.redirectUrl ?? null, entries],
       );
       const row = r.rows[0];
       if (!row) throw new Error(`no payment ${id}`);

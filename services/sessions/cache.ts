@@ -65,15 +65,6 @@ export function createSessionCache(redis: Redis, ns: string, ttl: CacheTtls) {
       return now;
     },
 
-    /** Remembers that `client` has cart `cartId`. */
-    async addCart(client: string, cartId: string): Promise<void> {
-      await redis
-        .multi()
-        .sadd(k(`carts:${client}`), cartId)
-        .expire(k(`carts:${client}`), ttl.sessionSec)
-        .exec();
-    },
-
     carts: (client: string) => redis.smembers(k(`carts:${client}`)),
 
     cart: <T>(cartId: string, load: () => Promise<T | undefined>) => through(k(`cart:${cartId}`), ttl.cartSec, load),
@@ -83,9 +74,12 @@ export function createSessionCache(redis: Redis, ns: string, ttl: CacheTtls) {
       return through(k(`product:${productId}:${v}`), ttl.productSec, load);
     },
 
-    async dropCart(cartId: string): Promise<void> {
+    /** A change of `cartId` (of `owner`, when known): its summary is dropped and the owner's cart set kept, in one round trip. */
+    async cartChanged(cartId: string, owner: string | undefined): Promise<void> {
       stats.invalidations++;
-      await redis.del(k(`cart:${cartId}`));
+      const m = redis.multi().del(k(`cart:${cartId}`));
+      if (owner) m.sadd(k(`carts:${owner}`), cartId).expire(k(`carts:${owner}`), ttl.sessionSec);
+      await m.exec();
     },
 
     async dropProduct(productId: string): Promise<void> {

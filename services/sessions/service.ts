@@ -34,8 +34,7 @@ export function sessionsService(cache: SessionCache): ServiceSchema {
           const cartId = field(c.params, "cartId");
           const owner = field(c.params, "owner");
           if (!cartId) return;
-          await cache.dropCart(cartId);
-          if (owner) await cache.addCart(owner, cartId);
+          await cache.cartChanged(cartId, owner);
         },
       },
     },
