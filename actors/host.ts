@@ -55,6 +55,12 @@ interface Cell {
   revision: number;
   lastSeq: number;
   lastEffects: PublishedEffect[];
+  /**
+   * True from a load until this host ran `lastEffects` itself: the loaded write's effects may
+   * never have run (its owner lost the partition between the state write and the effects), and a
+   * newer message of the key may be handled before that write's messages come back.
+   */
+  unconfirmed: boolean;
   /** Local jobs pending as of the stored state. */
   local: Map<string, LocalJob>;
   /** Local jobs running here now. */
@@ -216,6 +222,7 @@ export class KindHost {
         revision: 0,
         lastSeq: 0,
         lastEffects: [],
+        unconfirmed: false,
         local: new Map(),
         runningLocal: new Set(),
         held: [],
@@ -269,12 +276,14 @@ export class KindHost {
           cell.state = stored.s;
           cell.lastSeq = stored.q;
           cell.lastEffects = stored.e ?? [];
+          cell.unconfirmed = cell.lastEffects.length > 0;
           cell.local = new Map((stored.j ?? []).map((j) => [j.id, j]));
           cell.revision = entry.revision;
         } else {
           cell.state = this.kind.initialState(cell.key);
           cell.lastSeq = 0;
           cell.lastEffects = [];
+          cell.unconfirmed = false;
           cell.local = new Map();
           cell.revision = entry ? entry.revision : 0;
         }
@@ -318,7 +327,8 @@ export class KindHost {
     let lastSeq = cell.lastSeq;
     let dirty = false;
     const local = new Map(cell.local);
-    const effects: PublishedEffect[] = [];
+    // The loaded write's effects go first, once (idempotent by id): the next write replaces them.
+    const effects: PublishedEffect[] = cell.unconfirmed ? [...cell.lastEffects] : [];
     const settled: Pending[] = [];
     let failed: { p: Pending; err: unknown } | null = null;
     const now = this.now();
@@ -369,7 +379,7 @@ export class KindHost {
       }
       if (p.seq <= cell.lastSeq) {
         // Redelivered after its state change landed: re-emit that write's effects only.
-        if (p.seq === cell.lastSeq) effects.push(...cell.lastEffects);
+        if (p.seq === cell.lastSeq && !cell.unconfirmed) effects.push(...cell.lastEffects);
         this.stats.duplicates++;
         settled.push(p);
         continue;
@@ -447,6 +457,7 @@ export class KindHost {
       }
     }
     if (!this.alive(cell)) return false;
+    cell.unconfirmed = false;
     cell.queue.splice(0, settled.length);
     const now = this.now();
     let handled = 0;
