@@ -127,6 +127,20 @@ export interface GatewayConfig {
   readonly endUsers: EndUserTokenConfig;
 }
 
+/**
+ * End-user tokens: off without END_USER_ISSUER; the JWKS defaults to `{issuer}/jwks`, the
+ * scopes to every scope a token carries (END_USER_SCOPES cuts them to a list).
+ */
+function endUserConfig(r: EnvReader): EndUserTokenConfig {
+  const issuer = r.str("END_USER_ISSUER", "");
+  return {
+    issuer,
+    jwksUrl: issuer === "" ? "" : r.url("END_USER_JWKS_URL", `${issuer}/jwks`, ["http:", "https:"]),
+    audience: r.str("END_USER_AUDIENCE", "switchyard"),
+    allowedScopes: r.list("END_USER_SCOPES", []),
+  };
+}
+
 /** Thrown by `loadConfig` with one line per problem. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -195,12 +209,7 @@ export function loadPlatformConfig(env: Env, opts: ConfigDomains): Config {
       authCacheTtlMs: r.int("GATEWAY_AUTH_CACHE_TTL_MS", 5000, 100, 300_000),
       rotateOverlapSec: r.int("GATEWAY_ROTATE_OVERLAP_SEC", 86_400, 0, 30 * 86_400),
       throttle: throttleConfig(r),
-      endUsers: {
-        issuer: r.str("END_USER_ISSUER", ""),
-        jwksUrl: r.url("END_USER_JWKS_URL", "http://127.0.0.1:4710/idp/jwks", ["http:", "https:"]),
-        audience: r.str("END_USER_AUDIENCE", "switchyard"),
-        allowedScopes: r.list("END_USER_SCOPES", ["admin", "rewards:read", "rewards:write", "users:read"]),
-      },
+      endUsers: endUserConfig(r),
     },
     master: masterConfig(r, env, opts.masterKeyUsers, opts.aliases ?? {}),
     // DEV_MODE read again quietly: its problems are reported once, above

@@ -2,7 +2,8 @@
  * End-user tokens: bearer JWTs issued by an external identity provider (one configured issuer)
  * and verified with its JWKS, so that a person (a civilian, an officer, a merchant, an admin)
  * acts as itself through the gateway. The token's `sub` is the entity id, its `scope`
- * (space-separated) the scopes it may use, cut to {@link EndUserTokenConfig.allowedScopes}.
+ * (space-separated) the scopes it may use, cut to {@link EndUserTokenConfig.allowedScopes} when
+ * that is not empty.
  *
  * The gateway tells such a token from its own access tokens by its issuer (read before the
  * signature is checked, only to choose the verifier); it then signs a caller assertion of kind
@@ -21,7 +22,7 @@ export interface EndUserTokenConfig {
   readonly jwksUrl: string;
   /** `aud` the tokens must carry. */
   readonly audience: string;
-  /** The scopes an end user may hold at most (others in a token are dropped). */
+  /** The scopes an end user may hold at most (others in a token are dropped); empty: any well-formed scope. */
   readonly allowedScopes: readonly string[];
 }
 
@@ -90,7 +91,9 @@ export function createEndUserVerifier(cfg: EndUserTokenConfig, keys?: JWTVerifyG
       if (typeof sub !== "string" || !SUBJECT.test(sub) || typeof payload.exp !== "number")
         throw unauthorized("invalid end-user token");
       const scope = typeof payload["scope"] === "string" ? payload["scope"] : "";
-      const scopes = [...new Set(scope.split(" "))].filter((s) => SCOPE_PATTERN.test(s) && allowed.has(s));
+      const scopes = [...new Set(scope.split(" "))].filter(
+        (s) => SCOPE_PATTERN.test(s) && (allowed.size === 0 || allowed.has(s)),
+      );
       return { subject: sub, scopes, expiresAt: payload.exp * 1000 };
     },
   };

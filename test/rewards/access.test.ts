@@ -51,6 +51,7 @@ describe("rewards: end users act as themselves (identity-provider tokens, JWKS)"
         REWARDS_CATALOGS_URL: sim.url,
         END_USER_ISSUER: sim.issuer,
         END_USER_JWKS_URL: `${sim.url}/idp/jwks`,
+        END_USER_SCOPES: "admin,rewards:read,rewards:write,users:read",
       }),
     );
     u = `${node.url}/api/v1`;
