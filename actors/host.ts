@@ -84,7 +84,17 @@ interface StoredActor {
   e: PublishedEffect[];
   /** local jobs pending (absent when none) */
   j?: LocalJob[];
+  /** when it was written (epoch ms; absent in older entries) */
+  t?: number;
 }
+
+/**
+ * A loaded write younger than this has its effects run again before the key's next write
+ * (see `Cell.unconfirmed`). Well inside JetStream's duplicate window (2 min by default), so a
+ * run that already happened is deduplicated by the effects' ids and stores nothing twice; an
+ * older write's effects ran long ago or come back with its redelivered last message.
+ */
+const RECONFIRM_MS = 60_000;
 
 /** The I/O the host needs, injected by the runtime. */
 export interface HostIo {
@@ -276,7 +286,8 @@ export class KindHost {
           cell.state = stored.s;
           cell.lastSeq = stored.q;
           cell.lastEffects = stored.e ?? [];
-          cell.unconfirmed = cell.lastEffects.length > 0;
+          cell.unconfirmed =
+            cell.lastEffects.length > 0 && stored.t !== undefined && this.now() - stored.t < RECONFIRM_MS;
           cell.local = new Map((stored.j ?? []).map((j) => [j.id, j]));
           cell.revision = entry.revision;
         } else {
@@ -416,7 +427,7 @@ export class KindHost {
     local: Map<string, LocalJob>,
   ): Promise<boolean> {
     if (dirty) {
-      const stored: StoredActor = { s: state, q: lastSeq, e: effects };
+      const stored: StoredActor = { s: state, q: lastSeq, e: effects, t: this.now() };
       if (local.size > 0) stored.j = [...local.values()];
       const value = encodeJson(stored);
       for (let attempt = 1; ; attempt++) {
