@@ -137,6 +137,11 @@ async function main(): Promise<void> {
         unbalancedLegs: report["unbalancedLegs"],
         postings: report["postings"],
         transactions: report["transactions"],
+        settled: report["settled"],
+        transit: report["transit"],
+        held: report["held"],
+        kvTotal: report["kvTotal"],
+        ledgerTotal: report["ledgerTotal"],
       },
       note: "indicative only: shared 2-core box, both nodes, NATS, Postgres and the load generator on it; natsServer CPU includes other users of the shared server",
     };
