@@ -60,7 +60,7 @@ function writesPerTx(before: Record<string, number>, after: Record<string, numbe
 
 async function main(): Promise<void> {
   const ns = freshNamespace("brw");
-  let nodes: ChildNode[] = [];
+  const nodes: ChildNode[] = [];
   const nats = await connectNats(NATS_URL, `bench-${ns}`);
   try {
     const ports = [await freePort(), await freePort()];
