@@ -55,6 +55,12 @@ interface Cell {
   revision: number;
   lastSeq: number;
   lastEffects: PublishedEffect[];
+  /**
+   * True from a load until this host ran `lastEffects` itself: the loaded write's effects may
+   * never have run (its owner lost the partition between the state write and the effects), and a
+   * newer message of the key may be handled before that write's messages come back.
+   */
+  unconfirmed: boolean;
   /** Local jobs pending as of the stored state. */
   local: Map<string, LocalJob>;
   /** Local jobs running here now. */
@@ -78,7 +84,17 @@ interface StoredActor {
   e: PublishedEffect[];
   /** local jobs pending (absent when none) */
   j?: LocalJob[];
+  /** when it was written (epoch ms; absent in older entries) */
+  t?: number;
 }
+
+/**
+ * A loaded write younger than this has its effects run again before the key's next write
+ * (see `Cell.unconfirmed`). Well inside JetStream's duplicate window (2 min by default), so a
+ * run that already happened is deduplicated by the effects' ids and stores nothing twice; an
+ * older write's effects ran long ago or come back with its redelivered last message.
+ */
+const RECONFIRM_MS = 60_000;
 
 /** The I/O the host needs, injected by the runtime. */
 export interface HostIo {
@@ -216,6 +232,7 @@ export class KindHost {
         revision: 0,
         lastSeq: 0,
         lastEffects: [],
+        unconfirmed: false,
         local: new Map(),
         runningLocal: new Set(),
         held: [],
@@ -269,12 +286,15 @@ export class KindHost {
           cell.state = stored.s;
           cell.lastSeq = stored.q;
           cell.lastEffects = stored.e ?? [];
+          cell.unconfirmed =
+            cell.lastEffects.length > 0 && stored.t !== undefined && this.now() - stored.t < RECONFIRM_MS;
           cell.local = new Map((stored.j ?? []).map((j) => [j.id, j]));
           cell.revision = entry.revision;
         } else {
           cell.state = this.kind.initialState(cell.key);
           cell.lastSeq = 0;
           cell.lastEffects = [];
+          cell.unconfirmed = false;
           cell.local = new Map();
           cell.revision = entry ? entry.revision : 0;
         }
@@ -318,7 +338,8 @@ export class KindHost {
     let lastSeq = cell.lastSeq;
     let dirty = false;
     const local = new Map(cell.local);
-    const effects: PublishedEffect[] = [];
+    // The loaded write's effects go first, once (idempotent by id): the next write replaces them.
+    const effects: PublishedEffect[] = cell.unconfirmed ? [...cell.lastEffects] : [];
     const settled: Pending[] = [];
     let failed: { p: Pending; err: unknown } | null = null;
     const now = this.now();
@@ -369,7 +390,7 @@ export class KindHost {
       }
       if (p.seq <= cell.lastSeq) {
         // Redelivered after its state change landed: re-emit that write's effects only.
-        if (p.seq === cell.lastSeq) effects.push(...cell.lastEffects);
+        if (p.seq === cell.lastSeq && !cell.unconfirmed) effects.push(...cell.lastEffects);
         this.stats.duplicates++;
         settled.push(p);
         continue;
@@ -406,7 +427,7 @@ export class KindHost {
     local: Map<string, LocalJob>,
   ): Promise<boolean> {
     if (dirty) {
-      const stored: StoredActor = { s: state, q: lastSeq, e: effects };
+      const stored: StoredActor = { s: state, q: lastSeq, e: effects, t: this.now() };
       if (local.size > 0) stored.j = [...local.values()];
       const value = encodeJson(stored);
       for (let attempt = 1; ; attempt++) {
@@ -447,6 +468,7 @@ export class KindHost {
       }
     }
     if (!this.alive(cell)) return false;
+    cell.unconfirmed = false;
     cell.queue.splice(0, settled.length);
     const now = this.now();
     let handled = 0;

@@ -25,23 +25,51 @@ import {
   type ChildNode,
 } from "../test/rewards/harness";
 import { makeTransactions, percentile, sendAll, setupPopulation } from "../test/rewards/load";
+import type { NatsHandles } from "../nats";
+import { cpuMs, natsServerPid } from "./proc-cpu";
 
 const log = createLogger({ level: "info", name: "bench:scoring" });
 const TX = Number(process.env["BENCH_TX"] ?? 20_000);
 const CONCURRENCY = Number(process.env["BENCH_CONCURRENCY"] ?? 400);
 const CIVILIANS = Number(process.env["BENCH_CIVILIANS"] ?? 2000);
 
+/** Messages stored so far per JetStream stream of namespace `ns` (KV buckets included): every publish and KV write counts one. */
+async function streamWrites(nats: NatsHandles, ns: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const up = ns.toUpperCase();
+  for await (const si of nats.jsm.streams.list()) {
+    const name = si.config.name;
+    if (name.startsWith(`${up}_`) || name.startsWith(`KV_${ns}_`) || name.startsWith(`OBJ_${ns}_`))
+      out[name] = si.state.last_seq;
+  }
+  return out;
+}
+
+/** JetStream writes per transaction, per stream and in total, between two {@link streamWrites}. */
+function writesPerTx(before: Record<string, number>, after: Record<string, number>, tx: number) {
+  const perStream: Record<string, number> = {};
+  let total = 0;
+  for (const [name, seq] of Object.entries(after)) {
+    const d = seq - (before[name] ?? 0);
+    if (d === 0) continue;
+    perStream[name] = Math.round((d / tx) * 100) / 100;
+    total += d;
+  }
+  return { total: Math.round((total / tx) * 100) / 100, perStream };
+}
+
 async function main(): Promise<void> {
   const ns = freshNamespace("brw");
-  let nodes: ChildNode[] = [];
+  const nodes: ChildNode[] = [];
   const nats = await connectNats(NATS_URL, `bench-${ns}`);
   try {
     const ports = [await freePort(), await freePort()];
     log.info({ ns }, "starting two nodes");
-    nodes = await Promise.all([
-      startChild(rewardsEnv(ns, "b1", ports[0]!, { LOG_LEVEL: "warn", ACTOR_PARTITIONS: "32" }), `${ns}-b1`),
-      startChild(rewardsEnv(ns, "b2", ports[1]!, { LOG_LEVEL: "warn", ACTOR_PARTITIONS: "32" }), `${ns}-b2`),
-    ]);
+    // one after the other: two cold starts at once exceed the start deadline on a loaded box
+    for (const [i, id] of ["b1", "b2"].entries())
+      nodes.push(
+        await startChild(rewardsEnv(ns, id, ports[i]!, { LOG_LEVEL: "warn", ACTOR_PARTITIONS: "32" }), `${ns}-${id}`),
+      );
     const url = nodes[0]!.url;
     const app = (await makeClientIn(ns, ["rewards:read", "rewards:write"])).apiKey;
     const admin = (await makeClientIn(ns, ["admin"])).apiKey;
@@ -60,6 +88,10 @@ async function main(): Promise<void> {
     );
     const txs = makeTransactions(pop, TX, 42);
     log.info({ tx: TX, concurrency: CONCURRENCY }, "sending");
+    const pids = nodes.map((n) => n.child.pid);
+    const natsPid = natsServerPid();
+    const cpu0 = { nodes: pids.map((pid) => cpuMs(pid)), nats: cpuMs(natsPid), self: process.cpuUsage() };
+    const writes0 = await streamWrites(nats, ns);
     const t0 = Date.now();
     const r = await sendAll(nats, ns, txs, CONCURRENCY, (done) => {
       if (done % 5000 === 0)
@@ -78,6 +110,14 @@ async function main(): Promise<void> {
       200,
     );
     const ledgerMs = Date.now() - t0;
+    const writes = writesPerTx(writes0, await streamWrites(nats, ns), TX);
+    const selfCpu = process.cpuUsage(cpu0.self);
+    const per = (ms: number) => Math.round((ms / TX) * 1000) / 1000;
+    const cpuMsPerTx = {
+      nodes: per(pids.reduce<number>((sum, pid, i) => sum + cpuMs(pid) - (cpu0.nodes[i] ?? 0), 0)),
+      natsServer: per(cpuMs(natsPid) - cpu0.nats),
+      loadGenerator: per((selfCpu.user + selfCpu.system) / 1000),
+    };
     const statuses: Record<string, number> = {};
     for (const s of r.outcomes.values()) statuses[s] = (statuses[s] ?? 0) + 1;
     const result = {
@@ -89,14 +129,21 @@ async function main(): Promise<void> {
       p99Ms: Math.round(percentile(r.latencies, 99)),
       retries: r.retries,
       statuses,
+      jetstreamWritesPerTx: writes,
+      cpuMsPerTx,
       invariant: {
         ok: report["ok"],
         mismatches: report["mismatches"],
         unbalancedLegs: report["unbalancedLegs"],
         postings: report["postings"],
         transactions: report["transactions"],
+        settled: report["settled"],
+        transit: report["transit"],
+        held: report["held"],
+        kvTotal: report["kvTotal"],
+        ledgerTotal: report["ledgerTotal"],
       },
-      note: "indicative only: shared 2-core box, both nodes, NATS, Postgres and the load generator on it",
+      note: "indicative only: shared 2-core box, both nodes, NATS, Postgres and the load generator on it; natsServer CPU includes other users of the shared server",
     };
     log.info(result, "result");
     mkdirSync(path.join(__dirname, "..", "bench-results"), { recursive: true });

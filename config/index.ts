@@ -8,6 +8,7 @@ import { masterConfig, type MasterConfig } from "./master";
 import { throttleConfig, type ThrottleConfig } from "./throttle";
 import { egressConfig, type EgressConfig } from "./egress";
 import { clusterConfig, type ClusterConfig } from "./cluster";
+import type { EndUserTokenConfig } from "../gateway/end-user-tokens";
 
 export { DEV_MASTER_KEY, type MasterConfig } from "./master";
 export type { ThrottleConfig, RedisDownPolicy } from "./throttle";
@@ -122,6 +123,22 @@ export interface GatewayConfig {
   readonly rotateOverlapSec: number;
   /** Per-IP limits, connection cap, trusted proxies, negative cache, Redis-down policy. */
   readonly throttle: ThrottleConfig;
+  /** End-user tokens of an identity provider (gateway/end-user-tokens.ts); issuer "" turns them off. */
+  readonly endUsers: EndUserTokenConfig;
+}
+
+/**
+ * End-user tokens: off without END_USER_ISSUER; the JWKS defaults to `{issuer}/jwks`, the
+ * scopes to every scope a token carries (END_USER_SCOPES cuts them to a list).
+ */
+function endUserConfig(r: EnvReader): EndUserTokenConfig {
+  const issuer = r.str("END_USER_ISSUER", "");
+  return {
+    issuer,
+    jwksUrl: issuer === "" ? "" : r.url("END_USER_JWKS_URL", `${issuer}/jwks`, ["http:", "https:"]),
+    audience: r.str("END_USER_AUDIENCE", "switchyard"),
+    allowedScopes: r.list("END_USER_SCOPES", []),
+  };
 }
 
 /** Thrown by `loadConfig` with one line per problem. */
@@ -192,6 +209,7 @@ export function loadPlatformConfig(env: Env, opts: ConfigDomains): Config {
       authCacheTtlMs: r.int("GATEWAY_AUTH_CACHE_TTL_MS", 5000, 100, 300_000),
       rotateOverlapSec: r.int("GATEWAY_ROTATE_OVERLAP_SEC", 86_400, 0, 30 * 86_400),
       throttle: throttleConfig(r),
+      endUsers: endUserConfig(r),
     },
     master: masterConfig(r, env, opts.masterKeyUsers, opts.aliases ?? {}),
     // DEV_MODE read again quietly: its problems are reported once, above

@@ -87,3 +87,25 @@ export function assertOwner(ctx: HasMeta, ownerId: string | undefined | null, wh
   if (!ownerId || ownerId !== c.id) throw new AppError("NOT_FOUND", `${what} not found`);
   return c;
 }
+
+/** The end user of `ctx` (a verified caller of kind "user"), or undefined. */
+export function endUserOf(ctx: HasMeta): Caller | undefined {
+  const c = verifiedCaller(ctx);
+  return c?.kind === "user" ? c : undefined;
+}
+
+/**
+ * Keeps an end user to itself: passes for any caller that is not an end user (clients,
+ * operators, nodes: their own checks apply) and for an end user whose subject is `entityId` or
+ * who holds scope admin; 403 FORBIDDEN for an end user acting as another entity.
+ */
+export function requireSelf(ctx: HasMeta, entityId: string, what = "entity"): void {
+  const u = endUserOf(ctx);
+  if (!u || u.subject === entityId || u.scopes.includes("admin")) return;
+  throw new AppError("FORBIDDEN", `an end user acts only as itself, not as ${what} ${entityId}`);
+}
+
+/** 403 FORBIDDEN for an end user (surfaces for app backends and operators only). */
+export function refuseEndUser(ctx: HasMeta, what: string): void {
+  if (endUserOf(ctx)) throw new AppError("FORBIDDEN", `${what} is not open to end-user tokens`);
+}

@@ -12,16 +12,20 @@
 import { createHash } from "node:crypto";
 import { signHs256, verifyHs256 } from "./hs256";
 
-/** Kinds of caller. "public": an unauthenticated request the gateway admitted to a public route. */
-export const CALLER_KINDS = ["client", "operator", "node", "public"] as const;
+/**
+ * Kinds of caller. "public": an unauthenticated request the gateway admitted to a public route;
+ * "user": an end user acting as itself with a token of the identity provider
+ * (gateway/end-user-tokens.ts).
+ */
+export const CALLER_KINDS = ["client", "operator", "node", "public", "user"] as const;
 export type CallerKind = (typeof CALLER_KINDS)[number];
 
 /** A verified caller. */
 export interface Caller {
   readonly kind: CallerKind;
-  /** The client id ("client"), the node id ("node"), who operates ("operator"), or "anonymous" ("public"). */
+  /** The client id ("client"), the node id ("node"), who operates ("operator"), the entity id ("user"), or "anonymous" ("public"). */
   readonly subject: string;
-  /** Scopes of a client (empty for other kinds). */
+  /** Scopes of a client or end user (empty for other kinds). */
   readonly scopes: readonly string[];
   /** The request the assertion was signed for (gateway requests), if any. */
   readonly requestId?: string;

@@ -31,6 +31,9 @@ export {
   hasScope,
   assertOwner,
   OPERATOR,
+  endUserOf,
+  requireSelf,
+  refuseEndUser,
 } from "./access";
 export { callerTokens, operatorMeta, type Caller, type CallerKind, type CallerTokens } from "./caller";
 export { toHttpError, errorBody, ERROR_BODY_SCHEMA, type ErrorBody, type HttpError } from "./errors";

@@ -80,3 +80,40 @@ export async function consumeInBatches<S extends object>(opts: {
     },
   };
 }
+
+/** The messages of a batch that decoded to a `T`, each beside its record. */
+export interface Decoded<T> {
+  readonly records: T[];
+  readonly msgs: JsMsg[];
+}
+
+/**
+ * Decodes every message of `batch` as JSON and keeps those `guard` accepts, in order; any other
+ * (not JSON, or refused by `guard`) is terminated with `reason`, logged with its subject and
+ * sequence, and counted by `onDropped`. The caller then writes `records` and settles `msgs`.
+ */
+export function decodeBatch<T>(
+  batch: readonly JsMsg[],
+  guard: (v: unknown) => v is T,
+  opts: { readonly logger: Logger; readonly reason: string; readonly onDropped?: () => void },
+): Decoded<T> {
+  const records: T[] = [];
+  const msgs: JsMsg[] = [];
+  for (const msg of batch) {
+    let v: unknown;
+    try {
+      v = msg.json();
+    } catch {
+      v = undefined;
+    }
+    if (guard(v)) {
+      records.push(v);
+      msgs.push(msg);
+    } else {
+      opts.onDropped?.();
+      opts.logger.error({ subject: msg.subject, seq: msg.seq }, `${opts.reason} record refused`);
+      msg.term(opts.reason);
+    }
+  }
+  return { records, msgs };
+}

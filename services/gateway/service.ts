@@ -43,6 +43,7 @@ import { cursorOf } from "../../gateway/pagination";
 import { gatewayMetrics } from "../../gateway/metrics";
 import { requireClient, requireNodeOrOperator, requireOperator } from "../../gateway/access";
 import { callerTokens } from "../../gateway/caller";
+import { createEndUserVerifier } from "../../gateway/end-user-tokens";
 import { createProxyList } from "../../gateway/client-ip";
 import { createIpThrottle, ipLimitError } from "../../gateway/throttle";
 import { checkIncludes, withIncludes } from "../../gateway/includes";
@@ -148,6 +149,7 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
     token: { perSec: gw.throttle.tokenPerSec, burst: gw.throttle.tokenBurst },
   });
   const callers = callerTokens(config.cluster.secret, config.namespace);
+  const endUsers = createEndUserVerifier(gw.endUsers);
   const states = new WeakMap<IncomingMessage, RequestState>();
   const sendError = createErrorWriter(logger, (req) => states.get(req));
   let server: http.Server | undefined;
@@ -169,9 +171,23 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
   /** The caller assertion of a request: its client, or "public" for a public route. */
   function signCaller(st: RequestState): Promise<string> {
     const client = st.principal?.client;
+    if (client && st.principal?.via === "end_user")
+      return callers.sign({ kind: "user", subject: client.id, scopes: client.scopes, requestId: st.requestId });
     return client
       ? callers.sign({ kind: "client", subject: client.id, scopes: client.scopes, requestId: st.requestId })
       : callers.sign({ kind: "public", subject: "anonymous", requestId: st.requestId });
+  }
+
+  /** The principal of an end-user token of the configured identity provider; null for any other credential. */
+  async function endUserPrincipal(authorization: string | undefined): Promise<Principal | null> {
+    const m = endUsers && authorization ? /^bearer\s+(\S{1,4096})$/i.exec(authorization) : null;
+    if (!endUsers || !m || !endUsers.accepts(m[1]!)) return null;
+    const u = await endUsers.verify(m[1]!);
+    return {
+      client: { id: u.subject, scopes: u.scopes },
+      rateLimit: { perSec: gw.ratePerSec, burst: gw.rateBurst },
+      via: "end_user",
+    };
   }
 
   /** moleculer-web alias middleware: runs after authentication and authorization. */
@@ -353,7 +369,8 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
         }
         let p: Principal;
         try {
-          p = await auth.authenticate(req.headers.authorization);
+          p =
+            (await endUserPrincipal(req.headers.authorization)) ?? (await auth.authenticate(req.headers.authorization));
         } catch (err) {
           if (err instanceof AppError && (err.status === 401 || err.status === 403))
             ipThrottle.failedAuthentication(st.ip);
@@ -373,7 +390,7 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
         const p = st.principal;
         if (!p) throw new AppError("UNAUTHORIZED", "authentication required");
         if (spec.rateLimited !== false) {
-          const d = await limiter.take(p.client.id, p.rateLimit);
+          const d = await limiter.take(p.via === "end_user" ? `user:${p.client.id}` : p.client.id, p.rateLimit);
           if (d.unavailable) {
             metrics.throttled("redis_down");
             throw new AppError("UNAVAILABLE", "rate limiting is unavailable: retry later", undefined, {

@@ -61,6 +61,12 @@ export interface AccountState {
   readonly recent: Readonly<Record<string, TxOutcome>>;
   /** Ids of `recent`, oldest first. */
   readonly order: readonly string[];
+  /**
+   * Transactions whose receiver leg this account applied, oldest first (the last `recentMax`):
+   * a credit needs only its id remembered, not an outcome, so a busy receiver's state stays
+   * small. Absent in states written before it (their credits are in `recent` as `C:<tx>`).
+   */
+  readonly credited?: readonly string[];
   /** The UTC day of `met`. */
   readonly day: string;
   /** Parties this account had an encounter with on `day`. */
@@ -105,7 +111,19 @@ export interface AccountNames {
 
 /** An account that never handled a message. */
 export function initialAccount(): AccountState {
-  return { kind: null, balance: 0, held: 0, pending: {}, recent: {}, order: [], day: "", met: [], capped: {}, legs: 0 };
+  return {
+    kind: null,
+    balance: 0,
+    held: 0,
+    pending: {},
+    recent: {},
+    order: [],
+    credited: [],
+    day: "",
+    met: [],
+    capped: {},
+    legs: 0,
+  };
 }
 
 /** `state` with `outcome` remembered (oldest forgotten beyond `max`). */
@@ -276,33 +294,22 @@ export function accountKind(o: AccountKindOptions) {
   }
 
   function receive(state: AccountState, self: string, m: Extract<AccountMessage, { op: "credit" }>) {
-    const key = `C:${m.tx}`;
-    if (state.recent[key]) return { state };
+    const credited = state.credited ?? [];
+    if (credited.includes(m.tx) || state.recent[`C:${m.tx}`]) return { state };
     const capped = currentCaps(state.capped, m.at);
     const points = applyCaps(m.awards, capped, m.at);
     const postings: Posting[] = [];
     if (m.amount > 0) postings.push({ account: TRANSIT, amount: -m.amount }, { account: self, amount: m.amount });
     if (points > 0) postings.push({ account: ISSUANCE, amount: -points }, { account: self, amount: points });
-    const outcome: TxOutcome = {
-      id: key,
-      kind: m.kind,
-      status: "posted",
-      from: m.from,
-      to: self,
-      amount: m.amount,
-      fromPoints: 0,
-      toPoints: points,
-      rules: [],
-      at: m.at,
-    };
     const next: AccountState = {
       ...state,
       balance: state.balance + m.amount + points,
       capped,
+      credited: [...credited.slice(Math.max(0, credited.length + 1 - recentMax)), m.tx],
       legs: state.legs + (postings.length > 0 ? 1 : 0),
     };
     return {
-      state: remember(next, outcome, recentMax),
+      state: next,
       effects:
         postings.length > 0 ? [ledger(names, self, { tx: m.tx, leg: "to", kind: m.kind, at: m.at, postings })] : [],
     };

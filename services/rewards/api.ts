@@ -406,6 +406,11 @@ export async function createRewardsApi(d: RewardsApiDeps) {
       }
     },
 
+    /** The kind of user `id` (from the directory), or undefined when it has no account. */
+    async kindOf(id: string): Promise<PartyKind | undefined> {
+      return (await dir.get(id))?.kind;
+    },
+
     /** The outcome of `id` as the sender's account remembers it. */
     async outcome(from: string, id: string): Promise<TxOutcome> {
       const o = await recorded(from, id);

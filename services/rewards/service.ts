@@ -7,9 +7,12 @@
 import type { Context, ServiceSchema } from "moleculer";
 import {
   clientOf,
+  endUserOf,
   intCursorOf,
   OPERATOR,
+  refuseEndUser,
   requireCaller,
+  requireSelf,
   withNextCursor,
   type GatewayMeta,
   type HttpCallParams,
@@ -34,9 +37,20 @@ function answer(
   return { id, status: "accepted" };
 }
 
-/** The caller as the content manager sees it: "operator" for operators, nodes and admins, else the client id. */
-function merchantCaller(c: Ctx<unknown>): string {
+/**
+ * The caller as the content manager sees it: "operator" for operators, nodes and admins, and
+ * for a merchant's end user acting as that merchant (403 as any other entity, 404 when
+ * `merchant` is not a merchant); else the client id (the content manager checks its link).
+ */
+async function merchantCaller(c: Ctx<unknown>, api: RewardsApi, merchant: string): Promise<string> {
   const who = requireCaller(c, ["rewards:write", "admin"]);
+  const user = endUserOf(c);
+  if (user) {
+    requireSelf(c, merchant, "merchant");
+    if (!user.scopes.includes("admin") && (await api.kindOf(merchant)) !== "merchant")
+      throw new AppError("NOT_FOUND", `merchant ${merchant} not found`);
+    return OPERATOR;
+  }
   return clientOf(c)?.scopes.includes("admin") ? OPERATOR : who;
 }
 
@@ -63,23 +77,23 @@ export function rewardsService(
         requireCaller(c, ["admin"]);
         return content.linkClient(c.params.params.id, c.params.body?.client ?? "");
       },
-      products(c: MerchantCall) {
-        return content.products(merchantCaller(c), c.params.params.id);
+      async products(c: MerchantCall) {
+        return content.products(await merchantCaller(c, api, c.params.params.id), c.params.params.id);
       },
       async createProduct(c: MerchantCall<ProductBody>) {
-        const who = merchantCaller(c);
+        const who = await merchantCaller(c, api, c.params.params.id);
         if (!c.params.body) throw new AppError("BAD_REQUEST", "body required");
         const r = await content.createProduct(who, c.params.params.id, c.params.body);
         c.meta.$statusCode = 201;
         return r;
       },
-      updateProduct(c: MerchantCall<ProductBody>) {
-        const who = merchantCaller(c);
+      async updateProduct(c: MerchantCall<ProductBody>) {
+        const who = await merchantCaller(c, api, c.params.params.id);
         if (!c.params.body) throw new AppError("BAD_REQUEST", "body required");
         return content.updateProduct(who, c.params.params.id, c.params.params.product, c.params.body);
       },
-      putImage(c: MerchantCall<{ contentType: string; dataBase64: string }>) {
-        const who = merchantCaller(c);
+      async putImage(c: MerchantCall<{ contentType: string; dataBase64: string }>) {
+        const who = await merchantCaller(c, api, c.params.params.id);
         const b = c.params.body;
         if (!b) throw new AppError("BAD_REQUEST", "body required");
         return content.putImage(who, c.params.params.id, c.params.params.product, b.contentType, b.dataBase64);
@@ -108,25 +122,30 @@ export function rewardsService(
       ) {
         requireCaller(c, ["rewards:write"]);
         if (!c.params.body) throw new AppError("BAD_REQUEST", "body required");
+        requireSelf(c, c.params.body.buyer, "buyer");
         const r = await content.redeem(c.params.body);
         c.meta.$statusCode = 201;
         return r;
       },
-      confirmRedemption(c: MerchantCall) {
-        return content.confirm(merchantCaller(c), c.params.params.id, c.params.params.redemption);
+      async confirmRedemption(c: MerchantCall) {
+        const who = await merchantCaller(c, api, c.params.params.id);
+        return content.confirm(who, c.params.params.id, c.params.params.redemption);
       },
-      refundRedemption(c: MerchantCall) {
-        return content.refund(merchantCaller(c), c.params.params.id, c.params.params.redemption);
+      async refundRedemption(c: MerchantCall) {
+        const who = await merchantCaller(c, api, c.params.params.id);
+        return content.refund(who, c.params.params.id, c.params.params.redemption);
       },
       async sales(c: MerchantCall<unknown, { limit?: number; cursor?: string; before?: number }>) {
         const q = c.params.query;
+        const who = await merchantCaller(c, api, c.params.params.id);
         return withNextCursor(
-          await content.sales(merchantCaller(c), c.params.params.id, q.limit ?? 100, intCursorOf(q.cursor, q.before)),
+          await content.sales(who, c.params.params.id, q.limit ?? 100, intCursorOf(q.cursor, q.before)),
         );
       },
 
       async open(c: Ctx<HttpCallParams<Record<string, string>, Record<string, unknown>, OpenAccountRequest>>) {
         requireCaller(c, ["rewards:write"]);
+        refuseEndUser(c, "opening an account");
         if (!c.params.body) throw new AppError("BAD_REQUEST", "body required");
         const r = await api.open(c.params.body);
         c.meta.$statusCode = r.created ? 201 : 200;
@@ -135,6 +154,7 @@ export function rewardsService(
 
       async signup(c: Ctx<HttpCallParams<Record<string, string>, Record<string, unknown>, SignupBody>>) {
         requireCaller(c, ["rewards:write"]);
+        refuseEndUser(c, "starting a signup");
         if (!c.params.body) throw new AppError("BAD_REQUEST", "body required");
         const r = await api.signup(c.params.body);
         c.meta.$statusCode = 202;
@@ -143,6 +163,7 @@ export function rewardsService(
 
       signupStatus(c: Ctx<IdCall>) {
         requireCaller(c, ["rewards:read"]);
+        requireSelf(c, `u-${c.params.params.id}`, "the user of signup");
         return api.signupStatus(c.params.params.id);
       },
 
@@ -177,11 +198,13 @@ export function rewardsService(
 
       account(c: Ctx<IdCall>) {
         requireCaller(c, ["rewards:read"]);
+        requireSelf(c, c.params.params.id, "account");
         return api.account(c.params.params.id);
       },
 
       async ledger(c: Ctx<HttpCallParams<{ id: string }, { limit?: number; cursor?: string; before?: number }>>) {
         requireCaller(c, ["rewards:read"]);
+        requireSelf(c, c.params.params.id, "account");
         const q = c.params.query;
         const before = intCursorOf(q.cursor, q.before);
         return withNextCursor(
@@ -192,6 +215,7 @@ export function rewardsService(
       async submit(c: Ctx<HttpCallParams<Record<string, string>, Record<string, unknown>, TxRequest>>) {
         requireCaller(c, ["rewards:write"]);
         if (!c.params.body) throw new AppError("BAD_REQUEST", "body required");
+        requireSelf(c, c.params.body.from, "sender");
         const r = await api.submit(c.params.body);
         return answer(c, r.id, r.outcome);
       },
@@ -208,23 +232,27 @@ export function rewardsService(
 
       outcome(c: Ctx<HttpCallParams<{ id: string; tx: string }>>) {
         requireCaller(c, ["rewards:read"]);
+        requireSelf(c, c.params.params.id, "account");
         return api.outcome(c.params.params.id, c.params.params.tx);
       },
 
       async post(c: Ctx<HttpCallParams<{ id: string }, Record<string, unknown>, { from: string }>>) {
         requireCaller(c, ["rewards:write"]);
+        requireSelf(c, c.params.body?.from ?? "", "sender");
         const r = await api.settle(c.params.body?.from ?? "", c.params.params.id, "post");
         return answer(c, r.id, r.outcome);
       },
 
       async void(c: Ctx<HttpCallParams<{ id: string }, Record<string, unknown>, { from: string }>>) {
         requireCaller(c, ["rewards:write"]);
+        requireSelf(c, c.params.body?.from ?? "", "sender");
         const r = await api.settle(c.params.body?.from ?? "", c.params.params.id, "void");
         return answer(c, r.id, r.outcome);
       },
 
       async qr(c: Ctx<HttpCallParams<Record<string, string>, Record<string, unknown>, { user: string }>>) {
         requireCaller(c, ["rewards:write"]);
+        requireSelf(c, c.params.body?.user ?? "", "user");
         const r = await api.issueQr(c.params.body?.user ?? "");
         c.meta.$statusCode = 201;
         return r;
@@ -234,6 +262,7 @@ export function rewardsService(
         c: Ctx<HttpCallParams<Record<string, string>, Record<string, unknown>, { token: string; user: string }>>,
       ) {
         requireCaller(c, ["rewards:write"]);
+        requireSelf(c, c.params.body?.user ?? "", "user");
         const r = await api.redeemQr(c.params.body?.token ?? "", c.params.body?.user ?? "");
         return answer(c, r.id, r.outcome);
       },

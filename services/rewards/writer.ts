@@ -8,7 +8,7 @@ import type { JsMsg, NatsHandles } from "../../nats";
 import type { Logger } from "../../lib/logger";
 import { backoffDelay } from "../../actors/backoff";
 import { errorMessage } from "../../lib/errors";
-import { consumeInBatches, type BatchLoop } from "../../streams/batch-consumer";
+import { consumeInBatches, decodeBatch, type BatchLoop } from "../../streams/batch-consumer";
 import { isRecord, type LedgerRecord, type Posting } from "./model";
 import type { RewardStore } from "./store";
 import type { RewardNames } from "./streams";
@@ -54,24 +54,11 @@ export async function startLedgerWriter(opts: {
   const stats = { records: 0, rows: 0, batches: 0, failedBatches: 0, dropped: 0 };
 
   async function write(batch: JsMsg[]): Promise<void> {
-    const records: LedgerRecord[] = [];
-    const msgs: JsMsg[] = [];
-    for (const msg of batch) {
-      let v: unknown;
-      try {
-        v = msg.json();
-      } catch {
-        v = undefined;
-      }
-      if (isLedgerRecord(v)) {
-        records.push(v);
-        msgs.push(msg);
-      } else {
-        stats.dropped++;
-        logger.error({ subject: msg.subject, seq: msg.seq }, "undecodable or unbalanced ledger record refused");
-        msg.term("undecodable or unbalanced");
-      }
-    }
+    const { records, msgs } = decodeBatch(batch, isLedgerRecord, {
+      logger,
+      reason: "undecodable or unbalanced ledger",
+      onDropped: () => stats.dropped++,
+    });
     if (records.length === 0) return;
     try {
       stats.rows += await store.writeLedger(records);

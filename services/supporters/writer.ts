@@ -11,7 +11,7 @@ import { errorMessage } from "../../lib/errors";
 import type { SupporterNames } from "./streams";
 import { isRecord, type LogRecord } from "./model";
 import type { SupporterStore } from "./store";
-import { consumeInBatches, type BatchLoop } from "../../streams/batch-consumer";
+import { consumeInBatches, decodeBatch, type BatchLoop } from "../../streams/batch-consumer";
 
 /** A running consumer loop. */
 export type WriterLoop = BatchLoop<{ written: number; batches: number; failedBatches: number; dropped: number }>;
@@ -33,24 +33,11 @@ export async function startSupporterWriter(opts: {
   const stats = { written: 0, batches: 0, failedBatches: 0, dropped: 0 };
 
   async function write(batch: JsMsg[]): Promise<void> {
-    const records: LogRecord[] = [];
-    const msgs: JsMsg[] = [];
-    for (const msg of batch) {
-      let v: unknown;
-      try {
-        v = msg.json();
-      } catch {
-        v = undefined;
-      }
-      if (isLogRecord(v)) {
-        records.push(v);
-        msgs.push(msg);
-      } else {
-        stats.dropped++;
-        logger.error({ subject: msg.subject, seq: msg.seq }, "undecodable event-log record dropped");
-        msg.term("undecodable");
-      }
-    }
+    const { records, msgs } = decodeBatch(batch, isLogRecord, {
+      logger,
+      reason: "undecodable event-log",
+      onDropped: () => stats.dropped++,
+    });
     if (records.length === 0) return;
     try {
       await store.writeBatch(records);

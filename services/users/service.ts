@@ -1,6 +1,13 @@
 /** The Moleculer service "userdomain": access check, one store query, the answer. */
 import type { Context, ServiceSchema } from "moleculer";
-import { intCursorOf, requireCaller, withNextCursor, type GatewayMeta, type HttpCallParams } from "../../gateway";
+import {
+  intCursorOf,
+  requireCaller,
+  requireSelf,
+  withNextCursor,
+  type GatewayMeta,
+  type HttpCallParams,
+} from "../../gateway";
 import { AppError } from "../../lib/errors";
 import type { UserDomainStore } from "./store";
 
@@ -19,16 +26,19 @@ export function userDomainService(store: UserDomainStore): ServiceSchema {
     actions: {
       profile(c: Ctx) {
         requireCaller(c, ["users:read"]);
+        requireSelf(c, c.params.params.id, "user");
         return known(c.params.params.id);
       },
       async officersMet(c: Ctx<{ limit?: number; cursor?: string; after?: string }>) {
         requireCaller(c, ["users:read"]);
+        requireSelf(c, c.params.params.id, "user");
         await known(c.params.params.id, "civilian");
         const q = c.params.query;
         return withNextCursor(await store.officersMet(c.params.params.id, q.limit ?? 100, q.cursor ?? q.after));
       },
       async donations(c: Ctx<{ limit?: number; cursor?: string; before?: number }>) {
         requireCaller(c, ["users:read"]);
+        requireSelf(c, c.params.params.id, "user");
         const u = await known(c.params.params.id);
         if (u.kind !== "family" && u.kind !== "charity") throw new AppError("NOT_FOUND", `family ${u.id} not found`);
         const q = c.params.query;
@@ -38,6 +48,7 @@ export function userDomainService(store: UserDomainStore): ServiceSchema {
       },
       async sales(c: Ctx<{ limit?: number; cursor?: string; before?: number }>) {
         requireCaller(c, ["users:read"]);
+        requireSelf(c, c.params.params.id, "user");
         await known(c.params.params.id, "merchant");
         return store.received(
           c.params.params.id,

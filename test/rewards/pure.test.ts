@@ -26,6 +26,18 @@ function handle(state: AccountState, key: string, data: AccountMessage) {
 }
 const open = (key: string, k: "civilian" | "officer" | "family") =>
   handle(kind.initialState(key), key, { op: "open", kind: k }).state;
+const credited = (tx: string) => ({
+  id: `C:${tx}`,
+  kind: "donation" as const,
+  status: "posted" as const,
+  from: "c",
+  to: "f",
+  amount: 1,
+  fromPoints: 0,
+  toPoints: 0,
+  rules: [],
+  at: AT,
+});
 const ledgerOf = (effects: readonly Effect[] | undefined): LedgerRecord[] =>
   (effects ?? []).flatMap((e) => (e.type === "publish" && e.subject.startsWith("l.") ? [e.data as LedgerRecord] : []));
 const plan = (p: Partial<PlannedTx>): PlannedTx => ({
@@ -103,6 +115,31 @@ describe("rewards pure: account actor", function () {
     expect(r1.state.balance).to.equal(7);
     expect(ledgerOf(r1.effects)[0]!.postings.reduce((s, p) => s + p.amount, 0)).to.equal(0);
     expect(handle(r1.state, "f", msg).state.balance).to.equal(7);
+  });
+
+  it("remembers credits by id only (the last recentMax), and still knows credits of older states", function () {
+    const credit = (tx: string): AccountMessage => ({
+      op: "credit",
+      tx,
+      kind: "donation",
+      from: "c",
+      amount: 1,
+      awards: [],
+      at: AT,
+    });
+    let s = open("f", "family");
+    for (const tx of ["a", "b", "c", "d"]) s = handle(s, "f", credit(tx)).state;
+    expect(s.balance).to.equal(4);
+    expect(s.credited).to.deep.equal(["b", "c", "d"]);
+    expect(s.recent).to.deep.equal({});
+    const again = handle(s, "f", credit("d"));
+    expect(again.state.balance).to.equal(4);
+    expect(again.effects ?? []).to.deep.equal([]);
+    // a state written before `credited` existed remembered credits in `recent` as C:<tx>
+    const { credited: _dropped, ...rest } = s;
+    const old: AccountState = { ...rest, recent: { "C:x": credited("x") }, order: ["C:x"] };
+    expect(handle(old, "f", credit("x")).state.balance).to.equal(4);
+    expect(handle(old, "f", credit("y")).state.balance).to.equal(5);
   });
 
   it("holds an exchange pending in transit, then posts it or voids it back, once", function () {

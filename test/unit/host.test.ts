@@ -117,8 +117,29 @@ describe("KindHost delivery rules", () => {
   it("applies messages once, stores state with the last sequence and its effects", async () => {
     await deliver(1, { add: 2 });
     await deliver(2, { add: 3 });
-    expect(kv.json("k")).to.deep.equal({ s: { total: 5 }, q: 2, e: [{ t: "emit", event: "sum.changed", payload: 5 }] });
+    const { t, ...stored } = kv.json("k");
+    expect(stored).to.deep.equal({ s: { total: 5 }, q: 2, e: [{ t: "emit", event: "sum.changed", payload: 5 }] });
+    expect(t).to.be.a("number");
     expect(acks).to.deep.equal([1, 2]);
+  });
+
+  it("runs a freshly loaded write's effects before a newer message's write replaces them (the old owner may not have)", async () => {
+    const stored = [{ t: "pub", subject: "ns.x", id: "sum:k:7:0", data: 1 }];
+    kv.put("k", { s: { total: 10 }, q: 7, e: stored, t: Date.now() });
+    await deliver(8, { add: 1 }); // newer than the write: its messages come back later, or never
+    expect(kv.json("k").s).to.deep.equal({ total: 11 });
+    expect(effects).to.have.length(1);
+    expect(effects[0]).to.deep.include.members(stored);
+    expect(kv.json("k").e).to.deep.include.members(stored); // kept until they ran: a crash now re-runs them
+    await deliver(7, { add: 100 }); // the old write's message, redelivered: already applied, nothing again
+    expect(kv.json("k").s).to.deep.equal({ total: 11 });
+  });
+
+  it("does not run again the effects of a write older than the duplicate window on load", async () => {
+    const stored = [{ t: "pub", subject: "ns.x", id: "sum:k:7:0", data: 1 }];
+    kv.put("k", { s: { total: 10 }, q: 7, e: stored, t: Date.now() - 10 * 60_000 });
+    await deliver(8, { add: 1 });
+    expect(effects.flat()).to.not.deep.include(stored[0]);
   });
 
   it("re-emits the stored effects of a redelivered message whose write landed, without changing state", async () => {

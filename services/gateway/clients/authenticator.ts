@@ -15,8 +15,8 @@ import type { ClientEntry, RateLimit } from "./types";
 export interface Principal {
   readonly client: AuthenticatedClient;
   readonly rateLimit: RateLimit;
-  /** How it authenticated. */
-  readonly via: "api_key" | "token";
+  /** How it authenticated ("end_user": a token of the identity provider, gateway/end-user-tokens.ts; `client.id` is the entity id). */
+  readonly via: "api_key" | "token" | "end_user";
 }
 
 /** Authenticates requests. */
