@@ -4,7 +4,7 @@
  * The caller assertion (gateway/caller.ts) is signed once per HTTP request and verified once per
  * call on another node, so it sits on every request's path. jose does the same through WebCrypto,
  * which imports the key and crosses a promise on each sign and verify: about a tenth of a
- * receipt's CPU on the gateway. This module does only what the assertion needs (one algorithm,
+ * request's CPU on the gateway. This module does only what the assertion needs (one algorithm,
  * a shared secret, the registered claims it uses) and refuses everything else.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";

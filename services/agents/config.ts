@@ -19,7 +19,7 @@ export interface AgentsConfig {
   };
   readonly quality: {
     readonly intervalMs: number;
-    /** The interactions stream (the gateway's contract: `{ns}_interactions`). */
+    /** The interactions stream (the gateway's contract: `{NS}_INTERACTIONS`). */
     readonly stream: string;
     readonly subjects: string;
   };
@@ -65,7 +65,12 @@ export function agentsConfig(r: EnvReader, env: Env, platform: PlatformConfig): 
     },
     quality: {
       intervalMs: r.int("AGENTS_QUALITY_INTERVAL_MS", 10_000, 0, 3_600_000),
-      stream: r.match("AGENTS_INTERACTIONS_STREAM", `${ns}_interactions`, /^[A-Za-z0-9_-]{1,64}$/, "a stream name"),
+      stream: r.match(
+        "AGENTS_INTERACTIONS_STREAM",
+        `${ns.toUpperCase()}_INTERACTIONS`,
+        /^[A-Za-z0-9_-]{1,64}$/,
+        "a stream name",
+      ),
       subjects: `${ns}.interactions.>`,
     },
     security: {

@@ -66,7 +66,9 @@ export function createRecorder(deps: RecorderDeps): Recorder {
     const changes = await store.sync(agent, kinds, obs);
     for (const f of changes.raised) {
       metrics.findingsRaised.inc({ agent, kind: f.kind });
-      logger[isAlarm(f.severity) ? "error" : f.severity === "medium" ? "warn" : "info"](
+      // low and info findings are for the API and the console, not the log (a node's first look
+      // finds a few at every start)
+      logger[isAlarm(f.severity) ? "error" : f.severity === "medium" ? "warn" : "debug"](
         { agent, kind: f.kind, severity: f.severity, subject: f.subject, findingId: f.id },
         `${isAlarm(f.severity) ? "ALARM" : "finding"}: ${f.detail.message}`,
       );
@@ -75,7 +77,10 @@ export function createRecorder(deps: RecorderDeps): Recorder {
     }
     for (const f of changes.resolved) {
       metrics.findingsResolved.inc({ agent, kind: f.kind });
-      logger.info({ agent, kind: f.kind, subject: f.subject, findingId: f.id }, `resolved: ${f.detail.message}`);
+      logger[isAlarm(f.severity) || f.severity === "medium" ? "info" : "debug"](
+        { agent, kind: f.kind, subject: f.subject, findingId: f.id },
+        `resolved: ${f.detail.message}`,
+      );
       await send("agents.finding.resolved", f);
     }
     const counts = await store.openCounts();

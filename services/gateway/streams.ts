@@ -3,7 +3,7 @@
  *
  *   {ns}.interactions.{service}   one record per answered request (gateway/interactions.ts)
  *
- *   stream {ns}_interactions      limits retention over {ns}.interactions.*: kept
+ *   stream {NS}_INTERACTIONS      limits retention over {ns}.interactions.*: kept
  *                                 GATEWAY_INTERACTIONS_MAX_AGE_SEC (default 7 days), at most
  *                                 GATEWAY_INTERACTIONS_MAX_BYTES; readers (the quality agent,
  *                                 analytics) make their own consumers
@@ -35,7 +35,7 @@ export interface GatewayNames {
 /** The names for namespace `ns`. */
 export function gatewayNames(ns: string): GatewayNames {
   return {
-    interactionsStream: `${ns}_interactions`,
+    interactionsStream: `${ns.toUpperCase()}_INTERACTIONS`,
     interactionSubject: (service) => `${ns}.interactions.${serviceToken(service)}`,
     interactionsFilter: `${ns}.interactions.*`,
     canariesBucket: `${ns}_canaries`,

@@ -1,7 +1,7 @@
 /**
  * Agents test harness: nodes (child processes running bin/start.ts) hosting the agents domain in
  * a fresh namespace, gateway clients made straight in the registry, JSON calls over HTTP, the
- * findings API polled until a finding shows, and cleanup (the interactions stream `{ns}_interactions`
+ * findings API polled until a finding shows, and cleanup (the interactions stream `{NS}_INTERACTIONS`
  * too, which the namespace cleanup's `{NS}_` prefix does not cover).
  */
 import { expect } from "chai";
@@ -158,11 +158,11 @@ export function metricValue(text: string, name: string, labels: Record<string, s
   return undefined;
 }
 
-/** Removes the namespace's streams (and `{ns}_interactions`), buckets, schema and Redis keys. */
+/** Removes the namespace's streams (and `{NS}_INTERACTIONS`), buckets, schema and Redis keys. */
 export async function cleanupAgents(ns: string): Promise<void> {
   const h = await connectNats(NATS_URL, `cleanup-${ns}`);
   try {
-    await h.jsm.streams.delete(`${ns}_interactions`).catch(() => undefined);
+    await h.jsm.streams.delete(`${ns.toUpperCase()}_INTERACTIONS`).catch(() => undefined);
   } finally {
     await h.nc.close();
   }

@@ -160,8 +160,11 @@ describe("health and quality agents", function () {
     const put = await json(`${a.url}/api/v1/admin/agents/quality/model`, admin, "PUT", model);
     expect(put.status, put.text).to.equal(200);
     expect((await json(`${a.url}/api/v1/admin/agents/quality/model`, admin, "GET")).json).to.deep.equal(model);
-    // the interactions stream as the gateway declares it, and 200 records: 10% 5xx
-    await nats.jsm.streams.add({ name: `${ns}_interactions`, subjects: [`${ns}.interactions.>`] });
+    // the interactions stream the gateway declares (it runs on this node), and 200 records: 10% 5xx
+    const stream = `${ns.toUpperCase()}_INTERACTIONS`;
+    await nats.jsm.streams
+      .info(stream)
+      .catch(() => nats.jsm.streams.add({ name: stream, subjects: [`${ns}.interactions.>`] }));
     await publishInteractions("orders", "v1", 200, 0.1);
     const f = await waitForFinding(
       a.url,
