@@ -191,7 +191,7 @@ export function readInteractions(o: {
         );
         messages = await consumer.consume({ max_messages: 1000 });
         attached = true;
-        o.logger.info({ stream: o.stream }, "quality agent reads the interactions stream");
+        o.logger.debug({ stream: o.stream }, "quality agent reads the interactions stream");
         for await (const m of messages) {
           if (m.seq <= lastSeq) continue;
           lastSeq = m.seq;

@@ -384,7 +384,7 @@ export class TrackingEngine {
         },
       }),
     );
-    this.d.logger.info({ partition: p, devices: this.devices.size }, "tracking partition acquired");
+    this.d.logger.debug({ partition: p, devices: this.devices.size }, "tracking partition acquired");
     return Promise.resolve();
   }
 
