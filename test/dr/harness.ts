@@ -44,7 +44,7 @@ export async function startNatsServer(name: string, opts: NatsServerOptions = {}
     [
       `server_name: ${name}`,
       `listen: 127.0.0.1:${client}`,
-      `jetstream { store_dir: "${dir}/js", max_mem: 64M, max_file: 2G${opts.domain ? `, domain: ${opts.domain}` : ""} }`,
+      `jetstream { store_dir: "${dir}/js", max_mem: 64M, max_file: 16G${opts.domain ? `, domain: ${opts.domain}` : ""} }`,
       opts.extra ?? "",
       "",
     ].join("\n"),
