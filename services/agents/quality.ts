@@ -14,18 +14,8 @@ import type { JsonSchema } from "../../gateway/routes";
 import type { Observation, Severity } from "./findings";
 
 /** One record of the interactions stream (the gateway publishes them; no bodies, no secrets). */
-export interface Interaction {
-  readonly at: string;
-  readonly route: string;
-  readonly method: string;
-  readonly service: string;
-  readonly version: string;
-  readonly client: string;
-  readonly status: number;
-  readonly latencyMs: number;
-  readonly requestId: string;
-  readonly batch?: boolean;
-}
+import type { Interaction } from "../../gateway/interactions";
+export type { Interaction };
 
 /** Parses an interaction record; undefined for anything that is not one. */
 export function interactionOf(v: unknown): Interaction | undefined {
