@@ -79,4 +79,4 @@ export async function dropSchema(pool: pg.Pool, schema: string): Promise<void> {
   await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
 }
 
-export { isDataException } from "./errors";
+export { isDataException, isPostgresUnavailable } from "./errors";
