@@ -12,7 +12,7 @@ export interface GatewayMetrics {
   observe(route: string, method: string, status: number, seconds: number): void;
   authCache(outcome: "memory" | "negative" | "redis" | "db" | "miss"): void;
   /** A request refused by a per-IP limit (`unauthenticated`, `token`) or because Redis is down (`redis_down`). */
-  throttled(limit: "unauthenticated" | "token" | "redis_down"): void;
+  throttled(limit: "unauthenticated" | "token" | "redis_down" | "overloaded"): void;
   /** A connection destroyed by the per-IP connection cap. */
   connectionRefused(): void;
   /** A batch of `items` answered. */
@@ -62,7 +62,7 @@ export function gatewayMetrics(registry: Registry): GatewayMetrics {
   const throttled = counter(
     registry,
     "gateway_throttled_total",
-    "Requests refused by a per-IP limit or the Redis-down policy",
+    "Requests refused by a per-IP limit, the Redis-down policy, or admission control (overloaded)",
     ["limit"],
   );
   const refused = counter(

@@ -13,6 +13,7 @@ import type { Registry } from "prom-client";
 import type { HealthRegistry } from "../lib/health";
 import type { RouteSpec } from "../gateway/routes";
 import type { ConsolePage } from "./console-page";
+import type { AdmissionRegistry } from "../lib/admission";
 
 /** Connections and shared parts of one node. */
 export interface NodeContext {
@@ -31,4 +32,6 @@ export interface NodeContext {
   readonly routes: readonly RouteSpec[];
   /** Every domain's console pages, with the domain that contributes each (the console lists them). */
   readonly consolePages?: readonly (ConsolePage & { readonly domain: string })[];
+  /** The admission checks of the intakes this process hosts (the gateway sheds load with them). */
+  readonly admission?: AdmissionRegistry;
 }

@@ -15,6 +15,7 @@ import { provision } from "../streams/provision";
 import { declName } from "../streams/declarations";
 import type { Runtime } from "../actors/runtime";
 import { HealthRegistry } from "../lib/health";
+import { AdmissionRegistry } from "../lib/admission";
 import { errorMessage } from "../lib/errors";
 import { brokerOptions } from "../moleculer.config";
 import type { NodeContext } from "./context";
@@ -183,6 +184,7 @@ export async function startNode(config: Config, logger?: Logger): Promise<Runnin
     metrics,
     routes: allRoutes(domains),
     consolePages: allConsolePages(domains),
+    admission: new AdmissionRegistry(),
   };
   health.register("nats", () => !nats.nc.isClosed());
   // every domain keeps its long-term data in Postgres: without it the node is not ready

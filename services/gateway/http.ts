@@ -66,11 +66,29 @@ export function rawError(socket: Socket, status: number, code: string, message: 
 /** Writes the uniform error for `err` to `res`, logging 5xx (a response already started is cut). */
 export type ErrorWriter = (req: IncomingMessage, res: ServerResponse, err: unknown) => void;
 
-/** The one error writer of the gateway; `stateOf` gives a request's state (its id and logger). */
+/**
+ * The one error writer of the gateway; `stateOf` gives a request's state (its id and logger).
+ * A deliberate 5xx refusal (admission control's 503 under overload) is logged at most once a
+ * second per code, with the number of refusals not logged since: a node that sheds hundreds of
+ * requests a second must not spend its CPU writing a line for each (the metrics count them all).
+ */
 export function createErrorWriter(
   logger: Logger,
   stateOf: (req: IncomingMessage) => RequestState | undefined,
+  refusalLogIntervalMs = 1000,
+  now: () => number = Date.now,
 ): ErrorWriter {
+  const lastRefusalLog = new Map<string, { at: number; suppressed: number }>();
+  const shouldLogRefusal = (code: string): number | undefined => {
+    const at = now();
+    const last = lastRefusalLog.get(code);
+    if (last && at - last.at < refusalLogIntervalMs) {
+      last.suppressed++;
+      return undefined;
+    }
+    lastRefusalLog.set(code, { at, suppressed: 0 });
+    return last?.suppressed ?? 0;
+  };
   return (req, res, err) => {
     const st = stateOf(req);
     const requestId = st?.requestId ?? String(res.getHeader("X-Request-Id") ?? randomUUID());
@@ -78,8 +96,14 @@ export function createErrorWriter(
     const log = st?.log ?? logger.child({ requestId });
     if (e.status >= 500) {
       // a deliberate refusal (an AppError such as admission control's 503) is expected: no stack
-      if (e.cause instanceof AppError) log.warn({ code: e.code, reason: e.cause.message }, "request refused");
-      else
+      if (e.cause instanceof AppError) {
+        const suppressed = shouldLogRefusal(e.code);
+        if (suppressed !== undefined)
+          log.warn(
+            { code: e.code, reason: e.cause.message, ...(suppressed > 0 ? { refusedSinceLastLine: suppressed } : {}) },
+            "request refused",
+          );
+      } else
         log.error(
           {
             err:
@@ -181,6 +205,11 @@ export interface HttpServerDeps {
   readonly handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   /** Called once per answered (or abandoned: 499) request, after the metrics. */
   readonly answered?: (a: Answered) => void;
+  /**
+   * The admission check of a matched route's action (lib/admission.ts): a refusal is answered at
+   * once, before moleculer-web authenticates the caller or reads the body.
+   */
+  readonly admission?: (action: string) => AppError | undefined;
 }
 
 /**
@@ -233,6 +262,11 @@ export function createHttpServer(deps: HttpServerDeps): http.Server {
       }
       const ip = clientIp(req.socket.remoteAddress, req.headers["x-forwarded-for"], proxies) ?? "";
       states.set(req, { requestId, spec: m.spec, pathParams: m.params, ip, log, at });
+      const refused = deps.admission?.(m.spec.action);
+      if (refused) {
+        metrics.throttled("overloaded");
+        return sendError(req, res, refused);
+      }
       handler(req, res).catch((err: unknown) => sendError(req, res, err));
     },
   );

@@ -436,6 +436,7 @@ export function createGatewayServices(ctx: NodeContext, opts: GatewayServiceOpti
         sendError,
         handler,
         answered: (a) => edge.answered(a),
+        ...(ctx.admission ? { admission: (action: string) => ctx.admission?.check(action) } : {}),
       });
       (this as unknown as { server: http.Server }).server = server;
     },

@@ -14,7 +14,7 @@ import { BacklogGauge } from "../../actors/backlog";
 import { DeadLetters } from "../../actors/dlq";
 import { LagGate, eventLoopLag } from "../../lib/event-loop-lag";
 import { createEgress } from "../../lib/egress-http";
-import { errorMessage } from "../../lib/errors";
+import { errorMessage, type AppError } from "../../lib/errors";
 import { receiptsConfig } from "./config";
 import { REGISTRATION_JOBS, receipt, receiptKind } from "./receipt.actor";
 import { admissionRefusal } from "./admission";
@@ -26,7 +26,7 @@ import { createReceiptStore, receiptMigrations } from "./store";
 import { receiptDlqAlarm, startReceiptWriter, type ConsumerLoop } from "./writer";
 import { startSweeper } from "./sweeper";
 import { redisDeliveryLog } from "./deliveries";
-import { receiptRoutes } from "./routes";
+import { SUBMIT_ACTION, receiptRoutes } from "./routes";
 import { cachedClientLookup, gatewayClientLookup, receiptsService } from "./service";
 import { receiptSimulators } from "./simulators";
 import { receiptMetrics } from "./metrics";
@@ -61,6 +61,10 @@ function startReceipts(ctx: NodeContext): DomainStarted<ReceiptJobDeps> {
           { stream: jobs.stream, consumer: jobs.consumer(REGISTRATION_JOBS.warehouse.name) },
         ])
       : undefined;
+  const admission = (): AppError | undefined =>
+    admissionRefusal({ overloadedLagMs: lag?.check(), backlog: backlog?.messages ?? 0 }, rc);
+  // the gateway of this process sheds with it before it authenticates or reads a body
+  ctx.admission?.set(SUBMIT_ACTION, admission);
   const api = createReceiptApi({
     nats: ctx.nats,
     names,
@@ -73,7 +77,7 @@ function startReceipts(ctx: NodeContext): DomainStarted<ReceiptJobDeps> {
     publicUrl: rc.publicUrl,
     callbackSecrets: { tax: rc.taxCallbackSecret, warehouse: rc.warehouseCallbackSecret },
     egress: config.egress.policy,
-    admission: () => admissionRefusal({ overloadedLagMs: lag?.check(), backlog: backlog?.messages ?? 0 }, rc),
+    admission,
   });
   ctx.metrics.removeSingleMetric(RECEIPT_DLQ_METRIC);
   const deadLettered = new Counter({
@@ -143,6 +147,7 @@ function startReceipts(ctx: NodeContext): DomainStarted<ReceiptJobDeps> {
     ],
     deps: { clients, deliveries, egress, logger: log.child({ part: "webhooks" }), metrics },
     async stop() {
+      ctx.admission?.delete(SUBMIT_ACTION);
       if (partitionTimer) clearInterval(partitionTimer);
       backlog?.stop();
       sweeper?.stop();

@@ -151,6 +151,9 @@ function callbackRoute(service: "tax" | "warehouse"): RouteSpec {
 }
 
 /** Every route of the receipts domain. */
+/** The intake action of new receipts (admission control sheds on it, see lib/admission.ts). */
+export const SUBMIT_ACTION = "receipts.submit";
+
 export const receiptRoutes: readonly RouteSpec[] = [
   {
     method: "GET",
@@ -169,7 +172,7 @@ export const receiptRoutes: readonly RouteSpec[] = [
   {
     method: "POST",
     path: "/api/v1/receipts",
-    action: "receipts.submit",
+    action: SUBMIT_ACTION,
     access: "receipts:write",
     summary: "Submit a receipt (JSON or XML)",
     description:

@@ -5,7 +5,10 @@
  *   mailboxes, receipts are accepted again and every accepted one is registered (an API node,
  *   WORKERS=off, with no worker behind it makes the backlog);
  * - while the node's event loop is stalled past RECEIPT_MAX_LAG_MS (two windows in a row), it
- *   answers 503 with Retry-After 1 and stores nothing, and accepts again once it is calm.
+ *   answers 503 with Retry-After 1 and stores nothing, and accepts again once it is calm. The
+ *   gateway refuses before it authenticates the caller or reads the body (lib/admission.ts):
+ *   a request with a wrong key or a broken body sent at the same moment gets the same 503,
+ *   not the 401 or 422 that would cost a key lookup or a parse.
  */
 import { expect } from "chai";
 import { RECEIPT_TYPES } from "../../services/receipts/types";
@@ -162,15 +165,31 @@ describe("receipts: admission control on the node's event loop delay", function 
       }
     };
     let refused = first;
+    let wrongKey = first;
+    let brokenBody = first;
     for (let attempt = 0; attempt < 3; attempt++) {
       stall();
       await new Promise((r) => setTimeout(r, 0)); // the gauge reads the first stall's window
       stall();
-      refused = await post();
+      [refused, wrongKey, brokenBody] = await Promise.all([
+        post(),
+        call(`${api}/receipts`, "sk_not_a_key", {
+          method: "POST",
+          body: renumbered(body),
+          headers: { "Content-Type": "application/json" },
+        }),
+        call(`${api}/receipts`, c.apiKey, {
+          method: "POST",
+          body: "{not json",
+          headers: { "Content-Type": "application/json" },
+        }),
+      ]);
       if (refused.status !== 202) break;
       accepted.push(refused.json.id as string);
     }
     expect(refused.status, refused.text).to.equal(503);
+    // the same moment's other requests were refused by the same gate, before auth and parsing
+    expect([wrongKey.status, brokenBody.status], `${wrongKey.text} ${brokenBody.text}`).to.deep.equal([503, 503]);
     expect(refused.headers.get("retry-after")).to.equal("1");
     expect(isUniformError(refused.json, "UNAVAILABLE")).to.equal(true);
     expect(refused.json.error.message).to.match(/overloaded \(event loop delay \d+ ms, limit 20 ms\)/);
