@@ -99,7 +99,10 @@ describe("rewards pure: account actor", function () {
       ],
     });
     // a refusal, and a message without `notify`, still broadcast
-    const refused = handle(r.state, "c", { op: "tx", tx: plan({ id: "n2", kind: "donation", to: "f", toKind: "family", amount: 99, notify: "ns.out.n1" }) });
+    const refused = handle(r.state, "c", {
+      op: "tx",
+      tx: plan({ id: "n2", kind: "donation", to: "f", toKind: "family", amount: 99, notify: "ns.out.n1" }),
+    });
     expect((refused.effects ?? []).map((e) => e.type)).to.deep.equal(["notify"]);
     const plain = handle(r.state, "c", { op: "tx", tx: plan({ id: "n3" }) });
     expect((plain.effects ?? []).some((e) => e.type === "emit")).to.equal(true);
