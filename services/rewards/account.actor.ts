@@ -3,7 +3,8 @@
  * `{ns}_state_account`) is the hot balance; every change to it is published, in the same
  * handler result, as a balanced ledger record that the ledger writer puts in Postgres, so the
  * balance in KV always equals the sum of the account's ledger postings once the writer caught
- * up (checked by `rewards.check`).
+ * up (checked by `rewards.check`). The sender's leg rides on the transaction record (field
+ * `ledger`, on the transactions stream); a receiver's leg is a ledger record of its own.
  *
  * A transaction goes to its sender (`from`) first. The sender refuses it (insufficient
  * balance, wrong kinds, not open), or applies its own leg: its awards from the issuance
