@@ -17,6 +17,8 @@ export type ResolvedEffect =
       readonly headers?: Readonly<Record<string, string>>;
     }
   | { readonly t: "emit"; readonly event: string; readonly payload: unknown }
+  /** A core NATS publish (live plane, at most once). */
+  | { readonly t: "notify"; readonly subject: string; readonly data: unknown }
   /**
    * A local job: run by the actor's host on this node after the state write that records it
    * (never published unless it is escalated to `subject`, the jobs stream).
@@ -76,6 +78,8 @@ export function resolveEffects(effects: readonly Effect[] | undefined, c: Resolv
         return { t: "pub", subject: e.subject, id, data: e.data, ...(e.headers ? { headers: e.headers } : {}) };
       case "emit":
         return { t: "emit", event: e.event, payload: e.payload };
+      case "notify":
+        return { t: "notify", subject: e.subject, data: e.data };
     }
   });
 }

@@ -280,6 +280,12 @@ export class Runtime implements ActorRuntime {
         } catch (err) {
           this.log.warn({ event: e.event, err: errorMessage(err) }, "emit failed (live plane, not retried)");
         }
+      } else if (e.t === "notify") {
+        try {
+          this.h.nc.publish(e.subject, encodeJson(e.data));
+        } catch (err) {
+          this.log.warn({ subject: e.subject, err: errorMessage(err) }, "notify failed (live plane, not retried)");
+        }
       } else {
         // a local job given here is published: it runs as an ordinary job
         const headers = e.t === "pub" ? recordToHeaders(e.headers) : undefined;

@@ -67,7 +67,12 @@ export type Effect =
       readonly headers?: Readonly<Record<string, string>>;
     }
   /** A Moleculer broadcast event (live plane: at most once, never the only copy). */
-  | { readonly type: "emit"; readonly event: string; readonly payload: unknown };
+  | { readonly type: "emit"; readonly event: string; readonly payload: unknown }
+  /**
+   * A core NATS publish of `data` (JSON) to `subject` (live plane: at most once, never the only
+   * copy), e.g. an answer to the one node that waits for it: no stream, no ack, no broadcast.
+   */
+  | { readonly type: "notify"; readonly subject: string; readonly data: unknown };
 
 /** A handler's answer. */
 export interface HandlerResult<S> {

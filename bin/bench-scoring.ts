@@ -7,9 +7,14 @@
  * posting, p50/p99 of the answer latency, and checks the ledger invariant at the end (KV
  * balances equal ledger sums, every leg balances). Writes bench-results/scoring.json.
  *
- * Env: BENCH_TX (default 20000), BENCH_CONCURRENCY (default 400), BENCH_CIVILIANS (default 2000).
+ * Env: BENCH_TX (default 20000), BENCH_CONCURRENCY (default 100), BENCH_CIVILIANS (default 2000),
+ * BENCH_STALL_MS (default 0: off; else the second node is stopped that long at 40% of the sends).
+ * Concurrency is what a client keeps in flight: by Little's law the answer time is at least
+ * in-flight / throughput, so p99 under 200 ms needs in-flight well under 0.2 s x throughput; 100
+ * is what a scoring client (the tracking domain, an app backend) reasonably keeps, and 400 on a
+ * box that scores about 1,000/s measures mostly its own queue (400 ms by construction).
+ * The nats-server CPU is that of the server on NATS_URL's port (other tests run servers of their own).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createLogger } from "../lib/logger";
 import { connectNats } from "../nats";
@@ -26,12 +31,39 @@ import {
 } from "../test/rewards/harness";
 import { makeTransactions, percentile, sendAll, setupPopulation } from "../test/rewards/load";
 import type { NatsHandles } from "../nats";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { cpuMs, natsServerPid } from "./proc-cpu";
 
 const log = createLogger({ level: "info", name: "bench:scoring" });
 const TX = Number(process.env["BENCH_TX"] ?? 20_000);
-const CONCURRENCY = Number(process.env["BENCH_CONCURRENCY"] ?? 400);
+const CONCURRENCY = Number(process.env["BENCH_CONCURRENCY"] ?? 100);
 const CIVILIANS = Number(process.env["BENCH_CIVILIANS"] ?? 2000);
+/** When set, the second node is stopped (SIGSTOP) this long at 40% of the sends: a stalled owner whose leases expire while it lives. */
+const STALL_MS = Number(process.env["BENCH_STALL_MS"] ?? 0);
+
+/**
+ * The pid of the nats-server that serves NATS_URL: the one whose command line names its port
+ * (other helpers' test clusters run nats-servers of their own on this box); else any.
+ */
+function benchNatsPid(): number | undefined {
+  const port = new URL(NATS_URL.replace(/^nats:/, "http:")).port || "4222";
+  try {
+    for (const d of readdirSync("/proc")) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const argv = readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0");
+        if (!argv[0]?.endsWith("nats-server")) continue;
+        const i = argv.findIndex((a) => a === "-p" || a === "--port");
+        if (i >= 0 && argv[i + 1] === port) return Number(d);
+      } catch {
+        // the process ended while we looked
+      }
+    }
+  } catch {
+    // not Linux
+  }
+  return natsServerPid();
+}
 
 /** Messages stored so far per JetStream stream of namespace `ns` (KV buckets included): every publish and KV write counts one. */
 async function streamWrites(nats: NatsHandles, ns: string): Promise<Record<string, number>> {
@@ -89,11 +121,19 @@ async function main(): Promise<void> {
     const txs = makeTransactions(pop, TX, 42);
     log.info({ tx: TX, concurrency: CONCURRENCY }, "sending");
     const pids = nodes.map((n) => n.child.pid);
-    const natsPid = natsServerPid();
+    const natsPid = benchNatsPid();
     const cpu0 = { nodes: pids.map((pid) => cpuMs(pid)), nats: cpuMs(natsPid), self: process.cpuUsage() };
     const writes0 = await streamWrites(nats, ns);
     const t0 = Date.now();
+    let stalled = false;
     const r = await sendAll(nats, ns, txs, CONCURRENCY, (done) => {
+      if (STALL_MS > 0 && !stalled && done >= TX * 0.4) {
+        stalled = true;
+        const child = nodes[1]!.child;
+        log.info({ ms: STALL_MS }, "stalling the second node");
+        child.kill("SIGSTOP");
+        setTimeout(() => child.kill("SIGCONT"), STALL_MS);
+      }
       if (done % 5000 === 0)
         log.info({ done, of: TX, perSec: Math.round(done / ((Date.now() - t0) / 1000)) }, "progress");
     });
@@ -123,6 +163,7 @@ async function main(): Promise<void> {
     const result = {
       tx: TX,
       concurrency: CONCURRENCY,
+      ...(STALL_MS > 0 ? { stallMs: STALL_MS } : {}),
       answeredPerSec: Math.round(TX / (answeredMs / 1000)),
       ledgerWrittenPerSec: Math.round(TX / (ledgerMs / 1000)),
       p50Ms: Math.round(percentile(r.latencies, 50)),

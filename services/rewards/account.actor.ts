@@ -3,7 +3,8 @@
  * `{ns}_state_account`) is the hot balance; every change to it is published, in the same
  * handler result, as a balanced ledger record that the ledger writer puts in Postgres, so the
  * balance in KV always equals the sum of the account's ledger postings once the writer caught
- * up (checked by `rewards.check`).
+ * up (checked by `rewards.check`). The sender's leg rides on the transaction record (field
+ * `ledger`, on the transactions stream); a receiver's leg is a ledger record of its own.
  *
  * A transaction goes to its sender (`from`) first. The sender refuses it (insufficient
  * balance, wrong kinds, not open), or applies its own leg: its awards from the issuance
@@ -94,7 +95,14 @@ export type AccountMessage =
       readonly at: number;
     }
   /** Posts or voids a pending transfer this account sent. */
-  | { readonly op: "settle"; readonly tx: string; readonly action: "post" | "void"; readonly at: number };
+  | {
+      readonly op: "settle";
+      readonly tx: string;
+      readonly action: "post" | "void";
+      readonly at: number;
+      /** Where the waiting node listens (see {@link PlannedTx.notify}). */
+      readonly notify?: string;
+    };
 
 /** The account kind's typed reference. */
 export const account = defineKind<AccountState, AccountMessage>("account");
@@ -105,7 +113,10 @@ export interface AccountNames {
   ledgerSubject(account: string): string;
   /** The transactions stream subject of `kind`. */
   txSubject(kind: TxKind): string;
-  /** Moleculer event broadcast with every outcome (live plane: waiting HTTP requests). */
+  /**
+   * Moleculer event broadcast with an outcome whose message names no waiting node (live plane:
+   * waiting requests); an outcome whose message names one (`notify`) goes only there, by core NATS.
+   */
   readonly outcomeEvent: string;
 }
 
@@ -179,7 +190,10 @@ export interface AccountKindOptions {
 /** The account kind. */
 export function accountKind(o: AccountKindOptions) {
   const { names, recentMax } = o;
-  const outcomeEmit = (outcome: TxOutcome): Effect => ({ type: "emit", event: names.outcomeEvent, payload: outcome });
+  const outcomeEmit = (outcome: TxOutcome, notify: string | undefined): Effect =>
+    notify !== undefined
+      ? { type: "notify", subject: notify, data: outcome }
+      : { type: "emit", event: names.outcomeEvent, payload: outcome };
 
   function refuse(state: AccountState, tx: PlannedTx, code: RefusalCode, detail?: string) {
     const outcome: TxOutcome = {
@@ -196,12 +210,12 @@ export function accountKind(o: AccountKindOptions) {
       rules: [],
       at: tx.at,
     };
-    return { state: remember(state, outcome, recentMax), effects: [outcomeEmit(outcome)] };
+    return { state: remember(state, outcome, recentMax), effects: [outcomeEmit(outcome, tx.notify)] };
   }
 
   function send(state: AccountState, self: string, tx: PlannedTx) {
     const seen = state.recent[tx.id];
-    if (seen) return { state, effects: [outcomeEmit({ ...seen, duplicate: true })] };
+    if (seen) return { state, effects: [outcomeEmit({ ...seen, duplicate: true }, tx.notify)] };
     if (state.kind === null || tx.from !== self) return refuse(state, tx, "ACCOUNT_NOT_OPEN");
     const parties = TX_PARTIES[tx.kind];
     if (
@@ -257,8 +271,6 @@ export function accountKind(o: AccountKindOptions) {
       at: tx.at,
     };
     const effects: Effect[] = [];
-    if (postings.length > 0)
-      effects.push(ledger(names, self, { tx: tx.id, leg: "from", kind: tx.kind, at: tx.at, postings }));
     const credit = account.send(
       tx.to,
       { op: "credit", tx: tx.id, kind: tx.kind, from: self, amount: tx.amount, awards: toAwards, at: tx.at },
@@ -271,8 +283,10 @@ export function accountKind(o: AccountKindOptions) {
         fromKind: tx.fromKind,
         toKind: tx.toKind,
         ...(tx.memo !== undefined ? { memo: tx.memo } : {}),
+        // the sender's leg rides on the record (one message instead of two)
+        ...(postings.length > 0 ? { ledger: { leg: "from", at: tx.at, postings } } : {}),
       }),
-      outcomeEmit(outcome),
+      outcomeEmit(outcome, tx.notify),
     );
     const pending = isPending
       ? {
@@ -341,7 +355,7 @@ export function accountKind(o: AccountKindOptions) {
             code: "NOT_PENDING",
             reason: `${REFUSALS.NOT_PENDING}: ${done?.status ?? "unknown"}`,
           };
-      return { state, effects: [outcomeEmit(outcome)] };
+      return { state, effects: [outcomeEmit(outcome, m.notify)] };
     }
     const pending = { ...state.pending };
     delete pending[m.tx];
@@ -363,6 +377,7 @@ export function accountKind(o: AccountKindOptions) {
     };
     const effects: Effect[] = [];
     let balance = state.balance;
+    let voidLeg: TxRecord["ledger"];
     if (m.action === "post") {
       effects.push(
         account.send(
@@ -373,22 +388,23 @@ export function accountKind(o: AccountKindOptions) {
       );
     } else {
       balance += p.amount;
-      effects.push(
-        ledger(names, self, {
-          tx: m.tx,
-          leg: "void",
-          kind: p.kind,
-          at: m.at,
-          postings: [
-            { account: TRANSIT, amount: -p.amount },
-            { account: self, amount: p.amount },
-          ],
-        }),
-      );
+      voidLeg = {
+        leg: "void",
+        at: m.at,
+        postings: [
+          { account: TRANSIT, amount: -p.amount },
+          { account: self, amount: p.amount },
+        ],
+      };
     }
     effects.push(
-      txRecord(names, { ...outcome, fromKind: state.kind ?? "civilian", toKind: p.toKind }),
-      outcomeEmit(outcome),
+      txRecord(names, {
+        ...outcome,
+        fromKind: state.kind ?? "civilian",
+        toKind: p.toKind,
+        ...(voidLeg ? { ledger: voidLeg } : {}),
+      }),
+      outcomeEmit(outcome, m.notify),
     );
     const next: AccountState = {
       ...state,

@@ -98,6 +98,8 @@ function directory(kv: KV) {
     async create(id: string, d: DirectoryEntry): Promise<boolean> {
       try {
         await kv.create(id, JSON.stringify(d));
+        if (cache.size > 100_000) cache.clear();
+        cache.set(id, d);
         return true;
       } catch {
         return false;
@@ -178,6 +180,8 @@ export interface RewardsApiDeps {
   readonly pg: Pool;
   readonly config: RewardsConfig;
   readonly logger: Logger;
+  /** This node's id: outcomes of its submissions come to `names.outcomeSubject(nodeId)`. */
+  readonly nodeId: string;
   readonly gauges: { readonly mismatches: Gauge; readonly unbalanced: Gauge };
   /** This node's catalog poller (worker nodes), for operators' "poll now". */
   readonly poller: () => CatalogPoller | null;
@@ -195,6 +199,19 @@ export async function createRewardsApi(d: RewardsApiDeps) {
   const signups = signup.on(runtime);
   const catalogs = createUserCatalogStore({ pg: d.pg });
   const waiters = new Map<string, ((o: TxOutcome) => void)[]>();
+  // Outcomes of this node's submissions come here only (core NATS), not to every node.
+  const notify = names.outcomeSubject(d.nodeId);
+  const outcomes = d.nats.nc.subscribe(notify, {
+    callback: (err, msg) => {
+      if (err) return;
+      try {
+        const o = msg.json<unknown>();
+        if (isRecord(o) && typeof o["id"] === "string") deliver(o as unknown as TxOutcome);
+      } catch (e) {
+        logger.warn({ err: errorMessage(e) }, "undecodable outcome ignored");
+      }
+    },
+  });
 
   /** Resolves the requests waiting for `outcome` on this node (called for every broadcast outcome). */
   function deliver(outcome: TxOutcome): void {
@@ -287,9 +304,37 @@ export async function createRewardsApi(d: RewardsApiDeps) {
     return s?.recent[id];
   }
 
+  /**
+   * The outcome `id` once `user`'s account recorded it (read every 50 ms, up to `waitMs`), or
+   * undefined when `answered` settles first (this node's own copy answered) or the time runs out.
+   */
+  async function pollRecorded(
+    user: string,
+    id: string,
+    waitMs: number,
+    answered: Promise<unknown>,
+    match: (o: TxOutcome) => boolean = () => true,
+  ): Promise<TxOutcome | undefined> {
+    let done = false;
+    void answered.then(() => (done = true));
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const r = await recorded(user, id);
+      const seen = r && match(r) ? r : undefined;
+      if (seen || done || Date.now() >= deadline) return seen;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   return {
     rules,
     deliver,
+
+    /** Stops the rules watch and the outcome subscription. */
+    stop(): void {
+      rules.stop();
+      outcomes.unsubscribe();
+    },
 
     /** Starts the signup (idempotent by id); answers its id and status. */
     async signup(body: SignupBody): Promise<{ id: string; userId: string; status: string }> {
@@ -372,13 +417,14 @@ export async function createRewardsApi(d: RewardsApiDeps) {
      * the first outcome with `duplicate`). Null when the wait ran out (still under way).
      */
     async submit(req: TxRequest, waitMs = config.waitMs): Promise<{ outcome: TxOutcome | null; id: string }> {
-      const p = await plan(req, Date.now());
+      const p = { ...(await plan(req, Date.now())), notify };
       const w = waitFor(p.id, waitMs, () => true);
       try {
         const sent = await accounts.send(p.from, { op: "tx", tx: p }, { id: `tx:${p.id}` });
         if (sent.duplicate) {
-          // stored before: its outcome is (or soon will be) in the sender's state
-          const seen = await recorded(p.from, p.id);
+          // Stored before (the mailbox dropped this copy): its outcome is, or soon will be, in the
+          // sender's state, and it is answered to the node that sent the first copy.
+          const seen = await pollRecorded(p.from, p.id, waitMs, w.promise);
           if (seen) {
             w.cancel();
             return { id: p.id, outcome: { ...seen, duplicate: true } };
@@ -398,7 +444,19 @@ export async function createRewardsApi(d: RewardsApiDeps) {
       const want = action === "post" ? "posted" : "voided";
       const w = waitFor(id, waitMs, (o) => o.status === want || o.status === "refused" || o.duplicate === true);
       try {
-        await accounts.send(from, { op: "settle", tx: id, action, at: Date.now() }, { id: `settle:${id}:${action}` });
+        const sent = await accounts.send(
+          from,
+          { op: "settle", tx: id, action, at: Date.now(), notify },
+          { id: `settle:${id}:${action}` },
+        );
+        if (sent.duplicate) {
+          // the first copy's outcome went to the node that sent it: read it from the state
+          const seen = await pollRecorded(from, id, waitMs, w.promise, (o) => o.status === want);
+          if (seen) {
+            w.cancel();
+            return { id, outcome: { ...seen, duplicate: true } };
+          }
+        }
         return { id, outcome: await w.promise };
       } catch (err) {
         w.cancel();
@@ -448,9 +506,16 @@ export async function createRewardsApi(d: RewardsApiDeps) {
     /** The invariant: every account's KV balance equals its ledger sum; every leg balances. */
     async check(): Promise<CheckReport> {
       const stateKv = await d.nats.kvm.open(d.topology.actors.stateBucket(account.name));
+      // waiting for the ledger: receivers' legs in their work queue, senders' legs on the
+      // transactions stream not yet acked by the writer's consumer there
       const [mailbox, ledgerInfo] = await Promise.all([
         d.nats.jsm.streams.info(d.topology.actors.stream(account.name)).then((i) => i.state.messages),
-        d.nats.jsm.streams.info(names.ledgerStream).then((i) => i.state.messages),
+        Promise.all([
+          d.nats.jsm.streams.info(names.ledgerStream).then((i) => i.state.messages),
+          d.nats.jsm.consumers
+            .info(names.txStream, names.txLedgerConsumer)
+            .then((c) => c.num_pending + c.num_ack_pending),
+        ]).then(([a, b]) => a + b),
       ]);
       const keys: string[] = [];
       for await (const k of await stateKv.keys()) keys.push(k);

@@ -91,6 +91,7 @@ async function startRewards(ctx: NodeContext): Promise<DomainStarted<RewardJobDe
     store,
     config: rc,
     logger: log,
+    nodeId: config.nodeId,
     gauges,
   });
   let writer: LedgerWriter | null = null;
@@ -101,7 +102,7 @@ async function startRewards(ctx: NodeContext): Promise<DomainStarted<RewardJobDe
     timer = null;
     sub?.unsubscribe();
     sub = null;
-    api.rules.stop();
+    api.stop();
     await writer?.stop();
     writer = null;
     await poller?.stop();

@@ -110,6 +110,11 @@ export interface PlannedTx {
   /** Submission time (ms since the epoch): day and period keys come from it. */
   readonly at: number;
   readonly memo?: string;
+  /**
+   * Core NATS subject of the node that waits for the outcome (`{ns}.rewards.outcome.<node>`);
+   * absent: the outcome is broadcast to every node (Moleculer event `rewards.outcome`).
+   */
+  readonly notify?: string;
 }
 
 /** One line of the ledger: `amount` (signed) on `account`. */
@@ -168,6 +173,18 @@ export interface TxRecord extends TxOutcome {
   readonly fromKind: PartyKind;
   readonly toKind: PartyKind;
   readonly memo?: string;
+  /**
+   * The sender's ledger leg of this change (`from` when applied, `void` when voided), if it
+   * posts anything: it rides on the transactions stream, so one durable message carries both the
+   * record and the leg, and the ledger writer reads it from there (see {@link ledgerOfTx}).
+   */
+  readonly ledger?: { readonly leg: string; readonly at: number; readonly postings: readonly Posting[] };
+}
+
+/** The ledger record a transaction record carries, if any. */
+export function ledgerOfTx(rec: TxRecord): LedgerRecord | undefined {
+  if (!rec.ledger) return undefined;
+  return { tx: rec.id, leg: rec.ledger.leg, kind: rec.kind, at: rec.ledger.at, postings: rec.ledger.postings };
 }
 
 /** Parties each transaction kind accepts: `from` kinds and `to` kinds. */

@@ -1,10 +1,13 @@
 /**
  * The rewards domain's subjects, streams, consumers and buckets, declared as code.
  *
- *   {ns}.rewards.ledger.{account}   ledger records of one account's legs (stream {NS}_RW_LEDGER,
- *                                   work queue; consumer "pgledger" writes them to Postgres)
+ *   {ns}.rewards.ledger.{account}   ledger records of receivers' legs (stream {NS}_RW_LEDGER, work
+ *                                   queue; consumer "pgledger" writes them to Postgres)
  *   {ns}.transactions.{kind}        every transaction (posted, pending, voided) for any subscriber
- *                                   (stream {NS}_TRANSACTIONS, limits; the users domain, archives)
+ *                                   (stream {NS}_TRANSACTIONS, limits; the users domain, archives),
+ *                                   carrying the sender's leg (consumer "pgledger" writes it)
+ *   {ns}.rewards.outcome.{node}     core NATS: the outcomes node {node} waits for (the account actor
+ *                                   answers there instead of broadcasting)
  *   {ns}.rewards.score              NATS request/reply scoring entry for other domains (core NATS,
  *                                   queue group "rewards"): a transaction request in, its outcome out
  *   KV {ns}_rw_rules                the business rules in force, one key per rule; every node
@@ -30,6 +33,8 @@ export interface RewardNames {
   readonly ledgerFilter: string;
   readonly ledgerConsumer: string;
   readonly txStream: string;
+  /** The ledger writer's consumer on the transactions stream (the senders' legs ride there). */
+  readonly txLedgerConsumer: string;
   txSubject(kind: TxKind): string;
   readonly txFilter: string;
   readonly scoreSubject: string;
@@ -37,8 +42,10 @@ export interface RewardNames {
   readonly rulesBucket: string;
   readonly dirBucket: string;
   readonly qrBucket: string;
-  /** Moleculer event of every transaction outcome (broadcast). */
+  /** Moleculer event of a transaction outcome whose message names no waiting node (broadcast). */
   readonly outcomeEvent: string;
+  /** Core NATS subject where node `node` takes the outcomes it waits for (live plane). */
+  outcomeSubject(node: string): string;
   readonly usersStream: string;
   readonly usersCreatedSubject: string;
   readonly usersFilter: string;
@@ -61,6 +68,7 @@ export function rewardNames(ns: string): RewardNames {
     ledgerFilter: `${ns}.rewards.ledger.*`,
     ledgerConsumer: "pgledger",
     txStream: `${NS}_TRANSACTIONS`,
+    txLedgerConsumer: "pgledger",
     txSubject: (kind) => `${ns}.transactions.${kind}`,
     txFilter: `${ns}.transactions.*`,
     scoreSubject: `${ns}.rewards.score`,
@@ -69,6 +77,8 @@ export function rewardNames(ns: string): RewardNames {
     dirBucket: `${ns}_rw_dir`,
     qrBucket: `${ns}_rw_qr`,
     outcomeEvent: "rewards.outcome",
+    // a node id may hold characters a subject token may not
+    outcomeSubject: (node) => `${ns}.rewards.outcome.${node.replace(/[^A-Za-z0-9_-]/g, "_")}`,
     usersStream: `${NS}_USERS`,
     usersCreatedSubject: `${ns}.users.created`,
     usersFilter: `${ns}.users.*`,
@@ -127,6 +137,19 @@ export function rewardDeclarations(topo: Topology, config: Config): Declaration[
         duplicate_window: 120_000 * NANOS_PER_MS,
         max_age: rc.txRetentionMs * NANOS_PER_MS,
         max_msg_size: 64 * 1024,
+      },
+    },
+    // the senders' legs ride on the transaction records: the ledger writer reads them here
+    {
+      type: "consumer",
+      stream: n.txStream,
+      config: {
+        durable_name: n.txLedgerConsumer,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ack_wait: 10_000 * NANOS_PER_MS,
+        max_ack_pending: 20_000,
+        max_deliver: -1,
       },
     },
     ...[

@@ -6,7 +6,7 @@
 import { expect } from "chai";
 import { accountKind, type AccountMessage, type AccountState } from "../../services/rewards/account.actor";
 import type { Effect } from "../../actors/types";
-import type { LedgerRecord, PlannedTx } from "../../services/rewards/model";
+import { ledgerOfTx, type LedgerRecord, type PlannedTx, type TxRecord } from "../../services/rewards/model";
 import { checkRule, scoreTx, inWindow, type Rule } from "../../services/rewards/rules";
 import { issueQrToken, verifyQrToken } from "../../services/rewards/qr";
 
@@ -38,8 +38,14 @@ const credited = (tx: string) => ({
   rules: [],
   at: AT,
 });
+/** Every ledger leg in `effects`: receivers' legs on the ledger subject, senders' legs riding on transaction records. */
 const ledgerOf = (effects: readonly Effect[] | undefined): LedgerRecord[] =>
-  (effects ?? []).flatMap((e) => (e.type === "publish" && e.subject.startsWith("l.") ? [e.data as LedgerRecord] : []));
+  (effects ?? []).flatMap((e) => {
+    if (e.type !== "publish") return [];
+    if (e.subject.startsWith("l.")) return [e.data as LedgerRecord];
+    const leg = e.subject.startsWith("t.") ? ledgerOfTx(e.data as TxRecord) : undefined;
+    return leg ? [leg] : [];
+  });
 const plan = (p: Partial<PlannedTx>): PlannedTx => ({
   id: "x",
   kind: "encounter",
@@ -71,6 +77,35 @@ describe("rewards pure: account actor", function () {
     expect((r2.effects ?? []).some((e) => e.type === "send")).to.equal(false);
     const r3 = handle(r2.state, "c", { op: "tx", tx: plan({ id: "e3", awards, at: AT + 86_400_000 }) });
     expect(r3.state.balance).to.equal(20);
+  });
+
+  it("answers the waiting node by core NATS when the message names it, and carries the sender's leg on the record", function () {
+    const awards = [{ rule: "r", version: 1, party: "from" as const, points: 2 }];
+    const r = handle(open("c", "civilian"), "c", { op: "tx", tx: plan({ id: "n1", awards, notify: "ns.out.n1" }) });
+    const fx = r.effects ?? [];
+    expect(fx.some((e) => e.type === "emit")).to.equal(false);
+    expect(fx.find((e) => e.type === "notify")).to.deep.include({ subject: "ns.out.n1" });
+    // one durable message for the record and the sender's leg
+    const records = fx.filter((e) => e.type === "publish");
+    expect(records).to.have.length(1);
+    expect(ledgerOfTx((records[0] as { data: TxRecord }).data)).to.deep.equal({
+      tx: "n1",
+      leg: "from",
+      kind: "encounter",
+      at: AT,
+      postings: [
+        { account: "@issuance", amount: -2 },
+        { account: "c", amount: 2 },
+      ],
+    });
+    // a refusal, and a message without `notify`, still broadcast
+    const refused = handle(r.state, "c", {
+      op: "tx",
+      tx: plan({ id: "n2", kind: "donation", to: "f", toKind: "family", amount: 99, notify: "ns.out.n1" }),
+    });
+    expect((refused.effects ?? []).map((e) => e.type)).to.deep.equal(["notify"]);
+    const plain = handle(r.state, "c", { op: "tx", tx: plan({ id: "n3" }) });
+    expect((plain.effects ?? []).some((e) => e.type === "emit")).to.equal(true);
   });
 
   it("refuses insufficient balance, never going negative, and answers a resend from its memory", function () {

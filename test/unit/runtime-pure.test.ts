@@ -140,6 +140,10 @@ describe("runtime, pure parts", () => {
       expect(r[3]).to.deep.equal({ t: "emit", event: "receipt.accepted", payload: { id: "r1" } });
       expect(resolveEffects(undefined, ctx)).to.deep.equal([]);
     });
+    it("keeps a notify as a core NATS publish (no id, no stream)", () => {
+      const r = resolveEffects([{ type: "notify", subject: "ns.answers.n1", data: { id: "r1" } }], ctx);
+      expect(r).to.deep.equal([{ t: "notify", subject: "ns.answers.n1", data: { id: "r1" } }]);
+    });
   });
 
   describe("LatencyHistogram", () => {
