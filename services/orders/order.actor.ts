@@ -502,6 +502,10 @@ export function applyOrder(
 /** The order kind with `settings`. */
 export function orderKind(settings: OrderSettings) {
   return order.implement({
+    // The happy path is one chain of local jobs (reserve, pay, commit, capture, notify): written
+    // when placed and when the chain ends, not after every step (each job is idempotent by the
+    // order id). Readers see "reserving" until then; every mailbox message writes the state.
+    chainLocalJobs: true,
     initialState: newOrder,
     handle: (state, msg, ctx) => applyOrder(state, msg.data, { seq: msg.seq, now: ctx.now }, settings),
     retry: { maxAttempts: 5, backoffMs: 50, maxBackoffMs: 2000 },
