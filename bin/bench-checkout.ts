@@ -19,6 +19,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import pg from "pg";
 import { createLogger } from "../lib/logger";
 import { createCatalogStore } from "../services/catalog/store";
@@ -67,6 +68,14 @@ async function benchHttp(
     // not JSON: the status and text say what went wrong
   }
   return { status: res.status, text: res.text, json };
+}
+
+/** The event loop's delay over a phase (ms): how long ready work waited behind other work. */
+function loopDelay(h: IntervalHistogram): { p50Ms: number; p99Ms: number; maxMs: number } {
+  const ms = (ns: number) => Math.round(ns / 1e5) / 10;
+  const out = { p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max) };
+  h.reset();
+  return out;
 }
 
 function pct(xs: number[], p: number): number {
@@ -217,6 +226,8 @@ async function main(): Promise<void> {
     // one request in flight: the latency of one add with nothing queued in front of it
     const serialMs: number[] = [];
     const s0 = await snap();
+    const loop = monitorEventLoopDelay({ resolution: 5 });
+    loop.enable();
     for (let k = 0; k < SERIAL_ADDS; k++) {
       const t = performance.now();
       const r = await benchHttp(shop, shop.buyer, "POST", `/api/v1/carts/${carts[k % carts.length]}/items`, {
@@ -227,6 +238,7 @@ async function main(): Promise<void> {
       if (r.status !== 200) throw new Error(`add: ${r.status} ${r.text}`);
     }
     const s1 = await snap();
+    const serialLoop = loopDelay(loop);
     const addMs: number[] = [];
     let addErrors = 0;
     // one add per cart at a time: a cart is one buyer's
@@ -244,6 +256,7 @@ async function main(): Promise<void> {
     });
     const addSeconds = (Date.now() - addAt) / 1000;
     const s2 = await snap();
+    const addLoop = loopDelay(loop);
     log.info({ adds: addMs.length, p50: pct(addMs, 50), p99: pct(addMs, 99), errors: addErrors }, "add-to-cart done");
 
     // 2. checkout, followed to paid: the order states as they are written (a KV watch, no polling)
@@ -280,6 +293,8 @@ async function main(): Promise<void> {
     while (Date.now() - lastCheckout < DRAIN_S * 1000 && [...orderOf.values()].some((o) => !paidAt.has(o)))
       await new Promise((r) => setTimeout(r, 50));
     const s3 = await snap();
+    const checkoutLoop = loopDelay(loop);
+    loop.disable();
     watch.stop();
     await watcher;
     await own.nc.close();
@@ -314,6 +329,7 @@ async function main(): Promise<void> {
         requests: serialMs.length,
         p50Ms: pct(serialMs, 50),
         p99Ms: pct(serialMs, 99),
+        eventLoopDelay: serialLoop,
         perOp: perOp(s0, s1, serialMs.length),
       },
       addToCart: {
@@ -323,6 +339,7 @@ async function main(): Promise<void> {
         p99Ms: pct(addMs, 99),
         errors: addErrors,
         targetP99Ms: 50,
+        eventLoopDelay: addLoop,
         perOp: perOp(s1, s2, addMs.length),
       },
       checkout: {
@@ -335,6 +352,7 @@ async function main(): Promise<void> {
         toPaidP99Ms: pct(paidMs, 99),
         errors: coErrors,
         targetOrdersPerSec: 300,
+        eventLoopDelay: checkoutLoop,
         perOp: perOp(s2, s3, orders),
       },
       lost,
