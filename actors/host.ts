@@ -137,6 +137,8 @@ export interface HostStats {
   localJobs: number;
   /** Local jobs found pending in a loaded state and re-issued. */
   localReissued: number;
+  /** Links of local job chains that started their next jobs without a state write (chainLocalJobs). */
+  chained: number;
 }
 
 /** Hosts the actors of one kind (see the module doc). */
@@ -155,6 +157,7 @@ export class KindHost {
     evictions: 0,
     localJobs: 0,
     localReissued: 0,
+    chained: 0,
   };
   /** Publish-to-handled latency of messages handled here (ms). */
   readonly latency = new LatencyHistogram();
@@ -409,6 +412,24 @@ export class KindHost {
       }
     }
 
+    if (
+      this.kind.chainLocalJobs === true &&
+      failed === null &&
+      effects.length === 0 &&
+      settled.length > 0 &&
+      settled.every((p) => p.local !== undefined) &&
+      [...local.keys()].some((id) => !cell.local.has(id))
+    ) {
+      // A link of a chain (see ActorKind.chainLocalJobs): the next local jobs start from the
+      // state in memory; the write that ends the chain journals it. The stored state still holds
+      // the chain's first job, which a new owner re-issues.
+      cell.state = state;
+      cell.local = local;
+      cell.queue.splice(0, settled.length);
+      this.stats.chained++;
+      this.launchLocal(cell, false);
+      return;
+    }
     if (settled.length > 0) {
       const committed = await this.commit(cell, dirty, state, lastSeq, effects, settled, local);
       if (!committed) return; // revision moved: state reloaded; the loop tries again

@@ -99,6 +99,17 @@ export interface ActorKind<S = unknown, M = unknown> {
    * read with their diffs; applied when the bucket is created (an existing bucket keeps its own).
    */
   readonly stateHistory?: number;
+  /**
+   * Chained local jobs (default false). When set, a batch made only of local jobs' outcomes
+   * whose handling asks for nothing but new local jobs is not written: the new jobs start at once
+   * from the state in memory, and the chain's outcomes are journaled together in the write that
+   * ends it (an outcome that asks for anything else or for nothing, or any mailbox message). One
+   * state write per chain instead of one per link. The last write holds the chain's first
+   * pending job, so a new owner after a crash re-issues it and the chain runs again from there:
+   * only for kinds whose local jobs are all idempotent by their id (as every job must be) and
+   * whose readers can wait for the chain's end to see its steps.
+   */
+  readonly chainLocalJobs?: boolean;
   /** The state of an actor that has never handled a message. */
   initialState(key: string): S;
   /**

@@ -19,6 +19,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import pg from "pg";
 import { createLogger } from "../lib/logger";
 import { createCatalogStore } from "../services/catalog/store";
@@ -26,6 +27,7 @@ import { createPool } from "../db";
 import { startShop, type Shop } from "../test/commerce/harness";
 import { DATABASE_URL, NATS_URL } from "../test/support/namespace";
 import { connectNats } from "../nats";
+import { httpRequest } from "../lib/http-client";
 
 // the bench measures the node, not the suite's OpenAPI answer checks (they run in this process)
 process.env["OPENAPI_RESPONSE_CHECK"] = "off";
@@ -37,6 +39,44 @@ const ADDS = Number(process.env["BENCH_ADDS"] ?? 3);
 const CONCURRENCY = Number(process.env["BENCH_CONCURRENCY"] ?? 16);
 const DRAIN_S = Number(process.env["BENCH_DRAIN_S"] ?? 120);
 const SERIAL_ADDS = Number(process.env["BENCH_SERIAL_ADDS"] ?? 100);
+
+/**
+ * The load generator's HTTP client: undici's `request` through lib/http-client.ts, not the
+ * tests' `fetch` with its OpenAPI recorder (WHATWG streams and a cloned body per answer, several
+ * times the CPU of a call), so that the process's CPU per operation is mostly the node's.
+ */
+async function benchHttp(
+  shop: Shop,
+  key: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; text: string; json: Record<string, unknown> }> {
+  const res = await httpRequest(`${shop.url}${path}`, {
+    method,
+    headers: {
+      Authorization: `Bearer ${key}`,
+      ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  let json: Record<string, unknown> = {};
+  try {
+    const v: unknown = JSON.parse(res.text);
+    if (typeof v === "object" && v !== null) json = { ...v };
+  } catch {
+    // not JSON: the status and text say what went wrong
+  }
+  return { status: res.status, text: res.text, json };
+}
+
+/** The event loop's delay over a phase (ms): how long ready work waited behind other work. */
+function loopDelay(h: IntervalHistogram): { p50Ms: number; p99Ms: number; maxMs: number } {
+  const ms = (ns: number) => Math.round(ns / 1e5) / 10;
+  const out = { p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max) };
+  h.reset();
+  return out;
+}
 
 function pct(xs: number[], p: number): number {
   if (xs.length === 0) return 0;
@@ -178,7 +218,7 @@ async function main(): Promise<void> {
     // 1. carts and add-to-cart
     const carts: string[] = [];
     await pool(Array.from({ length: CARTS }), CONCURRENCY, async () => {
-      const r = await shop.http(shop.buyer, "POST", "/api/v1/carts");
+      const r = await benchHttp(shop, shop.buyer, "POST", "/api/v1/carts");
       if (r.status !== 201) throw new Error(`cart: ${r.status} ${r.text}`);
       carts.push(r.json.id as string);
     });
@@ -186,9 +226,11 @@ async function main(): Promise<void> {
     // one request in flight: the latency of one add with nothing queued in front of it
     const serialMs: number[] = [];
     const s0 = await snap();
+    const loop = monitorEventLoopDelay({ resolution: 5 });
+    loop.enable();
     for (let k = 0; k < SERIAL_ADDS; k++) {
       const t = performance.now();
-      const r = await shop.http(shop.buyer, "POST", `/api/v1/carts/${carts[k % carts.length]}/items`, {
+      const r = await benchHttp(shop, shop.buyer, "POST", `/api/v1/carts/${carts[k % carts.length]}/items`, {
         variantId: variant(),
         qty: 1,
       });
@@ -196,6 +238,7 @@ async function main(): Promise<void> {
       if (r.status !== 200) throw new Error(`add: ${r.status} ${r.text}`);
     }
     const s1 = await snap();
+    const serialLoop = loopDelay(loop);
     const addMs: number[] = [];
     let addErrors = 0;
     // one add per cart at a time: a cart is one buyer's
@@ -203,7 +246,7 @@ async function main(): Promise<void> {
     await pool(carts, CONCURRENCY, async (cartId) => {
       for (let k = 0; k < ADDS; k++) {
         const t = performance.now();
-        const r = await shop.http(shop.buyer, "POST", `/api/v1/carts/${cartId}/items`, {
+        const r = await benchHttp(shop, shop.buyer, "POST", `/api/v1/carts/${cartId}/items`, {
           variantId: variant(),
           qty: 1,
         });
@@ -213,6 +256,7 @@ async function main(): Promise<void> {
     });
     const addSeconds = (Date.now() - addAt) / 1000;
     const s2 = await snap();
+    const addLoop = loopDelay(loop);
     log.info({ adds: addMs.length, p50: pct(addMs, 50), p99: pct(addMs, 99), errors: addErrors }, "add-to-cart done");
 
     // 2. checkout, followed to paid: the order states as they are written (a KV watch, no polling)
@@ -235,7 +279,7 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     await pool(carts, CONCURRENCY, async (cartId) => {
       const a = performance.now();
-      const r = await shop.http(shop.buyer, "POST", `/api/v1/carts/${cartId}/checkout`);
+      const r = await benchHttp(shop, shop.buyer, "POST", `/api/v1/carts/${cartId}/checkout`);
       coMs.push(performance.now() - a);
       // a 503 (the checkout queued, not applied within CART_WAIT_MS) still makes the cart's one
       // order, `{cart}-1`: it is followed like the others, and counted as a request error
@@ -249,6 +293,8 @@ async function main(): Promise<void> {
     while (Date.now() - lastCheckout < DRAIN_S * 1000 && [...orderOf.values()].some((o) => !paidAt.has(o)))
       await new Promise((r) => setTimeout(r, 50));
     const s3 = await snap();
+    const checkoutLoop = loopDelay(loop);
+    loop.disable();
     watch.stop();
     await watcher;
     await own.nc.close();
@@ -283,6 +329,7 @@ async function main(): Promise<void> {
         requests: serialMs.length,
         p50Ms: pct(serialMs, 50),
         p99Ms: pct(serialMs, 99),
+        eventLoopDelay: serialLoop,
         perOp: perOp(s0, s1, serialMs.length),
       },
       addToCart: {
@@ -292,6 +339,7 @@ async function main(): Promise<void> {
         p99Ms: pct(addMs, 99),
         errors: addErrors,
         targetP99Ms: 50,
+        eventLoopDelay: addLoop,
         perOp: perOp(s1, s2, addMs.length),
       },
       checkout: {
@@ -304,6 +352,7 @@ async function main(): Promise<void> {
         toPaidP99Ms: pct(paidMs, 99),
         errors: coErrors,
         targetOrdersPerSec: 300,
+        eventLoopDelay: checkoutLoop,
         perOp: perOp(s2, s3, orders),
       },
       lost,

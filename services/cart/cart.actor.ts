@@ -4,7 +4,8 @@
  * checkout. A checkout turns the cart into one order, whose id is fixed by the cart and its
  * checkout count (`{cart}-{n}`), so a double submit, a retry or a redelivery never makes a second
  * order: the second checkout finds the cart already ordered and answers the same id. The order
- * is handed to the orders domain by the job `cartplace` (retried until it is stored there).
+ * is handed to the orders domain by the job `cartplace` (a local job on the cart's node; retried
+ * through the jobs stream until it is stored there).
  */
 import { defineJob, defineKind } from "../../actors/refs";
 import type { HandlerResult, JobResult } from "../../actors/types";
@@ -185,7 +186,8 @@ export function applyCart(
       };
       return {
         state: { ...s, status: "ordered", checkouts, orderId, orderState: "placing", lastError: null },
-        effects: [placeOrderJob.effect(data, { id: `cartplace:${orderId}` })],
+        // a local job: run on this node after the write, its outcome journaled in the next one
+        effects: [placeOrderJob.effect(data, { id: `cartplace:${orderId}`, local: true })],
       };
     }
   }

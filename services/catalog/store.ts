@@ -261,11 +261,15 @@ export function createCatalogStore({ pg }: { pg: Pool }): CatalogStore {
       return (await productsOf(r.rows))[0];
     },
 
+    // The hot statements of add-to-cart and checkout are named (prepared once per connection:
+    // Postgres parses and plans them once, not on every call). Only statements with explicit
+    // columns: a prepared `*` fails once a migration adds a column.
     async variant(id) {
-      const r = await pg.query<VariantRow>(
-        "SELECT id, product_id, sku, title, price, currency, stock, reserved FROM cat_variants WHERE id = $1",
-        [id],
-      );
+      const r = await pg.query<VariantRow>({
+        name: "cat-variant",
+        text: "SELECT id, product_id, sku, title, price, currency, stock, reserved FROM cat_variants WHERE id = $1",
+        values: [id],
+      });
       const row = r.rows[0];
       return row ? variantOf(row) : undefined;
     },
@@ -328,8 +332,9 @@ export function createCatalogStore({ pg }: { pg: Pool }): CatalogStore {
         ok: boolean | null;
         unknown: string | null;
         short: string | null;
-      }>(
-        `WITH prior AS (SELECT expires_at FROM cat_reservations WHERE order_id = $1 LIMIT 1),
+      }>({
+        name: "cat-reserve",
+        text: `WITH prior AS (SELECT expires_at FROM cat_reservations WHERE order_id = $1 LIMIT 1),
               want AS (SELECT v, q FROM unnest($2::text[], $3::int[]) AS t(v, q)),
               locked AS (SELECT cv.id, cv.stock, cv.reserved, w.q FROM cat_variants cv JOIN want w ON w.v = cv.id
                           WHERE NOT EXISTS (SELECT 1 FROM prior) ORDER BY cv.id FOR UPDATE OF cv),
@@ -343,8 +348,8 @@ export function createCatalogStore({ pg }: { pg: Pool }): CatalogStore {
          SELECT (SELECT expires_at FROM prior) AS prior, (SELECT ok FROM verdict) AS ok,
                 (SELECT min(w.v) FROM want w WHERE NOT EXISTS (SELECT 1 FROM locked l WHERE l.id = w.v)) AS unknown,
                 (SELECT min(l.id) FROM locked l WHERE l.stock - l.reserved < l.q) AS short`,
-        [orderId, [...merged.keys()], [...merged.values()], expiresAt],
-      );
+        values: [orderId, [...merged.keys()], [...merged.values()], expiresAt],
+      });
       const row = r.rows[0]!;
       if (row.prior) return { ok: true, expiresAt: row.prior.toISOString() } as const;
       if (row.ok) return { ok: true, expiresAt: expiresAt.toISOString() } as const;
@@ -356,8 +361,9 @@ export function createCatalogStore({ pg }: { pg: Pool }): CatalogStore {
       // One statement: the order's reservations and then their variants locked (the order every
       // writer takes them in); held ones become a sale, expired (released) ones take the stock
       // again only if it is still there, all or nothing; committed ones are done already.
-      const r = await pg.query<{ n: string; ok: boolean }>(
-        `WITH r AS (SELECT variant_id, qty, state FROM cat_reservations WHERE order_id = $1 ORDER BY variant_id FOR UPDATE),
+      const r = await pg.query<{ n: string; ok: boolean }>({
+        name: "cat-commit",
+        text: `WITH r AS (SELECT variant_id, qty, state FROM cat_reservations WHERE order_id = $1 ORDER BY variant_id FOR UPDATE),
               v AS (SELECT cv.id, cv.stock, cv.reserved, r.qty, r.state FROM cat_variants cv JOIN r ON r.variant_id = cv.id
                      WHERE r.state <> 'committed' ORDER BY cv.id FOR UPDATE OF cv),
               verdict AS (SELECT (SELECT count(*) FROM r) AS n,
@@ -368,8 +374,8 @@ export function createCatalogStore({ pg }: { pg: Pool }): CatalogStore {
               mark AS (UPDATE cat_reservations c SET state = 'committed', updated_at = now()
                          FROM verdict WHERE c.order_id = $1 AND verdict.ok AND c.state <> 'committed' RETURNING 1)
          SELECT n, ok FROM verdict`,
-        [orderId],
-      );
+        values: [orderId],
+      });
       const row = r.rows[0]!;
       if (Number(row.n) === 0) return { ok: false, reason: "no_reservation" } as const;
       if (!row.ok) return { ok: false, reason: "out_of_stock" } as const;

@@ -56,17 +56,18 @@ function actionJob<D extends object, R>(
 /** Builds the order jobs; payment calls name `notify`, the action the hub reports payment events to. */
 export function orderJobs(notifyAction: string) {
   return [
-    // the catalogue's and the hub's work is Postgres transactions: a node's pool is small, so
-    // these run a few at a time per node rather than queueing for connections
-    actionJob(ORDER_JOBS.reserve, "catalog.reserve", { concurrency: 8 }),
-    actionJob(ORDER_JOBS.commit, "catalog.commit", { concurrency: 8 }),
+    // The catalogue's and the hub's work is Postgres statements (the node's pool queues them).
+    // These run as local jobs: beyond concurrency x 8 waiting runs a local job goes to the jobs
+    // stream (job and result messages), so the slots are sized for a burst of checkouts.
+    actionJob(ORDER_JOBS.reserve, "catalog.reserve", { concurrency: 64 }),
+    actionJob(ORDER_JOBS.commit, "catalog.commit", { concurrency: 64 }),
     actionJob(ORDER_JOBS.release, "catalog.release", { concurrency: 4 }),
     actionJob<{ paymentId: string; orderId: string; amount: number; currency: string; buyer: string }, unknown>(
       ORDER_JOBS.pay,
       "payments.authorize",
       {
         timeoutMs: 20_000,
-        concurrency: 16,
+        concurrency: 64,
         params: (d) => ({
           paymentId: d.paymentId,
           amount: d.amount,
@@ -78,9 +79,9 @@ export function orderJobs(notifyAction: string) {
       },
     ),
     actionJob(ORDER_JOBS.sync, "payments.status", { concurrency: 8 }),
-    actionJob(ORDER_JOBS.capture, "payments.capture", { timeoutMs: 20_000, concurrency: 16 }),
+    actionJob(ORDER_JOBS.capture, "payments.capture", { timeoutMs: 20_000, concurrency: 64 }),
     actionJob(ORDER_JOBS.refund, "payments.refund", { timeoutMs: 20_000, concurrency: 8 }),
     actionJob(ORDER_JOBS.void, "payments.cancel", { timeoutMs: 20_000, concurrency: 8 }),
-    actionJob(ORDER_JOBS.notify, "notifications.send", { concurrency: 8 }),
+    actionJob(ORDER_JOBS.notify, "notifications.send", { concurrency: 64 }),
   ];
 }

@@ -111,6 +111,15 @@ export interface PaymentUpdate {
 export type ReserveAnswer =
   { readonly ok: true; readonly expiresAt: string } | { readonly ok: false; readonly reason: string };
 
+/**
+ * Every job of the order runs as a local job on the order's node (actors/local-jobs.ts): its
+ * outcome is journaled in the order's next state write, with no job message, no result message
+ * and no second delivery; a run that fails retryably goes to the jobs stream, whose worker
+ * retries it with backoff and sends the result to this mailbox as before. Each job is
+ * idempotent by the order (or payment) id, so a re-issue after a crash repeats nothing.
+ */
+const LOCAL = { local: true } as const;
+
 /** Jobs of the order (each calls one action of another domain, see jobs.ts). */
 export const ORDER_JOBS = {
   reserve: defineJob<{ orderId: string; lines: { variantId: string; qty: number }[]; ttlMs: number }, ReserveAnswer>(
@@ -230,7 +239,7 @@ function notify(st: Step, event: string, critical = false): void {
         critical,
         data: { orderId: s.id, total: (s.total / 100).toFixed(2), currency: s.currency },
       },
-      { replyTo: null, id: `ordnotify:${s.id}:${event}`, deadlineMs: 3600_000 },
+      { replyTo: null, id: `ordnotify:${s.id}:${event}`, deadlineMs: 3600_000, local: true },
     ),
   );
 }
@@ -244,8 +253,8 @@ function cancel(st: Step, reason: string, now: number, opts: { release: boolean;
     p !== null &&
     (p.state === "authorized" || p.state === "captured" || p.state === "pending" || p.state === "requested");
   st.s = { ...s, reason, undo: { release: opts.release, void: needVoid } };
-  if (opts.release) st.effects.push(ORDER_JOBS.release.effect({ orderId: s.id }));
-  if (needVoid && p) st.effects.push(ORDER_JOBS.void.effect({ paymentId: p.id }));
+  if (opts.release) st.effects.push(ORDER_JOBS.release.effect({ orderId: s.id }, LOCAL));
+  if (needVoid && p) st.effects.push(ORDER_JOBS.void.effect({ paymentId: p.id }, LOCAL));
   if (!opts.release && !needVoid) {
     to(st, "cancelled", reason, now);
     notify(st, "order.cancelled");
@@ -267,7 +276,7 @@ function afterPayment(st: Step, now: number): void {
   if (s.status === "awaiting_payment") {
     if (p.state === "authorized" || p.state === "captured") {
       to(st, "committing", `payment ${p.state} (${p.provider ?? "?"})`, now);
-      st.effects.push(ORDER_JOBS.commit.effect({ orderId: s.id }));
+      st.effects.push(ORDER_JOBS.commit.effect({ orderId: s.id }, LOCAL));
     } else if (p.state === "declined" || p.state === "failed" || p.state === "voided") {
       cancel(st, `payment ${p.state}${p.lastError ? `: ${p.lastError}` : ""}`, now, { release: true, void: false });
     }
@@ -276,7 +285,7 @@ function afterPayment(st: Step, now: number): void {
     if (p.state === "authorized" || p.state === "captured") {
       st.s = { ...s, undo: { ...s.undo, void: true } };
       if (s.status === "cancelled") to(st, "cancelling", "late payment is voided", now);
-      st.effects.push(ORDER_JOBS.void.effect({ paymentId: p.id }));
+      st.effects.push(ORDER_JOBS.void.effect({ paymentId: p.id }, LOCAL));
     }
   }
 }
@@ -306,7 +315,10 @@ function onJob(st: Step, m: JobResult<unknown>, now: number, settings: OrderSett
     };
     to(st, "awaiting_payment", `stock held until ${a.expiresAt}`, now);
     st.effects.push(
-      ORDER_JOBS.pay.effect({ paymentId: s.id, orderId: s.id, amount: s.total, currency: s.currency, buyer: s.buyer }),
+      ORDER_JOBS.pay.effect(
+        { paymentId: s.id, orderId: s.id, amount: s.total, currency: s.currency, buyer: s.buyer },
+        LOCAL,
+      ),
     );
     return;
   }
@@ -341,7 +353,7 @@ function onJob(st: Step, m: JobResult<unknown>, now: number, settings: OrderSett
       notify(st, "order.paid");
     } else {
       to(st, "capturing", "stock taken", now);
-      st.effects.push(ORDER_JOBS.capture.effect({ paymentId: s.id }));
+      st.effects.push(ORDER_JOBS.capture.effect({ paymentId: s.id }, LOCAL));
     }
     return;
   }
@@ -372,7 +384,7 @@ function onJob(st: Step, m: JobResult<unknown>, now: number, settings: OrderSett
     to(st, "refunded", `refunded ${s.total} ${s.currency}`, now);
     notify(st, "order.refunded", true);
     // nothing left the warehouse: the stock goes back on sale
-    if (!wasShipped) st.effects.push(ORDER_JOBS.release.effect({ orderId: s.id }));
+    if (!wasShipped) st.effects.push(ORDER_JOBS.release.effect({ orderId: s.id }, LOCAL));
     return;
   }
   if (ORDER_JOBS.void.isResult(m)) {
@@ -429,11 +441,14 @@ export function applyOrder(
       };
       to(st, "reserving", `placed from cart ${m.cartId}`, now);
       st.effects.push(
-        ORDER_JOBS.reserve.effect({
-          orderId: s.id,
-          lines: m.items.map((l) => ({ variantId: l.variantId, qty: l.qty })),
-          ttlMs: settings.reservationTtlMs,
-        }),
+        ORDER_JOBS.reserve.effect(
+          {
+            orderId: s.id,
+            lines: m.items.map((l) => ({ variantId: l.variantId, qty: l.qty })),
+            ttlMs: settings.reservationTtlMs,
+          },
+          LOCAL,
+        ),
       );
       break;
     }
@@ -442,7 +457,7 @@ export function applyOrder(
       const first = !s.completed;
       st.s = { ...s, completed: true };
       if (s.payment && (s.payment.state === "requested" || s.payment.state === "pending") && first)
-        st.effects.push(ORDER_JOBS.sync.effect({ paymentId: s.payment.id }));
+        st.effects.push(ORDER_JOBS.sync.effect({ paymentId: s.payment.id }, LOCAL));
       break;
     }
     case "payment": {
@@ -467,7 +482,9 @@ export function applyOrder(
         break;
       }
       to(st, "refunding", `refund asked by ${m.by}`, now);
-      st.effects.push(ORDER_JOBS.refund.effect({ paymentId: s.payment.id, refundId: `${s.id}-r1`, amount: s.total }));
+      st.effects.push(
+        ORDER_JOBS.refund.effect({ paymentId: s.payment.id, refundId: `${s.id}-r1`, amount: s.total }, LOCAL),
+      );
       break;
     }
     case "cancel": {
@@ -485,6 +502,10 @@ export function applyOrder(
 /** The order kind with `settings`. */
 export function orderKind(settings: OrderSettings) {
   return order.implement({
+    // The happy path is one chain of local jobs (reserve, pay, commit, capture, notify): written
+    // when placed and when the chain ends, not after every step (each job is idempotent by the
+    // order id). Readers see "reserving" until then; every mailbox message writes the state.
+    chainLocalJobs: true,
     initialState: newOrder,
     handle: (state, msg, ctx) => applyOrder(state, msg.data, { seq: msg.seq, now: ctx.now }, settings),
     retry: { maxAttempts: 5, backoffMs: 50, maxBackoffMs: 2000 },

@@ -99,13 +99,18 @@ export function createHub(deps: HubDeps) {
     return pr;
   };
 
-  /** Applies a provider's answer: status and ledger in one statement; `moved` when the status changed. */
-  async function applyMoved(p: Payment, a: ProviderAnswer): Promise<{ payment: Payment; moved: boolean }> {
+  /** The ledger entries a provider's answer books. */
+  function entriesOf(a: ProviderAnswer): ("authorize" | "capture" | "void")[] {
     const entries: ("authorize" | "capture" | "void")[] = [];
     if (a.status === "authorized" || a.status === "captured") entries.push("authorize");
     if (a.status === "captured") entries.push("capture");
     if (a.status === "voided") entries.push("void");
-    return store.advance(p.id, a.status, { providerRef: a.providerRef, redirectUrl: a.redirectUrl }, entries);
+    return entries;
+  }
+
+  /** Applies a provider's answer: status and ledger in one statement; `moved` when the status changed. */
+  async function applyMoved(p: Payment, a: ProviderAnswer): Promise<{ payment: Payment; moved: boolean }> {
+    return store.advance(p.id, a.status, { providerRef: a.providerRef, redirectUrl: a.redirectUrl }, entriesOf(a));
   }
 
   /** Applies a provider's answer: status, ledger. */
@@ -113,33 +118,45 @@ export function createHub(deps: HubDeps) {
     return (await applyMoved(p, a)).payment;
   }
 
+  /** The providers a new payment tries, in order: the healthy ones first (all of them when none is). */
+  function newPaymentTries(candidates: readonly ProviderName[], now: number): ProviderName[] {
+    const healthy = candidates.filter((n) => (downUntil.get(n) ?? 0) <= now);
+    return healthy.length > 0 ? healthy : [...candidates];
+  }
+
   async function authorize(req: AuthorizeRequest): Promise<PaymentUpdate> {
-    const { payment } = await store.open({
-      id: req.paymentId,
-      kind: req.kind,
-      reference: req.reference,
-      customer: req.customer,
-      amount: req.amount,
-      currency: req.currency,
-      notify: req.notify,
-    });
+    const now = Date.now();
+    // a new payment is created already claimed for its first provider (one statement, not two)
+    const first = newPaymentTries(deps.order, now).find((n) => providers.has(n)) ?? null;
+    const { payment, created } = await store.open(
+      {
+        id: req.paymentId,
+        kind: req.kind,
+        reference: req.reference,
+        customer: req.customer,
+        amount: req.amount,
+        currency: req.currency,
+        notify: req.notify,
+      },
+      first,
+    );
     if (payment.amount !== req.amount || payment.currency !== req.currency)
       throw new AppError("CONFLICT", "this payment id was used for another amount");
     if (payment.status !== "requested") return updateOf(payment);
     // a payment already at a provider stays there (it may have been done): not a new payment
-    const candidates: ProviderName[] = payment.provider ? [payment.provider] : [...deps.order];
-    const now = Date.now();
-    const healthy = candidates.filter((n) => (downUntil.get(n) ?? 0) <= now);
-    const tries = healthy.length > 0 ? healthy : candidates;
+    const candidates: ProviderName[] = payment.provider && !created ? [payment.provider] : [...deps.order];
+    const tries = newPaymentTries(candidates, now);
+    let claimed = created ? payment.provider : null;
     let last = "no provider configured";
     for (const name of tries) {
       const pr = providers.get(name);
       if (!pr) continue;
-      if (!(await store.claim(payment.id, name))) {
+      if (name !== claimed && !(await store.claim(payment.id, name))) {
         // another node's call claimed another provider meanwhile: answer what it did
         const cur = await store.get(payment.id);
         if (cur) return updateOf(cur);
       }
+      claimed = null;
       try {
         const a = await pr.authorize({ paymentId: payment.id, amount: payment.amount, currency: payment.currency });
         downUntil.delete(name);
@@ -263,10 +280,15 @@ export function createHub(deps: HubDeps) {
       if (!pr) throw new AppError("NOT_FOUND", "unknown provider");
       const ev = pr.webhook(headers, raw, Date.now());
       if (typeof ev === "string") throw new AppError("INVALID_SIGNATURE", ev);
-      const p = await store.get(ev.paymentId);
-      if (!p) throw new AppError("NOT_FOUND", "unknown payment");
-      const duplicate = await store.seen(name, ev.eventId, p.id, ev.answer.status);
-      const { payment: after, moved } = await applyMoved(p, ev.answer);
+      // recorded once and applied in one statement
+      const got = await store.event(
+        { provider: name, eventId: ev.eventId, paymentId: ev.paymentId },
+        ev.answer.status,
+        { providerRef: ev.answer.providerRef, redirectUrl: ev.answer.redirectUrl },
+        entriesOf(ev.answer),
+      );
+      if (!got) throw new AppError("NOT_FOUND", "unknown payment");
+      const { payment: after, moved, duplicate } = got;
       // Only news is handed over: a status the hub had already (from the call's own answer, which
       // its caller gets) is no message for the owner. A redelivered event is handed over again,
       // since its first hand-over may be the one that failed.
@@ -275,7 +297,7 @@ export function createHub(deps: HubDeps) {
           await deps.notify(after.notify, updateOf(after, `${name}:${ev.eventId}`));
         } catch (err) {
           logger.warn(
-            { payment: p.id, err: errorMessage(err) },
+            { payment: after.id, err: errorMessage(err) },
             "payment event not handed over: the provider will send it again",
           );
           throw new AppError("UNAVAILABLE", "not handed over yet", undefined, { "Retry-After": "1" });

@@ -161,6 +161,22 @@ export function canAdvance(from: PayStatus, to: PayStatus): boolean {
   return !FINAL.has(from) && PAY_RANK[to] > PAY_RANK[from];
 }
 
+/**
+ * The CTEs that move payment $1 forward to $2 (never back; provider ref $3 kept once set,
+ * redirect URL $4) and book the ledger entries $5 (each once per payment: key `<id>:<entry>`);
+ * `upd` is the row after, with `moved`.
+ */
+const ADVANCE = `WITH old AS (SELECT id, status, ${RANK("status")} AS rank FROM pay_payments WHERE id = $1 FOR UPDATE),
+              step AS (SELECT id, (old.status NOT IN ('declined', 'voided', 'failed', 'refunded') AND ${RANK("$2::text")} > old.rank) AS moved FROM old),
+              upd AS (UPDATE pay_payments p SET status = CASE WHEN step.moved THEN $2 ELSE p.status END,
+                  provider_ref = COALESCE(p.provider_ref, $3), redirect_url = COALESCE($4, p.redirect_url),
+                  last_error = CASE WHEN step.moved THEN NULL ELSE p.last_error END, updated_at = now()
+                FROM step WHERE p.id = step.id RETURNING p.*, step.moved),
+              booked AS (INSERT INTO pay_ledger (payment_id, entry, amount, currency, provider, key)
+                SELECT upd.id, e, upd.amount, upd.currency, COALESCE(upd.provider, 'unknown'), upd.id || ':' || e
+                  FROM upd, unnest($5::text[]) AS e
+                ON CONFLICT (key) DO NOTHING)`;
+
 interface PaymentRow {
   id: string;
   kind: "order" | "subscription";
@@ -231,20 +247,28 @@ function subOf(r: SubRow): Subscription {
 /** The hub's store over `pg`. */
 export function createPaymentStore({ pg }: { pg: Pool }) {
   return {
-    /** Inserts the payment unless it exists; answers the row either way (and whether it was new). */
-    async open(p: {
-      id: string;
-      kind: "order" | "subscription";
-      reference: string;
-      customer: string;
-      amount: number;
-      currency: string;
-      notify: string | null;
-    }): Promise<{ payment: Payment; created: boolean }> {
+    /**
+     * Inserts the payment unless it exists, claimed for `claim` when given (the provider a new
+     * payment goes to first: one statement instead of an insert and a claim); answers the row
+     * either way (and whether it was new).
+     */
+    async open(
+      p: {
+        id: string;
+        kind: "order" | "subscription";
+        reference: string;
+        customer: string;
+        amount: number;
+        currency: string;
+        notify: string | null;
+      },
+      claim: ProviderName | null = null,
+    ): Promise<{ payment: Payment; created: boolean }> {
       const ins = await pg.query<PaymentRow>(
-        `INSERT INTO pay_payments (id, kind, reference, customer, amount, currency, status, notify)
-         VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7) ON CONFLICT (id) DO NOTHING RETURNING *`,
-        [p.id, p.kind, p.reference, p.customer, p.amount, p.currency, p.notify],
+        `INSERT INTO pay_payments (id, kind, reference, customer, amount, currency, status, notify, provider, attempts)
+         VALUES ($1, $2, $3, $4, $5, $6, 'requested', $7, $8::text, CASE WHEN $8::text IS NULL THEN 0 ELSE 1 END)
+         ON CONFLICT (id) DO NOTHING RETURNING *`,
+        [p.id, p.kind, p.reference, p.customer, p.amount, p.currency, p.notify, claim],
       );
       if (ins.rows[0]) return { payment: paymentOf(ins.rows[0]), created: true };
       const got = await this.get(p.id);
@@ -289,23 +313,39 @@ export function createPaymentStore({ pg }: { pg: Pool }) {
       f: { providerRef?: string | null; redirectUrl?: string | null },
       entries: readonly LedgerEntry["entry"][] = [],
     ): Promise<{ payment: Payment; moved: boolean }> {
-      const r = await pg.query<PaymentRow & { moved: boolean }>(
-        `WITH old AS (SELECT id, status, ${RANK("status")} AS rank FROM pay_payments WHERE id = $1 FOR UPDATE),
-              step AS (SELECT id, (old.status NOT IN ('declined', 'voided', 'failed', 'refunded') AND ${RANK("$2::text")} > old.rank) AS moved FROM old),
-              upd AS (UPDATE pay_payments p SET status = CASE WHEN step.moved THEN $2 ELSE p.status END,
-                  provider_ref = COALESCE(p.provider_ref, $3), redirect_url = COALESCE($4, p.redirect_url),
-                  last_error = CASE WHEN step.moved THEN NULL ELSE p.last_error END, updated_at = now()
-                FROM step WHERE p.id = step.id RETURNING p.*, step.moved),
-              booked AS (INSERT INTO pay_ledger (payment_id, entry, amount, currency, provider, key)
-                SELECT upd.id, e, upd.amount, upd.currency, COALESCE(upd.provider, 'unknown'), upd.id || ':' || e
-                  FROM upd, unnest($5::text[]) AS e
-                ON CONFLICT (key) DO NOTHING)
-         SELECT * FROM upd`,
-        [id, status, f.providerRef ?? null, f.redirectUrl ?? null, entries],
-      );
+      const r = await pg.query<PaymentRow & { moved: boolean }>(`${ADVANCE} SELECT * FROM upd`, [
+        id,
+        status,
+        f.providerRef ?? null,
+        f.redirectUrl ?? null,
+        entries,
+      ]);
       const row = r.rows[0];
       if (!row) throw new Error(`no payment ${id}`);
       return { payment: paymentOf(row), moved: row.moved };
+    },
+
+    /**
+     * A provider's event: records it once per (provider, event id) and moves the payment forward
+     * as {@link advance} does, in one statement. Answers undefined for an unknown payment (nothing
+     * recorded); `duplicate` when the event was recorded before.
+     */
+    async event(
+      e: { provider: string; eventId: string; paymentId: string },
+      status: PayStatus,
+      f: { providerRef?: string | null; redirectUrl?: string | null },
+      entries: readonly LedgerEntry["entry"][] = [],
+    ): Promise<{ payment: Payment; moved: boolean; duplicate: boolean } | undefined> {
+      const r = await pg.query<PaymentRow & { moved: boolean; fresh: boolean }>(
+        `${ADVANCE},
+              seen AS (INSERT INTO pay_webhooks (provider, event_id, payment_id, status)
+                SELECT $6, $7, old.id, $2 FROM old ON CONFLICT DO NOTHING RETURNING 1)
+         SELECT upd.*, EXISTS (SELECT 1 FROM seen) AS fresh FROM upd`,
+        [e.paymentId, status, f.providerRef ?? null, f.redirectUrl ?? null, entries, e.provider, e.eventId],
+      );
+      const row = r.rows[0];
+      if (!row) return undefined;
+      return { payment: paymentOf(row), moved: row.moved, duplicate: !row.fresh };
     },
 
     /** Records a money movement once per `key`. */
@@ -345,15 +385,6 @@ export function createPaymentStore({ pg }: { pg: Pool }) {
         key: x.key,
         at: x.at.toISOString(),
       }));
-    },
-
-    /** Records a webhook event; false when it was seen before. */
-    async seen(provider: string, eventId: string, paymentId: string, status: string): Promise<boolean> {
-      const r = await pg.query(
-        "INSERT INTO pay_webhooks (provider, event_id, payment_id, status) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        [provider, eventId, paymentId, status],
-      );
-      return r.rowCount === 0;
     },
 
     /** Settled captures and refunds per payment of `provider`, from the ledger. */

@@ -28,10 +28,15 @@ export interface CacheTtls {
   readonly productSec: number;
 }
 
+/** Carts whose listing in their owner's set is remembered per node. */
+const MAX_LISTED = 100_000;
+
 /** The cache over `redis` for namespace `ns`. */
 export function createSessionCache(redis: Redis, ns: string, ttl: CacheTtls) {
   const k = (s: string): string => `${ns}:sess:${s}`;
   const stats: CacheStats = { hits: 0, misses: 0, invalidations: 0 };
+  /** When this node last added each cart to its owner's set (and renewed the set's TTL). */
+  const listed = new Map<string, number>();
 
   /** `key`'s JSON value, or `load()` stored with `ttlSec` (undefined is not stored). */
   async function through<T>(
@@ -74,12 +79,31 @@ export function createSessionCache(redis: Redis, ns: string, ttl: CacheTtls) {
       return through(k(`product:${productId}:${v}`), ttl.productSec, load);
     },
 
-    /** A change of `cartId` (of `owner`, when known): its summary is dropped and the owner's cart set kept, in one round trip. */
+    /**
+     * A change of `cartId` (of `owner`, when known): its summary is dropped, and the owner's cart
+     * set is kept (added to, its TTL renewed) when this node last did that more than a quarter of
+     * the session TTL ago; so most changes cost one command, the others one round trip.
+     */
     async cartChanged(cartId: string, owner: string | undefined): Promise<void> {
       stats.invalidations++;
-      const m = redis.multi().del(k(`cart:${cartId}`));
-      if (owner) m.sadd(k(`carts:${owner}`), cartId).expire(k(`carts:${owner}`), ttl.sessionSec);
-      await m.exec();
+      const now = Date.now();
+      const at = owner ? listed.get(cartId) : undefined;
+      if (!owner || (at !== undefined && now - at < (ttl.sessionSec * 1000) / 4)) {
+        await redis.del(k(`cart:${cartId}`));
+        return;
+      }
+      await redis
+        .pipeline()
+        .del(k(`cart:${cartId}`))
+        .sadd(k(`carts:${owner}`), cartId)
+        .expire(k(`carts:${owner}`), ttl.sessionSec)
+        .exec();
+      listed.delete(cartId); // re-insert: oldest first
+      if (listed.size >= MAX_LISTED) {
+        const oldest = listed.keys().next();
+        if (!oldest.done) listed.delete(oldest.value);
+      }
+      listed.set(cartId, now);
     },
 
     async dropProduct(productId: string): Promise<void> {
