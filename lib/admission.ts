@@ -1,7 +1,7 @@
 /**
  * Admission checks of the intakes hosted in this process, by action name. A domain whose intake
- * sheds load (receipts: the event loop delay and its actors' backlog, see
- * services/receipts/admission.ts) registers its check when it starts; the gateway asks it right
+ * sheds load (on the event loop delay, on its actors' backlog) registers its check when it
+ * starts; the gateway asks it right
  * after matching a route, before authenticating the caller or reading the body, so that a
  * refusal costs a fraction of what an accepted request costs (its point: shedding must be
  * cheap, or the overload feeds on the refusals). The action checks again when it is called, for
@@ -16,7 +16,7 @@ export type AdmissionCheck = () => AppError | undefined;
 export class AdmissionRegistry {
   private readonly checks = new Map<string, AdmissionCheck>();
 
-  /** Registers (or replaces) the check of `action` (e.g. "receipts.submit"). */
+  /** Registers (or replaces) the check of `action` (an intake's action name, `<service>.<action>`). */
   set(action: string, check: AdmissionCheck): void {
     this.checks.set(action, check);
   }
