@@ -5,13 +5,10 @@
  * the job of the last write and the chain runs again from there.
  */
 import { expect } from "chai";
-import { connectNats, type NatsHandles } from "../../nats";
-import { topology } from "../../streams/subjects";
-import { provision } from "../../streams/provision";
-import { Runtime } from "../../actors/runtime";
+import type { Runtime } from "../../actors/runtime";
 import { isJobResult, type ActorKind, type JobDefinition, type JobResult } from "../../actors/types";
-import { createLogger } from "../../lib/logger";
-import { cleanupNamespace, freshNamespace, NATS_URL } from "../support/namespace";
+import { freshNamespace } from "../support/namespace";
+import { inProcessRuntimes, type TestRuntime } from "../support/runtimes";
 import { waitFor } from "../support/wait";
 
 interface State {
@@ -64,38 +61,17 @@ const job: JobDefinition<{ key: string; n: number }, { n: number }> = {
 describe("chained local jobs (in-process runtimes, real NATS)", function () {
   this.timeout(60_000);
   const ns = freshNamespace("lc");
-  const topo = topology(ns);
-  const handles: NatsHandles[] = [];
-  const runtimes: Runtime[] = [];
+  const runtimes = inProcessRuntimes(ns, kind, job);
+  const startRuntime = (nodeId: string): Promise<TestRuntime> => runtimes.start(nodeId);
 
-  async function startRuntime(nodeId: string): Promise<{ runtime: Runtime; h: NatsHandles }> {
-    const h = await connectNats(NATS_URL, `local-chains-${nodeId}`);
-    handles.push(h);
-    const runtime = new Runtime(
-      h,
-      topo,
-      { kinds: [kind], hostedKinds: new Set(["lchain"]), jobs: [job], hostedJobs: new Set(["lstep"]) },
-      { nodeId, partitions: 2, leaseTtlMs: 2000, idleMs: 60_000, maxResident: 1000, replicas: 1 },
-      createLogger({ level: "silent" }),
-    );
-    await provision(h, runtime.declarations());
-    await runtime.start();
-    runtimes.push(runtime);
-    return { runtime, h };
-  }
-
-  let a: { runtime: Runtime; h: NatsHandles };
+  let a: TestRuntime;
 
   before(async () => {
     a = await startRuntime("c1");
     await waitFor("partitions owned", () => a.runtime.isReady());
   });
 
-  after(async () => {
-    for (const r of runtimes) await r.stop().catch(() => undefined);
-    for (const h of handles) await h.nc.close().catch(() => undefined);
-    await cleanupNamespace(ns);
-  });
+  after(() => runtimes.stopAll());
 
   const finished = (runtime: Runtime, key: string): Promise<State> =>
     waitFor(
