@@ -76,6 +76,8 @@ interface Cell {
   lastActive: number;
   /** When the loaded state wants to be handled again (the kind's `wakeAt`), or null. */
   wakeAt: number | null;
+  /** The due time of the last wake-up handed to it (never twice for the same or an earlier time). */
+  wokeFor: number;
 }
 
 /** What the state bucket stores per actor. */
@@ -247,6 +249,7 @@ export class KindHost {
         running: false,
         lastActive: this.now(),
         wakeAt: null,
+        wokeFor: 0,
       };
     } else {
       this.cells.delete(key); // re-insert: Map order is least recently used first
@@ -630,9 +633,11 @@ export class KindHost {
         this.waking.delete(cell);
         continue;
       }
-      if (cell.wakeAt === null || cell.wakeAt > now) continue;
+      // a handler that leaves its time where it was is not woken again for it (no loop)
+      if (cell.wakeAt === null || cell.wakeAt > now || cell.wakeAt <= cell.wokeFor) continue;
       if (cell.running || cell.queue.length > 0 || cell.held.length > 0 || cell.runningLocal.size > 0) continue;
       const at = cell.wakeAt;
+      cell.wokeFor = at;
       cell.wakeAt = null; // the handled wake-up sets the next one
       this.waking.delete(cell);
       cell.queue.push({ msg: null, seq: 0, attempts: 0, done: () => undefined, wake: at });
@@ -647,7 +652,8 @@ export class KindHost {
     for (const [key, cell] of this.cells) {
       if (now - cell.lastActive <= this.opts.idleMs) break;
       if (!cell.running && cell.queue.length === 0 && cell.held.length === 0 && cell.runningLocal.size === 0) {
-        if (cell.wakeAt !== null) continue; // waits for its wake-up (only the resident limit evicts it)
+        // waits for its wake-up (only the resident limit evicts it)
+        if (cell.wakeAt !== null && cell.wakeAt > cell.wokeFor) continue;
         this.cells.delete(key);
         this.stats.evictions++;
       }
