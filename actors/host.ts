@@ -617,7 +617,6 @@ export class KindHost {
     done();
   }
 
-  /** Evicts idle actors: past the idle time, or the least recently used beyond the limit. */
   /** Records the cell's wake-up time from its state (the kind's `wakeAt`). */
   private setWake(cell: Cell): void {
     const at = this.kind.wakeAt ? this.kind.wakeAt(cell.state) : null;
@@ -645,6 +644,7 @@ export class KindHost {
     }
   }
 
+  /** Wakes what is due; evicts idle actors: past the idle time, or the least recently used beyond the limit. */
   private sweep(): void {
     const now = this.now();
     this.wakeDue(now);
