@@ -35,6 +35,8 @@ interface Pending {
   /** Called once the message is settled (acked, dead-lettered or abandoned). */
   readonly done: () => void;
   readonly local?: { readonly id: string; readonly outcome: LocalJobOutcome };
+  /** A wake-up of the actor (its kind's `wakeAt` passed): handled as a {@link WakeMessage}. */
+  readonly wake?: number;
 }
 
 /** A local job pending in an actor's state. */
@@ -72,6 +74,10 @@ interface Cell {
   readonly queue: Pending[];
   running: boolean;
   lastActive: number;
+  /** When the loaded state wants to be handled again (the kind's `wakeAt`), or null. */
+  wakeAt: number | null;
+  /** The due time of the last wake-up handed to it (never twice for the same or an earlier time). */
+  wokeFor: number;
 }
 
 /** What the state bucket stores per actor. */
@@ -162,6 +168,8 @@ export class KindHost {
   /** Publish-to-handled latency of messages handled here (ms). */
   readonly latency = new LatencyHistogram();
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** Resident actors with a wake-up time (see `ActorKind.wakeAt`). */
+  private readonly waking = new Set<Cell>();
 
   constructor(
     private readonly kind: ActorKind,
@@ -243,6 +251,8 @@ export class KindHost {
         queue: [],
         running: false,
         lastActive: this.now(),
+        wakeAt: null,
+        wokeFor: 0,
       };
     } else {
       this.cells.delete(key); // re-insert: Map order is least recently used first
@@ -302,6 +312,7 @@ export class KindHost {
           cell.revision = entry ? entry.revision : 0;
         }
         cell.loaded = true;
+        this.setWake(cell);
         return;
       } catch (err) {
         this.log.warn({ key: cell.key, err: errorMessage(err) }, "state load failed; retrying");
@@ -349,6 +360,27 @@ export class KindHost {
     const base = { ...this.resolve, kind: this.kind.name, key: cell.key, now };
 
     for (const p of batch) {
+      if (p.wake !== undefined) {
+        settled.push(p);
+        try {
+          const msg: ActorMessage = {
+            key: cell.key,
+            seq: lastSeq,
+            data: { $wake: p.wake },
+            headers: {},
+            publishedAt: now,
+            deliveryCount: 1,
+          };
+          const r = this.kind.handle(state, msg, { kind: this.kind.name, key: cell.key, now });
+          state = r.state;
+          dirty = true;
+          KindHost.split(resolveEffects(r.effects, { ...base, seq: lastSeq, idBase: `W${p.wake}` }), effects, local);
+        } catch (err) {
+          // nothing to retry or dead-letter: the next message (or wake-up) finds the state as it was
+          this.log.warn({ key: cell.key, err: errorMessage(err) }, "wake-up refused by the handler");
+        }
+        continue;
+      }
       if (p.local) {
         settled.push(p);
         const job = local.get(p.local.id);
@@ -477,6 +509,7 @@ export class KindHost {
       cell.lastSeq = lastSeq;
       cell.lastEffects = effects;
       cell.local = local;
+      this.setWake(cell);
     }
     for (let attempt = 1; effects.length > 0; attempt++) {
       if (!this.alive(cell)) return false;
@@ -605,13 +638,43 @@ export class KindHost {
     done();
   }
 
-  /** Evicts idle actors: past the idle time, or the least recently used beyond the limit. */
+  /** Records the cell's wake-up time from its state (the kind's `wakeAt`). */
+  private setWake(cell: Cell): void {
+    const at = this.kind.wakeAt ? this.kind.wakeAt(cell.state) : null;
+    cell.wakeAt = at;
+    if (at === null) this.waking.delete(cell);
+    else this.waking.add(cell);
+  }
+
+  /** Hands a wake-up to each resident actor whose time came and that has nothing else to do. */
+  private wakeDue(now: number): void {
+    for (const cell of this.waking) {
+      if (this.cells.get(cell.key) !== cell || !this.alive(cell)) {
+        this.waking.delete(cell);
+        continue;
+      }
+      // a handler that leaves its time where it was is not woken again for it (no loop)
+      if (cell.wakeAt === null || cell.wakeAt > now || cell.wakeAt <= cell.wokeFor) continue;
+      if (cell.running || cell.queue.length > 0 || cell.held.length > 0 || cell.runningLocal.size > 0) continue;
+      const at = cell.wakeAt;
+      cell.wokeFor = at;
+      cell.wakeAt = null; // the handled wake-up sets the next one
+      this.waking.delete(cell);
+      cell.queue.push({ msg: null, seq: 0, attempts: 0, done: () => undefined, wake: at });
+      void this.run(cell);
+    }
+  }
+
+  /** Wakes what is due; evicts idle actors: past the idle time, or the least recently used beyond the limit. */
   private sweep(): void {
     const now = this.now();
+    this.wakeDue(now);
     // Map order is least recently used first: stop at the first actor that is not idle long enough.
     for (const [key, cell] of this.cells) {
       if (now - cell.lastActive <= this.opts.idleMs) break;
       if (!cell.running && cell.queue.length === 0 && cell.held.length === 0 && cell.runningLocal.size === 0) {
+        // waits for its wake-up (only the resident limit evicts it)
+        if (cell.wakeAt !== null && cell.wakeAt > cell.wokeFor) continue;
         this.cells.delete(key);
         this.stats.evictions++;
       }

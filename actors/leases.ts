@@ -93,6 +93,13 @@ export class LeaseManager {
   private readonly leases = new Map<string, Observed>();
   private readonly owned = new Map<string, Owned>();
   private readonly busy = new Set<string>();
+  /**
+   * Leases lost while their `acquired` callback still ran: the acquire calls `released` once its
+   * start returned, so that the two callbacks of one partition never overlap.
+   */
+  private readonly lostWhileStarting = new Set<string>();
+  /** Leases whose `acquired` callback runs now. */
+  private readonly starting = new Set<string>();
   /** Leases drained and about to be deleted: renewals leave them alone. */
   private readonly releasing = new Set<string>();
   /** The renewal round in flight (a delete waits for it, or it would race the revision). */
@@ -280,6 +287,7 @@ export class LeaseManager {
       }
       this.owned.set(key, { revision, renewedAt: Date.now() });
       this.leases.set(key, { owner: this.nodeId, revision, seenAt: Date.now() });
+      this.starting.add(key);
       try {
         await this.callbacks.acquired(ref);
         this.log.debug({ kind: ref.kind, partition: ref.partition }, "partition acquired");
@@ -288,8 +296,20 @@ export class LeaseManager {
           { kind: ref.kind, partition: ref.partition, err: errorMessage(err) },
           "partition start failed; giving the lease back",
         );
+        this.starting.delete(key);
+        this.lostWhileStarting.delete(key);
         this.owned.delete(key);
         await this.kv.delete(key, { previousSeq: revision }).catch(() => undefined);
+        return;
+      }
+      this.starting.delete(key);
+      if (this.lostWhileStarting.delete(key)) {
+        // Lost (fenced) while it started: stop what the start began, now that it has returned.
+        this.log.warn(
+          { kind: ref.kind, partition: ref.partition },
+          "lease lost while the partition started; stopping it",
+        );
+        await this.callbacks.released(ref, false);
       }
     } finally {
       this.busy.delete(key);
@@ -323,11 +343,23 @@ export class LeaseManager {
     }
   }
 
-  /** The lease is gone: stop without draining (another node is already consuming). */
+  /**
+   * The lease is gone: stop without draining (another node is already consuming). While the
+   * partition is being acquired (its start still runs), the acquire stops it once the start
+   * returned; while it is being released, the release stops it. Either way the callbacks of one
+   * partition never run at the same time: a stop racing a start would leave the start's consumer
+   * running unowned, beside the next owner's (two consumers of one partition: messages of a key
+   * handled out of order, the older ones then taken for duplicates of what was applied).
+   */
   private async lose(key: string): Promise<void> {
     const ref = this.refOf(key);
     if (!ref || !this.owned.has(key)) return;
     this.owned.delete(key);
+    if (this.starting.has(key)) {
+      this.lostWhileStarting.add(key);
+      return;
+    }
+    if (this.busy.has(key)) return; // a release is stopping it
     this.busy.add(key);
     try {
       await this.callbacks.released(ref, false);

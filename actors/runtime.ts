@@ -259,7 +259,8 @@ export class Runtime implements ActorRuntime {
     try {
       await worker.start();
     } catch (err) {
-      this.workers.delete(this.workerKey(ref));
+      // only this start's worker (never one a later start of the partition put there)
+      if (this.workers.get(this.workerKey(ref)) === worker) this.workers.delete(this.workerKey(ref));
       await worker.stop(false).catch(() => undefined);
       throw err;
     }

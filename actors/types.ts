@@ -119,6 +119,25 @@ export interface ActorKind<S = unknown, M = unknown> {
    */
   handle(state: S, msg: ActorMessage<M>, ctx: HandlerContext): HandlerResult<S>;
   readonly retry?: Partial<RetryPolicy>;
+  /**
+   * Pure: when (ms since the epoch) an actor in `state` wants to be handled again although no
+   * message came, or null. While the actor is resident, its host hands it a {@link WakeMessage}
+   * once that time passed and nothing else is queued for it (e.g. to re-issue a job whose result
+   * never came). A timer of the resident actor only: it is not stored, an actor that left memory
+   * (or moved to another node) wakes with its next message, which the handler sees anyway.
+   */
+  wakeAt?(state: S): number | null;
+}
+
+/** The data of the message a host hands an actor whose {@link ActorKind.wakeAt} passed. */
+export interface WakeMessage {
+  /** The time it was due (ms since the epoch). */
+  readonly $wake: number;
+}
+
+/** True when `data` is a {@link WakeMessage}. */
+export function isWake(data: unknown): data is WakeMessage {
+  return typeof data === "object" && data !== null && typeof (data as { $wake?: unknown }).$wake === "number";
 }
 
 /** A job's request envelope, as stored in the jobs stream. */

@@ -116,6 +116,8 @@ export interface Loaded {
   readonly dataBytes: number;
   readonly contentSha256: string;
   readonly nextSeq: number;
+  /** Messages in the loaded stream that are not records: producers' (only with `foreignWrites`). */
+  readonly foreign?: number;
 }
 
 /** Options of {@link loadStream}. */
@@ -124,6 +126,16 @@ export interface LoadOptions {
   /** Publishes in flight (default 512). */
   readonly window?: number;
   readonly progressMs?: number;
+  /**
+   * Producers may publish into the stream while it is loaded (a promoted standby's intake:
+   * producers re-pointed to the standby publish as soon as the stream captures their subjects,
+   * and nats-server 2.9 cannot keep them out of a stream that must capture those subjects to be
+   * loaded). Their messages are kept where they landed; the records after them are stored that
+   * many sequences later, in order (positions are not kept: only for work queues whose sequences
+   * nothing refers to, with no purge while loading, which would remove a producer's acked
+   * message). Default false: a message from elsewhere fails the load.
+   */
+  readonly foreignWrites?: boolean;
 }
 
 /** The configuration a stream is created with while its messages are put back. */
@@ -159,12 +171,24 @@ export async function loadStream(
   let next = 1; // the sequence the next publish gets
   let published = 0; // real messages
   let fillers = 0;
+  const tolerant = o.foreignWrites === true;
+  let shift = 0; // sequences taken by messages from elsewhere (foreignWrites)
   const inflight: { p: Promise<PubAck>; seq: number }[] = [];
   const settle = async (keep: number): Promise<void> => {
     while (inflight.length > keep) {
       const { p, seq } = inflight.shift()!;
       const ack = await p;
-      if (ack.seq !== seq)
+      if (tolerant && ack.duplicate) {
+        // a producer's retry of this very message landed first: it is there, one sequence less
+        shift--;
+        continue;
+      }
+      if (tolerant && ack.seq > seq + shift) {
+        // producers' messages took the sequences in between: ours follow them, in order
+        shift = ack.seq - seq;
+        continue;
+      }
+      if (ack.seq !== seq + shift)
         throw new Error(
           `load of ${t.name}: a message was stored at ${ack.seq}, expected ${seq}${ack.duplicate ? " (dropped as a duplicate)" : ""}`,
         );
@@ -181,6 +205,15 @@ export async function loadStream(
     return inflight.length >= window ? settle(window / 2) : Promise.resolve();
   };
   const skipTo = async (seq: number): Promise<void> => {
+    if (tolerant) {
+      // fillers, never a purge (it would remove a producer's message); overshooting a gap by
+      // the shift not yet seen only leaves a higher next sequence, which is harmless
+      while (next + shift < seq) {
+        fillers++;
+        await publish(gap, new Uint8Array(0));
+      }
+      return;
+    }
     if (seq <= next) return;
     if (published === 0 && fillers === 0) {
       // a publisher that reached the new stream first would be purged away: refuse instead
@@ -220,6 +253,7 @@ export async function loadStream(
     dataBytes: digest.bytes,
     contentSha256: digest.hex(),
     nextSeq: info.state.last_seq + 1,
+    ...(tolerant ? { foreign: Math.max(0, digest.count - published) } : {}),
   };
 }
 

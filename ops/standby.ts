@@ -415,16 +415,18 @@ export async function promoteStandby(o: PromoteOptions): Promise<PromotionReport
         throw new Error(`stream ${s.name} is neither a mirror nor a stream, and no work file is recorded`);
       nextSeq = unfinished.nextSeq;
     }
+    // A queue (an intake above all) takes producers' messages as soon as it exists: producers
+    // re-pointed to the standby publish into it while it is loaded (see LoadOptions.foreignWrites).
     const loaded = await loadStream(
       o.standby,
       o.log,
       { name: s.name, config: s.config, consumers: s.consumers, nextSeq },
       readRecords(file),
-      o.replicas !== undefined ? { replicas: o.replicas } : {},
+      { ...(o.replicas !== undefined ? { replicas: o.replicas } : {}), foreignWrites: isQueue(s.config) },
     );
     await kv.delete(`work.${s.name}`);
     done.push({ name: s.name, messages: loaded.messages, nextSeq: loaded.nextSeq, skipped: false });
-    o.log.info({ stream: s.name, messages: loaded.messages }, "promoted");
+    o.log.info({ stream: s.name, messages: loaded.messages, fromProducers: loaded.foreign ?? 0 }, "promoted");
   }
   const report: PromotionReport = { at: new Date().toISOString(), streams: done, lastLag, ms: Date.now() - t0 };
   await kv.put("promoted", JSON.stringify(report));

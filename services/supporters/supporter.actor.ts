@@ -16,8 +16,8 @@
  * the downstream's circuit breaker, other supporters (and this supporter's other lane, where
  * order allows) go on. A job that outlives its deadline is issued again with the same
  * idempotency key: nothing is dropped, however long the outage (and a job that never answers,
- * its job message lost, is issued again once the supporter's next message finds it past its
- * deadline). A refusal (4xx) parks the
+ * its job message or result lost, is issued again just past its deadline: by the supporter's
+ * next message, or by the wake-up its host gives it then, see `supporterWakeAt`). A refusal (4xx) parks the
  * message in the DLQ (`{ns}.dlq.supporters.{hash}`, with the runtime's DLQ headers, so
  * `dlq-list` / `dlq-replay` work) and the next message goes.
  *
@@ -27,7 +27,7 @@
  * write still in flight (so the erase is the last thing the user service hears).
  */
 import type { ActorKind, ActorMessage, Effect, HandlerContext, HandlerResult, JobResult } from "../../actors/types";
-import { isJobResult } from "../../actors/types";
+import { isJobResult, isWake } from "../../actors/types";
 import { defineKind } from "../../actors/refs";
 import { DlqHeaders, REPLAYED_FROM_HEADER } from "../../actors/dlq-headers";
 import { TerminalError } from "../../lib/errors";
@@ -565,6 +565,8 @@ export function handleSupporter(
   const d = msg.data;
   if (isDeliveryResult(d)) {
     onResult(w, o, ctx, d);
+  } else if (isWake(d)) {
+    // a lane's job is past its deadline with no result (supporterWakeAt): advance re-issues it
   } else if (isJobResult(d)) {
     // The result of no delivery job of this supporter's: nothing to apply (as a late duplicate).
   } else {
@@ -576,6 +578,26 @@ export function handleSupporter(
   advance(w, o, ctx);
   return { state: w.s, effects: w.effects };
 }
+
+/**
+ * When a supporter with a job in flight wants to be woken although no message comes: just past
+ * the job's deadline, when `expireLostJobs` issues it again (same idempotency key) if its result
+ * never came. Without it, a lane whose job or result was lost (a standby promoted from copies
+ * that never held them) waited for the supporter's next message, forever if none came. Null when
+ * both lanes are idle.
+ */
+export function supporterWakeAt(o: Pick<SupporterActorOptions, "jobDeadlineMs">, state: SupporterState): number | null {
+  let at: number | null = null;
+  for (const lane of [state.lanes.user, state.lanes.erp]) {
+    if (lane.job === null || lane.since === null) continue;
+    const due = lane.since + o.jobDeadlineMs + WAKE_MARGIN_MS;
+    at = at === null ? due : Math.min(at, due);
+  }
+  return at;
+}
+
+/** How long after a job's deadline its supporter is woken (the worker's own answer comes first). */
+const WAKE_MARGIN_MS = 1000;
 
 /**
  * The supporter kind's typed reference (key: the identity hash): `supporter.on(runtime)` sends
@@ -590,6 +612,7 @@ export function supporterKind(o: SupporterActorOptions): ActorKind<SupporterStat
     ...(o.partitions !== undefined ? { partitions: o.partitions } : {}),
     initialState: (key) => initialSupporterState(key),
     handle: (state, msg, ctx) => handleSupporter(o, state, msg, ctx),
+    wakeAt: (state) => supporterWakeAt(o, state),
     // The handler only throws on malformed messages (TerminalError: straight to the DLQ).
     retry: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 2000 },
   });

@@ -166,3 +166,73 @@ describe("actors: partition leases renewed rarely, liveness on the node entry (r
     expect(b.m.allOwned()).to.equal(true);
   });
 });
+
+describe("actors: a lease lost while its partition starts (real NATS)", function () {
+  this.timeout(60_000);
+  const ns = freshNamespace("tll");
+  const bucket = `${ns}_lease`;
+  const ref: PartitionRef = { kind: "k", partition: 0 };
+  const keys: LeaseKeys = { partitionKey: () => "part.k.0", nodeKey: (id) => `node.${id}` };
+  const LEASE_TTL_MS = 1500;
+  let h: NatsHandles;
+  let m: LeaseManager | undefined;
+  let releaseStart: () => void = () => undefined;
+
+  before(async () => {
+    h = await connectNats(NATS_URL, `test-${ns}`);
+    await h.kvm.create(bucket, { history: 1 });
+  });
+  after(async () => {
+    releaseStart();
+    await m?.stop().catch(() => undefined);
+    await h?.nc.close();
+    await cleanupNamespace(ns);
+  });
+
+  it("stops the partition only after its start returned, never while it runs", async () => {
+    const real = await h.kvm.open(bucket);
+    // The node's own entry stops being written (its server answers nothing for that key, as
+    // while a NATS server is killed): after most of the ttl the node fences itself.
+    let nodeWritesFail = false;
+    const failing = (key: string): boolean => nodeWritesFail && key.startsWith("node.");
+    const kv = new Proxy(real, {
+      get(target, prop, receiver) {
+        const v: unknown = Reflect.get(target, prop, receiver);
+        if ((prop === "put" || prop === "update") && typeof v === "function")
+          return (key: string, ...rest: unknown[]) =>
+            failing(key) ? Promise.reject(new Error("timeout")) : Reflect.apply(v, target, [key, ...rest]);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const events: string[] = [];
+    const startGate = new Promise<void>((r) => (releaseStart = r));
+    m = new LeaseManager({
+      kv,
+      keys,
+      nodeId: "a",
+      refs: [ref],
+      ttlMs: LEASE_TTL_MS,
+      callbacks: {
+        // a slow start (a consumer reset that waits for a stream leader)
+        acquired: async () => {
+          events.push("start begins");
+          nodeWritesFail = true;
+          await startGate;
+          events.push("start returns");
+        },
+        released: async (_r, drain) => void events.push(drain ? "released" : "stopped"),
+      },
+      log,
+    });
+    await m.start();
+    await waitFor("the start begins", () => events.includes("start begins"), 10_000, 20);
+    // the node's entry is not renewed for longer than the ttl: the manager fences the partition
+    await new Promise((r) => setTimeout(r, 2 * LEASE_TTL_MS));
+    expect(m.ownedCount(), "fenced while starting").to.equal(0);
+    releaseStart();
+    await waitFor("the partition stopped", () => events.includes("stopped"), 10_000, 20);
+    // never stopped while the start ran (that left the start's consumer running unowned)
+    expect(events.slice(0, 3)).to.deep.equal(["start begins", "start returns", "stopped"]);
+    nodeWritesFail = false;
+  });
+});

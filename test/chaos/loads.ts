@@ -137,6 +137,19 @@ export class SupporterLoad {
     return { user, erp };
   }
 
+  /** Per supporter (identity hash) with acknowledged messages missing at a service: those message ids. */
+  missingBySupporter(sims: SupporterSims): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const i of this.acked.keys()) {
+      const hash = expectedHash(i);
+      const user = new Set(sims.user.book.deliveries(hash).map((d) => d.messageId));
+      const erp = new Set(sims.erp.book.deliveries(hash).map((d) => d.messageId));
+      const ids = this.expected(i).filter((id) => !user.has(id) || !erp.has(id));
+      if (ids.length > 0) out.set(hash, ids);
+    }
+    return out;
+  }
+
   /** Messages a service received as a second first delivery (a double effect). */
   doubleDeliveries(sims: SupporterSims): number {
     let n = 0;

@@ -367,6 +367,50 @@ export class ChaosRig {
     return out;
   }
 
+  /**
+   * Where the supporters with undelivered messages stand (at most 5): each one's lanes as its
+   * stored actor state has them, and whether the lane's job is still in the jobs stream.
+   */
+  async stuckSupporters(): Promise<string[]> {
+    const out: string[] = [];
+    const kv = await this.h!.kvm.open(this.topo.actors.stateBucket("supporter"));
+    for (const [hash, ids] of [...this.supporterLoad.missingBySupporter(this.supporterSims)].slice(0, 5)) {
+      const e = await kv.get(hash);
+      if (!e || e.operation !== "PUT") {
+        out.push(`supporter ${hash.slice(0, 12)}: ${ids.length} missing (first ${ids[0]}), no stored state`);
+        continue;
+      }
+      const stored = e.json<{
+        s: { queue: { id: string; user?: string; erp?: string }[]; lanes: Record<string, unknown>; jobSeq: number };
+        q: number;
+        t?: number;
+      }>();
+      const lanes: string[] = [];
+      for (const step of ["user", "erp"]) {
+        const lane = stored.s.lanes[step] as { job: string | null; since: number | null } | undefined;
+        if (!lane?.job) {
+          lanes.push(`${step} idle`);
+          continue;
+        }
+        const job = step === "user" ? "supuser" : "superp";
+        const last = await this.h!.jsm.streams.getMessage(this.topo.jobs.stream, {
+          last_by_subj: this.topo.jobs.subject(job, hash),
+        }).then(
+          (m) => (m ? m.json<{ id: string }>().id : "none"),
+          () => "none",
+        );
+        lanes.push(
+          `${step} job ${lane.job} since ${lane.since ? Math.round((Date.now() - lane.since) / 1000) : "?"} s, last ${job} in the jobs stream: ${last}`,
+        );
+      }
+      const head = stored.s.queue[0];
+      out.push(
+        `supporter ${hash.slice(0, 12)}: ${ids.length} missing (first ${ids[0]}); state rev ${e.revision} applied seq ${stored.q}, queue ${stored.s.queue.length} (head ${head?.id} user ${head?.user} erp ${head?.erp}), jobSeq ${stored.s.jobSeq}; ${lanes.join("; ")}`,
+      );
+    }
+    return out;
+  }
+
   /** Counts the row's outcome after `settle`. */
   async outcome(row: string, o: Observation, catchUpMs: number, notes: string[]): Promise<RowResult> {
     const un = await this.unfinished();
@@ -376,6 +420,8 @@ export class ChaosRig {
       if (user + erp > 0)
         notes.push(`supporter messages missing at the user service ${user}, at the ERP service ${erp}`);
       notes.push(`consumers still holding messages: ${JSON.stringify(await this.waiting().catch(() => ({})))}`);
+      for (const line of await this.stuckSupporters().catch((err: unknown) => [`stuck supporters: ${String(err)}`]))
+        notes.push(line);
     }
     const tax = this.receiptSims.tax.book.summary();
     const wh = this.receiptSims.warehouse.book.summary();

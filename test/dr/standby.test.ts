@@ -24,6 +24,7 @@ import { nodeEnv } from "../support/namespace";
 import { waitFor } from "../support/wait";
 import {
   cleanupSupporters,
+  expectedHash,
   freePort,
   payloadOf,
   startChild,
@@ -50,14 +51,7 @@ const log = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
 const phase = (what: string): void =>
   void process.stdout.write(`      .. ${new Date().toISOString().slice(11, 23)} ${what}\n`);
 
-/**
- * Opt-in (`DR_STANDBY_TEST=1`) until an intermittent failure is understood: in about half the runs
- * on the shared box a few messages sent to the standby after the promotion (those of one or two
- * supporters) are not delivered within the wait, while every message acked before the kill is.
- */
-const describeStandby = process.env["DR_STANDBY_TEST"] === "1" ? describe : describe.skip;
-
-describeStandby("standby region: mirrors, fenced promotion, producers move over (Done-when 2)", function () {
+describe("standby region: mirrors, fenced promotion, producers move over (Done-when 2)", function () {
   this.timeout(300_000);
   const ns = freshNamespace("tsb");
   const work = mkdtempSync(path.join(os.tmpdir(), `sy-promote-${ns}-`));
@@ -206,14 +200,38 @@ describeStandby("standby region: mirrors, fenced promotion, producers move over 
       },
       90_000,
       250,
-    ).catch((err: Error) => {
+    ).catch(async (err: Error) => {
       const d = delivered();
       const before = new Set(ackedBeforeKill.map((a) => a.id));
       const missing = mustArrive.filter((id) => !d.has(id));
       throw new Error(
-        `${err.message}: ${missing.filter((id) => before.has(id)).length} acked before the kill and ${missing.filter((id) => !before.has(id)).length} after the promotion missing`,
+        `${err.message}: ${missing.filter((id) => before.has(id)).length} acked before the kill and ${missing.filter((id) => !before.has(id)).length} after the promotion missing (${missing.slice(0, 20).join(", ")}); ${await whereStuck(missing)}`,
       );
     });
+    /** Where the supporters of missing messages stand on the standby (their stored actor state). */
+    async function whereStuck(missing: readonly string[]): Promise<string> {
+      const kv = await standby.kvm.open(`${ns}_state_supporter`).catch(() => null);
+      const acks = new Map(flow.acked.map((a) => [a.id, a.seq]));
+      const out: string[] = [];
+      const supporters = [...new Set(missing.map((id) => Number(id.slice(3)) % 30))].slice(0, 4);
+      for (const i of supporters) {
+        const e = await kv?.get(expectedHash(i)).catch(() => null);
+        if (!e || e.operation !== "PUT") {
+          out.push(`supporter ${i}: no state`);
+          continue;
+        }
+        const st = e.json<{ s: { queue: { id: string }[]; lanes: unknown; recent: string[] }; q: number }>();
+        const ids = missing.filter((id) => Number(id.slice(3)) % 30 === i);
+        out.push(
+          `supporter ${i} (missing ${ids.map((id) => `${id}@${acks.get(id)}`).join(" ")}): applied ${st.q}, queue [${st.s.queue.map((q) => q.id).join(" ")}], lanes ${JSON.stringify(st.s.lanes)}, recent ends ${st.s.recent.slice(-3).join(" ")}`,
+        );
+      }
+      const intake = await standby.jsm.streams.info(sup.inStream).catch(() => null);
+      out.push(
+        `intake first ${intake?.state.first_seq} last ${intake?.state.last_seq} messages ${intake?.state.messages}`,
+      );
+      return out.join("; ");
+    }
     const d = delivered();
     const lost = ackedBeforeKill.filter((a) => !d.has(a.id));
     // what the lag allows: messages acked after the last measurement, plus those it measured behind

@@ -19,6 +19,7 @@ import {
   handleSupporter,
   initialSupporterState,
   supporter,
+  supporterWakeAt,
   type SupporterActorOptions,
   type SupporterState,
 } from "../../services/supporters/supporter.actor";
@@ -282,6 +283,31 @@ describe("supporters: actor state machine", () => {
     s.result(u1);
     expect(s.state.lanes).to.deep.equal(before);
     expect(s.state.queue.map((i) => i.id)).to.deep.equal(["sms.m1", "sms.m2", "sms.m3"]);
+  });
+
+  it("a supporter whose job and result are lost and that gets no other message is woken past the deadline and issues it again", () => {
+    const s = new Sim();
+    expect(supporterWakeAt(OPTS, s.state), "idle: no wake-up").to.equal(null);
+    const u1 = s.jobs(s.message(1))[0]!;
+    const since = s.state.lanes.user.since!;
+    const at = supporterWakeAt(OPTS, s.state)!;
+    expect(at).to.be.greaterThan(since + OPTS.jobDeadlineMs);
+    // the host hands the wake-up once `at` passed: issued again, same idempotency key
+    s.now = at;
+    const again = s.jobs(s.deliver({ $wake: at }));
+    expect(again.map((j) => [j.job, (j.data as { id: string }).id])).to.deep.equal([[userJob.name, "sms.m1"]]);
+    expect(again[0]!.id).to.not.equal(u1.id);
+    expect((again[0]!.data as { key: string }).key).to.equal((u1.data as { key: string }).key);
+    expect(s.state.counts.reissued).to.equal(1);
+    // the next wake-up is the new job's deadline; a wake-up before it changes nothing
+    expect(supporterWakeAt(OPTS, s.state)).to.be.greaterThan(at);
+    const before = s.state.lanes;
+    expect(s.jobs(s.deliver({ $wake: at + 1 }))).to.deep.equal([]);
+    expect(s.state.lanes).to.deep.equal(before);
+    // delivered: both lanes idle again, no wake-up
+    s.result(s.jobs(s.result(again[0]!))[0]!);
+    expect(s.state.queue).to.deep.equal([]);
+    expect(supporterWakeAt(OPTS, s.state)).to.equal(null);
   });
 
   it("attempt reports show the last error; duplicates are ignored; replays are taken with fresh keys", () => {

@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import { KindHost, type HostIo } from "../../actors/host";
 import type { ResolvedEffect } from "../../actors/effects";
-import type { ActorKind } from "../../actors/types";
+import { isWake, type ActorKind } from "../../actors/types";
 import { topology } from "../../streams/subjects";
 import { createLogger } from "../../lib/logger";
 import { JetStreamApiCodes, JetStreamApiError, type JsMsg, type KV } from "../../nats";
@@ -177,6 +177,60 @@ describe("KindHost delivery rules", () => {
     await Promise.all(all);
     expect(kv.json("k").s).to.deep.equal({ total: 20 });
     expect(kv.writes).to.be.below(20);
+  });
+
+  it("wakes a resident actor whose kind's wakeAt passed, with nothing else queued, and stores what it did", async () => {
+    // a kind that asks to be woken 1 s after each message, and counts its wake-ups
+    const clock = { now: 10_000 };
+    const wakeKind: ActorKind<{ total: number; wakes: number; due: number | null }, { add: number }> = {
+      name: "sum",
+      initialState: () => ({ total: 0, wakes: 0, due: null }),
+      handle(state, msg, ctx) {
+        if (isWake(msg.data)) return { state: { ...state, wakes: state.wakes + 1, due: null } };
+        return { state: { ...state, total: state.total + msg.data.add, due: ctx.now + 1000 } };
+      },
+      wakeAt: (state) => state.due,
+    };
+    const io: HostIo = {
+      kv: kv as unknown as KV,
+      runEffects: async (e) => void effects.push([...e]),
+      deadLetter: async () => undefined,
+    };
+    const h = new KindHost(
+      wakeKind as ActorKind,
+      io,
+      { topology: topology("ns"), partitionsOf: () => 1, jobDeadlineMs: () => 1000 },
+      {
+        partitions: 1,
+        idleMs: 100,
+        maxResident: 100,
+        maxBatch: 64,
+        retry: { maxAttempts: 2, backoffMs: 1, maxBackoffMs: 2 },
+      },
+      createLogger({ level: "silent" }),
+      () => clock.now,
+    );
+    h.openPartition(0);
+    h.start();
+    try {
+      await new Promise<void>((resolve) => h.deliver(0, "k", fakeMsg(1, { add: 2 }, acks), resolve));
+      expect(kv.json("k").s).to.deep.equal({ total: 2, wakes: 0, due: 11_000 });
+      // not yet due: idle past idleMs, but kept resident for its wake-up, and not woken
+      clock.now = 10_900;
+      await new Promise((r) => setTimeout(r, 400));
+      expect(h.resident).to.equal(1);
+      expect(kv.json("k").s.wakes).to.equal(0);
+      clock.now = 11_000;
+      await waitFor("the wake-up stored", () => kv.json("k").s.wakes === 1, 5_000, 20);
+      expect(kv.json("k").s).to.deep.equal({ total: 2, wakes: 1, due: null });
+      expect(kv.json("k").q, "a wake-up is no mailbox message").to.equal(1);
+      // no wake-up due any more: it leaves memory as idle actors do
+      clock.now = 20_000;
+      await waitFor("evicted", () => h.resident === 0, 5_000, 20);
+      expect(kv.json("k").s.wakes).to.equal(1);
+    } finally {
+      h.stop();
+    }
   });
 
   it("abandons queued messages unacked when its partition closes", async () => {
