@@ -82,10 +82,7 @@ async function main(): Promise<void> {
     );
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
-  // Ctrl-C reaches every process of the terminal's group: a node process under a primary leaves
-  // it to the primary, which drains each node with one SIGTERM (a second signal would stop it now)
-  if (child) process.on("SIGINT", () => log.debug("SIGINT: the primary drains this node"));
-  else process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
   // the node serves from here on: a signal while the closing line waits must drain it too
   await announce(config, node, log);
 }
