@@ -2,9 +2,7 @@
  * `npm start`: one Switchyard node with every service (SERVICES selects a subset). In dev mode
  * it also runs the simulators of external services as a child process, unless real URLs are
  * configured. SIGTERM/SIGINT drain the node: stop taking messages, finish in-flight work,
- * release partition leases so another node takes over at once. With NODE_PROCESSES > 1 (`npm
- * start` uses one per core) this process is the primary of that many node processes
- * (node/processes.ts): it starts the simulators once and supervises the nodes.
+ * release partition leases so another node takes over at once.
  */
 import { loadConfig, ConfigError } from "../node/config";
 import { type Config } from "../config";
@@ -13,7 +11,6 @@ import pino from "pino";
 import { createLogger, type Logger } from "../lib/logger";
 import { errorMessage } from "../lib/errors";
 import { startSimulatorsIfWanted } from "../node/simulators";
-import { isNodeProcessChild, processIndex, superviseProcesses } from "../node/processes";
 
 function fail(line: string, code: number): never {
   process.stderr.write(`${line}\n`);
@@ -38,7 +35,6 @@ async function announce(config: Config, node: RunningNode, log: Logger): Promise
   const deadline = Date.now() + 30_000;
   while (!node.ctx.health.report().ready && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   node.reportOwnership();
-  if (processIndex() > 1) return; // one closing line for the program: the first node process prints it
   const url = gatewayUrl(config);
   const ns = `NAMESPACE=${config.namespace}`;
   const line = url
@@ -59,10 +55,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger({ level: config.logLevel, nodeId: config.nodeId });
-  const child = isNodeProcessChild();
-  // the simulators run once per program: in the primary of several node processes, or here
-  const simulators = child ? null : await startSimulatorsIfWanted(config, log);
-  if (config.processes > 1 && !child) return superviseProcesses(config, log, simulators);
+  const simulators = await startSimulatorsIfWanted(config, log);
   let node: RunningNode;
   try {
     node = await startNode(config, log);

@@ -67,13 +67,6 @@ export interface PlatformConfig {
    * them; a deployment can put API nodes in front of worker nodes.
    */
   readonly workers: boolean;
-  /**
-   * NODE_PROCESSES: how many node processes this program runs (node/processes.ts), each a node
-   * of its own (`<NODE_ID>-<i>`) sharing the HTTP port; `auto` is one per CPU core. Node's event
-   * loop is one thread: a second process is what uses a second core. Default 1; `npm start`
-   * defaults to `auto`.
-   */
-  readonly processes: number;
   /** HTTP port of the gateway (0 picks a free port). */
   readonly port: number;
   readonly host: string;
@@ -187,10 +180,6 @@ export function loadPlatformConfig(env: Env, opts: ConfigDomains): Config {
       ),
     ],
     workers: r.bool("WORKERS", true),
-    processes:
-      env["NODE_PROCESSES"]?.trim() === "auto"
-        ? Math.min(64, os.availableParallelism())
-        : r.int("NODE_PROCESSES", 1, 1, 64),
     port: r.int("PORT", 3000, 0, 65535),
     host: r.str("HOST", "127.0.0.1"),
     logLevel: r.match(

@@ -6,13 +6,40 @@
  */
 import { expect } from "chai";
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { cleanupNamespace, freshNamespace, nodeEnv } from "../support/namespace";
 import { freePort } from "../support/ports";
-import { listening, processesOf } from "../support/procs";
 import { waitFor } from "../support/wait";
 
 const ROOT = path.resolve(__dirname, "..", "..");
+
+/** True when something accepts connections on 127.0.0.1:`port`. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: "127.0.0.1", port });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+/** Pids of live processes whose environment holds NAMESPACE=`ns` (this test's node and simulators). */
+function processesOf(ns: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${d}/environ`, "latin1").split("\0").includes(`NAMESPACE=${ns}`)) out.push(Number(d));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out;
+}
 
 describe("npm start and signals", function () {
   this.timeout(120_000);

@@ -49,8 +49,6 @@ export function nodeEnv(ns: string, extra: Record<string, string> = {}): NodeJS.
     DATABASE_URL,
     REDIS_URL,
     LOG_LEVEL: process.env["TEST_LOG_LEVEL"] ?? "warn",
-    // one node per process, whatever `npm start` would pick (test/node/processes.test.ts runs more)
-    NODE_PROCESSES: "1",
     ...extra,
   };
 }
