@@ -17,6 +17,18 @@ interface Entry {
 }
 
 /** What JetStream answers to a KV create of an existing key or an update at a stale revision. */
+/** A host of `kind` on one partition with fast retries, actors idle after `idleMs`, on clock `now`. */
+function testHost(kind: ActorKind, io: HostIo, idleMs: number, now?: () => number): KindHost {
+  return new KindHost(
+    kind,
+    io,
+    { topology: topology("ns"), partitionsOf: () => 1, jobDeadlineMs: () => 1000 },
+    { partitions: 1, idleMs, maxResident: 100, maxBatch: 64, retry: { maxAttempts: 2, backoffMs: 1, maxBackoffMs: 2 } },
+    createLogger({ level: "silent" }),
+    now,
+  );
+}
+
 function wrongLastSequence(seq: number): JetStreamApiError {
   return new JetStreamApiError({
     code: 400,
@@ -94,19 +106,7 @@ describe("KindHost delivery rules", () => {
       runEffects: async (e) => void effects.push([...e]),
       deadLetter: async (msg, error, attempts) => void dead.push({ seq: msg.seq, error, attempts }),
     };
-    host = new KindHost(
-      sumKind as ActorKind,
-      io,
-      { topology: topology("ns"), partitionsOf: () => 1, jobDeadlineMs: () => 1000 },
-      {
-        partitions: 1,
-        idleMs: 60_000,
-        maxResident: 100,
-        maxBatch: 64,
-        retry: { maxAttempts: 2, backoffMs: 1, maxBackoffMs: 2 },
-      },
-      createLogger({ level: "silent" }),
-    );
+    host = testHost(sumKind as ActorKind, io, 60_000);
     host.openPartition(0);
   });
 
@@ -196,20 +196,7 @@ describe("KindHost delivery rules", () => {
       runEffects: async (e) => void effects.push([...e]),
       deadLetter: async () => undefined,
     };
-    const h = new KindHost(
-      wakeKind as ActorKind,
-      io,
-      { topology: topology("ns"), partitionsOf: () => 1, jobDeadlineMs: () => 1000 },
-      {
-        partitions: 1,
-        idleMs: 100,
-        maxResident: 100,
-        maxBatch: 64,
-        retry: { maxAttempts: 2, backoffMs: 1, maxBackoffMs: 2 },
-      },
-      createLogger({ level: "silent" }),
-      () => clock.now,
-    );
+    const h = testHost(wakeKind as ActorKind, io, 100, () => clock.now);
     h.openPartition(0);
     h.start();
     try {
