@@ -855,14 +855,20 @@ function AlarmsPage() {
   const [items, setItems] = useState<Alarm[]>([]);
   useEffect(() => {
     const ac = new AbortController();
+    // the feed is the truth once it has spoken: a list fetched earlier but answered later must not
+    // hide an alarm the feed already showed
+    let fed = false;
     api<{ items: Alarm[] }>("/api/v1/admin/console/alarms").then(
-      (r) => setItems(r.items),
+      (r) => {
+        if (!fed) setItems(r.items);
+      },
       () => undefined,
     );
     // the feed opens with every alarm the node holds, then sends each new one
     live(
       "/api/v1/admin/console/live",
       (event, data) => {
+        if (event === "alarms" || event === "alarm") fed = true;
         if (event === "alarms") setItems(data as Alarm[]);
         else if (event === "alarm") setItems((xs) => [data as Alarm, ...xs].slice(0, 200));
       },
