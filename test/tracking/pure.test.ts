@@ -24,6 +24,7 @@ import {
   type ProximityRules,
 } from "../../services/tracking/proximity";
 import { batchProblems } from "../../services/tracking/model";
+import { Limiter } from "../../services/tracking/limiter";
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -206,5 +207,46 @@ describe("tracking: position batches (pure)", function () {
     expect("problems" in batchProblems({ positions: [] }, now)).to.equal(true);
     expect("problems" in batchProblems({ positions: [ok], extra: 1 }, now)).to.equal(true);
     expect("problems" in batchProblems([ok], now)).to.equal(true);
+  });
+});
+
+describe("tracking: the JetStream operations limiter", function () {
+  it("runs at most max at once, in order, and hands a finished slot to the oldest waiter", async function () {
+    const limit = new Limiter(3);
+    let running = 0;
+    let most = 0;
+    const started: number[] = [];
+    const gates: (() => void)[] = [];
+    const runs = Array.from({ length: 3000 }, (_, i) =>
+      limit.run(async () => {
+        started.push(i);
+        most = Math.max(most, ++running);
+        await new Promise<void>((r) => gates.push(r));
+        running--;
+        return i;
+      }),
+    );
+    expect(limit.pending).to.equal(3000);
+    // end them one at a time, the oldest first; a new run asked for meanwhile waits its turn too
+    let extra: Promise<number> | undefined;
+    while (started.length < 3000 || gates.length > 0) {
+      await new Promise((r) => setImmediate(r));
+      if (started.length === 1500 && !extra) extra = limit.run(() => Promise.resolve(-1));
+      gates.shift()?.();
+    }
+    expect(await Promise.all(runs)).to.deep.equal(Array.from({ length: 3000 }, (_, i) => i));
+    expect(await extra).to.equal(-1);
+    expect(most).to.equal(3);
+    expect(started).to.deep.equal(Array.from({ length: 3000 }, (_, i) => i));
+    expect(limit.pending).to.equal(0);
+  });
+
+  it("frees the slot of an operation that throws", async function () {
+    const limit = new Limiter(1);
+    const failed = limit.run(() => Promise.reject(new Error("boom")));
+    const next = limit.run(() => Promise.resolve("ran"));
+    expect(await failed.catch((e: Error) => e.message)).to.equal("boom");
+    expect(await next).to.equal("ran");
+    expect(limit.pending).to.equal(0);
   });
 });
