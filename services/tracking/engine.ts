@@ -21,7 +21,7 @@ import { encodeJson, decodeJson } from "../../actors/codec";
 import { partitionOf } from "../../streams/subjects";
 import type { Logger } from "../../lib/logger";
 import { errorMessage } from "../../lib/errors";
-import { diskRingsFor, gridDisk } from "./cells";
+import { ProximityDisks } from "./disks";
 import { applyPosition, newDevice, type DeviceState, type Position, type Role } from "./device.actor";
 import { isPosition, parseRegistration, type Registration } from "./model";
 import {
@@ -39,7 +39,14 @@ import { Limiter } from "./limiter";
 
 /** What the engine needs. */
 export interface EngineDeps {
+  /** The node's connection: leases, pair states, events, the registry. */
   readonly nats: NatsHandles;
+  /**
+   * The bulk connection: positions in, officer broadcasts, cell membership (writes and the
+   * replica's watch). On its own socket, so that the replies the node waits for (lease
+   * renewals, pair writes, the history's acks) never queue behind megabytes of positions.
+   */
+  readonly intake: NatsHandles;
   readonly names: TrackingNames;
   readonly config: TrackingConfig;
   readonly nodeId: string;
@@ -81,6 +88,9 @@ export interface EngineStats {
   faraway: number;
   persistFailures: number;
 }
+
+/** The header naming the node of an officer broadcast. */
+const FROM_HEADER = "Sy-From";
 
 const toParty = (d: DeviceState): Party => ({
   id: d.id,
@@ -132,15 +142,25 @@ export class TrackingEngine {
   private leases: LeaseManager | null = null;
   private pairsKv!: KV;
   private stopped = false;
-  private readonly rings: number;
-  /** JetStream operations in flight (KV writes, publishes). */
-  private readonly io = new Limiter(64);
-  private readonly metrics: { positions: Counter; events: Counter; cellWrites: Counter; owned: Gauge };
+  private readonly disks: ProximityDisks;
+  /**
+   * JetStream operations in flight: pair writes, and apart from them the events (with their
+   * notify jobs) of pairs already written, so that a burst of meetings (every device of a city
+   * seen at once after a start) publishes each event right after its write instead of behind
+   * every other pair's write.
+   */
+  private readonly pairIo = new Limiter(256);
+  private readonly eventIo = new Limiter(256);
+  private readonly metrics: { positions: Counter; events: Counter; cellWrites: Counter; owned: Gauge; lag: Gauge };
+  /** Position outcomes not yet added to the metric. */
+  private readonly outcomes = new Map<string, number>();
+  /** The intake's backlog as last measured, and when the probe under way was sent. */
+  private lastLagMs = 0;
+  private probeSince: number | null = null;
 
   constructor(private readonly d: EngineDeps) {
     const c = d.config;
-    // the disk for the city's latitude is taken per position; this is its equator value
-    this.rings = diskRingsFor(c.rules.radiusM, 0, c.filters.res);
+    this.disks = new ProximityDisks(c.rules.radiusM, c.filters.res);
     const reg = [d.metrics];
     this.metrics = {
       positions: new Counter({
@@ -148,6 +168,11 @@ export class TrackingEngine {
         help: "Positions received by the device actors, by outcome (accepted, or why dropped)",
         labelNames: ["outcome"],
         registers: reg,
+        // counted in a plain map per position (a labelled inc costs a label hash), added when read
+        collect: () => {
+          for (const [outcome, n] of this.outcomes) this.metrics.positions.inc({ outcome }, n);
+          this.outcomes.clear();
+        },
       }),
       events: new Counter({
         name: "switchyard_tracking_events_total",
@@ -165,15 +190,20 @@ export class TrackingEngine {
         help: "Device actors in memory on this node",
         registers: reg,
       }),
+      lag: new Gauge({
+        name: "switchyard_tracking_intake_lag_seconds",
+        help: "How far behind this node reads its positions (a PING's round trip on the intake connection)",
+        registers: reg,
+      }),
     };
   }
 
   /** Opens the buckets, fills the replicas, then takes partitions. */
   async start(): Promise<void> {
-    const { nats, names } = this.d;
+    const { nats, intake, names } = this.d;
     const [registryKv, cellsKv, pairsKv, leaseKv] = await Promise.all([
       nats.kvm.open(names.registryBucket),
-      nats.kvm.open(names.cellsBucket),
+      intake.kvm.open(names.cellsBucket),
       nats.kvm.open(names.pairsBucket),
       nats.kvm.open(names.leaseBucket),
     ]);
@@ -183,12 +213,13 @@ export class TrackingEngine {
       this.replicate(cellsKv, (e) => this.onCell(e)),
       this.replicate(pairsKv, (e) => this.onPair(e)),
     ]);
-    this.officerSub = nats.nc.subscribe(names.officers, {
+    this.officerSub = intake.nc.subscribe(names.officers, {
       callback: (err, m) => {
-        if (!err) this.onBroadcast(m.data);
+        // a node hears its own broadcasts too: skipped before they are decoded
+        if (!err && m.headers?.get(FROM_HEADER) !== this.d.nodeId) this.onBroadcast(m.data);
       },
     });
-    this.anySub = nats.nc.subscribe(names.positionsAny, {
+    this.anySub = intake.nc.subscribe(names.positionsAny, {
       queue: names.positionsQueue,
       callback: (err, m) => {
         if (!err) this.reroute(m.data);
@@ -378,7 +409,7 @@ export class TrackingEngine {
     for (const rec of pending) this.republish(rec);
     this.subs.set(
       p,
-      this.d.nats.nc.subscribe(this.d.names.positions(p), {
+      this.d.intake.nc.subscribe(this.d.names.positions(p), {
         callback: (err, m) => {
           if (!err) this.onPositions(p, m.data);
         },
@@ -437,12 +468,16 @@ export class TrackingEngine {
       if (!l) by.set(p, (l = []));
       l.push(x);
     }
-    for (const [p, l] of by) this.d.nats.nc.publish(this.d.names.positions(p), encodeJson(l));
+    for (const [p, l] of by) this.d.intake.nc.publish(this.d.names.positions(p), encodeJson(l));
   }
 
   private drop(outcome: string): void {
     this.stats.dropped++;
-    this.metrics.positions.inc({ outcome });
+    this.count(outcome);
+  }
+
+  private count(outcome: string): void {
+    this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
   }
 
   private onPositions(p: number, data: Uint8Array): void {
@@ -478,7 +513,7 @@ export class TrackingEngine {
     this.devices.set(dev.id, out.state);
     if (!out.accepted) return this.drop(out.reason);
     this.stats.accepted++;
-    this.metrics.positions.inc({ outcome: "accepted" });
+    this.count("accepted");
     const s = out.state;
     let h = this.history.get(p);
     if (!h) this.history.set(p, (h = []));
@@ -502,9 +537,8 @@ export class TrackingEngine {
 
   // ---- proximity ----------------------------------------------------------------------------
 
-  private disk(p: Party): string[] {
-    const k = Math.max(this.rings, diskRingsFor(this.d.config.rules.radiusM, p.lat, this.d.config.filters.res));
-    return gridDisk(p.cell, k);
+  private disk(p: Party): readonly string[] {
+    return this.disks.diskFor(p.cell, p.lat, p.lng);
   }
 
   private indexCiv(id: string, from: string | null, to: string | null): void {
@@ -586,12 +620,11 @@ export class TrackingEngine {
   private check(civ: string, o: Party): void {
     const dev = this.devices.get(civ);
     if (!dev || !dev.cell) return;
+    let rec = this.pairs.get(civ)?.get(o.id);
+    // most candidates never meet: no pair is made for them (and nothing allocated)
+    if (!rec && !meets(dev, o, this.d.config.rules)) return;
     const c = toParty(dev);
-    const map = this.pairs.get(civ);
-    let rec = map?.get(o.id);
     if (!rec) {
-      // most candidates never meet: no pair is made for them
-      if (!meets(c, o, this.d.config.rules)) return;
       const p = partitionOf(civ, this.d.config.partitions);
       const key = `${p}.${civ}.${o.id}`;
       const known = this.pairReplica.get(key);
@@ -677,17 +710,17 @@ export class TrackingEngine {
 
   private async writePair(rec: PairRec, s: PairState): Promise<number> {
     const data = JSON.stringify(s);
-    return this.io.run(() =>
+    return this.pairIo.run(() =>
       rec.rev === 0 ? this.pairsKv.create(rec.key, data) : this.pairsKv.update(rec.key, data, rec.rev),
     );
   }
 
   private async publishEvent(e: ProximityEvent): Promise<void> {
-    await this.io.run(() =>
+    await this.eventIo.run(() =>
       this.d.nats.js.publish(this.d.names.event(e.type, e.civilian), encodeJson(e), { msgID: e.id }),
     );
     if (e.type === "nearby") {
-      await this.io.run(() => this.d.notify(e));
+      await this.eventIo.run(() => this.d.notify(e));
       this.stats.nearby++;
     } else this.stats.faraway++;
     this.metrics.events.inc({ type: e.type });
@@ -716,11 +749,43 @@ export class TrackingEngine {
     }
   }
 
+  /**
+   * A device is silent once nothing came from it for the silence window plus the intake's lag:
+   * when this node reads its positions late (a burst, a busy box), the devices are not silent,
+   * the node is behind, and forgetting them would part every meeting and re-make every cell.
+   */
   private sweep(): void {
     const now = Date.now();
-    const silence = this.d.config.silenceMs;
-    for (const [id, dev] of this.devices) if (now - dev.seenAt > silence) this.forget(id, "gone");
+    this.probeIntake(now);
+    const lag = this.intakeLag(now);
+    const grace = this.d.config.silenceMs + lag;
+    for (const [id, dev] of this.devices) if (now - dev.seenAt > grace) this.forget(id, "gone");
     this.metrics.owned.set(this.devices.size);
+    this.metrics.lag.set(lag / 1000);
+  }
+
+  /**
+   * Measures how far behind the intake connection is read: the server answers a PING after
+   * everything it already queued to this connection, so the round trip is the backlog's age.
+   */
+  private probeIntake(now: number): void {
+    if (this.probeSince !== null || this.stopped) return;
+    this.probeSince = now;
+    this.d.intake.nc
+      .flush()
+      .then(
+        () => {
+          this.lastLagMs = Date.now() - now;
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.probeSince = null;
+      });
+  }
+
+  private intakeLag(now: number): number {
+    return Math.max(this.lastLagMs, this.probeSince === null ? 0 : now - this.probeSince);
   }
 
   // ---- outputs ------------------------------------------------------------------------------
@@ -730,7 +795,9 @@ export class TrackingEngine {
     const b: Broadcast = { from: this.d.nodeId, ups: this.outUps, gone: this.outGone };
     this.outUps = [];
     this.outGone = [];
-    this.d.nats.nc.publish(this.d.names.officers, encodeJson(b));
+    const h = natsHeaders();
+    h.set(FROM_HEADER, this.d.nodeId);
+    this.d.intake.nc.publish(this.d.names.officers, encodeJson(b), { headers: h });
   }
 
   private onBroadcast(data: Uint8Array): void {
@@ -764,11 +831,11 @@ export class TrackingEngine {
     const bucket = this.d.names.cellsBucket;
     let n = 0;
     for (const [, w] of this.cellWrites) {
-      if (w.put) this.d.nats.nc.publish(`$KV.${bucket}.${w.put[0]}`, encodeJson(w.put[1]));
+      if (w.put) this.d.intake.nc.publish(`$KV.${bucket}.${w.put[0]}`, encodeJson(w.put[1]));
       for (const k of w.dels) {
         const h = natsHeaders();
         h.set("KV-Operation", "DEL");
-        this.d.nats.nc.publish(`$KV.${bucket}.${k}`, Empty, { headers: h });
+        this.d.intake.nc.publish(`$KV.${bucket}.${k}`, Empty, { headers: h });
       }
       n += (w.put ? 1 : 0) + w.dels.length;
     }

@@ -7,6 +7,7 @@
 import type { ServiceBroker } from "moleculer";
 import { defineDomain } from "../../node/domain";
 import { encodeJson } from "../../actors/codec";
+import { connectNats } from "../../nats";
 import type { JobEnvelope } from "../../actors/types";
 import { trackingConfig } from "./config";
 import { TrackingEngine } from "./engine";
@@ -29,8 +30,11 @@ export const trackingDomain = defineDomain<NotifyDeps>({
     const t = ctx.config.tracking;
     const names = trackingNames(ctx.topology.ns);
     let broker: ServiceBroker | undefined;
+    // the one connection a domain opens itself (see EngineDeps.intake): bulk traffic on its own socket
+    const intake = await connectNats(ctx.config.natsUrl, `switchyard-${ctx.config.nodeId}-tracking-intake`);
     const engine = new TrackingEngine({
       nats: ctx.nats,
+      intake,
       names,
       config: t,
       nodeId: ctx.config.nodeId,
@@ -51,7 +55,12 @@ export const trackingDomain = defineDomain<NotifyDeps>({
         await ctx.nats.js.publish(ctx.topology.jobs.subject(NOTIFY_JOB, e.meetingId), encodeJson(env), { msgID: id });
       },
     });
-    await engine.start();
+    try {
+      await engine.start();
+    } catch (err) {
+      await intake.nc.close().catch(() => undefined);
+      throw err;
+    }
     ctx.health.register("tracking", () => ({ ok: engine.allOwned() }));
     const registry = await ctx.nats.kvm.open(names.registryBucket);
     return {
@@ -72,7 +81,10 @@ export const trackingDomain = defineDomain<NotifyDeps>({
         radiusM: t.rules.radiusM,
         outcomes: notifyCounter(ctx.metrics),
       },
-      stop: () => engine.stop(),
+      stop: async () => {
+        await engine.stop();
+        await intake.nc.drain().catch(() => undefined);
+      },
     };
   },
 });

@@ -36,6 +36,9 @@ export interface Party {
   readonly cell: string;
 }
 
+/** What the entry conditions read of a party. */
+export type Moving = Pick<Party, "lat" | "lng" | "at" | "speed">;
+
 /** A pair's durable state (KV `{ns}_trk_pairs`, key `<partition>.<civilian>.<officer>`). */
 export interface PairState {
   readonly civ: string;
@@ -114,7 +117,7 @@ export interface PairOutcome {
 }
 
 /** True when the two parties meet the rule's entry conditions. */
-export function meets(c: Party, o: Party, r: ProximityRules): boolean {
+export function meets(c: Moving, o: Moving, r: ProximityRules): boolean {
   if (Math.abs(c.at - o.at) > r.windowMs) return false;
   if (c.speed > r.maxSpeedMps || o.speed > r.maxSpeedMps) return false;
   return haversineM(c.lat, c.lng, o.lat, o.lng) <= r.radiusM;

@@ -25,6 +25,8 @@ import {
 } from "../../services/tracking/proximity";
 import { batchProblems } from "../../services/tracking/model";
 import { Limiter } from "../../services/tracking/limiter";
+import { ProximityDisks } from "../../services/tracking/disks";
+import { getPentagons, cellToLatLng as cellToLatLngPair } from "h3-js";
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -83,6 +85,51 @@ describe("tracking: cells (pure)", function () {
 });
 
 const F: FilterSettings = { minIntervalMs: 1000, minDistanceM: 10, heartbeatMs: 20_000, maxAccuracyM: 50, res: 9 };
+
+describe("tracking: the candidate disk of a point (pure)", function () {
+  it("holds the cell of every point within the radius, at any latitude, and is mostly one ring", function () {
+    const r = rng(11);
+    for (const lat0 of [0, 35, 52.5, 70]) {
+      const disks = new ProximityDisks(200, 9);
+      const sizes = new Map<number, number>();
+      for (let i = 0; i < 4000; i++) {
+        const lat = lat0 + (r() - 0.5) * 0.05;
+        const lng = (r() - 0.5) * 0.05;
+        const a = latLngToCell(lat, lng, 9);
+        const disk = disks.diskFor(a, lat, lng);
+        sizes.set(disk.length, (sizes.get(disk.length) ?? 0) + 1);
+        // the far ones matter most: half of the points are just inside the radius
+        const bearing = r() * 2 * Math.PI;
+        const dist = r() < 0.5 ? 199 + r() : r() * 200;
+        const lat2 = lat + (dist * Math.cos(bearing)) / 111_195;
+        const lng2 = lng + (dist * Math.sin(bearing)) / (111_195 * Math.cos((lat * Math.PI) / 180));
+        if (haversineM(lat, lng, lat2, lng2) > 200) continue;
+        expect(disk, `${lat},${lng} -> ${lat2},${lng2}`).to.include(latLngToCell(lat2, lng2, 9));
+      }
+      // one ring (7 cells) or two (19) everywhere here; the 61 cells of the worst case never
+      expect(
+        [...sizes.keys()].every((n) => n === 7 || n === 19),
+        `${lat0}: ${[...sizes]}`,
+      ).to.equal(true);
+      expect(sizes.get(7) ?? 0, `${lat0}: ${[...sizes]}`).to.be.above(2000);
+    }
+  });
+
+  it("falls back to the worst-case disk at a pentagon, and bounds its memo", function () {
+    const pentagon = getPentagons(9)[0]!;
+    const [lat, lng] = cellToLatLngPair(pentagon);
+    const disks = new ProximityDisks(200, 9, 3);
+    expect(disks.diskFor(pentagon, lat, lng)).to.have.length(gridDisk(pentagon, diskRingsFor(200, lat, 9)).length);
+    for (const [la, ln] of [
+      [10, 10],
+      [20, 20],
+      [30, 30],
+      [40, 40],
+    ] as const)
+      disks.diskFor(latLngToCell(la, ln, 9), la, ln);
+    expect(disks.size).to.be.at.most(3);
+  });
+});
 
 describe("tracking: the device actor's filters (pure)", function () {
   const pos = (lat: number, at: number, extra: object = {}) => ({
