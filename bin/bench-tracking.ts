@@ -25,6 +25,7 @@
  * TRACKING_BENCH_CITY_KM (a square city this wide: 40 for 100,000 devices, scaled to keep the density), TRACKING_BENCH_KILL (0).
  */
 import { spawn } from "node:child_process";
+import os from "node:os";
 import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createLogger } from "../lib/logger";
@@ -441,7 +442,8 @@ async function main(): Promise<void> {
       },
       events: { nearby: count("nearby"), faraway: count("faraway"), duplicateIds: events.length - ids.size },
       kill: KILL ? { node: killedNode, takeoverMs } : null,
-      note: "shared, loaded 2-core box: figures are indicative",
+      // the box's load when the run ends: the node, the NATS server and this driver share its cores
+      loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
     };
     // eslint-disable-next-line no-console
     console.log(JSON.stringify(result, null, 2));
