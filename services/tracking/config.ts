@@ -36,6 +36,11 @@ export interface TrackingConfig {
   readonly notifyDeadlineMs: number;
   /** Officer updates are broadcast to every node in batches this often (ms). */
   readonly flushMs: number;
+  /**
+   * While the node reads its intake this far behind (ms), position batches are dropped unread
+   * (counted), so that it catches up instead of being cut off as a slow consumer; 0: never.
+   */
+  readonly shedLagMs: number;
 }
 
 /** Reads the tracking section of the environment. */
@@ -65,5 +70,6 @@ export function trackingConfig(r: EnvReader): TrackingConfig {
     score: r.bool("TRACKING_SCORE", true),
     notifyDeadlineMs: r.int("TRACKING_NOTIFY_DEADLINE_MS", 3_600_000, 1000, 7 * 86_400_000),
     flushMs: r.int("TRACKING_FLUSH_MS", 50, 5, 5000),
+    shedLagMs: r.int("TRACKING_SHED_LAG_MS", 8000, 0, 600_000),
   };
 }

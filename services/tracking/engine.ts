@@ -151,7 +151,14 @@ export class TrackingEngine {
    */
   private readonly pairIo = new Limiter(256);
   private readonly eventIo = new Limiter(256);
-  private readonly metrics: { positions: Counter; events: Counter; cellWrites: Counter; owned: Gauge; lag: Gauge };
+  private readonly metrics: {
+    positions: Counter;
+    events: Counter;
+    cellWrites: Counter;
+    owned: Gauge;
+    lag: Gauge;
+    shed: Counter;
+  };
   /** Position outcomes not yet added to the metric. */
   private readonly outcomes = new Map<string, number>();
   /** The intake's backlog as last measured, and when the probe under way was sent. */
@@ -188,6 +195,11 @@ export class TrackingEngine {
       owned: new Gauge({
         name: "switchyard_tracking_devices",
         help: "Device actors in memory on this node",
+        registers: reg,
+      }),
+      shed: new Counter({
+        name: "switchyard_tracking_shed_batches_total",
+        help: "Position batches dropped unread while the node read its intake more than TRACKING_SHED_LAG_MS behind",
         registers: reg,
       }),
       lag: new Gauge({
@@ -481,6 +493,15 @@ export class TrackingEngine {
   }
 
   private onPositions(p: number, data: Uint8Array): void {
+    const shedLag = this.d.config.shedLagMs;
+    const now0 = Date.now();
+    if (shedLag > 0 && this.intakeLag(now0) > shedLag) {
+      // behind: positions are superseded seconds later, and reading on is what lets it catch up;
+      // probed again at once, so that shedding stops soon after the backlog is gone
+      this.metrics.shed.inc();
+      this.probeIntake(now0);
+      return;
+    }
     let list: unknown;
     try {
       list = decodeJson(data);
