@@ -2,7 +2,7 @@
  * What a node opens once at start-up and hands to every service factory. Services never
  * open their own connections (Temporal's createActivities(db) pattern), with one exception:
  * the tracking domain opens a second NATS connection for its bulk position intake, so that
- * the node's replies never queue behind it (services/tracking/engine.ts, `EngineDeps.intake`).
+ * the node's replies never queue behind it (its engine's `EngineDeps.intake`).
  */
 import type { Config } from "../config";
 import type { Logger } from "../lib/logger";

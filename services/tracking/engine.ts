@@ -161,9 +161,9 @@ export class TrackingEngine {
   };
   /** Position outcomes not yet added to the metric. */
   private readonly outcomes = new Map<string, number>();
-  /** The intake's backlog as last measured, and when the probe under way was sent. */
+  /** The intake's backlog as last measured, and when the PING under way was sent. */
   private lastLagMs = 0;
-  private probeSince: number | null = null;
+  private pingSince: number | null = null;
 
   constructor(private readonly d: EngineDeps) {
     const c = d.config;
@@ -497,9 +497,9 @@ export class TrackingEngine {
     const now0 = Date.now();
     if (shedLag > 0 && this.intakeLag(now0) > shedLag) {
       // behind: positions are superseded seconds later, and reading on is what lets it catch up;
-      // probed again at once, so that shedding stops soon after the backlog is gone
+      // measured again at once, so that shedding stops soon after the backlog is gone
       this.metrics.shed.inc();
-      this.probeIntake(now0);
+      this.pingIntake(now0);
       return;
     }
     let list: unknown;
@@ -777,7 +777,7 @@ export class TrackingEngine {
    */
   private sweep(): void {
     const now = Date.now();
-    this.probeIntake(now);
+    this.pingIntake(now);
     const lag = this.intakeLag(now);
     const grace = this.d.config.silenceMs + lag;
     for (const [id, dev] of this.devices) if (now - dev.seenAt > grace) this.forget(id, "gone");
@@ -789,9 +789,9 @@ export class TrackingEngine {
    * Measures how far behind the intake connection is read: the server answers a PING after
    * everything it already queued to this connection, so the round trip is the backlog's age.
    */
-  private probeIntake(now: number): void {
-    if (this.probeSince !== null || this.stopped) return;
-    this.probeSince = now;
+  private pingIntake(now: number): void {
+    if (this.pingSince !== null || this.stopped) return;
+    this.pingSince = now;
     this.d.intake.nc
       .flush()
       .then(
@@ -801,12 +801,12 @@ export class TrackingEngine {
         () => undefined,
       )
       .finally(() => {
-        this.probeSince = null;
+        this.pingSince = null;
       });
   }
 
   private intakeLag(now: number): number {
-    return Math.max(this.lastLagMs, this.probeSince === null ? 0 : now - this.probeSince);
+    return Math.max(this.lastLagMs, this.pingSince === null ? 0 : now - this.pingSince);
   }
 
   // ---- outputs ------------------------------------------------------------------------------
