@@ -8,6 +8,8 @@
 import * as h3 from "h3-js";
 
 const EARTH_RADIUS_M = 6_371_008.8;
+/** Metres per degree of latitude (of a great circle) on that sphere. */
+export const M_PER_DEG = (EARTH_RADIUS_M * Math.PI) / 180;
 /**
  * H3 hexagon edges vary around the globe: sampled over the sphere (pentagons aside) they run
  * from 0.71 to 1.10 times the average of their resolution. The bounds below keep a margin.

@@ -13,9 +13,8 @@
  * (pentagons, very high latitudes), the worst-case disk is used.
  */
 import * as h3 from "h3-js";
-import { diskRingsFor, gridDisk, type Cell } from "./cells";
+import { diskRingsFor, gridDisk, M_PER_DEG, type Cell } from "./cells";
 
-const M_PER_DEG = 111_195;
 const MARGIN = 1.01;
 const MAX_LOCAL_RINGS = 2;
 

@@ -494,12 +494,12 @@ export class TrackingEngine {
 
   private onPositions(p: number, data: Uint8Array): void {
     const shedLag = this.d.config.shedLagMs;
-    const now0 = Date.now();
-    if (shedLag > 0 && this.intakeLag(now0) > shedLag) {
+    const now = Date.now();
+    if (shedLag > 0 && this.intakeLag(now) > shedLag) {
       // behind: positions are superseded seconds later, and reading on is what lets it catch up;
       // measured again at once, so that shedding stops soon after the backlog is gone
       this.metrics.shed.inc();
-      this.pingIntake(now0);
+      this.pingIntake(now);
       return;
     }
     let list: unknown;
@@ -510,7 +510,6 @@ export class TrackingEngine {
       return;
     }
     const items = Array.isArray(list) ? list : [list];
-    const now = Date.now();
     for (const x of items) {
       this.stats.received++;
       if (!isPosition(x, now)) {
