@@ -5,12 +5,17 @@
  * exponential backoff and jitter (`nak(delay)`) until its deadline; a circuit breaker per job
  * name stops calls to a service that keeps failing (jobs wait while it is open). The outcome returns to the actor that asked
  * (`replyTo`) as a {@link JobResult} message; a failed job without `replyTo` is dead-lettered.
+ *
+ * The consumer is opened through {@link OwnedConsumer} without a reset (it is shared, not owned):
+ * when it is gone (lost in a meta-leader change or a whole-cluster restart) or its pull fails, the
+ * worker backs off, creates it again if it is missing and goes on consuming. Before, such a worker
+ * logged one error and never took a job again, and its jobs waited until the node restarted.
  */
-import type { ConsumerMessages, JsMsg, NatsHandles } from "../nats";
+import type { JsMsg, NatsHandles } from "../nats";
 import type { Logger } from "../lib/logger";
 import type { JobDefinition, JobEnvelope, JobResult } from "./types";
 import { CircuitBreaker } from "./breaker";
-import { PULL_EXPIRES_MS } from "../streams/owned-consumer";
+import { OwnedConsumer, type OwnedConsumerSpec } from "../streams/owned-consumer";
 import { backoffDelay } from "./backoff";
 import { decodeJson, sleep } from "./codec";
 import { RetryableError, TerminalError, errorMessage } from "../lib/errors";
@@ -32,6 +37,8 @@ export interface JobStats {
   failed: number;
   retried: number;
   shortCircuited: number;
+  /** Times the consumer was opened again after it was lost. */
+  reopened: number;
 }
 
 export const JOB_DEFAULTS = {
@@ -47,14 +54,31 @@ export function jobAckWaitMs(def: JobDefinition): number {
   return Math.max(30_000, (def.timeoutMs ?? JOB_DEFAULTS.timeoutMs) * 2);
 }
 
+/** The server's bound on unacked messages of a job's consumer. */
+export const JOB_MAX_ACK_PENDING = 20_000;
+
+/** The durable consumer of a job (declared at provisioning, re-created by a worker that lost it). */
+export function jobConsumerSpec(topology: Topology, def: JobDefinition): OwnedConsumerSpec {
+  return {
+    stream: topology.jobs.stream,
+    durable: topology.jobs.consumer(def.name),
+    filterSubject: topology.jobs.filter(def.name),
+    ackWaitMs: jobAckWaitMs(def),
+    maxAckPending: JOB_MAX_ACK_PENDING,
+  };
+}
+
+/** Pause before a lost job consumer is opened again (ms); doubles up to the max. */
+const REOPEN_MIN_MS = 250;
+const REOPEN_MAX_MS = 5_000;
+
 /** Runs one job kind on this node (see the module doc). */
 export class JobWorker {
-  readonly stats: JobStats = { succeeded: 0, failed: 0, retried: 0, shortCircuited: 0 };
+  readonly stats: JobStats = { succeeded: 0, failed: 0, retried: 0, shortCircuited: 0, reopened: 0 };
   readonly breaker: CircuitBreaker;
-  private messages: ConsumerMessages | null = null;
+  private consumer: OwnedConsumer | null = null;
   private running = 0;
   private stopped = false;
-  private wake: (() => void) | null = null;
   private loop: Promise<void> | null = null;
   private readonly active = new Set<AbortController>();
   /** Aborted on stop: wakes jobs that wait for the breaker. */
@@ -73,44 +97,65 @@ export class JobWorker {
     return this.def.concurrency ?? JOB_DEFAULTS.concurrency;
   }
 
-  /** Starts consuming the job's durable consumer. */
+  /** Starts consuming the job's durable consumer (it must exist: provisioning creates it). */
   async start(): Promise<void> {
-    const consumer = await this.io.h.js.consumers.get(
-      this.io.topology.jobs.stream,
-      this.io.topology.jobs.consumer(this.def.name),
-    );
-    this.messages = await consumer.consume({ max_messages: this.concurrency, expires: PULL_EXPIRES_MS });
-    this.loop = this.run(this.messages);
+    this.consumer = await this.open();
+    this.loop = this.run(this.consumer);
+  }
+
+  private open(): Promise<OwnedConsumer> {
+    return OwnedConsumer.open(this.io.h, jobConsumerSpec(this.io.topology, this.def), {
+      reset: false,
+      pullBatch: this.concurrency,
+      maxInFlight: this.concurrency,
+    });
   }
 
   /** Stops taking jobs and waits (up to `graceMs`) for running ones; the rest are redelivered. */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopped = true;
     this.stopping.abort();
-    this.wake?.();
-    await this.messages?.close().catch(() => undefined);
+    await this.consumer?.close().catch(() => undefined);
     await this.loop?.catch(() => undefined);
     const deadline = Date.now() + graceMs;
     while (this.running > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     for (const ac of this.active) ac.abort();
   }
 
-  private async run(messages: ConsumerMessages): Promise<void> {
-    try {
-      for await (const msg of messages) {
-        if (this.stopped) break;
-        this.running++;
-        void this.handle(msg).finally(() => {
-          this.running--;
-          this.wake?.();
-        });
-        while (!this.stopped && this.running >= this.concurrency) {
-          await new Promise<void>((resolve) => (this.wake = resolve));
-          this.wake = null;
+  /** Consumes until stopped, opening the consumer again whenever it is lost. */
+  private async run(first: OwnedConsumer): Promise<void> {
+    let consumer: OwnedConsumer | null = first;
+    let pause = REOPEN_MIN_MS;
+    while (!this.stopped) {
+      if (consumer) {
+        try {
+          for await (const msg of consumer) {
+            if (this.stopped) break;
+            pause = REOPEN_MIN_MS;
+            this.running++;
+            const held = consumer;
+            void this.handle(msg).finally(() => {
+              held.settle(msg);
+              this.running--;
+            });
+          }
+        } catch (err) {
+          if (!this.stopped) this.log.warn({ job: this.def.name, err: errorMessage(err) }, "job consumer lost; reopening");
         }
+        await consumer.close();
+        consumer = null;
       }
-    } catch (err) {
-      if (!this.stopped) this.log.error({ job: this.def.name, err: errorMessage(err) }, "job consumer failed");
+      if (this.stopped) break;
+      await sleep(pause, this.stopping.signal);
+      pause = Math.min(pause * 2, REOPEN_MAX_MS);
+      if (this.stopped) break;
+      try {
+        consumer = this.consumer = await this.open();
+        this.stats.reopened++;
+        this.log.info({ job: this.def.name }, "job consumer reopened");
+      } catch (err) {
+        this.log.warn({ job: this.def.name, err: errorMessage(err) }, "job consumer could not be reopened; retrying");
+      }
     }
   }
 
@@ -149,7 +194,6 @@ export class JobWorker {
     const ac = new AbortController();
     this.active.add(ac);
     const timeout = setTimeout(() => ac.abort(new Error("timeout")), this.def.timeoutMs ?? JOB_DEFAULTS.timeoutMs);
-    const keepAlive = setInterval(() => msg.working(), jobAckWaitMs(this.def) / 3);
     try {
       const result = await this.def.run(env.data, { id: env.id, attempt, deadline: env.deadline, signal: ac.signal });
       this.breaker.success();
@@ -186,7 +230,6 @@ export class JobWorker {
       msg.nak(delay);
     } finally {
       clearTimeout(timeout);
-      clearInterval(keepAlive);
       this.active.delete(ac);
     }
   }

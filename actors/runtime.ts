@@ -22,7 +22,7 @@ import type {
 import { KindHost, type HostStats } from "./host";
 import { PartitionWorker } from "./partition";
 import { LeaseManager, type PartitionRef } from "./leases";
-import { JobWorker, JOB_DEFAULTS, jobAckWaitMs, type JobStats } from "./jobs";
+import { JobWorker, JOB_DEFAULTS, JOB_MAX_ACK_PENDING, jobAckWaitMs, type JobStats } from "./jobs";
 import { DeadLetters } from "./dlq";
 import { LocalJobs } from "./local-jobs";
 import { encodeJson, recordToHeaders } from "./codec";
@@ -110,7 +110,7 @@ export class Runtime implements ActorRuntime {
         partitions: this.partitionsOf(k.name),
         ...(k.stateHistory ? { stateHistory: Math.min(64, Math.max(1, Math.floor(k.stateHistory))) } : {}),
       })),
-      [...this.jobsByName.values()].map((j) => ({ name: j.name, ackWaitMs: jobAckWaitMs(j), maxAckPending: 20_000 })),
+      [...this.jobsByName.values()].map((j) => ({ name: j.name, ackWaitMs: jobAckWaitMs(j), maxAckPending: JOB_MAX_ACK_PENDING })),
       {
         replicas: this.opts.replicas,
         duplicateWindowMs: this.opts.duplicateWindowMs ?? 120_000,

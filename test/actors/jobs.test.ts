@@ -177,4 +177,24 @@ describe("jobs and effects (one in-process runtime, real NATS)", function () {
     const s = await runtime.getState<TaskState>("task", "t-dup");
     expect(s?.requested).to.deep.equal(["ok"]);
   });
+
+  it("takes jobs again after its consumer vanished (a meta-leader change, a cluster restart)", async () => {
+    // Before, the worker logged "job consumer failed" once and never took a job again.
+    const stream = topology(ns).jobs.stream;
+    await h.jsm.consumers.delete(stream, topology(ns).jobs.consumer("flaky"));
+    await runtime.send("task", "t-after-loss", { run: "flaky", mode: "ok" });
+    const [r] = await waitFor(
+      "the job's result after the consumer was lost",
+      async () => {
+        const s = await runtime.getState<TaskState>("task", "t-after-loss");
+        return s && s.results.length >= 1 ? s.results : null;
+      },
+      45_000,
+      250,
+    );
+    expect(r).to.deep.include({ job: "flaky", ok: true, result: { value: "done-t-after-loss" } });
+    expect(runtime.jobStats()["flaky"]?.["reopened"]).to.be.at.least(1);
+    const info = await h.jsm.consumers.info(stream, topology(ns).jobs.consumer("flaky"));
+    expect(info.config.filter_subject).to.equal(topology(ns).jobs.filter("flaky"));
+  }).timeout(60_000);
 });
