@@ -140,7 +140,8 @@ export class JobWorker {
             });
           }
         } catch (err) {
-          if (!this.stopped) this.log.warn({ job: this.def.name, err: errorMessage(err) }, "job consumer lost; reopening");
+          if (!this.stopped)
+            this.log.warn({ job: this.def.name, err: errorMessage(err) }, "job consumer lost; reopening");
         }
         await consumer.close();
         consumer = null;

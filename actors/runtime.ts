@@ -110,7 +110,11 @@ export class Runtime implements ActorRuntime {
         partitions: this.partitionsOf(k.name),
         ...(k.stateHistory ? { stateHistory: Math.min(64, Math.max(1, Math.floor(k.stateHistory))) } : {}),
       })),
-      [...this.jobsByName.values()].map((j) => ({ name: j.name, ackWaitMs: jobAckWaitMs(j), maxAckPending: JOB_MAX_ACK_PENDING })),
+      [...this.jobsByName.values()].map((j) => ({
+        name: j.name,
+        ackWaitMs: jobAckWaitMs(j),
+        maxAckPending: JOB_MAX_ACK_PENDING,
+      })),
       {
         replicas: this.opts.replicas,
         duplicateWindowMs: this.opts.duplicateWindowMs ?? 120_000,
