@@ -56,6 +56,10 @@ interface Cell {
   state: unknown;
   revision: number;
   lastSeq: number;
+  /** The latest stream timestamp (ms) of the messages applied; 0 when unknown (older entries). */
+  lastTs: number;
+  /** Times this key saw its stream's sequence go back (see {@link StoredActor.g}). */
+  epoch: number;
   lastEffects: PublishedEffect[];
   /**
    * True from a load until this host ran `lastEffects` itself: the loaded write's effects may
@@ -86,6 +90,16 @@ interface StoredActor {
   s: unknown;
   /** last applied stream sequence */
   q: number;
+  /** the latest stream timestamp (ms) of the messages applied (absent in older entries) */
+  qt?: number;
+  /**
+   * How many times the key's stream sequence went back (absent: never). A message at or below
+   * `q` stored after `qt` is new, not a redelivery: the stream lost its tail and reused the
+   * sequences (nats-server 2.9 after a lagging replica became leader). It is handled, and the
+   * effects' default ids from then on carry the count, so that they do not collide with the ids
+   * of the earlier messages that had those sequences.
+   */
+  g?: number;
   /** effects of the write that applied `q` */
   e: PublishedEffect[];
   /** local jobs pending (absent when none) */
@@ -133,6 +147,8 @@ export interface HostStats {
   handled: number;
   writes: number;
   duplicates: number;
+  /** Messages handled although at or below the last sequence: their stream went back (see StoredActor.g). */
+  sequenceRegressions: number;
   deadLettered: number;
   /** Messages published to the wrong partition's subject (dead-lettered, never handled). */
   misrouted: number;
@@ -156,6 +172,7 @@ export class KindHost {
     handled: 0,
     writes: 0,
     duplicates: 0,
+    sequenceRegressions: 0,
     deadLettered: 0,
     misrouted: 0,
     retries: 0,
@@ -242,6 +259,8 @@ export class KindHost {
         state: undefined,
         revision: 0,
         lastSeq: 0,
+        lastTs: 0,
+        epoch: 0,
         lastEffects: [],
         unconfirmed: false,
         local: new Map(),
@@ -298,6 +317,8 @@ export class KindHost {
           const stored = decodeJson<StoredActor>(entry.value);
           cell.state = stored.s;
           cell.lastSeq = stored.q;
+          cell.lastTs = stored.qt ?? 0;
+          cell.epoch = stored.g ?? 0;
           cell.lastEffects = stored.e ?? [];
           cell.unconfirmed =
             cell.lastEffects.length > 0 && stored.t !== undefined && this.now() - stored.t < RECONFIRM_MS;
@@ -306,6 +327,8 @@ export class KindHost {
         } else {
           cell.state = this.kind.initialState(cell.key);
           cell.lastSeq = 0;
+          cell.lastTs = 0;
+          cell.epoch = 0;
           cell.lastEffects = [];
           cell.unconfirmed = false;
           cell.local = new Map();
@@ -350,6 +373,8 @@ export class KindHost {
     const batch = cell.queue.slice(0, this.opts.maxBatch);
     let state = cell.state;
     let lastSeq = cell.lastSeq;
+    let lastTs = cell.lastTs;
+    let epoch = cell.epoch;
     let dirty = false;
     const local = new Map(cell.local);
     // The loaded write's effects go first, once (idempotent by id): the next write replaces them.
@@ -423,20 +448,36 @@ export class KindHost {
         }
         continue;
       }
-      if (p.seq <= cell.lastSeq) {
-        // Redelivered after its state change landed: re-emit that write's effects only.
-        if (p.seq === cell.lastSeq && !cell.unconfirmed) effects.push(...cell.lastEffects);
-        this.stats.duplicates++;
-        settled.push(p);
-        continue;
+      const ts = p.msg ? p.msg.info.timestampNanos / 1e6 : 0;
+      if (p.seq <= lastSeq) {
+        if (!(lastTs > 0 && ts > lastTs)) {
+          // Redelivered after its state change landed: re-emit that write's effects only.
+          if (p.seq === cell.lastSeq && !cell.unconfirmed) effects.push(...cell.lastEffects);
+          this.stats.duplicates++;
+          settled.push(p);
+          continue;
+        }
+        // Stored after everything applied, yet at or below the last sequence: the stream went
+        // back (see StoredActor.g). A new message: handled, with ids of a new epoch.
+        epoch++;
+        this.stats.sequenceRegressions++;
+        this.log.error(
+          { key: cell.key, seq: p.seq, lastSeq, ts, lastTs, epoch },
+          "stream sequence went back (the server lost its tail): handling the message as new",
+        );
       }
       try {
         const msg = this.toMessage(p as Pending & { msg: JsMsg }, cell.key);
         const r = this.kind.handle(state, msg, { kind: this.kind.name, key: cell.key, now });
         state = r.state;
         lastSeq = p.seq;
+        lastTs = Math.max(lastTs, ts);
         dirty = true;
-        KindHost.split(resolveEffects(r.effects, { ...base, seq: p.seq }), effects, local);
+        KindHost.split(
+          resolveEffects(r.effects, { ...base, seq: p.seq, ...(epoch > 0 ? { idBase: `${p.seq}g${epoch}` } : {}) }),
+          effects,
+          local,
+        );
         settled.push(p);
       } catch (err) {
         failed = { p, err };
@@ -463,7 +504,15 @@ export class KindHost {
       return;
     }
     if (settled.length > 0) {
-      const committed = await this.commit(cell, dirty, state, lastSeq, effects, settled, local);
+      const committed = await this.commit(
+        cell,
+        dirty,
+        state,
+        { seq: lastSeq, ts: lastTs, epoch },
+        effects,
+        settled,
+        local,
+      );
       if (!committed) return; // revision moved: state reloaded; the loop tries again
     }
     if (failed) await this.retryOrDeadLetter(cell, failed.p, failed.err);
@@ -474,13 +523,15 @@ export class KindHost {
     cell: Cell,
     dirty: boolean,
     state: unknown,
-    lastSeq: number,
+    applied: { readonly seq: number; readonly ts: number; readonly epoch: number },
     effects: PublishedEffect[],
     settled: Pending[],
     local: Map<string, LocalJob>,
   ): Promise<boolean> {
     if (dirty) {
-      const stored: StoredActor = { s: state, q: lastSeq, e: effects, t: this.now() };
+      const stored: StoredActor = { s: state, q: applied.seq, e: effects, t: this.now() };
+      if (applied.ts > 0) stored.qt = applied.ts;
+      if (applied.epoch > 0) stored.g = applied.epoch;
       if (local.size > 0) stored.j = [...local.values()];
       const value = encodeJson(stored);
       for (let attempt = 1; ; attempt++) {
@@ -506,7 +557,9 @@ export class KindHost {
         }
       }
       cell.state = state;
-      cell.lastSeq = lastSeq;
+      cell.lastSeq = applied.seq;
+      cell.lastTs = applied.ts;
+      cell.epoch = applied.epoch;
       cell.lastEffects = effects;
       cell.local = local;
       this.setWake(cell);

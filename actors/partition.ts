@@ -93,8 +93,18 @@ export class PartitionWorker {
     for (let consumer = first; ;) {
       try {
         for await (const msg of consumer) {
-          const key = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
-          this.host.deliver(this.partition, key, msg, () => consumer.settle(msg));
+          const keyAt = msg.subject.lastIndexOf(".");
+          const subjectPartition = msg.subject.slice(msg.subject.lastIndexOf(".", keyAt - 1) + 1, keyAt);
+          if (subjectPartition !== String(this.partition)) {
+            // Outside the consumer's filter: the server's consumer state is broken (seen on
+            // nats-server 2.9 after a stream's replicas were reset in a leader change). The
+            // message belongs to another partition's owner: never ack it (on a work queue that
+            // would remove it); open the consumer again from scratch.
+            throw new Error(
+              `consumer delivered ${msg.subject} (seq ${msg.seq}) outside its filter ${this.spec.filterSubject}`,
+            );
+          }
+          this.host.deliver(this.partition, msg.subject.slice(keyAt + 1), msg, () => consumer.settle(msg));
         }
       } catch (err) {
         if (!consumer.isClosed)
