@@ -234,6 +234,10 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
   function issue(msg: JsMsg, p: Plan, dk: DataKey | undefined, alive: () => boolean): Forwarding {
     if (p.kind === "none") return forwarding([]);
     const at = Math.floor(msg.info.timestampNanos / 1e6);
+    // The intake message's sequence and time: the same on every re-forward of it (deduplicated
+    // downstream), different for a new message that reuses a sequence after the intake stream lost
+    // its tail (nats-server 2.9, a lagging replica elected leader).
+    const ref = `${msg.seq}.${at}`;
     if (p.kind === "forget") {
       const rec: LogRecord = { k: "forget", hash: p.hash, at, by: p.by };
       const cmd: ForgetCommand = { t: "forget", id: `forget.${msg.seq}`, seq: msg.seq, at, by: p.by };
@@ -241,10 +245,10 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
       log.info({ hash: p.hash, by: p.by, seq: msg.seq }, "supporter forgotten: data key deleted");
       return forwarding([
         durably(
-          () => d.nats.js.publish(d.names.logSubject(p.hash), JSON.stringify(rec), { msgID: `log:in:${msg.seq}` }),
+          () => d.nats.js.publish(d.names.logSubject(p.hash), JSON.stringify(rec), { msgID: `log:in:${ref}` }),
           alive,
         ),
-        durably(() => mailboxes.send(p.hash, cmd, { id: `in:${msg.seq}` }), alive),
+        durably(() => mailboxes.send(p.hash, cmd, { id: `in:${ref}` }), alive),
       ]);
     }
     if (!dk) throw new Error("no data key");
@@ -285,10 +289,10 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
     stats.forwarded++;
     return forwarding([
       durably(
-        () => d.nats.js.publish(d.names.logSubject(prepared.hash), JSON.stringify(rec), { msgID: `log:in:${msg.seq}` }),
+        () => d.nats.js.publish(d.names.logSubject(prepared.hash), JSON.stringify(rec), { msgID: `log:in:${ref}` }),
         alive,
       ),
-      durably(() => mailboxes.send(prepared.hash, cmd, { id: `in:${msg.seq}` }), alive),
+      durably(() => mailboxes.send(prepared.hash, cmd, { id: `in:${ref}` }), alive),
     ]);
   }
 
