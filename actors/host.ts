@@ -448,7 +448,7 @@ export class KindHost {
         }
         continue;
       }
-      const ts = p.msg ? p.msg.info.timestampNanos / 1e6 : 0;
+      const ts = p.msg ? Math.round(p.msg.info.timestampNanos / 1e6) : 0;
       if (p.seq <= lastSeq) {
         if (!(lastTs > 0 && ts > lastTs)) {
           // Redelivered after its state change landed: re-emit that write's effects only.

@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import { KindHost, type HostIo } from "../../actors/host";
 import type { ResolvedEffect } from "../../actors/effects";
-import { isWake, type ActorKind } from "../../actors/types";
+import { isWake, type ActorKind, type Effect } from "../../actors/types";
 import { topology } from "../../streams/subjects";
 import { createLogger } from "../../lib/logger";
 import { JetStreamApiCodes, JetStreamApiError, type JsMsg, type KV } from "../../nats";
@@ -67,24 +67,31 @@ class MemoryKv {
   }
 }
 
-function fakeMsg(seq: number, data: unknown, acks: number[]): JsMsg {
+/** Stream time of the message at sequence `seq`: one ms apart, in stream order, as a server stores them. */
+const T0 = Date.now();
+const streamTime = (seq: number): number => T0 + seq;
+
+function fakeMsg(seq: number, data: unknown, acks: number[], storedAt = streamTime(seq)): JsMsg {
   return {
     seq,
     subject: `ns.actor.sum.0.k`,
     data: new TextEncoder().encode(JSON.stringify(data)),
     headers: undefined,
-    info: { timestampNanos: Date.now() * 1e6, deliveryCount: 1, stream: "NS_ACTOR_SUM" },
+    info: { timestampNanos: storedAt * 1e6, deliveryCount: 1, stream: "NS_ACTOR_SUM" },
     ack: () => acks.push(seq),
   } as unknown as JsMsg;
 }
 
-const sumKind: ActorKind<{ total: number }, { add: number; poison?: boolean }> = {
+const sumKind: ActorKind<{ total: number }, { add: number; poison?: boolean; notify?: boolean }> = {
   name: "sum",
   initialState: () => ({ total: 0 }),
   handle(state, msg) {
     if (msg.data.poison) throw new Error("poison");
     const total = state.total + msg.data.add;
-    return { state: { total }, effects: [{ type: "emit", event: "sum.changed", payload: total }] };
+    const effects: Effect[] = [{ type: "emit", event: "sum.changed", payload: total }];
+    // a send (its default id names the sequence) when the message asks for one
+    if (msg.data.notify) effects.push({ type: "send", kind: "sum", key: "audit", data: { total } });
+    return { state: { total }, effects };
   },
   retry: { maxAttempts: 2, backoffMs: 1, maxBackoffMs: 2 },
 };
@@ -110,15 +117,20 @@ describe("KindHost delivery rules", () => {
     host.openPartition(0);
   });
 
-  function deliver(seq: number, data: unknown): Promise<void> {
-    return new Promise((resolve) => host.deliver(0, "k", fakeMsg(seq, data, acks), resolve));
+  function deliver(seq: number, data: unknown, storedAt?: number): Promise<void> {
+    return new Promise((resolve) => host.deliver(0, "k", fakeMsg(seq, data, acks, storedAt), resolve));
   }
 
   it("applies messages once, stores state with the last sequence and its effects", async () => {
     await deliver(1, { add: 2 });
     await deliver(2, { add: 3 });
     const { t, ...stored } = kv.json("k");
-    expect(stored).to.deep.equal({ s: { total: 5 }, q: 2, e: [{ t: "emit", event: "sum.changed", payload: 5 }] });
+    expect(stored).to.deep.equal({
+      s: { total: 5 },
+      q: 2,
+      qt: streamTime(2),
+      e: [{ t: "emit", event: "sum.changed", payload: 5 }],
+    });
     expect(t).to.be.a("number");
     expect(acks).to.deep.equal([1, 2]);
   });
@@ -153,6 +165,22 @@ describe("KindHost delivery rules", () => {
     await deliver(5, { add: 100 }); // older still: nothing to re-emit
     expect(effects).to.have.length(1);
     expect(acks).to.deep.equal([7, 5]);
+  });
+
+  it("handles a message at or below the applied sequence that was stored after it (the stream lost its tail), with ids of a new epoch", async () => {
+    kv.put("k", { s: { total: 10 }, q: 50, qt: streamTime(50), e: [] });
+    await deliver(40, { add: 100 }); // stored before seq 50: a redelivery, nothing again
+    expect(kv.json("k").s).to.deep.equal({ total: 10 });
+    const later = streamTime(50) + 5_000;
+    await deliver(3, { add: 1, notify: true }, later); // the stream went back to seq 2 and stored a new message
+    await deliver(4, { add: 2, notify: true }, later + 1);
+    expect(kv.json("k")).to.deep.include({ s: { total: 13 }, q: 4, qt: later + 1, g: 1 });
+    const ids = effects.flatMap((batch) => batch.flatMap((e) => (e.t === "pub" ? [e.id] : [])));
+    expect(ids).to.deep.equal(["sum:k:3g1:1", "sum:k:4g1:1"]);
+    effects.length = 0;
+    await deliver(3, { add: 1, notify: true }, later); // a redelivery of the new message 3
+    expect(kv.json("k").s).to.deep.equal({ total: 13 });
+    expect(host.stats.sequenceRegressions).to.equal(1);
   });
 
   it("reloads and folds again when another writer moved the state", async () => {
