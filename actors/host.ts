@@ -84,6 +84,15 @@ interface Cell {
   wokeFor: number;
 }
 
+/**
+ * A message at or below the applied sequence counts as new (the stream went back, see
+ * {@link StoredActor.g}) only when stored at least this long after everything applied. A
+ * redelivery carries its original time; a sequence reused after a stream lost its tail comes at
+ * least one leader election (seconds) later. The gap keeps rounding, or replicas whose stored
+ * times differ slightly, from ever making a redelivery look new.
+ */
+const REGRESSION_MIN_GAP_MS = 1_000;
+
 /** What the state bucket stores per actor. */
 interface StoredActor {
   /** state */
@@ -450,7 +459,7 @@ export class KindHost {
       }
       const ts = p.msg ? Math.round(p.msg.info.timestampNanos / 1e6) : 0;
       if (p.seq <= lastSeq) {
-        if (!(lastTs > 0 && ts > lastTs)) {
+        if (!(lastTs > 0 && ts > lastTs + REGRESSION_MIN_GAP_MS)) {
           // Redelivered after its state change landed: re-emit that write's effects only.
           if (p.seq === cell.lastSeq && !cell.unconfirmed) effects.push(...cell.lastEffects);
           this.stats.duplicates++;

@@ -99,6 +99,8 @@ describe("actors: a partition whose consumer vanished under its owner is consume
     const before = (await h.jsm.streams.info(stream)).state.last_seq;
     await h.jsm.streams.delete(stream);
     await provision(h, runtime.declarations());
+    // a stream's lost tail takes a leader election to be replaced: seconds, never less than the host's 1 s gap
+    await new Promise((r) => setTimeout(r, 1_500));
     for (let n = 6; n < 9; n++) await runtime.send("tally", key, { n }, { id: `r${n}` });
     expect((await h.jsm.streams.info(stream)).state.last_seq).to.be.lessThan(before);
 

@@ -36,7 +36,7 @@ export interface RigOptions {
   readonly nodes: number;
   /** Receipts per second. */
   readonly receiptRate: number;
-  /** Supporters sending at once (each one message after the other). */
+  /** Supporters sending at once (each one message after the other, at most one per SUPPORTER_INTERVAL_MS). */
   readonly supporters: number;
   /** Tenant events per second (in batches of 10). */
   readonly eventRate: number;
@@ -179,6 +179,11 @@ export class ChaosRig {
       USER_SERVICE_URL: this.supporterSims.user.url,
       ERP_SERVICE_URL: this.supporterSims.erp.url,
       SUPPORTERS_CALL_TIMEOUT_MS: "2000",
+      // A delivery job the cluster lost with all its replicas (seen on nats-server 2.9 when a
+      // stream's replicas were reset in a leader change) is issued again, same idempotency key,
+      // once past its deadline: a minute here (the downstream outage row lasts 90 s, and a job
+      // re-issued during it is idempotent), a week by default.
+      SUPPORTERS_JOB_DEADLINE_MS: "60000",
       SUPPORTERS_PUMP_LEASE_MS: "3000",
       EVENTS_PARTITIONS: "4",
       EVENTS_DISCOVER_MS: "500",

@@ -170,6 +170,7 @@ describe("KindHost delivery rules", () => {
   it("handles a message at or below the applied sequence that was stored after it (the stream lost its tail), with ids of a new epoch", async () => {
     kv.put("k", { s: { total: 10 }, q: 50, qt: streamTime(50), e: [] });
     await deliver(40, { add: 100 }); // stored before seq 50: a redelivery, nothing again
+    await deliver(50, { add: 100 }, streamTime(50) + 500); // a stored time a little off: still a redelivery
     expect(kv.json("k").s).to.deep.equal({ total: 10 });
     const later = streamTime(50) + 5_000;
     await deliver(3, { add: 1, notify: true }, later); // the stream went back to seq 2 and stored a new message
