@@ -25,6 +25,7 @@ import { backoffDelay } from "./backoff";
 import { LatencyHistogram } from "../lib/histogram";
 import { TerminalError, errorMessage } from "../lib/errors";
 import { partitionOf } from "../streams/subjects";
+import { storedAtMs } from "../streams/stored-at";
 
 /** One message waiting for its actor: from the mailbox, or the outcome of a local job. */
 interface Pending {
@@ -457,7 +458,7 @@ export class KindHost {
         }
         continue;
       }
-      const ts = p.msg ? Math.round(p.msg.info.timestampNanos / 1e6) : 0;
+      const ts = p.msg ? storedAtMs(p.msg) : 0;
       if (p.seq <= lastSeq) {
         if (!(lastTs > 0 && ts > lastTs + REGRESSION_MIN_GAP_MS)) {
           // Redelivered after its state change landed: re-emit that write's effects only.

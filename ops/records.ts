@@ -12,6 +12,7 @@
  * same messages at the same sequences.
  */
 import { createHash, type Hash } from "node:crypto";
+import { STORED_AT_HEADER } from "../streams/stored-at";
 
 /** One stored message. */
 export interface StreamRecord {
@@ -105,7 +106,8 @@ export class ContentDigest {
     this.h.update(head);
     this.h.update(r.subject);
     this.h.update("\0");
-    for (const [k, v] of r.headers) this.h.update(`${k}:${v}\n`);
+    // not the first store time a restore adds (like the time itself, not content)
+    for (const [k, v] of r.headers) if (k !== STORED_AT_HEADER) this.h.update(`${k}:${v}\n`);
     this.h.update("\0");
     const len = Buffer.allocUnsafe(4);
     len.writeUInt32BE(r.data.length);

@@ -31,6 +31,7 @@ import { fileSha256 } from "./backup";
 import { schemaExists, restoreSchema } from "./pg";
 import { scanStream } from "./scan";
 import { ContentDigest, RecordDecoder, keptHeader, type StreamRecord } from "./records";
+import { withStoredAt } from "../streams/stored-at";
 import { inNamespace } from "./manifest";
 import { MANIFEST_FORMAT, compareStream, compareTables, gapSubject, type Manifest, type Mismatch } from "./manifest";
 
@@ -233,7 +234,7 @@ export async function loadStream(
   let last = Date.now();
   for await (const r of recs) {
     await skipTo(r.seq);
-    await publish(r.subject, r.data, r.headers);
+    await publish(r.subject, r.data, withStoredAt(r.headers, r.timeNs));
     published++;
     if (Date.now() - last >= every) {
       last = Date.now();

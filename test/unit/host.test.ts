@@ -10,6 +10,7 @@ import { topology } from "../../streams/subjects";
 import { createLogger } from "../../lib/logger";
 import { JetStreamApiCodes, JetStreamApiError, type JsMsg, type KV } from "../../nats";
 import { waitFor } from "../support/wait";
+import { STORED_AT_HEADER, withStoredAt } from "../../streams/stored-at";
 
 interface Entry {
   value: Uint8Array;
@@ -178,10 +179,26 @@ describe("KindHost delivery rules", () => {
     expect(kv.json("k")).to.deep.include({ s: { total: 13 }, q: 4, qt: later + 1, g: 1 });
     const ids = effects.flatMap((batch) => batch.flatMap((e) => (e.t === "pub" ? [e.id] : [])));
     expect(ids).to.deep.equal(["sum:k:3g1:1", "sum:k:4g1:1"]);
+    // a message a restore stored anew (today) at its old sequence, with its first store time kept
+    const restored = fakeMsg(2, { add: 1000 }, acks, Date.now() + 60_000);
+    (restored as { headers: unknown }).headers = {
+      get: (k: string) => (k === STORED_AT_HEADER ? String(streamTime(2)) : ""),
+    };
+    await new Promise<void>((resolve) => host.deliver(0, "k", restored, resolve));
+    expect(kv.json("k").s).to.deep.equal({ total: 13 });
     effects.length = 0;
     await deliver(3, { add: 1, notify: true }, later); // a redelivery of the new message 3
     expect(kv.json("k").s).to.deep.equal({ total: 13 });
     expect(host.stats.sequenceRegressions).to.equal(1);
+  });
+
+  it("a message stored anew keeps its first store time, once", () => {
+    const first = withStoredAt([["Nats-Msg-Id", "a"]], 1_700_000_000_123_456_789n);
+    expect(first).to.deep.equal([
+      ["Nats-Msg-Id", "a"],
+      [STORED_AT_HEADER, "1700000000123"],
+    ]);
+    expect(withStoredAt(first, 1_800_000_000_000_000_000n)).to.equal(first);
   });
 
   it("reloads and folds again when another writer moved the state", async () => {
