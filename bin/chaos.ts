@@ -30,6 +30,7 @@ async function main(): Promise<void> {
   const scale = Number(process.env["CHAOS_SCALE"] ?? 1);
   const rig = new ChaosRig({
     ...DEFAULT_RIG,
+    partitionable: rows.some((r) => r.name === "nats-server-partition"),
     receiptRate: Number(process.env["CHAOS_RECEIPT_RATE"] ?? DEFAULT_RIG.receiptRate),
   });
   const started = Date.now();

@@ -41,6 +41,11 @@ export interface RigOptions {
   /** Tenant events per second (in batches of 10). */
   readonly eventRate: number;
   readonly partitions: number;
+  /**
+   * Run the last NATS server in its own network namespace, so that the partition row can cut
+   * it off (needs root and `ip netns`; `npm run chaos` sets it, the suite does not).
+   */
+  readonly partitionable?: boolean;
 }
 
 export const DEFAULT_RIG: RigOptions = { nodes: 2, receiptRate: 20, supporters: 20, eventRate: 100, partitions: 8 };
@@ -112,7 +117,7 @@ export class ChaosRig {
   /** Starts every server, simulator and node, and creates the load's client. */
   async start(log: (line: string) => void = () => undefined): Promise<void> {
     [this.nats, this.pg, this.redis] = await Promise.all([
-      NatsCluster.start(this.ns),
+      NatsCluster.start(this.ns, 3, { isolatable: this.opts.partitionable === true }),
       PrivatePostgres.start(),
       PrivateRedis.start(),
     ]);

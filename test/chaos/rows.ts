@@ -116,6 +116,29 @@ export const ROWS: readonly FaultRow[] = [
     },
   },
   {
+    name: "nats-server-partition",
+    what: "one NATS server cut off from the other two and from every client for 60 s (its network namespace's link down), then joined again",
+    async inject(rig, scale) {
+      const i = rig.nats.isolatable;
+      if (i < 0) throw new Error("the rig's NATS cluster has no isolatable server (start it with partitionable)");
+      const name = rig.nats.servers[i]!.name;
+      const leader = await rig.nats.metaLeader();
+      rig.nats.partition();
+      try {
+        await sleep(60_000 * scale);
+      } finally {
+        rig.nats.heal();
+      }
+      const ms = await rig.nats.current(i, 120_000 * scale);
+      return [
+        `cut off ${name}${leader === name ? " (the meta leader)" : ""}`,
+        ms === null
+          ? `${name}: some replicas not current 120 s after the partition healed`
+          : `${name} current ${(ms / 1000).toFixed(1)} s after the partition healed`,
+      ];
+    },
+  },
+  {
     name: "postgres-stop",
     what: "Postgres stopped for 60 s",
     async inject(rig, scale) {
