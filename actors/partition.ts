@@ -97,9 +97,15 @@ export class PartitionWorker {
           const subjectPartition = msg.subject.slice(msg.subject.lastIndexOf(".", keyAt - 1) + 1, keyAt);
           if (subjectPartition !== String(this.partition)) {
             // Outside the consumer's filter: the server's consumer state is broken (seen on
-            // nats-server 2.9 after a stream's replicas were reset in a leader change). The
-            // message belongs to another partition's owner: never ack it (on a work queue that
-            // would remove it); open the consumer again from scratch.
+            // nats-server 2.9 after a stream's replicas were reset in a leader change, where
+            // consumers of two partitions delivered each other's messages). The message belongs
+            // to another partition's owner: never ack it (on a work queue that would remove it).
+            // That partition's consumer may have moved past it, so it is deleted too: its owner
+            // opens it again with a reset (as after any lost consumer) and gets the message.
+            // This one is opened again from scratch.
+            await this.h.jsm.consumers
+              .delete(this.spec.stream, this.topo.actors.consumer(Number(subjectPartition)))
+              .catch(() => undefined);
             throw new Error(
               `consumer delivered ${msg.subject} (seq ${msg.seq}) outside its filter ${this.spec.filterSubject}`,
             );

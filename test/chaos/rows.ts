@@ -81,6 +81,8 @@ export const ROWS: readonly FaultRow[] = [
   {
     name: "meta-leader-kill",
     what: "kill -9 of the JetStream meta leader, restarted 20 s later",
+    needs:
+      "nats-server 2.9.10 resets stream replicas after a meta-leader kill ('Error applying entries ... stream store EOF', 'Resetting stream cluster state', 52 times on the jobs stream in one run): acknowledged job and mailbox messages were lost, and the consumers of two partitions delivered each other's messages. Later releases reworked how a lagging replica takes over (2.9.21: 'sync and reset clfs when taking over'; the 2.10 to 2.12 raft fixes Jepsen's analysis tested); run the row on 2.12 with `sync_interval: always` to show it holds",
     async inject(rig, scale) {
       const leader = await rig.nats.metaLeader();
       const i = rig.nats.servers.findIndex((s) => s.name === leader);
