@@ -6,8 +6,11 @@
  *     stored row (the actor ignores a second submit).
  *   - REGISTERING for longer than the callback wait: send `recheck`, so an actor whose callback
  *     was lost asks the service again, and one past its deadline fails.
- * Every node may run it: message ids (`submit-{id}`, `recheck-{id}-{window}`) make concurrent
- * sweeps send one message per receipt per window.
+ * Every node may run it: message ids (`submit-{id}-{window}`, `recheck-{id}-{window}`) make
+ * concurrent sweeps send one message per receipt per window. The resubmit's id is never the
+ * intake's (`submit-{id}`): a submit the cluster acknowledged and then lost with its stream's
+ * replicas (seen on nats-server 2.9 after a server kill) can still sit in the duplicate window,
+ * which would drop a resubmit under the same id for two minutes.
  */
 import type { Logger } from "../../lib/logger";
 import type { ActorRuntime } from "../../actors/types";
@@ -44,15 +47,16 @@ export function startSweeper(opts: {
       const since = new Date(now - opts.deadlineMs - 24 * 3600_000);
       const orphans = await opts.store.stalled("RECEIVED", new Date(now - orphanAfterMs), since, batch);
       let resubmitted = 0;
+      const orphanWindow = Math.floor(now / orphanAfterMs);
       for (const id of orphans) {
         const receipt = await opts.store.submission(id);
         if (!receipt) continue;
         const msg: ReceiptCommand = { type: "submit", receipt };
-        await receipts.send(id, msg, { id: `submit-${id}` });
+        await receipts.send(id, msg, { id: `submit-${id}-${orphanWindow}` });
         resubmitted++;
       }
-      // Under a backlog a submit may only be queued, not lost: the repeat is then ignored (same
-      // message id within the duplicate window, and the actor takes one submit per receipt).
+      // Under a backlog a submit may only be queued, not lost: the repeat is then ignored (the
+      // actor takes one submit per receipt).
       if (resubmitted > 0)
         opts.logger.warn(
           { resubmitted, afterMs: orphanAfterMs },

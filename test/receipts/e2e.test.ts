@@ -8,6 +8,7 @@ import { signWebhook } from "../../services/receipts/webhooks";
 import { loadConfig } from "../../node/config";
 import { connectNats } from "../../nats";
 import { receiptNames } from "../../services/receipts/streams";
+import { partitionOf, topology } from "../../streams/subjects";
 import { readReceipt } from "../../services/receipts/parse";
 import { newReceiptId } from "../../services/receipts/ids";
 import { fingerprint } from "../../services/receipts/idempotency";
@@ -449,6 +450,15 @@ describe("receipts end to end (HTTP, NATS, Postgres)", function () {
     };
     const nats = await connectNats(NATS_URL, "e2e-orphan");
     try {
+      // The intake's submit id is taken in the mailbox's duplicate window by a message that never
+      // reaches the actor as a submit (as one the cluster acked, then lost with its replicas): the
+      // sweeper's resubmit must not be dropped as its duplicate.
+      const partitions = loadConfig({}).actors.partitions;
+      await nats.js.publish(
+        topology(ns).actors.subject("receipt", partitionOf(record.id, partitions), record.id),
+        "not a command",
+        { msgID: `submit-${record.id}` },
+      );
       await nats.js.publish(receiptNames(ns).recordSubject(record.id), JSON.stringify(record), { msgID: record.id });
     } finally {
       await nats.nc.close();
