@@ -172,4 +172,54 @@ describe("streams: owned consumer (real NATS)", function () {
     expect(ended).to.be.instanceOf(ConsumerGoneError);
     expect((ended as ConsumerGoneError).durable).to.equal("gone");
   });
+
+  /**
+   * Stages what nats-server 2.9 left after all servers restarted: a work-queue consumer past
+   * messages it never delivered (pending 0, nothing awaiting an ack, the messages still stored).
+   * Changing a consumer's filter does it on purpose: the consumer goes on from where it was, so
+   * what the new filter matches below that is skipped.
+   */
+  const skipAhead = async (name: string): Promise<void> => {
+    await h.jsm.consumers.delete(stream, name).catch(() => undefined);
+    await h.jsm.consumers.add(stream, {
+      durable_name: name,
+      filter_subject: `${ns}.oc.${name}-other`,
+      ack_policy: AckPolicy.Explicit,
+    });
+    await h.js.publish(`${ns}.oc.${name}-other`, "other");
+    const c = await h.js.consumers.get(stream, name);
+    const m = await c.next({ expires: 5000 });
+    await m?.ackAck();
+    await h.jsm.consumers.update(stream, name, { filter_subject: `${ns}.oc.${name}` });
+  };
+
+  it("opening a consumer that skipped messages resets it, so that they are delivered", async () => {
+    await publish("skipped", 3);
+    await skipAhead("skipped");
+    expect((await h.jsm.consumers.info(stream, "skipped")).num_pending).to.equal(0);
+    const c = await openConsumer(spec("skipped"), { reset: false, pullBatch: 10, maxInFlight: 10 });
+    const got: JsMsg[] = [];
+    void collect(c, got);
+    await waitFor("the three skipped messages", () => got.length === 3, 20_000);
+    expect(got.map((m) => new TextDecoder().decode(m.data))).to.deep.equal(["0", "1", "2"]);
+  });
+
+  it("ends with ConsumerGoneError once its consumer turns out to have skipped a message", async () => {
+    const c = await openConsumer(spec("skip2"), { reset: true, pullBatch: 10, maxInFlight: 10, skipCheckMs: 2_000 });
+    let ended: unknown = "still iterating";
+    const loop = (async () => {
+      for await (const m of c) m.ack();
+    })().then(
+      () => (ended = "ended without an error"),
+      (err: unknown) => (ended = err),
+    );
+    // behind its back: the durable is made again and left past a stored message
+    await publish("skip2", 1);
+    await skipAhead("skip2");
+    // two checks 2 s apart find the same skipped message
+    await waitFor("the iteration ended", () => ended !== "still iterating", 30_000, 100);
+    await loop;
+    expect(ended).to.be.instanceOf(ConsumerGoneError);
+    expect((ended as Error).message).to.match(/skipped message/);
+  });
 });
