@@ -35,6 +35,12 @@ async function main(): Promise<void> {
   });
   const started = Date.now();
   const results: RowResult[] = [];
+  // stopped from outside (Ctrl-C): tear the rig down (its servers, its network namespace) first
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.once(signal, () => {
+      log.warn({ signal }, "stopping: closing the rig");
+      void rig.close().finally(() => process.exit(130));
+    });
   try {
     await rig.start((line) => log.info(line));
     for (const [i, row] of rows.entries()) {
