@@ -151,8 +151,7 @@ export async function skippedMessage(h: NatsHandles, spec: OwnedConsumerSpec): P
  * Per consumer (`stream/durable`), skipped messages that a reset did not bring back: the stream
  * lists them but delivers them to no consumer (a damaged store; seen on nats-server 2.9.10 after
  * all servers restarted, "error looking up message for consumer: deleted message"). They are
- * reported once (the consumer's end names the message) and no longer end it, which would
- * otherwise be reset every check.
+ * reported once (the consumer's end names the message) and no longer end it, which would otherwise be reset every check.
  */
 const undeliverable = new Map<string, Set<number>>();
 /** Per consumer, the skipped message that last ended it. */
