@@ -128,34 +128,15 @@ export async function resetConsumer(h: NatsHandles, spec: OwnedConsumerSpec): Pr
  */
 export async function skippedMessage(h: NatsHandles, spec: OwnedConsumerSpec): Promise<number | null> {
   const ci = await h.jsm.consumers.info(spec.stream, spec.durable);
-  const ignored = undeliverable.get(`${spec.stream}/${spec.durable}`);
-  let from = 1;
-  for (let tries = 0; tries < 4; tries++) {
-    // the server's STREAM.MSG.GET takes `next_by_subj` (the first message of a subject on or
-    // after `seq`); the client's type only names `seq` and `last_by_subj`
-    const query = { next_by_subj: spec.filterSubject ?? ">", seq: from } as unknown as { seq: number };
-    const first = await h.jsm.streams.getMessage(spec.stream, query);
-    if (!first) return null;
-    if (ignored?.has(first.seq)) {
-      from = first.seq + 1;
-      continue;
-    }
-    if (first.seq <= ci.ack_floor.stream_seq) return first.seq;
-    if (first.seq <= ci.delivered.stream_seq && ci.num_ack_pending === 0) return first.seq;
-    return null;
-  }
+  // the server's STREAM.MSG.GET takes `next_by_subj` (the first message of a subject on or after
+  // `seq`); the client's type only names `seq` and `last_by_subj`
+  const query = { next_by_subj: spec.filterSubject ?? ">", seq: 1 } as unknown as { seq: number };
+  const first = await h.jsm.streams.getMessage(spec.stream, query);
+  if (!first) return null;
+  if (first.seq <= ci.ack_floor.stream_seq) return first.seq;
+  if (first.seq <= ci.delivered.stream_seq && ci.num_ack_pending === 0) return first.seq;
   return null;
 }
-
-/**
- * Per consumer (`stream/durable`), skipped messages that a reset did not bring back: the stream
- * lists them but delivers them to no consumer (a damaged store; seen on nats-server 2.9.10 after
- * all servers restarted, "error looking up message for consumer: deleted message"). They are
- * reported once (the consumer's end names the message) and no longer end it, which would otherwise be reset every check.
- */
-const undeliverable = new Map<string, Set<number>>();
-/** Per consumer, the skipped message that last ended it. */
-const lastEndedFor = new Map<string, number>();
 
 /** Creates the durable consumer of `spec` unless it exists (an existing one is left as it is). */
 export async function ensureConsumer(h: NatsHandles, spec: OwnedConsumerSpec): Promise<void> {
@@ -212,15 +193,6 @@ export class OwnedConsumer implements AsyncIterable<JsMsg> {
       const again = seq !== null && seq === this.lastSkipped;
       this.lastSkipped = seq;
       if (!again || this.closed) return;
-      const name = `${this.spec.stream}/${this.spec.durable}`;
-      if (lastEndedFor.get(name) === seq) {
-        // ended (and reset) for it before, and it is still not delivered: the store cannot
-        const set = undeliverable.get(name) ?? new Set<number>();
-        set.add(seq);
-        undeliverable.set(name, set);
-        return;
-      }
-      lastEndedFor.set(name, seq);
       this.gone = new ConsumerGoneError(this.spec.stream, this.spec.durable, `it skipped message ${seq}`);
       this.wake?.();
       await this.iter.close().catch(() => undefined);
