@@ -20,13 +20,6 @@
  *   "consumer not found": lost in a meta-leader change, deleted behind the owner's back) ends
  *   the iteration with {@link ConsumerGoneError} instead of waiting forever: the owner opens it
  *   again (with a reset) while it still holds the lease.
- * - **Nothing skipped.** On a work queue a message still stored is not acked yet, so one at or
- *   below the consumer's ack floor (or delivered while nothing awaits an ack) will never be
- *   delivered again: the consumer's state lost it (seen on nats-server 2.9 after all servers
- *   restarted, with jobs left in the stream that their consumer reported neither pending nor
- *   awaiting an ack). The owner checks every {@link SKIP_CHECK_MS}; the same skipped message seen
- *   twice ends the iteration with {@link ConsumerGoneError}, and opening a consumer that skipped
- *   one (even without `reset`) resets it, so that it is delivered.
  *
  * Each owner keeps its own consumer config (filter subject, ack wait, max ack pending) and its
  * own settling: it acks (or terms, or leaves unacked) and then calls {@link OwnedConsumer.settle}.
@@ -34,7 +27,6 @@
 import {
   AckPolicy,
   DeliverPolicy,
-  RetentionPolicy,
   isConsumerNotFound,
   type ConsumerMessages,
   type JsMsg,
@@ -47,12 +39,6 @@ import {
  * left a partition idle for 30 s after every consumer leader change.
  */
 export const PULL_EXPIRES_MS = 10_000;
-
-/**
- * How often an owned consumer on a work queue checks that it skipped nothing (see the module doc):
- * two JetStream API requests per consumer, so with hundreds of partitions not much more often.
- */
-export const SKIP_CHECK_MS = 30_000;
 
 /** The consumer an owned consumer pulled from is gone (see the module doc). */
 export class ConsumerGoneError extends Error {
@@ -90,8 +76,6 @@ export interface OwnedConsumerOptions {
   readonly pullBatch: number;
   /** Messages held (yielded, not yet settled) at most; default: no bound beyond the server's. */
   readonly maxInFlight?: number;
-  /** Period of the skipped-message check on a work queue (default {@link SKIP_CHECK_MS}). */
-  readonly skipCheckMs?: number;
 }
 
 /** The consumer config of `spec`: explicit acks, deliver-all, redelivered until acked. */
@@ -120,24 +104,6 @@ export async function resetConsumer(h: NatsHandles, spec: OwnedConsumerSpec): Pr
   await h.jsm.consumers.add(spec.stream, consumerConfig(spec));
 }
 
-/**
- * The sequence of a message that the consumer of `spec` skipped (see the module doc), or null.
- * Only meaningful on a work queue (elsewhere acked messages stay stored). The consumer is read
- * before the stream, so a message acked meanwhile only looks skipped for the moment its removal
- * takes: callers act on the same answer twice.
- */
-export async function skippedMessage(h: NatsHandles, spec: OwnedConsumerSpec): Promise<number | null> {
-  const ci = await h.jsm.consumers.info(spec.stream, spec.durable);
-  // the server's STREAM.MSG.GET takes `next_by_subj` (the first message of a subject on or after
-  // `seq`); the client's type only names `seq` and `last_by_subj`
-  const query = { next_by_subj: spec.filterSubject ?? ">", seq: 1 } as unknown as { seq: number };
-  const first = await h.jsm.streams.getMessage(spec.stream, query);
-  if (!first) return null;
-  if (first.seq <= ci.ack_floor.stream_seq) return first.seq;
-  if (first.seq <= ci.delivered.stream_seq && ci.num_ack_pending === 0) return first.seq;
-  return null;
-}
-
 /** Creates the durable consumer of `spec` unless it exists (an existing one is left as it is). */
 export async function ensureConsumer(h: NatsHandles, spec: OwnedConsumerSpec): Promise<void> {
   try {
@@ -163,44 +129,17 @@ export class OwnedConsumer implements AsyncIterable<JsMsg> {
   /** Set when the consumer turned out to be gone; the iteration then throws it. */
   private gone: ConsumerGoneError | null = null;
   private readonly keepAliveTimer: NodeJS.Timeout;
-  private readonly skipTimer: NodeJS.Timeout | null;
-  /** The skipped message the last check found (acted on when the next one finds it again). */
-  private lastSkipped: number | null = null;
-  private checking = false;
 
   private constructor(
-    private readonly h: NatsHandles,
     private readonly iter: ConsumerMessages,
     readonly spec: OwnedConsumerSpec,
     maxInFlight: number | undefined,
-    skipCheckMs: number | null,
   ) {
     this.maxInFlight = maxInFlight ?? Number.POSITIVE_INFINITY;
     const period = Math.max(1000, Math.round(spec.ackWaitMs / 3));
     this.keepAliveTimer = setInterval(() => this.keepAlive(), period);
     this.keepAliveTimer.unref?.();
-    this.skipTimer = skipCheckMs !== null ? setInterval(() => void this.checkSkipped(), skipCheckMs) : null;
-    this.skipTimer?.unref?.();
     void this.watchStatus();
-  }
-
-  /** Ends the iteration when the consumer skipped a message (the same one on two checks). */
-  private async checkSkipped(): Promise<void> {
-    if (this.closed || this.gone || this.checking) return;
-    this.checking = true;
-    try {
-      const seq = await skippedMessage(this.h, this.spec);
-      const again = seq !== null && seq === this.lastSkipped;
-      this.lastSkipped = seq;
-      if (!again || this.closed) return;
-      this.gone = new ConsumerGoneError(this.spec.stream, this.spec.durable, `it skipped message ${seq}`);
-      this.wake?.();
-      await this.iter.close().catch(() => undefined);
-    } catch {
-      // no answer now (a fault in progress): the next check, or the status watch, sees it
-    } finally {
-      this.checking = false;
-    }
   }
 
   /** Ends the iteration when the client reports the consumer or its stream missing. */
@@ -221,15 +160,11 @@ export class OwnedConsumer implements AsyncIterable<JsMsg> {
    * makes sure it exists, then starts pulling.
    */
   static async open(h: NatsHandles, spec: OwnedConsumerSpec, opts: OwnedConsumerOptions): Promise<OwnedConsumer> {
-    const workQueue = (await h.jsm.streams.info(spec.stream)).config.retention === RetentionPolicy.Workqueue;
     if (opts.reset) await resetConsumer(h, spec);
-    else {
-      await ensureConsumer(h, spec);
-      if (workQueue && (await skippedMessage(h, spec)) !== null) await resetConsumer(h, spec);
-    }
+    else await ensureConsumer(h, spec);
     const consumer = await h.js.consumers.get(spec.stream, spec.durable);
     const iter = await consumer.consume({ max_messages: Math.max(1, opts.pullBatch), expires: PULL_EXPIRES_MS });
-    return new OwnedConsumer(h, iter, spec, opts.maxInFlight, workQueue ? (opts.skipCheckMs ?? SKIP_CHECK_MS) : null);
+    return new OwnedConsumer(iter, spec, opts.maxInFlight);
   }
 
   /** Messages held: yielded and not yet settled. */
@@ -256,7 +191,6 @@ export class OwnedConsumer implements AsyncIterable<JsMsg> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.keepAliveTimer);
-    if (this.skipTimer) clearInterval(this.skipTimer);
     this.wake?.();
     await this.iter.close().catch(() => undefined);
   }
