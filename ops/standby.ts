@@ -57,7 +57,7 @@ import { backupOrder, inNamespace } from "./manifest";
 import { readRecords, loadStream } from "./restore";
 import { readByConsumer, scanStream } from "./scan";
 import { keptHeader } from "./records";
-import { STORED_AT_HEADER } from "../streams/stored-at";
+import { withStoredAt } from "../streams/stored-at";
 
 /** The standby's record of what it mirrors. */
 export interface StandbyPlan {
@@ -277,9 +277,7 @@ export async function followStandby(o: Pick<StandbyOptions, "standby" | "namespa
           p.state.last_seq,
           (m) => {
             const h = natsHeaders();
-            for (const [k, v] of m.headers) if (keptHeader(k)) h.append(k, v);
-            if (!m.headers.some(([k]) => k === STORED_AT_HEADER))
-              h.set(STORED_AT_HEADER, String(m.timeNs / 1_000_000n));
+            for (const [k, v] of withStoredAt(m.headers, m.timeNs)) if (keptHeader(k)) h.append(k, v);
             h.set(SEQ_HEADER, String(m.seq));
             h.set(SUBJECT_HEADER, m.subject);
             pending.push(o.standby.js.publish(`drq.${s.name}`, m.data, { headers: h }));
