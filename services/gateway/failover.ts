@@ -3,7 +3,9 @@
  *
  * A primary serving port P writes `primary.P` every GATEWAY_HEARTBEAT_MS, and once before it
  * listens ("starting"), so a backup holding P lets go of it; while the port is taken by a
- * backup that is serving (`backup.P` fresh), the primary retries listening for up to 30 s.
+ * backup that is serving or handing it back (`backup.P` written or deleted within 10 s), the
+ * primary retries listening for up to 30 s. A backup handing back closes the port before it
+ * deletes `backup.P`.
  *
  * A backup for port P idles (not listening) while `primary.P` keeps changing. Liveness is judged
  * by the entry's revision moving, seen on the backup's own clock, so clocks of different hosts
@@ -67,10 +69,13 @@ export function startHeartbeat(
   };
 }
 
-/** True when `key` was written within `freshMs` by the KV server's clock relative to its own last write. */
-async function recentlyWritten(kv: KV, key: string, freshMs: number): Promise<boolean> {
+/**
+ * True when `key` was written or deleted within `freshMs`: a backup serving the port, or one that
+ * has just handed it back (its close may still be in progress).
+ */
+async function recentlyTouched(kv: KV, key: string, freshMs: number): Promise<boolean> {
   const e = await kv.get(key);
-  if (!e || e.operation !== "PUT") return false;
+  if (!e) return false;
   return Date.now() - e.created.getTime() < freshMs;
 }
 
@@ -92,7 +97,7 @@ export async function listenAsPrimary(
       return;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      const heldByBackup = code === "EADDRINUSE" && (await recentlyWritten(kv, backupKey, 10_000).catch(() => false));
+      const heldByBackup = code === "EADDRINUSE" && (await recentlyTouched(kv, backupKey, 10_000).catch(() => false));
       if (!heldByBackup || Date.now() > deadline) throw err;
       if (attempt === 0) log.info("the backup gateway holds the port: waiting for it to hand it back");
       await new Promise((r) => setTimeout(r, 200));
@@ -155,8 +160,9 @@ export function startBackup(deps: BackupDeps): { isServing(): boolean; stop(): P
       log.warn({ primary: deps.primaryKey }, "primary gateway is back: backup hands the port back");
       serving = false;
       deps.serving(false);
-      await kv.delete(deps.backupKey).catch(() => undefined);
+      // the port first: a primary meeting EADDRINUSE after the key's deletion would give up
       await deps.close();
+      await kv.delete(deps.backupKey).catch(() => undefined);
       return;
     }
     if (serving) await kv.put(deps.backupKey, beat(deps.node, "serving")).catch(() => undefined);
@@ -182,8 +188,8 @@ export function startBackup(deps: BackupDeps): { isServing(): boolean; stop(): P
       if (serving) {
         serving = false;
         deps.serving(false);
-        await kv.delete(deps.backupKey).catch(() => undefined);
         await deps.close();
+        await kv.delete(deps.backupKey).catch(() => undefined);
       }
     },
   };
