@@ -175,7 +175,13 @@ export class SupporterLoad {
 
   /** Per-supporter order problems (missing, extra, out of order, ERP before the user service). */
   orderViolations(sims: SupporterSims): string[] {
-    return orderProblems(sims, [SupporterLoad.producer], [...this.acked.keys()], (i) => this.acked.get(i) ?? 0);
+    return orderProblems(
+      sims,
+      [SupporterLoad.producer],
+      [...this.acked.keys()],
+      (i) => this.acked.get(i) ?? 0,
+      Infinity,
+    );
   }
 }
 

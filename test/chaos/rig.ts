@@ -444,6 +444,8 @@ export class ChaosRig {
       tenantEventsStoredTwice: stored.rows - stored.ids.size,
     };
     if (nonAccepted > 0) notes.push(`${nonAccepted} receipts ended in a status other than ACCEPTED`);
+    const order = this.supporterLoad.orderViolations(this.supporterSims);
+    for (const p of order.slice(0, 5)) notes.push(`order: ${p}`);
     return {
       row,
       accepted: {
@@ -455,7 +457,7 @@ export class ChaosRig {
       lostDetail: un.detail,
       duplicates: Object.values(duplicateDetail).reduce((a, b) => a + b, 0),
       duplicateDetail,
-      orderViolations: this.supporterLoad.orderViolations(this.supporterSims).length,
+      orderViolations: order.length,
       ownedAgainMs: o.ownedAgainMs,
       readyAgainMs: o.readyAgainMs,
       notReadyAfterMs: o.notReadyAfterMs,
