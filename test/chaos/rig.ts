@@ -378,6 +378,27 @@ export class ChaosRig {
   }
 
   /**
+   * Work-queue streams that hold messages at or below a consumer's ack floor: messages that
+   * consumer will never deliver (acked ones a work queue should have removed, or new ones given
+   * sequences it had passed after the stream lost its tail). Only whole-stream consumers are
+   * checked (a filtered one's floor says nothing of other subjects).
+   */
+  async belowAckFloor(): Promise<string[]> {
+    const out: string[] = [];
+    const prefix = this.ns.toUpperCase() + "_";
+    for await (const s of this.h!.jsm.streams.list()) {
+      if (!s.config.name.startsWith(prefix) || s.config.retention !== "workqueue" || s.state.messages === 0) continue;
+      for await (const c of this.h!.jsm.consumers.list(s.config.name)) {
+        if (c.config.filter_subject || s.state.first_seq > c.ack_floor.stream_seq) continue;
+        out.push(
+          `${s.config.name}: ${s.state.messages} stored from seq ${s.state.first_seq}, consumer ${c.name}'s ack floor ${c.ack_floor.stream_seq}, delivered ${c.delivered.stream_seq}, stream last ${s.state.last_seq}`,
+        );
+      }
+    }
+    return out;
+  }
+
+  /**
    * Where the supporters with undelivered messages stand (at most 5): each one's lanes as its
    * stored actor state has them, and whether the lane's job is still in the jobs stream.
    */
@@ -430,6 +451,8 @@ export class ChaosRig {
       if (user + erp > 0)
         notes.push(`supporter messages missing at the user service ${user}, at the ERP service ${erp}`);
       notes.push(`consumers still holding messages: ${JSON.stringify(await this.waiting().catch(() => ({})))}`);
+      for (const line of await this.belowAckFloor().catch((err: unknown) => [`below ack floor: ${String(err)}`]))
+        notes.push(`below an ack floor: ${line}`);
       for (const line of await this.stuckSupporters().catch((err: unknown) => [`stuck supporters: ${String(err)}`]))
         notes.push(line);
     }
