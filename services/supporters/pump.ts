@@ -8,9 +8,11 @@
  * (the platform's LeaseManager with sticky placement, renewed every ttl/3 with revision-checked
  * updates). Taking the lease resets the pump's consumer (an owned consumer: delete and create,
  * deliver-all on a work queue), so whatever the previous holder left unacked comes first, in
- * order; the reset also fences a stale holder (its consumer is gone). Forwards are pipelined on one connection (wire
- * order is stream order) and each intake message is acked only after its forwards were stored;
- * a forward carries `Nats-Msg-Id = in:{seq}`, so a redelivery is stored once.
+ * order; the reset also fences a stale holder (its consumer is gone). Forwards are pipelined on
+ * one connection (wire order is stream order), except that a supporter's next message is
+ * published only once its previous one is stored (a retried publish never lands after a later
+ * message); each intake message is acked only after its forwards were stored, and a forward
+ * carries `Nats-Msg-Id = in:{seq}.{time}`, so a redelivery is stored once.
  *
  * Per message: check + normalise + hash (prepare.ts), seal the identity and events with the
  * supporter's data key (created here on first use), publish the event-log record and the
@@ -243,7 +245,7 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
       const cmd: ForgetCommand = { t: "forget", id: `forget.${msg.seq}`, seq: msg.seq, at, by: p.by };
       stats.forgets++;
       log.info({ hash: p.hash, by: p.by, seq: msg.seq }, "supporter forgotten: data key deleted");
-      return forwarding([
+      return inOrder(p.hash, () => [
         durably(
           () => d.nats.js.publish(d.names.logSubject(p.hash), JSON.stringify(rec), { msgID: `log:in:${ref}` }),
           alive,
@@ -287,13 +289,33 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
       client,
     };
     stats.forwarded++;
-    return forwarding([
+    return inOrder(prepared.hash, () => [
       durably(
         () => d.nats.js.publish(d.names.logSubject(prepared.hash), JSON.stringify(rec), { msgID: `log:in:${ref}` }),
         alive,
       ),
       durably(() => mailboxes.send(prepared.hash, cmd, { id: `in:${ref}` }), alive),
     ]);
+  }
+
+  /**
+   * Per supporter, the forwarding of its latest message. A supporter's next message is published
+   * only once the previous one's publishes were stored: each publish is retried on its own, and a
+   * retry of message k (a stream without a leader for a few seconds) must not land after message
+   * k+1. A failed forwarding fails the supporter's later ones without publishing them (the next
+   * session forwards them again, in order). Different supporters stay pipelined.
+   */
+  const lastForward = new Map<string, Promise<void>>();
+  function inOrder(hash: string, publishes: () => readonly Promise<unknown>[]): Forwarding {
+    const prev = lastForward.get(hash);
+    const run = async (): Promise<void> => void (await Promise.all(publishes()));
+    const done = prev ? prev.then(run) : run();
+    lastForward.set(hash, done);
+    const forget = (): void => {
+      if (lastForward.get(hash) === done) lastForward.delete(hash);
+    };
+    done.then(forget, forget);
+    return { done };
   }
 
   /**
