@@ -15,7 +15,7 @@ import type { JsMsg, NatsHandles } from "../nats";
 import type { Logger } from "../lib/logger";
 import type { JobDefinition, JobEnvelope, JobResult } from "./types";
 import { CircuitBreaker } from "./breaker";
-import { OwnedConsumer, type OwnedConsumerSpec } from "../streams/owned-consumer";
+import { ConsumerGoneError, OwnedConsumer, type OwnedConsumerSpec } from "../streams/owned-consumer";
 import { backoffDelay } from "./backoff";
 import { decodeJson, sleep } from "./codec";
 import { RetryableError, TerminalError, errorMessage } from "../lib/errors";
@@ -103,9 +103,13 @@ export class JobWorker {
     this.loop = this.run(this.consumer);
   }
 
-  private open(): Promise<OwnedConsumer> {
+  /**
+   * Opens the shared consumer as it is (creating it if missing), or with a reset after it was
+   * found stalled (it exists but will not deliver what the stream holds: only a new one will).
+   */
+  private open(reset = false): Promise<OwnedConsumer> {
     return OwnedConsumer.open(this.io.h, jobConsumerSpec(this.io.topology, this.def), {
-      reset: false,
+      reset,
       pullBatch: this.concurrency,
       maxInFlight: this.concurrency,
     });
@@ -126,6 +130,7 @@ export class JobWorker {
   private async run(first: OwnedConsumer): Promise<void> {
     let consumer: OwnedConsumer | null = first;
     let pause = REOPEN_MIN_MS;
+    let stalled = false;
     while (!this.stopped) {
       if (consumer) {
         try {
@@ -140,6 +145,7 @@ export class JobWorker {
             });
           }
         } catch (err) {
+          stalled = err instanceof ConsumerGoneError && err.stalled;
           if (!this.stopped)
             this.log.warn({ job: this.def.name, err: errorMessage(err) }, "job consumer lost; reopening");
         }
@@ -151,9 +157,10 @@ export class JobWorker {
       pause = Math.min(pause * 2, REOPEN_MAX_MS);
       if (this.stopped) break;
       try {
-        consumer = this.consumer = await this.open();
+        consumer = this.consumer = await this.open(stalled);
         this.stats.reopened++;
-        this.log.info({ job: this.def.name }, "job consumer reopened");
+        this.log.info({ job: this.def.name, reset: stalled }, "job consumer reopened");
+        stalled = false;
       } catch (err) {
         this.log.warn({ job: this.def.name, err: errorMessage(err) }, "job consumer could not be reopened; retrying");
       }

@@ -21,6 +21,15 @@
  *   the iteration with {@link ConsumerGoneError} instead of waiting forever: the owner opens it
  *   again (with a reset) while it still holds the lease.
  *
+ * - **No silent skip.** nats-server 2.9 can leave a consumer that reports nothing pending and
+ *   nothing in flight while its stream holds messages in its filter: after a partition or a
+ *   replica reset, its leader read a replica that had stopped, or its state had moved past
+ *   sequences the stream then gave to new messages. Every {@link STALL_CHECK_MS} an idle consumer
+ *   (nothing pending, nothing awaiting an ack) is compared with what its stream holds for it; two
+ *   such looks in a row that both find messages, with nothing delivered in between, end the
+ *   iteration with {@link ConsumerGoneError} (`stalled`): an owner opens it again with a reset,
+ *   which delivers everything the stream holds for it, in order.
+ *
  * Each owner keeps its own consumer config (filter subject, ack wait, max ack pending) and its
  * own settling: it acks (or terms, or leaves unacked) and then calls {@link OwnedConsumer.settle}.
  */
@@ -40,17 +49,57 @@ import {
  */
 export const PULL_EXPIRES_MS = 10_000;
 
-/** The consumer an owned consumer pulled from is gone (see the module doc). */
+/** How often an owned consumer checks that it is not idle over messages it will never deliver (ms). */
+export const STALL_CHECK_MS = 30_000;
+
+/**
+ * The consumer an owned consumer pulled from is gone, or `stalled`: it exists, but will not
+ * deliver what its stream holds for it (see the module doc); only a reset brings that back.
+ */
 export class ConsumerGoneError extends Error {
   readonly code = "CONSUMER_GONE";
   constructor(
     readonly stream: string,
     readonly durable: string,
     why: string,
+    readonly stalled = false,
   ) {
-    super(`consumer ${stream}/${durable} is gone (${why})`);
+    super(`consumer ${stream}/${durable} is ${stalled ? "stalled" : "gone"} (${why})`);
     this.name = "ConsumerGoneError";
   }
+}
+
+/** One look at an idle consumer: messages its stream holds in its filter, and its delivered sequence. */
+export interface StallSample {
+  readonly stored: number;
+  readonly delivered: number;
+}
+
+/**
+ * Looks at the consumer of `spec`: null unless it reports nothing pending and nothing awaiting
+ * an ack while its stream holds messages in its filter.
+ */
+export async function stallSample(h: NatsHandles, spec: OwnedConsumerSpec): Promise<StallSample | null> {
+  const ci = await h.jsm.consumers.info(spec.stream, spec.durable);
+  if (ci.num_pending > 0 || ci.num_ack_pending > 0) return null;
+  const si =
+    spec.filterSubject === undefined
+      ? await h.jsm.streams.info(spec.stream)
+      : await h.jsm.streams.info(spec.stream, { subjects_filter: spec.filterSubject });
+  const stored =
+    spec.filterSubject === undefined
+      ? si.state.messages
+      : Object.values(si.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+  return stored > 0 ? { stored, delivered: ci.delivered.stream_seq } : null;
+}
+
+/**
+ * True when two looks in a row (`prev`, then `next`) found the consumer idle over stored
+ * messages and it delivered nothing in between: a message that merely arrived between a look's
+ * two reads is delivered before the next look.
+ */
+export function isStalled(prev: StallSample | null, next: StallSample | null): boolean {
+  return prev !== null && next !== null && prev.delivered === next.delivered;
 }
 
 /** The durable consumer an owner consumes. */
@@ -76,6 +125,8 @@ export interface OwnedConsumerOptions {
   readonly pullBatch: number;
   /** Messages held (yielded, not yet settled) at most; default: no bound beyond the server's. */
   readonly maxInFlight?: number;
+  /** How often to check for a stall (ms); 0: never. Default {@link STALL_CHECK_MS}. */
+  readonly stallCheckMs?: number;
 }
 
 /** The consumer config of `spec`: explicit acks, deliver-all, redelivered until acked. */
@@ -129,17 +180,52 @@ export class OwnedConsumer implements AsyncIterable<JsMsg> {
   /** Set when the consumer turned out to be gone; the iteration then throws it. */
   private gone: ConsumerGoneError | null = null;
   private readonly keepAliveTimer: NodeJS.Timeout;
+  private readonly stallTimer: NodeJS.Timeout | null;
+  private lastStall: StallSample | null = null;
+  private checking = false;
 
   private constructor(
+    private readonly h: NatsHandles,
     private readonly iter: ConsumerMessages,
     readonly spec: OwnedConsumerSpec,
     maxInFlight: number | undefined,
+    stallCheckMs: number,
   ) {
     this.maxInFlight = maxInFlight ?? Number.POSITIVE_INFINITY;
     const period = Math.max(1000, Math.round(spec.ackWaitMs / 3));
     this.keepAliveTimer = setInterval(() => this.keepAlive(), period);
     this.keepAliveTimer.unref?.();
+    this.stallTimer = stallCheckMs > 0 ? setInterval(() => void this.checkStall(), stallCheckMs) : null;
+    this.stallTimer?.unref?.();
     void this.watchStatus();
+  }
+
+  /** One stall check (see the module doc); a failed look (NATS busy or away) gives no verdict. */
+  private async checkStall(): Promise<void> {
+    if (this.closed || this.gone || this.checking || this.held.size > 0) return;
+    this.checking = true;
+    try {
+      const next = await stallSample(this.h, this.spec);
+      if (this.closed || this.held.size > 0) return;
+      if (isStalled(this.lastStall, next)) {
+        const why = `idle over ${next!.stored} stored messages, delivered ${next!.delivered} unchanged`;
+        this.end(new ConsumerGoneError(this.spec.stream, this.spec.durable, why, true));
+        return;
+      }
+      this.lastStall = next;
+    } catch {
+      this.lastStall = null;
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  /** Ends the iteration with `err` (the next step of the iteration throws it). */
+  private end(err: ConsumerGoneError): void {
+    if (this.gone) return;
+    this.gone = err;
+    this.wake?.();
+    void this.iter.close().catch(() => undefined);
   }
 
   /** Ends the iteration when the client reports the consumer or its stream missing. */
@@ -147,9 +233,7 @@ export class OwnedConsumer implements AsyncIterable<JsMsg> {
     for await (const n of this.iter.status()) {
       if (this.closed) return;
       if (n.type === "consumer_not_found" || n.type === "stream_not_found") {
-        this.gone = new ConsumerGoneError(this.spec.stream, this.spec.durable, n.type.replace(/_/g, " "));
-        this.wake?.();
-        await this.iter.close().catch(() => undefined);
+        this.end(new ConsumerGoneError(this.spec.stream, this.spec.durable, n.type.replace(/_/g, " ")));
         return;
       }
     }
@@ -164,7 +248,7 @@ export class OwnedConsumer implements AsyncIterable<JsMsg> {
     else await ensureConsumer(h, spec);
     const consumer = await h.js.consumers.get(spec.stream, spec.durable);
     const iter = await consumer.consume({ max_messages: Math.max(1, opts.pullBatch), expires: PULL_EXPIRES_MS });
-    return new OwnedConsumer(iter, spec, opts.maxInFlight);
+    return new OwnedConsumer(h, iter, spec, opts.maxInFlight, opts.stallCheckMs ?? STALL_CHECK_MS);
   }
 
   /** Messages held: yielded and not yet settled. */
@@ -191,6 +275,7 @@ export class OwnedConsumer implements AsyncIterable<JsMsg> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.keepAliveTimer);
+    if (this.stallTimer) clearInterval(this.stallTimer);
     this.wake?.();
     await this.iter.close().catch(() => undefined);
   }

@@ -419,9 +419,14 @@ export class EventProcessor {
     await w.close();
   }
 
-  /** A worker's consume loop ended on its own (consumer deleted, connection closed). */
+  /**
+   * A worker's consume loop ended on its own (consumer deleted or stalled, connection closed):
+   * the next discovery opens it again with a reset, so what it held or never delivered comes
+   * again, in order.
+   */
   workerEnded(w: TenantWorker): void {
     if (this.workers.get(w.tenant) !== w) return;
+    this.touched.delete(w.tenant);
     this.deps.logger.warn({ tenant: w.tenant }, "tenant consumer ended; reopening on the next discovery");
     void this.closeWorker(w);
   }

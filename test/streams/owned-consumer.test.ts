@@ -1,11 +1,12 @@
 /**
  * The owned consumer on the real NATS: a reset on taking ownership redelivers everything
  * unacked, in stream order, before anything newer; the in-flight bound holds; the keep-alive
- * moves the ack deadline of a message held for longer than its ack wait.
+ * moves the ack deadline of a message held for longer than its ack wait; a consumer that is gone,
+ * or idle over messages its stream still holds for it, ends the iteration.
  */
 import { expect } from "chai";
 import { AckPolicy, connectNats, RetentionPolicy, type JsMsg, type NatsHandles } from "../../nats";
-import { ConsumerGoneError, OwnedConsumer, type OwnedConsumerSpec } from "../../streams/owned-consumer";
+import { ConsumerGoneError, isStalled, OwnedConsumer, type OwnedConsumerSpec } from "../../streams/owned-consumer";
 import { cleanupNamespace, freshNamespace, NATS_URL } from "../support/namespace";
 import { waitFor } from "../support/wait";
 
@@ -171,5 +172,69 @@ describe("streams: owned consumer (real NATS)", function () {
     await loop;
     expect(ended).to.be.instanceOf(ConsumerGoneError);
     expect((ended as ConsumerGoneError).durable).to.equal("gone");
+  });
+
+  it("ends as stalled when it stays idle over messages its stream still holds, and a reset delivers them", async () => {
+    // A limits stream keeps acked messages: the consumer is idle (nothing pending, nothing
+    // awaiting an ack) over three stored messages, as a 2.9 consumer past what it never delivered.
+    const limits = `${ns.toUpperCase()}_OCL`;
+    await h.jsm.streams.add({ name: limits, subjects: [`${ns}.ocl.*`] });
+    const s: OwnedConsumerSpec = { ...spec("stall"), stream: limits, filterSubject: `${ns}.ocl.stall` };
+    for (let i = 0; i < 3; i++) await h.js.publish(`${ns}.ocl.stall`, String(i));
+    const c = await openConsumer(s, { reset: true, pullBatch: 10, stallCheckMs: 300 });
+    let ended: unknown = "still iterating";
+    const got: string[] = [];
+    const loop = (async () => {
+      for await (const m of c) {
+        got.push(m.string());
+        m.ack();
+        c.settle(m);
+      }
+    })().then(
+      () => (ended = "ended without an error"),
+      (err: unknown) => (ended = err),
+    );
+    await waitFor("the iteration ended", () => ended !== "still iterating", 20_000, 50);
+    await loop;
+    expect(got).to.deep.equal(["0", "1", "2"]);
+    expect(ended).to.be.instanceOf(ConsumerGoneError);
+    expect((ended as ConsumerGoneError).stalled).to.equal(true);
+    const again = await openConsumer(s, { reset: true, pullBatch: 10, stallCheckMs: 0 });
+    const redelivered: JsMsg[] = [];
+    void collect(again, redelivered);
+    await waitFor("the stored messages again", () => redelivered.length === 3);
+    await again.close();
+  });
+
+  it("is not stalled while idle on a work queue with nothing stored, nor when a message arrives between looks", async () => {
+    const c = await openConsumer(spec("idle"), { reset: true, pullBatch: 10, stallCheckMs: 200 });
+    let ended: unknown = "still iterating";
+    const got: string[] = [];
+    const loop = (async () => {
+      for await (const m of c) {
+        got.push(m.string());
+        m.ack();
+        c.settle(m);
+      }
+    })().then(
+      () => (ended = "ended"),
+      (err: unknown) => (ended = err),
+    );
+    for (let i = 0; i < 10; i++) {
+      await h.js.publish(`${ns}.oc.idle`, String(i));
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    await waitFor("every message", () => got.length === 10);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(ended).to.equal("still iterating");
+    await c.close();
+    await loop;
+  });
+
+  it("takes two looks with stored messages and no delivery between them for a stall", () => {
+    expect(isStalled(null, { stored: 3, delivered: 7 })).to.equal(false);
+    expect(isStalled({ stored: 3, delivered: 7 }, null)).to.equal(false);
+    expect(isStalled({ stored: 1, delivered: 7 }, { stored: 1, delivered: 8 })).to.equal(false);
+    expect(isStalled({ stored: 3, delivered: 7 }, { stored: 4, delivered: 7 })).to.equal(true);
   });
 });
