@@ -41,6 +41,27 @@ describe("streams: owned consumer (real NATS)", function () {
       for await (const m of c) into.push(m);
     })();
 
+  const STILL = "still iterating";
+  /** Acks and settles what `c` yields, keeping the bodies and how the iteration ended. */
+  const ackAll = (c: OwnedConsumer): { got: string[]; ended: unknown; loop: Promise<unknown> } => {
+    const run: { got: string[]; ended: unknown; loop: Promise<unknown> } = {
+      got: [],
+      ended: STILL,
+      loop: Promise.resolve(),
+    };
+    run.loop = (async () => {
+      for await (const m of c) {
+        run.got.push(m.string());
+        m.ack();
+        c.settle(m);
+      }
+    })().then(
+      () => (run.ended = "ended without an error"),
+      (err: unknown) => (run.ended = err),
+    );
+    return run;
+  };
+
   before(async () => {
     h = await connectNats(NATS_URL, `test-${ns}`);
     await h.jsm.streams.add({ name: stream, subjects: [`${ns}.oc.*`], retention: RetentionPolicy.Workqueue });
@@ -182,23 +203,12 @@ describe("streams: owned consumer (real NATS)", function () {
     const s: OwnedConsumerSpec = { ...spec("stall"), stream: limits, filterSubject: `${ns}.ocl.stall` };
     for (let i = 0; i < 3; i++) await h.js.publish(`${ns}.ocl.stall`, String(i));
     const c = await openConsumer(s, { reset: true, pullBatch: 10, stallCheckMs: 300 });
-    let ended: unknown = "still iterating";
-    const got: string[] = [];
-    const loop = (async () => {
-      for await (const m of c) {
-        got.push(m.string());
-        m.ack();
-        c.settle(m);
-      }
-    })().then(
-      () => (ended = "ended without an error"),
-      (err: unknown) => (ended = err),
-    );
-    await waitFor("the iteration ended", () => ended !== "still iterating", 20_000, 50);
-    await loop;
-    expect(got).to.deep.equal(["0", "1", "2"]);
-    expect(ended).to.be.instanceOf(ConsumerGoneError);
-    expect((ended as ConsumerGoneError).stalled).to.equal(true);
+    const run = ackAll(c);
+    await waitFor("the iteration ended", () => run.ended !== STILL, 20_000, 50);
+    await run.loop;
+    expect(run.got).to.deep.equal(["0", "1", "2"]);
+    expect(run.ended).to.be.instanceOf(ConsumerGoneError);
+    expect((run.ended as ConsumerGoneError).stalled).to.equal(true);
     const again = await openConsumer(s, { reset: true, pullBatch: 10, stallCheckMs: 0 });
     const redelivered: JsMsg[] = [];
     void collect(again, redelivered);
@@ -208,27 +218,16 @@ describe("streams: owned consumer (real NATS)", function () {
 
   it("is not stalled while idle on a work queue with nothing stored, nor when a message arrives between looks", async () => {
     const c = await openConsumer(spec("idle"), { reset: true, pullBatch: 10, stallCheckMs: 200 });
-    let ended: unknown = "still iterating";
-    const got: string[] = [];
-    const loop = (async () => {
-      for await (const m of c) {
-        got.push(m.string());
-        m.ack();
-        c.settle(m);
-      }
-    })().then(
-      () => (ended = "ended"),
-      (err: unknown) => (ended = err),
-    );
+    const run = ackAll(c);
     for (let i = 0; i < 10; i++) {
       await h.js.publish(`${ns}.oc.idle`, String(i));
       await new Promise((r) => setTimeout(r, 150));
     }
-    await waitFor("every message", () => got.length === 10);
+    await waitFor("every message", () => run.got.length === 10);
     await new Promise((r) => setTimeout(r, 1000));
-    expect(ended).to.equal("still iterating");
+    expect(run.ended).to.equal(STILL);
     await c.close();
-    await loop;
+    await run.loop;
   });
 
   it("takes two looks with stored messages and no delivery between them for a stall", () => {
