@@ -24,11 +24,15 @@
  * - **No silent skip.** nats-server 2.9 can leave a consumer that reports nothing pending and
  *   nothing in flight while its stream holds messages in its filter: after a partition or a
  *   replica reset, its leader read a replica that had stopped, or its state had moved past
- *   sequences the stream then gave to new messages. Every {@link STALL_CHECK_MS} an idle consumer
- *   (nothing pending, nothing awaiting an ack) is compared with what its stream holds for it; two
- *   such looks in a row that both find messages, with nothing delivered in between, end the
- *   iteration with {@link ConsumerGoneError} (`stalled`): an owner opens it again with a reset,
- *   which delivers everything the stream holds for it, in order.
+ *   sequences the stream then gave to new messages. And after a server kill a consumer can report
+ *   messages pending with no pull waiting at the server and none coming from the client. Every
+ *   {@link STALL_CHECK_MS} a consumer with nothing awaiting an ack and nothing held here is
+ *   looked at: messages pending, or (nothing pending) messages its stream holds in its filter.
+ *   Two such looks in a row, with nothing delivered in between, end the iteration with
+ *   {@link ConsumerGoneError} (`stalled`): an owner opens it again with a reset, which delivers
+ *   everything the stream holds for it, in order. A consumer that is pulled delivers what is
+ *   pending well within the 30 s between looks. Work-queue streams only (what a stream holds is
+ *   what is not acked yet).
  *
  * Each owner keeps its own consumer config (filter subject, ack wait, max ack pending) and its
  * own settling: it acks (or terms, or leaves unacked) and then calls {@link OwnedConsumer.settle}.
@@ -69,19 +73,23 @@ export class ConsumerGoneError extends Error {
   }
 }
 
-/** One look at an idle consumer: messages its stream holds in its filter, and its delivered sequence. */
+/**
+ * One look at a consumer with nothing awaiting an ack: the messages waiting for it (pending, or
+ * stored in its filter while it reports none pending), and its delivered sequence.
+ */
 export interface StallSample {
-  readonly stored: number;
+  readonly waiting: number;
   readonly delivered: number;
 }
 
 /**
- * Looks at the consumer of `spec`: null unless it reports nothing pending and nothing awaiting
- * an ack while its stream holds messages in its filter.
+ * Looks at the consumer of `spec`: null unless nothing awaits an ack while messages wait for it
+ * (it reports them pending, or reports none while its stream holds some in its filter).
  */
 export async function stallSample(h: NatsHandles, spec: OwnedConsumerSpec): Promise<StallSample | null> {
   const ci = await h.jsm.consumers.info(spec.stream, spec.durable);
-  if (ci.num_pending > 0 || ci.num_ack_pending > 0) return null;
+  if (ci.num_ack_pending > 0) return null;
+  if (ci.num_pending > 0) return { waiting: ci.num_pending, delivered: ci.delivered.stream_seq };
   const si =
     spec.filterSubject === undefined
       ? await h.jsm.streams.info(spec.stream)
@@ -90,13 +98,13 @@ export async function stallSample(h: NatsHandles, spec: OwnedConsumerSpec): Prom
     spec.filterSubject === undefined
       ? si.state.messages
       : Object.values(si.state.subjects ?? {}).reduce((a, b) => a + b, 0);
-  return stored > 0 ? { stored, delivered: ci.delivered.stream_seq } : null;
+  return stored > 0 ? { waiting: stored, delivered: ci.delivered.stream_seq } : null;
 }
 
 /**
- * True when two looks in a row (`prev`, then `next`) found the consumer idle over stored
- * messages and it delivered nothing in between: a message that merely arrived between a look's
- * two reads is delivered before the next look.
+ * True when two looks in a row (`prev`, then `next`) found messages waiting for the consumer
+ * and it delivered nothing in between: a message that merely arrived between a look's two reads
+ * (or a moment before it) is delivered before the next look.
  */
 export function isStalled(prev: StallSample | null, next: StallSample | null): boolean {
   return prev !== null && next !== null && prev.delivered === next.delivered;
@@ -208,7 +216,7 @@ export class OwnedConsumer implements AsyncIterable<JsMsg> {
       const next = await stallSample(this.h, this.spec);
       if (this.closed || this.held.size > 0) return;
       if (isStalled(this.lastStall, next)) {
-        const why = `idle over ${next!.stored} stored messages, delivered ${next!.delivered} unchanged`;
+        const why = `${next!.waiting} messages waiting, none awaiting an ack, delivered ${next!.delivered} unchanged`;
         this.end(new ConsumerGoneError(this.spec.stream, this.spec.durable, why, true));
         return;
       }

@@ -230,10 +230,10 @@ describe("streams: owned consumer (real NATS)", function () {
     await run.loop;
   });
 
-  it("takes two looks with stored messages and no delivery between them for a stall", () => {
-    expect(isStalled(null, { stored: 3, delivered: 7 })).to.equal(false);
-    expect(isStalled({ stored: 3, delivered: 7 }, null)).to.equal(false);
-    expect(isStalled({ stored: 1, delivered: 7 }, { stored: 1, delivered: 8 })).to.equal(false);
-    expect(isStalled({ stored: 3, delivered: 7 }, { stored: 4, delivered: 7 })).to.equal(true);
+  it("takes two looks with messages waiting and no delivery between them for a stall", () => {
+    expect(isStalled(null, { waiting: 3, delivered: 7 })).to.equal(false);
+    expect(isStalled({ waiting: 3, delivered: 7 }, null)).to.equal(false);
+    expect(isStalled({ waiting: 1, delivered: 7 }, { waiting: 1, delivered: 8 })).to.equal(false);
+    expect(isStalled({ waiting: 3, delivered: 7 }, { waiting: 4, delivered: 7 })).to.equal(true);
   });
 });
