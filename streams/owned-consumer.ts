@@ -53,7 +53,7 @@ import {
  */
 export const PULL_EXPIRES_MS = 10_000;
 
-/** How often an owned consumer checks that it is not idle over messages it will never deliver (ms). */
+/** How often an owned consumer checks that it is not stalled (see the module doc), ms. */
 export const STALL_CHECK_MS = 30_000;
 
 /**
