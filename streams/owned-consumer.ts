@@ -90,14 +90,12 @@ export async function stallSample(h: NatsHandles, spec: OwnedConsumerSpec): Prom
   const ci = await h.jsm.consumers.info(spec.stream, spec.durable);
   if (ci.num_ack_pending > 0) return null;
   if (ci.num_pending > 0) return { waiting: ci.num_pending, delivered: ci.delivered.stream_seq };
-  const si =
-    spec.filterSubject === undefined
-      ? await h.jsm.streams.info(spec.stream)
-      : await h.jsm.streams.info(spec.stream, { subjects_filter: spec.filterSubject });
-  const stored =
-    spec.filterSubject === undefined
-      ? si.state.messages
-      : Object.values(si.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+  let stored: number;
+  if (spec.filterSubject === undefined) stored = (await h.jsm.streams.info(spec.stream)).state.messages;
+  else {
+    const si = await h.jsm.streams.info(spec.stream, { subjects_filter: spec.filterSubject });
+    stored = Object.values(si.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+  }
   return stored > 0 ? { waiting: stored, delivered: ci.delivered.stream_seq } : null;
 }
 

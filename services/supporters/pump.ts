@@ -118,6 +118,25 @@ interface Forwarding {
   readonly done: Promise<void>;
 }
 
+/**
+ * Runs the operations of one key one after the other, those of different keys in parallel. With
+ * `afterFailure` an operation runs once its predecessor settled; without, a failed predecessor
+ * fails it unrun.
+ */
+function perKey(afterFailure: boolean): <T>(key: string, op: () => Promise<T>) => Promise<T> {
+  const tails = new Map<string, Promise<unknown>>();
+  return <T>(key: string, op: () => Promise<T>): Promise<T> => {
+    const prev = tails.get(key);
+    const p = prev === undefined ? op() : afterFailure ? prev.then(op, op) : prev.then(op);
+    tails.set(key, p);
+    const forget = (): void => {
+      if (tails.get(key) === p) tails.delete(key);
+    };
+    p.then(forget, forget);
+    return p;
+  };
+}
+
 function forwarding(pubs: readonly Promise<unknown>[]): Forwarding {
   return { done: Promise.all(pubs).then(() => undefined) };
 }
@@ -305,37 +324,16 @@ export async function startPump(d: PumpDeps): Promise<Pump> {
    * k+1. A failed forwarding fails the supporter's later ones without publishing them (the next
    * session forwards them again, in order). Different supporters stay pipelined.
    */
-  const lastForward = new Map<string, Promise<void>>();
+  const forwardChain = perKey(false);
   function inOrder(hash: string, publishes: () => readonly Promise<unknown>[]): Forwarding {
-    const prev = lastForward.get(hash);
-    const run = async (): Promise<void> => void (await Promise.all(publishes()));
-    const done = prev ? prev.then(run) : run();
-    lastForward.set(hash, done);
-    const forget = (): void => {
-      if (lastForward.get(hash) === done) lastForward.delete(hash);
-    };
-    done.then(forget, forget);
-    return { done };
+    return { done: forwardChain(hash, async () => void (await Promise.all(publishes()))) };
   }
 
   /**
    * Key operations of one supporter run one after the other (a forget's delete before a later
-   * message's lookup), those of different supporters in parallel.
+   * message's lookup, also after an earlier one failed), those of different supporters in parallel.
    */
-  const keyChains = new Map<string, Promise<unknown>>();
-  function keyOp<T>(hash: string, op: () => Promise<T>): Promise<T> {
-    const prev = keyChains.get(hash) ?? Promise.resolve();
-    const p = prev.then(op, op);
-    const tail = p.then(
-      () => undefined,
-      () => undefined,
-    );
-    keyChains.set(hash, tail);
-    void tail.then(() => {
-      if (keyChains.get(hash) === tail) keyChains.delete(hash);
-    });
-    return p;
-  }
+  const keyOp = perKey(true);
 
   /** The data key a planned message needs (looked up, created or deleted in per-supporter order). */
   function keyFor(p: Plan, alive: () => boolean): Promise<DataKey | undefined> {
